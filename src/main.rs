@@ -1,3 +1,6 @@
+use clap::Parser;
+
 fn main() {
-    println!("Hello, world!");
+    let cli = instancectl::cli::Cli::parse();
+    std::process::exit(instancectl::run(cli));
 }

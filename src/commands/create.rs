@@ -1,0 +1,372 @@
+//! `instancectl create`: postmulti create in the right place of the start order, the
+//! role's settings, the listeners, `postfix check`, enable, start and wait until SMTP
+//! answers. Everything is validated before the host is touched, and a failure in any
+//! step undoes the whole run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::CreateArgs;
+use crate::error::{Error, Result};
+use crate::health;
+use crate::host::Host;
+use crate::instance::{self, Instance};
+use crate::postfix::main_cf::MainCf;
+use crate::postfix::master_cf::{self, BindAddr, Listener};
+use crate::postfix::postmulti::{Listed, Placement};
+use crate::roles::Role;
+use crate::state::InstanceRecord;
+use crate::transaction::Transaction;
+use crate::validate::{self, ListenSpec};
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A create request that passed every check.
+struct Plan {
+    name: String,
+    group: Option<String>,
+    role: Role,
+    listen: Vec<ListenSpec>,
+    settings: Vec<(String, String)>,
+    placement: Placement,
+    config_directory: PathBuf,
+    new_directories: Vec<PathBuf>,
+}
+
+pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
+    let plan = plan(host, args)?;
+    let _lock = host.lock()?;
+    apply(host, &plan, !args.no_start)
+}
+
+fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
+    validate::instance_name(&args.name)?;
+    if let Some(group) = &args.group {
+        validate::group_name(group)?;
+    }
+    let mut listen = args
+        .listen
+        .iter()
+        .map(|l| validate::listen(l))
+        .collect::<Result<Vec<_>>>()?;
+    if listen.is_empty() {
+        listen.extend(
+            args.role
+                .default_listen()
+                .map(validate::listen)
+                .transpose()?,
+        );
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = listen.iter().find(|l| !seen.insert(**l)) {
+        return Err(Error::bad_input(format!("--listen {dup} is given twice")));
+    }
+    let defaults = host.postfix.defaults()?;
+    let overrides = args
+        .set
+        .iter()
+        .map(|s| validate::setting(s, &defaults))
+        .collect::<Result<Vec<_>>>()?;
+    host.require_root()?;
+
+    let primary_dir = &host.postfix.config_directory;
+    let primary =
+        MainCf::read(primary_dir).map_err(|e| Error::io(primary_dir.join("main.cf"), e))?;
+    if primary.get("multi_instance_enable") != Some("yes") {
+        return Err(Error::bad_input(
+            "multi-instance management is off; run `instancectl init` first",
+        ));
+    }
+    let instances = host.instances()?;
+    let new_directories = vec![
+        sibling(primary_dir, &args.name),
+        sibling(&host.postfix.queue_directory, &args.name),
+        sibling(&host.postfix.data_directory, &args.name),
+    ];
+    if instances.iter().any(|i| i.name == args.name) {
+        return Err(Error::bad_input(format!(
+            "instance {} already exists; pick another name, or `instancectl destroy {}` first",
+            args.name, args.name
+        )));
+    }
+    if let Some(dir) = new_directories.iter().find(|d| d.exists()) {
+        return Err(Error::bad_input(format!(
+            "{} already exists but belongs to no instance postmulti knows; move it away or \
+             pick another name",
+            dir.display()
+        )));
+    }
+
+    let mut settings: Vec<(String, String)> = args
+        .role
+        .preset()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !listen.is_empty() {
+        let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
+        settings.push(("inet_interfaces".into(), addrs.join(", ")));
+    }
+    if !overrides.iter().any(|(k, _)| k == "myhostname") {
+        settings.push(("myhostname".into(), derived_hostname(host, &args.name)?));
+    }
+    settings.extend(overrides);
+    let settings = last_wins(settings);
+
+    check_collisions(&instances, &args.name, &listen, &settings)?;
+
+    let placement = match (args.role, &args.group) {
+        // In a group, output (sink) instances start before input (source) instances.
+        (Role::Output, Some(group)) => instances
+            .iter()
+            .find(|i| i.group.as_ref() == Some(group) && i.role() == Some(Role::Input))
+            .map(|i| Placement::Before(i.name.clone()))
+            .unwrap_or(Placement::Append),
+        _ => Placement::Append,
+    };
+
+    Ok(Plan {
+        name: args.name.clone(),
+        group: args.group.clone(),
+        role: args.role,
+        listen,
+        settings,
+        placement,
+        config_directory: new_directories[0].clone(),
+        new_directories,
+    })
+}
+
+fn sibling(dir: &Path, name: &str) -> PathBuf {
+    dir.parent().unwrap_or(Path::new("/")).join(name)
+}
+
+/// A distinct myhostname per instance, so instances can talk SMTP to each other
+/// without "mail loops back to myself".
+fn derived_hostname(host: &Host, name: &str) -> Result<String> {
+    let primary = host
+        .postfix
+        .expanded(&host.postfix.config_directory, &["myhostname"])?;
+    let base = primary.get("myhostname").cloned().unwrap_or_default();
+    let label = name.trim_start_matches("postfix-");
+    Ok(if base.is_empty() {
+        format!("{label}.localdomain")
+    } else {
+        format!("{label}.{base}")
+    })
+}
+
+fn last_wins(settings: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in settings {
+        out.retain(|(existing, _)| *existing != k);
+        out.push((k, v));
+    }
+    out
+}
+
+/// The listeners the new instance will have, checked against every other instance.
+fn check_collisions(
+    instances: &[Instance],
+    name: &str,
+    listen: &[ListenSpec],
+    settings: &[(String, String)],
+) -> Result<()> {
+    let planned: Vec<Listener> = if listen.is_empty() {
+        let get = |k: &str| {
+            settings
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let interfaces = match get("inet_interfaces") {
+            i if i.is_empty() => "all".to_string(),
+            i => i,
+        };
+        master_cf::listeners(
+            &master_cf::parse("smtp inet n - y - - smtpd\n"),
+            &master_cf::ListenSettings {
+                inet_interfaces: interfaces,
+                inet_protocols: "all".into(),
+                master_service_disable: get("master_service_disable"),
+            },
+        )
+    } else {
+        listen
+            .iter()
+            .map(|l| Listener {
+                addr: BindAddr::Ip(l.ip),
+                port: l.port,
+                service: "smtp/inet".into(),
+                command: "smtpd".into(),
+            })
+            .collect()
+    };
+    for other in instances {
+        for theirs in &other.listeners {
+            if let Some(mine) = planned.iter().find(|l| l.collides_with(theirs)) {
+                let fix = if other.is_primary() {
+                    " (make the primary a null client with `instancectl init --null-client`, or"
+                } else {
+                    " (choose"
+                };
+                return Err(Error::bad_input(format!(
+                    "{name} would listen on {mine}, but {} already serves {theirs} ({}){fix} \
+                     another --listen address or port)",
+                    other.display_name(),
+                    theirs.service
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
+    let name = plan.name.as_str();
+    let dir = plan.config_directory.clone();
+    let primary_main_cf = host.postfix.config_directory.join("main.cf");
+    let original_primary =
+        std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
+
+    let created = Transaction::run(host, |tx| {
+        tx.on_undo("restore the primary main.cf", move |h| {
+            restore_file(h, &primary_main_cf, &original_primary)
+        });
+        let leftovers = plan.new_directories.clone();
+        tx.on_undo("remove the instance", move |h| {
+            remove_instance(h, name, &leftovers)
+        });
+        tx.step("postmulti create", |h| {
+            h.postfix
+                .postmulti()
+                .create(name, plan.group.as_deref(), &plan.placement)
+        })?;
+        tx.step("applying the role settings", |h| {
+            h.postfix.set(&dir, &plan.settings)
+        })?;
+        tx.step("configuring the SMTP listeners in master.cf", |h| {
+            configure_ports(h, &dir, &plan.listen)
+        })?;
+        tx.on_undo("remove the instance record", move |h| {
+            h.state.remove(&h.runner, name)
+        });
+        tx.step("recording the role", |h| {
+            let record = InstanceRecord {
+                role: plan.role,
+                listen: plan.listen.iter().map(|l| l.to_string()).collect(),
+            };
+            h.state.save(&h.runner, name, &record)
+        })?;
+        tx.step("postfix check", |h| {
+            if h.runner.dry_run() {
+                return Ok(());
+            }
+            let outcome = h.postfix.check(&dir)?;
+            if outcome.success() {
+                Ok(())
+            } else {
+                Err(Error::CommandFailed {
+                    context: "the new configuration does not pass `postfix check`".into(),
+                    outcome: Box::new(outcome),
+                })
+            }
+        })?;
+        tx.step("postmulti enable", |h| h.postfix.postmulti().enable(name))?;
+        if host.runner.dry_run() {
+            return Ok(None);
+        }
+        let instance = tx.step("reading the new instance", |h| reload_instance(h, name))?;
+        tx.step("registering with the service manager", |h| {
+            h.manager.install(h, &instance)
+        })?;
+        let uninstall_target = instance.clone();
+        tx.on_undo("unregister from the service manager", move |h| {
+            h.manager.stop(h, &uninstall_target)?;
+            h.manager.uninstall(h, &uninstall_target)
+        });
+        if !start {
+            return Ok(None);
+        }
+        tx.step("starting the instance", |h| h.manager.start(h, &instance))?;
+        let pid = tx.step("waiting for SMTP to answer", |_| {
+            health::wait_until_serving(&instance, START_TIMEOUT)
+        })?;
+        Ok(Some((instance, pid)))
+    })?;
+
+    match created {
+        Some((instance, pid)) => {
+            let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();
+            println!(
+                "created {name} ({} role), master pid {pid}, SMTP answering on {}",
+                plan.role,
+                addrs.join(", ")
+            );
+        }
+        None if host.runner.dry_run() => {}
+        None => println!("created {name} ({} role), enabled, not started", plan.role),
+    }
+    Ok(())
+}
+
+fn reload_instance(host: &Host, name: &str) -> Result<Instance> {
+    let listed: Vec<Listed> = host.postfix.postmulti().list()?;
+    let entry = listed.iter().find(|l| l.name == name).ok_or_else(|| {
+        Error::failed(format!("postmulti does not list {name} after creating it"))
+    })?;
+    Ok(instance::load(&host.postfix, &host.state, entry))
+}
+
+/// Ports other than 25 are set on the smtp inet service in master.cf, by postconf's
+/// own master.cf editing: one `ADDR:PORT` service per listen address.
+fn configure_ports(host: &Host, dir: &Path, listen: &[ListenSpec]) -> Result<()> {
+    if listen.iter().all(|l| l.port == 25) {
+        return Ok(());
+    }
+    let mut specs = listen.iter();
+    if let Some(first) = specs.next() {
+        host.postfix.set_master_field(
+            dir,
+            &format!("smtp/inet/service = {}", first.service_name()),
+        )?;
+    }
+    for spec in specs {
+        let service = spec.service_name();
+        host.postfix.set_master_entry(
+            dir,
+            &format!("{service}/inet = {service} inet n - y - - smtpd"),
+        )?;
+    }
+    Ok(())
+}
+
+fn restore_file(host: &Host, path: &Path, original: &[u8]) -> Result<()> {
+    let now = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if now == original {
+        return Ok(());
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .permissions(),
+    );
+    host.runner.write_file(path, original, mode & 0o7777)
+}
+
+/// Takes back a partly created instance: postmulti's own destroy first, then whatever
+/// it left of the directories this run created.
+fn remove_instance(host: &Host, name: &str, directories: &[PathBuf]) -> Result<()> {
+    let listed = host.postfix.postmulti().list()?;
+    if listed.iter().any(|l| l.name == name) {
+        let postmulti = host.postfix.postmulti();
+        postmulti.disable(name)?;
+        postmulti.destroy(name)?;
+    }
+    for dir in directories.iter().filter(|d| d.exists()) {
+        host.runner.remove_tree(dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
+//! is never thrown away unless asked.
+
+use crate::cli::DestroyArgs;
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::postfix::queue::QueueCounts;
+
+pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
+    let name = args.name.as_str();
+    if name == "-" {
+        return Err(Error::bad_input(
+            "the primary instance cannot be destroyed; it is the one postmulti manages the others from",
+        ));
+    }
+    host.require_root()?;
+    let _lock = host.lock()?;
+    let instance = host.instance(name)?;
+    let queued = QueueCounts::read(&instance.queue_directory);
+    if queued.total() > 0 && !args.force_discard_queue {
+        let detail: Vec<String> = queued
+            .by_name()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(q, n)| format!("{n} in {q}"))
+            .collect();
+        return Err(Error::bad_input(format!(
+            "{name} has {} queued message(s) ({}); let them be delivered (`postqueue -c {} -f`), \
+             or pass --force-discard-queue to delete them with the instance",
+            queued.total(),
+            detail.join(", "),
+            instance.config_directory.display()
+        )));
+    }
+    host.manager.stop(host, &instance)?;
+    host.manager.set_enabled(host, &instance, false)?;
+    let postmulti = host.postfix.postmulti();
+    if instance.enabled {
+        postmulti.disable(name)?;
+    }
+    if queued.total() > 0 {
+        discard_queue(host, &instance.config_directory)?;
+    }
+    host.manager.uninstall(host, &instance)?;
+    postmulti.destroy(name)?;
+    remove_leftovers(host, &instance)?;
+    host.state.remove(&host.runner, name)?;
+    if !host.runner.dry_run() {
+        println!("{name}: destroyed");
+    }
+    Ok(())
+}
+
+fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
+    let dir = config_dir.to_string_lossy();
+    // postsuper -d ALL covers hold, incoming, active and deferred; maildrop is named.
+    for queues in [&[][..], &["maildrop"][..]] {
+        let cmd = host
+            .postfix
+            .command("postsuper")
+            .args(["-c", &dir, "-d", "ALL"])
+            .args(queues.iter());
+        host.runner.change(&cmd)?;
+    }
+    Ok(())
+}
+
+/// postmulti destroy removes the files Postfix installed, not those a running
+/// instance made (pid files, caches); the instance's own directories go too. The
+/// primary's directories are never touched, whatever an instance's main.cf says.
+fn remove_leftovers(host: &Host, instance: &crate::instance::Instance) -> Result<()> {
+    let primary = [
+        &host.postfix.config_directory,
+        &host.postfix.queue_directory,
+        &host.postfix.data_directory,
+    ];
+    for dir in [
+        &instance.config_directory,
+        &instance.queue_directory,
+        &instance.data_directory,
+    ] {
+        if primary.contains(&dir) || !dir.exists() || dir.parent().is_none() {
+            continue;
+        }
+        host.runner.remove_tree(dir)?;
+    }
+    Ok(())
+}

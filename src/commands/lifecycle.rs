@@ -1,0 +1,148 @@
+//! start, stop, restart, reload, enable and disable: the service manager does the
+//! work, in postmulti's start order (stop in reverse).
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::health;
+use crate::host::{Host, Selection};
+use crate::instance::Instance;
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The selected instances that may run. Naming a disabled instance is an error;
+/// a group or `--all` skips disabled ones, as postmulti does.
+fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
+    let selected = host.select(selection)?;
+    if let (Selection::One(name), [only]) = (selection, selected.as_slice())
+        && !only.enabled
+    {
+        return Err(Error::bad_input(format!(
+            "{name} is disabled; `instancectl enable {name}` enables and starts it"
+        )));
+    }
+    Ok(selected
+        .into_iter()
+        .filter(|i| {
+            if !i.enabled {
+                println!("{}: disabled, skipped", i.display_name());
+            }
+            i.enabled
+        })
+        .collect())
+}
+
+pub fn start(host: &Host, selection: &Selection) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    for instance in runnable(host, selection)? {
+        start_one(host, &instance)?;
+    }
+    Ok(())
+}
+
+fn start_one(host: &Host, instance: &Instance) -> Result<()> {
+    let was_running = instance.running_master();
+    host.manager.start(host, instance)?;
+    if host.runner.dry_run() {
+        return Ok(());
+    }
+    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    match was_running {
+        Some(_) => println!(
+            "{}: already running (master pid {pid})",
+            instance.display_name()
+        ),
+        None => println!("{}: started (master pid {pid})", instance.display_name()),
+    }
+    Ok(())
+}
+
+pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    for instance in host.select(selection)?.iter().rev() {
+        stop_one(host, instance)?;
+    }
+    Ok(())
+}
+
+fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
+    let was_running = instance.running_master().is_some();
+    host.manager.stop(host, instance)?;
+    if !host.runner.dry_run() {
+        let word = if was_running {
+            "stopped"
+        } else {
+            "already stopped"
+        };
+        println!("{}: {word}", instance.display_name());
+    }
+    Ok(())
+}
+
+pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    let instances = runnable(host, selection)?;
+    for instance in instances.iter().rev() {
+        stop_one(host, instance)?;
+    }
+    for instance in &instances {
+        start_one(host, instance)?;
+    }
+    Ok(())
+}
+
+pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    for instance in runnable(host, selection)? {
+        host.manager.reload(host, &instance)?;
+        if !host.runner.dry_run() {
+            println!("{}: reloaded", instance.display_name());
+        }
+    }
+    Ok(())
+}
+
+pub fn enable(host: &Host, name: &str) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    let instance = host.instance(name)?;
+    refuse_primary(&instance, "enable")?;
+    if !instance.enabled {
+        host.postfix.postmulti().enable(name)?;
+    }
+    host.manager.set_enabled(host, &instance, true)?;
+    let instance = Instance {
+        enabled: true,
+        ..instance
+    };
+    start_one(host, &instance)
+}
+
+pub fn disable(host: &Host, name: &str) -> Result<()> {
+    host.require_root()?;
+    let _lock = host.lock()?;
+    let instance = host.instance(name)?;
+    refuse_primary(&instance, "disable")?;
+    stop_one(host, &instance)?;
+    host.manager.set_enabled(host, &instance, false)?;
+    if instance.enabled {
+        host.postfix.postmulti().disable(name)?;
+    }
+    if !host.runner.dry_run() {
+        println!("{name}: disabled; it stays down until `instancectl enable {name}`");
+    }
+    Ok(())
+}
+
+fn refuse_primary(instance: &Instance, verb: &str) -> Result<()> {
+    if instance.is_primary() {
+        return Err(Error::bad_input(format!(
+            "the primary instance cannot be {verb}d: postmulti needs it to manage the others"
+        )));
+    }
+    Ok(())
+}

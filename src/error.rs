@@ -1,0 +1,96 @@
+//! Errors that reach the user: each says what went wrong and what to do about it,
+//! and maps to the process exit status (2 for bad input, 1 for everything else).
+
+use std::path::PathBuf;
+
+use crate::runner::Outcome;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something that cannot be done as asked; nothing was changed.
+    #[error("{0}")]
+    BadInput(String),
+
+    /// A command that instancectl ran failed; the outcome carries Postfix's own words.
+    #[error("{context}: {outcome}")]
+    CommandFailed {
+        context: String,
+        outcome: Box<Outcome>,
+    },
+
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "Postfix is not installed (no postconf in {searched}). Install it first, \
+         for example `apt-get install postfix` on Debian, then try again."
+    )]
+    PostfixMissing { searched: String },
+
+    #[error("this command changes the host and must run as root (try again with sudo)")]
+    NotRoot,
+
+    /// A multi-step change failed and was undone; `step` names the step that failed.
+    #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
+    RolledBack { step: String, cause: Box<Error> },
+
+    /// A multi-step change failed and undoing it failed too: the host needs attention.
+    #[error("{step} failed: {cause}\nUndoing the change also failed: {undo}")]
+    RollbackFailed {
+        step: String,
+        cause: Box<Error>,
+        undo: String,
+    },
+
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    pub fn bad_input(msg: impl Into<String>) -> Self {
+        Error::BadInput(msg.into())
+    }
+
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Error::Failed(msg.into())
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Names what instancectl was doing when a command failed.
+    pub fn context(self, context: impl Into<String>) -> Error {
+        match self {
+            Error::CommandFailed { outcome, .. } => Error::CommandFailed {
+                context: context.into(),
+                outcome,
+            },
+            other => other,
+        }
+    }
+
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput(_) | Error::NotRoot => 2,
+            _ => 1,
+        }
+    }
+}

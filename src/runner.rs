@@ -1,0 +1,345 @@
+//! The one place where instancectl runs other programs and writes files.
+//!
+//! Every command goes through [`Runner`], which records its argv, exit status and
+//! output. That gives `--dry-run` (changes are printed instead of performed) and error
+//! messages that quote what was run and what it said. Postfix 3.7 and older write their
+//! warnings and fatal errors to stderr only when stderr is a terminal, so stderr is a
+//! pseudo-terminal whose text is captured: users see Postfix's own words, never a bare
+//! exit code.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// A program and its arguments, not yet run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Command {
+    pub fn new(program: impl AsRef<str>) -> Self {
+        Command {
+            argv: vec![program.as_ref().to_string()],
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<str>) -> Self {
+        self.argv.push(arg.as_ref().to_string());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.argv
+            .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: impl AsRef<str>) -> Self {
+        self.env
+            .push((name.to_string(), value.as_ref().to_string()));
+        self
+    }
+
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// The command as a shell would need it typed, for messages and `--dry-run`.
+    pub fn display(&self) -> String {
+        let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
+        let argv = self.argv.iter().map(|a| quote(a));
+        env.chain(argv).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn quote(word: &str) -> String {
+    shlex::try_quote(word)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| format!("{word:?}"))
+}
+
+/// What a finished command did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub command: String,
+    /// Exit status, or `None` when the command was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    /// What the command wrote to stderr (a terminal, so Postfix speaks up).
+    pub diagnostics: String,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The most useful text for a person: diagnostics first, else stdout.
+    pub fn message(&self) -> &str {
+        let diag = self.diagnostics.trim();
+        if diag.is_empty() {
+            self.stdout.trim()
+        } else {
+            diag
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "`{}` exited with status {code}", self.command)?,
+            None => write!(f, "`{}` was killed by a signal", self.command)?,
+        }
+        match self.message() {
+            "" => write!(f, " and printed nothing"),
+            text => write!(f, ":\n{}", indent(text)),
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs commands and writes files, or in dry-run mode prints the changes instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Runner {
+    dry_run: bool,
+}
+
+impl Runner {
+    pub fn new(dry_run: bool) -> Self {
+        Runner { dry_run }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Runs a command that only reads state; it runs even in dry-run mode.
+    /// A non-zero exit is an error that quotes the command's output.
+    pub fn query(&self, cmd: &Command) -> Result<Outcome> {
+        checked(execute(cmd)?)
+    }
+
+    /// Runs a command that only reads state and returns its outcome whatever its exit.
+    pub fn probe(&self, cmd: &Command) -> Result<Outcome> {
+        execute(cmd)
+    }
+
+    /// Runs a command that changes the host; in dry-run mode it is only printed.
+    pub fn change(&self, cmd: &Command) -> Result<Outcome> {
+        if self.dry_run {
+            println!("would run: {}", cmd.display());
+            return Ok(Outcome {
+                command: cmd.display(),
+                code: Some(0),
+                stdout: String::new(),
+                diagnostics: String::new(),
+            });
+        }
+        tracing::info!(command = %cmd.display(), "run");
+        checked(execute(cmd)?)
+    }
+
+    /// Writes a whole file atomically (temporary file, fsync, rename) with `mode`.
+    /// The temporary file is created with `mode` from the start, so a secret is never
+    /// readable by others, not even for a moment.
+    pub fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        if self.dry_run {
+            println!(
+                "would write: {} (mode {mode:04o}, {} bytes)",
+                path.display(),
+                contents.len()
+            );
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), "write");
+        atomic_write(path, contents, mode).map_err(|e| Error::io(path, e))
+    }
+
+    pub fn remove_file(&self, path: &Path) -> Result<()> {
+        if self.dry_run {
+            println!("would remove: {}", path.display());
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), "remove");
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a directory and everything in it.
+    pub fn remove_tree(&self, path: &Path) -> Result<()> {
+        if self.dry_run {
+            println!("would remove: {}/ (and everything in it)", path.display());
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), "remove tree");
+        std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e))
+    }
+}
+
+fn checked(outcome: Outcome) -> Result<Outcome> {
+    if outcome.success() {
+        Ok(outcome)
+    } else {
+        Err(Error::CommandFailed {
+            context: "a command failed".into(),
+            outcome: Box::new(outcome),
+        })
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory.
+pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".instancectl-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    // The umask may have narrowed the mode the file was created with.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
+/// Creates an empty file with `mode` that must not exist yet.
+pub fn create_private_file(path: &Path, mode: u32) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+fn execute(cmd: &Command) -> Result<Outcome> {
+    let program = &cmd.argv[0];
+    let spawn_error = |source| Error::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let pty = nix::pty::openpty(None, None).map_err(|e| spawn_error(e.into()))?;
+    let mut expr = duct::cmd(program, &cmd.argv[1..])
+        .stdin_null()
+        .stdout_capture()
+        .stderr_file(File::from(pty.slave))
+        .unchecked();
+    for (k, v) in &cmd.env {
+        expr = expr.env(k, v);
+    }
+    let reader = spawn_pty_reader(File::from(pty.master));
+    let handle = expr.start().map_err(spawn_error)?;
+    let output = handle.wait().map_err(spawn_error)?.clone();
+    // Close our copies of the terminal so the reader sees its end.
+    drop(handle);
+    drop(expr);
+    let diagnostics = reader.collect();
+    let outcome = Outcome {
+        command: cmd.display(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        diagnostics,
+    };
+    tracing::debug!(command = %outcome.command, code = ?outcome.code, "ran");
+    Ok(outcome)
+}
+
+/// Reads a pseudo-terminal's master side on a thread until every writer has gone.
+struct PtyReader {
+    chunks: mpsc::Receiver<Vec<u8>>,
+}
+
+fn spawn_pty_reader(mut master: File) -> PtyReader {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO marks the end: no process holds the terminal open any more.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    PtyReader { chunks: rx }
+}
+
+impl PtyReader {
+    /// Collects the text. A daemon started by the command may keep the terminal open
+    /// for ever, so stop waiting once it has been quiet for a moment.
+    fn collect(self) -> String {
+        let mut bytes = Vec::new();
+        while let Ok(chunk) = self.chunks.recv_timeout(Duration::from_millis(300)) {
+            bytes.extend(chunk);
+        }
+        String::from_utf8_lossy(&bytes).replace('\r', "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_on_a_terminal_is_captured() {
+        let cmd = Command::new("sh").args(["-c", "test -t 2 && echo on-a-tty >&2; exit 3"]);
+        let outcome = Runner::new(false).probe(&cmd).unwrap();
+        assert_eq!(outcome.code, Some(3));
+        assert_eq!(outcome.diagnostics.trim(), "on-a-tty");
+    }
+
+    #[test]
+    fn failed_query_quotes_command_and_words() {
+        let cmd = Command::new("sh").args(["-c", "echo 'fatal: no good' >&2; exit 1"]);
+        let err = Runner::new(false).query(&cmd).unwrap_err().to_string();
+        assert!(err.contains("exited with status 1"), "{err}");
+        assert!(err.contains("fatal: no good"), "{err}");
+        assert!(err.contains("sh -c"), "{err}");
+    }
+
+    #[test]
+    fn dry_run_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let runner = Runner::new(true);
+        runner
+            .change(&Command::new("touch").arg(path.to_str().unwrap()))
+            .unwrap();
+        runner.write_file(&path, b"x", 0o600).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn atomic_write_sets_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        Runner::new(false)
+            .write_file(&path, b"s3cret", 0o600)
+            .unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"s3cret");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
