@@ -36,6 +36,16 @@ pub struct GlobalOpts {
     /// More detail on stderr (-v: each command run; -vv: everything).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How log lines on stderr look.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +70,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// List the instances in start order.
     List(ListArgs),
+    /// Run the enabled instances and keep them running: restart what dies or hangs.
+    Supervise(SuperviseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -141,4 +153,15 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// How often every master is probed (SMTP greeting on each listener).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+
+    /// Failed probes in a row after which a master counts as hung and is restarted.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hung_after: u32,
 }

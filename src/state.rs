@@ -53,8 +53,33 @@ impl StateStore {
     /// Creates the directories up front, so that saving a record later adds a file
     /// and nothing else (a rolled-back run leaves no trace).
     pub fn prepare(&self) -> Result<()> {
-        let dir = self.records_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+        for dir in [self.records_dir(), self.dir.join("stopped")] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn held_down_path(&self, name: &str) -> PathBuf {
+        let file = if name == "-" { "primary" } else { name };
+        self.dir.join("stopped").join(file)
+    }
+
+    /// Whether `instancectl stop` asked for the instance to stay down (until `start`),
+    /// even though it is enabled.
+    pub fn is_held_down(&self, name: &str) -> bool {
+        self.held_down_path(name).exists()
+    }
+
+    pub fn hold_down(&self, runner: &Runner, name: &str, down: bool) -> Result<()> {
+        let path = self.held_down_path(name);
+        if down == path.exists() {
+            return Ok(());
+        }
+        if down {
+            runner.write_file(&path, b"", 0o644)
+        } else {
+            runner.remove_file(&path)
+        }
     }
 
     pub fn load(&self, name: &str) -> Option<InstanceRecord> {

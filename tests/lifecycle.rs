@@ -273,3 +273,22 @@ fn create_requires_init() {
         "{run:?}"
     );
 }
+
+#[test]
+fn postfix_manager_still_works_without_a_supervisor() {
+    let sb = Sandbox::bare();
+    sb.ctl("--manager postfix init --null-client").ok();
+    sb.ctl("--manager postfix create postfix-plain --listen 127.0.0.1:2525")
+        .ok();
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    sb.ctl("--manager postfix stop postfix-plain").ok();
+    assert_eq!(sb.banner("127.0.0.1", 2525), "");
+    let native = sb.ctl("start postfix-plain");
+    assert_eq!(native.code, 1);
+    assert!(
+        native
+            .stderr
+            .contains("no instancectl supervisor is running"),
+        "{native:?}"
+    );
+}

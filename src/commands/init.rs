@@ -42,6 +42,12 @@ pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
         } else {
             host.postfix.set(dir, &missing)?;
             println!("the primary instance is now a send-only null client (no network listener)");
+            let primary = host.instance("-")?;
+            if primary.running_master().is_some() {
+                // inet_interfaces only takes effect on a full restart.
+                host.manager.restart(host, &primary)?;
+                println!("restarted the primary instance so that it lets go of its listeners");
+            }
         }
     }
     Ok(())

@@ -24,6 +24,14 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Supervise(args) => crate::supervise::run(
+            &host,
+            crate::supervise::Options {
+                interval: args.interval,
+                hung_after: args.hung_after,
+                backoff: crate::supervise::Backoff::default(),
+            },
+        ),
     }?;
     Ok(0)
 }

@@ -1,8 +1,10 @@
 //! Service managers: what actually starts and stops an instance's master. Commands and
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
+mod native;
 mod postfix_scripts;
 
+pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
 
 use crate::error::Result;
@@ -15,18 +17,23 @@ use crate::instance::Instance;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ManagerKind {
-    /// Postfix's own `postfix start/stop/reload`, per instance.
+    /// instancectl's own supervisor (`instancectl supervise`) runs each master as
+    /// its child; the default on Linux.
+    Native,
+    /// Postfix's own `postfix start/stop/reload`, per instance; nothing restarts a
+    /// master that dies.
     Postfix,
 }
 
 impl ManagerKind {
     /// The manager to use when none is named.
     pub fn host_default() -> ManagerKind {
-        ManagerKind::Postfix
+        ManagerKind::Native
     }
 
     pub fn build(self) -> Box<dyn ServiceManager> {
         match self {
+            ManagerKind::Native => Box::new(Native),
             ManagerKind::Postfix => Box::new(PostfixScripts),
         }
     }
