@@ -41,8 +41,10 @@ fn init_logging(verbose: u8, format: cli::LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("INSTANCECTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr);
     let _ = match format {
         cli::LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -35,13 +35,14 @@ use reaper::Exit;
 use crate::error::{Error, Result};
 use crate::health;
 use crate::host::Host;
-use crate::instance::Instance;
+use crate::instance::{self, Instance};
 use crate::runner::Command;
 
 /// How long a master may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an ordered start waits for a master to serve before starting the next.
-const SERVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// It is short because the loop handles no other event meanwhile.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -316,6 +317,7 @@ impl Supervisor<'_> {
         let host = self.host;
         let child = &mut self.children[i];
         child.next_start = None;
+
         if let Some(pid) = child.instance.running_master() {
             if child.pid != Some(pid) {
                 tracing::info!(instance = child.name(), pid, "adopted a running master");
@@ -345,6 +347,13 @@ impl Supervisor<'_> {
                     return;
                 }
             }
+        }
+        // The configuration may have changed since the list was read (listeners
+        // added or disabled), and the probes must follow what this master will serve.
+        if let Ok(list) = host.postfix.postmulti().list()
+            && let Some(listed) = list.iter().find(|l| l.name == child.instance.name)
+        {
+            child.instance = instance::load(&host.postfix, &host.state, listed);
         }
         let master = Command::new(host.postfix.master_binary().to_string_lossy())
             .arg("-c")
@@ -447,10 +456,13 @@ impl Supervisor<'_> {
         let child = &mut self.children[i];
         let Some(pid) = child.pid.take() else { return };
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        if let Some(output) = &child.output {
+        let ran_for = child.started_at.map(|t| t.elapsed()).unwrap_or_default();
+        if ran_for < self.options.backoff.stable_after
+            && let Some(output) = &child.output
+        {
+            // A master that dies young usually says why on its way out.
             output.wait_closed(Duration::from_millis(300));
         }
-        let ran_for = child.started_at.map(|t| t.elapsed()).unwrap_or_default();
         tracing::warn!(instance = child.name(), pid, exit = %how, ran_for = ?ran_for, "exited");
         child.last_exit = Some(how);
         child.adopted = false;
