@@ -72,6 +72,8 @@ pub enum Command {
     List(ListArgs),
     /// Run the enabled instances and keep them running: restart what dies or hangs.
     Supervise(SuperviseArgs),
+    /// Bring the host to the desired state, once: find drift, print the plan, repair.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -164,4 +166,11 @@ pub struct SuperviseArgs {
     /// Failed probes in a row after which a master counts as hung and is restarted.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub hung_after: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// How long a running instance may fail SMTP probes before it is restarted.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
 }

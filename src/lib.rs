@@ -10,6 +10,8 @@ pub mod instance;
 pub mod lock;
 pub mod manager;
 pub mod postfix;
+pub mod process;
+pub mod reconcile;
 pub mod roles;
 pub mod runner;
 pub mod smtp;

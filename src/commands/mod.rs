@@ -10,6 +10,7 @@ mod list;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::host::Host;
+use crate::manager::ManagerKind;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     let host = Host::open(cli.global.dry_run, cli.global.manager)?;
@@ -24,13 +25,25 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
-        Command::Supervise(args) => crate::supervise::run(
+        Command::Reconcile(args) => {
+            crate::reconcile::run(&host, crate::reconcile::Options { grace: args.grace })
+        }
+        Command::Supervise(args) if host.manager.kind() == ManagerKind::Native => {
+            crate::supervise::run(
+                &host,
+                crate::supervise::Options {
+                    interval: args.interval,
+                    hung_after: args.hung_after,
+                    backoff: crate::supervise::Backoff::default(),
+                },
+            )
+        }
+        Command::Supervise(args) => crate::reconcile::watch(
             &host,
-            crate::supervise::Options {
-                interval: args.interval,
-                hung_after: args.hung_after,
-                backoff: crate::supervise::Backoff::default(),
+            crate::reconcile::Options {
+                grace: args.interval * args.hung_after,
             },
+            args.interval,
         ),
     }?;
     Ok(0)

@@ -10,6 +10,7 @@ pub use postfix_scripts::PostfixScripts;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::reconcile::Drift;
 
 /// Which service manager drives the instances.
 #[derive(
@@ -61,4 +62,12 @@ pub trait ServiceManager {
 
     /// Makes a running master re-read its configuration.
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// Differences between what this manager keeps (jobs, files, overrides) and
+    /// what it should keep for the instance; reconcile repairs them.
+    fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>>;
+
+    /// Whether the host starts the primary instance on demand by itself (macOS's
+    /// org.postfix.master job), so that a stopped primary is not a problem.
+    fn starts_primary_on_demand(&self) -> bool;
 }

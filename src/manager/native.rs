@@ -6,6 +6,7 @@ use super::{ManagerKind, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::reconcile::{Drift, Repair};
 use crate::supervise::control::{self, ChildReport, Request, Response};
 
 pub struct Native;
@@ -113,5 +114,32 @@ impl ServiceManager for Native {
             .control(&instance.config_directory, "reload")
             .map(drop)
             .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
+    }
+
+    fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>> {
+        let response = match control::ask(host.state.dir(), &Request::Status) {
+            Ok(response) => response,
+            Err(e) => {
+                return Ok(vec![Drift::new(e.to_string(), Repair::Report)]);
+            }
+        };
+        let (Some(report), Some(pid)) = (report_of(&response, instance), instance.running_master())
+        else {
+            return Ok(Vec::new());
+        };
+        if report.pid.is_some_and(|supervised| supervised != pid) {
+            return Ok(vec![Drift::new(
+                format!(
+                    "its master (pid {pid}) runs outside the supervisor, which runs pid {}",
+                    report.pid.unwrap_or_default()
+                ),
+                Repair::Report,
+            )]);
+        }
+        Ok(Vec::new())
+    }
+
+    fn starts_primary_on_demand(&self) -> bool {
+        false
     }
 }

@@ -36,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
+use crate::process;
 use crate::runner::Command;
 
 /// How long a master may take to stop after SIGTERM before it is killed.
@@ -569,7 +570,7 @@ fn stop(child: &mut Supervised) {
     let deadline = Instant::now() + STOP_TIMEOUT;
     let exited = loop {
         let gone = if child.adopted {
-            kill(target, None).is_err()
+            !process::is_alive(pid)
         } else {
             !matches!(
                 waitpid(target, Some(WaitPidFlag::WNOHANG)),

@@ -7,11 +7,8 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 use super::Event;
-use crate::smtp;
+use crate::{process, smtp};
 
 /// One master to probe.
 #[derive(Debug, Clone)]
@@ -70,12 +67,14 @@ fn probe_one(target: &Target, timeout: Duration) -> Probe {
         gone: false,
         failure: None,
     };
-    if kill(Pid::from_raw(target.pid), None).is_err() {
+    if !process::is_alive(target.pid) {
         probe.gone = true;
         probe.failure = Some("the master process is gone".into());
         return probe;
     }
-    if is_stopped(target.pid) {
+    // A stopped master keeps its sockets open, so idle smtpd processes may still
+    // greet for a while; its process state tells at once.
+    if process::is_stopped(target.pid) {
         probe.failure = Some("the master process is stopped (SIGSTOP or traced)".into());
         return probe;
     }
@@ -85,16 +84,4 @@ fn probe_one(target: &Target, timeout: Duration) -> Probe {
             .map(|e| format!("{addr}: {e}"))
     });
     probe
-}
-
-/// A stopped master keeps its sockets open, so connections may still be accepted by
-/// idle smtpd processes for a while; its process state tells at once.
-fn is_stopped(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name, which may contain spaces.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| state == "T" || state == "t")
 }
