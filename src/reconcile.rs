@@ -10,6 +10,9 @@ use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
 
+/// A manager-specific repair action.
+pub type RepairAction = Box<dyn Fn(&Host, &Instance) -> Result<()>>;
+
 /// How a drift is repaired.
 pub enum Repair {
     Start,
@@ -20,7 +23,7 @@ pub enum Repair {
     /// A manager-specific repair (rewrite a plist, clear an override, ...).
     Custom {
         what: String,
-        run: Box<dyn Fn(&Host, &Instance) -> Result<()>>,
+        run: RepairAction,
     },
 }
 
