@@ -74,6 +74,8 @@ pub enum Command {
     Supervise(SuperviseArgs),
     /// Bring the host to the desired state, once: find drift, print the plan, repair.
     Reconcile(ReconcileArgs),
+    /// Create, change and remove instances to match a manifest (instances.toml).
+    Apply(ApplyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -173,4 +175,15 @@ pub struct ReconcileArgs {
     /// How long a running instance may fail SMTP probes before it is restarted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The manifest: a TOML file with one [[instance]] table per instance.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Remove instances the manifest drops even when mail is queued; it is lost.
+    #[arg(long)]
+    pub force_discard_queue: bool,
 }

@@ -9,6 +9,7 @@ pub mod host;
 pub mod instance;
 pub mod lock;
 pub mod manager;
+pub mod manifest;
 pub mod postfix;
 pub mod process;
 pub mod reconcile;

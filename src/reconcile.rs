@@ -189,7 +189,6 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
 /// `instancectl reconcile`: one pass; exit 1 when something could not be repaired.
 pub fn run(host: &Host, options: Options) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let outcome = pass(host, options)?;
     let verb = if host.runner.dry_run() {
         "would repair"

@@ -2,6 +2,7 @@
 //! itself (the role, the listen addresses asked for), one TOML file per instance in a
 //! directory beside Postfix's own data directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ pub struct InstanceRecord {
     pub role: Role,
     #[serde(default)]
     pub listen: Vec<String>,
+    /// The `--set` overrides on top of the role's preset, so that apply knows which
+    /// parameters it put there and may take back.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// The directory of instance records.
@@ -118,6 +123,7 @@ mod tests {
         let record = InstanceRecord {
             role: Role::Output,
             listen: vec!["127.0.0.1:10026".into()],
+            settings: [("relayhost".to_string(), "[mx]".to_string())].into(),
         };
         let runner = Runner::new(false);
         store.prepare().unwrap();

@@ -292,3 +292,24 @@ fn postfix_manager_still_works_without_a_supervisor() {
         "{native:?}"
     );
 }
+
+#[test]
+fn concurrent_creates_both_succeed() {
+    let sb = initialized();
+    let run = sb.sh(
+        "instancectl create postfix-c1 --listen 127.0.0.1:2601 > /tmp/c1.out 2>&1 & p1=$!; \
+         instancectl create postfix-c2 --listen 127.0.0.1:2602 > /tmp/c2.out 2>&1 & p2=$!; \
+         wait $p1; a=$?; wait $p2; b=$?; cat /tmp/c1.out /tmp/c2.out; exit $((a + b))",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut names = postmulti_names(&sb);
+    names.sort();
+    assert_eq!(names, ["-", "postfix-c1", "postfix-c2"]);
+    let dirs = sb.sh("postconf -h multi_instance_directories").ok().stdout;
+    assert!(
+        dirs.contains("/etc/postfix-c1") && dirs.contains("/etc/postfix-c2"),
+        "{dirs}"
+    );
+    assert!(sb.banner("127.0.0.1", 2601).starts_with("220 "));
+    assert!(sb.banner("127.0.0.1", 2602).starts_with("220 "));
+}

@@ -29,6 +29,7 @@ struct Plan {
     role: Role,
     listen: Vec<ListenSpec>,
     settings: Vec<(String, String)>,
+    overrides: Vec<(String, String)>,
     placement: Placement,
     config_directory: PathBuf,
     new_directories: Vec<PathBuf>,
@@ -36,7 +37,6 @@ struct Plan {
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
     let plan = plan(host, args)?;
-    let _lock = host.lock()?;
     apply(host, &plan, !args.no_start)
 }
 
@@ -98,21 +98,7 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         )));
     }
 
-    let mut settings: Vec<(String, String)> = args
-        .role
-        .preset()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if !listen.is_empty() {
-        let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
-        settings.push(("inet_interfaces".into(), addrs.join(", ")));
-    }
-    if !overrides.iter().any(|(k, _)| k == "myhostname") {
-        settings.push(("myhostname".into(), derived_hostname(host, &args.name)?));
-    }
-    settings.extend(overrides);
-    let settings = last_wins(settings);
+    let settings = desired_settings(host, &args.name, args.role, &listen, overrides.clone())?;
 
     check_collisions(&instances, &args.name, &listen, &settings)?;
 
@@ -132,10 +118,36 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         role: args.role,
         listen,
         settings,
+        overrides,
         placement,
         config_directory: new_directories[0].clone(),
         new_directories,
     })
+}
+
+/// The main.cf settings an instance gets: the role's preset, the listen addresses,
+/// a distinct myhostname, then the user's overrides, last one winning.
+pub fn desired_settings(
+    host: &Host,
+    name: &str,
+    role: Role,
+    listen: &[ListenSpec],
+    overrides: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>> {
+    let mut settings: Vec<(String, String)> = role
+        .preset()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !listen.is_empty() {
+        let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
+        settings.push(("inet_interfaces".into(), addrs.join(", ")));
+    }
+    if !overrides.iter().any(|(k, _)| k == "myhostname") {
+        settings.push(("myhostname".into(), derived_hostname(host, name)?));
+    }
+    settings.extend(overrides);
+    Ok(last_wins(settings))
 }
 
 fn sibling(dir: &Path, name: &str) -> PathBuf {
@@ -257,6 +269,7 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
             let record = InstanceRecord {
                 role: plan.role,
                 listen: plan.listen.iter().map(|l| l.to_string()).collect(),
+                settings: plan.overrides.iter().cloned().collect(),
             };
             h.state.save(&h.runner, name, &record)
         })?;

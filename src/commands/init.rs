@@ -15,7 +15,6 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 
 pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
     let wrapper_set = !primary

@@ -1,6 +1,7 @@
 //! One module per command: each takes the parsed arguments and the host, and returns
 //! the exit status.
 
+mod apply;
 mod create;
 mod destroy;
 mod init;
@@ -14,6 +15,13 @@ use crate::manager::ManagerKind;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     let host = Host::open(cli.global.dry_run, cli.global.manager)?;
+    // One changing command at a time: postmulti edits the primary main.cf in place.
+    let _lock = if changes_host(&cli.command) {
+        host.require_root()?;
+        host.lock()?
+    } else {
+        None
+    };
     match &cli.command {
         Command::Init(args) => init::run(&host, args),
         Command::Create(args) => create::run(&host, args),
@@ -25,6 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Apply(args) => apply::run(&host, args),
         Command::Reconcile(args) => {
             crate::reconcile::run(&host, crate::reconcile::Options { grace: args.grace })
         }
@@ -47,4 +56,10 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         ),
     }?;
     Ok(0)
+}
+
+/// Commands that change the host and so hold the host lock for their whole run.
+/// `supervise` runs for ever and takes the lock only around each change it makes.
+fn changes_host(command: &Command) -> bool {
+    !matches!(command, Command::List(_) | Command::Supervise(_))
 }

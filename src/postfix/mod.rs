@@ -127,6 +127,17 @@ impl Postfix {
             .map(drop)
     }
 
+    /// Removes main.cf parameters of an instance with `postconf -X`, so that their
+    /// defaults apply again.
+    pub fn unset(&self, config_dir: &Path, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.runner
+            .change(&self.postconf_in(config_dir).arg("-X").args(names))
+            .map(drop)
+    }
+
     /// Edits a master.cf entry field with `postconf -F`, e.g. `smtp/inet/service = 2525`.
     pub fn set_master_field(&self, config_dir: &Path, edit: &str) -> Result<()> {
         self.runner

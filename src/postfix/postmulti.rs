@@ -107,6 +107,11 @@ impl<'a> Postmulti<'a> {
         self.run(&["-i", name, "-e", "disable"])
     }
 
+    /// Moves an instance to another group (`-e assign`).
+    pub fn assign_group(&self, name: &str, group: Option<&str>) -> Result<()> {
+        self.run(&["-i", name, "-G", group.unwrap_or("-"), "-e", "assign"])
+    }
+
     pub fn destroy(&self, name: &str) -> Result<()> {
         self.run(&["-i", name, "-e", "destroy"])
     }
