@@ -84,9 +84,10 @@ impl Sandbox {
             nix_is_root(),
             "the end-to-end tests need root (namespaces and overlay mounts)"
         );
+        // Outside /tmp, which the sandbox gets a private one of.
         let root = tempfile::Builder::new()
-            .prefix("instancectl-sandbox-")
-            .tempdir()
+            .prefix("sandbox-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
         for d in ["etc/upper", "etc/work", "var/upper", "var/work"] {
             std::fs::create_dir_all(root.path().join(d)).unwrap();
@@ -99,6 +100,7 @@ impl Sandbox {
 mount --make-rprivate /
 mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc/upper,workdir={r}/etc/work /etc
 mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var/upper,workdir={r}/var/work /var
+mount -t tmpfs tmpfs /tmp
 ip link set lo up
 touch {r}/ready
 set +e
