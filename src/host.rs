@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
-use crate::manager::{ManagerKind, ServiceManager};
+use crate::manager::{LaunchdConfig, ManagerKind, ServiceManager};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::state::StateStore;
@@ -26,10 +26,21 @@ pub enum Selection {
 
 impl Host {
     pub fn open(dry_run: bool, manager: Option<ManagerKind>) -> Result<Host> {
+        Host::open_with(dry_run, manager, &LaunchdConfig::default())
+    }
+
+    /// Like [`Host::open`], with the launchd manager's directories and naming.
+    pub fn open_with(
+        dry_run: bool,
+        manager: Option<ManagerKind>,
+        launchd: &LaunchdConfig,
+    ) -> Result<Host> {
         let runner = Runner::new(dry_run);
         let postfix = Postfix::discover(runner)?;
         let state = StateStore::locate(&postfix.data_directory);
-        let manager = manager.unwrap_or_else(ManagerKind::host_default).build();
+        let manager = manager
+            .unwrap_or_else(ManagerKind::host_default)
+            .build_with(launchd);
         Ok(Host {
             runner,
             postfix,

@@ -41,7 +41,23 @@ pub fn start(host: &Host, selection: &Selection) -> Result<()> {
     Ok(())
 }
 
+/// Says so, and returns true, when the service manager leaves the instance alone (under
+/// launchd, the primary runs on demand under Apple's own job).
+fn unmanaged(host: &Host, instance: &Instance) -> bool {
+    if host.manager.manages(instance) {
+        return false;
+    }
+    println!(
+        "{}: runs on demand under the system's own job; left alone",
+        instance.display_name()
+    );
+    true
+}
+
 fn start_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
     let was_running = instance.running_master();
     host.manager.start(host, instance)?;
     if host.runner.dry_run() {
@@ -68,6 +84,9 @@ pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
 }
 
 fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
     let was_running = instance.running_master().is_some();
     host.manager.stop(host, instance)?;
     if !host.runner.dry_run() {
@@ -98,6 +117,9 @@ pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let _lock = host.lock()?;
     for instance in runnable(host, selection)? {
+        if unmanaged(host, &instance) {
+            continue;
+        }
         host.manager.reload(host, &instance)?;
         if !host.runner.dry_run() {
             println!("{}: reloaded", instance.display_name());

@@ -6,13 +6,22 @@ mod destroy;
 mod init;
 mod lifecycle;
 mod list;
+mod plist;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::host::Host;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
-    let host = Host::open(cli.global.dry_run, cli.global.manager)?;
+    // The lint works without Postfix on the host, so it comes before Host::open.
+    if let Command::Plist(args) = &cli.command {
+        return plist::run(&cli.global, args);
+    }
+    let host = Host::open_with(
+        cli.global.dry_run,
+        cli.global.manager,
+        &cli.global.launchd.config(),
+    )?;
     match &cli.command {
         Command::Init(args) => init::run(&host, args),
         Command::Create(args) => create::run(&host, args),
@@ -24,6 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Plist(_) => unreachable!("handled above"),
     }?;
     Ok(0)
 }
