@@ -4,6 +4,8 @@
 //! (the seed plist's mistake) would load as RunAtLoad = "KeepAlive". launchd, like Python's
 //! plistlib ("unexpected key"), refuses such a file, so it is checked here first: inside a
 //! `<dict>`, keys and values must alternate, starting with a key and ending with a value.
+//! The crate also silently drops an unknown `&...;` reference (a shell `&` written without
+//! `&amp;` loses text up to the next `;`), where CFPropertyList refuses the file.
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -101,6 +103,17 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
                     return Err("text outside a value".into());
                 }
             }
+            Event::GeneralRef(r) => {
+                let name: &str = &r;
+                let known = matches!(name, "amp" | "lt" | "gt" | "quot" | "apos")
+                    || (r.is_char_ref() && r.resolve_char_ref().is_ok_and(|c| c.is_some()));
+                if !known {
+                    return Err(format!("unknown entity or bare '&': &{name};"));
+                }
+                if let Some(Frame::Leaf) = stack.last() {
+                    last_key_text.push('&');
+                }
+            }
             Event::Eof => {
                 return if stack.is_empty() {
                     Ok(())
@@ -135,5 +148,14 @@ mod tests {
         assert!(check(doc("<dict><key>A</key></dict>").as_bytes()).is_err());
         assert!(check(doc("<dict><string>A</string><true/></dict>").as_bytes()).is_err());
         assert!(check(doc("<dict><key>A</key><bogus/></dict>").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn bare_ampersands_and_unknown_entities_are_refused() {
+        let s = |t: &str| doc(&format!("<dict><key>A</key><string>{t}</string></dict>"));
+        check(s("a &amp; b &lt;&#38;&#x26;").as_bytes()).unwrap();
+        assert!(check(s("sleep & echo $! > pidfile; exit 0").as_bytes()).is_err());
+        assert!(check(s("a & b").as_bytes()).is_err());
+        assert!(check(s("&nbsp;").as_bytes()).is_err());
     }
 }
