@@ -168,9 +168,23 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
     found
 }
 
+/// Whether /proc describes this process's pid namespace. It does not when the emulator is
+/// PID 1 of a new pid namespace that kept the parent's /proc; pids read there would name
+/// other processes, so they must not be signalled.
+fn proc_is_ours() -> bool {
+    fs::read_link("/proc/self")
+        .is_ok_and(|p| p.as_os_str() == nix::unistd::getpid().to_string().as_str())
+}
+
 /// SIGKILLs everything below this process until nothing is left (bounded), as a reboot or
 /// the emulator's own shutdown leaves no process behind.
 pub fn kill_all_descendants() {
+    if !proc_is_ours() {
+        eprintln!(
+            "launchd-emulator: /proc belongs to another pid namespace; only job process groups were killed"
+        );
+        return;
+    }
     let me = nix::unistd::getpid();
     for _ in 0..250 {
         let left = descendants(me);
