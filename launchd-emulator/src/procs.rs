@@ -74,12 +74,22 @@ pub fn spawn_job(spec: &JobSpec) -> io::Result<Pid> {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name}")))?;
         cmd.gid(group.gid.as_raw());
     }
-    // SAFETY: only async-signal-safe calls (sigprocmask, setsid) run between fork and exec.
+    // SAFETY: only async-signal-safe calls (sigprocmask, setsid, close_range) run between
+    // fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             // The daemon blocks the signals it waits for; a job must not inherit that.
             signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
             nix::unistd::setsid()?;
+            // launchd closes stray descriptors. Marking them close-on-exec (rather than
+            // closing them) keeps std's exec-error pipe working; failure (old kernel) is
+            // harmless.
+            nix::libc::syscall(
+                nix::libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                nix::libc::CLOSE_RANGE_CLOEXEC,
+            );
             Ok(())
         });
     }
