@@ -592,9 +592,9 @@ impl Launchctl {
             BootstrapCause::Ownership(problems) => {
                 let what: Vec<String> = problems
                     .iter()
-                    .map(|p| format!("{} (fix: {})", p.message, p.fix))
+                    .map(|p| format!("{}; fix: {}", p.message, p.fix))
                     .collect();
-                format!("launchd refuses {file}: {}", what.join("; "))
+                what.join("; ")
             }
             BootstrapCause::InvalidPlist(errors) => {
                 let what: Vec<String> = errors

@@ -104,12 +104,32 @@ pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let _lock = host.lock()?;
     let instances = runnable(host, selection)?;
+    if host.manager.restarts_in_place() {
+        for instance in &instances {
+            restart_one(host, instance)?;
+        }
+        return Ok(());
+    }
     for instance in instances.iter().rev() {
         stop_one(host, instance)?;
     }
     for instance in &instances {
         start_one(host, instance)?;
     }
+    Ok(())
+}
+
+/// A restart the service manager does itself (launchd: `kickstart -k`), in start order.
+fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
+    host.manager.restart(host, instance)?;
+    if host.runner.dry_run() {
+        return Ok(());
+    }
+    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }
 

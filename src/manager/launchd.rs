@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::{JobView, ManagerKind, ServiceManager};
 use crate::error::{Error, Result};
+use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::launchctl::{self, JobInfo, Kickstart, LastExit, Launchctl, Override};
@@ -233,8 +234,9 @@ impl Launchd {
         Ok(path)
     }
 
-    /// Waits until launchd runs the job and the master's pid file names the job's
-    /// process. A job that exits instead is reported with launchd's account of it.
+    /// Waits until launchd runs the job, the master's pid file names the job's process,
+    /// and every listener answers SMTP. A job that exits (or dies and is spawned again)
+    /// meanwhile is reported with launchd's account of it.
     fn wait_running(
         &self,
         host: &Host,
@@ -247,82 +249,127 @@ impl Launchd {
         }
         let ctl = self.launchctl(host);
         let deadline = Instant::now() + RUNNING_TIMEOUT;
+        let mut first_runs = None;
         loop {
-            let job = ctl.print(label)?;
+            let Some(job) = ctl.print(label)? else {
+                return Err(Error::failed(format!(
+                    "launchd unloaded {label} while it was starting"
+                )));
+            };
+            let runs = job.runs.unwrap_or(0);
+            let first = *first_runs.get_or_insert(runs);
+            if (!job.is_running() || runs > first) && exited(&job) {
+                return Err(self.failed_start(host, instance, label, &job));
+            }
             let master = instance.running_master();
-            match &job {
-                Some(j) if j.is_running() && j.pid != not_pid && j.pid == master => {
-                    return Ok(master.unwrap_or_default());
-                }
-                Some(j) if !j.is_running() && exited(j) => {
-                    return Err(self.exited_error(instance, label, j));
-                }
-                None => {
-                    return Err(Error::failed(format!(
-                        "launchd unloaded {label} while it was starting"
-                    )));
-                }
-                _ => {}
+            let not_serving = health::not_serving(instance);
+            if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
+            {
+                return Ok(master.unwrap_or_default());
             }
             if Instant::now() >= deadline {
-                let state = job
-                    .and_then(|j| j.state)
-                    .map_or("unknown".to_string(), |s| s.to_string());
+                let state = job.state.map_or("unknown".to_string(), |s| s.to_string());
+                let mut reasons = vec![format!("job state {state}")];
+                if master.is_none() {
+                    reasons.push(format!(
+                        "{} names no live master",
+                        instance.pid_file().display()
+                    ));
+                }
+                reasons.extend(not_serving);
                 return Err(Error::failed(format!(
-                    "{} did not come up under launchd within {} s: job state {state}, \
-                     master pid file {}",
+                    "{} did not come up under launchd within {} s: {}",
                     instance.name,
                     RUNNING_TIMEOUT.as_secs(),
-                    master.map_or("names no live process".into(), |p| format!("names {p}")),
+                    reasons.join("; ")
                 )));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn exited_error(&self, instance: &Instance, label: &str, job: &JobInfo) -> Error {
+    /// A master that exits right after launchd started it: stop launchd's restart loop
+    /// (a configuration error does not heal by retrying), find what is in the master's
+    /// way, and report both.
+    fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
         let how = job
             .last_exit
             .as_ref()
             .map_or("exited".to_string(), |e| format!("ended with {e}"));
-        let log = job
-            .properties
-            .get("stderr path")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.config.naming.log_dir.join(format!("{label}.log")));
-        let tail = tail_of(&log, 5);
-        let tail = if tail.is_empty() {
-            String::new()
+        let stopped = self.launchctl(host).bootout(label).is_ok();
+        let found = if stopped {
+            listener_conflicts(instance)
         } else {
-            format!("\n{} says:\n{tail}", log.display())
+            Vec::new()
+        };
+        // The master writes its fatal errors only to the mail log (it closes stderr
+        // even on a terminal), so what instancectl can check itself comes first.
+        let why = if found.is_empty() {
+            "; Postfix logged the reason to the mail log (macOS: `log show --last 5m \
+             --predicate 'process == \"master\"'`; elsewhere /var/log/mail.log)"
+                .to_string()
+        } else {
+            format!(": {}", found.join("; "))
+        };
+        let next = if stopped {
+            format!(
+                "\ninstancectl booted the job out, so that launchd does not restart it every \
+                 {} s; fix the cause, then `instancectl start {}`",
+                crate::plist::THROTTLE_INTERVAL,
+                instance.name
+            )
+        } else {
+            format!(
+                "\nlaunchd restarts it every {} s; `instancectl stop {}` stops that",
+                crate::plist::THROTTLE_INTERVAL,
+                instance.name
+            )
         };
         Error::failed(format!(
-            "{}'s master {how} right after launchd started it (runs: {}). launchd tries \
-             again every {} s; `instancectl stop {}` stops that. Postfix logs the reason to \
-             the mail log (macOS: `log show --last 5m --predicate 'process == \"master\"'`).{tail}",
+            "{}'s master {how} right after launchd started it (runs: {}){why}{next}",
             instance.name,
             job.runs.map_or("?".into(), |r| r.to_string()),
-            crate::plist::THROTTLE_INTERVAL,
-            instance.name,
         ))
     }
+}
+
+/// What keeps the master from binding its listeners, tried with no master running:
+/// an address another program already serves, or one this host does not have.
+fn listener_conflicts(instance: &Instance) -> Vec<String> {
+    if instance.running_master().is_some() {
+        return Vec::new();
+    }
+    instance
+        .listeners
+        .iter()
+        .filter_map(|l| {
+            let addr = match l.addr {
+                crate::postfix::master_cf::BindAddr::Any => {
+                    std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), l.port)
+                }
+                crate::postfix::master_cf::BindAddr::Ip(ip) => {
+                    std::net::SocketAddr::new(ip, l.port)
+                }
+            };
+            match std::net::TcpListener::bind(addr) {
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(format!(
+                    "{l} is already in use by another program, so the master cannot bind it \
+                     (`lsof -nP -iTCP:{} -sTCP:LISTEN` shows which)",
+                    l.port
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                    Some(format!("{l}: {} is not an address of this host", l.addr))
+                }
+                Err(_) => None,
+            }
+        })
+        .collect()
 }
 
 /// Whether the job has run and ended (not merely not started yet).
 fn exited(job: &JobInfo) -> bool {
     job.runs.unwrap_or(0) > 0 && !matches!(job.last_exit, None | Some(LastExit::Never))
-}
-
-fn tail_of(path: &Path, lines: usize) -> String {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return String::new();
-    };
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 impl ServiceManager for Launchd {
@@ -332,6 +379,10 @@ impl ServiceManager for Launchd {
 
     fn manages(&self, instance: &Instance) -> bool {
         !instance.is_primary()
+    }
+
+    fn restarts_in_place(&self) -> bool {
+        true
     }
 
     fn preflight_create(&self, _host: &Host, name: &str, config_directory: &Path) -> Result<()> {

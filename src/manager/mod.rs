@@ -99,6 +99,13 @@ pub trait ServiceManager {
         true
     }
 
+    /// Whether `restart` restarts each instance in place (launchd's `kickstart -k`
+    /// keeps the job loaded and counts the run) rather than stopping a whole selection
+    /// in reverse order and starting it again.
+    fn restarts_in_place(&self) -> bool {
+        false
+    }
+
     /// Checks, before `create` changes anything, that the manager can take a new
     /// instance; a refusal is bad input (exit 2, nothing changed).
     fn preflight_create(&self, _host: &Host, _name: &str, _config_directory: &Path) -> Result<()> {
