@@ -523,8 +523,16 @@ fn destroy_boots_out_and_removes_the_plist() {
     assert!(mac.print("org.postfix.postfix-out").is_none());
     assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
     assert_eq!(mac.master_pid("postfix-out"), None);
-    // A later instance of the same name starts cleanly (the override left by
-    // destroy's disable is cleared before bootstrap).
-    mac.create_out();
+    // destroy left launchd's "disabled" override behind; a later instance of the same
+    // name that is created without starting still loads at the next boot.
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-out\" => disabled"),
+        "{overrides}"
+    );
+    mac.ctl("create postfix-out --group mta --role output --no-start")
+        .ok();
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    mac.sh("launchctl reboot").ok();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
 }

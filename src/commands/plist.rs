@@ -56,10 +56,10 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
 }
 
 fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
+    let postfix = Postfix::discover(Runner::new(false)).ok();
     let ctx = lint::Context {
-        instances: Postfix::discover(Runner::new(false))
-            .ok()
-            .and_then(|p| p.postmulti().list().ok()),
+        instances: postfix.as_ref().and_then(|p| p.postmulti().list().ok()),
+        version: postfix.as_ref().map(|p| p.version),
         daemons_dir: config.daemons_dir.clone(),
         wheel_gid: launchctl::wheel_gid(),
     };

@@ -399,11 +399,20 @@ impl ServiceManager for Launchd {
         self.refuse_foreign(name, config_directory)
     }
 
+    /// Writes the plist and clears a "disabled" override an earlier instance of the
+    /// same name may have left (destroy disables), so the job loads at boot even when
+    /// it is not started now.
     fn install(&self, host: &Host, instance: &Instance) -> Result<()> {
         Self::refuse_primary(instance)?;
         self.usable()?;
         self.refuse_foreign(&instance.name, &instance.config_directory)?;
-        self.write_plist(host, instance).map(drop)
+        self.write_plist(host, instance)?;
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        if ctl.override_of(&label)? == Some(Override::Disabled) {
+            ctl.enable(&label)?;
+        }
+        Ok(())
     }
 
     fn uninstall(&self, host: &Host, instance: &Instance) -> Result<()> {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use ::plist::{Dictionary, Value};
 
 use super::strict;
+use crate::postfix::Version;
 use crate::postfix::postmulti::Listed;
 
 /// What kind of problem, printed as `error[KIND]`.
@@ -74,6 +75,8 @@ pub struct Context {
     pub daemons_dir: PathBuf,
     /// The gid of the wheel group, when the host has one (gid 0 is always accepted).
     pub wheel_gid: Option<u32>,
+    /// The host's Postfix version, when Postfix is installed here.
+    pub version: Option<Version>,
 }
 
 /// The result of checking one file.
@@ -123,6 +126,7 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
     let installed = in_daemons_dir(path, &ctx.daemons_dir);
     let local = Context {
         instances: ctx.instances.clone().filter(|_| installed),
+        version: ctx.version.filter(|_| installed),
         ..ctx.clone()
     };
     let mut report = check_bytes(&bytes, path, &local);
@@ -487,6 +491,21 @@ impl<'a> Job<'a> {
                     "drop -e (it is for Apple's on-demand org.postfix.master job only)",
                 ),
                 Finding::ExitsAfter(_) => {}
+                Finding::Needs(option, since) => {
+                    if let Some(have) = self.ctx.version
+                        && have < since
+                    {
+                        self.push(
+                            Kind::WrongCommand,
+                            Some(key),
+                            format!(
+                                "{option} exists since Postfix {since}, and this host has \
+                                 Postfix {have}: the master refuses to start"
+                            ),
+                            format!("remove {option}"),
+                        );
+                    }
+                }
                 Finding::Instance(name) => self.instance_name(key, &name),
                 Finding::ConfigDir(dir) => self.config_dir(key, &dir),
             }
@@ -655,6 +674,8 @@ pub enum Finding {
     Refused(String, String),
     /// `master -e N`.
     ExitsAfter(String),
+    /// An option that exists only since a Postfix version.
+    Needs(String, Version),
     /// It names an instance (`postmulti -i NAME`).
     Instance(String),
     /// It names a configuration directory (`-c DIR`).
@@ -736,6 +757,10 @@ fn analyze_master(args: &[String]) -> Vec<Finding> {
                 "remove -t".into(),
             )),
             ('c', Some(dir)) => out.push(Finding::ConfigDir(dir.to_string())),
+            ('s', _) => out.push(Finding::Needs(
+                "master -s".into(),
+                super::MASTER_KEEP_STDOUT_SINCE,
+            )),
             ('e', Some(secs)) => out.push(Finding::ExitsAfter(secs.to_string())),
             _ => {}
         }
