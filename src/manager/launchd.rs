@@ -9,7 +9,7 @@
 //!   master's pid.
 //! - stop: `launchctl bootout`. `postfix stop` alone would be undone at once: the
 //!   master exits, and KeepAlive makes launchd start it again.
-//! - restart: `launchctl kickstart -k`; reload: `launchctl kill HUP`.
+//! - restart: `launchctl kickstart -k`; reload: `launchctl kill SIGHUP`.
 //! - enable/disable: the persistent `launchctl enable/disable` override (plus
 //!   postmulti's own flag, which the commands set), so a disabled instance stays down
 //!   across reboots.
@@ -512,7 +512,7 @@ impl ServiceManager for Launchd {
         match ctl.print(&label)? {
             Some(job) if job.is_running() => {
                 self.check(host, instance)?;
-                ctl.kill("HUP", &label)
+                ctl.kill("SIGHUP", &label)
             }
             _ => Err(Error::failed(format!(
                 "{} is not running under launchd, so there is nothing to reload; start it \
