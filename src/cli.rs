@@ -1,10 +1,13 @@
 //! The command line: what each command and option means. Parsing only; the work is in
 //! `commands`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::host::Selection;
-use crate::manager::ManagerKind;
+use crate::manager::{LaunchdConfig, ManagerKind};
+use crate::plist::JobNaming;
 use crate::roles::Role;
 
 #[derive(Debug, Parser)]
@@ -40,12 +43,61 @@ pub struct GlobalOpts {
     /// How log lines on stderr look.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub launchd: LaunchdOpts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Options of the launchd manager (and of `instancectl plist`).
+#[derive(Debug, Args)]
+pub struct LaunchdOpts {
+    /// launchd: the directory of LaunchDaemon plists.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "INSTANCECTL_LAUNCHD_DIR",
+        default_value = "/Library/LaunchDaemons"
+    )]
+    pub launchd_dir: PathBuf,
+
+    /// launchd: the job label is this prefix followed by the instance name.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PREFIX",
+        env = "INSTANCECTL_LABEL_PREFIX",
+        default_value = crate::plist::DEFAULT_LABEL_PREFIX
+    )]
+    pub label_prefix: String,
+
+    /// launchd: the job's stdout and stderr go to DIR/LABEL.log.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "INSTANCECTL_LOG_DIR",
+        default_value = "/var/log"
+    )]
+    pub log_dir: PathBuf,
+}
+
+impl LaunchdOpts {
+    pub fn config(&self) -> LaunchdConfig {
+        LaunchdConfig {
+            daemons_dir: self.launchd_dir.clone(),
+            naming: JobNaming {
+                label_prefix: self.label_prefix.clone(),
+                log_dir: self.log_dir.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +128,8 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Create, change and remove instances to match a manifest (instances.toml).
     Apply(ApplyArgs),
+    /// Print the LaunchDaemon plist of an instance, or check LaunchDaemon plists.
+    Plist(PlistArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,4 +240,17 @@ pub struct ApplyArgs {
     /// Remove instances the manifest drops even when mail is queued; it is lost.
     #[arg(long)]
     pub force_discard_queue: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlistArgs {
+    /// The instance whose plist to print (what the launchd manager writes for it).
+    #[arg(required_unless_present = "check", conflicts_with = "check")]
+    pub name: Option<String>,
+
+    /// Check LaunchDaemon plists and report each problem with its fix; without FILE,
+    /// every plist in the LaunchDaemons directory that runs Postfix. Exits 1 when a
+    /// problem is found.
+    #[arg(long, value_name = "FILE", num_args = 0..)]
+    pub check: Option<Vec<PathBuf>>,
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
-use crate::manager::{ManagerKind, ServiceManager};
+use crate::manager::{LaunchdConfig, ManagerKind, ServiceManager};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::state::StateStore;
@@ -26,10 +26,21 @@ pub enum Selection {
 
 impl Host {
     pub fn open(dry_run: bool, manager: Option<ManagerKind>) -> Result<Host> {
+        Host::open_with(dry_run, manager, &LaunchdConfig::default())
+    }
+
+    /// Like [`Host::open`], with the launchd manager's directories and naming.
+    pub fn open_with(
+        dry_run: bool,
+        manager: Option<ManagerKind>,
+        launchd: &LaunchdConfig,
+    ) -> Result<Host> {
         let runner = Runner::new(dry_run);
         let postfix = Postfix::discover(runner)?;
         let state = StateStore::locate(&postfix.data_directory);
-        let manager = manager.unwrap_or_else(ManagerKind::host_default).build();
+        let manager = manager
+            .unwrap_or_else(ManagerKind::host_default)
+            .build_with(launchd);
         Ok(Host {
             runner,
             postfix,
@@ -56,6 +67,32 @@ impl Host {
         let lock = HostLock::acquire(self.state.dir())?;
         self.state.prepare()?;
         Ok(Some(lock))
+    }
+
+    /// Starts an instance through the service manager, lifting an earlier explicit
+    /// stop.
+    pub fn start(&self, instance: &Instance) -> Result<()> {
+        self.state.hold_down(&self.runner, &instance.name, false)?;
+        self.manager.start(self, instance)
+    }
+
+    /// Stops an instance through the service manager. It stays down until started
+    /// again: the mark keeps reconcile and the supervisor from restarting it.
+    pub fn stop(&self, instance: &Instance) -> Result<()> {
+        self.state.hold_down(&self.runner, &instance.name, true)?;
+        self.manager.stop(self, instance)
+    }
+
+    /// Unregisters an instance that is going away from the service manager, and
+    /// drops its stop mark.
+    pub fn forget(&self, instance: &Instance) -> Result<()> {
+        self.manager.uninstall(self, instance)?;
+        self.state.hold_down(&self.runner, &instance.name, false)
+    }
+
+    pub fn restart(&self, instance: &Instance) -> Result<()> {
+        self.state.hold_down(&self.runner, &instance.name, false)?;
+        self.manager.restart(self, instance)
     }
 
     pub fn instances(&self) -> Result<Vec<Instance>> {

@@ -72,20 +72,21 @@ pub struct Options {
 /// The drift of one instance: generic checks first, then the manager's own.
 pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<Drift>> {
     let mut found = Vec::new();
-    let on_demand = instance.is_primary() && host.manager.starts_primary_on_demand();
-    let wanted = instance.enabled && !host.state.is_held_down(&instance.name) && !on_demand;
+    // launchd leaves the primary to Apple's on-demand job: nothing to reconcile.
+    if !host.manager.manages(instance) {
+        return Ok(Vec::new());
+    }
+    let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
-    if let (Some(pid), None) = (instance.pid_file_pid(), running) {
+    // Postfix leaves master.pid behind on a clean stop too, so a pid file naming a
+    // dead process only matters for an instance that should be running.
+    if let (Some(pid), None, true) = (instance.pid_file_pid(), running, wanted) {
         found.push(Drift::new(
             format!(
                 "stale pid file {} (pid {pid} is not running)",
                 instance.pid_file().display()
             ),
-            if wanted {
-                Repair::Start
-            } else {
-                Repair::Report
-            },
+            Repair::Start,
         ));
     }
     match (wanted, running) {
@@ -109,7 +110,7 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
                 ));
             }
         }
-        (false, Some(pid)) if !on_demand => found.push(Drift::new(
+        (false, Some(pid)) => found.push(Drift::new(
             format!("disabled or stopped, but its master runs (pid {pid})"),
             Repair::Stop,
         )),
@@ -160,9 +161,9 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
                 drift.repair.describe()
             );
             let result = match &drift.repair {
-                Repair::Start => host.manager.start(host, &instance),
-                Repair::Stop => host.manager.stop(host, &instance),
-                Repair::Restart => host.manager.restart(host, &instance),
+                Repair::Start => host.start(&instance),
+                Repair::Stop => host.stop(&instance),
+                Repair::Restart => host.restart(&instance),
                 Repair::Custom { run, .. } => run(host, &instance),
                 Repair::Report => {
                     outcome.reported += 1;

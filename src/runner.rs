@@ -201,6 +201,29 @@ impl Runner {
         atomic_write(path, contents, mode).map_err(|e| Error::io(path, e))
     }
 
+    /// Like [`Runner::write_file`], and the file belongs to `owner` (uid, gid) before
+    /// it appears under its name.
+    pub fn write_file_owned(
+        &self,
+        path: &Path,
+        contents: &[u8],
+        mode: u32,
+        owner: (u32, u32),
+    ) -> Result<()> {
+        if self.dry_run {
+            println!(
+                "would write: {} (mode {mode:04o}, owner {}:{}, {} bytes)",
+                path.display(),
+                owner.0,
+                owner.1,
+                contents.len()
+            );
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), uid = owner.0, gid = owner.1, "write");
+        atomic_write_owned(path, contents, mode, Some(owner)).map_err(|e| Error::io(path, e))
+    }
+
     pub fn remove_file(&self, path: &Path) -> Result<()> {
         if self.dry_run {
             println!("would remove: {}", path.display());
@@ -237,6 +260,17 @@ fn checked(outcome: Outcome) -> Result<Outcome> {
 
 /// Writes `contents` to `path` through a temporary file in the same directory.
 pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    atomic_write_owned(path, contents, mode, None)
+}
+
+/// [`atomic_write`], and the temporary file is given to `owner` (uid, gid) before the
+/// rename, so the file never appears with another owner.
+pub fn atomic_write_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".instancectl-")
@@ -246,6 +280,9 @@ pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
     // The umask may have narrowed the mode the file was created with.
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()

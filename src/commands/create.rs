@@ -84,6 +84,8 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     let settings = desired_settings(host, &args.name, args.role, &listen, overrides.clone())?;
 
     check_collisions(&instances, &args.name, &listen, &settings)?;
+    host.manager
+        .preflight_create(host, &args.name, &new_directories[0])?;
 
     let placement = match (args.role, &args.group) {
         // In a group, output (sink) instances start before input (source) instances.
@@ -272,6 +274,14 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         })?;
         tx.step("postmulti enable", |h| h.postfix.postmulti().enable(name))?;
         if host.runner.dry_run() {
+            // Show what the service manager would do for the instance as planned.
+            let planned = planned_instance(plan);
+            tx.step("registering with the service manager", |h| {
+                h.manager.install(h, &planned)
+            })?;
+            if start {
+                tx.step("starting the instance", |h| h.start(&planned))?;
+            }
             return Ok(None);
         }
         let instance = tx.step("reading the new instance", |h| reload_instance(h, name))?;
@@ -280,13 +290,13 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         })?;
         let uninstall_target = instance.clone();
         tx.on_undo("unregister from the service manager", move |h| {
-            h.manager.stop(h, &uninstall_target)?;
-            h.manager.uninstall(h, &uninstall_target)
+            h.stop(&uninstall_target)?;
+            h.forget(&uninstall_target)
         });
         if !start {
             return Ok(None);
         }
-        tx.step("starting the instance", |h| h.manager.start(h, &instance))?;
+        tx.step("starting the instance", |h| h.start(&instance))?;
         let pid = tx.step("waiting for SMTP to answer", |_| {
             health::wait_until_serving(&instance, START_TIMEOUT)
         })?;
@@ -306,6 +316,21 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         None => println!("created {name} ({} role), enabled, not started", plan.role),
     }
     Ok(())
+}
+
+/// The instance a dry run would have created (nothing on disk describes it yet).
+fn planned_instance(plan: &Plan) -> Instance {
+    Instance {
+        name: plan.name.clone(),
+        group: plan.group.clone(),
+        enabled: true,
+        config_directory: plan.config_directory.clone(),
+        queue_directory: plan.new_directories[1].clone(),
+        data_directory: plan.new_directories[2].clone(),
+        myhostname: None,
+        listeners: Vec::new(),
+        record: None,
+    }
 }
 
 fn reload_instance(host: &Host, name: &str) -> Result<Instance> {

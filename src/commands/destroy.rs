@@ -31,7 +31,7 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
             instance.config_directory.display()
         )));
     }
-    host.manager.stop(host, &instance)?;
+    host.stop(&instance)?;
     host.manager.set_enabled(host, &instance, false)?;
     let postmulti = host.postfix.postmulti();
     if instance.enabled {
@@ -40,7 +40,7 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     if queued.total() > 0 {
         discard_queue(host, &instance.config_directory)?;
     }
-    host.manager.uninstall(host, &instance)?;
+    host.forget(&instance)?;
     postmulti.destroy(name)?;
     remove_leftovers(host, &instance)?;
     host.state.remove(&host.runner, name)?;

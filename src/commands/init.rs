@@ -44,7 +44,7 @@ pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
             let primary = host.instance("-")?;
             if primary.running_master().is_some() {
                 // inet_interfaces only takes effect on a full restart.
-                host.manager.restart(host, &primary)?;
+                host.restart(&primary)?;
                 println!("restarted the primary instance so that it lets go of its listeners");
             }
         }

@@ -40,9 +40,25 @@ pub fn start(host: &Host, selection: &Selection) -> Result<()> {
     Ok(())
 }
 
+/// Says so, and returns true, when the service manager leaves the instance alone (under
+/// launchd, the primary runs on demand under Apple's own job).
+fn unmanaged(host: &Host, instance: &Instance) -> bool {
+    if host.manager.manages(instance) {
+        return false;
+    }
+    println!(
+        "{}: runs on demand under the system's own job; left alone",
+        instance.display_name()
+    );
+    true
+}
+
 fn start_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
     let was_running = instance.running_master();
-    host.manager.start(host, instance)?;
+    host.start(instance)?;
     if host.runner.dry_run() {
         return Ok(());
     }
@@ -66,8 +82,11 @@ pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
 }
 
 fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
     let was_running = instance.running_master().is_some();
-    host.manager.stop(host, instance)?;
+    host.stop(instance)?;
     if !host.runner.dry_run() {
         let word = if was_running {
             "stopped"
@@ -82,6 +101,12 @@ fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
 pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let instances = runnable(host, selection)?;
+    if host.manager.restarts_in_place() {
+        for instance in &instances {
+            restart_one(host, instance)?;
+        }
+        return Ok(());
+    }
     for instance in instances.iter().rev() {
         stop_one(host, instance)?;
     }
@@ -91,9 +116,26 @@ pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
     Ok(())
 }
 
+/// A restart the service manager does itself (launchd: `kickstart -k`), in start order.
+fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
+    if unmanaged(host, instance) {
+        return Ok(());
+    }
+    host.restart(instance)?;
+    if host.runner.dry_run() {
+        return Ok(());
+    }
+    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    println!("{}: restarted (master pid {pid})", instance.display_name());
+    Ok(())
+}
+
 pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in runnable(host, selection)? {
+        if unmanaged(host, &instance) {
+            continue;
+        }
         host.manager.reload(host, &instance)?;
         if !host.runner.dry_run() {
             println!("{}: reloaded", instance.display_name());

@@ -6,6 +6,7 @@ use crate::cli::ListArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::JobView;
 
 #[derive(Serialize)]
 struct Row {
@@ -18,10 +19,21 @@ struct Row {
     data_directory: String,
     listen: Vec<String>,
     master_pid: Option<i32>,
+    /// The service manager's view of the instance's job (launchd), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<JobView>,
 }
 
 impl Row {
-    fn of(instance: &Instance) -> Row {
+    fn of(host: &Host, instance: &Instance) -> Row {
+        // The listing stays useful when the service manager cannot be asked.
+        let job = host.manager.job(host, instance).unwrap_or_else(|e| {
+            eprintln!(
+                "instancectl: cannot read the service manager's view of {}: {e}",
+                instance.display_name()
+            );
+            None
+        });
         Row {
             name: instance.name.clone(),
             group: instance.group.clone(),
@@ -35,12 +47,14 @@ impl Row {
             data_directory: instance.data_directory.display().to_string(),
             listen: instance.listeners.iter().map(|l| l.to_string()).collect(),
             master_pid: instance.running_master(),
+            job,
         }
     }
 }
 
 pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
-    let rows: Vec<Row> = host.instances()?.iter().map(Row::of).collect();
+    let rows: Vec<Row> = host.instances()?.iter().map(|i| Row::of(host, i)).collect();
+    let with_jobs = rows.iter().any(|r| r.job.is_some());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)
             .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
@@ -49,11 +63,16 @@ pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
     }
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING);
-    table.set_header([
+    let mut header = vec![
         "NAME", "GROUP", "ROLE", "ENABLED", "LISTEN", "MASTER", "CONFIG", "QUEUE", "DATA",
-    ]);
+    ];
+    if with_jobs {
+        header.push("JOB");
+    }
+    table.set_header(header);
     for row in rows {
-        table.add_row([
+        let job = row.job.as_ref().map(|j| j.summary.clone());
+        let mut cells = vec![
             row.name,
             row.group.unwrap_or_else(|| "-".into()),
             row.role.unwrap_or_else(|| "-".into()),
@@ -67,7 +86,11 @@ pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
             row.config_directory,
             row.queue_directory,
             row.data_directory,
-        ]);
+        ];
+        if with_jobs {
+            cells.push(job.unwrap_or_else(|| "-".into()));
+        }
+        table.add_row(cells);
     }
     println!("{}", table.trim_fmt());
     Ok(())

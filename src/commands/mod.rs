@@ -7,6 +7,7 @@ mod destroy;
 mod init;
 mod lifecycle;
 mod list;
+mod plist;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -14,7 +15,15 @@ use crate::host::Host;
 use crate::manager::ManagerKind;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
-    let host = Host::open(cli.global.dry_run, cli.global.manager)?;
+    // The lint works without Postfix on the host, so it comes before Host::open.
+    if let Command::Plist(args) = &cli.command {
+        return plist::run(&cli.global, args);
+    }
+    let host = Host::open_with(
+        cli.global.dry_run,
+        cli.global.manager,
+        &cli.global.launchd.config(),
+    )?;
     // One changing command at a time: postmulti edits the primary main.cf in place.
     let _lock = if changes_host(&cli.command) {
         host.require_root()?;
@@ -54,6 +63,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             },
             args.interval,
         ),
+        Command::Plist(_) => unreachable!("handled above"),
     }?;
     Ok(0)
 }
@@ -61,5 +71,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 /// Commands that change the host and so hold the host lock for their whole run.
 /// `supervise` runs for ever and takes the lock only around each change it makes.
 fn changes_host(command: &Command) -> bool {
-    !matches!(command, Command::List(_) | Command::Supervise(_))
+    !matches!(
+        command,
+        Command::List(_) | Command::Supervise(_) | Command::Plist(_)
+    )
 }

@@ -62,22 +62,18 @@ impl ServiceManager for Native {
         Ok(())
     }
 
-    fn uninstall(&self, host: &Host, instance: &Instance) -> Result<()> {
-        host.state.hold_down(&host.runner, &instance.name, false)?;
+    fn uninstall(&self, host: &Host, _instance: &Instance) -> Result<()> {
         // Best effort: the supervisor also forgets it at its next sync.
         let _ = ask(host, &Request::Sync);
         Ok(())
     }
 
-    fn set_enabled(&self, host: &Host, instance: &Instance, enabled: bool) -> Result<()> {
-        if enabled {
-            host.state.hold_down(&host.runner, &instance.name, false)?;
-        }
+    fn set_enabled(&self, _host: &Host, _instance: &Instance, _enabled: bool) -> Result<()> {
+        // The supervisor reads postmulti's enable flag at its next sync.
         Ok(())
     }
 
     fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
-        host.state.hold_down(&host.runner, &instance.name, false)?;
         let response = ask(host, &Request::Sync)?;
         match report_of(&response, instance) {
             Some(report) if report.state != "running" && !host.runner.dry_run() => {
@@ -87,8 +83,9 @@ impl ServiceManager for Native {
         }
     }
 
+    /// The supervisor stops what is not wanted: disabled, or marked stopped by the
+    /// command that calls this.
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
-        host.state.hold_down(&host.runner, &instance.name, true)?;
         match ask(host, &Request::Sync) {
             Ok(_) => Ok(()),
             // Nothing runs it when no supervisor runs, unless it was started elsewhere.
@@ -98,7 +95,6 @@ impl ServiceManager for Native {
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
-        host.state.hold_down(&host.runner, &instance.name, false)?;
         ask(host, &Request::Sync)?;
         ask(
             host,
@@ -137,9 +133,5 @@ impl ServiceManager for Native {
             )]);
         }
         Ok(Vec::new())
-    }
-
-    fn starts_primary_on_demand(&self) -> bool {
-        false
     }
 }

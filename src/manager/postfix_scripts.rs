@@ -106,8 +106,4 @@ impl ServiceManager for PostfixScripts {
         // already compares.
         Ok(Vec::new())
     }
-
-    fn starts_primary_on_demand(&self) -> bool {
-        false
-    }
 }

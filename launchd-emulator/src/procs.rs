@@ -1,0 +1,285 @@
+//! Process mechanics of the emulated launchd: spawning a job the way launchd does, signalling
+//! it and its process group, and finding whatever is left below the daemon.
+//!
+//! launchd makes every job a session leader with a minimal environment and stdio on
+//! /dev/null unless told otherwise; jobs such as Postfix's master rely on being session
+//! leaders (their own setsid() then fails harmlessly), so the emulator does the same.
+
+use crate::plist_load::JobSpec;
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{Group, Pid, User};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The PATH launchd gives jobs (`default environment` in `launchctl print`).
+pub const DEFAULT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin";
+
+/// How a job's process ended, as `launchctl print` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastExit {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl LastExit {
+    pub fn from_wait(status: WaitStatus) -> Option<(Pid, LastExit)> {
+        match status {
+            WaitStatus::Exited(pid, code) => Some((pid, LastExit::Exited(code))),
+            WaitStatus::Signaled(pid, sig, _) => Some((pid, LastExit::Signaled(sig as i32))),
+            _ => None,
+        }
+    }
+
+    /// Whether launchd counts this end as a crash (KeepAlive's `Crashed` condition).
+    pub fn crashed(self) -> bool {
+        use Signal::*;
+        match self {
+            LastExit::Signaled(s) => [SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGBUS, SIGSEGV, SIGSYS]
+                .iter()
+                .any(|c| *c as i32 == s),
+            LastExit::Exited(_) => false,
+        }
+    }
+}
+
+/// Starts the job's process: its own session, launchd's environment, stdio as configured.
+pub fn spawn_job(spec: &JobSpec) -> io::Result<Pid> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.arg0(&spec.arguments[0]).args(&spec.arguments[1..]);
+    cmd.env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .env("XPC_SERVICE_NAME", &spec.label)
+        .envs(&spec.environment);
+    cmd.current_dir(spec.working_directory.as_deref().unwrap_or("/"));
+    cmd.stdin(Stdio::null());
+    cmd.stdout(log_file(spec.stdout_path.as_deref())?);
+    cmd.stderr(log_file(spec.stderr_path.as_deref())?);
+    if let Some(name) = &spec.user_name {
+        let user = User::from_name(name)
+            .map_err(io::Error::from)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no user {name}")))?;
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    if let Some(name) = &spec.group_name {
+        let group = Group::from_name(name)
+            .map_err(io::Error::from)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name}")))?;
+        cmd.gid(group.gid.as_raw());
+    }
+    // SAFETY: only async-signal-safe calls (sigprocmask, setsid, close_range) run between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The daemon blocks the signals it waits for; a job must not inherit that.
+            signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+            nix::unistd::setsid()?;
+            // launchd closes stray descriptors. Marking them close-on-exec (rather than
+            // closing them) keeps std's exec-error pipe working; failure (old kernel) is
+            // harmless.
+            nix::libc::syscall(
+                nix::libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                nix::libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    // The daemon's reaper collects the exit status; the Child handle is not needed.
+    Ok(Pid::from_raw(child.id() as i32))
+}
+
+/// Opens a StandardOutPath/StandardErrorPath the way launchd does: parents created,
+/// appended to, never truncated, mode 0666 before the umask.
+fn log_file(path: Option<&str>) -> io::Result<Stdio> {
+    let Some(path) = path else {
+        return Ok(Stdio::null());
+    };
+    if let Some(parent) = Path::new(path).parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let file: File = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o666)
+        .open(path)?;
+    Ok(Stdio::from(file))
+}
+
+/// Sends `sig` to the job's process and, unless `pid_only`, to its process group.
+pub fn signal_job(pid: Option<Pid>, pgid: Option<Pid>, sig: Signal, pid_only: bool) {
+    if let Some(pid) = pid {
+        let _ = signal::kill(pid, sig);
+    }
+    if !pid_only && let Some(pgid) = pgid {
+        let _ = signal::killpg(pgid, sig);
+    }
+}
+
+/// Whether any process is left in the group.
+pub fn group_alive(pgid: Pid) -> bool {
+    !matches!(signal::killpg(pgid, None), Err(Errno::ESRCH))
+}
+
+/// Whether a process with this pid exists (a zombie counts until it is reaped).
+pub fn pid_exists(pid: Pid) -> bool {
+    !matches!(signal::kill(pid, None), Err(Errno::ESRCH))
+}
+
+/// Live (not zombie) processes below `root`, from /proc.
+pub fn descendants(root: Pid) -> Vec<Pid> {
+    let mut table = Vec::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the parenthesised command name: state, ppid, ...
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next().unwrap_or("");
+            let Some(ppid) = fields.next().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            table.push((pid, ppid, state == "Z" || state == "X"));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root.as_raw()];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, dead) in &table {
+            if ppid == parent {
+                frontier.push(pid);
+                if !dead {
+                    found.push(Pid::from_raw(pid));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether /proc describes this process's pid namespace. It does not when the emulator is
+/// PID 1 of a new pid namespace that kept the parent's /proc; pids read there would name
+/// other processes, so they must not be signalled.
+fn proc_is_ours() -> bool {
+    fs::read_link("/proc/self")
+        .is_ok_and(|p| p.as_os_str() == nix::unistd::getpid().to_string().as_str())
+}
+
+/// SIGKILLs everything below this process until nothing is left (bounded), as a reboot or
+/// the emulator's own shutdown leaves no process behind.
+pub fn kill_all_descendants() {
+    if !proc_is_ours() {
+        eprintln!(
+            "launchd-emulator: /proc belongs to another pid namespace; only job process groups were killed"
+        );
+        return;
+    }
+    let me = nix::unistd::getpid();
+    for _ in 0..250 {
+        let left = descendants(me);
+        if left.is_empty() {
+            return;
+        }
+        for pid in left {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Darwin's strsignal text, as in `last terminating signal = Killed: 9`.
+pub fn signal_description(sig: i32) -> &'static str {
+    use Signal::*;
+    let Ok(s) = Signal::try_from(sig) else {
+        return "Unknown signal";
+    };
+    match s {
+        SIGHUP => "Hangup",
+        SIGINT => "Interrupt",
+        SIGQUIT => "Quit",
+        SIGILL => "Illegal instruction",
+        SIGTRAP => "Trace/BPT trap",
+        SIGABRT => "Abort trap",
+        SIGFPE => "Floating point exception",
+        SIGKILL => "Killed",
+        SIGBUS => "Bus error",
+        SIGSEGV => "Segmentation fault",
+        SIGSYS => "Bad system call",
+        SIGPIPE => "Broken pipe",
+        SIGALRM => "Alarm clock",
+        SIGTERM => "Terminated",
+        SIGURG => "Urgent I/O condition",
+        SIGSTOP => "Suspended (signal)",
+        SIGTSTP => "Suspended",
+        SIGCONT => "Continued",
+        SIGCHLD => "Child exited",
+        SIGTTIN => "Stopped (tty input)",
+        SIGTTOU => "Stopped (tty output)",
+        SIGIO => "I/O possible",
+        SIGXCPU => "Cputime limit exceeded",
+        SIGXFSZ => "Filesize limit exceeded",
+        SIGVTALRM => "Virtual timer expired",
+        SIGPROF => "Profiling timer expired",
+        SIGWINCH => "Window size changes",
+        SIGUSR1 => "User defined signal 1",
+        SIGUSR2 => "User defined signal 2",
+        _ => "Unknown signal",
+    }
+}
+
+/// Parses launchctl kill's signal argument: `TERM`, `SIGTERM`, `-TERM`, `sigterm` or `15`.
+pub fn parse_signal(arg: &str) -> Option<Signal> {
+    let s = arg.strip_prefix('-').unwrap_or(arg);
+    let s = if s.len() > 3 && s[..3].eq_ignore_ascii_case("sig") {
+        &s[3..]
+    } else {
+        s
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    Signal::from_str(&format!("SIG{}", s.to_ascii_uppercase())).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_arguments() {
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("term"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("-KILL"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+
+    #[test]
+    fn crash_classification() {
+        assert!(LastExit::Signaled(Signal::SIGSEGV as i32).crashed());
+        assert!(!LastExit::Signaled(Signal::SIGKILL as i32).crashed());
+        assert!(!LastExit::Exited(1).crashed());
+    }
+}

@@ -1,0 +1,127 @@
+//! `instancectl plist NAME` prints the LaunchDaemon the launchd manager writes for an
+//! instance; `instancectl plist --check [FILE]...` lints LaunchDaemon plists (exit 1 when
+//! it finds a problem).
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{GlobalOpts, PlistArgs};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::launchctl;
+use crate::manager::{Launchd, LaunchdConfig, ManagerKind};
+use crate::plist::{APPLE_PRIMARY_LABEL, lint, strict};
+use crate::postfix::Postfix;
+use crate::runner::Runner;
+use crate::validate;
+
+pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
+    let config = global.launchd.config();
+    config.naming.validate()?;
+    match (&args.check, &args.name) {
+        (Some(files), _) => check(&config, files),
+        (None, Some(name)) => print(global, &config, name),
+        (None, None) => Err(Error::bad_input("name an instance, or use --check FILE")),
+    }
+}
+
+fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32> {
+    if name == "-" {
+        return Err(Error::bad_input(format!(
+            "the primary instance runs on demand under Apple's {APPLE_PRIMARY_LABEL} job; \
+             instancectl never writes a LaunchDaemon for it"
+        )));
+    }
+    validate::instance_name(name)?;
+    let host = Host::open_with(global.dry_run, Some(ManagerKind::Launchd), config)?;
+    let existing = host.instances()?.into_iter().find(|i| i.name == name);
+    let config_directory = match existing {
+        Some(instance) => instance.config_directory,
+        None => {
+            let dir = host
+                .postfix
+                .config_directory
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join(name);
+            eprintln!(
+                "{name} does not exist yet; this is the plist `instancectl create {name}` \
+                 would write for it"
+            );
+            dir
+        }
+    };
+    let job = Launchd::new(config.clone()).job(&host, name, &config_directory);
+    print!("{}", String::from_utf8_lossy(&job.to_xml()));
+    Ok(0)
+}
+
+fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
+    let postfix = Postfix::discover(Runner::new(false)).ok();
+    let ctx = lint::Context {
+        instances: postfix.as_ref().and_then(|p| p.postmulti().list().ok()),
+        version: postfix.as_ref().map(|p| p.version),
+        daemons_dir: config.daemons_dir.clone(),
+        wheel_gid: launchctl::wheel_gid(),
+    };
+    let files = if files.is_empty() {
+        let found = postfix_jobs(&config.daemons_dir)?;
+        if found.is_empty() {
+            println!(
+                "no LaunchDaemon in {} runs Postfix",
+                config.daemons_dir.display()
+            );
+            return Ok(0);
+        }
+        found
+    } else {
+        files.to_vec()
+    };
+    let mut unreadable = Vec::new();
+    let mut problems = 0;
+    for file in &files {
+        match lint::check_file(file, &ctx) {
+            Ok(report) => {
+                problems += report.problems.len();
+                print!("{}", report.render());
+            }
+            Err(e) => unreadable.push(format!("{}: {e}", file.display())),
+        }
+    }
+    if !unreadable.is_empty() {
+        return Err(Error::bad_input(format!(
+            "cannot read {}",
+            unreadable.join("; ")
+        )));
+    }
+    Ok(if problems > 0 { 1 } else { 0 })
+}
+
+/// The plists in `dir` whose job runs a Postfix program (or whose label says Postfix).
+fn postfix_jobs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::bad_input(format!(
+            "cannot read the LaunchDaemons directory {}: {e} (--launchd-dir)",
+            dir.display()
+        ))
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "plist"))
+        .filter(|p| {
+            let Ok(bytes) = std::fs::read(p) else {
+                return false;
+            };
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            let parsed = strict::parse(&bytes);
+            let argv = parsed.dict().map(lint::job_argv).unwrap_or_default();
+            name.contains("postfix")
+                || argv.iter().any(|a| {
+                    let base = a.rsplit('/').next().unwrap_or(a);
+                    matches!(base, "master" | "postfix" | "postmulti")
+                })
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}

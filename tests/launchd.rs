@@ -1,0 +1,538 @@
+//! End-to-end: the launchd manager on the real Postfix, under the launchd emulator.
+//!
+//! Each test has its own sandbox (tests/common) with its own emulated launchd running
+//! inside it: the emulator's `launchctl` comes first in PATH (it is built next to
+//! instancectl by `cargo test --workspace`), and the daemon spawns the instances'
+//! masters as its children, honouring RunAtLoad, KeepAlive, ThrottleInterval and
+//! ExitTimeOut, persistent disabled overrides and reboots.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Run, Sandbox};
+
+/// Where the sandboxed launchd keeps its plists (/Library is not in the sandbox's
+/// overlays, /var is).
+const DAEMONS: &str = "/var/Library/LaunchDaemons";
+const STATE: &str = "/var/db/launchd-emulator";
+/// Generous: the machine is shared with other builds.
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Mac {
+    sb: Sandbox,
+}
+
+fn env() -> String {
+    format!(
+        "export INSTANCECTL_MANAGER=launchd INSTANCECTL_LAUNCHD_DIR={DAEMONS} \
+         LAUNCHD_EMULATOR_DIR={STATE};"
+    )
+}
+
+impl Mac {
+    /// A sandbox with multi-instance Postfix and an emulated launchd (booted).
+    fn new() -> Mac {
+        Mac::with_daemon_env("")
+    }
+
+    fn with_daemon_env(daemon_env: &str) -> Mac {
+        let bin = Path::new(common::instancectl()).parent().unwrap();
+        for tool in ["launchctl", "launchd-emulator"] {
+            assert!(
+                bin.join(tool).is_file(),
+                "{tool} is missing next to instancectl: run `cargo test --workspace`"
+            );
+        }
+        let sb = Sandbox::bare();
+        sb.ctl("init --null-client").ok();
+        sb.sh(&format!(
+            "mkdir -p {DAEMONS} {STATE} && chmod 755 {DAEMONS}"
+        ))
+        .ok();
+        // A simple command in the background, every descriptor redirected, so that the
+        // shell returns at once and nothing holds its output open.
+        sb.sh(&format!(
+            "{daemon_env} setsid launchd-emulator --state-dir {STATE} --daemons-dir {DAEMONS} \
+             </dev/null >>/var/log/launchd-emulator.log 2>&1 & echo $! > {STATE}.pid"
+        ))
+        .ok();
+        let mac = Mac { sb };
+        assert!(
+            mac.sb
+                .wait_for(&format!("test -S {STATE}/launchd.sock"), WAIT),
+            "the emulated launchd did not come up: {}",
+            mac.emulator_log()
+        );
+        mac
+    }
+
+    fn sh(&self, script: &str) -> Run {
+        self.sb.sh(&format!("{} {script}", env()))
+    }
+
+    fn ctl(&self, args: &str) -> Run {
+        self.sh(&format!("instancectl {args}"))
+    }
+
+    fn emulator_log(&self) -> String {
+        self.sb.sh("cat /var/log/launchd-emulator.log").stdout
+    }
+
+    fn emulator_pid(&self) -> u32 {
+        self.sb
+            .sh(&format!("cat {STATE}.pid"))
+            .ok()
+            .stdout
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// `launchctl print system/LABEL`, parsed by instancectl's own parser.
+    fn print(&self, label: &str) -> Option<instancectl::launchctl::JobInfo> {
+        let run = self.sh(&format!("launchctl print system/{label}"));
+        match run.code {
+            0 => Some(instancectl::launchctl::parse_print(&run.stdout)),
+            113 => None,
+            _ => panic!("launchctl print failed: {run:?}"),
+        }
+    }
+
+    /// The pid in an instance's master.pid, when that process lives.
+    fn master_pid(&self, name: &str) -> Option<u32> {
+        let run = self.sb.sh(&format!(
+            "p=$(cat /var/spool/{name}/pid/master.pid 2>/dev/null) && kill -0 $p && echo $p"
+        ));
+        run.stdout.trim().parse().ok()
+    }
+
+    fn parent_of(&self, pid: u32) -> u32 {
+        let stat = self.sb.sh(&format!("cat /proc/{pid}/stat")).ok().stdout;
+        // The command name is in parentheses and may contain spaces.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn argv_of(&self, pid: u32) -> Vec<String> {
+        self.sb
+            .sh(&format!("tr '\\0' '\\n' < /proc/{pid}/cmdline"))
+            .ok()
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until launchd runs the job with a pid other than `not`, the master's pid
+    /// file names it, and SMTP answers at `addr:port`. Returns the new pid.
+    fn wait_serving(&self, name: &str, addr: &str, port: u16, not: Option<u32>) -> u32 {
+        let label = format!("org.postfix.{name}");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let job = self.print(&label);
+            let pid = job.as_ref().and_then(|j| j.pid).map(|p| p as u32);
+            if let Some(pid) = pid
+                && Some(pid) != not
+                && self.master_pid(name) == Some(pid)
+                && self.sb.banner(addr, port).starts_with("220 ")
+            {
+                return pid;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} did not come back: {job:?}\n{}",
+                self.emulator_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn list_json(&self) -> serde_json::Value {
+        let run = self.ctl("list --json").ok();
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+
+    fn job_of(&self, name: &str) -> serde_json::Value {
+        let rows = self.list_json();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {rows}"))["job"]
+            .clone()
+    }
+
+    fn create_out(&self) {
+        self.ctl("create postfix-out --group mta --role output")
+            .ok();
+    }
+
+    fn create_in(&self) {
+        self.sb.add_addr("127.0.1.1");
+        self.ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25")
+            .ok();
+    }
+}
+
+#[test]
+fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp() {
+    let mac = Mac::new();
+    mac.create_out();
+    mac.create_in();
+    let launchd = mac.emulator_pid();
+    let daemon_dir = mac.sb.sh("postconf -h daemon_directory").ok().stdout;
+    let master = format!("{}/master", daemon_dir.trim());
+    for (name, addr, port) in [
+        ("postfix-out", "127.0.0.1", 10026),
+        ("postfix-in", "127.0.1.1", 25),
+    ] {
+        let label = format!("org.postfix.{name}");
+        let path = format!("{DAEMONS}/{label}.plist");
+        // The file: root, mode 0644, exactly what `instancectl plist NAME` prints, and
+        // a plist a strict parser accepts.
+        let meta = mac.sb.sh(&format!("stat -c '%u %g %a' {path}")).ok();
+        assert_eq!(meta.stdout.trim(), "0 0 644", "{path}");
+        let on_disk = mac.sb.sh(&format!("cat {path}")).ok().stdout;
+        assert_eq!(on_disk, mac.ctl(&format!("plist {name}")).ok().stdout);
+        let parsed = instancectl::plist::strict::parse(on_disk.as_bytes());
+        assert!(parsed.is_valid(), "{:?}", parsed.errors);
+        // The job as launchd sees it: running, loaded from that file, pid = master.
+        let job = mac.print(&label).expect("loaded");
+        assert!(job.is_running(), "{job:?}");
+        assert_eq!(job.path.as_deref(), Some(Path::new(&path)));
+        assert_eq!(job.runs, Some(1));
+        let pid = job.pid.unwrap() as u32;
+        assert_eq!(mac.master_pid(name), Some(pid));
+        assert_eq!(
+            mac.parent_of(pid),
+            launchd,
+            "{name}'s master is launchd's child"
+        );
+        assert_eq!(
+            mac.argv_of(pid),
+            [master.as_str(), "-c", &format!("/etc/{name}"), "-s"]
+        );
+        assert!(mac.sb.banner(addr, port).starts_with("220 "), "{name}");
+        let view = mac.job_of(name);
+        assert_eq!(view["state"], "running");
+        assert_eq!(view["pid"], pid);
+        assert_eq!(view["runs"], 1);
+    }
+    // The primary stays with the system's on-demand job: no plist, left alone.
+    let primary = mac.job_of("-");
+    assert_eq!(primary["on_demand"], true);
+    assert_eq!(primary["label"], "org.postfix.master");
+    let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
+    assert_eq!(
+        files,
+        "org.postfix.postfix-in.plist\norg.postfix.postfix-out.plist\n"
+    );
+    let refused = mac.ctl("plist -");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    // Installed and correct: the lint agrees.
+    let lint = mac.ctl("plist --check").ok();
+    assert!(
+        lint.stdout
+            .contains("org.postfix.postfix-in.plist: no problems found"),
+        "{lint:?}"
+    );
+}
+
+#[test]
+fn a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported() {
+    let mac = Mac::new();
+    mac.create_out();
+    let first = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    mac.sb.sh(&format!("kill -9 {first}")).ok();
+    let second = mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(first));
+    assert_ne!(first, second);
+    assert_eq!(mac.parent_of(second), mac.emulator_pid());
+    let job = mac.job_of("postfix-out");
+    assert_eq!(job["runs"], 2, "{job}");
+    assert_eq!(job["pid"], second);
+    assert_eq!(job["last_exit"], "killed by signal 9 (Killed)", "{job}");
+    let table = mac.ctl("list").ok().stdout;
+    assert!(
+        table.contains("running, runs 2, last killed by signal 9 (Killed)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out() {
+    let mac = Mac::new();
+    mac.create_out();
+    let first = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    // What an admin used to type: the master stops, and launchd starts it again.
+    mac.sb.sh("postfix -c /etc/postfix-out stop").ok();
+    let again = mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(first));
+    assert_eq!(mac.print("org.postfix.postfix-out").unwrap().runs, Some(2));
+    // instancectl stop boots the job out: nothing restarts it.
+    let stop = mac.ctl("stop postfix-out").ok();
+    assert_eq!(stop.stdout, "postfix-out: stopped\n");
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    assert_eq!(mac.master_pid("postfix-out"), None);
+    let gone = mac.sb.sh(&format!("kill -0 {again} 2>/dev/null")).code;
+    assert_ne!(gone, 0, "the old master still lives");
+    // Longer than ThrottleInterval: still down.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(mac.sb.banner("127.0.0.1", 10026), "");
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    assert_eq!(mac.job_of("postfix-out")["summary"], "not loaded");
+    // start bootstraps it again; restart is kickstart -k (a new master, one more run).
+    mac.ctl("start postfix-out").ok();
+    let started = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    let restart = mac.ctl("restart postfix-out").ok();
+    assert!(
+        restart.stdout.starts_with("postfix-out: restarted"),
+        "{restart:?}"
+    );
+    let restarted = mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(started));
+    let job = mac.print("org.postfix.postfix-out").unwrap();
+    assert_eq!(job.runs, Some(2), "{job:?}");
+    // reload is SIGHUP through launchd: the same master.
+    mac.ctl("reload postfix-out").ok();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(mac.master_pid("postfix-out"), Some(restarted));
+}
+
+#[test]
+fn reboot_brings_both_back_and_a_disabled_instance_stays_down() {
+    let mac = Mac::new();
+    mac.create_out();
+    mac.create_in();
+    let out1 = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    let in1 = mac.wait_serving("postfix-in", "127.0.1.1", 25, None);
+    mac.sh("launchctl reboot").ok();
+    let out2 = mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(out1));
+    let in2 = mac.wait_serving("postfix-in", "127.0.1.1", 25, Some(in1));
+    for (name, pid) in [("postfix-out", out2), ("postfix-in", in2)] {
+        assert_eq!(mac.parent_of(pid), mac.emulator_pid(), "{name}");
+        assert_eq!(mac.job_of(name)["runs"], 1, "{name}: a fresh boot");
+    }
+
+    let disabled = mac.ctl("disable postfix-in").ok();
+    assert!(
+        disabled.stdout.contains("postfix-in: stopped"),
+        "{disabled:?}"
+    );
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-in\" => disabled"),
+        "{overrides}"
+    );
+    mac.sh("launchctl reboot").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(out2));
+    // Give a wrongly loaded job every chance to show up.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(mac.print("org.postfix.postfix-in").is_none());
+    assert_eq!(mac.master_pid("postfix-in"), None);
+    assert_eq!(mac.sb.banner("127.0.1.1", 25), "");
+    let rows = mac.list_json();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "postfix-in")
+        .unwrap();
+    assert_eq!(row["enabled"], false);
+    assert_eq!(row["job"]["disabled"], true);
+    assert_eq!(row["job"]["summary"], "disabled");
+    let start = mac.ctl("start postfix-in");
+    assert_eq!(start.code, 2, "{start:?}");
+    assert!(start.stderr.contains("is disabled"), "{start:?}");
+
+    // enable is the reverse: the override goes, the job loads and serves.
+    mac.ctl("enable postfix-in").ok();
+    mac.wait_serving("postfix-in", "127.0.1.1", 25, None);
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-in\" => enabled"),
+        "{overrides}"
+    );
+}
+
+#[test]
+fn a_label_left_disabled_is_enabled_before_bootstrap_old_dialect() {
+    // Older macOS releases print `=> true` for disabled: the driver reads both.
+    let mac = Mac::with_daemon_env("LAUNCHD_EMULATOR_OLD_DIALECT=1");
+    mac.create_out();
+    mac.sh("launchctl bootout system/org.postfix.postfix-out && launchctl disable system/org.postfix.postfix-out")
+        .ok();
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-out\" => true"),
+        "{overrides}"
+    );
+    // A plain bootstrap is refused, as launchd refuses it.
+    let refused = mac.sh(&format!(
+        "launchctl bootstrap system {DAEMONS}/org.postfix.postfix-out.plist"
+    ));
+    assert_eq!(refused.code, 5, "{refused:?}");
+    assert_eq!(mac.job_of("postfix-out")["summary"], "disabled");
+    mac.ctl("start postfix-out").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-out\" => false"),
+        "{overrides}"
+    );
+}
+
+#[test]
+fn a_group_writable_plist_is_reported_with_the_exact_cause() {
+    let mac = Mac::new();
+    mac.create_out();
+    mac.ctl("stop postfix-out").ok();
+    let path = format!("{DAEMONS}/org.postfix.postfix-out.plist");
+    mac.sb.sh(&format!("chmod g+w {path}")).ok();
+    let start = mac.ctl("start postfix-out");
+    assert_eq!(start.code, 1, "{start:?}");
+    for expected in [
+        "Bootstrap failed: 5: Input/output error",
+        "mode 0664 lets group write it",
+        &format!("chmod 644 {path}"),
+    ] {
+        assert!(start.stderr.contains(expected), "{expected:?} in {start:?}");
+    }
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    let lint = mac.ctl("plist --check");
+    assert_eq!(lint.code, 1, "{lint:?}");
+    assert!(
+        lint.stdout
+            .contains(&format!("{path}: error[ownership]: mode 0664")),
+        "{lint:?}"
+    );
+    mac.sb.sh(&format!("chmod 644 {path}")).ok();
+    mac.ctl("start postfix-out").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+}
+
+#[test]
+fn the_seeds_plist_installed_by_hand_is_detected() {
+    let mac = Mac::new();
+    let seed = include_str!("data/seed-002-launchdaemon.plist");
+    let path = format!("{DAEMONS}/org.postfix.in.plist");
+    mac.sb
+        .sh_input(&format!("cat > {path} && chmod 644 {path}"), seed)
+        .ok();
+    // launchd refuses it: it is not a valid plist.
+    let bootstrap = mac.sh(&format!("launchctl bootstrap system {path}"));
+    assert_eq!(bootstrap.code, 5, "{bootstrap:?}");
+
+    let lint = mac.ctl("plist --check");
+    assert_eq!(lint.code, 1, "{lint:?}");
+    for kind in [
+        "syntax",
+        "program-mismatch",
+        "unknown-instance",
+        "daemonizes",
+    ] {
+        assert!(
+            lint.stdout.contains(&format!("error[{kind}]")),
+            "{kind} in {lint:?}"
+        );
+    }
+
+    let before = mac.sb.config_snapshot();
+    mac.sb.add_addr("127.0.1.1");
+    let create = mac.ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25");
+    assert_eq!(create.code, 2, "{create:?}");
+    for expected in [
+        path.as_str(),
+        "already runs postfix-in",
+        "postmulti -p start runs `master -w`",
+        "launchctl bootout system/org.postfix.in",
+    ] {
+        assert!(
+            create.stderr.contains(expected),
+            "{expected:?} in {create:?}"
+        );
+    }
+    assert_eq!(before, mac.sb.config_snapshot());
+    assert!(
+        !Path::new(
+            &mac.sb
+                .path_in_upper(&format!("{DAEMONS}/org.postfix.postfix-in.plist"))
+        )
+        .exists()
+    );
+
+    // Once it is gone, the same create works.
+    mac.sb.sh(&format!("rm {path}")).ok();
+    mac.ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25")
+        .ok();
+    mac.wait_serving("postfix-in", "127.0.1.1", 25, None);
+}
+
+#[test]
+fn a_failed_start_under_launchd_is_rolled_back() {
+    let mac = Mac::new();
+    // Something else holds the port: `postfix check` cannot know, the master exits at
+    // once (and launchd would start it again and again).
+    mac.sb
+        .sh("python3 -c 'import socket,time; s=socket.socket(); \
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+             s.bind((\"127.0.0.1\", 2599)); s.listen(); time.sleep(3600)' \
+             </dev/null >/dev/null 2>&1 &")
+        .ok();
+    assert!(mac.sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/2599", WAIT));
+    let before = mac.sb.config_snapshot();
+    let run = mac.ctl("create postfix-bad --listen 127.0.0.1:2599");
+    assert_eq!(run.code, 1, "{run:?}");
+    for expected in [
+        "undone",
+        "postfix-bad's master ended with exit status 1 right after launchd started it",
+        "127.0.0.1:2599 is already in use by another program",
+        "booted the job out",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
+    }
+    assert_eq!(before, mac.sb.config_snapshot());
+    assert!(mac.print("org.postfix.postfix-bad").is_none());
+    let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
+    assert_eq!(files, "");
+}
+
+#[test]
+fn dry_run_shows_the_launchd_steps_and_changes_nothing() {
+    let mac = Mac::new();
+    let before = mac.sb.config_snapshot();
+    let run = mac
+        .ctl("create postfix-out --group mta --role output --dry-run")
+        .ok();
+    for expected in [
+        format!("would write: {DAEMONS}/org.postfix.postfix-out.plist (mode 0644, owner 0:0"),
+        format!("would run: launchctl bootstrap system {DAEMONS}/org.postfix.postfix-out.plist"),
+        "would run: /usr/sbin/postfix -c /etc/postfix-out check".to_string(),
+    ] {
+        assert!(run.stdout.contains(&expected), "{expected:?} in {run:?}");
+    }
+    assert_eq!(before, mac.sb.config_snapshot());
+    assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
+}
+
+#[test]
+fn destroy_boots_out_and_removes_the_plist() {
+    let mac = Mac::new();
+    mac.create_out();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    mac.ctl("destroy postfix-out").ok();
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
+    assert_eq!(mac.master_pid("postfix-out"), None);
+    // destroy left launchd's "disabled" override behind; a later instance of the same
+    // name that is created without starting still loads at the next boot.
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-out\" => disabled"),
+        "{overrides}"
+    );
+    mac.ctl("create postfix-out --group mta --role output --no-start")
+        .ok();
+    assert!(mac.print("org.postfix.postfix-out").is_none());
+    mac.sh("launchctl reboot").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+}
