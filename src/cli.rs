@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::host::Selection;
 use crate::manager::ManagerKind;
+use crate::relay::cli::{RelayCommand, RelayOpts, TestMailArgs};
 use crate::roles::Role;
 
 #[derive(Debug, Parser)]
@@ -60,6 +61,12 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// List the instances in start order.
     List(ListArgs),
+    /// Relay an instance's mail through a provider's smart host (set, show).
+    #[command(subcommand)]
+    Relay(RelayCommand),
+    /// Send a test message through an instance and follow it until it is delivered or
+    /// deferred; prints the outcome and the server's reply.
+    TestMail(TestMailArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +102,10 @@ pub struct CreateArgs {
     /// Create and enable the instance but do not start it.
     #[arg(long)]
     pub no_start: bool,
+
+    /// With --role relay: the provider, credentials and sender rewriting.
+    #[command(flatten)]
+    pub relay: RelayOpts,
 }
 
 #[derive(Debug, Args)]

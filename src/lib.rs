@@ -10,6 +10,7 @@ pub mod instance;
 pub mod lock;
 pub mod manager;
 pub mod postfix;
+pub mod relay;
 pub mod roles;
 pub mod runner;
 pub mod smtp;

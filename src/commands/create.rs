@@ -15,6 +15,7 @@ use crate::instance::{self, Instance};
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
+use crate::relay::{self, RelayPlan};
 use crate::roles::Role;
 use crate::state::InstanceRecord;
 use crate::transaction::Transaction;
@@ -32,6 +33,7 @@ struct Plan {
     placement: Placement,
     config_directory: PathBuf,
     new_directories: Vec<PathBuf>,
+    relay: Option<RelayPlan>,
 }
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
@@ -98,6 +100,8 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         )));
     }
 
+    let relay = relay_plan(host, args, &new_directories[0])?;
+
     let mut settings: Vec<(String, String)> = args
         .role
         .preset()
@@ -110,6 +114,9 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     }
     if !overrides.iter().any(|(k, _)| k == "myhostname") {
         settings.push(("myhostname".into(), derived_hostname(host, &args.name)?));
+    }
+    if let Some(relay) = &relay {
+        settings.extend(relay.settings());
     }
     settings.extend(overrides);
     let settings = last_wins(settings);
@@ -135,7 +142,62 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         placement,
         config_directory: new_directories[0].clone(),
         new_directories,
+        relay,
     })
+}
+
+/// The relay settings of a `--role relay` instance, checked like everything else
+/// before anything changes (the password is read here).
+fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Option<RelayPlan>> {
+    if args.role != Role::Relay {
+        if args.relay.any() {
+            return Err(Error::bad_input(format!(
+                "--provider, --sasl-user and the other relay options need --role relay; to make                  an existing instance relay, use `instancectl relay set {}`",
+                args.name
+            )));
+        }
+        return Ok(None);
+    }
+    let primary = host.postfix.expanded(
+        &host.postfix.config_directory,
+        &["myorigin", "default_database_type", "maillog_file"],
+    )?;
+    let get = |k: &str| primary.get(k).cloned().unwrap_or_default();
+    let myorigin = get("myorigin");
+    let db_type = get("default_database_type");
+    let target = relay::Target {
+        label: &args.name,
+        config_dir,
+        db_type: &db_type,
+        myorigin: &myorigin,
+        current: relay::Current::default(),
+    };
+    let mut plan = relay::plan(&args.relay, false, target, true)?;
+    // Mail leaves with the host's own domain, as the primary's does, not the
+    // instance's derived host name.
+    plan.extra.push(("myorigin".into(), myorigin));
+    if let Some(log) = maillog_file(host, &get("maillog_file"), &args.name) {
+        plan.extra.push(("maillog_file".into(), log));
+    }
+    Ok(Some(plan))
+}
+
+/// A log file of the instance's own (Postfix 3.4 and later, with the postlog service
+/// in master.cf), so that `test-mail` can follow a message on hosts without a syslog
+/// daemon: beside the primary's maillog_file, else in /var/log.
+fn maillog_file(host: &Host, primary_log: &str, name: &str) -> Option<String> {
+    if host.postfix.version < crate::postfix::Version(3, 4, 0) {
+        return None;
+    }
+    let entries = master_cf::read(&host.postfix.config_directory).unwrap_or_default();
+    if !entries.iter().any(|e| e.command == "postlogd") {
+        return None;
+    }
+    let dir = Path::new(primary_log)
+        .parent()
+        .filter(|_| primary_log.starts_with('/') && !primary_log.starts_with("/dev/"))
+        .unwrap_or(Path::new("/var/log"));
+    Some(dir.join(format!("{name}.log")).display().to_string())
 }
 
 fn sibling(dir: &Path, name: &str) -> PathBuf {
@@ -244,12 +306,22 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
                 .postmulti()
                 .create(name, plan.group.as_deref(), &plan.placement)
         })?;
+        if let Some(relay) = &plan.relay {
+            tx.step("writing the relay's password and sender maps", |h| {
+                relay::write_maps(h, relay)
+            })?;
+        }
         tx.step("applying the role settings", |h| {
             h.postfix.set(&dir, &plan.settings)
         })?;
         tx.step("configuring the SMTP listeners in master.cf", |h| {
             configure_ports(h, &dir, &plan.listen)
         })?;
+        if plan.relay.is_some() {
+            tx.step("running the relay's smtp client outside the chroot", |h| {
+                relay::unchroot_smtp(h, &dir)
+            })?;
+        }
         tx.on_undo("remove the instance record", move |h| {
             h.state.remove(&h.runner, name)
         });
@@ -308,6 +380,12 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         }
         None if host.runner.dry_run() => {}
         None => println!("created {name} ({} role), enabled, not started", plan.role),
+    }
+    if let Some(relay) = &plan.relay
+        && !host.runner.dry_run()
+    {
+        println!("{}", relay.describe());
+        println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ mod destroy;
 mod init;
 mod lifecycle;
 mod list;
+mod relay;
+mod test_mail;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -24,6 +26,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Relay(cmd) => relay::run(&host, cmd),
+        Command::TestMail(args) => return test_mail::run(&host, args),
     }?;
     Ok(0)
 }

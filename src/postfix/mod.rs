@@ -1,6 +1,7 @@
 //! The Postfix layer: where Postfix lives on this host (always asked of postconf,
 //! never assumed), and the commands that read and change its configuration.
 
+pub mod maillog;
 pub mod main_cf;
 pub mod master_cf;
 pub mod postmulti;
@@ -124,6 +125,16 @@ impl Postfix {
         let args = settings.iter().map(|(k, v)| format!("{k} = {v}"));
         self.runner
             .change(&self.postconf_in(config_dir).arg("-e").args(args))
+            .map(drop)
+    }
+
+    /// Removes main.cf parameters of an instance with `postconf -X`.
+    pub fn unset(&self, config_dir: &Path, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.runner
+            .change(&self.postconf_in(config_dir).arg("-X").args(names))
             .map(drop)
     }
 
