@@ -164,12 +164,13 @@ fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Optio
     )?;
     let get = |k: &str| primary.get(k).cloned().unwrap_or_default();
     let myorigin = get("myorigin");
+    let origin_domain = relay::resolve_myorigin(&myorigin);
     let db_type = get("default_database_type");
     let target = relay::Target {
         label: &args.name,
         config_dir,
         db_type: &db_type,
-        myorigin: &myorigin,
+        myorigin: &origin_domain,
         current: relay::Current::default(),
     };
     let mut plan = relay::plan(&args.relay, false, target, true)?;

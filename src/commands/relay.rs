@@ -30,7 +30,8 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
         .postfix
         .expanded(&dir, &["default_database_type", "myorigin"])?;
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let (db_type, myorigin) = (get("default_database_type"), get("myorigin"));
+    let db_type = get("default_database_type");
+    let myorigin = relay::resolve_myorigin(&get("myorigin"));
     let label = if instance.is_primary() {
         "the primary instance".to_string()
     } else {

@@ -126,6 +126,20 @@ fn address_chars(text: &str) -> bool {
     })
 }
 
+/// The domain a main.cf myorigin value names: Debian's `myorigin = /etc/mailname`
+/// means the first line of that file.
+pub fn resolve_myorigin(value: &str) -> String {
+    let value = value.trim();
+    if value.starts_with('/') {
+        return std::fs::read_to_string(value)
+            .ok()
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_ascii_lowercase()))
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+    }
+    value.to_ascii_lowercase()
+}
+
 /// The map files of an instance, in its configuration directory as seed 000 has them
 /// (/etc/postfix/sasl_passwd for the primary), indexed in the host's
 /// default_database_type.
