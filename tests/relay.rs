@@ -504,13 +504,14 @@ fn the_primary_relays_as_seed_000_sets_it_up_and_test_mail_follows_the_queue() {
         .sh(
             "postconf -h relayhost smtp_sasl_auth_enable smtp_sasl_password_maps \
              smtp_tls_security_level smtp_tls_wrappermode smtp_tls_CAfile \
-             smtp_destination_rate_delay smtp_destination_recipient_limit smtp_generic_maps",
+             smtp_destination_rate_delay smtp_destination_recipient_limit smtp_generic_maps \
+             smtp_sasl_mechanism_filter",
         )
         .ok();
     assert_eq!(
         settings.stdout,
         "[smtp.gmail.com]:587\nyes\nhash:/etc/postfix/sasl_passwd\nsecure\nno\n\
-         /etc/ssl/certs/ca-certificates.crt\n2s\n10\nhash:/etc/postfix/generic\n"
+         /etc/ssl/certs/ca-certificates.crt\n2s\n10\nhash:/etc/postfix/generic\nplain, login\n"
     );
     let map_line = sb.sh("grep -v '^#' /etc/postfix/sasl_passwd").ok();
     assert_eq!(
@@ -549,6 +550,7 @@ fn the_primary_relays_as_seed_000_sets_it_up_and_test_mail_follows_the_queue() {
     let postconf_n = sb.sh("postconf -n").ok().stdout;
     for gone in [
         "smtp_generic_maps",
+        "smtp_sasl_mechanism_filter",
         "smtp_destination_rate_delay",
         "smtp_destination_recipient_limit",
     ] {

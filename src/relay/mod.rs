@@ -201,8 +201,9 @@ pub struct RelayPlan {
 }
 
 /// main.cf parameters a relay may have set and a new plan may no longer want.
-const OPTIONAL_PARAMS: [&str; 3] = [
+const OPTIONAL_PARAMS: [&str; 4] = [
     "smtp_generic_maps",
+    "smtp_sasl_mechanism_filter",
     "smtp_destination_rate_delay",
     "smtp_destination_recipient_limit",
 ];
@@ -242,6 +243,12 @@ impl RelayPlan {
                 "smtp_generic_maps".into(),
                 self.files.map_name(&self.files.generic),
             ));
+        }
+        if self.provider != Provider::Custom {
+            // The providers take the password with PLAIN or LOGIN over TLS; an OAuth
+            // plugin installed on the host (XOAUTH2, OAUTHBEARER, also offered by
+            // Gmail and Microsoft) must not be chosen with a password.
+            s.push(("smtp_sasl_mechanism_filter".into(), "plain, login".into()));
         }
         if let Some(limits) = self.provider.rate_limits() {
             s.push((
@@ -651,7 +658,7 @@ pub fn write_settings(host: &Host, config_dir: &Path, plan: &RelayPlan) -> Resul
 /// for the instances it starts), so the relay's name would not resolve. The relay's
 /// smtp client runs outside the chroot, as upstream Postfix ships it.
 pub fn unchroot_smtp(host: &Host, config_dir: &Path) -> Result<()> {
-    if !host.runner.dry_run() && config_dir.exists() {
+    if config_dir.exists() {
         let out = host.runner.query(
             &Command::new(host.postfix.postconf.to_string_lossy()).args([
                 "-c",
