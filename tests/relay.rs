@@ -432,6 +432,8 @@ fn a_relay_without_starttls_leaves_the_mail_deferred() {
     assert!(sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/2590", WAIT));
     let pw_file = sb.root().join("password");
     std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let base = format!(
         "create postfix-relay --role relay --provider custom --relay-host '[127.0.0.1]:2590' \
          --sasl-user {USER} --sasl-password-file {}",
@@ -451,6 +453,13 @@ fn a_relay_without_starttls_leaves_the_mail_deferred() {
     let created = sb.ctl(&format!("{base} --tls-security-level encrypt")).ok();
     assert!(
         created.stdout.contains("the certificate NOT verified"),
+        "{created:#?}"
+    );
+    // The password file is readable by everyone.
+    assert!(
+        created
+            .stderr
+            .contains("is readable by other users (mode 0644)"),
         "{created:#?}"
     );
     let sent = sb.ctl("test-mail postfix-relay --to rcpt@dest.example");
@@ -776,4 +785,38 @@ fn a_relay_change_that_fails_is_undone() {
         map.stdout,
         "[smtp.gmail.com]:587 me@gmail.com:first-secret\n"
     );
+}
+
+#[test]
+fn an_unverifiable_certificate_keeps_the_password_home() {
+    let secret = password("untrusted");
+    let sb = initialized_with_server(&secret);
+    // The host's CA bundle does not know the test's CA: the certificate of relay.test
+    // cannot be verified, so Postfix must not authenticate at all.
+    let created = sb.sh_input(
+        &format!(
+            "instancectl create postfix-relay --role relay --provider custom \
+             --relay-host relay.test:2587 --sasl-user {USER} --sasl-password-stdin \
+             --set smtp_host_lookup=native"
+        ),
+        &secret,
+    );
+    assert_eq!(created.code, 0, "{created:#?}");
+    let sent = sb.ctl("test-mail postfix-relay --to rcpt@dest.example --timeout 120");
+    assert_eq!(sent.code, 1, "{sent:#?}");
+    assert!(sent.stdout.contains("DEFERRED"), "{sent:#?}");
+    assert!(
+        sent.stdout
+            .contains("reason: Server certificate not verified"),
+        "{sent:#?}"
+    );
+    assert!(
+        sent.stdout.contains("Postfix did not send the password"),
+        "{sent:#?}"
+    );
+    let server_log = sb.sh("cat /var/log/postfix-sub.log").ok().stdout;
+    assert!(server_log.contains("starttls=1"), "{server_log}");
+    assert!(!server_log.contains("auth="), "{server_log}");
+    assert!(!server_log.contains("sasl_username"), "{server_log}");
+    assert_secret_kept(&sb, &secret, "/etc/postfix-relay", &[&created, &sent]);
 }

@@ -47,7 +47,19 @@ impl Secret {
         let source = format!("--sasl-password-file {}", path.display());
         let bytes = std::fs::read(path)
             .map_err(|e| Error::bad_input(format!("{source}: cannot read it: {e}")))?;
-        Secret::from_bytes(bytes, &source)
+        let secret = Secret::from_bytes(bytes, &source)?;
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            eprintln!(
+                "instancectl: warning: {} is readable by other users (mode {:04o}); instancectl \
+                 keeps its own copy mode 0600, so delete this file or chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+        Ok(secret)
     }
 
     /// Reads the password from standard input: piped, or typed at a terminal with
