@@ -755,6 +755,20 @@ fn a_relay_change_that_fails_is_undone() {
     let sb = Sandbox::new();
     sb.ctl("init --null-client").ok();
     let pw = sb.root().join("pw");
+    // A relay instance whose start fails (127.0.1.9 is on no interface) is removed
+    // whole, its password map with it.
+    std::fs::write(&pw, "doomed-secret\n").unwrap();
+    let before = sb.config_snapshot();
+    let failed = sb.ctl(&format!(
+        "create postfix-r --role relay --provider gmail --sasl-user me@gmail.com \
+         --sasl-password-file {} --listen 127.0.1.9:2525",
+        pw.display()
+    ));
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    assert!(failed.stderr.contains("undone"), "{failed:#?}");
+    assert_eq!(before, sb.config_snapshot());
+    assert!(files_containing(&sb, "doomed-secret").is_empty());
+
     std::fs::write(&pw, "first-secret\n").unwrap();
     sb.ctl(&format!(
         "create postfix-r --role relay --provider gmail --sasl-user me@gmail.com \
