@@ -25,6 +25,8 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
         ));
     }
     let instance = host.instance(&args.name)?;
+    // Before the password is asked for.
+    host.require_root()?;
     let dir = instance.config_directory.clone();
     let values = host
         .postfix
@@ -45,7 +47,6 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
         current: relay::Current::read(&dir),
     };
     let plan = relay::plan(&args.opts, args.no_rewrite_from, target, false)?;
-    host.require_root()?;
     let _lock = host.lock()?;
     apply(host, &instance, &plan)?;
     if host.runner.dry_run() {
