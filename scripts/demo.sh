@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine, as root: install Postfix if missing, build
-# instancectl, turn on multi-instance management, create and start an example input
-# instance on a loopback address, and show its status.
+# instancectl, start its supervisor (the native manager, Linux's default), turn on
+# multi-instance management, create and start an example input instance on a
+# loopback address, and show its status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo build --release
-ctl=target/release/instancectl
-$ctl init
-if $ctl list --json | grep -q '"name": "postfix-example"'; then
-  $ctl start postfix-example
-else
-  $ctl create postfix-example --group demo --role input --listen 127.0.0.1:2525
+ctl=$PWD/target/release/instancectl
+state=/var/lib/instancectl
+
+if ! pgrep -f '[i]nstancectl supervise' >/dev/null; then
+  echo "starting the supervisor (log: /var/log/instancectl-supervise.log)"
+  mkdir -p "$state"
+  setsid "$ctl" supervise >>/var/log/instancectl-supervise.log 2>&1 < /dev/null &
+  for _ in $(seq 100); do [ -S "$state/supervisor.sock" ] && break; sleep 0.1; done
 fi
-$ctl list
+
+"$ctl" init
+if "$ctl" list --json | grep -q '"name": "postfix-example"'; then
+  "$ctl" start postfix-example
+else
+  "$ctl" create postfix-example --group demo --role input --listen 127.0.0.1:2525
+fi
+"$ctl" list

@@ -37,6 +37,16 @@ pub struct GlobalOpts {
     /// More detail on stderr (-v: each command run; -vv: everything).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How log lines on stderr look.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +71,12 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// List the instances in start order.
     List(ListArgs),
+    /// Run the enabled instances and keep them running: restart what dies or hangs.
+    Supervise(SuperviseArgs),
+    /// Bring the host to the desired state, once: find drift, print the plan, repair.
+    Reconcile(ReconcileArgs),
+    /// Create, change and remove instances to match a manifest (instances.toml).
+    Apply(ApplyArgs),
     /// Relay an instance's mail through a provider's smart host (set, show).
     #[command(subcommand)]
     Relay(RelayCommand),
@@ -152,4 +168,33 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// How often every master is probed (SMTP greeting on each listener).
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+
+    /// Failed probes in a row after which a master counts as hung and is restarted.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hung_after: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// How long a running instance may fail SMTP probes before it is restarted.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The manifest: a TOML file with one [[instance]] table per instance.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+
+    /// Remove instances the manifest drops even when mail is queued; it is lost.
+    #[arg(long)]
+    pub force_discard_queue: bool,
 }

@@ -5,14 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 use crate::error::Result;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
 use crate::postfix::postmulti::Listed;
+use crate::process;
 use crate::roles::Role;
 use crate::state::{InstanceRecord, StateStore};
 
@@ -60,8 +58,7 @@ impl Instance {
 
     /// The running master's pid: the pid file names a live process.
     pub fn running_master(&self) -> Option<i32> {
-        self.pid_file_pid()
-            .filter(|pid| kill(Pid::from_raw(*pid), None).is_ok())
+        self.pid_file_pid().filter(|pid| process::is_alive(*pid))
     }
 }
 

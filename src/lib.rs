@@ -9,18 +9,22 @@ pub mod host;
 pub mod instance;
 pub mod lock;
 pub mod manager;
+pub mod manifest;
 pub mod postfix;
+pub mod process;
+pub mod reconcile;
 pub mod relay;
 pub mod roles;
 pub mod runner;
 pub mod smtp;
 pub mod state;
+pub mod supervise;
 pub mod transaction;
 pub mod validate;
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: cli::Cli) -> i32 {
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     match commands::dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {
@@ -30,17 +34,24 @@ pub fn run(cli: cli::Cli) -> i32 {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
+/// One line per event on stderr. The supervisor logs its events (started, exited,
+/// restarted, gave up) at info level, so it shows them without -v.
+fn init_logging(verbose: u8, format: cli::LogFormat) {
+    let supervising = std::env::args().any(|a| a == "supervise");
+    let level = match (verbose, supervising) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("INSTANCECTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        cli::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        cli::LogFormat::Text => builder.try_init(),
+    };
 }

@@ -172,6 +172,32 @@ impl Runner {
         checked(execute(cmd)?)
     }
 
+    /// Starts a long-running program (a Postfix master) as a child of this process.
+    /// Its stdout and stderr are a pseudo-terminal, so that Postfix says why it
+    /// stops; the returned file is the terminal's other side, to read that from. Its
+    /// exit is collected by the supervisor's reaper, which waits for any child, so no
+    /// handle is kept here.
+    pub fn spawn_child(&self, cmd: &Command) -> Result<(u32, File)> {
+        tracing::info!(command = %cmd.display(), "spawn");
+        let spawn_error = |source| Error::Spawn {
+            program: cmd.argv[0].clone(),
+            source,
+        };
+        let pty = nix::pty::openpty(None, None).map_err(|e| spawn_error(e.into()))?;
+        let terminal = File::from(pty.slave);
+        let mut child = std::process::Command::new(&cmd.argv[0]);
+        child
+            .args(&cmd.argv[1..])
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(terminal.try_clone().map_err(spawn_error)?)
+            .stderr(terminal);
+        let pid = child.spawn().map_err(spawn_error)?.id();
+        // `child` still holds the terminal; dropping it lets EOF reach the reader.
+        drop(child);
+        Ok((pid, File::from(pty.master)))
+    }
+
     /// Writes a whole file atomically (temporary file, fsync, rename) with `mode`.
     /// The temporary file is created with `mode` from the start, so a secret is never
     /// readable by others, not even for a moment.

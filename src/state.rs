@@ -2,6 +2,7 @@
 //! itself (the role, the listen addresses asked for), one TOML file per instance in a
 //! directory beside Postfix's own data directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ pub struct InstanceRecord {
     pub role: Role,
     #[serde(default)]
     pub listen: Vec<String>,
+    /// The `--set` overrides on top of the role's preset, so that apply knows which
+    /// parameters it put there and may take back.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// The directory of instance records.
@@ -53,8 +58,33 @@ impl StateStore {
     /// Creates the directories up front, so that saving a record later adds a file
     /// and nothing else (a rolled-back run leaves no trace).
     pub fn prepare(&self) -> Result<()> {
-        let dir = self.records_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))
+        for dir in [self.records_dir(), self.dir.join("stopped")] {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn held_down_path(&self, name: &str) -> PathBuf {
+        let file = if name == "-" { "primary" } else { name };
+        self.dir.join("stopped").join(file)
+    }
+
+    /// Whether `instancectl stop` asked for the instance to stay down (until `start`),
+    /// even though it is enabled.
+    pub fn is_held_down(&self, name: &str) -> bool {
+        self.held_down_path(name).exists()
+    }
+
+    pub fn hold_down(&self, runner: &Runner, name: &str, down: bool) -> Result<()> {
+        let path = self.held_down_path(name);
+        if down == path.exists() {
+            return Ok(());
+        }
+        if down {
+            runner.write_file(&path, b"", 0o644)
+        } else {
+            runner.remove_file(&path)
+        }
     }
 
     pub fn load(&self, name: &str) -> Option<InstanceRecord> {
@@ -93,6 +123,7 @@ mod tests {
         let record = InstanceRecord {
             role: Role::Output,
             listen: vec!["127.0.0.1:10026".into()],
+            settings: [("relayhost".to_string(), "[mx]".to_string())].into(),
         };
         let runner = Runner::new(false);
         store.prepare().unwrap();

@@ -273,3 +273,43 @@ fn create_requires_init() {
         "{run:?}"
     );
 }
+
+#[test]
+fn postfix_manager_still_works_without_a_supervisor() {
+    let sb = Sandbox::bare();
+    sb.ctl("--manager postfix init --null-client").ok();
+    sb.ctl("--manager postfix create postfix-plain --listen 127.0.0.1:2525")
+        .ok();
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    sb.ctl("--manager postfix stop postfix-plain").ok();
+    assert_eq!(sb.banner("127.0.0.1", 2525), "");
+    let native = sb.ctl("start postfix-plain");
+    assert_eq!(native.code, 1);
+    assert!(
+        native
+            .stderr
+            .contains("no instancectl supervisor is running"),
+        "{native:?}"
+    );
+}
+
+#[test]
+fn concurrent_creates_both_succeed() {
+    let sb = initialized();
+    let run = sb.sh(
+        "instancectl create postfix-c1 --listen 127.0.0.1:2601 > /tmp/c1.out 2>&1 & p1=$!; \
+         instancectl create postfix-c2 --listen 127.0.0.1:2602 > /tmp/c2.out 2>&1 & p2=$!; \
+         wait $p1; a=$?; wait $p2; b=$?; cat /tmp/c1.out /tmp/c2.out; exit $((a + b))",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut names = postmulti_names(&sb);
+    names.sort();
+    assert_eq!(names, ["-", "postfix-c1", "postfix-c2"]);
+    let dirs = sb.sh("postconf -h multi_instance_directories").ok().stdout;
+    assert!(
+        dirs.contains("/etc/postfix-c1") && dirs.contains("/etc/postfix-c2"),
+        "{dirs}"
+    );
+    assert!(sb.banner("127.0.0.1", 2601).starts_with("220 "));
+    assert!(sb.banner("127.0.0.1", 2602).starts_with("220 "));
+}

@@ -63,7 +63,7 @@ postconf -c $D -e 'master_service_disable =' 'authorized_submit_users = root' \
 postconf -c $D -F 'smtp/inet/chroot = n' 'smtp/inet/service = 127.0.0.1:2587'
 mkdir -p /var/mail/vhosts && chown 5000:5000 /var/mail/vhosts
 postmulti -i postfix-sub -e enable
-postfix -c $D start
+instancectl start postfix-sub
 "#
     );
     let run = sb.sh_input(&script, &format!("{password}\n"));
@@ -164,6 +164,10 @@ fn assert_secret_kept(sb: &Sandbox, secret: &str, map_dir: &str, runs: &[&Run]) 
             "the password appears in output:\n{run:#?}"
         );
     }
+    assert!(
+        !sb.supervisor_log().contains(secret),
+        "the password appears in the supervisor's log"
+    );
     let mut expected: BTreeSet<String> = [
         format!("{map_dir}/sasl_passwd"),
         format!("{map_dir}/sasl_passwd.db"),

@@ -30,6 +30,7 @@ struct Plan {
     role: Role,
     listen: Vec<ListenSpec>,
     settings: Vec<(String, String)>,
+    overrides: Vec<(String, String)>,
     placement: Placement,
     config_directory: PathBuf,
     new_directories: Vec<PathBuf>,
@@ -38,7 +39,6 @@ struct Plan {
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
     let plan = plan(host, args)?;
-    let _lock = host.lock()?;
     apply(host, &plan, !args.no_start)
 }
 
@@ -101,25 +101,11 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     }
 
     let relay = relay_plan(host, args, &new_directories[0])?;
-
-    let mut settings: Vec<(String, String)> = args
-        .role
-        .preset()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if !listen.is_empty() {
-        let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
-        settings.push(("inet_interfaces".into(), addrs.join(", ")));
-    }
-    if !overrides.iter().any(|(k, _)| k == "myhostname") {
-        settings.push(("myhostname".into(), derived_hostname(host, &args.name)?));
-    }
-    if let Some(relay) = &relay {
-        settings.extend(relay.settings());
-    }
-    settings.extend(overrides);
-    let settings = last_wins(settings);
+    // The relay's settings go in before --set, so that --set still wins.
+    let mut before_overrides: Vec<(String, String)> =
+        relay.as_ref().map(RelayPlan::settings).unwrap_or_default();
+    before_overrides.extend(overrides.clone());
+    let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
     check_collisions(&instances, &args.name, &listen, &settings)?;
 
@@ -139,6 +125,7 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         role: args.role,
         listen,
         settings,
+        overrides,
         placement,
         config_directory: new_directories[0].clone(),
         new_directories,
@@ -152,7 +139,8 @@ fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Optio
     if args.role != Role::Relay {
         if args.relay.any() {
             return Err(Error::bad_input(format!(
-                "--provider, --sasl-user and the other relay options need --role relay; to make                  an existing instance relay, use `instancectl relay set {}`",
+                "--provider, --sasl-user and the other relay options need --role relay; to make \
+                 an existing instance relay, use `instancectl relay set {}`",
                 args.name
             )));
         }
@@ -199,6 +187,31 @@ fn maillog_file(host: &Host, primary_log: &str, name: &str) -> Option<String> {
         .filter(|_| primary_log.starts_with('/') && !primary_log.starts_with("/dev/"))
         .unwrap_or(Path::new("/var/log"));
     Some(dir.join(format!("{name}.log")).display().to_string())
+}
+
+/// The main.cf settings an instance gets: the role's preset, the listen addresses,
+/// a distinct myhostname, then the user's overrides, last one winning.
+pub fn desired_settings(
+    host: &Host,
+    name: &str,
+    role: Role,
+    listen: &[ListenSpec],
+    overrides: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>> {
+    let mut settings: Vec<(String, String)> = role
+        .preset()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !listen.is_empty() {
+        let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
+        settings.push(("inet_interfaces".into(), addrs.join(", ")));
+    }
+    if !overrides.iter().any(|(k, _)| k == "myhostname") {
+        settings.push(("myhostname".into(), derived_hostname(host, name)?));
+    }
+    settings.extend(overrides);
+    Ok(last_wins(settings))
 }
 
 fn sibling(dir: &Path, name: &str) -> PathBuf {
@@ -330,6 +343,7 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
             let record = InstanceRecord {
                 role: plan.role,
                 listen: plan.listen.iter().map(|l| l.to_string()).collect(),
+                settings: plan.overrides.iter().cloned().collect(),
             };
             h.state.save(&h.runner, name, &record)
         })?;

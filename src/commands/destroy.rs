@@ -14,7 +14,6 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
         ));
     }
     host.require_root()?;
-    let _lock = host.lock()?;
     let instance = host.instance(name)?;
     let queued = QueueCounts::read(&instance.queue_directory);
     if queued.total() > 0 && !args.force_discard_queue {

@@ -15,7 +15,6 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 
 pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
     let wrapper_set = !primary
@@ -42,6 +41,12 @@ pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
         } else {
             host.postfix.set(dir, &missing)?;
             println!("the primary instance is now a send-only null client (no network listener)");
+            let primary = host.instance("-")?;
+            if primary.running_master().is_some() {
+                // inet_interfaces only takes effect on a full restart.
+                host.manager.restart(host, &primary)?;
+                println!("restarted the primary instance so that it lets go of its listeners");
+            }
         }
     }
     Ok(())

@@ -34,7 +34,6 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
 
 pub fn start(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     for instance in runnable(host, selection)? {
         start_one(host, &instance)?;
     }
@@ -60,7 +59,6 @@ fn start_one(host: &Host, instance: &Instance) -> Result<()> {
 
 pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     for instance in host.select(selection)?.iter().rev() {
         stop_one(host, instance)?;
     }
@@ -83,7 +81,6 @@ fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
 
 pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let instances = runnable(host, selection)?;
     for instance in instances.iter().rev() {
         stop_one(host, instance)?;
@@ -96,7 +93,6 @@ pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
 
 pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     for instance in runnable(host, selection)? {
         host.manager.reload(host, &instance)?;
         if !host.runner.dry_run() {
@@ -108,7 +104,6 @@ pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
 
 pub fn enable(host: &Host, name: &str) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "enable")?;
     if !instance.enabled {
@@ -124,7 +119,6 @@ pub fn enable(host: &Host, name: &str) -> Result<()> {
 
 pub fn disable(host: &Host, name: &str) -> Result<()> {
     host.require_root()?;
-    let _lock = host.lock()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "disable")?;
     stop_one(host, &instance)?;

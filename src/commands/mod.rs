@@ -1,6 +1,7 @@
 //! One module per command: each takes the parsed arguments and the host, and returns
 //! the exit status.
 
+mod apply;
 mod create;
 mod destroy;
 mod init;
@@ -12,9 +13,17 @@ mod test_mail;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::host::Host;
+use crate::manager::ManagerKind;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     let host = Host::open(cli.global.dry_run, cli.global.manager)?;
+    // One changing command at a time: postmulti edits the primary main.cf in place.
+    let _lock = if changes_host(&cli.command) {
+        host.require_root()?;
+        host.lock()?
+    } else {
+        None
+    };
     match &cli.command {
         Command::Init(args) => init::run(&host, args),
         Command::Create(args) => create::run(&host, args),
@@ -28,6 +37,41 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::List(args) => list::run(&host, args),
         Command::Relay(cmd) => relay::run(&host, cmd),
         Command::TestMail(args) => return test_mail::run(&host, args),
+        Command::Apply(args) => apply::run(&host, args),
+        Command::Reconcile(args) => {
+            crate::reconcile::run(&host, crate::reconcile::Options { grace: args.grace })
+        }
+        Command::Supervise(args) if host.manager.kind() == ManagerKind::Native => {
+            crate::supervise::run(
+                &host,
+                crate::supervise::Options {
+                    interval: args.interval,
+                    hung_after: args.hung_after,
+                    backoff: crate::supervise::Backoff::default(),
+                },
+            )
+        }
+        Command::Supervise(args) => crate::reconcile::watch(
+            &host,
+            crate::reconcile::Options {
+                grace: args.interval * args.hung_after,
+            },
+            args.interval,
+        ),
     }?;
     Ok(0)
+}
+
+/// Commands that change the host and so hold the host lock for their whole run.
+/// `supervise` runs for ever and takes the lock only around each change it makes.
+/// `relay show` only reads; `test-mail` changes no configuration and may follow a
+/// message for a minute, so it must not keep other changes waiting.
+fn changes_host(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::List(_)
+            | Command::Supervise(_)
+            | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
+            | Command::TestMail(_)
+    )
 }

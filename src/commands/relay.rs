@@ -46,8 +46,8 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
         myorigin: &myorigin,
         current: relay::Current::read(&dir),
     };
+    // dispatch holds the host lock.
     let plan = relay::plan(&args.opts, args.no_rewrite_from, target, false)?;
-    let _lock = host.lock()?;
     apply(host, &instance, &plan)?;
     if host.runner.dry_run() {
         return Ok(());

@@ -1,13 +1,16 @@
 //! Service managers: what actually starts and stops an instance's master. Commands and
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
+mod native;
 mod postfix_scripts;
 
+pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
 
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::reconcile::Drift;
 
 /// Which service manager drives the instances.
 #[derive(
@@ -15,18 +18,23 @@ use crate::instance::Instance;
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum ManagerKind {
-    /// Postfix's own `postfix start/stop/reload`, per instance.
+    /// instancectl's own supervisor (`instancectl supervise`) runs each master as
+    /// its child; the default on Linux.
+    Native,
+    /// Postfix's own `postfix start/stop/reload`, per instance; nothing restarts a
+    /// master that dies.
     Postfix,
 }
 
 impl ManagerKind {
     /// The manager to use when none is named.
     pub fn host_default() -> ManagerKind {
-        ManagerKind::Postfix
+        ManagerKind::Native
     }
 
     pub fn build(self) -> Box<dyn ServiceManager> {
         match self {
+            ManagerKind::Native => Box::new(Native),
             ManagerKind::Postfix => Box::new(PostfixScripts),
         }
     }
@@ -54,4 +62,12 @@ pub trait ServiceManager {
 
     /// Makes a running master re-read its configuration.
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// Differences between what this manager keeps (jobs, files, overrides) and
+    /// what it should keep for the instance; reconcile repairs them.
+    fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>>;
+
+    /// Whether the host starts the primary instance on demand by itself (macOS's
+    /// org.postfix.master job), so that a stopped primary is not a problem.
+    fn starts_primary_on_demand(&self) -> bool;
 }

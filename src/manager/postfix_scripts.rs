@@ -2,12 +2,21 @@
 //! daemonizes the master. Nothing restarts a master that dies; the launchd and native
 //! managers do.
 
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
 use super::{ManagerKind, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::reconcile::Drift;
 
 pub struct PostfixScripts;
+
+/// How long a master may take to stop before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServiceManager for PostfixScripts {
     fn kind(&self) -> ManagerKind {
@@ -38,13 +47,37 @@ impl ServiceManager for PostfixScripts {
     }
 
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
-        if instance.running_master().is_none() {
+        let Some(pid) = instance.running_master() else {
             return Ok(());
-        }
-        host.postfix
+        };
+        let stopped = host
+            .postfix
             .control(&instance.config_directory, "stop")
-            .map(drop)
-            .map_err(|e| e.context(format!("stopping {}", instance.display_name())))
+            .map_err(|e| e.context(format!("stopping {}", instance.display_name())));
+        if host.runner.dry_run() {
+            return stopped.map(drop);
+        }
+        // `postfix stop` only signals; a hung or stopped master ignores it.
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while instance.running_master() == Some(pid) {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    instance = instance.display_name(),
+                    pid,
+                    "did not stop; killing it"
+                );
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // postfix-script exits 1 when it had to force the stop; what counts is that
+        // the master is gone.
+        match stopped {
+            Err(e) if instance.running_master().is_some() => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -63,5 +96,15 @@ impl ServiceManager for PostfixScripts {
             .control(&instance.config_directory, "reload")
             .map(drop)
             .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
+    }
+
+    fn drift(&self, _host: &Host, _instance: &Instance) -> Result<Vec<Drift>> {
+        // Postfix's scripts keep no state beyond the pid file, which reconcile
+        // already compares.
+        Ok(Vec::new())
+    }
+
+    fn starts_primary_on_demand(&self) -> bool {
+        false
     }
 }

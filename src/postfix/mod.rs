@@ -128,7 +128,8 @@ impl Postfix {
             .map(drop)
     }
 
-    /// Removes main.cf parameters of an instance with `postconf -X`.
+    /// Removes main.cf parameters of an instance with `postconf -X`, so that their
+    /// defaults apply again.
     pub fn unset(&self, config_dir: &Path, names: &[String]) -> Result<()> {
         if names.is_empty() {
             return Ok(());

@@ -2,9 +2,10 @@
 //! the life-cycle operations. postmulti always works on the primary instance's
 //! main.cf, so every change to the instance list goes through here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Postfix;
+use super::main_cf::MainCf;
 use crate::error::{Error, Result};
 use crate::runner::Command;
 
@@ -24,25 +25,37 @@ impl Listed {
     }
 }
 
-/// Parses `postmulti -l` output: name, group, enabled (y/n), config directory.
-pub fn parse_list(text: &str) -> Result<Vec<Listed>> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [name, group, enabled, dir] = fields[..] else {
-                return Err(Error::failed(format!(
-                    "cannot understand this line of `postmulti -l`: {line:?}"
-                )));
-            };
-            Ok(Listed {
-                name: name.to_string(),
-                group: (group != "-").then(|| group.to_string()),
-                enabled: enabled == "y",
-                config_directory: dir.into(),
-            })
-        })
-        .collect()
+/// The instances postmulti manages, read the way postmulti reads them: the primary,
+/// then each directory of the primary's multi_instance_directories, named, grouped
+/// and enabled by that directory's main.cf. Reading the files, rather than running
+/// `postmulti -l`, keeps one instance with a broken configuration from hiding all the
+/// others: postmulti stops at the first configuration it cannot parse.
+pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
+    let primary =
+        MainCf::read(primary_config).map_err(|e| Error::io(primary_config.join("main.cf"), e))?;
+    let mut list = vec![Listed {
+        name: "-".into(),
+        group: None,
+        enabled: true,
+        config_directory: primary_config.to_path_buf(),
+    }];
+    let dirs = primary.get("multi_instance_directories").unwrap_or("");
+    for dir in dirs.split([',', ' ', '\t']).filter(|d| !d.is_empty()) {
+        let main_cf = MainCf::read(Path::new(dir)).unwrap_or_default();
+        let word = |name: &str| {
+            main_cf
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        list.push(Listed {
+            name: word("multi_instance_name").unwrap_or_else(|| "-".into()),
+            group: word("multi_instance_group"),
+            enabled: word("multi_instance_enable").as_deref() == Some("yes"),
+            config_directory: dir.into(),
+        });
+    }
+    Ok(list)
 }
 
 /// Where `postmulti -e create` puts a new instance in the start order.
@@ -67,8 +80,7 @@ impl<'a> Postmulti<'a> {
 
     /// Every instance, the primary first, in start order.
     pub fn list(&self) -> Result<Vec<Listed>> {
-        let out = self.postfix.runner.query(&self.cmd().arg("-l").arg("-a"))?;
-        parse_list(&out.stdout)
+        read_list(&self.postfix.config_directory)
     }
 
     pub fn init(&self) -> Result<()> {
@@ -95,6 +107,11 @@ impl<'a> Postmulti<'a> {
         self.run(&["-i", name, "-e", "disable"])
     }
 
+    /// Moves an instance to another group (`-e assign`).
+    pub fn assign_group(&self, name: &str, group: Option<&str>) -> Result<()> {
+        self.run(&["-i", name, "-G", group.unwrap_or("-"), "-e", "assign"])
+    }
+
     pub fn destroy(&self, name: &str) -> Result<()> {
         self.run(&["-i", name, "-e", "destroy"])
     }
@@ -109,23 +126,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn list_lines() {
-        let text = "-               -               y         /etc/postfix\n\
-                    postfix-out     mta             n         /etc/postfix-out\n\
-                    postfix-in      mta             y         /etc/postfix-in\n";
-        let list = parse_list(text).unwrap();
-        assert_eq!(list.len(), 3);
-        assert!(list[0].is_primary());
-        assert_eq!(list[0].group, None);
-        assert_eq!(list[1].name, "postfix-out");
+    fn list_follows_the_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |n: &str| root.path().join(n);
+        for n in ["postfix", "postfix-out", "postfix-in"] {
+            std::fs::create_dir(dir(n)).unwrap();
+        }
+        std::fs::write(
+            dir("postfix/main.cf"),
+            format!(
+                "multi_instance_enable = yes\nmulti_instance_directories = {},\n    {}\n",
+                dir("postfix-out").display(),
+                dir("postfix-in").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir("postfix-out/main.cf"),
+            "multi_instance_name = postfix-out\nmulti_instance_group = mta\nmulti_instance_enable = no\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir("postfix-in/main.cf"),
+            "multi_instance_name = postfix-in\nmulti_instance_group = mta\nmulti_instance_enable = yes\n",
+        )
+        .unwrap();
+        let list = read_list(&dir("postfix")).unwrap();
+        let names: Vec<&str> = list.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["-", "postfix-out", "postfix-in"]);
+        assert!(list[0].is_primary() && list[0].enabled);
         assert_eq!(list[1].group.as_deref(), Some("mta"));
         assert!(!list[1].enabled);
         assert!(list[2].enabled);
-        assert_eq!(list[2].config_directory, PathBuf::from("/etc/postfix-in"));
+        assert_eq!(list[2].config_directory, dir("postfix-in"));
     }
 
     #[test]
-    fn garbage_is_an_error() {
-        assert!(parse_list("postfix-in mta y\n").is_err());
+    fn no_multi_instance_lists_the_primary_alone() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("main.cf"), "myhostname = a.example\n").unwrap();
+        let list = read_list(root.path()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert!(list[0].is_primary());
     }
 }

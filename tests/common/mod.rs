@@ -46,14 +46,48 @@ impl Run {
 }
 
 impl Sandbox {
+    /// A sandbox with `instancectl supervise` running in it, as on a Linux host where
+    /// the native manager is the default.
     pub fn new() -> Sandbox {
+        let sandbox = Sandbox::bare();
+        sandbox.start_supervisor("");
+        sandbox
+    }
+
+    /// Starts `instancectl supervise ARGS` in the background, logging to
+    /// `supervise.log` in the sandbox root, and waits for its control socket.
+    pub fn start_supervisor(&self, args: &str) {
+        let log = self.root().join("supervise.log");
+        self.sh(&format!(
+            "rm -f /var/lib/instancectl/supervisor.sock; \
+             setsid instancectl supervise --interval 500ms {args} >>{} 2>&1 < /dev/null &",
+            log.display()
+        ))
+        .ok();
+        assert!(
+            self.wait_for(
+                "test -S /var/lib/instancectl/supervisor.sock",
+                Duration::from_secs(20)
+            ),
+            "the supervisor did not come up:\n{}",
+            self.supervisor_log()
+        );
+    }
+
+    pub fn supervisor_log(&self) -> String {
+        std::fs::read_to_string(self.root().join("supervise.log")).unwrap_or_default()
+    }
+
+    /// A sandbox with nothing running in it.
+    pub fn bare() -> Sandbox {
         assert!(
             nix_is_root(),
             "the end-to-end tests need root (namespaces and overlay mounts)"
         );
+        // Outside /tmp, which the sandbox gets a private one of.
         let root = tempfile::Builder::new()
-            .prefix("instancectl-sandbox-")
-            .tempdir()
+            .prefix("sandbox-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
         for d in ["etc/upper", "etc/work", "var/upper", "var/work"] {
             std::fs::create_dir_all(root.path().join(d)).unwrap();
@@ -66,6 +100,7 @@ impl Sandbox {
 mount --make-rprivate /
 mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc/upper,workdir={r}/etc/work /etc
 mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var/upper,workdir={r}/var/work /var
+mount -t tmpfs tmpfs /tmp
 ip link set lo up
 touch {r}/ready
 set +e
@@ -84,6 +119,7 @@ while :; do sleep 1 & wait $!; done"
                 &setup,
             ])
             .stdin(Stdio::null())
+            .stderr(std::fs::File::create(root.path().join("sandbox.log")).unwrap())
             .spawn()
             .expect("unshare (util-linux) must be installed");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -166,12 +202,14 @@ while :; do sleep 1 & wait $!; done"
         self.sh(&format!("ip addr add {addr}/8 dev lo")).ok();
     }
 
-    /// Every file under /etc/postfix* and the state directory with its checksum, and
-    /// every directory: equal snapshots mean nothing on disk changed.
+    /// Every file under /etc/postfix*, the secondary instances' queue and data
+    /// directories and instancectl's state directory, with checksums of the
+    /// configuration files: equal snapshots mean nothing on disk changed. The
+    /// primary's queue is left out: its running master makes files there at will.
     pub fn config_snapshot(&self) -> String {
         self.sh(
-            "cd / && find etc/postfix* var/spool/postfix* var/lib/postfix* var/lib/instancectl \
-             -path 'var/spool/postfix*/pid' -prune -o -printf '%y %m %p\\n' 2>/dev/null | sort; \
+            "cd / && find etc/postfix* var/spool/postfix-* var/lib/postfix-* var/lib/instancectl \
+             -path 'var/spool/postfix*/pid' -prune -o ! -type s -printf '%y %m %p\\n' 2>/dev/null | sort; \
              find etc/postfix* var/lib/instancectl -type f -exec sha256sum {} + 2>/dev/null | sort",
         )
         .stdout

@@ -1,0 +1,218 @@
+//! `instancectl apply -f instances.toml`: create, change and remove instances until
+//! the host matches the manifest. Everything is planned and checked before the first
+//! change; a second apply of the same manifest changes nothing and says so.
+
+use std::collections::BTreeMap;
+
+use crate::cli::{ApplyArgs, CreateArgs, DestroyArgs};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::Instance;
+use crate::manifest::{self, Wanted};
+use crate::postfix::main_cf::MainCf;
+use crate::state::InstanceRecord;
+
+use super::{create, destroy, lifecycle};
+
+/// What apply does to one instance.
+enum Change {
+    Create(Wanted),
+    Destroy(String),
+    Update {
+        wanted: Wanted,
+        instance: Box<Instance>,
+        group: bool,
+        set: Vec<(String, String)>,
+        unset: Vec<String>,
+        enabled: Option<bool>,
+    },
+}
+
+pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
+    let defaults = host.postfix.defaults()?;
+    let wanted = manifest::load(&args.file, &defaults)?;
+    let current = host.instances()?;
+    let changes = plan(host, &wanted, &current)?;
+    for instance in current.iter().filter(|i| {
+        !i.is_primary() && i.record.is_none() && !wanted.iter().any(|w| w.name == i.name)
+    }) {
+        println!(
+            "{}: not in the manifest and not made by instancectl; left alone",
+            instance.name
+        );
+    }
+    if changes.is_empty() {
+        println!(
+            "nothing to change: the host matches {}",
+            args.file.display()
+        );
+        return Ok(());
+    }
+    for change in changes {
+        apply(host, change, args.force_discard_queue)?;
+    }
+    Ok(())
+}
+
+fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    // Instances instancectl made that the manifest no longer has, last first.
+    for instance in current.iter().rev() {
+        if !instance.is_primary()
+            && instance.record.is_some()
+            && !wanted.iter().any(|w| w.name == instance.name)
+        {
+            changes.push(Change::Destroy(instance.name.clone()));
+        }
+    }
+    for w in wanted {
+        let Some(instance) = current.iter().find(|i| i.name == w.name) else {
+            changes.push(Change::Create(w.clone()));
+            continue;
+        };
+        let recorded = instance.record.as_ref();
+        if let Some(record) = recorded
+            && record.listen != w.listen_words()
+        {
+            return Err(Error::bad_input(format!(
+                "{}: the manifest moves it from {} to {}; apply does not move a running \
+                 instance's listeners: `instancectl destroy {}` and apply again",
+                w.name,
+                record.listen.join(", "),
+                w.listen_words().join(", "),
+                w.name
+            )));
+        }
+        let desired = create::desired_settings(host, &w.name, w.role, &w.listen, w.set.clone())?;
+        let main_cf = MainCf::read(&instance.config_directory).unwrap_or_default();
+        let set: Vec<(String, String)> = desired
+            .into_iter()
+            .filter(|(k, v)| main_cf.get(k) != Some(v.as_str()))
+            .collect();
+        // Overrides an earlier apply or create put there and the manifest dropped,
+        // unless the preset sets them itself.
+        let preset: Vec<&str> = w.role.preset().iter().map(|(k, _)| *k).collect();
+        let unset: Vec<String> = recorded
+            .map(|r| {
+                r.settings
+                    .keys()
+                    .filter(|k| {
+                        !w.set.iter().any(|(n, _)| n == *k) && !preset.contains(&k.as_str())
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let group = instance.group != w.group;
+        let enabled = (instance.enabled != w.enabled).then_some(w.enabled);
+        let record_changed = recorded.map(|r| r.role) != Some(w.role)
+            || recorded.map(|r| &r.settings) != Some(&w.set.iter().cloned().collect());
+        if group || !set.is_empty() || !unset.is_empty() || enabled.is_some() || record_changed {
+            changes.push(Change::Update {
+                wanted: w.clone(),
+                instance: Box::new(instance.clone()),
+                group,
+                set,
+                unset,
+                enabled,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
+    match change {
+        Change::Destroy(name) => {
+            println!("{name}: not in the manifest -> destroy");
+            destroy::run(
+                host,
+                &DestroyArgs {
+                    name,
+                    force_discard_queue,
+                },
+            )
+        }
+        Change::Create(w) => {
+            println!("{}: missing -> create", w.name);
+            create::run(
+                host,
+                &CreateArgs {
+                    name: w.name.clone(),
+                    group: w.group.clone(),
+                    role: w.role,
+                    listen: w.listen_words(),
+                    set: w.set_words(),
+                    no_start: !w.enabled,
+                    relay: Default::default(),
+                },
+            )?;
+            if !w.enabled {
+                lifecycle::disable(host, &w.name)?;
+            }
+            Ok(())
+        }
+        Change::Update {
+            wanted,
+            instance,
+            group,
+            set,
+            unset,
+            enabled,
+        } => update(host, &wanted, &instance, group, &set, &unset, enabled),
+    }
+}
+
+fn update(
+    host: &Host,
+    w: &Wanted,
+    instance: &Instance,
+    group: bool,
+    set: &[(String, String)],
+    unset: &[String],
+    enabled: Option<bool>,
+) -> Result<()> {
+    let name = &w.name;
+    if group {
+        println!(
+            "{name}: group {} -> {}",
+            instance.group.as_deref().unwrap_or("-"),
+            w.group.as_deref().unwrap_or("-")
+        );
+        host.postfix
+            .postmulti()
+            .assign_group(name, w.group.as_deref())?;
+    }
+    if !set.is_empty() || !unset.is_empty() {
+        let names: Vec<&str> = set
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(unset.iter().map(String::as_str))
+            .collect();
+        println!("{name}: main.cf differs ({}) -> set", names.join(", "));
+        host.postfix.set(&instance.config_directory, set)?;
+        host.postfix.unset(&instance.config_directory, unset)?;
+        if instance.running_master().is_some() && enabled != Some(false) {
+            host.manager.reload(host, instance)?;
+        }
+    }
+    let record = InstanceRecord {
+        role: w.role,
+        listen: w.listen_words(),
+        settings: w.set.iter().cloned().collect::<BTreeMap<_, _>>(),
+    };
+    if instance.record.as_ref() != Some(&record) {
+        host.state.save(&host.runner, name, &record)?;
+    }
+    match enabled {
+        Some(true) => {
+            println!("{name}: disabled -> enable");
+            lifecycle::enable(host, name)
+        }
+        Some(false) => {
+            println!("{name}: enabled -> disable");
+            lifecycle::disable(host, name)
+        }
+        None => Ok(()),
+    }
+}

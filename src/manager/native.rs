@@ -1,0 +1,145 @@
+//! The native manager: `instancectl supervise` runs the masters as its own children;
+//! other commands record what they want (postmulti's enable flag, a stop mark) and
+//! ask the running supervisor, over its control socket, to act on it.
+
+use super::{ManagerKind, ServiceManager};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::Instance;
+use crate::reconcile::{Drift, Repair};
+use crate::supervise::control::{self, ChildReport, Request, Response};
+
+pub struct Native;
+
+fn ask(host: &Host, request: &Request) -> Result<Response> {
+    if host.runner.dry_run() {
+        println!(
+            "would ask the supervisor: {}",
+            serde_json::to_string(request).unwrap_or_default()
+        );
+        return Ok(Response {
+            ok: true,
+            ..Response::default()
+        });
+    }
+    let response = control::ask(host.state.dir(), request)?;
+    if response.ok {
+        Ok(response)
+    } else {
+        Err(Error::failed(format!(
+            "the supervisor refused: {}",
+            response.message
+        )))
+    }
+}
+
+fn report_of<'r>(response: &'r Response, instance: &Instance) -> Option<&'r ChildReport> {
+    response.instances.iter().find(|r| r.name == instance.name)
+}
+
+/// Why the supervisor could not get an instance running, in Postfix's words.
+fn not_running(instance: &Instance, report: &ChildReport) -> String {
+    let mut text = format!("{} did not start", instance.display_name());
+    if let Some(problem) = &report.problem {
+        text.push_str(&format!(": {problem}"));
+    } else if let Some(exit) = &report.last_exit {
+        text.push_str(&format!(": its master exited ({exit})"));
+    }
+    if !report.last_output.is_empty() {
+        text.push_str(":\n    ");
+        text.push_str(&report.last_output.join("\n    "));
+    }
+    text
+}
+
+impl ServiceManager for Native {
+    fn kind(&self) -> ManagerKind {
+        ManagerKind::Native
+    }
+
+    fn install(&self, _host: &Host, _instance: &Instance) -> Result<()> {
+        // The supervisor learns of the instance at the next start or sync.
+        Ok(())
+    }
+
+    fn uninstall(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        // Best effort: the supervisor also forgets it at its next sync.
+        let _ = ask(host, &Request::Sync);
+        Ok(())
+    }
+
+    fn set_enabled(&self, host: &Host, instance: &Instance, enabled: bool) -> Result<()> {
+        if enabled {
+            host.state.hold_down(&host.runner, &instance.name, false)?;
+        }
+        Ok(())
+    }
+
+    fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        let response = ask(host, &Request::Sync)?;
+        match report_of(&response, instance) {
+            Some(report) if report.state != "running" && !host.runner.dry_run() => {
+                Err(Error::failed(not_running(instance, report)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, true)?;
+        match ask(host, &Request::Sync) {
+            Ok(_) => Ok(()),
+            // Nothing runs it when no supervisor runs, unless it was started elsewhere.
+            Err(_) if instance.running_master().is_none() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        ask(host, &Request::Sync)?;
+        ask(
+            host,
+            &Request::Restart {
+                name: instance.name.clone(),
+            },
+        )
+        .map(drop)
+    }
+
+    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.postfix
+            .control(&instance.config_directory, "reload")
+            .map(drop)
+            .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
+    }
+
+    fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>> {
+        let response = match control::ask(host.state.dir(), &Request::Status) {
+            Ok(response) => response,
+            Err(e) => {
+                return Ok(vec![Drift::new(e.to_string(), Repair::Report)]);
+            }
+        };
+        let (Some(report), Some(pid)) = (report_of(&response, instance), instance.running_master())
+        else {
+            return Ok(Vec::new());
+        };
+        if report.pid.is_some_and(|supervised| supervised != pid) {
+            return Ok(vec![Drift::new(
+                format!(
+                    "its master (pid {pid}) runs outside the supervisor, which runs pid {}",
+                    report.pid.unwrap_or_default()
+                ),
+                Repair::Report,
+            )]);
+        }
+        Ok(Vec::new())
+    }
+
+    fn starts_primary_on_demand(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,49 @@
+//! Facts about a process by pid: whether it lives (a zombie does not count: it has
+//! exited and only waits to be reaped) and whether it is stopped.
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+/// The one-letter state from /proc/PID/stat (Linux), e.g. `S`, `T`, `Z`.
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may contain spaces.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// The process exists and has not exited.
+pub fn is_alive(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None).is_ok() && state(pid) != Some('Z')
+}
+
+/// The process is stopped (SIGSTOP) or traced, so it handles no signal but SIGKILL.
+pub fn is_stopped(pid: i32) -> bool {
+    matches!(state(pid), Some('T' | 't'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_lives_and_runs() {
+        let me = std::process::id() as i32;
+        assert!(is_alive(me));
+        assert!(!is_stopped(me));
+        assert!(!is_alive(0));
+    }
+
+    #[test]
+    fn an_unreaped_child_is_not_alive() {
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!is_alive(pid), "a zombie counts as dead");
+        drop(child);
+    }
+}

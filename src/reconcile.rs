@@ -1,0 +1,238 @@
+//! Reconcile: compare the desired state (postmulti's list and enable flags, stop
+//! marks, what instancectl recorded) with the actual state (processes, pid files,
+//! SMTP answers, `postfix check`, and whatever the service manager keeps), print the
+//! plan, and apply it. A failing configuration is reported, never restarted.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::health;
+use crate::host::Host;
+use crate::instance::Instance;
+
+/// A manager-specific repair action.
+pub type RepairAction = Box<dyn Fn(&Host, &Instance) -> Result<()>>;
+
+/// How a drift is repaired.
+pub enum Repair {
+    Start,
+    Stop,
+    Restart,
+    /// Nothing instancectl can do safely; a person must look.
+    Report,
+    /// A manager-specific repair (rewrite a plist, clear an override, ...).
+    Custom {
+        what: String,
+        run: RepairAction,
+    },
+}
+
+impl Repair {
+    fn describe(&self) -> &str {
+        match self {
+            Repair::Start => "start it",
+            Repair::Stop => "stop it",
+            Repair::Restart => "restart it",
+            Repair::Report => "report only (fix it by hand)",
+            Repair::Custom { what, .. } => what,
+        }
+    }
+}
+
+/// One difference between desired and actual state.
+pub struct Drift {
+    pub problem: String,
+    pub repair: Repair,
+}
+
+impl Drift {
+    pub fn new(problem: impl Into<String>, repair: Repair) -> Drift {
+        Drift {
+            problem: problem.into(),
+            repair,
+        }
+    }
+}
+
+/// What one reconcile pass found and did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub found: usize,
+    pub repaired: usize,
+    pub reported: usize,
+    pub failed: usize,
+}
+
+/// How long an instance may fail its SMTP probes before it is restarted.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub grace: Duration,
+}
+
+/// The drift of one instance: generic checks first, then the manager's own.
+pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<Drift>> {
+    let mut found = Vec::new();
+    let on_demand = instance.is_primary() && host.manager.starts_primary_on_demand();
+    let wanted = instance.enabled && !host.state.is_held_down(&instance.name) && !on_demand;
+    let running = instance.running_master();
+    if let (Some(pid), None) = (instance.pid_file_pid(), running) {
+        found.push(Drift::new(
+            format!(
+                "stale pid file {} (pid {pid} is not running)",
+                instance.pid_file().display()
+            ),
+            if wanted {
+                Repair::Start
+            } else {
+                Repair::Report
+            },
+        ));
+    }
+    match (wanted, running) {
+        (true, None) => {
+            let check = host.postfix.check(&instance.config_directory)?;
+            if check.success() {
+                if !found.iter().any(|d| matches!(d.repair, Repair::Start)) {
+                    found.push(Drift::new(
+                        "enabled but its master is not running",
+                        Repair::Start,
+                    ));
+                }
+            } else {
+                found.retain(|d| !matches!(d.repair, Repair::Start));
+                found.push(Drift::new(
+                    format!(
+                        "enabled but not running, and `postfix check` fails: {}",
+                        check.message()
+                    ),
+                    Repair::Report,
+                ));
+            }
+        }
+        (false, Some(pid)) if !on_demand => found.push(Drift::new(
+            format!("disabled or stopped, but its master runs (pid {pid})"),
+            Repair::Stop,
+        )),
+        (true, Some(_)) => {
+            if let Some(why) = silent_for(instance, options.grace) {
+                found.push(Drift::new(
+                    format!(
+                        "master runs but SMTP has not answered for {} s: {why}",
+                        options.grace.as_secs()
+                    ),
+                    Repair::Restart,
+                ));
+            }
+        }
+        _ => {}
+    }
+    found.extend(host.manager.drift(host, instance)?);
+    Ok(found)
+}
+
+/// Probes the listeners until they answer or `grace` has passed; returns the last
+/// failure if they never answered.
+fn silent_for(instance: &Instance, grace: Duration) -> Option<String> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let failures = health::not_serving(instance);
+        if failures.is_empty() {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            return Some(failures.join("; "));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// One pass: find the drift of every instance, print the plan, apply it (in dry-run
+/// mode the runner prints the commands instead).
+pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    for instance in host.instances()? {
+        for drift in drift(host, &instance, options)? {
+            outcome.found += 1;
+            println!(
+                "{}: {} -> {}",
+                instance.display_name(),
+                drift.problem,
+                drift.repair.describe()
+            );
+            let result = match &drift.repair {
+                Repair::Start => host.manager.start(host, &instance),
+                Repair::Stop => host.manager.stop(host, &instance),
+                Repair::Restart => host.manager.restart(host, &instance),
+                Repair::Custom { run, .. } => run(host, &instance),
+                Repair::Report => {
+                    outcome.reported += 1;
+                    continue;
+                }
+            };
+            match result {
+                Ok(()) => {
+                    outcome.repaired += 1;
+                    if !host.runner.dry_run() {
+                        tracing::info!(instance = instance.display_name(), problem = %drift.problem, "drift repaired");
+                    }
+                }
+                Err(e) => {
+                    outcome.failed += 1;
+                    eprintln!("{}: repair failed: {e}", instance.display_name());
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// `instancectl reconcile`: one pass; exit 1 when something could not be repaired.
+pub fn run(host: &Host, options: Options) -> Result<()> {
+    host.require_root()?;
+    let outcome = pass(host, options)?;
+    let verb = if host.runner.dry_run() {
+        "would repair"
+    } else {
+        "repaired"
+    };
+    match outcome.found {
+        0 => println!("no drift: every instance is as it should be"),
+        n => println!(
+            "{n} problem(s) found: {} {verb}, {} to fix by hand, {} failed",
+            outcome.repaired, outcome.reported, outcome.failed
+        ),
+    }
+    if outcome.reported + outcome.failed > 0 {
+        return Err(Error::failed(
+            "some problems remain; see above for what to fix by hand",
+        ));
+    }
+    Ok(())
+}
+
+/// `instancectl supervise` with a manager that keeps masters running by itself
+/// (launchd, or Postfix's scripts): a reconcile pass every interval until SIGTERM or
+/// SIGINT, so drift is found and repaired.
+pub fn watch(host: &Host, options: Options, interval: Duration) -> Result<()> {
+    host.require_root()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Error::failed(format!("cannot handle signals: {e}")))?;
+    }
+    tracing::info!(manager = ?host.manager.kind(), interval = ?interval, "watching for drift");
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        {
+            let _lock = host.lock()?;
+            if let Err(e) = pass(host, options) {
+                tracing::error!(error = %e, "reconcile pass failed");
+            }
+        }
+        let until = Instant::now() + interval;
+        while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    tracing::info!("stopped watching");
+    Ok(())
+}
