@@ -1,29 +1,35 @@
-//! One instancectl at a time changes the host: postmulti edits the primary main.cf in
-//! place, so two concurrent runs could lose each other's edits.
+//! Locks in instancectl's state directory. One instancectl at a time changes the host
+//! (postmulti edits the primary main.cf in place, so two concurrent runs could lose
+//! each other's edits), and one supervisor at a time runs masters.
 
 use std::fs::OpenOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, Result};
 
-/// Held for as long as a changing command runs; released on drop.
+/// Held while it lives; released on drop (or when the process dies).
 pub struct HostLock {
     _lock: Flock<std::fs::File>,
 }
 
+fn open(state_dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, e))?;
+    let path = state_dir.join(name);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok((path, file))
+}
+
 impl HostLock {
-    /// Waits for the lock file in `state_dir`.
+    /// Waits for the host lock: the one every changing command holds.
     pub fn acquire(state_dir: &Path) -> Result<HostLock> {
-        std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, e))?;
-        let path = state_dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let (path, file) = open(state_dir, "lock")?;
         let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((file, _)) => {
@@ -35,6 +41,19 @@ impl HostLock {
                     .map_err(|(_, e)| Error::io(&path, e.into()))?
             }
         };
+        Ok(HostLock { _lock: lock })
+    }
+
+    /// The supervisor lock, without waiting: a second supervisor would start second
+    /// masters, so it must refuse instead.
+    pub fn supervisor(state_dir: &Path) -> Result<HostLock> {
+        let (path, file) = open(state_dir, "supervisor.lock")?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+            Error::failed(format!(
+                "another instancectl supervisor is already running ({} is locked)",
+                path.display()
+            ))
+        })?;
         Ok(HostLock { _lock: lock })
     }
 }

@@ -101,20 +101,7 @@ pub fn parse(text: &str, defaults: &BTreeMap<String, String>) -> Result<Vec<Want
         if let Some(group) = &entry.group {
             validate::group_name(group)?;
         }
-        let mut listen = entry
-            .listen
-            .iter()
-            .map(|l| validate::listen(l))
-            .collect::<Result<Vec<_>>>()?;
-        if listen.is_empty() {
-            listen.extend(
-                entry
-                    .role
-                    .default_listen()
-                    .map(validate::listen)
-                    .transpose()?,
-            );
-        }
+        let listen = validate::listen_list(&entry.listen, entry.role)?;
         for spec in &listen {
             if let Some((_, other)) = taken.iter().find(|(l, _)| l == spec) {
                 return Err(Error::bad_input(format!(

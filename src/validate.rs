@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::error::{Error, Result};
+use crate::roles::Role;
 
 const NAME_MAX: usize = 40;
 
@@ -138,6 +139,23 @@ pub fn listen(text: &str) -> Result<ListenSpec> {
         },
     };
     Ok(ListenSpec { ip, port })
+}
+
+/// The listen addresses of an instance: each checked, the role's default when there
+/// are none, none twice.
+pub fn listen_list(words: &[String], role: Role) -> Result<Vec<ListenSpec>> {
+    let mut specs = words
+        .iter()
+        .map(|w| listen(w))
+        .collect::<Result<Vec<_>>>()?;
+    if specs.is_empty() {
+        specs.extend(role.default_listen().map(listen).transpose()?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = specs.iter().find(|l| !seen.insert(**l)) {
+        return Err(Error::bad_input(format!("--listen {dup} is given twice")));
+    }
+    Ok(specs)
 }
 
 /// Parameters that `--set` must not change: they tie the instance to its

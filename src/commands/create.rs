@@ -3,7 +3,6 @@
 //! answers. Everything is validated before the host is touched, and a failure in any
 //! step undoes the whole run.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,23 +46,7 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     if let Some(group) = &args.group {
         validate::group_name(group)?;
     }
-    let mut listen = args
-        .listen
-        .iter()
-        .map(|l| validate::listen(l))
-        .collect::<Result<Vec<_>>>()?;
-    if listen.is_empty() {
-        listen.extend(
-            args.role
-                .default_listen()
-                .map(validate::listen)
-                .transpose()?,
-        );
-    }
-    let mut seen = BTreeSet::new();
-    if let Some(dup) = listen.iter().find(|l| !seen.insert(**l)) {
-        return Err(Error::bad_input(format!("--listen {dup} is given twice")));
-    }
+    let listen = validate::listen_list(&args.listen, args.role)?;
     let defaults = host.postfix.defaults()?;
     let overrides = args
         .set

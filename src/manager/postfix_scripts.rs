@@ -58,9 +58,11 @@ impl ServiceManager for PostfixScripts {
             return stopped.map(drop);
         }
         // `postfix stop` only signals; a hung or stopped master ignores it.
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while instance.running_master() == Some(pid) {
-            if Instant::now() >= deadline {
+        let mut deadline = Instant::now() + STOP_TIMEOUT;
+        let mut killed = false;
+        while instance.running_master() == Some(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() >= deadline && !killed {
                 tracing::warn!(
                     instance = instance.display_name(),
                     pid,
@@ -68,9 +70,10 @@ impl ServiceManager for PostfixScripts {
                 );
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                break;
+                // Dying takes the kernel a moment too.
+                deadline = Instant::now() + Duration::from_secs(2);
+                killed = true;
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
         // postfix-script exits 1 when it had to force the stop; what counts is that
         // the master is gone.

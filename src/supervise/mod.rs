@@ -16,12 +16,10 @@ mod reaper;
 mod signals;
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -36,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
+use crate::lock::HostLock;
 use crate::process;
 use crate::runner::Command;
 
@@ -156,7 +155,7 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         ));
     }
     host.require_root()?;
-    let _single = single_supervisor(host)?;
+    let _single = HostLock::supervisor(host.state.dir())?;
     #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %e, "cannot become a subreaper; orphans go to PID 1");
@@ -180,25 +179,6 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
     let outcome = supervisor.event_loop(&inbox);
     let _ = std::fs::remove_file(&socket);
     outcome
-}
-
-/// Only one supervisor per host: a second one would start second masters.
-fn single_supervisor(host: &Host) -> Result<Flock<std::fs::File>> {
-    let dir = host.state.dir();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join("supervisor.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-        Error::failed(format!(
-            "another instancectl supervisor is already running ({} is locked)",
-            path.display()
-        ))
-    })
 }
 
 impl Supervisor<'_> {
