@@ -539,6 +539,23 @@ fn the_primary_relays_as_seed_000_sets_it_up_and_test_mail_follows_the_queue() {
         .ok();
     assert_eq!(generic.stdout, "me@gmail.com\n");
 
+    // A map changed after postmap is not what Postfix reads: shown, and indexed again
+    // by the next relay set.
+    sb.sh("sleep 1.1; touch /etc/postfix/sasl_passwd").ok();
+    let stale = sb.ctl("relay show -").ok();
+    assert!(stale.stdout.contains("credentials: MISSING"), "{stale:#?}");
+    assert!(
+        stale.stdout.contains("changed after it was indexed"),
+        "{stale:#?}"
+    );
+    let reindexed = sb.ctl("relay set - --rewrite-from root=me@gmail.com").ok();
+    assert!(
+        reindexed
+            .stdout
+            .contains("credentials: present (user me@gmail.com)"),
+        "{reindexed:#?}"
+    );
+
     // Another provider needs the password again; refused without a change.
     let before = sb.config_snapshot();
     let refused = sb.ctl("relay set - --provider fastmail --sasl-user me@fastmail.com");
@@ -594,7 +611,9 @@ fn the_primary_relays_as_seed_000_sets_it_up_and_test_mail_follows_the_queue() {
         &sb,
         &secret,
         "/etc/postfix",
-        &[&gmail, &settings, &generic, &refused, &local, &sent],
+        &[
+            &gmail, &settings, &generic, &stale, &reindexed, &refused, &local, &sent,
+        ],
     );
 }
 

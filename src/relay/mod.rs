@@ -320,6 +320,8 @@ impl RelayPlan {
 /// password).
 #[derive(Debug, Clone, Default)]
 pub struct Current {
+    /// main.cf's relayhost as written (empty: none).
+    pub relayhost: String,
     pub host: Option<RelayHost>,
     pub user: Option<String>,
     pub rewrites: Vec<Rewrite>,
@@ -343,6 +345,7 @@ impl Current {
             .flat_map(|p| read_generic(p))
             .collect();
         Current {
+            relayhost: get("relayhost"),
             host,
             user,
             rewrites,
@@ -441,8 +444,17 @@ pub fn plan(
         (None, _) => match &current.host {
             Some(host) if !creating => Provider::recognize(host),
             _ => {
+                let now = if creating || current.relayhost.is_empty() {
+                    "has no relay host yet".to_string()
+                } else {
+                    format!(
+                        "relays through relayhost = {}, which is not one [host]:port \
+                         instancectl can keep",
+                        current.relayhost
+                    )
+                };
                 return Err(Error::bad_input(format!(
-                    "{} has no relay host yet: give --provider ({}), --sasl-user and \
+                    "{} {now}: give --provider ({}), --sasl-user and \
                      --sasl-password-file or --sasl-password-stdin",
                     target.label,
                     provider::PROVIDER_NAMES
@@ -611,6 +623,16 @@ pub fn write_maps(host: &Host, plan: &RelayPlan) -> Result<()> {
     if let Some(password) = &plan.password {
         host.runner
             .write_secret(&files.passwd, plan.passwd_contents(password).as_bytes())?;
+        postmap(host, files, &files.passwd)?;
+        for index in files.index_files(&files.passwd) {
+            host.runner.restrict_mode(&index, 0o600)?;
+        }
+    } else if files.passwd.exists()
+        && summary::index_problem(&files.passwd, &files.index_files(&files.passwd)).is_some()
+    {
+        // Edited by hand since it was indexed, or its index lost: what Postfix reads
+        // is not what the file says, so index it again.
+        host.runner.restrict_mode(&files.passwd, 0o600)?;
         postmap(host, files, &files.passwd)?;
         for index in files.index_files(&files.passwd) {
             host.runner.restrict_mode(&index, 0o600)?;
@@ -846,6 +868,20 @@ mod tests {
                 .to_string()
                 .contains("not written by instancectl")
         );
+    }
+
+    #[test]
+    fn an_unmanaged_relayhost_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = target(dir.path());
+        t.current.relayhost = "mail.example.com".into();
+        let o = RelayOpts {
+            sasl_user: Some("me".into()),
+            ..RelayOpts::default()
+        };
+        let err = plan(&o, false, t, false).unwrap_err().to_string();
+        assert!(err.contains("relayhost = mail.example.com"), "{err}");
+        assert!(err.contains("--provider"), "{err}");
     }
 
     #[test]

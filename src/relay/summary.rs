@@ -192,7 +192,7 @@ fn tls_description(level: &str, wrapper: &str) -> String {
 }
 
 /// A missing index, or one older than its source (postmap not run since the change).
-fn index_problem(source: &Path, index: &[PathBuf]) -> Option<String> {
+pub(super) fn index_problem(source: &Path, index: &[PathBuf]) -> Option<String> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let source_time = modified(source)?;
     if index.is_empty() {
