@@ -31,6 +31,23 @@ fn password(test: &str) -> String {
 /// with `password` after STARTTLS only, and delivers mail for dest.example to
 /// /var/mail/vhosts/inbox.
 fn start_relay_server(sb: &Sandbox, password: &str) {
+    start_server(sb, password, false)
+}
+
+/// With `implicit_tls`, the server also serves port 465 with TLS from the first byte.
+/// instancectl's start check and the supervisor's probes expect a plain SMTP greeting
+/// on every listener, which such a service does not give, so that server runs in a
+/// sandbox without a supervisor, started by Postfix itself.
+fn start_server(sb: &Sandbox, password: &str, implicit_tls: bool) {
+    let (extra_service, start) = if implicit_tls {
+        (
+            "postconf -c $D -M '127.0.0.1:465/inet = 127.0.0.1:465 inet n - n - - smtpd \
+             -o smtpd_tls_wrappermode=yes'\n",
+            "postfix -c $D start",
+        )
+    } else {
+        ("", "instancectl start postfix-sub")
+    };
     let script = format!(
         r#"set -e
 mkdir -p /etc/relay-test && cd /etc/relay-test
@@ -61,9 +78,9 @@ postconf -c $D -e 'master_service_disable =' 'authorized_submit_users = root' \
   'virtual_mailbox_domains = dest.example' 'virtual_mailbox_base = /var/mail/vhosts' \
   'virtual_mailbox_maps = static:inbox/' 'virtual_uid_maps = static:5000' 'virtual_gid_maps = static:5000'
 postconf -c $D -F 'smtp/inet/chroot = n' 'smtp/inet/service = 127.0.0.1:2587'
-mkdir -p /var/mail/vhosts && chown 5000:5000 /var/mail/vhosts
+{extra_service}mkdir -p /var/mail/vhosts && chown 5000:5000 /var/mail/vhosts
 postmulti -i postfix-sub -e enable
-instancectl start postfix-sub
+{start}
 "#
     );
     let run = sb.sh_input(&script, &format!("{password}\n"));
@@ -856,4 +873,55 @@ fn an_unverifiable_certificate_keeps_the_password_home() {
     assert!(!server_log.contains("auth="), "{server_log}");
     assert!(!server_log.contains("sasl_username"), "{server_log}");
     assert_secret_kept(&sb, &secret, "/etc/postfix-relay", &[&created, &sent]);
+}
+
+#[test]
+fn implicit_tls_on_port_465() {
+    let secret = password("implicit");
+    let sb = Sandbox::bare();
+    sb.ctl("--manager postfix init --null-client").ok();
+    start_server(&sb, &secret, true);
+    assert!(sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/465", WAIT));
+    let created = sb.sh_input(
+        &format!(
+            "instancectl --manager postfix create postfix-relay --role relay --provider custom \
+             --relay-host relay.test:465 --sasl-user {USER} --sasl-password-stdin \
+             --tls-ca-file {CA} --set smtp_host_lookup=native"
+        ),
+        &secret,
+    );
+    assert_eq!(created.code, 0, "{created:#?}");
+    assert!(
+        created
+            .stdout
+            .contains("TLS from the first byte with the certificate verified"),
+        "{created:#?}"
+    );
+    let wrapper = sb
+        .sh("postconf -c /etc/postfix-relay -h relayhost smtp_tls_wrappermode")
+        .ok();
+    assert_eq!(wrapper.stdout, "[relay.test]:465\nyes\n");
+    let sent = sb.ctl("test-mail postfix-relay --to rcpt@dest.example");
+    assert_eq!(sent.code, 0, "{sent:#?}");
+    assert!(
+        sent.stdout
+            .contains("DELIVERED: to <rcpt@dest.example> via relay.test[127.0.0.1]:465"),
+        "{sent:#?}"
+    );
+    assert!(
+        sent.stdout
+            .contains("TLS: Verified TLS connection established to relay.test[127.0.0.1]:465"),
+        "{sent:#?}"
+    );
+    let server_log = sb.sh("cat /var/log/postfix-sub.log").ok().stdout;
+    assert!(
+        server_log.contains(&format!("sasl_method=PLAIN, sasl_username={USER}")),
+        "{server_log}"
+    );
+    assert_secret_kept(
+        &sb,
+        &secret,
+        "/etc/postfix-relay",
+        &[&created, &wrapper, &sent],
+    );
 }
