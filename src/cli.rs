@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::host::Selection;
 use crate::manager::{LaunchdConfig, ManagerKind};
 use crate::plist::JobNaming;
+use crate::relay::cli::{RelayCommand, RelayOpts, TestMailArgs};
 use crate::roles::Role;
 
 #[derive(Debug, Parser)]
@@ -130,6 +131,12 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the LaunchDaemon plist of an instance, or check LaunchDaemon plists.
     Plist(PlistArgs),
+    /// Relay an instance's mail through a provider's smart host (set, show).
+    #[command(subcommand)]
+    Relay(RelayCommand),
+    /// Send a test message through an instance and follow it until it is delivered or
+    /// deferred; prints the outcome and the server's reply.
+    TestMail(TestMailArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +172,10 @@ pub struct CreateArgs {
     /// Create and enable the instance but do not start it.
     #[arg(long)]
     pub no_start: bool,
+
+    /// With --role relay: the provider, credentials and sender rewriting.
+    #[command(flatten)]
+    pub relay: RelayOpts,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod plist;
 pub mod postfix;
 pub mod process;
 pub mod reconcile;
+pub mod relay;
 pub mod roles;
 pub mod runner;
 pub mod smtp;

@@ -15,6 +15,9 @@ pub enum Role {
     NullClient,
     /// Postfix's stock settings with the inet services turned on.
     Plain,
+    /// Accepts mail from this host only and sends all of it through a provider's smart
+    /// host with SASL over TLS (seeds 000 and 004; see `relay` options).
+    Relay,
 }
 
 impl Role {
@@ -24,6 +27,7 @@ impl Role {
             Role::Output => "output",
             Role::NullClient => "null-client",
             Role::Plain => "plain",
+            Role::Relay => "relay",
         }
     }
 
@@ -44,7 +48,9 @@ impl Role {
         ];
         match self {
             Role::Plain => {}
-            Role::NullClient => {
+            // A relay is a null client whose relayhost is the provider (set by
+            // relay::RelayPlan), so bounces and mail for root leave through it too.
+            Role::NullClient | Role::Relay => {
                 settings.extend(no_local_delivery);
                 settings.push(("inet_interfaces", "loopback-only"));
             }
@@ -106,7 +112,13 @@ mod tests {
 
     #[test]
     fn every_role_serves() {
-        for role in [Role::Input, Role::Output, Role::NullClient, Role::Plain] {
+        for role in [
+            Role::Input,
+            Role::Output,
+            Role::NullClient,
+            Role::Plain,
+            Role::Relay,
+        ] {
             let preset = role.preset();
             assert!(preset.contains(&("master_service_disable", "")), "{role}");
             assert!(

@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 pub struct Command {
     argv: Vec<String>,
     env: Vec<(String, String)>,
+    /// Fed to the command's standard input (never a secret: it is shown in messages).
+    input: Option<Vec<u8>>,
 }
 
 impl Command {
@@ -29,6 +31,7 @@ impl Command {
         Command {
             argv: vec![program.as_ref().to_string()],
             env: Vec::new(),
+            input: None,
         }
     }
 
@@ -53,6 +56,12 @@ impl Command {
         self
     }
 
+    /// Gives the command `input` on its standard input (otherwise /dev/null).
+    pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
+        self.input = Some(input.into());
+        self
+    }
+
     pub fn argv(&self) -> &[String] {
         &self.argv
     }
@@ -61,7 +70,11 @@ impl Command {
     pub fn display(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
         let argv = self.argv.iter().map(|a| quote(a));
-        env.chain(argv).collect::<Vec<_>>().join(" ")
+        let mut text = env.chain(argv).collect::<Vec<_>>().join(" ");
+        if let Some(input) = &self.input {
+            text.push_str(&format!(" < ({} bytes on standard input)", input.len()));
+        }
+        text
     }
 }
 
@@ -224,6 +237,42 @@ impl Runner {
         atomic_write_owned(path, contents, mode, Some(owner)).map_err(|e| Error::io(path, e))
     }
 
+    /// Writes a file that holds a secret: like [`Runner::write_file`] with mode 0600
+    /// from the file's creation, but neither `--dry-run` nor the log says anything of
+    /// its contents, not even their length.
+    pub fn write_secret(&self, path: &Path, contents: &[u8]) -> Result<()> {
+        if self.dry_run {
+            println!(
+                "would write: {} (mode 0600, owner root; contents not shown: they hold a password)",
+                path.display()
+            );
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), mode = "0600", "write secret");
+        atomic_write(path, contents, 0o600).map_err(|e| Error::io(path, e))
+    }
+
+    /// Takes permissions away from an existing file until it has at most `mode`
+    /// (e.g. 0600: nobody but the owner). A missing file is left missing.
+    pub fn restrict_mode(&self, path: &Path, mode: u32) -> Result<()> {
+        if self.dry_run {
+            println!("would make {} mode {mode:04o} at most", path.display());
+            return Ok(());
+        }
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let now = meta.permissions().mode() & 0o7777;
+        if now & !mode == 0 {
+            return Ok(());
+        }
+        tracing::info!(path = %path.display(), mode = format!("{:04o}", now & mode), "chmod");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(now & mode))
+            .map_err(|e| Error::io(path, e))
+    }
+
     pub fn remove_file(&self, path: &Path) -> Result<()> {
         if self.dry_run {
             println!("would remove: {}", path.display());
@@ -304,11 +353,13 @@ fn execute(cmd: &Command) -> Result<Outcome> {
         source,
     };
     let pty = nix::pty::openpty(None, None).map_err(|e| spawn_error(e.into()))?;
-    let mut expr = duct::cmd(program, &cmd.argv[1..])
-        .stdin_null()
-        .stdout_capture()
-        .stderr_file(File::from(pty.slave))
-        .unchecked();
+    let mut expr = match &cmd.input {
+        Some(input) => duct::cmd(program, &cmd.argv[1..]).stdin_bytes(input.clone()),
+        None => duct::cmd(program, &cmd.argv[1..]).stdin_null(),
+    }
+    .stdout_capture()
+    .stderr_file(File::from(pty.slave))
+    .unchecked();
     for (k, v) in &cmd.env {
         expr = expr.env(k, v);
     }
@@ -391,6 +442,34 @@ mod tests {
             .unwrap();
         runner.write_file(&path, b"x", 0o600).unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn input_reaches_stdin() {
+        let cmd = Command::new("sh")
+            .args(["-c", "tr a-z A-Z"])
+            .stdin("hello\n");
+        assert!(cmd.display().ends_with("< (6 bytes on standard input)"));
+        let outcome = Runner::new(false).query(&cmd).unwrap();
+        assert_eq!(outcome.stdout, "HELLO\n");
+    }
+
+    #[test]
+    fn secret_files_are_private_and_dry_run_does_not_write_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sasl_passwd");
+        Runner::new(true).write_secret(&path, b"pw").unwrap();
+        assert!(!path.exists());
+        Runner::new(false).write_secret(&path, b"pw").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Runner::new(false).restrict_mode(&path, 0o600).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        Runner::new(false)
+            .restrict_mode(&dir.path().join("none"), 0o600)
+            .unwrap();
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! step that succeeds registers how to take it back, and a failure runs those undo
 //! actions in reverse order.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use crate::error::{Error, Result};
 use crate::host::Host;
 
@@ -49,6 +52,45 @@ impl<'h> Transaction<'h> {
     /// Registers how to take back what has just been done.
     pub fn on_undo(&mut self, what: &str, f: impl FnOnce(&Host) -> Result<()> + 'h) {
         self.undo.push((what.to_string(), Box::new(f)));
+    }
+
+    /// Remembers a file as it is now, or that it does not exist, and registers putting
+    /// it back exactly: the same bytes and mode (written with that mode from the
+    /// start, so a secret file is never readable by others), or no file. Nothing is
+    /// remembered in a dry run, which changes nothing.
+    pub fn guard_file(&mut self, path: &Path) -> Result<(), StepFailed> {
+        if self.host.runner.dry_run() {
+            return Ok(());
+        }
+        let what = format!("restore {}", path.display());
+        let saved = match std::fs::read(path) {
+            Ok(bytes) => {
+                let meta = std::fs::metadata(path).map_err(|e| StepFailed {
+                    step: what.clone(),
+                    error: Error::io(path, e),
+                })?;
+                Some((bytes, meta.permissions().mode() & 0o7777))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(StepFailed {
+                    step: what,
+                    error: Error::io(path, e),
+                });
+            }
+        };
+        let path: PathBuf = path.to_path_buf();
+        self.on_undo(&what, move |h| match saved {
+            Some((bytes, mode)) => {
+                if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+                    Ok(())
+                } else {
+                    h.runner.write_file(&path, &bytes, mode)
+                }
+            }
+            None => h.runner.remove_file(&path),
+        });
+        Ok(())
     }
 
     fn roll_back(self, failed: StepFailed) -> Error {

@@ -144,6 +144,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                     listen: w.listen_words(),
                     set: w.set_words(),
                     no_start: !w.enabled,
+                    relay: Default::default(),
                 },
             )?;
             if !w.enabled {

@@ -14,6 +14,7 @@ use crate::instance::{self, Instance};
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
+use crate::relay::{self, RelayPlan};
 use crate::roles::Role;
 use crate::state::InstanceRecord;
 use crate::transaction::Transaction;
@@ -32,6 +33,7 @@ struct Plan {
     placement: Placement,
     config_directory: PathBuf,
     new_directories: Vec<PathBuf>,
+    relay: Option<RelayPlan>,
 }
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
@@ -81,7 +83,12 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         )));
     }
 
-    let settings = desired_settings(host, &args.name, args.role, &listen, overrides.clone())?;
+    let relay = relay_plan(host, args, &new_directories[0])?;
+    // The relay's settings go in before --set, so that --set still wins.
+    let mut before_overrides: Vec<(String, String)> =
+        relay.as_ref().map(RelayPlan::settings).unwrap_or_default();
+    before_overrides.extend(overrides.clone());
+    let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
     check_collisions(&instances, &args.name, &listen, &settings)?;
     host.manager
@@ -107,7 +114,64 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
         placement,
         config_directory: new_directories[0].clone(),
         new_directories,
+        relay,
     })
+}
+
+/// The relay settings of a `--role relay` instance, checked like everything else
+/// before anything changes (the password is read here).
+fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Option<RelayPlan>> {
+    if args.role != Role::Relay {
+        if args.relay.any() {
+            return Err(Error::bad_input(format!(
+                "--provider, --sasl-user and the other relay options need --role relay; to make \
+                 an existing instance relay, use `instancectl relay set {}`",
+                args.name
+            )));
+        }
+        return Ok(None);
+    }
+    let primary = host.postfix.expanded(
+        &host.postfix.config_directory,
+        &["myorigin", "default_database_type", "maillog_file"],
+    )?;
+    let get = |k: &str| primary.get(k).cloned().unwrap_or_default();
+    let myorigin = get("myorigin");
+    let origin_domain = relay::resolve_myorigin(&myorigin);
+    let db_type = get("default_database_type");
+    let target = relay::Target {
+        label: &args.name,
+        config_dir,
+        db_type: &db_type,
+        myorigin: &origin_domain,
+        current: relay::Current::default(),
+    };
+    let mut plan = relay::plan(&args.relay, false, target, true)?;
+    // Mail leaves with the host's own domain, as the primary's does, not the
+    // instance's derived host name.
+    plan.extra.push(("myorigin".into(), myorigin));
+    if let Some(log) = maillog_file(host, &get("maillog_file"), &args.name) {
+        plan.extra.push(("maillog_file".into(), log));
+    }
+    Ok(Some(plan))
+}
+
+/// A log file of the instance's own (Postfix 3.4 and later, with the postlog service
+/// in master.cf), so that `test-mail` can follow a message on hosts without a syslog
+/// daemon: beside the primary's maillog_file, else in /var/log.
+fn maillog_file(host: &Host, primary_log: &str, name: &str) -> Option<String> {
+    if host.postfix.version < crate::postfix::Version(3, 4, 0) {
+        return None;
+    }
+    let entries = master_cf::read(&host.postfix.config_directory).unwrap_or_default();
+    if !entries.iter().any(|e| e.command == "postlogd") {
+        return None;
+    }
+    let dir = Path::new(primary_log)
+        .parent()
+        .filter(|_| primary_log.starts_with('/') && !primary_log.starts_with("/dev/"))
+        .unwrap_or(Path::new("/var/log"));
+    Some(dir.join(format!("{name}.log")).display().to_string())
 }
 
 /// The main.cf settings an instance gets: the role's preset, the listen addresses,
@@ -241,12 +305,22 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
                 .postmulti()
                 .create(name, plan.group.as_deref(), &plan.placement)
         })?;
+        if let Some(relay) = &plan.relay {
+            tx.step("writing the relay's password and sender maps", |h| {
+                relay::write_maps(h, relay)
+            })?;
+        }
         tx.step("applying the role settings", |h| {
             h.postfix.set(&dir, &plan.settings)
         })?;
         tx.step("configuring the SMTP listeners in master.cf", |h| {
             configure_ports(h, &dir, &plan.listen)
         })?;
+        if plan.relay.is_some() {
+            tx.step("running the relay's smtp client outside the chroot", |h| {
+                relay::unchroot_smtp(h, &dir)
+            })?;
+        }
         tx.on_undo("remove the instance record", move |h| {
             h.state.remove(&h.runner, name)
         });
@@ -314,6 +388,12 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         }
         None if host.runner.dry_run() => {}
         None => println!("created {name} ({} role), enabled, not started", plan.role),
+    }
+    if let Some(relay) = &plan.relay
+        && !host.runner.dry_run()
+    {
+        println!("{}", relay.describe());
+        println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ mod init;
 mod lifecycle;
 mod list;
 mod plist;
+mod relay;
+mod test_mail;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -42,6 +44,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Relay(cmd) => relay::run(&host, cmd),
+        Command::TestMail(args) => return test_mail::run(&host, args),
         Command::Apply(args) => apply::run(&host, args),
         Command::Reconcile(args) => {
             crate::reconcile::run(&host, crate::reconcile::Options { grace: args.grace })
@@ -70,9 +74,15 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 
 /// Commands that change the host and so hold the host lock for their whole run.
 /// `supervise` runs for ever and takes the lock only around each change it makes.
+/// `relay show` only reads; `test-mail` changes no configuration and may follow a
+/// message for a minute, so it must not keep other changes waiting.
 fn changes_host(command: &Command) -> bool {
     !matches!(
         command,
-        Command::List(_) | Command::Supervise(_) | Command::Plist(_)
+        Command::List(_)
+            | Command::Supervise(_)
+            | Command::Plist(_)
+            | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
+            | Command::TestMail(_)
     )
 }

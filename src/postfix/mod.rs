@@ -1,6 +1,7 @@
 //! The Postfix layer: where Postfix lives on this host (always asked of postconf,
 //! never assumed), and the commands that read and change its configuration.
 
+pub mod maillog;
 pub mod main_cf;
 pub mod master_cf;
 pub mod postmulti;

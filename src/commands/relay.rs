@@ -1,0 +1,153 @@
+//! `instancectl relay set|show`: change or describe how an instance (the primary too,
+//! as seed 000 does) relays through a provider's smart host. A change is checked
+//! completely first, then applied as a whole or not at all.
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::Instance;
+use crate::relay::cli::{RelayCommand, RelaySetArgs, RelayShowArgs};
+use crate::relay::{self, RelayPlan};
+use crate::transaction::Transaction;
+
+pub fn run(host: &Host, cmd: &RelayCommand) -> Result<()> {
+    match cmd {
+        RelayCommand::Set(args) => set(host, args),
+        RelayCommand::Show(args) => show(host, args),
+    }
+}
+
+fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
+    if !args.opts.any() && !args.no_rewrite_from {
+        return Err(Error::bad_input(
+            "nothing to change: give --provider, --relay-host, --sasl-user, \
+             --sasl-password-file/--sasl-password-stdin, --rewrite-from, --no-rewrite-from, \
+             --tls-ca-file or --tls-security-level",
+        ));
+    }
+    let instance = host.instance(&args.name)?;
+    // Before the password is asked for.
+    host.require_root()?;
+    let dir = instance.config_directory.clone();
+    let values = host
+        .postfix
+        .expanded(&dir, &["default_database_type", "myorigin"])?;
+    let get = |k: &str| values.get(k).cloned().unwrap_or_default();
+    let db_type = get("default_database_type");
+    let myorigin = relay::resolve_myorigin(&get("myorigin"));
+    let label = if instance.is_primary() {
+        "the primary instance".to_string()
+    } else {
+        instance.name.clone()
+    };
+    let target = relay::Target {
+        label: &label,
+        config_dir: &dir,
+        db_type: &db_type,
+        myorigin: &myorigin,
+        current: relay::Current::read(&dir),
+    };
+    // dispatch holds the host lock.
+    let plan = relay::plan(&args.opts, args.no_rewrite_from, target, false)?;
+    apply(host, &instance, &plan)?;
+    if host.runner.dry_run() {
+        return Ok(());
+    }
+    println!("{}: {}", instance.display_name(), plan.describe());
+    let summary = relay::summary(&instance);
+    for line in summary.lines() {
+        println!("  {line}");
+    }
+    if summary.deferred_messages > 0 {
+        println!(
+            "{} deferred message(s) wait for the next retry; `postqueue -c {} -f` retries them now",
+            summary.deferred_messages,
+            instance.config_directory.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the maps and settings, checks the result with `postfix check` and reloads a
+/// running instance; any failure puts every file back as it was.
+fn apply(host: &Host, instance: &Instance, plan: &RelayPlan) -> Result<()> {
+    let dir = &instance.config_directory;
+    let running = instance.running_master().is_some();
+    Transaction::run(host, |tx| {
+        // Registered first, so it runs last: after the files are back, a running
+        // instance re-reads them.
+        if running {
+            let target = instance.clone();
+            tx.on_undo("reload with the restored configuration", move |h| {
+                h.manager.reload(h, &target)
+            });
+        }
+        let mut files = vec![dir.join("main.cf"), dir.join("master.cf")];
+        for source in [&plan.files.passwd, &plan.files.generic] {
+            files.push(source.clone());
+            files.extend(plan.files.index_files(source));
+        }
+        for file in &files {
+            tx.guard_file(file)?;
+        }
+        tx.step("writing the relay's password and sender maps", |h| {
+            relay::write_maps(h, plan)
+        })?;
+        tx.step("applying the relay settings", |h| {
+            relay::write_settings(h, dir, plan)
+        })?;
+        if !instance.is_primary() {
+            tx.step("running the relay's smtp client outside the chroot", |h| {
+                relay::unchroot_smtp(h, dir)
+            })?;
+        }
+        tx.step("postfix check", |h| {
+            if h.runner.dry_run() {
+                return Ok(());
+            }
+            let outcome = h.postfix.check(dir)?;
+            if outcome.success() {
+                Ok(())
+            } else {
+                Err(Error::CommandFailed {
+                    context: "the new configuration does not pass `postfix check`".into(),
+                    outcome: Box::new(outcome),
+                })
+            }
+        })?;
+        if running {
+            tx.step("reloading the instance", |h| h.manager.reload(h, instance))?;
+        } else if !host.runner.dry_run() {
+            println!(
+                "{} is not running; the relay settings take effect when it starts",
+                instance.display_name()
+            );
+        }
+        Ok(())
+    })
+}
+
+#[derive(serde::Serialize)]
+struct ShowJson<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    summary: &'a relay::RelaySummary,
+}
+
+fn show(host: &Host, args: &RelayShowArgs) -> Result<()> {
+    let instance = host.instance(&args.name)?;
+    let summary = relay::summary(&instance);
+    if args.json {
+        let text = serde_json::to_string_pretty(&ShowJson {
+            name: &instance.name,
+            summary: &summary,
+        })
+        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!("{}:", instance.display_name());
+    for line in summary.lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}
