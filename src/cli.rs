@@ -256,12 +256,35 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct PlistArgs {
     /// The instance whose plist to print (what the launchd manager writes for it).
-    #[arg(required_unless_present = "check", conflicts_with = "check")]
+    #[arg(
+        required_unless_present_any = ["check", "supervisor"],
+        conflicts_with_all = ["check", "supervisor"]
+    )]
     pub name: Option<String>,
+
+    /// Print the LaunchDaemon that runs `instancectl supervise` with the launchd
+    /// manager (install it as /Library/LaunchDaemons/LABEL.plist).
+    #[arg(long, conflicts_with = "check")]
+    pub supervisor: bool,
+
+    /// With --supervisor: where instancectl is installed.
+    #[arg(long, value_name = "PATH", default_value = crate::plist::DEFAULT_PROGRAM, requires = "supervisor")]
+    pub program: PathBuf,
+
+    /// With --supervisor: how often the supervisor looks for drift.
+    #[arg(long, default_value = "10s", requires = "supervisor", value_parser = parse_interval)]
+    pub interval: String,
 
     /// Check LaunchDaemon plists and report each problem with its fix; without FILE,
     /// every plist in the LaunchDaemons directory that runs Postfix. Exits 1 when a
     /// problem is found.
     #[arg(long, value_name = "FILE", num_args = 0..)]
     pub check: Option<Vec<PathBuf>>,
+}
+
+/// A duration as humantime reads it, kept as typed (it goes into a plist).
+fn parse_interval(text: &str) -> Result<String, String> {
+    humantime::parse_duration(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
 }

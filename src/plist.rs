@@ -37,6 +37,12 @@ pub const MASTER_KEEP_STDOUT_SINCE: Version = Version(3, 4, 0);
 /// The label prefix of the jobs instancectl writes.
 pub const DEFAULT_LABEL_PREFIX: &str = "org.postfix.";
 
+/// The label suffix of the job that runs `instancectl supervise` under launchd.
+pub const SUPERVISOR_NAME: &str = "instancectl";
+
+/// Where `instancectl plist --supervisor` expects instancectl to be installed.
+pub const DEFAULT_PROGRAM: &str = "/usr/local/sbin/instancectl";
+
 /// Apple's own on-demand job for the primary instance, which instancectl never replaces.
 pub const APPLE_PRIMARY_LABEL: &str = "org.postfix.master";
 
@@ -119,6 +125,44 @@ impl DaemonJob {
             program_arguments.push("-s".into());
         }
         let log = naming.log_dir.join(format!("{label}.log"));
+        DaemonJob {
+            label,
+            program_arguments,
+            throttle_interval: THROTTLE_INTERVAL,
+            exit_timeout: EXIT_TIMEOUT,
+            stdout_path: log.clone(),
+            stderr_path: log,
+        }
+    }
+
+    /// The job that runs `instancectl supervise` under launchd: a reconcile pass every
+    /// `interval`, so drift (a plist changed by hand, an override, a job booted out
+    /// behind instancectl's back) is repaired. `program` is where instancectl is
+    /// installed; `daemons_dir` and `naming` are the launchd manager's own settings.
+    pub fn supervisor(
+        program: &Path,
+        interval: &str,
+        daemons_dir: &Path,
+        naming: &JobNaming,
+    ) -> DaemonJob {
+        let label = naming.label(SUPERVISOR_NAME);
+        let log = naming.log_dir.join(format!("{label}.log"));
+        let program_arguments = [
+            program.to_string_lossy().as_ref(),
+            "--manager",
+            "launchd",
+            "--launchd-dir",
+            daemons_dir.to_string_lossy().as_ref(),
+            "--label-prefix",
+            &naming.label_prefix,
+            "--log-dir",
+            naming.log_dir.to_string_lossy().as_ref(),
+            "supervise",
+            "--interval",
+            interval,
+        ]
+        .map(str::to_string)
+        .to_vec();
         DaemonJob {
             label,
             program_arguments,
@@ -255,6 +299,17 @@ mod tests {
         )
     }
 
+    fn reference_supervisor() -> DaemonJob {
+        DaemonJob::supervisor(
+            Path::new(DEFAULT_PROGRAM),
+            "10s",
+            Path::new("/Library/LaunchDaemons"),
+            &JobNaming::default(),
+        )
+    }
+
+    const SUPERVISOR_REFERENCE: &[u8] = include_bytes!("../plists/org.postfix.instancectl.plist");
+
     const REFERENCES: [(&str, &[u8]); 2] = [
         (
             "postfix-out",
@@ -277,8 +332,19 @@ mod tests {
                     .join(job.file_name());
                 std::fs::write(path, job.to_xml()).unwrap();
             }
+            let job = reference_supervisor();
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("plists")
+                .join(job.file_name());
+            std::fs::write(path, job.to_xml()).unwrap();
             return;
         }
+        let supervisor = reference_supervisor().to_xml();
+        assert!(
+            supervisor == SUPERVISOR_REFERENCE,
+            "plists/org.postfix.instancectl.plist differs from the generator's output:\n{}",
+            String::from_utf8_lossy(&supervisor)
+        );
         for (name, reference) in REFERENCES {
             let generated = reference_job(name).to_xml();
             assert!(

@@ -69,13 +69,14 @@ pub struct Options {
     pub grace: Duration,
 }
 
-/// The drift of one instance: generic checks first, then the manager's own.
+/// The drift of one instance: the manager's own first (a job that cannot load must be
+/// mended before it is started), then the generic checks.
 pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<Drift>> {
-    let mut found = Vec::new();
     // launchd leaves the primary to Apple's on-demand job: nothing to reconcile.
     if !host.manager.manages(instance) {
         return Ok(Vec::new());
     }
+    let mut found = host.manager.drift(host, instance)?;
     let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
     // Postfix leaves master.pid behind on a clean stop too, so a pid file naming a
@@ -127,7 +128,6 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
         }
         _ => {}
     }
-    found.extend(host.manager.drift(host, instance)?);
     Ok(found)
 }
 

@@ -536,3 +536,69 @@ fn destroy_boots_out_and_removes_the_plist() {
     mac.sh("launchctl reboot").ok();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
 }
+
+#[test]
+fn reconcile_repairs_launchd_drift() {
+    let mac = Mac::new();
+    mac.create_out();
+    let path = format!("{DAEMONS}/org.postfix.postfix-out.plist");
+    // Behind instancectl's back: the job is booted out, its plist made
+    // group-writable, and launchd told to keep it down at boot.
+    mac.sh("launchctl bootout system/org.postfix.postfix-out")
+        .ok();
+    mac.sb.sh(&format!("chmod g+w {path}")).ok();
+    mac.sh("launchctl disable system/org.postfix.postfix-out")
+        .ok();
+
+    let plan = mac.ctl("reconcile --dry-run").ok();
+    assert!(
+        plan.stdout.contains("postfix-out: stale pid file"),
+        "{plan:?}"
+    );
+    for expected in [
+        "is not running) -> start it",
+        "mode 0664, launchd wants root:wheel 0644",
+        "launchd has org.postfix.postfix-out disabled",
+        "would run: launchctl enable system/org.postfix.postfix-out",
+    ] {
+        assert!(plan.stdout.contains(expected), "{expected:?} in {plan:?}");
+    }
+    assert!(
+        mac.print("org.postfix.postfix-out").is_none(),
+        "dry run changed launchd"
+    );
+
+    mac.ctl("reconcile").ok();
+    let mode = mac.sb.sh(&format!("stat -c %a {path}")).ok().stdout;
+    assert_eq!(mode.trim(), "644");
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
+    assert!(
+        overrides.contains("\"org.postfix.postfix-out\" => enabled"),
+        "{overrides}"
+    );
+    assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
+}
+
+#[test]
+fn supervise_with_launchd_repairs_a_booted_out_job() {
+    let mac = Mac::new();
+    mac.create_out();
+    let job = mac
+        .ctl("plist --supervisor --program /usr/local/sbin/instancectl")
+        .ok();
+    assert!(job.stdout.contains("<string>supervise</string>"), "{job:?}");
+    mac.sh(&format!(
+        "setsid instancectl supervise --interval 1s > {}/watch.log 2>&1 < /dev/null &",
+        STATE
+    ))
+    .ok();
+    let old = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    mac.sh("launchctl bootout system/org.postfix.postfix-out")
+        .ok();
+    let new = mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(old));
+    assert_ne!(old, new);
+    let log = mac.sb.sh(&format!("cat {STATE}/watch.log")).stdout;
+    assert!(log.contains("drift repaired"), "{log}");
+    mac.sb.sh("pkill -TERM -f '[i]nstancectl supervise'").ok();
+}

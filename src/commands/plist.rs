@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::launchctl;
 use crate::manager::{Launchd, LaunchdConfig, ManagerKind};
-use crate::plist::{APPLE_PRIMARY_LABEL, lint, strict};
+use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, lint, strict};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::validate;
@@ -17,6 +17,16 @@ use crate::validate;
 pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
     let config = global.launchd.config();
     config.naming.validate()?;
+    if args.supervisor {
+        let job = DaemonJob::supervisor(
+            &args.program,
+            &args.interval,
+            &config.daemons_dir,
+            &config.naming,
+        );
+        print!("{}", String::from_utf8_lossy(&job.to_xml()));
+        return Ok(0);
+    }
     match (&args.check, &args.name) {
         (Some(files), _) => check(&config, files),
         (None, Some(name)) => print(global, &config, name),
