@@ -5,10 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
-
 use crate::error::Result;
+use crate::health::master;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
@@ -58,10 +56,12 @@ impl Instance {
         text.trim().parse().ok().filter(|pid| *pid > 0)
     }
 
-    /// The running master's pid: the pid file names a live process.
+    /// The running master's pid: a live process holds the pid file's lock, as
+    /// `postfix status` tests it. A pid file left behind by a killed master is stale
+    /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        self.pid_file_pid()
-            .filter(|pid| kill(Pid::from_raw(*pid), None).is_ok())
+        let state = master::probe(&self.pid_file(), master::LockTable::read().as_ref());
+        state.pid.filter(|_| state.running)
     }
 }
 
@@ -109,6 +109,13 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
 /// Every instance on the host, the primary first, in postmulti's start order.
 pub fn load_all(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> {
     let listed = postfix.postmulti().list()?;
+    Ok(listed.iter().map(|l| load(postfix, state, l)).collect())
+}
+
+/// Like [`load_all`], but reads the instance list from the files postmulti reads
+/// instead of running `postmulti -l`: for status, where every process counts.
+pub fn load_all_from_files(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> {
+    let listed = crate::postfix::postmulti::list_from_files(&postfix.config_directory)?;
     Ok(listed.iter().map(|l| load(postfix, state, l)).collect())
 }
 

@@ -14,6 +14,16 @@ pub struct Banner {
 
 /// Reads the greeting of the SMTP server at `addr`, giving up after `timeout`.
 pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<Banner, String> {
+    probe_until(addr, timeout, false)
+}
+
+/// Like [`probe`]; with `first_line`, the first line of a multi-line greeting is
+/// enough (postscreen sends `220-` and delays the rest while it tests the client).
+pub fn probe_until(
+    addr: SocketAddr,
+    timeout: Duration,
+    first_line: bool,
+) -> Result<Banner, String> {
     let started = Instant::now();
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     let left = timeout
@@ -40,14 +50,14 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<Banner, String> {
             }
             Err(e) => return Err(e.to_string()),
         }
-        if !line.starts_with("220-") {
+        if first_line || !line.starts_with("220-") {
             break;
         }
     }
     let latency = started.elapsed();
     let text = line.trim_end().to_string();
     let _ = (&stream).write_all(b"QUIT\r\n");
-    if text.starts_with("220") {
+    if text.starts_with("220 ") || text == "220" || (first_line && text.starts_with("220-")) {
         Ok(Banner { text, latency })
     } else {
         Err(format!("unexpected greeting {text:?}"))
@@ -75,6 +85,16 @@ mod tests {
         let addr = serve_once("220-first\r\n220 mx.example ESMTP\r\n");
         let banner = probe(addr, Duration::from_secs(2)).unwrap();
         assert_eq!(banner.text, "220 mx.example ESMTP");
+    }
+
+    #[test]
+    fn first_line_can_be_enough() {
+        let addr = serve_once("220-mx.example pregreet\r\n");
+        let banner = probe_until(addr, Duration::from_millis(500), true).unwrap();
+        assert_eq!(banner.text, "220-mx.example pregreet");
+        let addr = serve_once("220-mx.example pregreet\r\n");
+        let err = probe(addr, Duration::from_millis(100)).unwrap_err();
+        assert!(err.contains("no greeting within 100 ms"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod destroy;
 mod init;
 mod lifecycle;
 mod list;
+mod status;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Disable(a) => lifecycle::disable(&host, &a.name),
         Command::Destroy(args) => destroy::run(&host, args),
         Command::List(args) => list::run(&host, args),
+        Command::Status(args) => return status::run(&host, args, cli.global.verbose > 0),
     }?;
     Ok(0)
 }

@@ -2,8 +2,10 @@
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
 mod postfix_scripts;
+mod view;
 
 pub use postfix_scripts::PostfixScripts;
+pub use view::{APPLE_ON_DEMAND_PLIST, ManagerView, Override, apple_on_demand_primary};
 
 use crate::error::Result;
 use crate::host::Host;
@@ -54,4 +56,19 @@ pub trait ServiceManager {
 
     /// Makes a running master re-read its configuration.
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// What the manager knows about the instance's job, for `instancectl status`.
+    /// It only reads; it never fails (what could not be read goes in the notes).
+    fn view(&self, _host: &Host, _instance: &Instance) -> ManagerView {
+        let mut view = ManagerView::empty(self.kind());
+        view.notes
+            .push("this service manager reports nothing about its jobs".into());
+        view
+    }
+
+    /// The views of several instances, in the same order. A manager that can ask
+    /// about all its jobs at once (launchd: one `print-disabled`) overrides this.
+    fn views(&self, host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        instances.iter().map(|i| self.view(host, i)).collect()
+    }
 }

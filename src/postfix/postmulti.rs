@@ -2,9 +2,10 @@
 //! the life-cycle operations. postmulti always works on the primary instance's
 //! main.cf, so every change to the instance list goes through here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Postfix;
+use super::main_cf::MainCf;
 use crate::error::{Error, Result};
 use crate::runner::Command;
 
@@ -43,6 +44,56 @@ pub fn parse_list(text: &str) -> Result<Vec<Listed>> {
             })
         })
         .collect()
+}
+
+/// What `postmulti -l -a` prints, read from the files postmulti reads, without
+/// running it: the primary first, then each directory of the primary's
+/// `multi_instance_directories` in order, each with its own main.cf's
+/// `multi_instance_name`, `multi_instance_group` and `multi_instance_enable`.
+/// For the hot path (status); commands that change the host ask postmulti itself.
+pub fn list_from_files(primary_config: &Path) -> Result<Vec<Listed>> {
+    let read = |dir: &Path| {
+        MainCf::read(dir).map_err(|e| {
+            Error::failed(format!(
+                "cannot read {}: {e}{}",
+                dir.join("main.cf").display(),
+                if dir == primary_config {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} lists it in multi_instance_directories; postmulti fails the \
+                         same way)",
+                        primary_config.join("main.cf").display()
+                    )
+                }
+            ))
+        })
+    };
+    let entry = |dir: &Path, cf: &MainCf| {
+        let value = |name: &str| cf.expanded(name, &|_| None).unwrap_or_default();
+        let word = |name: &str| Some(value(name)).filter(|v| !v.is_empty());
+        Listed {
+            name: word("multi_instance_name").unwrap_or_else(|| "-".into()),
+            group: word("multi_instance_group"),
+            enabled: matches!(
+                value("multi_instance_enable").to_ascii_lowercase().as_str(),
+                "yes" | "true" | "1"
+            ),
+            config_directory: dir.to_path_buf(),
+        }
+    };
+    let primary = read(primary_config)?;
+    let mut out = vec![entry(primary_config, &primary)];
+    let dirs = primary
+        .expanded("multi_instance_directories", &|name| {
+            (name == "config_directory").then(|| primary_config.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    for dir in dirs.split([',', ' ', '\t']).filter(|d| !d.is_empty()) {
+        let dir = Path::new(dir);
+        out.push(entry(dir, &read(dir)?));
+    }
+    Ok(out)
 }
 
 /// Where `postmulti -e create` puts a new instance in the start order.
@@ -122,6 +173,51 @@ mod tests {
         assert!(!list[1].enabled);
         assert!(list[2].enabled);
         assert_eq!(list[2].config_directory, PathBuf::from("/etc/postfix-in"));
+    }
+
+    #[test]
+    fn list_from_files_reads_what_postmulti_reads() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |name: &str, main_cf: &str| {
+            let d = root.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("main.cf"), main_cf).unwrap();
+            d
+        };
+        let out = dir(
+            "postfix-out",
+            "multi_instance_name = postfix-out\nmulti_instance_group = mta\nmulti_instance_enable = no\n",
+        );
+        let inn = dir(
+            "postfix-in",
+            "multi_instance_name = postfix-in\nmulti_instance_group = mta\nmulti_instance_enable = yes\n",
+        );
+        let primary = dir(
+            "postfix",
+            &format!(
+                "multi_instance_enable = yes\nmulti_instance_directories = {},\n    {}\n",
+                out.display(),
+                inn.display()
+            ),
+        );
+        let list = list_from_files(&primary).unwrap();
+        let shown: Vec<(String, Option<String>, bool)> = list
+            .iter()
+            .map(|l| (l.name.clone(), l.group.clone(), l.enabled))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("-".into(), None, true),
+                ("postfix-out".into(), Some("mta".into()), false),
+                ("postfix-in".into(), Some("mta".into()), true),
+            ]
+        );
+        assert_eq!(list[2].config_directory, inn);
+
+        std::fs::remove_file(inn.join("main.cf")).unwrap();
+        let err = list_from_files(&primary).unwrap_err().to_string();
+        assert!(err.contains("multi_instance_directories"), "{err}");
     }
 
     #[test]

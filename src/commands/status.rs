@@ -1,0 +1,154 @@
+//! `instancectl status`: gather every selected instance's health in parallel, write
+//! the report (table, JSON or Prometheus), and exit 0 only when every instance is
+//! healthy, on-demand or disabled. `--watch` repeats it, redrawing in place.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::error::{Error, Result};
+use crate::health::check::CheckPolicy;
+use crate::health::{self, Options, Report};
+use crate::host::{self, Host, Selection};
+use crate::instance;
+use crate::status;
+
+/// A remembered `postfix check` result is reused for this long while main.cf and
+/// master.cf are unchanged.
+const CHECK_MAX_AGE: Duration = Duration::from_secs(600);
+/// `postfix check` normally takes half a second; a fatal error adds one.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
+    if !value.is_finite() || value < min || value > 86400.0 {
+        return Err(Error::bad_input(format!(
+            "{what} must be a number of seconds from {min} to 86400, not {value}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
+    let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
+    let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
+    let selection = match (&args.name, &args.group) {
+        (Some(name), _) => Selection::One(name.clone()),
+        (_, Some(group)) => Selection::Group(group.clone()),
+        _ => Selection::All,
+    };
+    let format = match (args.json, args.format) {
+        (true, _) => StatusFormat::Json,
+        (_, Some(f)) => f,
+        _ => StatusFormat::Table,
+    };
+    let stdout_tty = std::io::stdout().is_terminal();
+    let colour = stdout_tty
+        && args.output.is_none()
+        && format == StatusFormat::Table
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+
+    let is_root = nix::unistd::geteuid().is_root();
+    let cannot_run = if host.runner.dry_run() {
+        Some("not run with --dry-run (postfix check creates missing queue directories)".into())
+    } else if !is_root {
+        Some("not run: postfix check needs root".into())
+    } else {
+        None
+    };
+    let mut opts = Options {
+        probe_timeout,
+        check: CheckPolicy {
+            enabled: !args.no_check,
+            recheck: args.recheck,
+            max_age: CHECK_MAX_AGE,
+            timeout: CHECK_TIMEOUT,
+            cannot_run,
+            cache_dir: Some(host.state.dir().join("health")),
+        },
+    };
+
+    let Some(interval) = interval else {
+        let report = gather(host, &selection, &opts)?;
+        emit(host, args, &render(&report, format, verbose, colour, false))?;
+        return Ok(report.summary.exit_status);
+    };
+
+    let redraw = stdout_tty && args.output.is_none();
+    let what = match &selection {
+        Selection::One(name) => format!(" {name}"),
+        Selection::Group(group) => format!(" -g {group}"),
+        Selection::All => String::new(),
+    };
+    let mut first = true;
+    loop {
+        let text = match gather(host, &selection, &opts) {
+            Ok(report) => render(&report, format, verbose, colour, !redraw),
+            // The next round may do better (an instance being created, say).
+            Err(e) if redraw => format!("instancectl: {e}\n"),
+            Err(e) => return Err(e),
+        };
+        if redraw {
+            let header = format!(
+                "Every {}s: instancectl status{what}    {}\n\n",
+                interval.as_secs_f64(),
+                health::rfc3339(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0)
+                )
+            );
+            // Home, then each line cleared to its end, then the rest of the screen:
+            // no flicker and no leftovers from a longer previous frame.
+            let mut frame = String::from(if first { "\x1b[H\x1b[2J" } else { "\x1b[H" });
+            first = false;
+            for line in header.lines().chain(text.lines()) {
+                frame.push_str(line);
+                frame.push_str("\x1b[K\n");
+            }
+            frame.push_str("\x1b[J");
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(frame.as_bytes());
+            let _ = out.flush();
+        } else {
+            emit(host, args, &text)?;
+        }
+        // Remembered results are fine after the first round.
+        opts.check.recheck = false;
+        std::thread::sleep(interval);
+    }
+}
+
+fn gather(host: &Host, selection: &Selection, opts: &Options) -> Result<Report> {
+    let all = instance::load_all_from_files(&host.postfix, &host.state)?;
+    let selected = host::select_in(all.clone(), selection)?;
+    Ok(health::gather(host, &all, &selected, opts))
+}
+
+fn render(
+    report: &Report,
+    format: StatusFormat,
+    verbose: bool,
+    colour: bool,
+    stream: bool,
+) -> String {
+    match format {
+        StatusFormat::Table => status::table(report, verbose, colour),
+        // One document per line when a watch streams into a pipe.
+        StatusFormat::Json => status::json(report, stream),
+        StatusFormat::Prometheus => status::prometheus(report),
+    }
+}
+
+fn emit(host: &Host, args: &StatusArgs, text: &str) -> Result<()> {
+    match &args.output {
+        Some(path) => host.runner.write_file(path, text.as_bytes(), 0o644),
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (status | head) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            Ok(())
+        }
+    }
+}
