@@ -72,6 +72,7 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
         emit(host, args, &render(&report, format, verbose, colour, false))?;
         return Ok(report.summary.exit_status);
     };
+    let mut last_exit = 0;
 
     let redraw = stdout_tty && args.output.is_none();
     let what = match &selection {
@@ -82,7 +83,10 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     let mut first = true;
     loop {
         let text = match gather(host, &selection, &opts) {
-            Ok(report) => render(&report, format, verbose, colour, !redraw),
+            Ok(report) => {
+                last_exit = report.summary.exit_status;
+                render(&report, format, verbose, colour, !redraw)
+            }
             // The next round may do better (an instance being created, say).
             Err(e) if redraw => format!("instancectl: {e}\n"),
             Err(e) => return Err(e),
@@ -107,11 +111,12 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
                 frame.push_str("\x1b[K\n");
             }
             frame.push_str("\x1b[J");
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(frame.as_bytes());
-            let _ = out.flush();
-        } else {
-            emit(host, args, &text)?;
+            if !emit(host, args, &frame)? {
+                return Ok(last_exit);
+            }
+        } else if !emit(host, args, &text)? {
+            // Whoever read the stream has gone (`status --watch --json | head`).
+            return Ok(last_exit);
         }
         // Remembered results are fine after the first round.
         opts.check.recheck = false;
@@ -140,15 +145,20 @@ fn render(
     }
 }
 
-fn emit(host: &Host, args: &StatusArgs, text: &str) -> Result<()> {
+/// Writes the report; false when standard output has been closed, which is not an
+/// error worth a message (`status | head`).
+fn emit(host: &Host, args: &StatusArgs, text: &str) -> Result<bool> {
     match &args.output {
-        Some(path) => host.runner.write_file(path, text.as_bytes(), 0o644),
+        Some(path) => host
+            .runner
+            .write_file(path, text.as_bytes(), 0o644)
+            .map(|()| true),
         None => {
             let mut out = std::io::stdout().lock();
-            // A closed pipe (status | head) is not an error worth a message.
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-            Ok(())
+            Ok(out
+                .write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .is_ok())
         }
     }
 }
