@@ -306,9 +306,10 @@ fn observe(
     instance: &Instance,
     locks: Option<&LockTable>,
     opts: &Options,
+    checks: &check::Slots,
 ) -> Observed {
     std::thread::scope(|s| {
-        let check = s.spawn(|| check::check(postfix, instance, &opts.check));
+        let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
         let master = master::probe(&instance.pid_file(), locks);
         let args: BTreeMap<String, Vec<String>> = master_cf::read(&instance.config_directory)
             .unwrap_or_default()
@@ -449,13 +450,21 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
     let started = Instant::now();
     let locks = LockTable::read();
     let postfix = &host.postfix;
+    // postfix check is a shell script with a dozen children: run a few at a time, not
+    // fifty at once on a mail server.
+    let checks = check::Slots::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(4),
+    );
+    let checks = &checks;
     let (table, views, observed) = std::thread::scope(|s| {
         let table = s.spawn(ProcessTable::snapshot);
         let workers: Vec<_> = selected
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, opts))
+                s.spawn(move || observe(postfix, instance, locks, opts, checks))
             })
             .collect();
         let views = host.manager.views(host, selected);
@@ -539,6 +548,27 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
                 same_myhostname: &same,
             });
             let mut warnings = judgement.warnings;
+            for l in seen.listeners.iter().filter(|l| l.ok) {
+                let Some(host) = l.banner.as_deref().and_then(banner_host) else {
+                    continue;
+                };
+                if host.eq_ignore_ascii_case(&myhostname) {
+                    continue;
+                }
+                let owners: Vec<String> = all
+                    .iter()
+                    .zip(&myhostnames)
+                    .filter(|(i, m)| i.name != name && m.eq_ignore_ascii_case(host))
+                    .map(|(i, _)| display(&i.name))
+                    .collect();
+                if !owners.is_empty() {
+                    warnings.push(format!(
+                        "{} is answered by {} (its greeting names {host}, not {myhostname})",
+                        l.address,
+                        owners.join(" or ")
+                    ));
+                }
+            }
             if !seen.master.running {
                 for l in seen.listeners.iter().filter(|l| l.ok) {
                     warnings.push(format!(
@@ -636,6 +666,11 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
     }
 }
 
+/// The host name a greeting announces: `220 mx.example.org ESMTP ...`.
+fn banner_host(banner: &str) -> Option<&str> {
+    banner.get(4..)?.split_whitespace().next()
+}
+
 /// The name to show for an instance name (`-` is the primary).
 fn display(name: &str) -> String {
     if name == "-" {
@@ -648,6 +683,16 @@ fn display(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn greeting_host() {
+        assert_eq!(
+            banner_host("220 in.example.org ESMTP Postfix"),
+            Some("in.example.org")
+        );
+        assert_eq!(banner_host("220-mx.example.org"), Some("mx.example.org"));
+        assert_eq!(banner_host("220"), None);
+    }
 
     #[test]
     fn rfc3339_dates() {

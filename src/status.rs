@@ -184,7 +184,9 @@ pub fn table(report: &Report, verbose: bool, colour: bool) -> String {
         }
     }
     if !notes.is_empty() {
-        out.push('\n');
+        if !verbose {
+            out.push('\n');
+        }
         out.push_str(&notes);
     }
     out
@@ -300,9 +302,15 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
             (_, _, Some(e)) => format!("FAILED: {e}"),
             _ => "?".into(),
         };
+        // The service name is worth showing when it is not just the address.
+        let service = if l.service.starts_with(&l.address) {
+            String::new()
+        } else {
+            format!(" [{}]", l.service)
+        };
         line(
             "listener",
-            format!("{} {} {}: {result}", l.address, l.service, l.command),
+            format!("{} {}{service}: {result}", l.address, l.command),
         );
     }
     match (&i.queues, &i.queues_error) {
@@ -320,8 +328,8 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     }
     let c = &i.check;
     let mut how = vec![check_word(c.status).to_string()];
-    if let Some(at) = c.checked_at {
-        how.push(format!("ran {}", crate::health::rfc3339(at)));
+    if let Some(at) = &c.checked_at {
+        how.push(format!("ran {at}"));
     }
     if let Some(ms) = c.duration_ms {
         how.push(format!("took {ms} ms"));
@@ -520,7 +528,7 @@ pub fn prometheus(report: &Report) -> String {
             CheckStatus::Failed | CheckStatus::Timeout => check_ok.add(&who, 0.0),
             CheckStatus::NotRun => {}
         }
-        if let Some(at) = i.check.checked_at {
+        if let Some(at) = i.check.checked_at_unix {
             check_time.add(&who, at as f64);
         }
     }

@@ -42,8 +42,11 @@ pub struct CheckResult {
     pub status: CheckStatus,
     /// What Postfix said (warnings, fatal errors).
     pub output: String,
-    /// When the check ran, in seconds since the epoch.
-    pub checked_at: Option<u64>,
+    /// When the check ran (RFC 3339, UTC).
+    pub checked_at: Option<String>,
+    /// The same in seconds since the epoch.
+    #[serde(skip)]
+    pub checked_at_unix: Option<u64>,
     pub duration_ms: Option<u64>,
     /// The result was remembered from an earlier run, not run now.
     pub cached: bool,
@@ -57,6 +60,7 @@ impl CheckResult {
             status: CheckStatus::NotRun,
             output: String::new(),
             checked_at: None,
+            checked_at_unix: None,
             duration_ms: None,
             cached: false,
             reason: Some(reason.into()),
@@ -99,6 +103,8 @@ struct CacheKey {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CacheEntry {
     key: CacheKey,
+    /// When the check ran, in seconds since the epoch.
+    checked_at: u64,
     result: CheckResult,
 }
 
@@ -134,6 +140,16 @@ fn cache_file(dir: &Path, instance: &Instance) -> PathBuf {
     dir.join(format!("{name}.check.json"))
 }
 
+/// Between three quarters of `max_age` and all of it, fixed per instance: checks that
+/// all ran in one cold status run come due in different runs later, instead of all
+/// again at once.
+fn spread(max_age: Duration, name: &str) -> Duration {
+    let hash = name.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    });
+    max_age.mul_f64(0.75 + f64::from(hash % 1000) / 4000.0)
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,8 +157,43 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The check result for an instance: remembered when fresh, else run now.
-pub fn check(postfix: &Postfix, instance: &Instance, policy: &CheckPolicy) -> CheckResult {
+/// A limit on how many checks run at once.
+pub struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    pub fn new(n: usize) -> Slots {
+        Slots {
+            free: std::sync::Mutex::new(n.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+            }
+            *free -= 1;
+        }
+        let out = f();
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
+/// The check result for an instance: remembered when fresh, else run now (when one
+/// of `slots` is free).
+pub fn check(
+    postfix: &Postfix,
+    instance: &Instance,
+    policy: &CheckPolicy,
+    slots: &Slots,
+) -> CheckResult {
     if !policy.enabled {
         return CheckResult::not_run("turned off with --no-check");
     }
@@ -150,11 +201,15 @@ pub fn check(postfix: &Postfix, instance: &Instance, policy: &CheckPolicy) -> Ch
     let path = policy.cache_dir.as_ref().map(|d| cache_file(d, instance));
     let remembered = path.as_ref().and_then(|p| {
         let entry: CacheEntry = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
-        (entry.key == key).then_some(entry.result)
+        (entry.key == key).then_some(CheckResult {
+            checked_at_unix: Some(entry.checked_at),
+            ..entry.result
+        })
     });
+    let max_age = spread(policy.max_age, &instance.name);
     let fresh = remembered.as_ref().filter(|r| {
-        let age = now_secs().saturating_sub(r.checked_at.unwrap_or(0));
-        !policy.recheck && age <= policy.max_age.as_secs()
+        let age = now_secs().saturating_sub(r.checked_at_unix.unwrap_or(0));
+        !policy.recheck && age <= max_age.as_secs()
     });
     if let Some(result) = fresh {
         return CheckResult {
@@ -172,12 +227,13 @@ pub fn check(postfix: &Postfix, instance: &Instance, policy: &CheckPolicy) -> Ch
             None => CheckResult::not_run(why.clone()),
         };
     }
-    let result = run(postfix, &instance.config_directory, policy.timeout);
+    let result = slots.run(|| run(postfix, &instance.config_directory, policy.timeout));
     if let Some(path) = path {
         remember(
             &path,
             &CacheEntry {
                 key,
+                checked_at: result.checked_at_unix.unwrap_or(0),
                 result: result.clone(),
             },
         );
@@ -195,7 +251,7 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
         .arg("check");
     let outcome = postfix.runner.probe_within(&cmd, timeout);
     let duration_ms = Some(started.elapsed().as_millis() as u64);
-    let checked_at = Some(now_secs());
+    let checked_at_unix = Some(now_secs());
     let (status, output) = match outcome {
         Ok(None) => (
             CheckStatus::Timeout,
@@ -219,7 +275,8 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
     CheckResult {
         status,
         output,
-        checked_at,
+        checked_at: checked_at_unix.map(crate::health::rfc3339),
+        checked_at_unix,
         duration_ms,
         cached: false,
         reason: None,
@@ -238,5 +295,23 @@ fn remember(path: &Path, entry: &CacheEntry) {
     };
     if let Err(e) = write() {
         tracing::debug!(path = %path.display(), error = %e, "cannot remember the check result");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_spread_per_instance() {
+        let max = Duration::from_secs(600);
+        let ages: Vec<u64> = ["-", "postfix-a", "postfix-b", "postfix-in", "postfix-out"]
+            .iter()
+            .map(|n| spread(max, n).as_secs())
+            .collect();
+        assert!(ages.iter().all(|a| (450..=600).contains(a)), "{ages:?}");
+        let distinct: std::collections::BTreeSet<_> = ages.iter().collect();
+        assert!(distinct.len() >= 4, "{ages:?}");
+        assert_eq!(spread(max, "postfix-a"), spread(max, "postfix-a"));
     }
 }

@@ -16,6 +16,7 @@ pub struct ProcInfo {
     /// Resident set size. Pages shared between processes count in each of them.
     pub rss_bytes: u64,
     /// Seconds since the epoch.
+    #[serde(skip)]
     pub start_time: u64,
     #[serde(skip)]
     pub zombie: bool,

@@ -451,7 +451,8 @@ mod tests {
         CheckResult {
             status,
             output: output.into(),
-            checked_at: Some(0),
+            checked_at: Some("2024-11-22T15:54:55Z".into()),
+            checked_at_unix: Some(1_732_290_895),
             duration_ms: Some(500),
             cached: false,
             reason: None,
