@@ -604,18 +604,10 @@ fn shared_myhostname_and_clashing_listeners_are_flagged() {
     );
 }
 
-#[test]
-fn instance_list_matches_postmulti() {
-    let sb = initialized();
-    sb.ctl("create postfix-in --group mta --role input --listen 127.0.0.1:2525 --no-start")
-        .ok();
-    sb.ctl("create postfix-out --group mta --role output --no-start")
-        .ok();
-    sb.ctl("create postfix-x --listen 127.0.0.1:2527 --no-start")
-        .ok();
-    sb.ctl("disable postfix-x").ok();
-    let (_, report) = status_json(&sb, "--no-check");
-    let ours: Vec<String> = report["instances"]
+/// The instance list status reads from the files, as `postmulti -l -a` lines.
+fn listed_by_status(sb: &Sandbox) -> Vec<String> {
+    let (_, report) = status_json(sb, "--no-check");
+    report["instances"]
         .as_array()
         .unwrap()
         .iter()
@@ -628,15 +620,35 @@ fn instance_list_matches_postmulti() {
                 i["config_directory"].as_str().unwrap()
             )
         })
-        .collect();
-    let theirs: Vec<String> = sb
-        .sh("postmulti -l -a")
+        .collect()
+}
+
+fn listed_by_postmulti(sb: &Sandbox) -> Vec<String> {
+    sb.sh("postmulti -l -a")
         .ok()
         .stdout
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    assert_eq!(ours, theirs);
+        .collect()
+}
+
+#[test]
+fn instance_list_matches_postmulti() {
+    let sb = Sandbox::new();
+    // Before init the primary's multi_instance_enable is "no"; it is enabled anyway.
+    assert_eq!(listed_by_status(&sb), listed_by_postmulti(&sb));
+    assert_eq!(listed_by_status(&sb), ["- - y /etc/postfix"]);
+    sb.ctl("init --null-client").ok();
+    sb.ctl("create postfix-in --group mta --role input --listen 127.0.0.1:2525 --no-start")
+        .ok();
+    sb.ctl("create postfix-out --group mta --role output --no-start")
+        .ok();
+    sb.ctl("create postfix-x --listen 127.0.0.1:2527 --no-start")
+        .ok();
+    sb.ctl("disable postfix-x").ok();
+    assert_eq!(listed_by_status(&sb), listed_by_postmulti(&sb));
+    assert_eq!(listed_by_status(&sb).len(), 4);
+    let (_, report) = status_json(&sb, "--no-check");
     assert_eq!(
         instance(&report, "postfix-in")["check"]["status"],
         "not-run",

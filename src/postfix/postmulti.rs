@@ -83,7 +83,12 @@ pub fn list_from_files(primary_config: &Path) -> Result<Vec<Listed>> {
         }
     };
     let primary = read(primary_config)?;
-    let mut out = vec![entry(primary_config, &primary)];
+    // In the primary, multi_instance_enable turns multi-instance management on; the
+    // primary itself is always enabled (postmulti lists it with "y" either way).
+    let mut out = vec![Listed {
+        enabled: true,
+        ..entry(primary_config, &primary)
+    }];
     let dirs = primary
         .expanded("multi_instance_directories", &|name| {
             (name == "config_directory").then(|| primary_config.to_string_lossy().into_owned())
@@ -195,7 +200,7 @@ mod tests {
         let primary = dir(
             "postfix",
             &format!(
-                "multi_instance_enable = yes\nmulti_instance_directories = {},\n    {}\n",
+                "multi_instance_enable = no\nmulti_instance_directories = {},\n    {}\n",
                 out.display(),
                 inn.display()
             ),
