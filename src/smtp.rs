@@ -56,7 +56,12 @@ pub fn probe_until(
     }
     let latency = started.elapsed();
     let text = line.trim_end().to_string();
-    let _ = (&stream).write_all(b"QUIT\r\n");
+    // Say goodbye once greeted in full. In the middle of a multi-line greeting (a
+    // postscreen pregreet test) a command would count as talking out of turn, so just
+    // hang up.
+    if !text.starts_with("220-") {
+        let _ = (&stream).write_all(b"QUIT\r\n");
+    }
     if text.starts_with("220 ") || text == "220" || (first_line && text.starts_with("220-")) {
         Ok(Banner { text, latency })
     } else {

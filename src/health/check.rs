@@ -130,14 +130,21 @@ fn cache_key(postfix: &Postfix, config_directory: &Path) -> CacheKey {
     }
 }
 
-fn cache_file(dir: &Path, instance: &Instance) -> PathBuf {
+/// Where an instance's result is remembered; none for a name that is not a plain
+/// file name (names come from main.cf's multi_instance_name).
+fn cache_file(dir: &Path, instance: &Instance) -> Option<PathBuf> {
     // The primary's name is "-"; secondary names start with "postfix-".
     let name = if instance.is_primary() {
         "primary"
     } else {
         &instance.name
     };
-    dir.join(format!("{name}.check.json"))
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    plain.then(|| dir.join(format!("{name}.check.json")))
 }
 
 /// Between three quarters of `max_age` and all of it, fixed per instance: checks that
@@ -198,7 +205,10 @@ pub fn check(
         return CheckResult::not_run("turned off with --no-check");
     }
     let key = cache_key(postfix, &instance.config_directory);
-    let path = policy.cache_dir.as_ref().map(|d| cache_file(d, instance));
+    let path = policy
+        .cache_dir
+        .as_ref()
+        .and_then(|d| cache_file(d, instance));
     let remembered = path.as_ref().and_then(|p| {
         let entry: CacheEntry = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
         (entry.key == key).then_some(CheckResult {
