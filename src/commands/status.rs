@@ -103,11 +103,13 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
                 )
             );
             // Home, then each line cleared to its end, then the rest of the screen:
-            // no flicker and no leftovers from a longer previous frame.
+            // no flicker and no leftovers from a longer previous frame. A frame taller
+            // than the screen would scroll and break the next redraw, so it is cut.
             let mut frame = String::from(if first { "\x1b[H\x1b[2J" } else { "\x1b[H" });
             first = false;
-            for line in header.lines().chain(text.lines()) {
-                frame.push_str(line);
+            let lines: Vec<&str> = header.lines().chain(text.lines()).collect();
+            for line in fit_to_screen(&lines, terminal_size()) {
+                frame.push_str(&line);
                 frame.push_str("\x1b[K\n");
             }
             frame.push_str("\x1b[J");
@@ -160,5 +162,83 @@ fn emit(host: &Host, args: &StatusArgs, text: &str) -> Result<bool> {
                 .and_then(|()| out.flush())
                 .is_ok())
         }
+    }
+}
+
+/// The terminal's rows and columns, when standard output is one.
+fn terminal_size() -> Option<(usize, usize)> {
+    let mut size = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills the winsize it is given and nothing else.
+    let ok = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_row > 0 && size.ws_col > 0).then(|| (size.ws_row.into(), size.ws_col.into()))
+}
+
+/// The characters a line shows, colour codes left out.
+fn visible_width(line: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in line.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, c) if c.is_ascii_alphabetic() => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+/// The lines that fit on a screen of `size` (rows, columns), long lines taking the
+/// rows they wrap to; the last row says what was left out.
+fn fit_to_screen(lines: &[&str], size: Option<(usize, usize)>) -> Vec<String> {
+    let all = || lines.iter().map(|l| l.to_string()).collect();
+    let Some((rows, cols)) = size else {
+        return all();
+    };
+    let needs = |line: &str| visible_width(line).div_ceil(cols).max(1);
+    // Keep the last row free: printing on it would scroll the screen.
+    let budget = rows.saturating_sub(1);
+    if lines.iter().map(|l| needs(l)).sum::<usize>() <= budget {
+        return all();
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for line in lines {
+        // One row stays for the note of what was left out.
+        if used + needs(line) > budget.saturating_sub(1) {
+            break;
+        }
+        used += needs(line);
+        out.push(line.to_string());
+    }
+    let left = lines.len() - out.len();
+    out.push(format!(
+        "... {left} more line(s): enlarge the window, or select fewer instances"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_fit_the_screen() {
+        let lines = ["header", "", "a", "\x1b[32mb\x1b[0m", "c", "d"];
+        assert_eq!(fit_to_screen(&lines, None).len(), 6);
+        assert_eq!(fit_to_screen(&lines, Some((10, 80))).len(), 6);
+        let cut = fit_to_screen(&lines, Some((5, 80)));
+        assert_eq!(cut.len(), 4, "{cut:?}");
+        assert!(cut[3].starts_with("... 3 more line(s)"), "{cut:?}");
+        // A 100-character line takes two rows of 80.
+        let long = "x".repeat(100);
+        let cut = fit_to_screen(&[long.as_str(), "y", "z"], Some((4, 80)));
+        assert_eq!(cut.len(), 2, "{cut:?}");
+        assert_eq!(visible_width("\x1b[1;31mdown\x1b[0m"), 4);
     }
 }
