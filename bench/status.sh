@@ -136,9 +136,13 @@ sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(20 50)
 echo "instancectl: $bin"
 echo "postfix: $(postconf -h mail_version), $(nproc) CPU(s), $(uname -sr)"
+root=""
+trap '[ -z "$root" ] || rm -rf "$root"' EXIT
 for n in "${sizes[@]}"; do
   root="$(mktemp -d /tmp/instancectl-bench-XXXXXX)"
   mkdir -p "$root/etc/upper" "$root/etc/work" "$root/var/upper" "$root/var/work"
+  # The sandbox's pid 1 is the inner script: when it ends, everything in it dies.
   unshare -m -n -p -u -f --mount-proc bash "$here/status.sh" --inside "$n" "$root" "$bin"
   rm -rf "$root"
+  root=""
 done

@@ -267,6 +267,38 @@ fn prometheus_exposition_is_well_formed() {
 }
 
 #[test]
+fn failing_check_degrades_a_running_instance() {
+    let sb = initialized();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    // The running master does not read main.cf again until reloaded; the next start
+    // would fail.
+    sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf").ok();
+    let (run, report) = status_json(&sb, "postfix-a");
+    assert_eq!(run.code, 1, "{run:#?}");
+    let a = instance(&report, "postfix-a");
+    assert_eq!(a["verdict"], "degraded", "{a:#}");
+    assert_eq!(a["check"]["status"], "failed");
+    assert!(
+        a["check"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("missing '=' after attribute name"),
+        "Postfix's own words: {a:#}"
+    );
+    assert!(reasons(a).contains("postfix check fails"), "{a:#}");
+    assert_eq!(a["listeners"][0]["ok"], true);
+    let prom = sb.ctl("status postfix-a --format prometheus").stdout;
+    assert!(prom.contains("instancectl_postfix_check_ok{postfix_instance=\"postfix-a\"} 0"));
+
+    // Fixed: the edit changes main.cf, so the check runs again at once.
+    sb.sh("sed -i '/^bogus line$/d' /etc/postfix-a/main.cf")
+        .ok();
+    let (run, report) = status_json(&sb, "postfix-a");
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(instance(&report, "postfix-a")["check"]["status"], "ok");
+}
+
+#[test]
 fn stopped_then_disabled() {
     let sb = initialized();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();

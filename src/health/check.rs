@@ -73,6 +73,10 @@ impl CheckResult {
     }
 }
 
+/// A failed check is remembered at most this long, even while main.cf and master.cf
+/// are unchanged.
+pub const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// When to run the check and where to remember it.
 #[derive(Debug, Clone)]
 pub struct CheckPolicy {
@@ -219,7 +223,13 @@ pub fn check(
     let max_age = spread(policy.max_age, &instance.name);
     let fresh = remembered.as_ref().filter(|r| {
         let age = now_secs().saturating_sub(r.checked_at_unix.unwrap_or(0));
-        !policy.recheck && age <= max_age.as_secs()
+        // A failure is what an administrator is busy fixing (ownership, a missing
+        // directory, a table): it is asked again soon.
+        let limit = match r.status {
+            CheckStatus::Failed | CheckStatus::Timeout => max_age.min(FAILURE_MAX_AGE),
+            _ => max_age,
+        };
+        !policy.recheck && age <= limit.as_secs()
     });
     if let Some(result) = fresh {
         return CheckResult {
