@@ -65,14 +65,44 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
 
 /// The listeners that do not answer, each with its error.
 pub fn not_serving(instance: &Instance) -> Vec<String> {
+    probe_listeners(instance, Duration::from_millis(500))
+        .into_iter()
+        .filter(|l| !l.ok)
+        .map(|l| format!("{}: {}", l.address, l.error.unwrap_or_default()))
+        .collect()
+}
+
+/// Probes every listener of an instance at once, each as its service speaks (a
+/// greeting from smtpd and postscreen, a connection from TLS-wrapped smtpd and other
+/// services), each giving up after `timeout`. What the supervisor asks to decide that
+/// a running master hangs.
+pub fn probe_listeners(instance: &Instance, timeout: Duration) -> Vec<ListenerStatus> {
+    let kinds = probe_kinds(instance);
+    std::thread::scope(|s| {
+        let probes: Vec<_> = instance
+            .listeners
+            .iter()
+            .zip(kinds)
+            .map(|(l, kind)| s.spawn(move || probe_listener(l, kind, timeout)))
+            .collect();
+        probes
+            .into_iter()
+            .map(|p| p.join().expect("listener probe panicked"))
+            .collect()
+    })
+}
+
+/// How each of an instance's listeners is probed, from its master.cf entry.
+fn probe_kinds(instance: &Instance) -> Vec<ProbeKind> {
+    let args: BTreeMap<String, Vec<String>> = master_cf::read(&instance.config_directory)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.id(), e.args))
+        .collect();
     instance
         .listeners
         .iter()
-        .filter_map(|l| {
-            smtp::probe(l.probe_addr(), Duration::from_millis(500))
-                .err()
-                .map(|e| format!("{l}: {e}"))
-        })
+        .map(|l| probe_kind(l, args.get(&l.service).map(Vec::as_slice)))
         .collect()
 }
 
@@ -83,7 +113,8 @@ pub enum ProbeKind {
     /// Connect and read the 220 greeting (smtpd, postscreen).
     Smtp,
     /// smtpd with `smtpd_tls_wrappermode = yes` (port 465): the greeting comes only
-    /// after a TLS handshake, so only the connection is tested.
+    /// after a TLS handshake, so the probe sends a ClientHello and waits for the
+    /// server's handshake record.
     TlsWrapper,
     /// Another inet service (qmqpd, a spawn(8) policy server, ...): connect only.
     Connect,
@@ -104,7 +135,8 @@ pub struct ListenerStatus {
     pub ok: bool,
     /// The greeting's last line, e.g. `220 in.example.org ESMTP Postfix`.
     pub banner: Option<String>,
-    /// Connect to greeting (connect only for non-SMTP probes), in milliseconds.
+    /// Connect to greeting (to the server's first TLS record for a TLS-wrapped
+    /// service, to the connection for others), in milliseconds.
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
 }
@@ -154,7 +186,14 @@ pub fn probe_listener(listener: &Listener, kind: ProbeKind, timeout: Duration) -
                 Err(e) => status.error = Some(e),
             }
         }
-        ProbeKind::TlsWrapper | ProbeKind::Connect => {
+        ProbeKind::TlsWrapper => match smtp::probe_tls(addr, timeout) {
+            Ok(latency) => {
+                status.ok = true;
+                status.latency_ms = Some(millis(latency));
+            }
+            Err(e) => status.error = Some(e),
+        },
+        ProbeKind::Connect => {
             let started = Instant::now();
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(_) => {
@@ -311,17 +350,12 @@ fn observe(
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
         let master = master::probe(&instance.pid_file(), locks);
-        let args: BTreeMap<String, Vec<String>> = master_cf::read(&instance.config_directory)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.id(), e.args))
-            .collect();
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
             .iter()
-            .map(|l| {
-                let kind = probe_kind(l, args.get(&l.service).map(Vec::as_slice));
+            .zip(probe_kinds(instance))
+            .map(|(l, kind)| {
                 s.spawn(move || {
                     if probe_all {
                         probe_listener(l, kind, opts.probe_timeout)

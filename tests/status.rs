@@ -772,3 +772,66 @@ fn without_root_status_still_tells_what_it_can() {
     );
     assert_eq!(a["verdict"], "healthy", "{a:#}");
 }
+
+#[test]
+fn tls_wrapped_listener_must_answer_a_client_hello() {
+    let sb = initialized();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    // A submissions service (port 465 style): smtpd greets only after a TLS handshake.
+    // postmulti's main.cf for the instance names no certificate, so TLS cannot work.
+    sb.sh(
+        "postconf -c /etc/postfix-a -M \
+         '127.0.0.1:4650/inet = 127.0.0.1:4650 inet n - y - - smtpd -o smtpd_tls_wrappermode=yes' && \
+         postfix -c /etc/postfix-a reload 2>/dev/null",
+    )
+    .ok();
+    assert!(sb.wait_for(
+        "(exec 3<>/dev/tcp/127.0.0.1/4650) 2>/dev/null",
+        Duration::from_secs(10)
+    ));
+    let wrapper = |report: &Value| {
+        instance(report, "postfix-a")["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["address"] == "127.0.0.1:4650")
+            .unwrap()
+            .clone()
+    };
+    let (run, report) = status_json(&sb, "postfix-a");
+    assert_eq!(run.code, 1, "{run:#?}");
+    let l = wrapper(&report);
+    assert_eq!(l["probe"], "tls-wrapper", "{l:#}");
+    assert_eq!(l["ok"], false, "{l:#}");
+    assert!(
+        l["error"]
+            .as_str()
+            .unwrap()
+            .contains("closed the connection without a TLS answer"),
+        "{l:#}"
+    );
+    assert_eq!(instance(&report, "postfix-a")["verdict"], "degraded");
+
+    // With a certificate the handshake starts, and the instance is healthy.
+    sb.sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=a.example \
+           -keyout /etc/postfix-a/key.pem -out /etc/postfix-a/cert.pem 2>/dev/null && \
+         postconf -c /etc/postfix-a -e smtpd_tls_cert_file=/etc/postfix-a/cert.pem \
+           smtpd_tls_key_file=/etc/postfix-a/key.pem && \
+         postfix -c /etc/postfix-a reload 2>/dev/null",
+    )
+    .ok();
+    let healthy = "instancectl status postfix-a >/dev/null";
+    assert!(
+        sb.wait_for(healthy, Duration::from_secs(10)),
+        "{:#?}",
+        sb.ctl("status postfix-a -v")
+    );
+    let (_, report) = status_json(&sb, "postfix-a");
+    let l = wrapper(&report);
+    assert_eq!(l["ok"], true, "{l:#}");
+    assert_eq!(l["banner"], Value::Null);
+    assert!(l["latency_ms"].as_f64().unwrap() > 0.0);
+    // start and restart wait for it the same way.
+    sb.ctl("restart postfix-a").ok();
+}
