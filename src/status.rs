@@ -110,7 +110,7 @@ fn master_cell(i: &InstanceStatus) -> String {
     let m = &i.master.state;
     match (m.running, m.pid, m.pid_file_pid) {
         (true, Some(pid), _) => pid.to_string(),
-        (false, _, Some(pid)) if m.stale_pid_alive == Some(true) => format!("- ({pid} stale)"),
+        (false, _, Some(pid)) if m.alive == Some(true) => format!("- ({pid} stale)"),
         _ => "-".into(),
     }
 }

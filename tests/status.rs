@@ -105,6 +105,9 @@ fn healthy_instance_reports_everything() {
     assert_eq!(master["pid"], pid);
     assert_eq!(master["pid_file_pid"], pid);
     assert_eq!(master["stale"], false);
+    assert_eq!(master["alive"], true);
+    assert_eq!(master["holds_lock"], true);
+    assert_eq!(master["lock_holder"], pid);
     assert_eq!(master["pid_file"], "/var/spool/postfix-a/pid/master.pid");
     assert!(master["uptime_seconds"].as_u64().unwrap() < 600);
     assert!(master["started_at"].as_str().unwrap().ends_with('Z'));
@@ -317,7 +320,8 @@ fn stopped_then_disabled() {
     assert_eq!(a["master"]["pid_file_pid"], pid);
     assert_eq!(a["master"]["lock"], "free");
     assert_eq!(a["master"]["stale"], true);
-    assert_eq!(a["master"]["stale_pid_alive"], false);
+    assert_eq!(a["master"]["alive"], false);
+    assert_eq!(a["master"]["holds_lock"], false);
     assert_eq!(a["processes"], Value::Null);
     assert!(reasons(a).contains("not running"), "{a:#}");
     assert_eq!(a["listeners"][0]["ok"], false);
@@ -467,7 +471,8 @@ fn stale_pid_file_after_kill_9() {
     assert_eq!(a["master"]["stale"], true);
     assert_eq!(a["master"]["running"], false);
     assert_eq!(a["master"]["pid_file_pid"], pid);
-    assert_eq!(a["master"]["stale_pid_alive"], false);
+    assert_eq!(a["master"]["alive"], false);
+    assert_eq!(a["master"]["holds_lock"], false);
     assert!(
         reasons(a).contains(&format!("pid {pid}, which it names, is gone")),
         "{a:#}"
@@ -491,7 +496,8 @@ fn stale_pid_file_after_kill_9() {
     let a = instance(&report, "postfix-a");
     assert_eq!(a["verdict"], "down");
     assert_eq!(a["master"]["pid_file_pid"], other);
-    assert_eq!(a["master"]["stale_pid_alive"], true);
+    assert_eq!(a["master"]["alive"], true, "{a:#}");
+    assert_eq!(a["master"]["holds_lock"], false, "{a:#}");
     assert!(reasons(a).contains("now belongs to `sleep`"), "{a:#}");
     let table = sb.ctl("status postfix-a");
     assert!(

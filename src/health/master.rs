@@ -41,17 +41,24 @@ pub struct MasterState {
     pub pid_file: PathBuf,
     /// The pid written in the file, whether or not that process lives.
     pub pid_file_pid: Option<i32>,
+    /// Whether a process with the file's pid exists (it may be an unrelated process
+    /// that reused the pid of a dead master).
+    pub alive: Option<bool>,
     pub lock: LockState,
+    /// The pid that holds the file's lock, where the system tells (Linux: /proc/locks;
+    /// 0 or less when it is outside this pid namespace).
+    pub lock_holder: Option<i32>,
+    /// Whether the file's pid is the process that holds the lock: known where the
+    /// holder is; with the lock held and the holder unknown, assumed for a live pid.
+    pub holds_lock: Option<bool>,
     /// The pid of the running master: the lock holder (Linux tells who it is), else
     /// the pid in the file while the lock is held.
     pub pid: Option<i32>,
     /// The master runs: a live process holds the pid file's lock.
     pub running: bool,
-    /// A pid file that no live master holds.
+    /// A pid file that no live master holds. Postfix leaves its pid file behind
+    /// whenever the master ends, so a stopped instance has one.
     pub stale: bool,
-    /// When the file names a pid that no master holds: whether a process with that pid
-    /// exists at all (then it is an unrelated process that reused the pid).
-    pub stale_pid_alive: Option<bool>,
     /// Why something could not be read.
     pub error: Option<String>,
 }
@@ -61,11 +68,13 @@ impl MasterState {
         MasterState {
             pid_file: pid_file.to_path_buf(),
             pid_file_pid: None,
+            alive: None,
             lock: LockState::Unknown,
+            lock_holder: None,
+            holds_lock: None,
             pid: None,
             running: false,
             stale: false,
-            stale_pid_alive: None,
             error: None,
         }
     }
@@ -182,14 +191,22 @@ pub fn probe(pid_file: &Path, locks: Option<&LockTable>) -> MasterState {
             None
         }
     };
+    state.alive = state.pid_file_pid.map(pid_exists);
+    state.lock_holder = holder;
+    let known_holder = holder.filter(|p| *p > 0);
     match state.lock {
         LockState::Held => {
             state.running = true;
-            state.pid = holder.filter(|p| *p > 0).or(state.pid_file_pid);
+            state.pid = known_holder.or(state.pid_file_pid);
+            state.holds_lock = match (state.pid_file_pid, known_holder) {
+                (Some(file), Some(holder)) => Some(file == holder),
+                (Some(_), None) => state.alive,
+                (None, _) => None,
+            };
         }
         LockState::Free => {
             state.stale = true;
-            state.stale_pid_alive = state.pid_file_pid.map(pid_exists);
+            state.holds_lock = state.pid_file_pid.map(|_| false);
         }
         // Without the lock, a live pid is the best evidence there is.
         LockState::Unknown => {
@@ -257,6 +274,8 @@ mod tests {
             assert_eq!(state.lock, LockState::Held, "{state:?}");
             assert!(state.running && !state.stale);
             assert_eq!(state.pid, Some(std::process::id() as i32));
+            assert_eq!(state.alive, Some(true));
+            assert_eq!(state.holds_lock, Some(true));
         }
     }
 
@@ -270,7 +289,8 @@ mod tests {
             assert_eq!(state.lock, LockState::Free, "{state:?}");
             assert!(!state.running && state.stale);
             assert_eq!(state.pid_file_pid, Some(std::process::id() as i32));
-            assert_eq!(state.stale_pid_alive, Some(true));
+            assert_eq!(state.alive, Some(true));
+            assert_eq!(state.holds_lock, Some(false));
         }
         // The fallback probe released the lock it took.
         let again = Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock);

@@ -157,7 +157,7 @@ pub fn judge(f: &Facts) -> Judgement {
             m.pid_file.display()
         ));
     }
-    if let (true, Some(pid), Some(true)) = (m.stale, m.pid_file_pid, m.stale_pid_alive)
+    if let (true, Some(pid), Some(true)) = (m.stale, m.pid_file_pid, m.alive)
         && !f.enabled
     {
         j.warnings.push(format!(
@@ -326,7 +326,7 @@ pub fn judge(f: &Facts) -> Judgement {
         }
     } else {
         let file = m.pid_file.display();
-        let why = match (m.stale, m.pid_file_pid, m.stale_pid_alive) {
+        let why = match (m.stale, m.pid_file_pid, m.alive) {
             (true, Some(pid), Some(true)) => format!(
                 "not running: no master holds the lock of {file}, and the pid it names, \
                  {pid}, now belongs to {} (a stale pid file: the master is gone and its pid \
@@ -428,7 +428,9 @@ mod tests {
             pid: if running { pid } else { None },
             running,
             stale: !running && pid.is_some(),
-            stale_pid_alive: (!running && pid.is_some()).then_some(false),
+            alive: pid.map(|_| running),
+            lock_holder: if running { pid } else { None },
+            holds_lock: pid.map(|_| running),
             error: None,
         }
     }
@@ -547,7 +549,7 @@ mod tests {
             "{j:?}"
         );
 
-        c.master.stale_pid_alive = Some(true);
+        c.master.alive = Some(true);
         let j = judge(&Facts {
             stale_pid_process: Some("sleep"),
             ..c.facts()
