@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::host::Selection;
 use crate::manager::{LaunchdConfig, ManagerKind};
@@ -137,6 +137,9 @@ pub enum Command {
     /// Send a test message through an instance and follow it until it is delivered or
     /// deferred; prints the outcome and the server's reply.
     TestMail(TestMailArgs),
+    /// Health of each instance with the reasons behind it; exits 1 when any is
+    /// degraded or down.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -287,4 +290,56 @@ fn parse_interval(text: &str) -> Result<String, String> {
     humantime::parse_duration(text)
         .map(|_| text.to_string())
         .map_err(|e| e.to_string())
+}
+
+/// How `status` writes its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// An aligned table for people (details with -v).
+    Table,
+    /// JSON for scripts and monitors (documented in the README).
+    Json,
+    /// Prometheus text exposition, for node_exporter's textfile collector.
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One instance (`-` for the primary); every instance when left out.
+    #[arg(conflicts_with = "group")]
+    pub name: Option<String>,
+
+    /// Every instance of a group.
+    #[arg(short = 'g', long)]
+    pub group: Option<String>,
+
+    /// JSON instead of a table (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// The report's format.
+    #[arg(long, value_enum)]
+    pub format: Option<StatusFormat>,
+
+    /// Report again every SECONDS (2 when left out), redrawing in place on a
+    /// terminal, until interrupted.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
+
+    /// Give up on a listener that has not greeted within SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub timeout: f64,
+
+    /// Run `postfix check` now, even where a recent result is remembered.
+    #[arg(long, conflicts_with = "no_check")]
+    pub recheck: bool,
+
+    /// Leave `postfix check` out of the report.
+    #[arg(long)]
+    pub no_check: bool,
+
+    /// Write the report to FILE (atomically: a temporary file renamed into place, as
+    /// node_exporter's textfile collector needs) instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }

@@ -1,11 +1,36 @@
-//! Health of a running instance: whether its master lives and every listener answers
-//! SMTP.
+//! Health of instances: whether the master runs (its pid file and the file's lock),
+//! its processes, whether every listener answers, queue sizes, `postfix check`, the
+//! service manager's view, and one verdict per instance with the reasons behind it.
+//! `instancectl status` reports it; the supervisor uses the same probes to decide that
+//! an instance is hung.
 
-use std::time::{Duration, Instant};
+pub mod check;
+pub mod master;
+pub mod procs;
+pub mod verdict;
+
+pub use verdict::Verdict;
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerView;
+use crate::postfix::Postfix;
+use crate::postfix::main_cf::MainCf;
+use crate::postfix::master_cf::{self, Listener};
+use crate::postfix::queue::QueueCounts;
 use crate::smtp;
+use check::{CheckPolicy, CheckResult};
+use master::{LockTable, MasterState};
+use procs::{ProcInfo, ProcessTable};
+use verdict::{Facts, ListenerClash};
 
 /// Waits until the instance's master runs and every listener greets with 220.
 /// On timeout the error lists what was still missing.
@@ -40,13 +65,708 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
 
 /// The listeners that do not answer, each with its error.
 pub fn not_serving(instance: &Instance) -> Vec<String> {
+    probe_listeners(instance, Duration::from_millis(500))
+        .into_iter()
+        .filter(|l| !l.ok)
+        .map(|l| format!("{}: {}", l.address, l.error.unwrap_or_default()))
+        .collect()
+}
+
+/// Probes every listener of an instance at once, each as its service speaks (a
+/// greeting from smtpd and postscreen, a connection from TLS-wrapped smtpd and other
+/// services), each giving up after `timeout`. What the supervisor asks to decide that
+/// a running master hangs.
+pub fn probe_listeners(instance: &Instance, timeout: Duration) -> Vec<ListenerStatus> {
+    let kinds = probe_kinds(instance);
+    std::thread::scope(|s| {
+        let probes: Vec<_> = instance
+            .listeners
+            .iter()
+            .zip(kinds)
+            .map(|(l, kind)| s.spawn(move || probe_listener(l, kind, timeout)))
+            .collect();
+        probes
+            .into_iter()
+            .map(|p| p.join().expect("listener probe panicked"))
+            .collect()
+    })
+}
+
+/// How each of an instance's listeners is probed, from its master.cf entry.
+fn probe_kinds(instance: &Instance) -> Vec<ProbeKind> {
+    let args: BTreeMap<String, Vec<String>> = master_cf::read(&instance.config_directory)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.id(), e.args))
+        .collect();
     instance
         .listeners
         .iter()
-        .filter_map(|l| {
-            smtp::probe(l.probe_addr(), Duration::from_millis(500))
-                .err()
-                .map(|e| format!("{l}: {e}"))
+        .map(|l| probe_kind(l, args.get(&l.service).map(Vec::as_slice)))
+        .collect()
+}
+
+/// How a listener is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// Connect and read the 220 greeting (smtpd, postscreen).
+    Smtp,
+    /// smtpd with `smtpd_tls_wrappermode = yes` (port 465): the greeting comes only
+    /// after a TLS handshake, so the probe sends a ClientHello and waits for the
+    /// server's handshake record.
+    TlsWrapper,
+    /// Another inet service (qmqpd, a spawn(8) policy server, ...): connect only.
+    Connect,
+}
+
+/// One inet listener and how it answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListenerStatus {
+    /// As configured: `127.0.0.1:25`, `[::1]:25`, `*:25` for every address.
+    pub address: String,
+    /// The address connected to (a wildcard is probed on 127.0.0.1).
+    pub probed: String,
+    /// The master.cf service, e.g. `smtp/inet`.
+    pub service: String,
+    /// Its daemon, e.g. `smtpd`.
+    pub command: String,
+    pub probe: ProbeKind,
+    pub ok: bool,
+    /// The greeting's last line, e.g. `220 in.example.org ESMTP Postfix`.
+    pub banner: Option<String>,
+    /// Connect to greeting (to the server's first TLS record for a TLS-wrapped
+    /// service, to the connection for others), in milliseconds.
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+fn probe_kind(listener: &Listener, args: Option<&[String]>) -> ProbeKind {
+    let wrapper = args.is_some_and(|a| {
+        a.concat()
+            .replace([' ', '{', '}'], "")
+            .contains("smtpd_tls_wrappermode=yes")
+    });
+    match listener.command.as_str() {
+        "smtpd" if wrapper => ProbeKind::TlsWrapper,
+        "smtpd" | "postscreen" => ProbeKind::Smtp,
+        _ => ProbeKind::Connect,
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Probes one listener, giving up after `timeout`.
+pub fn probe_listener(listener: &Listener, kind: ProbeKind, timeout: Duration) -> ListenerStatus {
+    let addr = listener.probe_addr();
+    let mut status = ListenerStatus {
+        address: listener.to_string(),
+        probed: addr.to_string(),
+        service: listener.service.clone(),
+        command: listener.command.clone(),
+        probe: kind,
+        ok: false,
+        banner: None,
+        latency_ms: None,
+        error: None,
+    };
+    match kind {
+        ProbeKind::Smtp => {
+            // postscreen's pregreet test sends "220-" and holds the rest back for
+            // seconds; its first line already proves it serves.
+            let first_line = listener.command == "postscreen";
+            match smtp::probe_until(addr, timeout, first_line) {
+                Ok(banner) => {
+                    status.ok = true;
+                    status.latency_ms = Some(millis(banner.latency));
+                    status.banner = Some(banner.text);
+                }
+                Err(e) => status.error = Some(e),
+            }
+        }
+        ProbeKind::TlsWrapper => match smtp::probe_tls(addr, timeout) {
+            Ok(latency) => {
+                status.ok = true;
+                status.latency_ms = Some(millis(latency));
+            }
+            Err(e) => status.error = Some(e),
+        },
+        ProbeKind::Connect => {
+            let started = Instant::now();
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(_) => {
+                    status.ok = true;
+                    status.latency_ms = Some(millis(started.elapsed()));
+                }
+                Err(e) => status.error = Some(e.to_string()),
+            }
+        }
+    }
+    status
+}
+
+/// The master's state with its process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MasterReport {
+    #[serde(flatten)]
+    pub state: MasterState,
+    /// When the running master started (RFC 3339, UTC).
+    pub started_at: Option<String>,
+    #[serde(skip)]
+    pub start_time: Option<u64>,
+    pub uptime_seconds: Option<u64>,
+}
+
+/// The master and every process below it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Processes {
+    pub count: usize,
+    /// The sum of the processes' resident set sizes (shared pages count in each).
+    pub rss_bytes: u64,
+    pub list: Vec<ProcInfo>,
+}
+
+/// Queue sizes: messages per queue and in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queues {
+    #[serde(flatten)]
+    pub counts: QueueCounts,
+    pub total: u64,
+}
+
+/// Everything status knows about one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceStatus {
+    /// `-` for the primary instance, as postmulti says.
+    pub name: String,
+    pub group: Option<String>,
+    /// The role instancectl gave it; `primary` for the primary; null when unknown.
+    pub role: Option<String>,
+    /// postmulti's multi_instance_enable.
+    pub enabled: bool,
+    pub config_directory: PathBuf,
+    pub queue_directory: PathBuf,
+    /// In effect: main.cf's, else Postfix's default (the host name).
+    pub myhostname: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    pub manager: ManagerView,
+    pub master: MasterReport,
+    /// Null when the master does not run.
+    pub processes: Option<Processes>,
+    pub listeners: Vec<ListenerStatus>,
+    /// Null when the queue directory cannot be read (see `queues_error`).
+    pub queues: Option<Queues>,
+    pub queues_error: Option<String>,
+    pub check: CheckResult,
+}
+
+/// A problem between instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Conflict {
+    /// Two instances are configured on the same address and port (or one on every
+    /// address of that port); `addresses[i]` belongs to `instances[i]`.
+    Listener {
+        instances: [String; 2],
+        addresses: [String; 2],
+    },
+    /// Several instances share a myhostname.
+    Myhostname {
+        myhostname: String,
+        instances: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub postfix_version: String,
+    pub manager: crate::manager::ManagerKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// healthy when every instance is healthy, on-demand or disabled; else degraded,
+    /// or down when any instance is down.
+    pub verdict: Verdict,
+    /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
+    pub exit_status: i32,
+    pub instances: usize,
+    pub healthy: usize,
+    pub on_demand: usize,
+    pub disabled: usize,
+    pub degraded: usize,
+    pub down: usize,
+}
+
+/// The whole status report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Bumped when a field changes meaning or disappears; new fields do not bump it.
+    pub schema: u32,
+    /// RFC 3339, UTC.
+    pub generated_at: String,
+    #[serde(skip)]
+    pub generated_at_unix: u64,
+    pub host: HostInfo,
+    /// How long gathering took.
+    pub duration_ms: f64,
+    pub summary: Summary,
+    pub instances: Vec<InstanceStatus>,
+    pub conflicts: Vec<Conflict>,
+}
+
+pub const SCHEMA: u32 = 1;
+
+/// How to gather.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Each listener probe gives up after this.
+    pub probe_timeout: Duration,
+    pub check: CheckPolicy,
+}
+
+/// What one instance's worker finds out.
+struct Observed {
+    master: MasterState,
+    listeners: Vec<ListenerStatus>,
+    queues: std::result::Result<QueueCounts, String>,
+    check: CheckResult,
+}
+
+/// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
+/// postfix check (in parallel with the rest).
+fn observe(
+    postfix: &Postfix,
+    instance: &Instance,
+    locks: Option<&LockTable>,
+    opts: &Options,
+    checks: &check::Slots,
+) -> Observed {
+    std::thread::scope(|s| {
+        let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
+        let master = master::probe(&instance.pid_file(), locks);
+        let probe_all = instance.enabled || master.running;
+        let probes: Vec<_> = instance
+            .listeners
+            .iter()
+            .zip(probe_kinds(instance))
+            .map(|(l, kind)| {
+                s.spawn(move || {
+                    if probe_all {
+                        probe_listener(l, kind, opts.probe_timeout)
+                    } else {
+                        ListenerStatus {
+                            address: l.to_string(),
+                            probed: l.probe_addr().to_string(),
+                            service: l.service.clone(),
+                            command: l.command.clone(),
+                            probe: kind,
+                            ok: false,
+                            banner: None,
+                            latency_ms: None,
+                            error: Some("not probed: the instance is disabled".into()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let queues = QueueCounts::read_checked(&instance.queue_directory);
+        Observed {
+            master,
+            listeners: probes
+                .into_iter()
+                .map(|p| p.join().expect("listener probe panicked"))
+                .collect(),
+            queues,
+            check: check.join().expect("postfix check panicked"),
+        }
+    })
+}
+
+/// The myhostname an instance uses: main.cf's, else Postfix's default, which is the
+/// host name when it has a dot, else the host name plus `.$mydomain` (or
+/// `.localdomain`), as mail_params.c computes it.
+pub fn effective_myhostname(instance: &Instance, hostname: &str) -> String {
+    if let Some(name) = instance.myhostname.as_deref().filter(|n| !n.is_empty()) {
+        return name.to_string();
+    }
+    if hostname.contains('.') {
+        return hostname.to_string();
+    }
+    let main_cf = MainCf::read(&instance.config_directory).unwrap_or_default();
+    let domain = main_cf
+        .expanded("mydomain", &|_| None)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "localdomain".into());
+    format!("{hostname}.{domain}")
+}
+
+fn host_name() -> String {
+    // uname's nodename, which is what Postfix's get_hostname() reads.
+    sysinfo::System::host_name().unwrap_or_default()
+}
+
+/// Every pair of instances configured on the same address and port.
+fn listener_conflicts(all: &[Instance]) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            for la in &a.listeners {
+                for lb in b.listeners.iter().filter(|lb| la.collides_with(lb)) {
+                    out.push(Conflict::Listener {
+                        instances: [a.name.clone(), b.name.clone()],
+                        addresses: [la.to_string(), lb.to_string()],
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Groups of instances that share a myhostname (compared without case).
+fn myhostname_conflicts(all: &[Instance], names: &[String]) -> Vec<Conflict> {
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (instance, myhostname) in all.iter().zip(names) {
+        by_name
+            .entry(myhostname.to_ascii_lowercase())
+            .or_default()
+            .push(instance.name.clone());
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(myhostname, instances)| Conflict::Myhostname {
+            myhostname,
+            instances,
         })
         .collect()
+}
+
+/// RFC 3339 in UTC for seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Gathers the status of `selected` (a subset of `all`, which conflicts are computed
+/// against). Instances are looked at in parallel, each probe with its own timeout,
+/// while the service manager is asked for its view; the process table is read once.
+pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Options) -> Report {
+    let started = Instant::now();
+    let locks = LockTable::read();
+    let postfix = &host.postfix;
+    // postfix check is a shell script with a dozen children: run a few at a time, not
+    // fifty at once on a mail server.
+    let checks = check::Slots::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get() * 2)
+            .unwrap_or(4),
+    );
+    let checks = &checks;
+    let (table, views, observed) = std::thread::scope(|s| {
+        let table = s.spawn(ProcessTable::snapshot);
+        let workers: Vec<_> = selected
+            .iter()
+            .map(|instance| {
+                let locks = locks.as_ref();
+                s.spawn(move || observe(postfix, instance, locks, opts, checks))
+            })
+            .collect();
+        let views = host.manager.views(host, selected);
+        let observed: Vec<Observed> = workers
+            .into_iter()
+            .map(|w| w.join().expect("status worker panicked"))
+            .collect();
+        (table.join().unwrap_or_default(), views, observed)
+    });
+
+    let hostname = host_name();
+    let myhostnames: Vec<String> = all
+        .iter()
+        .map(|i| effective_myhostname(i, &hostname))
+        .collect();
+    let mut conflicts = listener_conflicts(all);
+    conflicts.extend(myhostname_conflicts(all, &myhostnames));
+    let enabled: BTreeMap<&str, bool> = all.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
+    let now = unix_now();
+
+    let instances: Vec<InstanceStatus> = selected
+        .iter()
+        .zip(views)
+        .zip(observed)
+        .map(|((instance, view), seen)| {
+            let name = instance.name.as_str();
+            let myhostname = all
+                .iter()
+                .position(|i| i.name == name)
+                .map(|p| myhostnames[p].clone())
+                .unwrap_or_else(|| effective_myhostname(instance, &hostname));
+            let mut clashes = Vec::new();
+            let mut same = Vec::new();
+            for c in &conflicts {
+                match c {
+                    Conflict::Listener {
+                        instances,
+                        addresses,
+                    } => {
+                        for k in 0..2 {
+                            if instances[k] == name {
+                                let other = &instances[1 - k];
+                                clashes.push(ListenerClash {
+                                    ours: addresses[k].clone(),
+                                    other: display(other),
+                                    theirs: addresses[1 - k].clone(),
+                                    other_enabled: enabled.get(other.as_str()) == Some(&true),
+                                });
+                            }
+                        }
+                    }
+                    Conflict::Myhostname { instances, .. } => {
+                        if instances.iter().any(|i| i == name) {
+                            same.extend(
+                                instances.iter().filter(|i| *i != name).map(|i| display(i)),
+                            );
+                        }
+                    }
+                }
+            }
+            let master_proc = seen.master.pid.and_then(|p| table.get(p));
+            let uptime = master_proc.map(|p| now.saturating_sub(p.start_time));
+            let stale_name = seen
+                .master
+                .pid_file_pid
+                .filter(|_| seen.master.stale)
+                .and_then(|p| table.get(p))
+                .map(|p| p.name.as_str());
+            let queues_ok = seen.queues.as_ref().ok();
+            let judgement = verdict::judge(&Facts {
+                enabled: instance.enabled,
+                master: &seen.master,
+                stale_pid_process: stale_name,
+                uptime_seconds: uptime,
+                manager: &view,
+                listeners: &seen.listeners,
+                check: &seen.check,
+                queues: queues_ok,
+                clashes: &clashes,
+                myhostname: &myhostname,
+                same_myhostname: &same,
+            });
+            let mut warnings = judgement.warnings;
+            for l in seen.listeners.iter().filter(|l| l.ok) {
+                let Some(host) = l.banner.as_deref().and_then(banner_host) else {
+                    continue;
+                };
+                if host.eq_ignore_ascii_case(&myhostname) {
+                    continue;
+                }
+                let owners: Vec<String> = all
+                    .iter()
+                    .zip(&myhostnames)
+                    .filter(|(i, m)| i.name != name && m.eq_ignore_ascii_case(host))
+                    .map(|(i, _)| display(&i.name))
+                    .collect();
+                if !owners.is_empty() {
+                    warnings.push(format!(
+                        "{} is answered by {} (its greeting names {host}, not {myhostname})",
+                        l.address,
+                        owners.join(" or ")
+                    ));
+                }
+            }
+            if !seen.master.running {
+                for l in seen.listeners.iter().filter(|l| l.ok) {
+                    warnings.push(format!(
+                        "{} answers although this instance's master does not run: another \
+                         process has the port{}",
+                        l.address,
+                        l.banner
+                            .as_deref()
+                            .map(|b| format!(" ({b})"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            let processes = seen.master.pid.filter(|_| seen.master.running).map(|pid| {
+                let list = table.tree(pid);
+                Processes {
+                    count: list.len(),
+                    rss_bytes: list.iter().map(|p| p.rss_bytes).sum(),
+                    list,
+                }
+            });
+            InstanceStatus {
+                name: instance.name.clone(),
+                group: instance.group.clone(),
+                role: instance
+                    .role()
+                    .map(|r| r.to_string())
+                    .or_else(|| instance.is_primary().then(|| "primary".to_string())),
+                enabled: instance.enabled,
+                config_directory: instance.config_directory.clone(),
+                queue_directory: instance.queue_directory.clone(),
+                myhostname,
+                verdict: judgement.verdict,
+                reasons: judgement.reasons,
+                warnings,
+                manager: view,
+                master: MasterReport {
+                    started_at: master_proc.map(|p| rfc3339(p.start_time)),
+                    start_time: master_proc.map(|p| p.start_time),
+                    uptime_seconds: uptime,
+                    state: seen.master,
+                },
+                processes,
+                listeners: seen.listeners,
+                queues: seen.queues.as_ref().ok().map(|c| Queues {
+                    total: c.total(),
+                    counts: c.clone(),
+                }),
+                queues_error: seen.queues.err(),
+                check: seen.check,
+            }
+        })
+        .collect();
+
+    let names: Vec<&str> = selected.iter().map(|i| i.name.as_str()).collect();
+    conflicts.retain(|c| match c {
+        Conflict::Listener { instances, .. } => {
+            instances.iter().any(|i| names.contains(&i.as_str()))
+        }
+        Conflict::Myhostname { instances, .. } => {
+            instances.iter().any(|i| names.contains(&i.as_str()))
+        }
+    });
+    let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
+    let verdict = if count(Verdict::Down) > 0 {
+        Verdict::Down
+    } else if count(Verdict::Degraded) > 0 {
+        Verdict::Degraded
+    } else {
+        Verdict::Healthy
+    };
+    let summary = Summary {
+        verdict,
+        exit_status: if verdict == Verdict::Healthy { 0 } else { 1 },
+        instances: instances.len(),
+        healthy: count(Verdict::Healthy),
+        on_demand: count(Verdict::OnDemand),
+        disabled: count(Verdict::Disabled),
+        degraded: count(Verdict::Degraded),
+        down: count(Verdict::Down),
+    };
+    Report {
+        schema: SCHEMA,
+        generated_at: rfc3339(now),
+        generated_at_unix: now,
+        host: HostInfo {
+            hostname,
+            postfix_version: host.postfix.version.to_string(),
+            manager: host.manager.kind(),
+        },
+        duration_ms: millis(started.elapsed()),
+        summary,
+        instances,
+        conflicts,
+    }
+}
+
+/// The host name a greeting announces: `220 mx.example.org ESMTP ...`.
+fn banner_host(banner: &str) -> Option<&str> {
+    banner.get(4..)?.split_whitespace().next()
+}
+
+/// The name to show for an instance name (`-` is the primary).
+fn display(name: &str) -> String {
+    if name == "-" {
+        "the primary instance".into()
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_host() {
+        assert_eq!(
+            banner_host("220 in.example.org ESMTP Postfix"),
+            Some("in.example.org")
+        );
+        assert_eq!(banner_host("220-mx.example.org"), Some("mx.example.org"));
+        assert_eq!(banner_host("220"), None);
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_732_290_895), "2024-11-22T15:54:55Z");
+    }
+
+    fn listener(addr: &str, port: u16, command: &str) -> Listener {
+        let entries = master_cf::parse(&format!("{addr}:{port} inet n - y - - {command}\n"));
+        master_cf::listeners(&entries, &Default::default())
+            .into_iter()
+            .next()
+            .unwrap()
+    }
+
+    #[test]
+    fn wrapper_mode_and_other_services_are_not_asked_for_a_greeting() {
+        let l = listener("127.0.0.1", 465, "smtpd");
+        let args: Vec<String> = ["-o", "smtpd_tls_wrappermode=yes"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(probe_kind(&l, Some(&args)), ProbeKind::TlsWrapper);
+        let braces: Vec<String> = ["{", "-o", "smtpd_tls_wrappermode", "=", "yes", "}"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(probe_kind(&l, Some(&braces)), ProbeKind::TlsWrapper);
+        assert_eq!(probe_kind(&l, None), ProbeKind::Smtp);
+        let q = listener("127.0.0.1", 628, "qmqpd");
+        assert_eq!(probe_kind(&q, None), ProbeKind::Connect);
+    }
+
+    #[test]
+    fn probe_reports_refusal() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        drop(socket);
+        let l = listener("127.0.0.1", port, "smtpd");
+        let status = probe_listener(&l, ProbeKind::Smtp, Duration::from_secs(1));
+        assert!(!status.ok);
+        assert!(status.error.unwrap().contains("refused"));
+    }
 }

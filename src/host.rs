@@ -107,22 +107,26 @@ impl Host {
 
     /// The selected instances in start order.
     pub fn select(&self, selection: &Selection) -> Result<Vec<Instance>> {
-        let all = self.instances()?;
-        match selection {
-            Selection::One(name) => find(all, name).map(|i| vec![i]),
-            Selection::All => Ok(all),
-            Selection::Group(group) => {
-                let members: Vec<Instance> = all
-                    .into_iter()
-                    .filter(|i| i.group.as_deref() == Some(group))
-                    .collect();
-                if members.is_empty() {
-                    Err(Error::bad_input(format!(
-                        "no instance is in group {group:?}; `instancectl list` shows the groups"
-                    )))
-                } else {
-                    Ok(members)
-                }
+        select_in(self.instances()?, selection)
+    }
+}
+
+/// The instances of `all` that `selection` names, in the order of `all`.
+pub fn select_in(all: Vec<Instance>, selection: &Selection) -> Result<Vec<Instance>> {
+    match selection {
+        Selection::One(name) => find(all, name).map(|i| vec![i]),
+        Selection::All => Ok(all),
+        Selection::Group(group) => {
+            let members: Vec<Instance> = all
+                .into_iter()
+                .filter(|i| i.group.as_deref() == Some(group))
+                .collect();
+            if members.is_empty() {
+                Err(Error::bad_input(format!(
+                    "no instance is in group {group:?}; `instancectl list` shows the groups"
+                )))
+            } else {
+                Ok(members)
             }
         }
     }

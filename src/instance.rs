@@ -3,14 +3,14 @@
 //! Files are read directly, so listing costs one postmulti call, not one postconf per
 //! instance.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::Result;
+use crate::health::master;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
 use crate::postfix::postmulti::Listed;
-use crate::process;
 use crate::roles::Role;
 use crate::state::{InstanceRecord, StateStore};
 
@@ -56,9 +56,12 @@ impl Instance {
         text.trim().parse().ok().filter(|pid| *pid > 0)
     }
 
-    /// The running master's pid: the pid file names a live process.
+    /// The running master's pid: a live process holds the pid file's lock, as
+    /// `postfix status` tests it. A pid file left behind by a killed master is stale
+    /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        self.pid_file_pid().filter(|pid| process::is_alive(*pid))
+        let state = master::probe(&self.pid_file(), master::LockTable::read().as_ref());
+        state.pid.filter(|_| state.running)
     }
 }
 
@@ -107,9 +110,4 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
 pub fn load_all(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> {
     let listed = postfix.postmulti().list()?;
     Ok(listed.iter().map(|l| load(postfix, state, l)).collect())
-}
-
-/// Whether `dir` looks like a Postfix configuration directory.
-pub fn has_config(dir: &Path) -> bool {
-    dir.join("main.cf").is_file()
 }

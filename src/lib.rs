@@ -20,6 +20,7 @@ pub mod roles;
 pub mod runner;
 pub mod smtp;
 pub mod state;
+pub mod status;
 pub mod supervise;
 pub mod transaction;
 pub mod validate;

@@ -157,6 +157,13 @@ impl Runner {
         execute(cmd)
     }
 
+    /// Like [`Runner::probe`], but gives up after `timeout`: the command runs in a
+    /// process group of its own, and the whole group is killed when time runs out
+    /// (a shell script's children too). `None` means it was killed.
+    pub fn probe_within(&self, cmd: &Command, timeout: Duration) -> Result<Option<Outcome>> {
+        execute_within(cmd, Some(timeout))
+    }
+
     /// Runs a command that changes the host; in dry-run mode it is only printed.
     pub fn change(&self, cmd: &Command) -> Result<Outcome> {
         if self.dry_run {
@@ -347,6 +354,11 @@ pub fn create_private_file(path: &Path, mode: u32) -> std::io::Result<File> {
 }
 
 fn execute(cmd: &Command) -> Result<Outcome> {
+    execute_within(cmd, None).map(|o| o.expect("no time limit"))
+}
+
+/// Runs a command; `None` when it was killed because `timeout` ran out.
+fn execute_within(cmd: &Command, timeout: Option<Duration>) -> Result<Option<Outcome>> {
     let program = &cmd.argv[0];
     let spawn_error = |source| Error::Spawn {
         program: program.clone(),
@@ -363,9 +375,32 @@ fn execute(cmd: &Command) -> Result<Outcome> {
     for (k, v) in &cmd.env {
         expr = expr.env(k, v);
     }
+    if timeout.is_some() {
+        expr = expr.before_spawn(|c| {
+            std::os::unix::process::CommandExt::process_group(c, 0);
+            Ok(())
+        });
+    }
     let reader = spawn_pty_reader(File::from(pty.master));
     let handle = expr.start().map_err(spawn_error)?;
-    let output = handle.wait().map_err(spawn_error)?.clone();
+    let output = match timeout {
+        None => handle.wait().map_err(spawn_error)?.clone(),
+        Some(limit) => match handle
+            .wait_deadline(std::time::Instant::now() + limit)
+            .map_err(spawn_error)?
+        {
+            Some(output) => output.clone(),
+            None => {
+                for pid in handle.pids() {
+                    let group = nix::unistd::Pid::from_raw(pid as i32);
+                    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                }
+                let _ = handle.wait();
+                tracing::debug!(command = %cmd.display(), "killed: out of time");
+                return Ok(None);
+            }
+        },
+    };
     // Close our copies of the terminal so the reader sees its end.
     drop(handle);
     drop(expr);
@@ -377,7 +412,7 @@ fn execute(cmd: &Command) -> Result<Outcome> {
         diagnostics,
     };
     tracing::debug!(command = %outcome.command, code = ?outcome.code, "ran");
-    Ok(outcome)
+    Ok(Some(outcome))
 }
 
 /// Reads a pseudo-terminal's master side on a thread until every writer has gone.
@@ -430,6 +465,40 @@ mod tests {
         assert!(err.contains("exited with status 1"), "{err}");
         assert!(err.contains("fatal: no good"), "{err}");
         assert!(err.contains("sh -c"), "{err}");
+    }
+
+    #[test]
+    fn probe_within_kills_the_whole_group_on_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("survived");
+        // The grandchild would create the marker after the deadline if it survived.
+        let script = format!("(sleep 1; touch {}) & sleep 5", marker.display());
+        let started = std::time::Instant::now();
+        let outcome = Runner::new(false)
+            .probe_within(
+                &Command::new("sh").args(["-c", &script]),
+                Duration::from_millis(200),
+            )
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(outcome.is_none(), "{outcome:?}");
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(
+            !marker.exists(),
+            "a child of the timed-out command lived on"
+        );
+    }
+
+    #[test]
+    fn probe_within_returns_the_outcome_in_time() {
+        let cmd = Command::new("sh").args(["-c", "echo out; echo warn >&2; exit 4"]);
+        let outcome = Runner::new(false)
+            .probe_within(&cmd, Duration::from_secs(5))
+            .unwrap()
+            .expect("in time");
+        assert_eq!(outcome.code, Some(4));
+        assert_eq!(outcome.stdout.trim(), "out");
+        assert_eq!(outcome.diagnostics.trim(), "warn");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod lifecycle;
 mod list;
 mod plist;
 mod relay;
+mod status;
 mod test_mail;
 
 use crate::cli::{Cli, Command};
@@ -68,6 +69,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             args.interval,
         ),
         Command::Plist(_) => unreachable!("handled above"),
+        Command::Status(args) => return status::run(&host, args, cli.global.verbose > 0),
     }?;
     Ok(0)
 }
@@ -80,6 +82,7 @@ fn changes_host(command: &Command) -> bool {
     !matches!(
         command,
         Command::List(_)
+            | Command::Status(_)
             | Command::Supervise(_)
             | Command::Plist(_)
             | Command::Relay(crate::relay::cli::RelayCommand::Show(_))

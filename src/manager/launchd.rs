@@ -22,7 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{JobView, ManagerKind, ServiceManager};
+use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::health;
 use crate::host::Host;
@@ -589,6 +589,33 @@ impl ServiceManager for Launchd {
             disabled,
             summary,
         }))
+    }
+
+    fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
+        let mut view = ManagerView::empty(ManagerKind::Launchd);
+        view.restarts_on_exit = !instance.is_primary();
+        match ServiceManager::job(self, host, instance) {
+            Ok(Some(job)) => {
+                view.label = Some(job.label);
+                view.loaded = Some(job.loaded);
+                view.on_demand = job.on_demand;
+                view.state = job.state;
+                view.pid = job.pid;
+                view.runs = job.runs;
+                view.last_exit_code = job.last_exit;
+                view.disabled_override = job.disabled.map(|d| {
+                    if d {
+                        super::view::Override::Disabled
+                    } else {
+                        super::view::Override::Enabled
+                    }
+                });
+                view.notes.push(job.summary);
+            }
+            Ok(None) => {}
+            Err(e) => view.notes.push(format!("launchctl could not tell: {e}")),
+        }
+        view
     }
 
     /// The plist (missing, different from what would be written, wrong owner or

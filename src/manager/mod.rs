@@ -4,10 +4,12 @@
 pub mod launchd;
 mod native;
 mod postfix_scripts;
+mod view;
 
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
+pub use view::{APPLE_ON_DEMAND_PLIST, ManagerView, Override, apple_on_demand_primary};
 
 use std::path::Path;
 
@@ -127,5 +129,20 @@ pub trait ServiceManager {
     /// The manager's own view of the instance's job, when it has one.
     fn job(&self, _host: &Host, _instance: &Instance) -> Result<Option<JobView>> {
         Ok(None)
+    }
+
+    /// What the manager knows about the instance's job, for `instancectl status`.
+    /// It only reads; it never fails (what could not be read goes in the notes).
+    fn view(&self, _host: &Host, _instance: &Instance) -> ManagerView {
+        let mut view = ManagerView::empty(self.kind());
+        view.notes
+            .push("this service manager reports nothing about its jobs".into());
+        view
+    }
+
+    /// The views of several instances, in the same order. A manager that can ask
+    /// about all its jobs at once (launchd: one `print-disabled`) overrides this.
+    fn views(&self, host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        instances.iter().map(|i| self.view(host, i)).collect()
     }
 }

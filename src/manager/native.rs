@@ -2,7 +2,7 @@
 //! other commands record what they want (postmulti's enable flag, a stop mark) and
 //! ask the running supervisor, over its control socket, to act on it.
 
-use super::{ManagerKind, ServiceManager};
+use super::{ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
@@ -133,5 +133,60 @@ impl ServiceManager for Native {
             )]);
         }
         Ok(Vec::new())
+    }
+
+    fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
+        self.views(host, std::slice::from_ref(instance))
+            .pop()
+            .unwrap_or_else(|| ManagerView::empty(ManagerKind::Native))
+    }
+
+    /// One question to the supervisor for every instance.
+    fn views(&self, host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        let answer = control::ask(host.state.dir(), &Request::Status);
+        instances
+            .iter()
+            .map(|instance| {
+                let mut view = ManagerView::empty(ManagerKind::Native);
+                view.restarts_on_exit = true;
+                let response = match &answer {
+                    Ok(response) => response,
+                    Err(_) => {
+                        view.restarts_on_exit = false;
+                        view.notes.push(
+                            "no instancectl supervisor is running: nothing restarts this \
+                             instance (start `instancectl supervise`)"
+                                .into(),
+                        );
+                        return view;
+                    }
+                };
+                let Some(report) = report_of(response, instance) else {
+                    view.loaded = Some(false);
+                    view.notes
+                        .push("the supervisor does not know this instance yet".into());
+                    return view;
+                };
+                view.loaded = Some(true);
+                view.state = Some(report.state.clone());
+                view.pid = report.pid;
+                view.runs = Some(report.runs.into());
+                view.last_exit_code = report.last_exit.clone();
+                if report.adopted {
+                    view.notes.push(
+                        "adopted: the master was already running when the supervisor found it"
+                            .into(),
+                    );
+                }
+                if report.failed_probes > 0 {
+                    view.notes
+                        .push(format!("{} probe(s) in a row failed", report.failed_probes));
+                }
+                if let Some(problem) = &report.problem {
+                    view.notes.push(problem.clone());
+                }
+                view
+            })
+            .collect()
     }
 }

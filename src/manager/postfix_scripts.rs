@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::{ManagerKind, ServiceManager};
+use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
+use crate::health::master;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::reconcile::Drift;
@@ -86,6 +87,34 @@ impl ServiceManager for PostfixScripts {
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
         self.stop(host, instance)?;
         self.start(host, instance)
+    }
+
+    /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
+    /// live master holds the pid file's lock, and so does this.
+    fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
+        let state = master::probe(&instance.pid_file(), master::LockTable::read().as_ref());
+        let mut view = ManagerView::empty(self.kind());
+        view.state = Some(
+            if state.running {
+                "running"
+            } else {
+                "not running"
+            }
+            .into(),
+        );
+        view.pid = state.pid.filter(|_| state.running);
+        view.on_demand = apple_on_demand_primary(instance.is_primary());
+        if view.on_demand {
+            view.label = Some("org.postfix.master".into());
+            view.notes.push(
+                "Apple's launchd job org.postfix.master starts this instance on demand".into(),
+            );
+        } else {
+            view.notes.push(
+                "postfix start daemonizes the master; nothing restarts it when it exits".into(),
+            );
+        }
+        view
     }
 
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {

@@ -25,37 +25,62 @@ impl Listed {
     }
 }
 
-/// The instances postmulti manages, read the way postmulti reads them: the primary,
-/// then each directory of the primary's multi_instance_directories, named, grouped
-/// and enabled by that directory's main.cf. Reading the files, rather than running
-/// `postmulti -l`, keeps one instance with a broken configuration from hiding all the
-/// others: postmulti stops at the first configuration it cannot parse.
+/// The instances postmulti manages, read the way postmulti reads them, without
+/// running it: the primary first, then each directory of the primary's
+/// multi_instance_directories in order, named, grouped and enabled by that
+/// directory's main.cf. Reading the files, rather than running `postmulti -l`, is
+/// fast and keeps one instance with a broken configuration from hiding all the
+/// others: postmulti stops at the first configuration it cannot parse. A listed
+/// directory without a readable main.cf is still listed (disabled, named after the
+/// directory), so that status can report it.
 pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
-    let primary =
-        MainCf::read(primary_config).map_err(|e| Error::io(primary_config.join("main.cf"), e))?;
-    let mut list = vec![Listed {
-        name: "-".into(),
-        group: None,
-        enabled: true,
-        config_directory: primary_config.to_path_buf(),
-    }];
-    let dirs = primary.get("multi_instance_directories").unwrap_or("");
-    for dir in dirs.split([',', ' ', '\t']).filter(|d| !d.is_empty()) {
-        let main_cf = MainCf::read(Path::new(dir)).unwrap_or_default();
-        let word = |name: &str| {
-            main_cf
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
-        list.push(Listed {
+    let entry = |dir: &Path, cf: &MainCf| {
+        let value = |name: &str| cf.expanded(name, &|_| None).unwrap_or_default();
+        let word = |name: &str| Some(value(name)).filter(|v| !v.is_empty());
+        Listed {
             name: word("multi_instance_name").unwrap_or_else(|| "-".into()),
             group: word("multi_instance_group"),
-            enabled: word("multi_instance_enable").as_deref() == Some("yes"),
-            config_directory: dir.into(),
+            enabled: matches!(
+                value("multi_instance_enable").to_ascii_lowercase().as_str(),
+                "yes" | "true" | "1"
+            ),
+            config_directory: dir.to_path_buf(),
+        }
+    };
+    let primary =
+        MainCf::read(primary_config).map_err(|e| Error::io(primary_config.join("main.cf"), e))?;
+    // In the primary, multi_instance_enable turns multi-instance management on; the
+    // primary itself is always enabled (postmulti lists it with "y" either way).
+    let mut out = vec![Listed {
+        enabled: true,
+        ..entry(primary_config, &primary)
+    }];
+    out[0].name = "-".into();
+    out[0].group = None;
+    let dirs = primary
+        .expanded("multi_instance_directories", &|name| {
+            (name == "config_directory").then(|| primary_config.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    for dir in dirs.split([',', ' ', '\t']).filter(|d| !d.is_empty()) {
+        let dir = Path::new(dir);
+        out.push(match MainCf::read(dir) {
+            Ok(cf) => entry(dir, &cf),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "listed instance without a readable main.cf");
+                Listed {
+                    name: dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "-".into()),
+                    group: None,
+                    enabled: false,
+                    config_directory: dir.to_path_buf(),
+                }
+            }
         });
     }
-    Ok(list)
+    Ok(out)
 }
 
 /// Where `postmulti -e create` puts a new instance in the start order.
@@ -168,5 +193,27 @@ mod tests {
         let list = read_list(root.path()).unwrap();
         assert_eq!(list.len(), 1);
         assert!(list[0].is_primary());
+    }
+
+    #[test]
+    fn a_listed_directory_without_main_cf_is_still_listed() {
+        let root = tempfile::tempdir().unwrap();
+        let gone = root.path().join("postfix-gone");
+        std::fs::write(
+            root.path().join("main.cf"),
+            format!(
+                "multi_instance_directories = $config_directory-x {}\n",
+                gone.display()
+            ),
+        )
+        .unwrap();
+        let list = read_list(root.path()).unwrap();
+        let names: Vec<&str> = list.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names[2], "postfix-gone");
+        assert!(!list[2].enabled);
+        assert_eq!(
+            list[1].config_directory,
+            PathBuf::from(format!("{}-x", root.path().display()))
+        );
     }
 }

@@ -30,6 +30,21 @@ impl QueueCounts {
         }
     }
 
+    /// Like [`QueueCounts::read`], but a queue directory that exists and cannot be
+    /// read is an error instead of a zero: the queues belong to the mail owner, so
+    /// only root (or that user) can count them.
+    pub fn read_checked(queue_directory: &Path) -> Result<QueueCounts, String> {
+        for q in QUEUES {
+            let dir = queue_directory.join(q);
+            if let Err(e) = std::fs::read_dir(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(format!("cannot read {}: {e}", dir.display()));
+            }
+        }
+        Ok(QueueCounts::read(queue_directory))
+    }
+
     pub fn by_name(&self) -> [(&'static str, u64); 6] {
         [
             ("maildrop", self.maildrop),

@@ -15,6 +15,8 @@ pub fn instancectl() -> &'static str {
 
 pub struct Sandbox {
     root: tempfile::TempDir,
+    /// Variables every command in the sandbox gets (e.g. the service manager).
+    env: Vec<String>,
     holder: Child,
     /// The sandbox's pid 1, as the host sees it.
     pub init_pid: u32,
@@ -78,6 +80,14 @@ impl Sandbox {
         std::fs::read_to_string(self.root().join("supervise.log")).unwrap_or_default()
     }
 
+    /// A sandbox without a supervisor whose instancectl uses Postfix's own scripts
+    /// (`--manager postfix`) unless told otherwise.
+    pub fn scripted() -> Sandbox {
+        let mut sandbox = Sandbox::bare();
+        sandbox.env.push("INSTANCECTL_MANAGER=postfix".into());
+        sandbox
+    }
+
     /// A sandbox with nothing running in it.
     pub fn bare() -> Sandbox {
         assert!(
@@ -132,6 +142,7 @@ while :; do sleep 1 & wait $!; done"
         let init_pid = children.trim().parse().expect("sandbox init pid");
         let sandbox = Sandbox {
             root,
+            env: Vec::new(),
             holder,
             init_pid,
         };

@@ -1,0 +1,703 @@
+//! The verdict on one instance, and the reasons behind it, from the facts gathered.
+//! A pure function, so every rule is tested without a running Postfix.
+
+use serde::Serialize;
+
+use super::ListenerStatus;
+use super::check::{CheckResult, CheckStatus};
+use super::master::MasterState;
+use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::postfix::queue::QueueCounts;
+
+/// One word for an instance's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Enabled, the master runs, every listener answers, postfix check passes.
+    Healthy,
+    /// Not running, and that is fine: its service manager starts it on demand (the
+    /// macOS primary instance).
+    OnDemand,
+    /// Disabled in postmulti: it is meant to be down.
+    Disabled,
+    /// It runs, but something is wrong (a listener does not answer, the config does not
+    /// pass postfix check, the master runs outside its service manager, ...).
+    Degraded,
+    /// Enabled but not serving: no master, or a master none of whose listeners answers.
+    Down,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Healthy,
+        Verdict::OnDemand,
+        Verdict::Disabled,
+        Verdict::Degraded,
+        Verdict::Down,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::OnDemand => "on-demand",
+            Verdict::Disabled => "disabled",
+            Verdict::Degraded => "degraded",
+            Verdict::Down => "down",
+        }
+    }
+
+    /// Whether `instancectl status` may exit 0 with an instance in this state.
+    pub fn is_ok(self) -> bool {
+        matches!(
+            self,
+            Verdict::Healthy | Verdict::OnDemand | Verdict::Disabled
+        )
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Another instance configured on one of this instance's listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerClash {
+    /// This instance's listener, e.g. `127.0.0.1:25`.
+    pub ours: String,
+    pub other: String,
+    /// The other instance's listener (differs from ours when one is a wildcard).
+    pub theirs: String,
+    pub other_enabled: bool,
+}
+
+/// Everything the verdict looks at.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub enabled: bool,
+    pub master: &'a MasterState,
+    /// The name of the process that now has the stale pid file's pid, if one has.
+    pub stale_pid_process: Option<&'a str>,
+    pub uptime_seconds: Option<u64>,
+    pub manager: &'a ManagerView,
+    pub listeners: &'a [ListenerStatus],
+    pub check: &'a CheckResult,
+    pub queues: Option<&'a QueueCounts>,
+    pub clashes: &'a [ListenerClash],
+    pub myhostname: &'a str,
+    /// The other instances with the same myhostname.
+    pub same_myhostname: &'a [String],
+}
+
+/// The verdict, the reasons behind it, and warnings that do not change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn manager_name(kind: ManagerKind) -> String {
+    clap::ValueEnum::to_possible_value(&kind)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+fn job_name(view: &ManagerView) -> String {
+    match &view.label {
+        Some(label) => format!("{} job {label}", manager_name(view.kind)),
+        None => manager_name(view.kind),
+    }
+}
+
+/// "3h12m", "45s": a short duration for people.
+pub fn short_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s:02}s"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+/// The first line of a text, with a note of how many more there are.
+fn gist(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [one] => one.trim().to_string(),
+        [first, rest @ ..] => format!("{} (and {} more line(s))", first.trim(), rest.len()),
+    }
+}
+
+pub fn judge(f: &Facts) -> Judgement {
+    let mut j = Judgement {
+        verdict: Verdict::Healthy,
+        reasons: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let worse = |j: &mut Judgement, v: Verdict, reason: String| {
+        if v > j.verdict {
+            j.verdict = v;
+        }
+        j.reasons.push(reason);
+    };
+    let m = f.master;
+    let view = f.manager;
+
+    // Warnings that hold whatever the verdict.
+    if let (Some(file_pid), Some(pid)) = (m.pid_file_pid, m.pid)
+        && m.running
+        && file_pid != pid
+    {
+        j.warnings.push(format!(
+            "{} names pid {file_pid}, but pid {pid} holds its lock",
+            m.pid_file.display()
+        ));
+    }
+    if let (true, Some(pid), Some(true)) = (m.stale, m.pid_file_pid, m.alive)
+        && !f.enabled
+    {
+        j.warnings.push(format!(
+            "stale pid file {}: pid {pid} now belongs to {}, not to a master",
+            m.pid_file.display(),
+            f.stale_pid_process
+                .map_or("another process".to_string(), |n| format!("`{n}`"))
+        ));
+    }
+    if !f.same_myhostname.is_empty() {
+        j.warnings.push(format!(
+            "myhostname {} is also the myhostname of {}: mail between them is refused \
+             (\"mail loops back to myself\"); give each instance its own",
+            f.myhostname,
+            f.same_myhostname.join(", ")
+        ));
+    }
+    match f.check.status {
+        CheckStatus::Warnings => j
+            .warnings
+            .push(format!("postfix check warns: {}", gist(&f.check.output))),
+        CheckStatus::Timeout => j.warnings.push(gist(&f.check.output)),
+        _ => {}
+    }
+    if let Some(q) = f.queues.filter(|q| q.corrupt > 0) {
+        j.warnings.push(format!(
+            "{} damaged message(s) in the corrupt queue",
+            q.corrupt
+        ));
+    }
+
+    if !f.enabled {
+        j.verdict = Verdict::Disabled;
+        j.reasons
+            .push("disabled in postmulti (multi_instance_enable = no)".into());
+        if m.running {
+            j.warnings.push(format!(
+                "disabled, but its master runs (pid {}); stop it or enable the instance",
+                m.pid.map_or("?".into(), |p| p.to_string())
+            ));
+        }
+        if view.disabled_override == Some(Override::Enabled) && view.loaded == Some(true) {
+            j.warnings.push(format!(
+                "disabled in postmulti, but the {} is loaded and enabled",
+                job_name(view)
+            ));
+        }
+        for c in f.clashes {
+            j.warnings.push(format!(
+                "{} is also configured for {}{}: enabling this instance would clash",
+                c.ours,
+                c.other,
+                if c.ours == c.theirs {
+                    String::new()
+                } else {
+                    format!(" ({})", c.theirs)
+                }
+            ));
+        }
+        return j;
+    }
+
+    if view.disabled_override == Some(Override::Disabled) {
+        j.warnings.push(format!(
+            "enabled in postmulti, but the {} is disabled: it will not start at boot",
+            job_name(view)
+        ));
+    }
+
+    if m.running {
+        let pid = m.pid.map_or("?".into(), |p| p.to_string());
+        let up = f
+            .uptime_seconds
+            .map(|s| format!(", up {}", short_duration(s)))
+            .unwrap_or_default();
+        j.reasons.push(format!("master runs (pid {pid}{up})"));
+        let failing: Vec<&ListenerStatus> = f.listeners.iter().filter(|l| !l.ok).collect();
+        let described = |ls: &[&ListenerStatus]| {
+            ls.iter()
+                .map(|l| {
+                    format!(
+                        "{}: {}",
+                        l.address,
+                        l.error.as_deref().unwrap_or("no answer")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if f.listeners.is_empty() {
+            j.reasons.push("no inet listeners configured".into());
+        } else if failing.is_empty() {
+            j.reasons.push(format!(
+                "{n} of {n} listener(s) answer",
+                n = f.listeners.len()
+            ));
+        } else if failing.len() == f.listeners.len() {
+            worse(
+                &mut j,
+                Verdict::Down,
+                format!(
+                    "no listener answers, although the master runs: {}",
+                    described(&failing)
+                ),
+            );
+        } else {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "{} of {} listeners do not answer: {}",
+                    failing.len(),
+                    f.listeners.len(),
+                    described(&failing)
+                ),
+            );
+        }
+        match (view.pid, m.pid) {
+            (Some(theirs), Some(ours)) if theirs != ours => worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "the master (pid {ours}) runs outside its service manager: the {} runs \
+                     pid {theirs}",
+                    job_name(view)
+                ),
+            ),
+            (None, Some(ours)) if view.restarts_on_exit && view.state.is_some() => worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "the master (pid {ours}) runs outside its service manager: the {} is {} \
+                     and runs nothing, so it can neither stop nor restart this master",
+                    job_name(view),
+                    view.state.as_deref().unwrap_or("?")
+                ),
+            ),
+            _ => {}
+        }
+        if f.check.status == CheckStatus::Failed {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "postfix check fails: {}; the running master is not affected, but the \
+                     next start will fail",
+                    gist(&f.check.output)
+                ),
+            );
+        }
+    } else if view.on_demand {
+        j.verdict = Verdict::OnDemand;
+        j.reasons.push(format!(
+            "not running now; {} starts it on demand",
+            view.label.as_deref().unwrap_or("its service manager")
+        ));
+        if f.check.status == CheckStatus::Failed {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "postfix check fails, so it will not start when needed: {}",
+                    gist(&f.check.output)
+                ),
+            );
+        }
+    } else {
+        let file = m.pid_file.display();
+        let why = match (m.stale, m.pid_file_pid, m.alive) {
+            (true, Some(pid), Some(true)) => format!(
+                "not running: no master holds the lock of {file}, and the pid it names, \
+                 {pid}, now belongs to {} (a stale pid file: the master is gone and its pid \
+                 was reused)",
+                f.stale_pid_process
+                    .map_or("another process".to_string(), |n| format!("`{n}`"))
+            ),
+            (true, Some(pid), _) => format!(
+                "not running: no master holds the lock of {file}; pid {pid}, which it names, \
+                 is gone (the master stopped or was killed; Postfix leaves the file behind)"
+            ),
+            (true, None, _) => {
+                format!("not running: no master holds the lock of {file}, which names no pid")
+            }
+            _ => match &m.error {
+                Some(e) => format!("not running, as far as can be told: {e}"),
+                None => format!("not running: no master (no {file})"),
+            },
+        };
+        worse(&mut j, Verdict::Down, why);
+        if let Some(theirs) = view.pid {
+            j.reasons.push(format!(
+                "the {} runs pid {theirs}, but no master holds the pid file's lock",
+                job_name(view)
+            ));
+        }
+        let mut said = Vec::new();
+        if let Some(state) = &view.state {
+            said.push(format!("state = {state}"));
+        }
+        if let Some(runs) = view.runs {
+            said.push(format!("runs = {runs}"));
+        }
+        if let Some(code) = &view.last_exit_code {
+            said.push(format!("last exit code = {code}"));
+        }
+        if view.restarts_on_exit && !said.is_empty() {
+            j.reasons
+                .push(format!("the {} says: {}", job_name(view), said.join(", ")));
+        }
+        if f.check.status == CheckStatus::Failed {
+            j.reasons.push(format!(
+                "postfix check fails, which keeps it from starting: {}",
+                gist(&f.check.output)
+            ));
+        }
+    }
+
+    if f.check.status == CheckStatus::Ok && j.verdict == Verdict::Healthy {
+        j.reasons.push(if f.check.cached {
+            "postfix check passed (remembered)".into()
+        } else {
+            "postfix check passed".into()
+        });
+    }
+    for c in f.clashes {
+        let theirs = if c.ours == c.theirs {
+            String::new()
+        } else {
+            format!(" (as {})", c.theirs)
+        };
+        if c.other_enabled {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "{} is also configured for {}{theirs}: only one of them can bind it",
+                    c.ours, c.other
+                ),
+            );
+        } else {
+            j.warnings.push(format!(
+                "{} is also configured for {}{theirs}, which is disabled: enabling it would clash",
+                c.ours, c.other
+            ));
+        }
+    }
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::ProbeKind;
+    use crate::health::master::LockState;
+    use std::path::PathBuf;
+
+    fn master(running: bool, pid: Option<i32>) -> MasterState {
+        MasterState {
+            pid_file: PathBuf::from("/var/spool/postfix-a/pid/master.pid"),
+            pid_file_pid: pid,
+            lock: if running {
+                LockState::Held
+            } else if pid.is_some() {
+                LockState::Free
+            } else {
+                LockState::NoFile
+            },
+            pid: if running { pid } else { None },
+            running,
+            stale: !running && pid.is_some(),
+            alive: pid.map(|_| running),
+            lock_holder: if running { pid } else { None },
+            holds_lock: pid.map(|_| running),
+            error: None,
+        }
+    }
+
+    fn listener(addr: &str, ok: bool) -> ListenerStatus {
+        ListenerStatus {
+            address: addr.into(),
+            probed: addr.into(),
+            service: "smtp/inet".into(),
+            command: "smtpd".into(),
+            probe: ProbeKind::Smtp,
+            ok,
+            banner: ok.then(|| "220 a.example ESMTP Postfix".into()),
+            latency_ms: ok.then_some(0.5),
+            error: (!ok).then(|| "Connection refused (os error 111)".into()),
+        }
+    }
+
+    fn check(status: CheckStatus, output: &str) -> CheckResult {
+        CheckResult {
+            status,
+            output: output.into(),
+            checked_at: Some("2024-11-22T15:54:55Z".into()),
+            checked_at_unix: Some(1_732_290_895),
+            duration_ms: Some(500),
+            cached: false,
+            reason: None,
+        }
+    }
+
+    struct Case {
+        enabled: bool,
+        master: MasterState,
+        view: ManagerView,
+        listeners: Vec<ListenerStatus>,
+        check: CheckResult,
+        clashes: Vec<ListenerClash>,
+        same: Vec<String>,
+    }
+
+    impl Case {
+        fn healthy() -> Case {
+            Case {
+                enabled: true,
+                master: master(true, Some(315)),
+                view: ManagerView::empty(ManagerKind::Postfix),
+                listeners: vec![listener("127.0.0.1:2525", true)],
+                check: check(CheckStatus::Ok, ""),
+                clashes: vec![],
+                same: vec![],
+            }
+        }
+
+        fn judge(&self) -> Judgement {
+            judge(&self.facts())
+        }
+
+        fn facts(&self) -> Facts<'_> {
+            Facts {
+                enabled: self.enabled,
+                master: &self.master,
+                stale_pid_process: None,
+                uptime_seconds: Some(3700),
+                manager: &self.view,
+                listeners: &self.listeners,
+                check: &self.check,
+                queues: None,
+                clashes: &self.clashes,
+                myhostname: "a.example",
+                same_myhostname: &self.same,
+            }
+        }
+    }
+
+    fn launchd_view(state: &str, pid: Option<i32>) -> ManagerView {
+        ManagerView {
+            label: Some("org.postfix.postfix-a".into()),
+            state: Some(state.into()),
+            pid,
+            runs: Some(3),
+            last_exit_code: Some("(never exited)".into()),
+            restarts_on_exit: true,
+            loaded: Some(true),
+            ..ManagerView::empty(ManagerKind::Postfix)
+        }
+    }
+
+    #[test]
+    fn healthy_says_why() {
+        let j = Case::healthy().judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert_eq!(
+            j.reasons,
+            [
+                "master runs (pid 315, up 1h01m)",
+                "1 of 1 listener(s) answer",
+                "postfix check passed"
+            ]
+        );
+        assert!(j.warnings.is_empty());
+    }
+
+    #[test]
+    fn stopped_and_stale_are_down() {
+        let mut c = Case::healthy();
+        c.master = master(false, None);
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Down);
+        assert!(j.reasons[0].contains("no master"), "{j:?}");
+
+        c.master = master(false, Some(315));
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Down);
+        assert!(
+            j.reasons[0].contains("pid 315, which it names, is gone"),
+            "{j:?}"
+        );
+
+        c.master.alive = Some(true);
+        let j = judge(&Facts {
+            stale_pid_process: Some("sleep"),
+            ..c.facts()
+        });
+        assert_eq!(j.verdict, Verdict::Down);
+        assert!(
+            j.reasons[0].contains("now belongs to `sleep` (a stale pid file"),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn listeners_decide_between_degraded_and_down() {
+        let mut c = Case::healthy();
+        c.listeners = vec![
+            listener("127.0.0.1:2525", true),
+            listener("127.0.0.1:2526", false),
+        ];
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons[1].contains("1 of 2 listeners do not answer: 127.0.0.1:2526"),
+            "{j:?}"
+        );
+        c.listeners = vec![listener("127.0.0.1:2525", false)];
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Down);
+        assert!(j.reasons[1].contains("no listener answers"), "{j:?}");
+    }
+
+    #[test]
+    fn disabled_and_on_demand_are_fine() {
+        let mut c = Case::healthy();
+        c.enabled = false;
+        c.master = master(false, None);
+        assert_eq!(c.judge().verdict, Verdict::Disabled);
+        assert!(c.judge().verdict.is_ok());
+
+        let mut c = Case::healthy();
+        c.master = master(false, None);
+        c.view.on_demand = true;
+        c.view.label = Some("org.postfix.master".into());
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::OnDemand);
+        assert!(j.verdict.is_ok());
+        assert!(j.reasons[0].contains("org.postfix.master starts it on demand"));
+
+        c.check = check(CheckStatus::Failed, "postfix: fatal: bad");
+        assert_eq!(c.judge().verdict, Verdict::Degraded);
+    }
+
+    #[test]
+    fn master_outside_its_manager() {
+        let mut c = Case::healthy();
+        c.view = launchd_view("running", Some(4711));
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(j.reasons.iter().any(|r| r.contains(
+            "the master (pid 315) runs outside its service manager: the postfix job \
+             org.postfix.postfix-a runs pid 4711"
+        )));
+
+        c.view = launchd_view("not running", None);
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons
+                .iter()
+                .any(|r| r.contains("is not running and runs nothing"))
+        );
+
+        c.view = launchd_view("running", Some(315));
+        assert_eq!(c.judge().verdict, Verdict::Healthy);
+    }
+
+    #[test]
+    fn manager_details_explain_a_down_instance() {
+        let mut c = Case::healthy();
+        c.master = master(false, None);
+        c.view = launchd_view("spawn scheduled", None);
+        c.view.last_exit_code = Some("78: EX_CONFIG".into());
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Down);
+        assert!(
+            j.reasons
+                .iter()
+                .any(|r| r
+                    .contains("state = spawn scheduled, runs = 3, last exit code = 78: EX_CONFIG")),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn check_failure_degrades_a_running_instance() {
+        let mut c = Case::healthy();
+        c.check = check(
+            CheckStatus::Failed,
+            "postfix: fatal: /etc/postfix-a/main.cf, line 3: missing '=' after attribute name",
+        );
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(j.reasons.iter().any(|r| r.contains("missing '='")));
+
+        c.check = check(
+            CheckStatus::Warnings,
+            "warning: not owned by root: x\nwarning: y",
+        );
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert_eq!(
+            j.warnings,
+            ["postfix check warns: warning: not owned by root: x (and 1 more line(s))"]
+        );
+    }
+
+    #[test]
+    fn clashes_degrade_only_when_both_are_enabled() {
+        let mut c = Case::healthy();
+        c.clashes = vec![ListenerClash {
+            ours: "127.0.0.1:2525".into(),
+            other: "postfix-b".into(),
+            theirs: "*:2525".into(),
+            other_enabled: true,
+        }];
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(j.reasons.iter().any(|r| r
+            == "127.0.0.1:2525 is also configured for postfix-b (as *:2525): only one of them can bind it"));
+        c.clashes[0].other_enabled = false;
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert_eq!(j.warnings.len(), 1);
+    }
+
+    #[test]
+    fn shared_myhostname_is_a_warning() {
+        let mut c = Case::healthy();
+        c.same = vec!["postfix-b".into()];
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert!(j.warnings[0].contains("also the myhostname of postfix-b"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(short_duration(5), "5s");
+        assert_eq!(short_duration(65), "1m05s");
+        assert_eq!(short_duration(3700), "1h01m");
+        assert_eq!(short_duration(90000), "1d01h");
+    }
+}

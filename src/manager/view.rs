@@ -1,0 +1,90 @@
+//! What a service manager knows about an instance's job, for `instancectl status`.
+//!
+//! Every field is optional: a manager fills what it knows and leaves the rest `None`.
+//! launchd fills all of them from `launchctl print system/LABEL` and `launchctl
+//! print-disabled system`; Postfix's own scripts know only what the master's pid file
+//! and its lock say; the native supervisor knows its child and how often it restarted.
+
+use serde::Serialize;
+
+use super::ManagerKind;
+
+/// A persistent override of whether a job may load (launchd's `print-disabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Override {
+    /// The job is disabled: it does not load at boot and cannot be bootstrapped.
+    Disabled,
+    /// Explicitly enabled.
+    Enabled,
+    /// The manager has no override for the job.
+    None,
+}
+
+/// The service manager's view of one instance's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagerView {
+    /// The manager that answered.
+    pub kind: ManagerKind,
+    /// The job's name in the manager (launchd: the label, e.g. `org.postfix.postfix-in`).
+    pub label: Option<String>,
+    /// Whether the manager has the job loaded (launchd: `print` finds it).
+    pub loaded: Option<bool>,
+    /// The persistent enable/disable override, when the manager has such a thing.
+    pub disabled_override: Option<Override>,
+    /// The job's state in the manager's own words (launchd: `running`, `not running`,
+    /// `spawn scheduled`, `waiting`, ...), kept as text so unknown states survive.
+    pub state: Option<String>,
+    /// The pid the manager runs for the job, when it runs one.
+    pub pid: Option<i32>,
+    /// How often the manager has spawned the job (launchd: `runs`); the first start
+    /// counts, so restarts are `runs - 1`.
+    pub runs: Option<u64>,
+    /// How the job last ended, in the manager's words (launchd: `last exit code`,
+    /// e.g. `78: EX_CONFIG`, `(never exited)`, or the signal that killed it).
+    pub last_exit_code: Option<String>,
+    /// The job is started on demand and normally not running, such as the macOS
+    /// primary instance, which Apple's `org.postfix.master` job starts when mail is
+    /// submitted and which exits when idle. Not running is then healthy.
+    pub on_demand: bool,
+    /// The manager restarts the master when it exits (launchd KeepAlive, the native
+    /// supervisor); Postfix's own scripts do not.
+    pub restarts_on_exit: bool,
+    /// Anything else worth telling, one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl ManagerView {
+    /// A view that knows nothing yet.
+    pub fn empty(kind: ManagerKind) -> ManagerView {
+        ManagerView {
+            kind,
+            label: None,
+            loaded: None,
+            disabled_override: None,
+            state: None,
+            pid: None,
+            runs: None,
+            last_exit_code: None,
+            on_demand: false,
+            restarts_on_exit: false,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Restarts since the manager first started the job, when it counts runs.
+    pub fn restarts(&self) -> Option<u64> {
+        self.runs.map(|r| r.saturating_sub(1))
+    }
+}
+
+/// The plist of Apple's own on-demand Postfix job on macOS. It runs the primary
+/// instance's master (`master -e 60`) when mail is submitted, and the master exits
+/// after a minute of idleness.
+pub const APPLE_ON_DEMAND_PLIST: &str = "/System/Library/LaunchDaemons/org.postfix.master.plist";
+
+/// Whether the primary instance is started on demand by Apple's `org.postfix.master`
+/// job on this host (macOS). Only the primary ever is.
+pub fn apple_on_demand_primary(is_primary: bool) -> bool {
+    is_primary && std::path::Path::new(APPLE_ON_DEMAND_PLIST).exists()
+}
