@@ -262,6 +262,9 @@ pub struct InstanceStatus {
     pub queues: Option<Queues>,
     pub queues_error: Option<String>,
     pub check: CheckResult,
+    /// The smart host the instance relays through, and whether credentials are
+    /// present (never the secret); null when it relays through none.
+    pub relay: Option<crate::relay::RelaySummary>,
 }
 
 /// A problem between instances.
@@ -653,6 +656,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
                 }),
                 queues_error: seen.queues.err(),
                 check: seen.check,
+                relay: Some(crate::relay::summary(instance)).filter(|r| r.relay_host.is_some()),
             }
         })
         .collect();

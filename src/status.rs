@@ -220,6 +220,21 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     line("config", i.config_directory.display().to_string());
     line("queue dir", i.queue_directory.display().to_string());
     line("myhostname", i.myhostname.clone());
+    if let Some(relay) = &i.relay {
+        line(
+            "relay",
+            format!(
+                "{} ({}), credentials {}",
+                relay.relay_host.as_deref().unwrap_or("-"),
+                relay.tls.as_deref().unwrap_or("TLS unknown"),
+                if relay.credentials_present {
+                    "present"
+                } else {
+                    "missing"
+                }
+            ),
+        );
+    }
 
     let v = &i.manager;
     let mut said = vec![manager_name(v.kind)];

@@ -351,11 +351,23 @@ fn mail_arrives_authenticated_and_the_password_stays_secret() {
 
     let list = sb.ctl("list --json").ok();
     assert!(list.stdout.contains("\"role\": \"relay\""), "{list:#?}");
+    let status = sb.ctl("status postfix-relay --json");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let relay = &report["instances"][0]["relay"];
+    assert_eq!(relay["relay_host"], "[relay.test]:2587", "{status:#?}");
+    assert_eq!(relay["credentials_present"], true, "{status:#?}");
+    let verbose = sb.ctl("status postfix-relay -v");
+    assert!(
+        verbose.stdout.contains("credentials present"),
+        "{verbose:#?}"
+    );
     assert_secret_kept(
         &sb,
         &secret,
         "/etc/postfix-relay",
-        &[&dry, &created, &settings, &sent, &show, &list],
+        &[
+            &dry, &created, &settings, &sent, &show, &list, &status, &verbose,
+        ],
     );
 }
 

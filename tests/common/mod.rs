@@ -182,7 +182,9 @@ while :; do sleep 1 & wait $!; done"
             "-u",
             "--",
         ])
-        .args(["env", &format!("PATH={path}"), "bash", "-c", script])
+        .args(["env", &format!("PATH={path}")])
+        .args(&self.env)
+        .args(["bash", "-c", script])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(if input.is_some() {
