@@ -630,10 +630,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
             InstanceStatus {
                 name: instance.name.clone(),
                 group: instance.group.clone(),
-                role: instance
-                    .role()
-                    .map(|r| r.to_string())
-                    .or_else(|| instance.is_primary().then(|| "primary".to_string())),
+                role: instance.role_name(),
                 enabled: instance.enabled,
                 config_directory: instance.config_directory.clone(),
                 queue_directory: instance.queue_directory.clone(),

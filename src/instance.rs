@@ -37,6 +37,13 @@ impl Instance {
         self.record.as_ref().map(|r| r.role)
     }
 
+    /// The role to show: instancectl's record, `primary` for the primary, or none.
+    pub fn role_name(&self) -> Option<String> {
+        self.role()
+            .map(|r| r.to_string())
+            .or_else(|| self.is_primary().then(|| "primary".to_string()))
+    }
+
     /// The name to show people: the primary has none of its own.
     pub fn display_name(&self) -> &str {
         if self.is_primary() {

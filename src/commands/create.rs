@@ -332,20 +332,7 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
             };
             h.state.save(&h.runner, name, &record)
         })?;
-        tx.step("postfix check", |h| {
-            if h.runner.dry_run() {
-                return Ok(());
-            }
-            let outcome = h.postfix.check(&dir)?;
-            if outcome.success() {
-                Ok(())
-            } else {
-                Err(Error::CommandFailed {
-                    context: "the new configuration does not pass `postfix check`".into(),
-                    outcome: Box::new(outcome),
-                })
-            }
-        })?;
+        tx.step("postfix check", |h| h.postfix.require_check(&dir))?;
         tx.step("postmulti enable", |h| h.postfix.postmulti().enable(name))?;
         if host.runner.dry_run() {
             // Show what the service manager would do for the instance as planned.

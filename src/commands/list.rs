@@ -37,10 +37,7 @@ impl Row {
         Row {
             name: instance.name.clone(),
             group: instance.group.clone(),
-            role: instance
-                .role()
-                .map(|r| r.to_string())
-                .or_else(|| instance.is_primary().then(|| "primary".to_string())),
+            role: instance.role_name(),
             enabled: instance.enabled,
             config_directory: instance.config_directory.display().to_string(),
             queue_directory: instance.queue_directory.display().to_string(),

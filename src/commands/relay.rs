@@ -100,20 +100,7 @@ fn apply(host: &Host, instance: &Instance, plan: &RelayPlan) -> Result<()> {
                 relay::unchroot_smtp(h, dir)
             })?;
         }
-        tx.step("postfix check", |h| {
-            if h.runner.dry_run() {
-                return Ok(());
-            }
-            let outcome = h.postfix.check(dir)?;
-            if outcome.success() {
-                Ok(())
-            } else {
-                Err(Error::CommandFailed {
-                    context: "the new configuration does not pass `postfix check`".into(),
-                    outcome: Box::new(outcome),
-                })
-            }
-        })?;
+        tx.step("postfix check", |h| h.postfix.require_check(dir))?;
         if running {
             tx.step("reloading the instance", |h| h.manager.reload(h, instance))?;
         } else if !host.runner.dry_run() {

@@ -205,26 +205,7 @@ impl Launchd {
 
     /// `postfix -c DIR check`, which `postfix start` runs and launchd does not.
     fn check(&self, host: &Host, instance: &Instance) -> Result<()> {
-        if host.runner.dry_run() {
-            println!(
-                "would run: {} -c {} check",
-                host.postfix.command_directory.join("postfix").display(),
-                instance.config_directory.display()
-            );
-            return Ok(());
-        }
-        let outcome = host.postfix.check(&instance.config_directory)?;
-        if outcome.success() {
-            Ok(())
-        } else {
-            Err(Error::CommandFailed {
-                context: format!(
-                    "{} does not pass `postfix check`, so it is not started",
-                    instance.name
-                ),
-                outcome: Box::new(outcome),
-            })
-        }
+        host.postfix.require_check(&instance.config_directory)
     }
 
     /// Writes the plist: owner root, group wheel (root where there is none), mode 0644.

@@ -171,6 +171,30 @@ impl Postfix {
         self.runner.probe(&self.postfix_in(config_dir).arg("check"))
     }
 
+    /// `postfix -c DIR check`, as a step that must pass before an instance starts:
+    /// its failure is an error with Postfix's own words. A dry run only prints it.
+    pub fn require_check(&self, config_dir: &Path) -> Result<()> {
+        if self.runner.dry_run() {
+            println!(
+                "would run: {}",
+                self.postfix_in(config_dir).arg("check").display()
+            );
+            return Ok(());
+        }
+        let outcome = self.check(config_dir)?;
+        if outcome.success() {
+            Ok(())
+        } else {
+            Err(Error::CommandFailed {
+                context: format!(
+                    "{} does not pass `postfix check`, so it is not started",
+                    config_dir.display()
+                ),
+                outcome: Box::new(outcome),
+            })
+        }
+    }
+
     /// `postfix -c DIR CMD` (start, stop, reload, ...).
     pub fn control(&self, config_dir: &Path, verb: &str) -> Result<Outcome> {
         self.runner.change(&self.postfix_in(config_dir).arg(verb))
