@@ -395,9 +395,9 @@ native() {
   run_series native-rotate rotate "$N" "$KILLS" "$GAP" 15 0
   say "native: $KILLS kills of postfix-b1, $GAP s after each recovery"
   run_series native-same same "$N" "$KILLS" "$GAP" 15 0
-  serving_row "after the kills (native)"
   recovery_rows native-rotate "native recovery, rotating over $N instances" 1000
   recovery_rows native-same "native recovery, same master (served ~${GAP} s)" 1000
+  serving_row "after the kills (native)"
   local log exits
   log="$(var_file $LOGS/supervise.log)"
   exits=$(grep -c 'killed by SIGKILL' "$log" || true)
@@ -453,9 +453,9 @@ launchd() {
   run_series launchd-rotate rotate "$N" "$KILLS" "$GAP" $((throttle + 15)) 0
   say "launchd: $THROTTLED_KILLS kills of postfix-b1, $GAP s after each recovery (throttled)"
   run_series launchd-same same "$N" "$THROTTLED_KILLS" "$GAP" $((throttle + 15)) 1
-  serving_row "after the kills (launchd)"
   recovery_rows launchd-rotate "launchd recovery, rotating over $N instances"
   recovery_rows launchd-same "launchd recovery, same master (ran ~${GAP} s: throttled)"
+  serving_row "after the kills (launchd)"
   sandbox_down
 }
 
