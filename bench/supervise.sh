@@ -176,14 +176,15 @@ banner() {
   [ "$rc" -eq 0 ] && [[ $line == "220 "* ]]
 }
 
-# kill_series MODE N KILLS GAP TIMEOUT_S SKIP: kill -9 a master and time until a new
+# kill_series MODE N KILLS GAP TIMEOUT_S SKIP HZ: kill -9 a master and time until a new
 # master pid lives and its listener greets. MODE rotate: postfix-b1, b2, ... in turn;
 # same: postfix-b1 every time. The first SKIP kills are not reported. Prints
-# "ok I NAME PID_MS BANNER_MS" per kill; "timeout I NAME" or "down I NAME" ends it. The polling loop uses
+# "ok I NAME PID_MS BANNER_MS AGE_MS" per kill (AGE: how long the killed master had
+# run); "timeout I NAME" or "down I NAME" ends the series. The polling loop uses
 # only builtins, so it neither forks nor competes much for the CPU.
 kill_series() {
-  local mode=$1 n=$2 kills=$3 gap=$4 limit=$(($5 * 1000000)) skip=$6
-  local fifo=/tmp/bench-nap.$$ nap_fd i k name port pidfile old new t0 now tpid
+  local mode=$1 n=$2 kills=$3 gap=$4 limit=$(($5 * 1000000)) skip=$6 hz=$7
+  local fifo=/tmp/bench-nap.$$ nap_fd i k name port pidfile old new t0 now tpid stat up age
   mkfifo "$fifo"
   exec {nap_fd}<>"$fifo"
   rm -f "$fifo"
@@ -197,6 +198,12 @@ kill_series() {
       echo "down $i $name (master.pid: '$old'): not serving before the kill; series ended"
       return 0
     fi
+    # Its age: uptime (centiseconds) minus its start time (field 22 of stat, ticks).
+    read -r stat <"/proc/$old/stat"
+    read -r up _ </proc/uptime
+    stat=${stat##*) }
+    set -- $stat
+    age=$((${up/./} * 10 - ${20} * 1000 / hz))
     t0=${EPOCHREALTIME/./}
     kill -9 "$old"
     tpid=
@@ -208,7 +215,7 @@ kill_series() {
         [ -n "$tpid" ] || tpid=$now
         if banner "$port"; then
           now=${EPOCHREALTIME/./}
-          ((i <= skip)) || echo "ok $i $name $(((tpid - t0) / 1000)) $(((now - t0) / 1000))"
+          ((i <= skip)) || echo "ok $i $name $(((tpid - t0) / 1000)) $(((now - t0) / 1000)) $age"
           break
         fi
       fi
@@ -314,6 +321,8 @@ recovery_rows() { # TAG LABEL TARGET_MS(or empty)
     row "$label" "$value"
   fi
   row "  of which until the new master's pid" "median $pmed ms"
+  row "  killed masters had run" "$(awk '$1 == "ok" { print $6 }' "$work/$tag.txt" |
+    sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f to %.1f s", v[1] / 1000, v[NR] / 1000 }')"
 }
 
 # A summary row: does every instance have one master that greets?
@@ -392,11 +401,11 @@ native() {
   row "whole sandbox CPU while idle (Postfix answering probes too)" "$total % of one core"
 
   say "native: $KILLS kills rotating over the instances"
-  run_series native-rotate rotate "$N" "$KILLS" "$GAP" 15 0
+  run_series native-rotate rotate "$N" "$KILLS" "$GAP" 15 0 "$hz"
   say "native: $KILLS kills of postfix-b1, $GAP s after each recovery"
-  run_series native-same same "$N" "$KILLS" "$GAP" 15 0
+  run_series native-same same "$N" "$KILLS" "$GAP" 15 0 "$hz"
   recovery_rows native-rotate "native recovery, rotating over $N instances" 1000
-  recovery_rows native-same "native recovery, same master (served ~${GAP} s)" 1000
+  recovery_rows native-same "native recovery, same master again" 1000
   serving_row "after the kills (native)"
   local log exits
   log="$(var_file $LOGS/supervise.log)"
@@ -450,11 +459,11 @@ launchd() {
   row "launchd ThrottleInterval ($(basename "$plist"))" "$throttle s$note"
 
   say "launchd: $KILLS kills rotating over the instances"
-  run_series launchd-rotate rotate "$N" "$KILLS" "$GAP" $((throttle + 15)) 0
+  run_series launchd-rotate rotate "$N" "$KILLS" "$GAP" $((throttle + 15)) 0 "$(getconf CLK_TCK)"
   say "launchd: $THROTTLED_KILLS kills of postfix-b1, $GAP s after each recovery (throttled)"
-  run_series launchd-same same "$N" "$THROTTLED_KILLS" "$GAP" $((throttle + 15)) 1
+  run_series launchd-same same "$N" "$THROTTLED_KILLS" "$GAP" $((throttle + 15)) 1 "$(getconf CLK_TCK)"
   recovery_rows launchd-rotate "launchd recovery, rotating over $N instances"
-  recovery_rows launchd-same "launchd recovery, same master (ran ~${GAP} s: throttled)"
+  recovery_rows launchd-same "launchd recovery, same master again (throttled)"
   serving_row "after the kills (launchd)"
   sandbox_down
 }
