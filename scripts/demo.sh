@@ -23,4 +23,4 @@ if "$ctl" list --json | grep -q '"name": "postfix-example"'; then
 else
   "$ctl" create postfix-example --group demo --role input --listen 127.0.0.1:2525
 fi
-"$ctl" list
+"$ctl" status -v
