@@ -58,28 +58,28 @@ impl ServiceManager for PostfixScripts {
         if host.runner.dry_run() {
             return stopped.map(drop);
         }
-        // `postfix stop` only signals; a hung or stopped master ignores it.
-        let mut deadline = Instant::now() + STOP_TIMEOUT;
-        let mut killed = false;
-        while instance.running_master() == Some(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-            if Instant::now() >= deadline && !killed {
-                tracing::warn!(
-                    instance = instance.display_name(),
-                    pid,
-                    "did not stop; killing it"
-                );
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                // Dying takes the kernel a moment too.
-                deadline = Instant::now() + Duration::from_secs(2);
-                killed = true;
+        // `postfix stop` only signals, and postfix-script's forced stop kills the
+        // master alone: a stopped master or stopped children keep the pid file's lock.
+        let gone = |timeout: Duration| {
+            let deadline = Instant::now() + timeout;
+            while instance.running_master().is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
             }
+            instance.running_master().is_none()
+        };
+        if stopped.is_err() || !gone(STOP_TIMEOUT) {
+            tracing::warn!(
+                instance = instance.display_name(),
+                pid,
+                "did not stop; killing its process group"
+            );
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         // postfix-script exits 1 when it had to force the stop; what counts is that
-        // the master is gone.
+        // the master and its children are gone.
         match stopped {
-            Err(e) if instance.running_master().is_some() => Err(e),
+            Err(e) if !gone(Duration::from_secs(5)) => Err(e),
             _ => Ok(()),
         }
     }
