@@ -42,8 +42,7 @@
 #   sudo env N=50 bash bench/supervise.sh
 #   sudo env INSTANCECTL=target/release/instancectl KEEP=1 bash bench/supervise.sh
 #
-# With N=20 it takes about 10 minutes, mostly `instancectl create` (several seconds
-# each: postmulti's create runs Postfix's post-install).
+# With N=20 it takes about 10 minutes, mostly the creates (7 to 8 s each on a 2-CPU VM).
 #
 # Environment:
 #   N=20               instances
