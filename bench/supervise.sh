@@ -22,14 +22,15 @@
 #      series: rotating over the instances (each kill hits a master that has served
 #      for a while), and the same instance again and again (its master has served
 #      about GAP seconds). Median, p90 and max in ms; also the time until the new
-#      master's pid appeared.
+#      master's pid appeared, and how long the killed masters had run.
 #   3. The same under the launchd emulator (workspace crate launchd-emulator/), when
 #      this build has the launchd manager: the emulator's daemon runs in its own
 #      sandbox, its `launchctl` first in PATH, instances created with
 #      `--manager launchd --launchd-dir DIR`. launchd respawns a KeepAlive job at once
 #      when it ran longer than ThrottleInterval and otherwise ThrottleInterval after
-#      its last start, so there are two series again: rotating (old masters) and the
-#      same master killed GAP seconds after it came back (throttled).
+#      its last start, so there are two series again: rotating (old masters, given
+#      enough instances) and the same master killed GAP seconds after it came back
+#      (throttled).
 #
 # Targets (issue 5): median native recovery < 1 s, idle CPU < 1 % of one core,
 # RSS < 20 MB. The exit status is non-zero only when the benchmark itself could not
@@ -40,6 +41,8 @@
 #   sudo bash bench/supervise.sh
 #   sudo env N=50 bash bench/supervise.sh
 #   sudo env INSTANCECTL=target/release/instancectl KEEP=1 bash bench/supervise.sh
+#
+# With N=20 it takes about 10 minutes, mostly the creates (7 to 8 s each on a 2-CPU VM).
 #
 # Environment:
 #   N=20               instances
@@ -129,6 +132,7 @@ sandbox_down() {
   wait "$sb_holder" 2>/dev/null || true
   mkdir -p "$work/logs"
   cp -r "$(var_file $LOGS)"/. "$work/logs/" 2>/dev/null || true
+  cp "$(var_file /var/log)"/*.log "$work/logs/" 2>/dev/null || true # launchd jobs' logs
   rm -rf "$sb_root"
   sb_init="" sb_holder="" sb_root=""
 }
@@ -169,7 +173,7 @@ cleanup() {
 banner() {
   local fd line rc
   { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
-  read -r -t 2 line <&"$fd"
+  read -r -t 2 line <&"$fd" 2>/dev/null
   rc=$?
   printf 'QUIT\r\n' >&"$fd" 2>/dev/null
   exec {fd}>&-
@@ -245,7 +249,9 @@ check_serving() {
   return $bad
 }
 
-inside_fns="$(declare -f banner kill_series check_serving)"
+# SIGPIPE ignored: a QUIT written to a connection the server has just reset must not
+# kill the shell.
+inside_fns="trap '' PIPE; $(declare -f banner kill_series check_serving)"
 
 # ---------------------------------------------------------------------------------
 # Measuring from the host
