@@ -124,6 +124,12 @@ impl DaemonJob {
         if version >= MASTER_KEEP_STDOUT_SINCE {
             program_arguments.push("-s".into());
         }
+        DaemonJob::keep_alive(label, program_arguments, naming)
+    }
+
+    /// A job launchd starts at boot and keeps running, logging to
+    /// `<log_dir>/<label>.log`.
+    fn keep_alive(label: String, program_arguments: Vec<String>, naming: &JobNaming) -> DaemonJob {
         let log = naming.log_dir.join(format!("{label}.log"));
         DaemonJob {
             label,
@@ -146,7 +152,6 @@ impl DaemonJob {
         naming: &JobNaming,
     ) -> DaemonJob {
         let label = naming.label(SUPERVISOR_NAME);
-        let log = naming.log_dir.join(format!("{label}.log"));
         let program_arguments = [
             program.to_string_lossy().as_ref(),
             "--manager",
@@ -163,14 +168,7 @@ impl DaemonJob {
         ]
         .map(str::to_string)
         .to_vec();
-        DaemonJob {
-            label,
-            program_arguments,
-            throttle_interval: THROTTLE_INTERVAL,
-            exit_timeout: EXIT_TIMEOUT,
-            stdout_path: log.clone(),
-            stderr_path: log,
-        }
+        DaemonJob::keep_alive(label, program_arguments, naming)
     }
 
     /// The file name in the daemons directory: the label, as launchd's convention wants.
