@@ -17,13 +17,8 @@ pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<Banner, String> {
     probe_until(addr, timeout, false)
 }
 
-/// Like [`probe`]; with `first_line`, the first line of a multi-line greeting is
-/// enough (postscreen sends `220-` and delays the rest while it tests the client).
-pub fn probe_until(
-    addr: SocketAddr,
-    timeout: Duration,
-    first_line: bool,
-) -> Result<Banner, String> {
+/// Connects within `timeout`; reads on the stream may take what is left of it.
+fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, Instant), String> {
     let started = Instant::now();
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     let left = timeout
@@ -32,6 +27,17 @@ pub fn probe_until(
     stream
         .set_read_timeout(Some(left))
         .map_err(|e| e.to_string())?;
+    Ok((stream, started))
+}
+
+/// Like [`probe`]; with `first_line`, the first line of a multi-line greeting is
+/// enough (postscreen sends `220-` and delays the rest while it tests the client).
+pub fn probe_until(
+    addr: SocketAddr,
+    timeout: Duration,
+    first_line: bool,
+) -> Result<Banner, String> {
+    let (stream, started) = connect(addr, timeout)?;
     let mut reader = BufReader::new(&stream);
     let mut line = String::new();
     // A multi-line greeting continues with "220-"; the last line has "220 ".
@@ -119,14 +125,7 @@ fn client_hello() -> Vec<u8> {
 /// port 465), sends a ClientHello and waits for the server's first TLS record: a
 /// handshake record means the server's TLS works. Returns the time it took.
 pub fn probe_tls(addr: SocketAddr, timeout: Duration) -> Result<Duration, String> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    let left = timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(1));
-    stream
-        .set_read_timeout(Some(left))
-        .map_err(|e| e.to_string())?;
+    let (mut stream, started) = connect(addr, timeout)?;
     // A server that hangs up without reading the ClientHello makes the kernel reset
     // the connection, which the write or the read may see.
     let hung_up = |e: &std::io::Error| {
