@@ -16,14 +16,30 @@ fn state(pid: i32) -> Option<char> {
         .next()
 }
 
-/// The process exists and has not exited.
-pub fn is_alive(pid: i32) -> bool {
-    pid > 0 && kill(Pid::from_raw(pid), None).is_ok() && state(pid) != Some('Z')
+/// What a pid is, from one look at the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// No such process, or it has exited and only waits to be reaped.
+    Gone,
+    /// Stopped (SIGSTOP) or traced: it handles no signal but SIGKILL.
+    Stopped,
+    Running,
 }
 
-/// The process is stopped (SIGSTOP) or traced, so it handles no signal but SIGKILL.
-pub fn is_stopped(pid: i32) -> bool {
-    matches!(state(pid), Some('T' | 't'))
+pub fn liveness(pid: i32) -> Liveness {
+    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
+        return Liveness::Gone;
+    }
+    match state(pid) {
+        Some('Z') => Liveness::Gone,
+        Some('T' | 't') => Liveness::Stopped,
+        _ => Liveness::Running,
+    }
+}
+
+/// The process exists and has not exited.
+pub fn is_alive(pid: i32) -> bool {
+    liveness(pid) != Liveness::Gone
 }
 
 #[cfg(test)]
@@ -34,7 +50,7 @@ mod tests {
     fn this_process_lives_and_runs() {
         let me = std::process::id() as i32;
         assert!(is_alive(me));
-        assert!(!is_stopped(me));
+        assert_eq!(liveness(me), Liveness::Running);
         assert!(!is_alive(0));
     }
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Event;
-use crate::{process, smtp};
+use crate::process::{self, Liveness};
+use crate::smtp;
 
 /// One master to probe.
 #[derive(Debug, Clone)]
@@ -67,16 +68,19 @@ fn probe_one(target: &Target, timeout: Duration) -> Probe {
         gone: false,
         failure: None,
     };
-    if !process::is_alive(target.pid) {
-        probe.gone = true;
-        probe.failure = Some("the master process is gone".into());
-        return probe;
-    }
-    // A stopped master keeps its sockets open, so idle smtpd processes may still
-    // greet for a while; its process state tells at once.
-    if process::is_stopped(target.pid) {
-        probe.failure = Some("the master process is stopped (SIGSTOP or traced)".into());
-        return probe;
+    match process::liveness(target.pid) {
+        Liveness::Gone => {
+            probe.gone = true;
+            probe.failure = Some("the master process is gone".into());
+            return probe;
+        }
+        // A stopped master keeps its sockets open, so idle smtpd processes may still
+        // greet for a while; its process state tells at once.
+        Liveness::Stopped => {
+            probe.failure = Some("the master process is stopped (SIGSTOP or traced)".into());
+            return probe;
+        }
+        Liveness::Running => {}
     }
     probe.failure = target.addrs.iter().find_map(|addr| {
         smtp::probe(*addr, timeout)
