@@ -11,9 +11,11 @@ pub mod launchctl;
 pub mod lock;
 pub mod manager;
 pub mod manifest;
+pub mod output;
 pub mod plist;
 pub mod postfix;
 pub mod process;
+pub mod progress;
 pub mod reconcile;
 pub mod relay;
 pub mod roles;
@@ -28,6 +30,7 @@ pub mod validate;
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: cli::Cli) -> i32 {
     init_logging(cli.global.verbose, cli.global.log_format);
+    progress::init(cli.global.verbose > 0, cli.global.dry_run);
     match commands::dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {

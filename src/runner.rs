@@ -327,7 +327,11 @@ pub fn atomic_write_owned(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", which names no directory to sync.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".instancectl-")
         .permissions(std::fs::Permissions::from_mode(mode))

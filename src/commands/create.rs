@@ -38,7 +38,21 @@ struct Plan {
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
     let plan = plan(host, args)?;
-    apply(host, &plan, !args.no_start)
+    apply(host, &plan, !args.no_start, args.json)
+}
+
+/// What `create --json` prints.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    name: &'a str,
+    group: Option<&'a str>,
+    role: Role,
+    config_directory: &'a Path,
+    listen: Vec<String>,
+    started: bool,
+    master_pid: Option<i32>,
+    /// The relay host and whether credentials are present (never the secret).
+    relay: Option<crate::relay::RelaySummary>,
 }
 
 fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
@@ -285,7 +299,7 @@ fn check_collisions(
     Ok(())
 }
 
-fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
+fn apply(host: &Host, plan: &Plan, start: bool, json: bool) -> Result<()> {
     let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
     let primary_main_cf = host.postfix.config_directory.join("main.cf");
@@ -364,6 +378,22 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         Ok(Some((instance, pid)))
     })?;
 
+    if json && !host.runner.dry_run() {
+        let instance = reload_instance(host, name)?;
+        return crate::output::print_json(
+            crate::output::Schema::CREATE,
+            &Created {
+                name,
+                group: plan.group.as_deref(),
+                role: plan.role,
+                config_directory: &plan.config_directory,
+                listen: instance.listeners.iter().map(|l| l.to_string()).collect(),
+                started: created.is_some(),
+                master_pid: created.as_ref().map(|(_, pid)| *pid),
+                relay: plan.relay.as_ref().map(|_| relay::summary(&instance)),
+            },
+        );
+    }
     match created {
         Some((instance, pid)) => {
             let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();

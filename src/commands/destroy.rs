@@ -44,9 +44,25 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     postmulti.destroy(name)?;
     remove_leftovers(host, &instance)?;
     host.state.remove(&host.runner, name)?;
-    if !host.runner.dry_run() {
-        println!("{name}: destroyed");
+    if host.runner.dry_run() {
+        return Ok(());
     }
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Destroyed<'a> {
+            name: &'a str,
+            /// Queued messages deleted with the instance (--force-discard-queue).
+            discarded_messages: u64,
+        }
+        return crate::output::print_json(
+            crate::output::Schema::DESTROY,
+            &Destroyed {
+                name,
+                discarded_messages: queued.total(),
+            },
+        );
+    }
+    println!("{name}: destroyed");
     Ok(())
 }
 

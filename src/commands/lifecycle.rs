@@ -1,5 +1,6 @@
 //! start, stop, restart, reload, enable and disable: the service manager does the
-//! work, in postmulti's start order (stop in reverse).
+//! work, in postmulti's start order (stop in reverse), one progress step per
+//! instance, each ending in a line that says what became of it.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::health;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::progress;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -58,11 +60,14 @@ fn start_one(host: &Host, instance: &Instance) -> Result<()> {
         return Ok(());
     }
     let was_running = instance.running_master();
+    let step = progress::step(format!("{}: starting", instance.display_name()));
     host.start(instance)?;
     if host.runner.dry_run() {
+        step.done();
         return Ok(());
     }
     let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    step.clear();
     match was_running {
         Some(_) => println!(
             "{}: already running (master pid {pid})",
@@ -86,7 +91,9 @@ fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
         return Ok(());
     }
     let was_running = instance.running_master().is_some();
+    let step = progress::step(format!("{}: stopping", instance.display_name()));
     host.stop(instance)?;
+    step.clear();
     if !host.runner.dry_run() {
         let word = if was_running {
             "stopped"
@@ -121,11 +128,14 @@ fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
     if unmanaged(host, instance) {
         return Ok(());
     }
+    let step = progress::step(format!("{}: restarting", instance.display_name()));
     host.restart(instance)?;
     if host.runner.dry_run() {
+        step.done();
         return Ok(());
     }
     let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    step.clear();
     println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }

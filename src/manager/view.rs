@@ -52,6 +52,9 @@ pub struct ManagerView {
     pub restarts_on_exit: bool,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
+    /// When the manager itself is not running (no native supervisor answers): the
+    /// command that starts it, which is what a down instance needs first.
+    pub start_command: Option<String>,
 }
 
 impl ManagerView {
@@ -69,6 +72,7 @@ impl ManagerView {
             on_demand: false,
             restarts_on_exit: false,
             notes: Vec::new(),
+            start_command: None,
         }
     }
 
