@@ -311,6 +311,14 @@ fn failing_check_degrades_a_running_instance() {
     assert_eq!(a["listeners"][0]["ok"], true);
     let prom = sb.ctl("status postfix-a --format prometheus").stdout;
     assert!(prom.contains("instancectl_postfix_check_ok{postfix_instance=\"postfix-a\"} 0"));
+    let table = sb.ctl("status postfix-a");
+    assert!(
+        table.stdout.contains(
+            "postfix-a: degraded \u{2014} correct what `postfix -c /etc/postfix-a check` \
+             reports, then run: instancectl reload postfix-a\n"
+        ),
+        "{table:#?}"
+    );
 
     // Fixed: the edit changes main.cf, so the check runs again at once.
     sb.sh("sed -i '/^bogus line$/d' /etc/postfix-a/main.cf")
@@ -471,6 +479,7 @@ fn listener_gone_while_the_master_lives() {
         reasons(a).contains("no listener answers, although the master runs"),
         "{a:#}"
     );
+    assert_eq!(a["fix"]["run"], "instancectl restart postfix-a", "{a:#}");
 }
 
 #[test]
