@@ -562,7 +562,7 @@ fn stale_pid_file_after_kill_9() {
     assert_eq!(a["master"]["alive"], true, "{a:#}");
     assert_eq!(a["master"]["holds_lock"], false, "{a:#}");
     assert!(reasons(a).contains("now belongs to `sleep`"), "{a:#}");
-    let table = sb.ctl("status postfix-a");
+    let table = sb.ctl("status postfix-a -o wide");
     assert!(
         table.stdout.contains(&format!("- ({other} stale)")),
         "{table:#?}"
