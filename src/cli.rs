@@ -341,6 +341,10 @@ pub struct PlistArgs {
     /// problem is found.
     #[arg(long, value_name = "FILE", num_args = 0..)]
     pub check: Option<Vec<PathBuf>>,
+
+    /// With --check: the problems as a JSON document.
+    #[arg(long, requires = "check")]
+    pub json: bool,
 }
 
 /// A duration as humantime reads it, kept as typed (it goes into a plist).

@@ -30,6 +30,7 @@ impl Schema {
     pub const INIT: Schema = Schema("instancectl.init/v1");
     pub const CREATE: Schema = Schema("instancectl.create/v1");
     pub const DESTROY: Schema = Schema("instancectl.destroy/v1");
+    pub const PLIST_CHECK: Schema = Schema("instancectl.plist-check/v1");
 }
 
 /// A document: its schema first, then the body's own fields.

@@ -310,6 +310,35 @@ fn completions_load_in_each_shell() {
 }
 
 #[test]
+fn plist_lint_as_json() {
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed-002-launchdaemon.plist");
+    let lint = run(Command::new(instancectl()).args([
+        "plist",
+        "--check",
+        &seed.display().to_string(),
+        "--json",
+    ]));
+    assert_eq!(lint.code, 1, "problems found: {lint:#?}");
+    let doc = json(&lint);
+    assert_eq!(doc["schema"], "instancectl.plist-check/v1");
+    let kinds: Vec<&str> = doc["files"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "program-mismatch",
+        "unknown-instance",
+        "daemonizes",
+        "syntax",
+    ] {
+        assert!(kinds.contains(&kind), "{kind}: {doc:#}");
+    }
+    assert_eq!(doc["problems"], kinds.len());
+}
+
+#[test]
 fn launchd_options_only_in_launchd_help() {
     let help = run(Command::new(instancectl()).arg("--help")).ok();
     assert!(!help.stdout.contains("--launchd-dir"), "{help:#?}");
