@@ -396,6 +396,15 @@ impl Builder<'_> {
             "true" | "false" => {
                 if !empty {
                     self.expect_close(&name, line)?;
+                    // plutil accepts it, launchd does not (rdar://47256054, macOS 10.14).
+                    self.error(
+                        line,
+                        format!(
+                            "<{name}></{name}>: launchd refuses the whole file (\"Invalid \
+                             property list\") although plutil -lint accepts it"
+                        ),
+                        format!("write <{name}/>"),
+                    );
                 }
                 Ok(Some(Value::Boolean(name == "true")))
             }
