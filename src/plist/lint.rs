@@ -1331,6 +1331,23 @@ mod tests {
             "{args}<key>RunAtLoad</key><true/><key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>"
         ));
         assert!(r.problems.is_empty(), "{}", r.render());
+        // Conditions other than the exit status start the job on demand.
+        let r = check(&format!(
+            "{args}<key>KeepAlive</key><dict><key>PathState</key><dict>\
+             <key>/etc/postfix-in/main.cf</key><true/></dict></dict>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A one-shot job is not a boot daemon.
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><true/><key>LaunchOnlyOnce</key><true/>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A job that runs no master is not held to the master's rules.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>UserName</key><string>_postfix</string>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
         let r = check(&format!(
             "{args}<key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><true/>\
              <key>UserName</key><string>_postfix</string><key>ThrottleInterval</key><string>10</string>"

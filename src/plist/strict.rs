@@ -807,6 +807,10 @@ mod tests {
             ("<dict/><dict/>", "exactly one"),
             ("<dict><key>A</key><true/>", "</plist> closes <dict>"),
             ("hello<dict/>", "outside any value"),
+            (
+                "<dict><key>A</key><false></false></dict>",
+                "<false></false>: launchd refuses",
+            ),
         ];
         for (body, expected) in cases {
             let parsed = parse(doc(body).as_bytes());
