@@ -900,7 +900,7 @@ fn analyze_master(args: &[String]) -> Vec<Finding> {
             ('c', Some(dir)) => out.push(Finding::ConfigDir(dir.to_string())),
             ('s', _) => out.push(Finding::Needs(
                 "master -s".into(),
-                super::MASTER_KEEP_STDOUT_SINCE,
+                crate::postfix::MASTER_KEEP_STDOUT_SINCE,
             )),
             ('e', Some(secs)) => out.push(Finding::ExitsAfter(secs.to_string())),
             _ => {}
