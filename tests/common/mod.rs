@@ -330,7 +330,9 @@ rm -rf /var/spool/postfix-* /var/lib/postfix-* /var/lib/instancectl /var/log/pos
 fn private_tmp_keeping(target: &Path) -> String {
     let t = target.display();
     if target.starts_with("/tmp") {
-        format!("cd {t}\nmount -t tmpfs tmpfs /tmp\nmkdir -p {t}\nmount --bind . {t}\ncd /")
+        format!(
+            "cd {t}\nmount -t tmpfs tmpfs /tmp\nmkdir -p {t}\nmount --no-canonicalize --bind . {t}\ncd /"
+        )
     } else {
         "mount -t tmpfs tmpfs /tmp".to_string()
     }
