@@ -3,10 +3,8 @@
 //! instances without touching the machine's own Postfix, and every process dies with
 //! the sandbox. Commands run inside it through nsenter.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn instancectl() -> &'static str {
@@ -38,14 +36,6 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
     /// Panics with everything the command said unless it succeeded.
     #[track_caller]
     pub fn ok(self) -> Run {
@@ -181,11 +171,6 @@ while :; do sleep 1 & wait $!; done",
         self.command(script, Some(input), COMMAND_LIMIT)
     }
 
-    /// Runs a shell script inside the sandbox, killed after `limit`.
-    pub fn sh_within(&self, script: &str, limit: Duration) -> Run {
-        self.command(script, None, limit)
-    }
-
     fn command(&self, script: &str, input: Option<&str>, limit: Duration) -> Run {
         let bin_dir = Path::new(instancectl())
             .parent()
@@ -237,6 +222,22 @@ while :; do sleep 1 & wait $!; done",
             ));
         }
         run
+    }
+
+    /// The sandbox after `instancectl init --null-client`: multi-instance on, the
+    /// primary a send-only null client.
+    pub fn null_client(self) -> Sandbox {
+        self.ctl("init --null-client").ok();
+        self
+    }
+
+    /// The pid the master's pid file names, if there is one.
+    pub fn pid_file_pid(&self, name: &str) -> Option<i32> {
+        self.sh(&format!("cat /var/spool/{name}/pid/master.pid"))
+            .stdout
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Runs instancectl with `args` (a shell-quoted string) inside the sandbox.
