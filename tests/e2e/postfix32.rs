@@ -12,11 +12,9 @@
 //! unmodified 3.7, where the gated feature is used, so that a gate that stopped working
 //! would fail here.
 
-mod common;
+use crate::common::{Run, Sandbox};
 
-use common::{Run, Sandbox};
-
-const RECORDED: &str = include_str!("data/macos-postconf-mail_version.txt");
+const RECORDED: &str = include_str!("../data/macos-postconf-mail_version.txt");
 
 /// `mail_version = 3.2.2`, the recorded answer.
 fn recorded_answer() -> &'static str {
@@ -84,9 +82,8 @@ fn the_wrapper_changes_only_mail_version() {
 
 #[test]
 fn relay_instances_and_test_mail_on_postfix_3_2() {
-    let sb = Sandbox::scripted();
+    let sb = Sandbox::scripted().null_client();
     let prefix = as_postfix_32(&sb);
-    sb.ctl("init --null-client").ok();
     sb.add_addr("127.0.1.2");
     sb.add_addr("127.0.1.3");
 
