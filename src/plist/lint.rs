@@ -375,21 +375,7 @@ impl<'a> Job<'a> {
 
     fn check(mut self) -> Findings {
         self.label();
-        for key in ["ThrottleInterval", "ExitTimeOut"] {
-            if let Some(v) = self.d.get(key)
-                && v.as_signed_integer().is_none()
-            {
-                self.push(
-                    Kind::Key,
-                    Some(key),
-                    format!("{key} must be an <integer> (seconds)"),
-                    format!("write <key>{key}</key> <integer>10</integer>"),
-                );
-            }
-        }
-        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
-            self.string(key);
-        }
+        self.types();
         let runs_master = match self.argv() {
             Some(argv) => self.command(&argv),
             None => false,
@@ -401,7 +387,7 @@ impl<'a> Job<'a> {
             return self.findings();
         }
         self.boot();
-        if let Some(user) = self.string("UserName")
+        if let Some(user) = self.d.get("UserName").and_then(Value::as_string)
             && user != "root"
         {
             self.push(
@@ -703,7 +689,10 @@ impl<'a> Job<'a> {
         {
             return;
         }
-        if !self.valueless("RunAtLoad") && self.boolean("RunAtLoad") != Some(true) {
+        // A value of the wrong type is reported by `types`.
+        if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
+            && !self.valueless("RunAtLoad")
+        {
             self.push(
                 Kind::NotKeptAlive,
                 Some("RunAtLoad"),
@@ -713,29 +702,47 @@ impl<'a> Job<'a> {
                 "add <key>RunAtLoad</key> <true/>",
             );
         }
-        if !self.valueless("KeepAlive") {
-            let kept = match self.d.get("KeepAlive") {
-                None => false,
-                Some(Value::Boolean(b)) => *b,
-                Some(Value::Dictionary(_)) => true,
-                Some(_) => {
-                    self.push(
-                        Kind::Key,
-                        Some("KeepAlive"),
-                        "KeepAlive must be <true/> or a <dict> of conditions".into(),
-                        "write <key>KeepAlive</key> <true/>",
-                    );
-                    true
-                }
-            };
-            if !kept {
+        if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
+            && !self.valueless("KeepAlive")
+        {
+            self.push(
+                Kind::NotKeptAlive,
+                Some("KeepAlive"),
+                "KeepAlive is not true: a master that dies stays down".into(),
+                "add <key>KeepAlive</key> <true/>",
+            );
+        }
+    }
+
+    /// The types launchd wants for the keys every job may have.
+    fn types(&mut self) {
+        for key in ["ThrottleInterval", "ExitTimeOut"] {
+            if let Some(v) = self.d.get(key)
+                && v.as_signed_integer().is_none()
+            {
                 self.push(
-                    Kind::NotKeptAlive,
-                    Some("KeepAlive"),
-                    "KeepAlive is not true: a master that dies stays down".into(),
-                    "add <key>KeepAlive</key> <true/>",
+                    Kind::Key,
+                    Some(key),
+                    format!("{key} must be an <integer> (seconds)"),
+                    format!("write <key>{key}</key> <integer>10</integer>"),
                 );
             }
+        }
+        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
+            self.string(key);
+        }
+        for key in ["RunAtLoad", "LaunchOnlyOnce", "AbandonProcessGroup"] {
+            self.boolean(key);
+        }
+        if let Some(v) = self.d.get("KeepAlive")
+            && !matches!(v, Value::Boolean(_) | Value::Dictionary(_))
+        {
+            self.push(
+                Kind::Key,
+                Some("KeepAlive"),
+                "KeepAlive must be <true/> or a <dict> of conditions".into(),
+                "write <key>KeepAlive</key> <true/>",
+            );
         }
     }
 
@@ -1348,6 +1355,12 @@ mod tests {
              <key>UserName</key><string>_postfix</string>",
         );
         assert!(r.problems.is_empty(), "{}", r.render());
+        // ... but still to the types launchd wants.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><string>no</string>",
+        );
+        assert_eq!(kinds(&r), [Kind::Key, Kind::Key], "{}", r.render());
         let r = check(&format!(
             "{args}<key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><true/>\
              <key>UserName</key><string>_postfix</string><key>ThrottleInterval</key><string>10</string>"
