@@ -6,7 +6,8 @@
 //! a `postconf` first in PATH runs the real /usr/sbin/postconf with the same arguments
 //! and rewrites one line of its output, `mail_version = ...`, to what macOS's postconf
 //! answers (tests/data/macos-postconf-mail_version.txt, with its sources). instancectl
-//! finds postconf on PATH and decides every version gate by `mail_version`; Postfix's
+//! finds postconf on PATH, reads `mail_version` as a `name = value` line (never with
+//! `-h`) and decides every version gate by it; Postfix's
 //! own scripts call `$command_directory/postconf`, so Postfix itself is unchanged. This
 //! tests instancectl's gates, not Postfix 3.2: each test also shows the same step on the
 //! unmodified 3.7, where the gated feature is used, so that a gate that stopped working
