@@ -1180,7 +1180,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 14);
+        assert!(listed.len() >= 16);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
