@@ -367,7 +367,7 @@ fn stopped_then_disabled() {
 
     // Down without being asked: the master killed behind instancectl's back.
     sb.ctl("start postfix-a").ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = sb.pid_file_pid("postfix-a").expect("a pid file");
     sb.sh(&format!("kill -9 {pid}")).ok();
     assert!(sb.wait_for(
         &format!("! kill -0 {pid} 2>/dev/null"),

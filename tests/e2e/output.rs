@@ -2,12 +2,10 @@
 //! fit 80 columns (`-o wide` for the rest), progress lines, the fix line of a down
 //! instance, shell completions and the manual, and scripts/install.sh.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{Run, Sandbox, instancectl};
+use crate::common::{Run, Sandbox, instancectl};
 use serde_json::Value;
 
 fn json(run: &Run) -> Value {
@@ -452,10 +450,18 @@ fn install_script_installs_on_a_host() {
     let sb = Sandbox::bare();
     // /etc and /var are the sandbox's overlays; /usr/local gets a tmpfs of its own.
     sb.sh("mount -t tmpfs tmpfs /usr/local").ok();
+    // The script and the unit it installs, where the sandbox sees them (a checkout
+    // under /tmp is hidden by the sandbox's own /tmp; the target directory is not).
+    let checkout = sb.root().join("checkout");
+    for file in ["scripts/install.sh", "contrib/instancectl.service"] {
+        let to = checkout.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(file), to).unwrap();
+    }
     let installed = sb
         .sh(&format!(
-            "SYSTEMD=yes bash {} --binary {}",
-            install_script(),
+            "SYSTEMD=yes bash {}/scripts/install.sh --binary {}",
+            checkout.display(),
             instancectl()
         ))
         .ok();
