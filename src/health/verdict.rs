@@ -392,7 +392,11 @@ pub fn judge(f: &Facts) -> Judgement {
         }
     } else if f.held_down {
         j.verdict = Verdict::Stopped;
-        j.fix = Some(Fix::run(ctl("start")));
+        j.fix = Some(match &view.start_command {
+            // `instancectl start` asks the supervisor, which must run first.
+            Some(command) => Fix::after(format!("start the supervisor ({command})"), ctl("start")),
+            None => Fix::run(ctl("start")),
+        });
         if f.check.status == CheckStatus::Failed {
             j.warnings.push(format!(
                 "postfix check fails, so it will not start: {}",
@@ -719,6 +723,15 @@ mod tests {
              instancectl start postfix-a"
         );
         assert!(j.warnings[0].contains("will not start"), "{j:?}");
+
+        // Without a supervisor to ask, that comes first.
+        c.check = check(CheckStatus::Ok, "");
+        c.view.start_command = Some("systemctl enable --now instancectl".into());
+        assert_eq!(
+            c.judge().fix.unwrap().to_string(),
+            "start the supervisor (systemctl enable --now instancectl), then run: \
+             instancectl start postfix-a"
+        );
 
         // Started behind instancectl's back: judged as running, with a warning.
         c.master = master(true, Some(315));
