@@ -119,10 +119,6 @@ impl OutputArgs {
             _ => crate::output::Format::Table,
         }
     }
-
-    pub fn json(&self) -> bool {
-        self.format() == crate::output::Format::Json
-    }
 }
 
 impl LaunchdOpts {
