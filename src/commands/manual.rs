@@ -11,6 +11,24 @@ use crate::error::{Error, Result};
 
 const NAME: &str = "instancectl";
 
+/// What the command line's definition cannot say: exit statuses, files, related pages.
+const TRAILER: &str = r#".SH "EXIT STATUS"
+0 success (\fBstatus\fR: every instance healthy, on demand, disabled or stopped);
+1 a command failed, or \fBstatus\fR found an instance degraded or down (or stopped,
+with \fB\-\-strict\fR); 2 bad input or not root, and nothing was changed.
+.SH FILES
+.TP
+\fI/var/lib/instancectl/\fR
+what instancectl remembers: instance roles, stop marks, remembered \fBpostfix check\fR
+results, the host lock and the supervisor's control socket (\fBINSTANCECTL_STATE_DIR\fR
+moves it)
+.TP
+\fI/etc/systemd/system/instancectl.service\fR
+the supervisor's unit, as scripts/install.sh installs it
+.SH "SEE ALSO"
+\fBpostmulti\fR(1), \fBpostfix\fR(1), \fBpostconf\fR(1), \fBmaster\fR(8)
+"#;
+
 fn write_out(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
@@ -41,20 +59,26 @@ fn render_man(page: &mut Vec<u8>) -> std::io::Result<()> {
     man.render_synopsis_section(page)?;
     man.render_description_section(page)?;
     man.render_options_section(page)?;
-    // One section per command, with its own options.
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        writeln!(
-            page,
-            ".SH \"{} {}\"",
-            NAME.to_uppercase(),
-            sub.get_name().to_uppercase()
-        )?;
-        let sub_man =
-            clap_mangen::Man::new(sub.clone().bin_name(format!("{NAME} {}", sub.get_name())));
+    render_commands(page, &cmd, NAME)?;
+    page.extend_from_slice(TRAILER.as_bytes());
+    man.render_version_section(page)?;
+    Ok(())
+}
+
+/// A page section per command (`relay set` and `relay show` too), with its options.
+fn render_commands(
+    page: &mut Vec<u8>,
+    parent: &clap::Command,
+    prefix: &str,
+) -> std::io::Result<()> {
+    for sub in parent.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("{prefix} {}", sub.get_name());
+        writeln!(page, ".SH \"{}\"", name.to_uppercase())?;
+        let sub_man = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
         sub_man.render_synopsis_section(page)?;
         sub_man.render_description_section(page)?;
         sub_man.render_options_section(page)?;
+        render_commands(page, sub, &name)?;
     }
-    man.render_version_section(page)?;
     Ok(())
 }
