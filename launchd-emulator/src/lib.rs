@@ -10,6 +10,7 @@
 //! `launchctl` (the client, which finds the daemon through `LAUNCHD_EMULATOR_DIR`).
 
 pub mod client;
+pub mod corpus;
 pub mod errors;
 pub mod overrides;
 pub mod plist_load;
