@@ -12,6 +12,7 @@
 pub mod client;
 pub mod corpus;
 pub mod errors;
+pub mod macos;
 pub mod overrides;
 pub mod plist_load;
 pub mod plist_strict;

@@ -115,6 +115,35 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// Apple's own on-demand Postfix job as macOS ships it in /System/Library/LaunchDaemons
+/// (apple-oss-distributions/postfix): `master -e 60`, started by launchd when mail
+/// lands in the maildrop queue directory (which the emulator does not watch, so it
+/// stays loaded and not running, as it is on an idle Mac). Its label depends on the
+/// release.
+pub fn apple_postfix_job(macos: crate::macos::Macos) -> (JobSpec, std::path::PathBuf) {
+    let label = macos.apple_postfix_label();
+    let spec = JobSpec {
+        label: label.to_string(),
+        program: "/usr/libexec/postfix/master".into(),
+        inferred_program: false,
+        arguments: vec!["master".into(), "-e".into(), "60".into()],
+        run_at_load: false,
+        keep_alive: KeepAlive::Never,
+        throttle_interval: DEFAULT_THROTTLE_INTERVAL,
+        exit_timeout: DEFAULT_EXIT_TIMEOUT,
+        abandon_process_group: true,
+        stdout_path: None,
+        stderr_path: None,
+        working_directory: None,
+        environment: BTreeMap::new(),
+        user_name: None,
+        group_name: None,
+        disabled: false,
+    };
+    let path = Path::new("/System/Library/LaunchDaemons").join(format!("{label}.plist"));
+    (spec, path)
+}
+
 /// Checks owner and mode, then parses strictly.
 pub fn load_daemon_plist(path: &Path) -> Result<JobSpec, LoadError> {
     let meta = fs::metadata(path).map_err(LoadError::Unreadable)?;
