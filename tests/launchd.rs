@@ -188,6 +188,20 @@ impl Mac {
             .clone()
     }
 
+    /// `instancectl create ARGS` fails (exit 1) saying each of `expected`, and leaves
+    /// the configuration and the daemons directory as they were.
+    fn create_fails(&self, args: &str, expected: &[&str]) {
+        let before = self.sb.config_snapshot();
+        let plists = self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
+        let run = self.ctl(&format!("create {args}"));
+        assert_eq!(run.code, 1, "{run:?}");
+        for expected in expected {
+            assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
+        }
+        assert_eq!(before, self.sb.config_snapshot());
+        assert_eq!(plists, self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout);
+    }
+
     fn create_out(&self) {
         self.ctl("create postfix-out --group mta --role output")
             .ok();
@@ -392,6 +406,12 @@ fn a_label_left_disabled_is_enabled_before_bootstrap(release: &'static str) {
     mac.create_out();
     mac.sh("launchctl bootout system/org.postfix.postfix-out && launchctl disable system/org.postfix.postfix-out")
         .ok();
+    // On macOS 13 and later bootout returned while the job is still SIGTERMed (a
+    // bootstrap now would get 37): wait until launchd has let go of it.
+    assert!(mac.sb.wait_for(
+        &format!("{} ! launchctl print system/org.postfix.postfix-out", env()),
+        WAIT
+    ));
     let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
     assert!(
         overrides.contains(&mac.listed("org.postfix.postfix-out", true)),
@@ -506,18 +526,15 @@ fn a_failed_start_under_launchd_is_rolled_back(release: &'static str) {
              </dev/null >/dev/null 2>&1 &")
         .ok();
     assert!(mac.sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/2599", WAIT));
-    let before = mac.sb.config_snapshot();
-    let run = mac.ctl("create postfix-bad --listen 127.0.0.1:2599");
-    assert_eq!(run.code, 1, "{run:?}");
-    for expected in [
-        "undone",
-        "postfix-bad's master ended with exit status 1 right after launchd started it",
-        "127.0.0.1:2599 is already in use by another program",
-        "booted the job out",
-    ] {
-        assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
-    }
-    assert_eq!(before, mac.sb.config_snapshot());
+    mac.create_fails(
+        "postfix-bad --listen 127.0.0.1:2599",
+        &[
+            "undone",
+            "postfix-bad's master ended with exit status 1 right after launchd started it",
+            "127.0.0.1:2599 is already in use by another program",
+            "booted the job out",
+        ],
+    );
     assert!(mac.print("org.postfix.postfix-bad").is_none());
     let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
     assert_eq!(files, "");
@@ -712,18 +729,14 @@ fn an_enable_that_fails_during_create_leaves_no_plist(release: &'static str) {
     mac.ctl("destroy postfix-out").ok();
     // launchd cannot write its overrides file: `launchctl enable` fails.
     mac.sb.sh(&format!("mkdir {STATE}/disabled.plist.tmp")).ok();
-    let before = mac.sb.config_snapshot();
-    let run = mac.ctl("create postfix-out --group mta --role output");
-    assert_eq!(run.code, 1, "{run:?}");
-    for expected in [
-        "org.postfix.postfix-out could not be enabled in launchd",
-        "org.postfix.postfix-out.plist was removed again",
-        "Could not enable service: 5: Input/output error",
-    ] {
-        assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
-    }
-    assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
-    assert_eq!(before, mac.sb.config_snapshot());
+    mac.create_fails(
+        "postfix-out --group mta --role output",
+        &[
+            "org.postfix.postfix-out could not be enabled in launchd",
+            "org.postfix.postfix-out.plist was removed again",
+            "Could not enable service: 5: Input/output error",
+        ],
+    );
     mac.sb.sh(&format!("rmdir {STATE}/disabled.plist.tmp")).ok();
     mac.create_out();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
