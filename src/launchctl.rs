@@ -187,13 +187,13 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
-    /// Whether the job has run and its process is gone: it exited, was killed by a
-    /// signal or by the system (`last exit reason`), or launchd could not spawn it
-    /// (`job state = spawn failed`). Such a job is not waited for.
+    /// Whether a run of the job has ended, by launchd's own account: it recorded how
+    /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
+    /// all (`job state = spawn failed`). A job starting up has not; one that ended is
+    /// not waited for.
     pub fn has_ended(&self) -> bool {
-        let ran_and_ended = self.runs.unwrap_or(0) > 0
-            && self.last_exit.as_ref().is_some_and(LastExit::is_end)
-            && self.pid.is_none();
+        let ran_and_ended =
+            self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
         ran_and_ended || self.job_state.as_deref() == Some("spawn failed")
     }
 }
