@@ -12,12 +12,10 @@
 //! `SIGTERMed` all differ, and the driver must cope with both. Both generations load
 //! Apple's own Postfix job (`com.apple.postfix.master`), as a Mac has it.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Run, Sandbox};
+use crate::common::{Run, Sandbox};
 
 /// Where the sandboxed launchd keeps its plists (/Library is not in the sandbox's
 /// overlays, /var is).
@@ -43,7 +41,7 @@ impl Mac {
     /// A sandbox with multi-instance Postfix and an emulated launchd (booted) answering
     /// as macOS `release`, with Apple's Postfix job loaded.
     fn new(release: &'static str) -> Mac {
-        let bin = Path::new(common::instancectl()).parent().unwrap();
+        let bin = Path::new(crate::common::instancectl()).parent().unwrap();
         for tool in ["launchctl", "launchd-emulator"] {
             assert!(
                 bin.join(tool).is_file(),
@@ -461,7 +459,7 @@ fn a_group_writable_plist_is_reported_with_the_exact_cause(release: &'static str
 
 fn the_seeds_plist_installed_by_hand_is_detected(release: &'static str) {
     let mac = Mac::new(release);
-    let seed = include_str!("data/seed-002-launchdaemon.plist");
+    let seed = include_str!("../data/seed-002-launchdaemon.plist");
     let path = format!("{DAEMONS}/org.postfix.in.plist");
     mac.sb
         .sh_input(&format!("cat > {path} && chmod 644 {path}"), seed)
