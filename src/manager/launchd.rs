@@ -123,11 +123,7 @@ impl Launchd {
 
     fn refuse_primary(instance: &Instance) -> Result<()> {
         if instance.is_primary() {
-            return Err(Error::bad_input(format!(
-                "the primary instance runs on demand under Apple's own launchd job ({}); \
-                 instancectl never writes a LaunchDaemon for it",
-                APPLE_POSTFIX_JOBS.join(" or ")
-            )));
+            return Err(primary_refusal());
         }
         Ok(())
     }
@@ -666,6 +662,15 @@ impl Launchd {
         }
         Ok(())
     }
+}
+
+/// Why there is no LaunchDaemon of instancectl's for the primary instance.
+pub fn primary_refusal() -> Error {
+    Error::bad_input(format!(
+        "the primary instance runs on demand under Apple's own launchd job ({}); \
+         instancectl never writes a LaunchDaemon for it",
+        APPLE_POSTFIX_JOBS.join(" or ")
+    ))
 }
 
 /// Apple's on-demand Postfix job as launchd has it loaded: the first of its names
