@@ -19,6 +19,21 @@ pub enum Format {
     Json,
 }
 
+/// The width tables keep to without `-o wide`.
+pub const TABLE_WIDTH: u16 = 80;
+
+/// An aligned table without borders; unless `wide`, long cells wrap inside their
+/// column so that the table fits [`TABLE_WIDTH`] columns.
+pub fn table(wide: bool) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    if !wide {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+        t.set_width(TABLE_WIDTH);
+    }
+    t
+}
+
 /// The kind and version of a JSON document, e.g. `instancectl.status/v1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schema(pub &'static str);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Cell, Color, Table};
+use comfy_table::{Cell, Color};
 
 use crate::health::check::CheckStatus;
 use crate::health::verdict::{manager_name, short_duration};
@@ -114,17 +114,11 @@ fn master_cell(i: &InstanceStatus) -> String {
 /// verdict and the command that fixes it, its problems, and every warning. `verbose`
 /// adds a block of details per instance.
 pub fn table(report: &Report, verbose: bool, colour: bool, wide: bool) -> String {
-    let mut t = Table::new();
-    t.load_style(comfy_table::presets::NOTHING);
+    let mut t = crate::output::table(wide);
     if colour {
         t.enforce_styling();
     } else {
         t.force_no_tty();
-    }
-    if !wide {
-        // Long names wrap inside their column rather than widen the table.
-        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-        t.set_width(TABLE_WIDTH);
     }
     let header: &[&str] = if wide {
         &[
@@ -209,9 +203,6 @@ pub fn table(report: &Report, verbose: bool, colour: bool, wide: bool) -> String
     }
     out
 }
-
-/// The width the table keeps to without -o wide.
-pub const TABLE_WIDTH: u16 = 80;
 
 fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     let _ = writeln!(

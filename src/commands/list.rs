@@ -63,8 +63,7 @@ pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
         return output::print_json(Schema::LIST, &Listing { instances: rows });
     }
     let wide = format == Format::Wide;
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
+    let mut table = output::table(wide);
     let mut header = vec!["NAME", "GROUP", "ROLE", "ENABLED", "LISTEN", "MASTER"];
     if wide {
         header.extend(["CONFIG", "QUEUE", "DATA"]);

@@ -126,6 +126,11 @@ fn tables_fit_80_columns_and_wide_shows_the_rest() {
 
     let list = sb.ctl("list").ok();
     assert!(!list.stdout.contains("/etc/postfix-inbound"), "{list:#?}");
+    assert!(
+        list.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{list:#?}"
+    );
+    assert!(list.stdout.contains("127.0.0.1:2526"), "{list:#?}");
     let list = sb.ctl("list -o wide").ok();
     assert!(
         list.stdout.contains("/etc/postfix-inbound-submission-eu"),
