@@ -5,7 +5,7 @@
 //! an instance is hung.
 
 pub mod check;
-pub mod master;
+
 pub mod procs;
 pub mod verdict;
 
@@ -28,7 +28,7 @@ use crate::postfix::master_cf::{self, Listener};
 use crate::postfix::queue::QueueCounts;
 use crate::smtp;
 use check::{CheckPolicy, CheckResult};
-use master::{LockTable, MasterState};
+use crate::postfix::pid_file::{self, LockTable, MasterState};
 use procs::{ProcInfo, ProcessTable};
 use verdict::{Facts, ListenerClash};
 
@@ -352,7 +352,7 @@ fn observe(
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = master::probe(&instance.pid_file(), locks);
+        let master = pid_file::probe(&instance.pid_file(), locks);
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners

@@ -269,10 +269,10 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
 
     let m = &i.master.state;
     let lock = match m.lock {
-        crate::health::master::LockState::Held => "locked",
-        crate::health::master::LockState::Free => "not locked",
-        crate::health::master::LockState::Unknown => "lock unknown",
-        crate::health::master::LockState::NoFile => "absent",
+        crate::postfix::pid_file::LockState::Held => "locked",
+        crate::postfix::pid_file::LockState::Free => "not locked",
+        crate::postfix::pid_file::LockState::Unknown => "lock unknown",
+        crate::postfix::pid_file::LockState::NoFile => "absent",
     };
     let file_pid = m
         .pid_file_pid

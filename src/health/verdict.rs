@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::ListenerStatus;
 use super::check::{CheckResult, CheckStatus};
-use super::master::MasterState;
+use crate::postfix::pid_file::MasterState;
 use crate::manager::{ManagerKind, ManagerView, Override};
 use crate::postfix::queue::QueueCounts;
 
@@ -411,7 +411,7 @@ pub fn judge(f: &Facts) -> Judgement {
 mod tests {
     use super::*;
     use crate::health::ProbeKind;
-    use crate::health::master::LockState;
+    use crate::postfix::pid_file::LockState;
     use std::path::PathBuf;
 
     fn master(running: bool, pid: Option<i32>) -> MasterState {
