@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::postfix::pid_file;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
+use crate::postfix::pid_file;
 use crate::postfix::postmulti::Listed;
 use crate::roles::Role;
 use crate::state::{InstanceRecord, StateStore};

@@ -13,12 +13,13 @@ pub mod manager;
 pub mod manifest;
 pub mod plist;
 pub mod postfix;
+pub mod probe;
 pub mod process;
 pub mod reconcile;
 pub mod relay;
 pub mod roles;
 pub mod runner;
-pub mod smtp;
+
 pub mod state;
 pub mod status;
 pub mod supervise;

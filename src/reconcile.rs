@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
 
@@ -136,7 +135,7 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
 fn silent_for(instance: &Instance, grace: Duration) -> Option<String> {
     let deadline = Instant::now() + grace;
     loop {
-        let failures = health::not_serving(instance);
+        let failures = crate::probe::not_serving(instance);
         if failures.is_empty() {
             return None;
         }

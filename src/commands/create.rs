@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::cli::CreateArgs;
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::postfix::main_cf::MainCf;
@@ -359,7 +358,7 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         }
         tx.step("starting the instance", |h| h.start(&instance))?;
         let pid = tx.step("waiting for SMTP to answer", |_| {
-            health::wait_until_serving(&instance, START_TIMEOUT)
+            crate::probe::wait_until_serving(&instance, START_TIMEOUT)
         })?;
         Ok(Some((instance, pid)))
     })?;

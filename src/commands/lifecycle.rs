@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 
@@ -62,7 +61,7 @@ fn start_one(host: &Host, instance: &Instance) -> Result<()> {
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     match was_running {
         Some(_) => println!(
             "{}: already running (master pid {pid})",
@@ -125,7 +124,7 @@ fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }

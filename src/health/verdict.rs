@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::ListenerStatus;
 use super::check::{CheckResult, CheckStatus};
-use crate::postfix::pid_file::MasterState;
 use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
+use crate::probe::ListenerStatus;
 
 /// One word for an instance's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -410,8 +410,8 @@ pub fn judge(f: &Facts) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::ProbeKind;
     use crate::postfix::pid_file::LockState;
+    use crate::probe::ProbeKind;
     use std::path::PathBuf;
 
     fn master(running: bool, pid: Option<i32>) -> MasterState {

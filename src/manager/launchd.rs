@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::launchctl::{self, JobInfo, Kickstart, LastExit, Launchctl, Override};
@@ -246,7 +245,7 @@ impl Launchd {
                 return Err(self.failed_start(host, instance, label, &job));
             }
             let master = instance.running_master();
-            let not_serving = health::not_serving(instance);
+            let not_serving = crate::probe::not_serving(instance);
             if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
             {
                 return Ok(master.unwrap_or_default());

@@ -9,9 +9,9 @@ use nix::unistd::Pid;
 
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
-use crate::postfix::pid_file;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::postfix::pid_file;
 use crate::reconcile::Drift;
 
 pub struct PostfixScripts;
