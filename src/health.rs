@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ManagerView;
+use crate::manager::ServiceManager;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 
@@ -307,7 +308,13 @@ fn unix_now() -> u64 {
 /// Gathers the status of `selected` (a subset of `all`, which conflicts are computed
 /// against). Instances are looked at in parallel, each probe with its own timeout,
 /// while the service manager is asked for its view; the process table is read once.
-pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Options) -> Report {
+pub fn gather(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    all: &[Instance],
+    selected: &[Instance],
+    opts: &Options,
+) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
     let postfix = &host.postfix;
@@ -328,7 +335,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
                 s.spawn(move || observe(postfix, instance, locks, opts, checks))
             })
             .collect();
-        let views = host.manager.views(host, selected);
+        let views = manager.views(host, selected);
         let observed: Vec<Observed> = workers
             .into_iter()
             .map(|w| w.join().expect("status worker panicked"))
@@ -516,7 +523,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
         host: HostInfo {
             hostname,
             postfix_version: host.postfix.version.to_string(),
-            manager: host.manager.kind(),
+            manager: manager.kind(),
         },
         duration_ms: millis(started.elapsed()),
         summary,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 
 /// A manager-specific repair action.
 pub type RepairAction = Box<dyn Fn(&Host, &Instance) -> Result<()>>;
@@ -70,12 +71,17 @@ pub struct Options {
 
 /// The drift of one instance: the manager's own first (a job that cannot load must be
 /// mended before it is started), then the generic checks.
-pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<Drift>> {
+pub fn drift(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    options: Options,
+) -> Result<Vec<Drift>> {
     // launchd leaves the primary to Apple's on-demand job: nothing to reconcile.
-    if !host.manager.manages(instance) {
+    if !manager.manages(instance) {
         return Ok(Vec::new());
     }
-    let mut found = host.manager.drift(host, instance)?;
+    let mut found = manager.drift(host, instance)?;
     let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
     // Postfix leaves master.pid behind on a clean stop too, so a pid file naming a
@@ -148,10 +154,10 @@ fn silent_for(instance: &Instance, grace: Duration) -> Option<String> {
 
 /// One pass: find the drift of every instance, print the plan, apply it (in dry-run
 /// mode the runner prints the commands instead).
-pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
+pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     for instance in host.instances()? {
-        for drift in drift(host, &instance, options)? {
+        for drift in drift(host, manager, &instance, options)? {
             outcome.found += 1;
             println!(
                 "{}: {} -> {}",
@@ -160,9 +166,9 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
                 drift.repair.describe()
             );
             let result = match &drift.repair {
-                Repair::Start => host.start(&instance),
-                Repair::Stop => host.stop(&instance),
-                Repair::Restart => host.restart(&instance),
+                Repair::Start => manager.release_and_start(host, &instance),
+                Repair::Stop => manager.hold_down_and_stop(host, &instance),
+                Repair::Restart => manager.release_and_restart(host, &instance),
                 Repair::Custom { run, .. } => run(host, &instance),
                 Repair::Report => {
                     outcome.reported += 1;
@@ -187,9 +193,9 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
 }
 
 /// `instancectl reconcile`: one pass; exit 1 when something could not be repaired.
-pub fn run(host: &Host, options: Options) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Result<()> {
     host.require_root()?;
-    let outcome = pass(host, options)?;
+    let outcome = pass(host, manager, options)?;
     let verb = if host.runner.dry_run() {
         "would repair"
     } else {
@@ -213,18 +219,23 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
 /// `instancectl supervise` with a manager that keeps masters running by itself
 /// (launchd, or Postfix's scripts): a reconcile pass every interval until SIGTERM or
 /// SIGINT, so drift is found and repaired.
-pub fn watch(host: &Host, options: Options, interval: Duration) -> Result<()> {
+pub fn watch(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    options: Options,
+    interval: Duration,
+) -> Result<()> {
     host.require_root()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::failed(format!("cannot handle signals: {e}")))?;
     }
-    tracing::info!(manager = ?host.manager.kind(), interval = ?interval, "watching for drift");
+    tracing::info!(manager = ?manager.kind(), interval = ?interval, "watching for drift");
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         {
             let _lock = host.lock()?;
-            if let Err(e) = pass(host, options) {
+            if let Err(e) = pass(host, manager, options) {
                 tracing::error!(error = %e, "reconcile pass failed");
             }
         }

@@ -8,6 +8,7 @@ use crate::cli::{ApplyArgs, CreateArgs, DestroyArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
 use crate::postfix::main_cf::MainCf;
 use crate::state::InstanceRecord;
@@ -28,7 +29,7 @@ enum Change {
     },
 }
 
-pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Result<()> {
     let defaults = host.postfix.defaults()?;
     let wanted = manifest::load(&args.file, &defaults)?;
     let current = host.instances()?;
@@ -49,7 +50,7 @@ pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
         return Ok(());
     }
     for change in changes {
-        apply(host, change, args.force_discard_queue)?;
+        apply(host, manager, change, args.force_discard_queue)?;
     }
     Ok(())
 }
@@ -121,12 +122,18 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
     Ok(changes)
 }
 
-fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
+fn apply(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    change: Change,
+    force_discard_queue: bool,
+) -> Result<()> {
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
             destroy::run(
                 host,
+                manager,
                 &DestroyArgs {
                     name,
                     force_discard_queue,
@@ -137,6 +144,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
             println!("{}: missing -> create", w.name);
             create::run(
                 host,
+                manager,
                 &CreateArgs {
                     name: w.name.clone(),
                     group: w.group.clone(),
@@ -148,7 +156,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                 },
             )?;
             if !w.enabled {
-                lifecycle::disable(host, &w.name)?;
+                lifecycle::disable(host, manager, &w.name)?;
             }
             Ok(())
         }
@@ -159,12 +167,15 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
             set,
             unset,
             enabled,
-        } => update(host, &wanted, &instance, group, &set, &unset, enabled),
+        } => update(
+            host, manager, &wanted, &instance, group, &set, &unset, enabled,
+        ),
     }
 }
 
 fn update(
     host: &Host,
+    manager: &dyn ServiceManager,
     w: &Wanted,
     instance: &Instance,
     group: bool,
@@ -193,7 +204,7 @@ fn update(
         host.postfix.set(&instance.config_directory, set)?;
         host.postfix.unset(&instance.config_directory, unset)?;
         if instance.running_master().is_some() && enabled != Some(false) {
-            host.manager.reload(host, instance)?;
+            manager.reload(host, instance)?;
         }
     }
     let record = InstanceRecord {
@@ -207,11 +218,11 @@ fn update(
     match enabled {
         Some(true) => {
             println!("{name}: disabled -> enable");
-            lifecycle::enable(host, name)
+            lifecycle::enable(host, manager, name)
         }
         Some(false) => {
             println!("{name}: enabled -> disable");
-            lifecycle::disable(host, name)
+            lifecycle::disable(host, manager, name)
         }
         None => Ok(()),
     }

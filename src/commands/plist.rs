@@ -8,7 +8,7 @@ use crate::cli::{GlobalOpts, PlistArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::launchctl;
-use crate::manager::{Launchd, LaunchdConfig, ManagerKind};
+use crate::manager::{Launchd, LaunchdConfig};
 use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, lint, strict};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
@@ -42,7 +42,7 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
         )));
     }
     validate::instance_name(name)?;
-    let host = Host::open_with(global.dry_run, Some(ManagerKind::Launchd), config)?;
+    let host = Host::open(global.dry_run)?;
     let existing = host.instances()?.into_iter().find(|i| i.name == name);
     let config_directory = match existing {
         Some(instance) => instance.config_directory,

@@ -669,11 +669,14 @@ impl ServiceManager for Launchd {
                 ),
                 Repair::Custom {
                     what: "stop it the Postfix way and start it under launchd".into(),
-                    run: Box::new(|host, instance| {
-                        host.postfix
-                            .control(&instance.config_directory, "stop")
-                            .map(drop)?;
-                        host.manager.start(host, instance)
+                    run: Box::new({
+                        let launchd = self.clone();
+                        move |host, instance| {
+                            host.postfix
+                                .control(&instance.config_directory, "stop")
+                                .map(drop)?;
+                            launchd.start(host, instance)
+                        }
                     }),
                 },
             ));

@@ -80,6 +80,35 @@ pub struct JobView {
     pub summary: String,
 }
 
+/// What a command asks of whichever manager runs: the manager's own start or stop,
+/// with the stop mark kept beside it (an instance stopped on purpose stays down: the
+/// mark keeps reconcile and the supervisor from restarting it).
+impl dyn ServiceManager + '_ {
+    /// Starts an instance, lifting an earlier explicit stop.
+    pub fn release_and_start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        self.start(host, instance)
+    }
+
+    /// Stops an instance; it stays down until started again.
+    pub fn hold_down_and_stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, true)?;
+        self.stop(host, instance)
+    }
+
+    /// Restarts an instance, lifting an earlier explicit stop.
+    pub fn release_and_restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        self.restart(host, instance)
+    }
+
+    /// Unregisters an instance that is going away, and drops its stop mark.
+    pub fn forget(&self, host: &Host, instance: &Instance) -> Result<()> {
+        self.uninstall(host, instance)?;
+        host.state.hold_down(&host.runner, &instance.name, false)
+    }
+}
+
 pub trait ServiceManager {
     fn kind(&self) -> ManagerKind;
 
