@@ -19,14 +19,19 @@ use super::{create, destroy, lifecycle};
 enum Change {
     Create(Wanted),
     Destroy(String),
-    Update {
-        wanted: Wanted,
-        instance: Box<Instance>,
-        group: bool,
-        set: Vec<(String, String)>,
-        unset: Vec<String>,
-        enabled: Option<bool>,
-    },
+    Update(Box<Update>),
+}
+
+/// How an existing instance differs from its manifest entry.
+struct Update {
+    wanted: Wanted,
+    instance: Instance,
+    /// The group changed.
+    group: bool,
+    set: Vec<(String, String)>,
+    unset: Vec<String>,
+    /// Enable (true) or disable (false) it; none: leave as it is.
+    enabled: Option<bool>,
 }
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Result<()> {
@@ -109,14 +114,14 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
         let record_changed = recorded.map(|r| r.role) != Some(w.role)
             || recorded.map(|r| &r.settings) != Some(&w.set.iter().cloned().collect());
         if group || !set.is_empty() || !unset.is_empty() || enabled.is_some() || record_changed {
-            changes.push(Change::Update {
+            changes.push(Change::Update(Box::new(Update {
                 wanted: w.clone(),
-                instance: Box::new(instance.clone()),
+                instance: instance.clone(),
                 group,
                 set,
                 unset,
                 enabled,
-            });
+            })));
         }
     }
     Ok(changes)
@@ -160,29 +165,20 @@ fn apply(
             }
             Ok(())
         }
-        Change::Update {
-            wanted,
-            instance,
-            group,
-            set,
-            unset,
-            enabled,
-        } => update(
-            host, manager, &wanted, &instance, group, &set, &unset, enabled,
-        ),
+        Change::Update(change) => update(host, manager, &change),
     }
 }
 
-fn update(
-    host: &Host,
-    manager: &dyn ServiceManager,
-    w: &Wanted,
-    instance: &Instance,
-    group: bool,
-    set: &[(String, String)],
-    unset: &[String],
-    enabled: Option<bool>,
-) -> Result<()> {
+fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<()> {
+    let Update {
+        wanted: w,
+        instance,
+        group,
+        set,
+        unset,
+        enabled,
+    } = change;
+    let (group, enabled) = (*group, *enabled);
     let name = &w.name;
     if group {
         println!(
