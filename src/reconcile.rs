@@ -8,51 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::manager::ServiceManager;
-
-/// A manager-specific repair action.
-pub type RepairAction = Box<dyn Fn(&Host, &Instance) -> Result<()>>;
-
-/// How a drift is repaired.
-pub enum Repair {
-    Start,
-    Stop,
-    Restart,
-    /// Nothing instancectl can do safely; a person must look.
-    Report,
-    /// A manager-specific repair (rewrite a plist, clear an override, ...).
-    Custom {
-        what: String,
-        run: RepairAction,
-    },
-}
-
-impl Repair {
-    fn describe(&self) -> &str {
-        match self {
-            Repair::Start => "start it",
-            Repair::Stop => "stop it",
-            Repair::Restart => "restart it",
-            Repair::Report => "report only (fix it by hand)",
-            Repair::Custom { what, .. } => what,
-        }
-    }
-}
-
-/// One difference between desired and actual state.
-pub struct Drift {
-    pub problem: String,
-    pub repair: Repair,
-}
-
-impl Drift {
-    pub fn new(problem: impl Into<String>, repair: Repair) -> Drift {
-        Drift {
-            problem: problem.into(),
-            repair,
-        }
-    }
-}
+use crate::manager::{Drift, Repair, ServiceManager};
 
 /// What one reconcile pass found and did.
 #[derive(Debug, Default)]
@@ -169,7 +125,7 @@ pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resu
                 Repair::Start => manager.release_and_start(host, &instance),
                 Repair::Stop => manager.hold_down_and_stop(host, &instance),
                 Repair::Restart => manager.release_and_restart(host, &instance),
-                Repair::Custom { run, .. } => run(host, &instance),
+                Repair::Manager { action, .. } => manager.repair(host, &instance, *action),
                 Repair::Report => {
                     outcome.reported += 1;
                     continue;

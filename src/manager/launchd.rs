@@ -22,6 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::{Drift, ManagerRepair, Repair};
 use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -29,7 +30,6 @@ use crate::instance::Instance;
 use crate::launchctl::{self, JobInfo, Kickstart, LastExit, Launchctl, Override};
 use crate::plist::lint::{self, Runs};
 use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, JobNaming, strict};
-use crate::reconcile::{Drift, Repair};
 
 /// How long a job may take from bootstrap to "running".
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -598,6 +598,21 @@ impl ServiceManager for Launchd {
         view
     }
 
+    fn repair(&self, host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        let label = self.label(&instance.name);
+        match action {
+            ManagerRepair::RewriteJob => self.rewrite(host, instance),
+            ManagerRepair::SetEnabled(true) => self.launchctl(host).enable(&label),
+            ManagerRepair::SetEnabled(false) => self.launchctl(host).disable(&label),
+            ManagerRepair::Adopt => {
+                host.postfix
+                    .control(&instance.config_directory, "stop")
+                    .map(drop)?;
+                self.start(host, instance)
+            }
+        }
+    }
+
     /// The plist (missing, different from what would be written, wrong owner or
     /// mode), the disabled override against postmulti's enable flag, and a master
     /// running outside launchd.
@@ -611,12 +626,11 @@ impl ServiceManager for Launchd {
             .job(host, &instance.name, &instance.config_directory)
             .to_xml();
         let rewrite = |what: &str| {
-            let launchd = self.clone();
             Drift::new(
                 format!("{}: {what}", path.display()),
-                Repair::Custom {
+                Repair::Manager {
                     what: "write the plist again (root:wheel, 0644) and reload the job".into(),
-                    run: Box::new(move |host, instance| launchd.rewrite(host, instance)),
+                    action: ManagerRepair::RewriteJob,
                 },
             )
         };
@@ -644,17 +658,17 @@ impl ServiceManager for Launchd {
         if instance.enabled && disabled {
             found.push(Drift::new(
                 format!("enabled, but launchd has {label} disabled (it would not load at boot)"),
-                Repair::Custom {
+                Repair::Manager {
                     what: format!("launchctl enable system/{label}"),
-                    run: Box::new(move |host, _| Launchctl::new(host.runner).enable(&label)),
+                    action: ManagerRepair::SetEnabled(true),
                 },
             ));
         } else if !instance.enabled && !disabled {
             found.push(Drift::new(
                 format!("disabled, but launchd would load {label} at boot"),
-                Repair::Custom {
+                Repair::Manager {
                     what: format!("launchctl disable system/{label}"),
-                    run: Box::new(move |host, _| Launchctl::new(host.runner).disable(&label)),
+                    action: ManagerRepair::SetEnabled(false),
                 },
             ));
         }
@@ -667,17 +681,9 @@ impl ServiceManager for Launchd {
                     "its master (pid {pid}) runs outside launchd{}",
                     job_pid.map_or(String::new(), |p| format!(" (launchd's job is pid {p})"))
                 ),
-                Repair::Custom {
+                Repair::Manager {
                     what: "stop it the Postfix way and start it under launchd".into(),
-                    run: Box::new({
-                        let launchd = self.clone();
-                        move |host, instance| {
-                            host.postfix
-                                .control(&instance.config_directory, "stop")
-                                .map(drop)?;
-                            launchd.start(host, instance)
-                        }
-                    }),
+                    action: ManagerRepair::Adopt,
                 },
             ));
         }

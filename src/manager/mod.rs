@@ -1,11 +1,13 @@
 //! Service managers: what actually starts and stops an instance's master. Commands and
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
+mod drift;
 pub mod launchd;
 mod native;
 mod postfix_scripts;
 mod view;
 
+pub use drift::{Drift, ManagerRepair, Repair};
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
@@ -16,7 +18,6 @@ use std::path::Path;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::Drift;
 
 /// Which service manager drives the instances.
 #[derive(
@@ -135,6 +136,15 @@ pub trait ServiceManager {
     /// Differences between what this manager keeps (jobs, files, overrides) and
     /// what it should keep for the instance; reconcile repairs them.
     fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>>;
+
+    /// Makes a repair of what this manager keeps, one that its `drift` reported.
+    fn repair(&self, _host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        Err(crate::error::Error::failed(format!(
+            "{}: the {:?} manager has no repair {action:?}",
+            instance.display_name(),
+            self.kind()
+        )))
+    }
 
     /// Whether this manager starts and stops the instance at all (launchd leaves the
     /// primary to Apple's on-demand job).

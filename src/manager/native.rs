@@ -2,11 +2,11 @@
 //! other commands record what they want (postmulti's enable flag, a stop mark) and
 //! ask the running supervisor, over its control socket, to act on it.
 
+use super::{Drift, Repair};
 use super::{ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::{Drift, Repair};
 use crate::supervise::control::{self, ChildReport, Request, Response};
 
 pub struct Native;

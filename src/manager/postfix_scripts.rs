@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::postfix::pid_file;
-use crate::reconcile::Drift;
 
 pub struct PostfixScripts;
 
