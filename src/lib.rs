@@ -22,7 +22,7 @@ pub mod runner;
 
 pub mod state;
 pub mod status;
-pub mod supervise;
+
 pub mod transaction;
 pub mod validate;
 

@@ -15,7 +15,7 @@ mod test_mail;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::host::Host;
-use crate::manager::ManagerKind;
+use crate::manager::{ManagerKind, SupervisorPace};
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     // The lint works without Postfix on the host, so it comes before Host::open.
@@ -55,22 +55,22 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             manager,
             crate::reconcile::Options { grace: args.grace },
         ),
-        Command::Supervise(args) if manager.kind() == ManagerKind::Native => crate::supervise::run(
-            &host,
-            crate::supervise::Options {
+        Command::Supervise(args) => {
+            let pace = SupervisorPace {
                 interval: args.interval,
                 hung_after: args.hung_after,
-                backoff: crate::supervise::Backoff::default(),
-            },
-        ),
-        Command::Supervise(args) => crate::reconcile::watch(
-            &host,
-            manager,
-            crate::reconcile::Options {
-                grace: args.interval * args.hung_after,
-            },
-            args.interval,
-        ),
+            };
+            manager.run_supervisor(&host, pace).unwrap_or_else(|| {
+                crate::reconcile::watch(
+                    &host,
+                    manager,
+                    crate::reconcile::Options {
+                        grace: args.interval * args.hung_after,
+                    },
+                    args.interval,
+                )
+            })
+        }
         Command::Plist(_) => unreachable!("handled above"),
         Command::Status(args) => return status::run(&host, manager, args, cli.global.verbose > 0),
     }?;

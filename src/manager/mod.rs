@@ -3,7 +3,7 @@
 
 mod drift;
 pub mod launchd;
-mod native;
+pub mod native;
 mod postfix_scripts;
 mod view;
 
@@ -110,6 +110,14 @@ impl dyn ServiceManager + '_ {
     }
 }
 
+/// How often a supervisor looks at the masters, and when a silent one counts as hung.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorPace {
+    pub interval: std::time::Duration,
+    /// Failed probes in a row after which a master counts as hung.
+    pub hung_after: u32,
+}
+
 pub trait ServiceManager {
     fn kind(&self) -> ManagerKind;
 
@@ -144,6 +152,14 @@ pub trait ServiceManager {
             instance.display_name(),
             self.kind()
         )))
+    }
+
+    /// Runs this manager's own supervisor in the foreground until it is told to stop,
+    /// where instancectl itself keeps the masters alive (the native manager). None
+    /// where the manager does that by itself (launchd, systemd, Postfix's scripts
+    /// leave it to nobody), and `instancectl supervise` watches for drift instead.
+    fn run_supervisor(&self, _host: &Host, _pace: SupervisorPace) -> Option<Result<()>> {
+        None
     }
 
     /// Whether this manager starts and stops the instance at all (launchd leaves the
