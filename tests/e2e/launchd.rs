@@ -89,10 +89,12 @@ impl Mac {
     }
 
     /// `launchctl print system/LABEL`, parsed by instancectl's own parser.
-    fn print(&self, label: &str) -> Option<instancectl::launchctl::JobInfo> {
+    fn print(&self, label: &str) -> Option<instancectl::manager::launchd::launchctl::JobInfo> {
         let run = self.sh(&format!("launchctl print system/{label}"));
         match run.code {
-            0 => Some(instancectl::launchctl::parse_print(&run.stdout)),
+            0 => Some(instancectl::manager::launchd::launchctl::parse_print(
+                &run.stdout,
+            )),
             113 => None,
             _ => panic!("launchctl print failed: {run:?}"),
         }
@@ -194,7 +196,7 @@ fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp() {
         assert_eq!(meta.stdout.trim(), "0 0 644", "{path}");
         let on_disk = mac.sb.sh(&format!("cat {path}")).ok().stdout;
         assert_eq!(on_disk, mac.ctl(&format!("plist {name}")).ok().stdout);
-        let parsed = instancectl::plist::strict::parse(on_disk.as_bytes());
+        let parsed = instancectl::manager::launchd::strict::parse(on_disk.as_bytes());
         assert!(parsed.is_valid(), "{:?}", parsed.errors);
         // The job as launchd sees it: running, loaded from that file, pid = master.
         let job = mac.print(&label).expect("loaded");

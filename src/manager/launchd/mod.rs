@@ -27,9 +27,14 @@ use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::launchctl::{self, JobInfo, Kickstart, LastExit, Launchctl, Override};
-use crate::plist::lint::{self, Runs};
-use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, JobNaming, strict};
+pub mod job;
+pub mod launchctl;
+pub mod lint;
+pub mod strict;
+
+use job::{APPLE_PRIMARY_LABEL, DaemonJob, JobNaming};
+use launchctl::{JobInfo, Kickstart, LastExit, Launchctl, Override};
+use lint::Runs;
 
 /// How long a job may take from bootstrap to "running".
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -298,13 +303,13 @@ impl Launchd {
             format!(
                 "\ninstancectl booted the job out, so that launchd does not restart it every \
                  {} s; fix the cause, then `instancectl start {}`",
-                crate::plist::THROTTLE_INTERVAL,
+                job::THROTTLE_INTERVAL,
                 instance.name
             )
         } else {
             format!(
                 "\nlaunchd restarts it every {} s; `instancectl stop {}` stops that",
-                crate::plist::THROTTLE_INTERVAL,
+                job::THROTTLE_INTERVAL,
                 instance.name
             )
         };
