@@ -10,6 +10,7 @@ pub mod instance;
 pub mod lock;
 pub mod manager;
 pub mod manifest;
+pub mod outcome;
 pub mod postfix;
 pub mod probe;
 pub mod process;
