@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -295,15 +295,6 @@ pub fn atomic_write_owned(
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
-}
-
-/// Creates an empty file with `mode` that must not exist yet.
-pub fn create_private_file(path: &Path, mode: u32) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
 }
 
 fn execute(cmd: &Command) -> Result<Outcome> {
