@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::check::{CheckResult, CheckStatus};
-use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::manager::{ManagerView, Override};
 use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
 use crate::probe::ListenerStatus;
@@ -98,16 +98,10 @@ pub struct Judgement {
     pub warnings: Vec<String>,
 }
 
-pub fn manager_name(kind: ManagerKind) -> String {
-    clap::ValueEnum::to_possible_value(&kind)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| format!("{kind:?}"))
-}
-
 fn job_name(view: &ManagerView) -> String {
     match &view.label {
-        Some(label) => format!("{} job {label}", manager_name(view.kind)),
-        None => manager_name(view.kind),
+        Some(label) => format!("{} job {label}", view.kind),
+        None => view.kind.to_string(),
     }
 }
 
@@ -410,6 +404,7 @@ pub fn judge(f: &Facts) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manager::ManagerKind;
     use crate::postfix::pid_file::LockState;
     use crate::probe::ProbeKind;
     use std::path::PathBuf;

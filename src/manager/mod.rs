@@ -36,6 +36,16 @@ pub enum ManagerKind {
     Launchd,
 }
 
+/// The name `--manager` takes.
+impl std::fmt::Display for ManagerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match clap::ValueEnum::to_possible_value(self) {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
+
 impl ManagerKind {
     /// The manager to use when none is named.
     pub fn host_default() -> ManagerKind {
