@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::{GlobalOpts, PlistArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::manager::launchd::job::{APPLE_PRIMARY_LABEL, DaemonJob};
-use crate::manager::launchd::launchctl;
-use crate::manager::launchd::{lint, strict};
+use crate::manager::launchd::job::DaemonJob;
+use crate::manager::launchd::{launchctl, lint, strict};
 use crate::manager::{Launchd, LaunchdConfig};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
@@ -37,10 +36,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
 
 fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32> {
     if name == "-" {
-        return Err(Error::bad_input(format!(
-            "the primary instance runs on demand under Apple's {APPLE_PRIMARY_LABEL} job; \
-             instancectl never writes a LaunchDaemon for it"
-        )));
+        return Err(crate::manager::launchd::primary_refusal());
     }
     validate::instance_name(name)?;
     let host = Host::open(global.dry_run)?;
