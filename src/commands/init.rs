@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::cli::InitArgs;
 use crate::error::Result;
 use crate::host::Host;
+use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
 
@@ -26,7 +27,7 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
     ("inet_interfaces", "loopback-only"),
 ];
 
-pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
     host.require_root()?;
     let mut outcome = Outcome::default();
     let say = |text: &str| {
@@ -65,7 +66,7 @@ pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
             let primary = host.instance("-")?;
             if primary.running_master().is_some() {
                 // inet_interfaces only takes effect on a full restart.
-                host.restart(&primary)?;
+                manager.release_and_restart(host, &primary)?;
                 outcome.primary_restarted = true;
                 say("restarted the primary instance so that it lets go of its listeners");
             }

@@ -12,6 +12,7 @@ use crate::health::check::CheckPolicy;
 use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
 use crate::instance;
+use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::status;
 
@@ -30,7 +31,12 @@ fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(value))
 }
 
-pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
+pub fn run(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    args: &StatusArgs,
+    verbose: bool,
+) -> Result<i32> {
     let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
     let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
     let selection = match (&args.name, &args.group) {
@@ -88,7 +94,7 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     };
 
     let Some(interval) = interval else {
-        let report = gather(host, &selection, &opts)?;
+        let report = gather(host, manager, &selection, &opts)?;
         if let Some(text) = round(&report, false)? {
             emit(&text);
         }
@@ -104,7 +110,7 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     };
     let mut first = true;
     loop {
-        let text = match gather(host, &selection, &opts) {
+        let text = match gather(host, manager, &selection, &opts) {
             Ok(report) => {
                 last_exit = report.summary.exit_status;
                 round(&report, !redraw)?
@@ -151,10 +157,15 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     }
 }
 
-fn gather(host: &Host, selection: &Selection, opts: &Options) -> Result<Report> {
+fn gather(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    selection: &Selection,
+    opts: &Options,
+) -> Result<Report> {
     let all = instance::load_all(&host.postfix, &host.state)?;
     let selected = host::select_in(all.clone(), selection)?;
-    Ok(health::gather(host, &all, &selected, opts))
+    Ok(health::gather(host, manager, &all, &selected, opts))
 }
 
 fn render(

@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use super::ListenerStatus;
 use super::check::{CheckResult, CheckStatus};
-use super::master::MasterState;
 use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
+use crate::probe::ListenerStatus;
 
 /// One word for an instance's health, in order of how much it needs a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -129,7 +129,6 @@ pub struct Facts<'a> {
     pub master: &'a MasterState,
     /// The name of the process that now has the stale pid file's pid, if one has.
     pub stale_pid_process: Option<&'a str>,
-    pub uptime_seconds: Option<u64>,
     pub manager: &'a ManagerView,
     pub listeners: &'a [ListenerStatus],
     pub check: &'a CheckResult,
@@ -165,16 +164,10 @@ impl Judgement {
     }
 }
 
-pub fn manager_name(kind: ManagerKind) -> String {
-    clap::ValueEnum::to_possible_value(&kind)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| format!("{kind:?}"))
-}
-
 fn job_name(view: &ManagerView) -> String {
     match &view.label {
-        Some(label) => format!("{} job {label}", manager_name(view.kind)),
-        None => manager_name(view.kind),
+        Some(label) => format!("{} job {label}", view.kind),
+        None => view.kind.to_string(),
     }
 }
 
@@ -444,7 +437,7 @@ pub fn judge(f: &Facts) -> Judgement {
                 "no {} is running to start it",
                 match view.kind {
                     ManagerKind::Native => "instancectl supervisor".to_string(),
-                    kind => manager_name(kind),
+                    kind => kind.to_string(),
                 }
             ));
         }
@@ -498,8 +491,9 @@ pub fn judge(f: &Facts) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::ProbeKind;
-    use crate::health::master::LockState;
+    use crate::manager::ManagerKind;
+    use crate::postfix::pid_file::LockState;
+    use crate::probe::ProbeKind;
     use std::path::PathBuf;
 
     fn master(running: bool, pid: Option<i32>) -> MasterState {
@@ -586,7 +580,6 @@ mod tests {
                 held_down: self.held_down,
                 master: &self.master,
                 stale_pid_process: None,
-                uptime_seconds: Some(3700),
                 manager: &self.view,
                 listeners: &self.listeners,
                 check: &self.check,
