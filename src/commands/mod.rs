@@ -11,6 +11,7 @@ mod plist;
 mod relay;
 mod status;
 mod test_mail;
+mod unit;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -68,6 +69,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             },
             args.interval,
         ),
+        Command::Unit(args) => unit::run(&host, args),
         Command::Plist(_) => unreachable!("handled above"),
         Command::Status(args) => return status::run(&host, args, cli.global.verbose > 0),
     }?;
@@ -85,6 +87,7 @@ fn changes_host(command: &Command) -> bool {
             | Command::Status(_)
             | Command::Supervise(_)
             | Command::Plist(_)
+            | Command::Unit(_)
             | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
             | Command::TestMail(_)
     )

@@ -4,11 +4,13 @@
 pub mod launchd;
 mod native;
 mod postfix_scripts;
+pub mod systemd;
 mod view;
 
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
+pub use systemd::Systemd;
 pub use view::{APPLE_ON_DEMAND_PLIST, ManagerView, Override, apple_on_demand_primary};
 
 use std::path::Path;
@@ -33,6 +35,9 @@ pub enum ManagerKind {
     /// launchd (macOS): one LaunchDaemon per secondary instance, running its master in
     /// the foreground; the primary stays with Apple's on-demand org.postfix.master.
     Launchd,
+    /// systemd: one unit per secondary instance running its master in the foreground
+    /// with Restart=always; the default where systemd is the init system.
+    Systemd,
 }
 
 impl ManagerKind {
@@ -40,6 +45,8 @@ impl ManagerKind {
     pub fn host_default() -> ManagerKind {
         if cfg!(target_os = "macos") {
             ManagerKind::Launchd
+        } else if systemd::booted() {
+            ManagerKind::Systemd
         } else {
             ManagerKind::Native
         }
@@ -55,6 +62,7 @@ impl ManagerKind {
             ManagerKind::Native => Box::new(Native),
             ManagerKind::Postfix => Box::new(PostfixScripts),
             ManagerKind::Launchd => Box::new(Launchd::new(launchd.clone())),
+            ManagerKind::Systemd => Box::new(Systemd::new()),
         }
     }
 }
