@@ -262,7 +262,9 @@ impl Systemd {
         let ctl = Self::ctl(host);
         let state = ctl.show_one(unit).unwrap_or_default();
         let journal = ctl.journal(unit, since, 25);
-        let stopped = ctl.run("stop", unit, &[]).is_ok();
+        // Stopped, and not left "failed": the next start begins afresh.
+        let stopped =
+            ctl.run("stop", unit, &[]).is_ok() && ctl.run("reset-failed", unit, &[]).is_ok();
         let mut text = format!(
             "{}'s master did not come up under systemd: {unit} is {}",
             instance.name,
@@ -316,6 +318,7 @@ impl Systemd {
 
     fn view_of(
         &self,
+        host: &Host,
         instance: &Instance,
         own: &UnitState,
         theirs: Option<&UnitState>,
@@ -324,12 +327,18 @@ impl Systemd {
         let unit = self.unit_name(instance);
         view.label = Some(unit.clone());
         view.loaded = Some(own.load_state == "loaded");
-        view.state = own
-            .exists()
-            .then(|| format!("{} ({})", own.active_state, own.sub_state));
+        view.state = Some(if own.exists() {
+            format!("{} ({})", own.active_state, own.sub_state)
+        } else {
+            own.load_state.clone()
+        });
         view.pid = own.main_pid;
         view.runs = Some(own.n_restarts + u64::from(own.exec_main_pid.is_some()));
-        view.last_exit_code = own.last_exit();
+        view.last_exit_code = own.last_exit().or_else(|| {
+            (own.n_restarts > 0)
+                .then(|| Self::ctl(host).last_main_exit(&own.id))
+                .flatten()
+        });
         view.disabled_override = match own.unit_file_state.as_str() {
             _ if own.is_enabled() => Some(Override::Enabled),
             "disabled" => Some(Override::Disabled),
@@ -553,7 +562,7 @@ impl ServiceManager for Systemd {
     fn job(&self, host: &Host, instance: &Instance) -> Result<Option<JobView>> {
         let states = self.states(host, std::slice::from_ref(instance))?;
         let (own, theirs) = &states[0];
-        let view = self.view_of(instance, own, theirs.as_ref());
+        let view = self.view_of(host, instance, own, theirs.as_ref());
         Ok(Some(JobView {
             label: self.unit_name(instance),
             loaded: own.load_state == "loaded",
@@ -583,7 +592,7 @@ impl ServiceManager for Systemd {
             Ok(states) => instances
                 .iter()
                 .zip(&states)
-                .map(|(i, (own, theirs))| self.view_of(i, own, theirs.as_ref()))
+                .map(|(i, (own, theirs))| self.view_of(host, i, own, theirs.as_ref()))
                 .collect(),
             Err(e) => instances
                 .iter()

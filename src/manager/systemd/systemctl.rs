@@ -207,6 +207,19 @@ impl Systemctl {
             .map(drop)
     }
 
+    /// How the unit's main process last ended, from systemd's own journal line ("Main
+    /// process exited, code=killed, status=9/KILL"): `systemctl show` forgets it as
+    /// soon as `Restart=` has started the next one.
+    pub fn last_main_exit(&self, unit: &str) -> Option<String> {
+        let cmd =
+            Command::new("journalctl").args(["-u", unit, "-o", "cat", "--no-pager", "--lines=200"]);
+        let outcome = self.runner.probe(&cmd).ok()?;
+        outcome.stdout.lines().rev().find_map(|l| {
+            l.split_once("Main process exited, ")
+                .map(|(_, how)| how.trim().to_string())
+        })
+    }
+
     /// The unit's last `lines` journal messages since `since`, as the programs wrote
     /// them: systemd's own lines about the unit, and what its processes logged (the
     /// master's and `postfix check`'s syslog lines land there too: journald files them
@@ -228,5 +241,120 @@ impl Systemctl {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(name: &str) -> Vec<UnitState> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/systemd")
+            .join(name);
+        parse_show(&std::fs::read_to_string(path).unwrap())
+    }
+
+    #[test]
+    fn several_units_at_once_in_systemds_own_order() {
+        let units = recorded("show-restarted-masked-debian-notfound.txt");
+        let ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "instancectl-postfix-k.service",
+                "postfix@postfix-k.service",
+                "postfix@-.service",
+                "postfix.service",
+                "instancectl-nonesuch.service"
+            ]
+        );
+        let ours = &units[0];
+        assert!(ours.is_running() && ours.is_enabled() && !ours.is_masked());
+        assert_eq!(ours.main_pid, Some(1480));
+        assert_eq!(ours.n_restarts, 1);
+        // Restarted: the running master has not ended, the killed one is forgotten.
+        assert_eq!(ours.last_exit(), None);
+        assert_eq!(
+            ours.summary(),
+            "active (running), 1 automatic restart(s), enabled"
+        );
+        let masked = &units[1];
+        assert!(masked.is_masked() && !masked.is_active() && masked.exists());
+        assert_eq!(masked.summary(), "masked");
+        let primary = &units[2];
+        // Debian's unit has GuessMainPID=no: running, with no main pid known.
+        assert!(primary.is_running());
+        assert_eq!(primary.main_pid, None);
+        assert!(
+            primary.is_enabled(),
+            "enabled-runtime: the generator's link"
+        );
+        let oneshot = &units[3];
+        assert_eq!(oneshot.sub_state, "exited");
+        assert_eq!(oneshot.last_exit().as_deref(), Some("exited with status 0"));
+        let missing = &units[4];
+        assert!(!missing.exists());
+        assert_eq!(missing.unit_file_state, "");
+        assert_eq!(missing.summary(), "no such unit");
+    }
+
+    #[test]
+    fn a_stopped_master_died_by_sigterm() {
+        let [stopped] = recorded("show-stopped.txt").try_into().unwrap();
+        assert!(!stopped.is_active());
+        assert_eq!(stopped.result, "success");
+        assert_eq!(
+            stopped.last_exit().as_deref(),
+            Some("killed by signal 15 (SIGTERM)")
+        );
+        assert_eq!(stopped.exec_main_pid, Some(1480));
+        assert_eq!(stopped.main_pid, None);
+    }
+
+    #[test]
+    fn restarting_and_failing_states() {
+        let [pre] = recorded("show-restarting-after-exit.txt")
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            (pre.active_state.as_str(), pre.sub_state.as_str()),
+            ("activating", "start-pre")
+        );
+        assert!(pre.is_active() && !pre.is_running());
+        assert_eq!(pre.n_restarts, 6);
+
+        let [bind] = recorded("show-auto-restart-after-bind-failure.txt")
+            .try_into()
+            .unwrap();
+        assert_eq!(bind.sub_state, "auto-restart");
+        assert_eq!(bind.result, "exit-code");
+        assert_eq!(bind.last_exit().as_deref(), Some("exited with status 1"));
+        assert_eq!(
+            bind.summary(),
+            "activating (auto-restart), 4 automatic restart(s), last exited with status 1, \
+             result exit-code, enabled"
+        );
+
+        let [failed] = recorded("show-failed-stopped-in-start-pre.txt")
+            .try_into()
+            .unwrap();
+        assert_eq!(failed.active_state, "failed");
+        assert_eq!(failed.result, "signal");
+        assert!(!failed.is_active());
+    }
+
+    #[test]
+    fn a_full_show_from_a_public_report() {
+        // systemd/systemd#11869: `systemctl show ssh.service`, every property, no Id
+        // in the part kept.
+        let [ssh] = recorded("show-ssh-systemd-issue-11869.txt")
+            .try_into()
+            .unwrap();
+        assert_eq!(ssh.result, "exit-code");
+        assert_eq!(ssh.n_restarts, 5);
+        assert_eq!(ssh.main_pid, None);
+        assert_eq!(ssh.exec_main_pid, None);
+        assert_eq!(ssh.last_exit(), None);
     }
 }

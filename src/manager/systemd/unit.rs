@@ -8,7 +8,6 @@
 //! `postfix@.service` has to be `Type=forking` with `GuessMainPID=no`, so systemd
 //! never knows which process is the master and cannot restart it.
 
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::plist::MASTER_KEEP_STDOUT_SINCE;
@@ -73,68 +72,52 @@ impl InstanceUnit {
         if self.version >= MASTER_KEEP_STDOUT_SINCE {
             master.push_str(" -s");
         }
-        let mut u = String::new();
-        let w = &mut u;
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            w,
-            "{MARK} for the Postfix instance {name}: `instancectl unit {name}` prints it,"
-        );
-        let _ = writeln!(
-            w,
-            "# `instancectl reconcile` puts it back when it was changed. Debian's"
-        );
-        let _ = writeln!(
-            w,
-            "# postfix@{name}.service is masked so that only this unit runs the master."
-        );
-        let _ = writeln!(w, "[Unit]");
-        let _ = writeln!(w, "Description=Postfix instance {name} (instancectl)");
-        let _ = writeln!(w, "Documentation=man:master(8) man:postmulti(1)");
-        let _ = writeln!(w, "After=network-online.target nss-lookup.target");
-        let _ = writeln!(w, "Wants=network-online.target");
-        if !self.after.is_empty() {
+        let order = if self.after.is_empty() {
+            String::new()
+        } else {
             let after: Vec<String> = self.after.iter().map(|a| unit_name(a)).collect();
-            let _ = writeln!(w, "# postmulti's start order within the group.");
-            let _ = writeln!(w, "After={}", after.join(" "));
-        }
-        let _ = writeln!(
-            w,
-            "# Five starts within 10 s (a master that keeps dying) leave the unit failed."
-        );
-        let _ = writeln!(w, "StartLimitIntervalSec=10s");
-        let _ = writeln!(w, "StartLimitBurst=5");
-        let _ = writeln!(w);
-        let _ = writeln!(w, "[Service]");
-        let _ = writeln!(w, "# The master in the foreground is the main process.");
-        let _ = writeln!(w, "Type=exec");
-        if let Some(helper) = &self.configure_instance {
-            let _ = writeln!(w, "ExecStartPre={} {name}", helper.display());
-        }
-        let _ = writeln!(w, "ExecStartPre={postfix} -c {dir} check");
-        let _ = writeln!(w, "ExecStart={master}");
-        let _ = writeln!(w, "ExecReload={postfix} -c {dir} check");
-        let _ = writeln!(w, "ExecReload=/bin/kill -HUP $MAINPID");
-        let _ = writeln!(
-            w,
-            "# Started again whenever the master ends, unless systemctl stopped it:"
-        );
-        let _ = writeln!(
-            w,
-            "# on SIGTERM the master dies by that signal, which systemd counts as clean."
-        );
-        let _ = writeln!(w, "Restart=always");
-        let _ = writeln!(w, "RestartSec=100ms");
-        let _ = writeln!(
-            w,
-            "# Stop: SIGTERM to the master and its children, SIGKILL to what is left."
-        );
-        let _ = writeln!(w, "KillMode=control-group");
-        let _ = writeln!(w, "TimeoutStopSec={STOP_TIMEOUT_SECS}s");
-        let _ = writeln!(w);
-        let _ = writeln!(w, "[Install]");
-        let _ = writeln!(w, "WantedBy=multi-user.target");
-        u
+            format!(
+                "# postmulti's start order within the group.\nAfter={}\n",
+                after.join(" ")
+            )
+        };
+        let helper = match &self.configure_instance {
+            Some(helper) => format!("ExecStartPre={} {name}\n", helper.display()),
+            None => String::new(),
+        };
+        format!(
+            "{MARK} for the Postfix instance {name}: `instancectl unit {name}`
+# prints it, `instancectl reconcile` puts it back when it was changed. Debian's
+# postfix@{name}.service is masked so that only this unit runs the master.
+[Unit]
+Description=Postfix instance {name} (instancectl)
+Documentation=man:master(8) man:postmulti(1)
+After=network-online.target nss-lookup.target
+Wants=network-online.target
+{order}# Ten starts within a minute (a master that keeps dying, a configuration that
+# fails `postfix check`) leave the unit failed instead of looping.
+StartLimitIntervalSec=60s
+StartLimitBurst=10
+
+[Service]
+# The master in the foreground is the main process.
+Type=exec
+{helper}ExecStartPre={postfix} -c {dir} check
+ExecStart={master}
+ExecReload={postfix} -c {dir} check
+ExecReload=/bin/kill -HUP $MAINPID
+# Started again whenever the master ends, unless systemctl stopped it: on
+# SIGTERM the master dies by that signal, which systemd counts as clean.
+Restart=always
+RestartSec=100ms
+# Stop: SIGTERM to the master and its children, SIGKILL to what is left.
+KillMode=control-group
+TimeoutStopSec={STOP_TIMEOUT_SECS}s
+
+[Install]
+WantedBy=multi-user.target
+"
+        )
     }
 }
 
