@@ -7,6 +7,7 @@ mod common;
 #[path = "common/systemd.rs"]
 mod machine;
 
+use common::Shell;
 use machine::Machine;
 
 /// A booted machine with multi-instance Postfix (the primary a null client, as the
@@ -69,6 +70,23 @@ fn create_stop_start_disable_enable_destroy_through_systemd() {
         return;
     };
     let unit = "instancectl-postfix-a.service";
+    // A dry run shows every systemctl call and unit write, and changes nothing.
+    let units = |m: &Machine| m.sh("ls -la /etc/systemd/system").ok().stdout;
+    let before = units(&m);
+    let dry = m
+        .ctl("--dry-run create postfix-a --listen 127.0.0.1:2525")
+        .ok();
+    for expected in [
+        "would run: systemctl mask postfix@postfix-a.service",
+        "would write: /etc/systemd/system/instancectl-postfix-a.service (mode 0644",
+        "would run: systemctl daemon-reload",
+        "would run: systemctl enable instancectl-postfix-a.service",
+        "would run: systemctl start instancectl-postfix-a.service",
+    ] {
+        assert!(dry.stdout.contains(expected), "{expected:?} in {dry:?}");
+    }
+    assert_eq!(before, units(&m));
+    assert_eq!(m.show(unit, "LoadState"), "not-found");
     // No --manager: systemd is the default where it is the init system.
     m.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     assert!(serves(&m, 2525));
@@ -290,11 +308,7 @@ fn a_failed_start_is_explained_with_postfixs_words() {
     };
     // Something else holds the port: `postfix check` cannot know; the master exits at
     // once and systemd would start it again and again.
-    m.sh("setsid python3 -c 'import socket,time; s=socket.socket(); \
-         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
-         s.bind((\"127.0.0.1\", 2532)); s.listen(); time.sleep(3600)' \
-         </dev/null >/dev/null 2>&1 &")
-        .ok();
+    m.sh(&common::occupy_port_script(2532)).ok();
     assert!(m.wait_for(
         "exec 3<>/dev/tcp/127.0.0.1/2532",
         std::time::Duration::from_secs(30)

@@ -458,14 +458,7 @@ impl ServiceManager for Launchd {
         }
         let label = self.label(&instance.name);
         self.launchctl(host).bootout(&label)?;
-        // A master launchd does not own (started by `postfix start`) is stopped the
-        // Postfix way, or it would keep running after "stop".
-        if !host.runner.dry_run() && instance.running_master().is_some() {
-            host.postfix
-                .control(&instance.config_directory, "stop")
-                .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
-        }
-        Ok(())
+        super::stop_stray_master(host, instance)
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -663,20 +656,12 @@ impl ServiceManager for Launchd {
         if let Some(pid) = instance.running_master()
             && job_pid != Some(pid)
         {
-            found.push(Drift::new(
+            found.push(super::master_outside(
                 format!(
                     "its master (pid {pid}) runs outside launchd{}",
                     job_pid.map_or(String::new(), |p| format!(" (launchd's job is pid {p})"))
                 ),
-                Repair::Custom {
-                    what: "stop it the Postfix way and start it under launchd".into(),
-                    run: Box::new(|host, instance| {
-                        host.postfix
-                            .control(&instance.config_directory, "stop")
-                            .map(drop)?;
-                        host.manager.start(host, instance)
-                    }),
-                },
+                "launchd",
             ));
         }
         Ok(found)

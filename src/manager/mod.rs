@@ -67,6 +67,35 @@ impl ManagerKind {
     }
 }
 
+/// The drift of a master that runs outside the manager's job (started by `postfix
+/// start`, or by another manager): stopped the Postfix way, then started under the
+/// manager, named by `under` (launchd, a unit).
+pub(crate) fn master_outside(problem: String, under: &str) -> Drift {
+    Drift::new(
+        problem,
+        crate::reconcile::Repair::Custom {
+            what: format!("stop it the Postfix way and start it under {under}"),
+            run: Box::new(|host, instance| {
+                host.postfix
+                    .control(&instance.config_directory, "stop")
+                    .map(drop)?;
+                host.manager.start(host, instance)
+            }),
+        },
+    )
+}
+
+/// After the manager stopped its job: a master it did not run (started by `postfix
+/// start`) is stopped the Postfix way, or it would keep running after "stop".
+pub(crate) fn stop_stray_master(host: &Host, instance: &Instance) -> Result<()> {
+    if !host.runner.dry_run() && instance.running_master().is_some() {
+        host.postfix
+            .control(&instance.config_directory, "stop")
+            .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
+    }
+    Ok(())
+}
+
 /// What a service manager says about an instance's job, for list and status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct JobView {

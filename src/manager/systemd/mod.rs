@@ -511,14 +511,7 @@ impl ServiceManager for Systemd {
         if let Some(theirs) = theirs.as_ref().filter(|t| t.is_active()) {
             ctl.run("stop", &theirs.id, &[])?;
         }
-        // A master systemd does not run (started by `postfix start`) is stopped the
-        // Postfix way, or it would keep running after "stop".
-        if !host.runner.dry_run() && instance.running_master().is_some() {
-            host.postfix
-                .control(&instance.config_directory, "stop")
-                .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
-        }
-        Ok(())
+        super::stop_stray_master(host, instance)
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -700,20 +693,12 @@ impl ServiceManager for Systemd {
             && own.main_pid != Some(pid)
             && !debian_runs_it
         {
-            found.push(Drift::new(
+            found.push(super::master_outside(
                 format!(
                     "its master (pid {pid}) runs outside {unit}{}",
                     unit_of_pid(pid).map_or(String::new(), |u| format!(" (in {u})"))
                 ),
-                Repair::Custom {
-                    what: format!("stop it the Postfix way and start it under {unit}"),
-                    run: Box::new(|host, instance| {
-                        host.postfix
-                            .control(&instance.config_directory, "stop")
-                            .map(drop)?;
-                        host.manager.start(host, instance)
-                    }),
-                },
+                &unit,
             ));
         }
         Ok(found)
