@@ -5,9 +5,11 @@
 # machine image.
 #
 # Each half boots a real systemd as pid 1 of private namespaces with the test harness's
-# boot script (tests/common/boot-systemd.sh: overlays of the host's /usr, /etc and /var,
+# boot script (tests/e2e/common/boot-systemd.sh: overlays of the host's /usr, /etc and /var,
 # Debian's postfix units as the package leaves them), so the host's own Postfix is
-# never touched. Commands run inside through nsenter, each with a time limit.
+# never touched (the machines start from the host's /etc/postfix as it is: run it where
+# that is as the package left it). Commands run inside through nsenter, each with a
+# time limit.
 #
 # Kill-to-banner: `kill -9` a master (pid from its master.pid), then the time until a
 # NEW master pid lives and its listener greets with "220 ". KILLS kills rotating over
@@ -113,7 +115,7 @@ machine_up() {
     echo $BASHPID >"/sys/fs/cgroup/systemd/$cgroup/cgroup.procs"
     echo $BASHPID >"/sys/fs/cgroup/unified/$cgroup/cgroup.procs"
     exec setsid unshare -m -p -f -n -u -i -C --propagation private \
-      bash "$repo/tests/common/boot-systemd.sh" "$dir" "$bin"
+      bash "$repo/tests/e2e/common/boot-systemd.sh" "$dir" "$bin"
   ) </dev/null >"$dir/boot.log" 2>&1 &
   launcher=$!
   for _ in $(seq 600); do

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plist::MASTER_KEEP_STDOUT_SINCE;
+use crate::postfix::MASTER_KEEP_STDOUT_SINCE;
 use crate::postfix::Version;
 
 /// Where unit files written by the administrator (and instancectl) live; they beat
