@@ -39,7 +39,7 @@ impl Host {
         let postfix = Postfix::discover(runner)?;
         let state = StateStore::locate(&postfix.data_directory);
         let manager = manager
-            .unwrap_or_else(ManagerKind::host_default)
+            .unwrap_or_else(|| ManagerKind::host_default(state.dir()))
             .build_with(launchd);
         Ok(Host {
             runner,

@@ -23,11 +23,14 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     if let Command::Plist(args) = &cli.command {
         return plist::run(&cli.global, args);
     }
-    let host = Host::open_with(
-        cli.global.dry_run,
-        cli.global.manager,
-        &cli.global.launchd.config(),
-    )?;
+    // `supervise` with no manager named is instancectl's own supervisor, also where
+    // systemd would be the default (contrib/instancectl.service runs it so); on macOS
+    // its plist names launchd.
+    let manager = match (&cli.command, cli.global.manager) {
+        (Command::Supervise(_), None) if !cfg!(target_os = "macos") => Some(ManagerKind::Native),
+        (_, named) => named,
+    };
+    let host = Host::open_with(cli.global.dry_run, manager, &cli.global.launchd.config())?;
     // One changing command at a time: postmulti edits the primary main.cf in place.
     let _lock = if changes_host(&cli.command) {
         host.require_root()?;

@@ -41,11 +41,14 @@ pub enum ManagerKind {
 }
 
 impl ManagerKind {
-    /// The manager to use when none is named.
-    pub fn host_default() -> ManagerKind {
+    /// The manager to use when none is named: launchd on macOS; where systemd is the
+    /// init system, systemd, unless instancectl's own supervisor is in use there (its
+    /// control socket is in `state_dir`: contrib/instancectl.service runs it); else
+    /// the native supervisor.
+    pub fn host_default(state_dir: &Path) -> ManagerKind {
         if cfg!(target_os = "macos") {
             ManagerKind::Launchd
-        } else if systemd::booted() {
+        } else if systemd::booted() && !crate::supervise::control::socket_path(state_dir).exists() {
             ManagerKind::Systemd
         } else {
             ManagerKind::Native

@@ -328,3 +328,29 @@ fn a_failed_start_is_explained_with_postfixs_words() {
         "inactive"
     );
 }
+
+#[test]
+fn where_instancectls_own_supervisor_runs_it_stays_the_manager() {
+    let Some(m) = with_multi_instance() else {
+        return;
+    };
+    // As contrib/instancectl.service runs it: `supervise`, no manager named.
+    m.sh("systemd-run --unit=instancectl-supervise /opt/instancectl/instancectl supervise")
+        .ok();
+    assert!(m.wait_for(
+        "test -S /var/lib/instancectl/supervisor.sock",
+        std::time::Duration::from_secs(60)
+    ));
+    m.ctl("create postfix-n --listen 127.0.0.1:2533").ok();
+    assert!(serves(&m, 2533));
+    assert_ne!(
+        m.sh("test -e /etc/systemd/system/instancectl-postfix-n.service")
+            .code,
+        0,
+        "the systemd manager wrote a unit although the native supervisor runs"
+    );
+    let master = master_pid(&m, "postfix-n").unwrap();
+    let cgroup = m.sh(&format!("cat /proc/{master}/cgroup")).ok().stdout;
+    assert!(cgroup.contains("instancectl-supervise.service"), "{cgroup}");
+    assert_eq!(masters(&m, "postfix-n"), 1);
+}
