@@ -108,6 +108,22 @@ fn create_stop_start_disable_enable_destroy_through_systemd() {
     assert_eq!(m.show(unit, "ActiveState"), "active");
     assert!(serves(&m, 2525));
 
+    // restart: a new master under the same unit; reload: the same master, re-read.
+    let before = main_pid(&m, unit).unwrap();
+    m.ctl("restart postfix-a").ok();
+    let after = main_pid(&m, unit).unwrap();
+    assert_ne!(before, after);
+    assert_eq!(master_pid(&m, "postfix-a"), Some(after));
+    m.ctl("reload postfix-a").ok();
+    assert_eq!(main_pid(&m, unit), Some(after));
+    assert!(serves(&m, 2525));
+    // The primary goes to Debian's unit.
+    let primary = "postfix@-.service";
+    let since = m.show(primary, "ActiveEnterTimestampMonotonic");
+    m.ctl("restart -").ok();
+    assert_ne!(m.show(primary, "ActiveEnterTimestampMonotonic"), since);
+    assert_eq!(m.show(primary, "ActiveState"), "active");
+
     m.ctl("disable postfix-a").ok();
     assert_eq!(m.show(unit, "UnitFileState"), "disabled");
     assert_eq!(m.show(unit, "ActiveState"), "inactive");

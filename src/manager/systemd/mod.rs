@@ -709,25 +709,31 @@ impl ServiceManager for Systemd {
 mod tests {
     use super::*;
 
+    fn recorded(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/systemd")
+            .join(name);
+        std::fs::read_to_string(path).unwrap()
+    }
+
     #[test]
     fn the_unit_of_a_process_comes_from_its_cgroup() {
-        // /proc/PID/cgroup of a master under the test machine's systemd (cgroup v1
-        // with the unified hierarchy), and on a pure cgroup v2 host.
-        let v1 = "9:name=systemd:/system.slice/instancectl-postfix-in.service\n\
-                  4:memory:/process_api/b1198\n0::/system.slice/instancectl-postfix-in.service\n";
+        // /proc/PID/cgroup of masters under the test machine's systemd 252 (cgroup v1
+        // with the unified hierarchy).
         assert_eq!(
-            unit_in_cgroup(v1).as_deref(),
+            unit_in_cgroup(&recorded("proc-cgroup-instancectl-unit.txt")).as_deref(),
             Some("instancectl-postfix-in.service")
         );
-        let debian = "0::/system.slice/system-postfix.slice/postfix@postfix-in.service\n";
         assert_eq!(
-            unit_in_cgroup(debian).as_deref(),
+            unit_in_cgroup(&recorded("proc-cgroup-debian-primary.txt")).as_deref(),
+            Some("postfix@-.service")
+        );
+        // A pure cgroup v2 host has only the `0::` line.
+        assert_eq!(
+            unit_in_cgroup("0::/system.slice/system-postfix.slice/postfix@postfix-in.service\n")
+                .as_deref(),
             Some("postfix@postfix-in.service")
         );
         assert_eq!(unit_in_cgroup("0::/\n"), None);
-        assert_eq!(
-            unit_in_cgroup("0::/user.slice/user-0.slice/session-3.scope\n").as_deref(),
-            Some("session-3.scope")
-        );
     }
 }
