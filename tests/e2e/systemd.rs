@@ -60,6 +60,14 @@ fn systemd_boots_and_debian_starts_the_primary() {
     assert!(serves(&m, 25), "{}", m.log());
     let pid1 = m.sh("cat /proc/1/comm").ok().stdout;
     assert_eq!(pid1.trim(), "systemd");
+    // status says which unit runs the primary's master, and that it is Debian's.
+    let status = m.ctl("status -v -");
+    for expected in [
+        "master in postfix@-.service",
+        "this host has Debian's postfix.service, postfix@.service, postfix-instance-generator",
+    ] {
+        assert!(status.stdout.contains(expected), "{expected:?} in {status:#?}");
+    }
 }
 
 #[test]

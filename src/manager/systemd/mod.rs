@@ -348,8 +348,9 @@ impl Systemd {
         view.notes.push(format!("{unit}: {}", own.summary()));
         if instance.is_primary() {
             view.notes.push(format!(
-                "the distribution's {unit} runs the primary; it does not restart a master \
-                 that dies"
+                "the distribution's {unit} runs the primary (this host has {}); it does not \
+                 restart a master that dies",
+                self.debian.describe()
             ));
         }
         if let Some(pid) = instance.running_master() {
