@@ -66,7 +66,10 @@ fn systemd_boots_and_debian_starts_the_primary() {
         "master in postfix@-.service",
         "this host has Debian's postfix.service, postfix@.service, postfix-instance-generator",
     ] {
-        assert!(status.stdout.contains(expected), "{expected:?} in {status:#?}");
+        assert!(
+            status.stdout.contains(expected),
+            "{expected:?} in {status:#?}"
+        );
     }
 }
 

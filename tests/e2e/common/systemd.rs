@@ -81,7 +81,13 @@ impl Machine {
                 std::env::var_os("INSTANCECTL_REQUIRE_SYSTEMD").is_none(),
                 "systemd cannot boot here, and INSTANCECTL_REQUIRE_SYSTEMD is set: {why}"
             );
-            eprintln!("SKIPPED: systemd cannot boot here: {why}");
+            // Straight to the standard error, past the test harness's capture, so the
+            // reason shows in a passing run's log too.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: systemd cannot boot here: {why}"
+            );
             return None;
         }
         let dir = tempfile::Builder::new()
