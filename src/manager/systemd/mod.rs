@@ -22,12 +22,11 @@ pub mod unit;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::{Drift, ManagerRepair, Repair};
 use super::{JobView, ManagerKind, ManagerView, Override, ServiceManager};
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::{Drift, Repair};
 use debian::DebianUnits;
 use systemctl::{Systemctl, UnitState};
 use unit::InstanceUnit;
@@ -220,7 +219,7 @@ impl Systemd {
             }
             let master = instance.running_master();
             if state.is_running() && state.main_pid != not_pid && state.main_pid == master {
-                let missing = health::not_serving(instance);
+                let missing = crate::probe::not_serving(instance);
                 if missing.is_empty() {
                     return Ok(master.unwrap_or_default());
                 }
@@ -599,6 +598,24 @@ impl ServiceManager for Systemd {
         }
     }
 
+    /// Repairs what `drift` found: the unit and the mask of Debian's unit are what
+    /// instancectl keeps for an instance (RewriteJob writes both); Adopt moves a master
+    /// that runs elsewhere (Debian's unit, `postfix start`) under the unit.
+    fn repair(&self, host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        match action {
+            ManagerRepair::RewriteJob => {
+                self.take_over(host, instance)?;
+                self.write_units(host, instance, None)
+            }
+            ManagerRepair::SetEnabled(enabled) => self.set_enabled(host, instance, enabled),
+            ManagerRepair::Adopt => {
+                self.take_over(host, instance)?;
+                super::stop_stray_master(host, instance)?;
+                self.start(host, instance)
+            }
+        }
+    }
+
     /// The unit (missing or not what instancectl writes), Debian's unit for the same
     /// instance (not masked, or running the master), the unit's enable state against
     /// postmulti's flag, and a master that runs outside the unit.
@@ -610,96 +627,90 @@ impl ServiceManager for Systemd {
         let all = host.instances()?;
         let unit = unit::unit_name(&instance.name);
         let path = unit::unit_path(&instance.name);
-        let wanted = self.unit_of(host, instance, &all).to_text();
-        let rewrite = |what: &str| {
-            let systemd = self.clone();
+        let wanted_text = self.unit_of(host, instance, &all).to_text();
+        let rewrite = |problem: String| {
             Drift::new(
-                format!("{}: {what}", path.display()),
-                Repair::Custom {
-                    what: "write the unit again and `systemctl daemon-reload`".into(),
-                    run: Box::new(move |host, instance| systemd.write_units(host, instance, None)),
+                problem,
+                Repair::Manager {
+                    what: "write the unit again, mask Debian's unit for the instance, \
+                           `systemctl daemon-reload`"
+                        .into(),
+                    action: ManagerRepair::RewriteJob,
                 },
             )
         };
         match std::fs::read(&path) {
-            Err(_) => found.push(rewrite("missing")),
-            Ok(bytes) if bytes != wanted.as_bytes() => {
-                found.push(rewrite("differs from the unit instancectl would write"))
-            }
+            Err(_) => found.push(rewrite(format!("{}: missing", path.display()))),
+            Ok(bytes) if bytes != wanted_text.as_bytes() => found.push(rewrite(format!(
+                "{}: differs from the unit instancectl would write",
+                path.display()
+            ))),
             Ok(_) => {}
         }
         let states = self.states(host, std::slice::from_ref(instance))?;
         let (own, theirs) = &states[0];
-        if let Some(theirs) = theirs.as_ref()
-            && (!theirs.is_masked() || theirs.is_active())
-        {
-            let problem = if theirs.is_active() {
-                format!(
-                    "Debian's {} runs this instance's master, which {unit} should run",
-                    theirs.id
-                )
-            } else {
-                format!(
+        // Only for an instance that should run: a master of a stopped or disabled one
+        // is stopped by reconcile's generic repair, and must not be started here.
+        let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
+        let debian_runs_it = theirs.as_ref().is_some_and(UnitState::is_active);
+        if let Some(theirs) = theirs.as_ref() {
+            if debian_runs_it && wanted {
+                found.push(Drift::new(
+                    format!(
+                        "Debian's {} runs this instance's master, which {unit} should run",
+                        theirs.id
+                    ),
+                    Repair::Manager {
+                        what: format!("stop and mask {}, start {unit}", theirs.id),
+                        action: ManagerRepair::Adopt,
+                    },
+                ));
+            // (A rewrite found above masks it too.)
+            } else if !theirs.is_masked() && found.is_empty() {
+                found.push(rewrite(format!(
                     "Debian's {} is not masked: {} links it into postfix.service.wants, so \
                      at boot or `systemctl start postfix` it would start a second master",
                     theirs.id,
                     debian::GENERATOR
-                )
-            };
-            let systemd = self.clone();
-            let was_active = theirs.is_active();
-            found.push(Drift::new(
-                problem,
-                Repair::Custom {
-                    what: if was_active {
-                        format!("stop and mask {}, start {unit}", theirs.id)
-                    } else {
-                        format!("mask {}", theirs.id)
-                    },
-                    run: Box::new(move |host, instance| {
-                        systemd.take_over(host, instance)?;
-                        if was_active
-                            && instance.enabled
-                            && !host.state.is_held_down(&instance.name)
-                        {
-                            host.manager.start(host, instance)?;
-                        }
-                        Ok(())
-                    }),
-                },
-            ));
+                )));
+            }
         }
         let enabled_at_boot = own.is_enabled();
-        if instance.enabled && !enabled_at_boot {
+        if instance.enabled != enabled_at_boot {
+            let (problem, verb) = if instance.enabled {
+                (
+                    format!(
+                        "enabled, but {unit} is not enabled in systemd (it would not start at boot)"
+                    ),
+                    "enable",
+                )
+            } else {
+                (
+                    format!("disabled, but systemd would start {unit} at boot"),
+                    "disable",
+                )
+            };
             found.push(Drift::new(
-                format!(
-                    "enabled, but {unit} is not enabled in systemd (it would not start at boot)"
-                ),
-                Repair::Custom {
-                    what: format!("systemctl enable {unit}"),
-                    run: Box::new(|host, instance| host.manager.set_enabled(host, instance, true)),
-                },
-            ));
-        } else if !instance.enabled && enabled_at_boot {
-            found.push(Drift::new(
-                format!("disabled, but systemd would start {unit} at boot"),
-                Repair::Custom {
-                    what: format!("systemctl disable {unit}"),
-                    run: Box::new(|host, instance| host.manager.set_enabled(host, instance, false)),
+                problem,
+                Repair::Manager {
+                    what: format!("systemctl {verb} {unit}"),
+                    action: ManagerRepair::SetEnabled(instance.enabled),
                 },
             ));
         }
-        let debian_runs_it = theirs.as_ref().is_some_and(UnitState::is_active);
-        if let Some(pid) = instance.running_master()
+        if let Some(pid) = instance.running_master().filter(|_| wanted)
             && own.main_pid != Some(pid)
             && !debian_runs_it
         {
-            found.push(super::master_outside(
+            found.push(Drift::new(
                 format!(
                     "its master (pid {pid}) runs outside {unit}{}",
                     unit_of_pid(pid).map_or(String::new(), |u| format!(" (in {u})"))
                 ),
-                &unit,
+                Repair::Manager {
+                    what: format!("stop it the Postfix way and start it under {unit}"),
+                    action: ManagerRepair::Adopt,
+                },
             ));
         }
         Ok(found)
