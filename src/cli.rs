@@ -163,6 +163,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the LaunchDaemon plist of an instance, or check LaunchDaemon plists.
     Plist(PlistArgs),
+    /// Print the systemd unit the systemd manager writes for an instance.
+    Unit(UnitArgs),
     /// Relay an instance's mail through a provider's smart host (set, show).
     #[command(subcommand)]
     Relay(RelayCommand),
@@ -341,6 +343,12 @@ pub struct PlistArgs {
     /// With --check: the problems as a JSON document.
     #[arg(long, requires = "check")]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The instance whose unit to print.
+    pub name: String,
 }
 
 /// A duration as humantime reads it, kept as typed (it goes into a plist).
