@@ -46,12 +46,8 @@ pub fn supervisor_start_command() -> String {
         "/usr/lib/systemd/system",
     ]
     .iter()
-    .any(|dir| {
-        std::path::Path::new(dir)
-            .join("instancectl.service")
-            .exists()
-    });
-    if unit_installed && std::path::Path::new("/run/systemd/system").is_dir() {
+    .any(|dir| Path::new(dir).join("instancectl.service").exists());
+    if unit_installed && Path::new(super::systemd::BOOTED_MARK).is_dir() {
         "systemctl enable --now instancectl".into()
     } else {
         "setsid instancectl supervise >>/var/log/instancectl-supervise.log 2>&1 &".into()
