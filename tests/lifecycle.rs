@@ -313,3 +313,24 @@ fn concurrent_creates_both_succeed() {
     assert!(sb.banner("127.0.0.1", 2601).starts_with("220 "));
     assert!(sb.banner("127.0.0.1", 2602).starts_with("220 "));
 }
+
+#[test]
+fn restart_with_a_broken_configuration_refuses_and_keeps_serving() {
+    let sb = initialized();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    let pid_before = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
+    sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf").ok();
+    let refused = sb.ctl("restart postfix-a");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("fails `postfix check`, so nothing was restarted"),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("bogus line"), "{refused:?}");
+    assert!(!refused.stdout.contains("stopped"), "{refused:?}");
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    let pid_after = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
+    assert_eq!(pid_before, pid_after, "the master was restarted");
+}

@@ -107,6 +107,19 @@ pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
         }
         return Ok(());
     }
+    // Check every configuration before stopping anything: a configuration error
+    // found after the stop would leave an instance down that was serving.
+    for instance in instances.iter().filter(|i| host.manager.manages(i)) {
+        host.postfix
+            .require_check(&instance.config_directory)
+            .map_err(|e| {
+                e.context(format!(
+                    "{} fails `postfix check`, so nothing was restarted (what runs keeps \
+                     running with the configuration it loaded); fix the configuration first",
+                    instance.display_name()
+                ))
+            })?;
+    }
     for instance in instances.iter().rev() {
         stop_one(host, instance)?;
     }
