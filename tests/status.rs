@@ -847,3 +847,21 @@ fn tls_wrapped_listener_must_answer_a_client_hello() {
     // start and restart wait for it the same way.
     sb.ctl("restart postfix-a").ok();
 }
+
+#[test]
+fn a_master_on_an_overlay_with_its_upper_layer_on_tmpfs_is_seen_running() {
+    let sb = common::Sandbox::scripted_on_tmpfs();
+    sb.ctl("init --null-client").ok();
+    let created = sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    assert!(
+        created.stdout.contains("SMTP answering on 127.0.0.1:2525"),
+        "{created:?}"
+    );
+    let status = sb.ctl("status --json postfix-a");
+    assert_eq!(status.code, 0, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let a = &report["instances"][0];
+    assert_eq!(a["verdict"], "healthy", "{a:#}");
+    assert_eq!(a["master"]["lock"], "held", "{a:#}");
+    assert_eq!(a["master"]["running"], true, "{a:#}");
+}

@@ -90,6 +90,18 @@ impl Sandbox {
 
     /// A sandbox with nothing running in it.
     pub fn bare() -> Sandbox {
+        Sandbox::bare_with(Layers::OnDisk)
+    }
+
+    /// A sandbox whose /var overlay keeps its upper layer on tmpfs (as many container
+    /// runtimes do), with Postfix's own scripts as the manager.
+    pub fn scripted_on_tmpfs() -> Sandbox {
+        let mut sandbox = Sandbox::bare_with(Layers::VarOnTmpfs);
+        sandbox.env.push("INSTANCECTL_MANAGER=postfix".into());
+        sandbox
+    }
+
+    fn bare_with(layers: Layers) -> Sandbox {
         assert!(
             nix_is_root(),
             "the end-to-end tests need root (namespaces and overlay mounts)"
@@ -103,13 +115,21 @@ impl Sandbox {
             std::fs::create_dir_all(root.path().join(d)).unwrap();
         }
         let r = root.path().display();
+        // The upper layer on another file system than the lower one: overlayfs then
+        // reports the upper layer's device in /proc/locks, not the one stat shows.
+        let var_tmpfs = match layers {
+            Layers::OnDisk => String::new(),
+            Layers::VarOnTmpfs => {
+                format!("mount -t tmpfs tmpfs {r}/var\nmkdir {r}/var/upper {r}/var/work\n")
+            }
+        };
         // pid 1 of the sandbox is a shell that reaps orphans (daemonized masters are
         // reparented to it) until the sandbox is dropped.
         let setup = format!(
             "set -e
 mount --make-rprivate /
 mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc/upper,workdir={r}/etc/work /etc
-mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var/upper,workdir={r}/var/work /var
+{var_tmpfs}mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var/upper,workdir={r}/var/work /var
 mount -t tmpfs tmpfs /tmp
 ip link set lo up
 touch {r}/ready
@@ -256,6 +276,15 @@ while :; do sleep 1 & wait $!; done"
         let (top, rest) = path.trim_start_matches('/').split_once('/').unwrap();
         self.root.path().join(top).join("upper").join(rest)
     }
+}
+
+/// Where the sandbox's overlays keep their upper layers.
+#[derive(Clone, Copy)]
+enum Layers {
+    /// In the sandbox's directory on the host's disk.
+    OnDisk,
+    /// /var's on a tmpfs of its own (invisible to `path_in_upper`).
+    VarOnTmpfs,
 }
 
 impl Drop for Sandbox {
