@@ -43,12 +43,10 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
             (pid, _) if Instant::now() >= deadline => {
                 let mut reasons = missing;
                 if pid.is_none() {
+                    let file = instance.pid_file().unwrap_or_default();
                     reasons.insert(
                         0,
-                        format!(
-                            "no master process ({} names none alive)",
-                            instance.pid_file().display()
-                        ),
+                        format!("no master process ({} names none alive)", file.display()),
                     );
                 }
                 return Err(Error::failed(format!(
@@ -247,7 +245,8 @@ pub struct InstanceStatus {
     /// postmulti's multi_instance_enable.
     pub enabled: bool,
     pub config_directory: PathBuf,
-    pub queue_directory: PathBuf,
+    /// `null` for a broken instance.
+    pub queue_directory: Option<PathBuf>,
     /// In effect: main.cf's, else Postfix's default (the host name).
     pub myhostname: String,
     pub verdict: Verdict,
@@ -294,7 +293,7 @@ pub struct HostInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// healthy when every instance is healthy, on-demand or disabled; else degraded,
-    /// or down when any instance is down.
+    /// or down when any instance is down, or broken when any is broken.
     pub verdict: Verdict,
     /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
     pub exit_status: i32,
@@ -304,6 +303,7 @@ pub struct Summary {
     pub disabled: usize,
     pub degraded: usize,
     pub down: usize,
+    pub broken: usize,
 }
 
 /// The whole status report.
@@ -352,7 +352,10 @@ fn observe(
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = master::probe(&instance.pid_file(), locks);
+        let master = match instance.pid_file() {
+            Some(file) => master::probe(&file, locks),
+            None => MasterState::not_known("the instance's queue directory is not known"),
+        };
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -378,7 +381,10 @@ fn observe(
                 })
             })
             .collect();
-        let queues = QueueCounts::read_checked(&instance.queue_directory);
+        let queues = match &instance.queue_directory {
+            Some(dir) => QueueCounts::read_checked(dir),
+            None => Err("the instance's queue directory is not known".into()),
+        };
         Observed {
             master,
             listeners: probes
@@ -573,6 +579,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
             let queues_ok = seen.queues.as_ref().ok();
             let judgement = verdict::judge(&Facts {
                 enabled: instance.enabled,
+                broken: instance.broken.as_deref(),
                 master: &seen.master,
                 stale_pid_process: stale_name,
                 uptime_seconds: uptime,
@@ -668,7 +675,9 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
         }
     });
     let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
-    let verdict = if count(Verdict::Down) > 0 {
+    let verdict = if count(Verdict::Broken) > 0 {
+        Verdict::Broken
+    } else if count(Verdict::Down) > 0 {
         Verdict::Down
     } else if count(Verdict::Degraded) > 0 {
         Verdict::Degraded
@@ -684,6 +693,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
         disabled: count(Verdict::Disabled),
         degraded: count(Verdict::Degraded),
         down: count(Verdict::Down),
+        broken: count(Verdict::Broken),
     };
     Report {
         schema: SCHEMA,

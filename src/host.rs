@@ -70,8 +70,10 @@ impl Host {
     }
 
     /// Starts an instance through the service manager, lifting an earlier explicit
-    /// stop.
+    /// stop. A broken instance is never started, stopped or restarted: its
+    /// configuration would make Postfix act on the primary's directories.
     pub fn start(&self, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         self.state.hold_down(&self.runner, &instance.name, false)?;
         self.manager.start(self, instance)
     }
@@ -79,6 +81,7 @@ impl Host {
     /// Stops an instance through the service manager. It stays down until started
     /// again: the mark keeps reconcile and the supervisor from restarting it.
     pub fn stop(&self, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         self.state.hold_down(&self.runner, &instance.name, true)?;
         self.manager.stop(self, instance)
     }
@@ -91,6 +94,7 @@ impl Host {
     }
 
     pub fn restart(&self, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         self.state.hold_down(&self.runner, &instance.name, false)?;
         self.manager.restart(self, instance)
     }

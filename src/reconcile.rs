@@ -76,6 +76,10 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
     if !host.manager.manages(instance) {
         return Ok(Vec::new());
     }
+    // A broken instance's files would make every repair act on the primary.
+    if let Some(why) = &instance.broken {
+        return Ok(vec![Drift::new(format!("broken: {why}"), Repair::Report)]);
+    }
     let mut found = host.manager.drift(host, instance)?;
     let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
@@ -85,7 +89,7 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
         found.push(Drift::new(
             format!(
                 "stale pid file {} (pid {pid} is not running)",
-                instance.pid_file().display()
+                instance.pid_file().unwrap_or_default().display()
             ),
             Repair::Start,
         ));

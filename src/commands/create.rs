@@ -392,11 +392,12 @@ fn planned_instance(plan: &Plan) -> Instance {
         group: plan.group.clone(),
         enabled: true,
         config_directory: plan.config_directory.clone(),
-        queue_directory: plan.new_directories[1].clone(),
-        data_directory: plan.new_directories[2].clone(),
+        queue_directory: Some(plan.new_directories[1].clone()),
+        data_directory: Some(plan.new_directories[2].clone()),
         myhostname: None,
         listeners: Vec::new(),
         record: None,
+        broken: None,
     }
 }
 

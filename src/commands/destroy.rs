@@ -15,7 +15,8 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     }
     host.require_root()?;
     let instance = host.instance(name)?;
-    let queued = QueueCounts::read(&instance.queue_directory);
+    let (queue_directory, _) = instance.directories()?;
+    let queued = QueueCounts::read(queue_directory);
     if queued.total() > 0 && !args.force_discard_queue {
         let detail: Vec<String> = queued
             .by_name()
@@ -69,14 +70,15 @@ fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
 /// primary's directories are never touched, whatever an instance's main.cf says.
 fn remove_leftovers(host: &Host, instance: &crate::instance::Instance) -> Result<()> {
     let primary = [
-        &host.postfix.config_directory,
+        host.postfix.config_directory.as_path(),
         &host.postfix.queue_directory,
         &host.postfix.data_directory,
     ];
+    let (queue_directory, data_directory) = instance.directories()?;
     for dir in [
-        &instance.config_directory,
-        &instance.queue_directory,
-        &instance.data_directory,
+        instance.config_directory.as_path(),
+        queue_directory,
+        data_directory,
     ] {
         if primary.contains(&dir) || !dir.exists() || dir.parent().is_none() {
             continue;

@@ -69,6 +69,14 @@ pub struct MasterState {
 }
 
 impl MasterState {
+    /// The state of a master whose pid file is not known (a broken instance).
+    pub fn not_known(why: &str) -> MasterState {
+        MasterState {
+            error: Some(why.to_string()),
+            ..MasterState::new(Path::new(""))
+        }
+    }
+
     fn new(pid_file: &Path) -> MasterState {
         MasterState {
             pid_file: pid_file.to_path_buf(),

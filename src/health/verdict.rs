@@ -25,15 +25,19 @@ pub enum Verdict {
     Degraded,
     /// Enabled but not serving: no master, or a master none of whose listeners answers.
     Down,
+    /// A secondary instance whose main.cf is gone or names no directories of its own:
+    /// Postfix would run it on the primary's. instancectl leaves it alone.
+    Broken,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::Healthy,
         Verdict::OnDemand,
         Verdict::Disabled,
         Verdict::Degraded,
         Verdict::Down,
+        Verdict::Broken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Verdict {
             Verdict::Disabled => "disabled",
             Verdict::Degraded => "degraded",
             Verdict::Down => "down",
+            Verdict::Broken => "broken",
         }
     }
 
@@ -76,6 +81,8 @@ pub struct ListenerClash {
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub enabled: bool,
+    /// Why the instance is broken (its directories are not its own), if it is.
+    pub broken: Option<&'a str>,
     pub master: &'a MasterState,
     /// The name of the process that now has the stale pid file's pid, if one has.
     pub stale_pid_process: Option<&'a str>,
@@ -146,6 +153,11 @@ pub fn judge(f: &Facts) -> Judgement {
     };
     let m = f.master;
     let view = f.manager;
+    if let Some(why) = f.broken {
+        j.verdict = Verdict::Broken;
+        j.reasons.push(format!("broken: {why}"));
+        return j;
+    }
 
     // Warnings that hold whatever the verdict.
     if let (Some(file_pid), Some(pid)) = (m.pid_file_pid, m.pid)
@@ -491,6 +503,7 @@ mod tests {
         fn facts(&self) -> Facts<'_> {
             Facts {
                 enabled: self.enabled,
+                broken: None,
                 master: &self.master,
                 stale_pid_process: None,
                 uptime_seconds: Some(3700),

@@ -102,7 +102,11 @@ pub fn summary(instance: &Instance) -> RelaySummary {
         )),
         ..RelaySummary::default()
     };
-    let deferrals = defer_logs(&instance.queue_directory);
+    let deferrals = instance
+        .queue_directory
+        .as_deref()
+        .map(defer_logs)
+        .unwrap_or_default();
     out.deferred_messages = deferrals.count;
     if let Some((time, reason)) = deferrals.newest {
         out.last_delivery_problem = Some(reason);
@@ -228,6 +232,7 @@ fn mode_of(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
+#[derive(Default)]
 struct Deferrals {
     count: u64,
     /// When the newest deferral happened, and its reason.
@@ -315,11 +320,12 @@ mod tests {
             group: None,
             enabled: true,
             config_directory: dir.path().into(),
-            queue_directory: dir.path().join("q"),
-            data_directory: dir.path().join("d"),
+            queue_directory: Some(dir.path().join("q")),
+            data_directory: Some(dir.path().join("d")),
             myhostname: None,
             listeners: vec![],
             record: None,
+            broken: None,
         };
         assert!(!summary(&instance).is_relay());
         std::fs::write(
