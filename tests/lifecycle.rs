@@ -334,3 +334,50 @@ fn restart_with_a_broken_configuration_refuses_and_keeps_serving() {
     let pid_after = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
     assert_eq!(pid_before, pid_after, "the master was restarted");
 }
+
+#[test]
+fn an_ipv6_listen_address_is_served_and_probed_on_ipv6() {
+    let sb = initialized();
+    assert!(
+        sb.sh("ip -6 addr show dev lo")
+            .ok()
+            .stdout
+            .contains("::1/128"),
+        "the sandbox's loopback has no ::1"
+    );
+    let created = sb
+        .ctl("create postfix-six --listen [::1]:2526 --listen 127.0.0.1:2527")
+        .ok();
+    assert!(
+        created
+            .stdout
+            .contains("SMTP answering on 127.0.0.1:2527, [::1]:2526")
+            || created
+                .stdout
+                .contains("SMTP answering on [::1]:2526, 127.0.0.1:2527"),
+        "{created:?}"
+    );
+    assert!(
+        sb.banner("::1", 2526).starts_with("220 six."),
+        "not served on ::1"
+    );
+    let status = sb.ctl("status --json postfix-six").ok();
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let listeners = report["instances"][0]["listeners"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let v6 = listeners
+        .iter()
+        .find(|l| l["address"] == "[::1]:2526")
+        .unwrap_or_else(|| panic!("{listeners:#?}"));
+    assert_eq!(v6["probed"], "[::1]:2526");
+    assert_eq!(v6["ok"], true, "{v6:#}");
+
+    // A --set that leaves IPv6 out is refused before anything changes.
+    let before = sb.config_snapshot();
+    let refused = sb.ctl("create postfix-four --listen [::1]:2528 --set inet_protocols=ipv4");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("leaves IPv6 out"), "{refused:?}");
+    assert_eq!(before, sb.config_snapshot());
+}

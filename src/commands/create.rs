@@ -192,11 +192,28 @@ pub fn desired_settings(
         let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
         settings.push(("inet_interfaces".into(), addrs.join(", ")));
     }
+    let ipv6 = listen.iter().find(|l| l.ip.is_ipv6());
+    if ipv6.is_some() {
+        // Postfix binds an IPv6 address only when inet_protocols includes IPv6, and
+        // the main.cf that postmulti gives a new instance may say ipv4 (Debian's does).
+        settings.push(("inet_protocols".into(), "all".into()));
+    }
     if !overrides.iter().any(|(k, _)| k == "myhostname") {
         settings.push(("myhostname".into(), derived_hostname(host, name)?));
     }
     settings.extend(overrides);
-    Ok(last_wins(settings))
+    let settings = last_wins(settings);
+    if let Some(v6) = ipv6
+        && let Some((_, protocols)) = settings.iter().find(|(k, _)| k == "inet_protocols")
+        && !protocols.contains("all")
+        && !protocols.contains("ipv6")
+    {
+        return Err(Error::bad_input(format!(
+            "--listen {v6} is an IPv6 address, but --set inet_protocols={protocols} leaves \
+             IPv6 out; drop that --set, or add ipv6 to it"
+        )));
+    }
+    Ok(settings)
 }
 
 fn sibling(dir: &Path, name: &str) -> PathBuf {
