@@ -129,13 +129,27 @@ pub fn short_duration(secs: u64) -> String {
     }
 }
 
-/// The first line of a text, with a note of how many more there are.
+/// The line of Postfix's output that says most, with a note of how many more there
+/// are: the first fatal error (Postfix prints warnings before it gives up, so the
+/// reason it failed is often the last line), else the first line.
 fn gist(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    match lines.as_slice() {
-        [] => String::new(),
-        [one] => one.trim().to_string(),
-        [first, rest @ ..] => format!("{} (and {} more line(s))", first.trim(), rest.len()),
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let severity = |line: &&&str| {
+        ["panic:", "fatal:", "error:"]
+            .iter()
+            .position(|word| line.contains(word))
+            .unwrap_or(usize::MAX)
+    };
+    let Some(gist) = lines.iter().min_by_key(severity) else {
+        return String::new();
+    };
+    match lines.len() {
+        1 => gist.to_string(),
+        n => format!("{gist} (and {} more line(s))", n - 1),
     }
 }
 
@@ -529,6 +543,25 @@ mod tests {
             loaded: Some(true),
             ..ManagerView::empty(ManagerKind::Postfix)
         }
+    }
+
+    #[test]
+    fn the_gist_of_a_failed_check_is_its_fatal_line() {
+        let output = "postfix: warning: valid_hostname: misplaced hyphen: x-.vm\n\
+                      postfix/postfix-script: warning: not owned by root: /x\n\
+                      postfix: fatal: file /etc/postfix-x/main.cf: parameter myhostname: \
+                      bad parameter value: x-.vm\n";
+        assert_eq!(
+            gist(output),
+            "postfix: fatal: file /etc/postfix-x/main.cf: parameter myhostname: bad parameter \
+             value: x-.vm (and 2 more line(s))"
+        );
+        assert_eq!(
+            gist("warning: a\nwarning: b\n"),
+            "warning: a (and 1 more line(s))"
+        );
+        assert_eq!(gist("  one  \n\n"), "one");
+        assert_eq!(gist(""), "");
     }
 
     #[test]
