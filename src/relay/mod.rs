@@ -18,6 +18,7 @@ pub use cli::RelayOpts;
 pub use provider::{Provider, RelayHost};
 pub use secret::Secret;
 pub use summary::{RelaySummary, summary};
+use zeroize::Zeroizing;
 
 /// The first line of every map instancectl writes; a file without it is the user's
 /// and is never overwritten.
@@ -274,15 +275,29 @@ impl RelayPlan {
             .collect()
     }
 
-    fn passwd_contents(&self, password: &Secret) -> String {
-        format!(
+    /// The password map's text, in a buffer allocated once at its full size (a
+    /// growing String would leave copies of the password in freed memory) and wiped
+    /// when dropped.
+    fn passwd_contents(&self, password: &Secret) -> Zeroizing<String> {
+        let host = self.host.relayhost();
+        let header = format!(
             "{MARKER}: the SASL credentials for the relay host (smtp_sasl_password_maps).\n\
-             # Mode 0600, owner root. Change them with `instancectl relay set`.\n\
-             {} {}:{}\n",
-            self.host.relayhost(),
-            self.user,
-            password.expose()
-        )
+             # Mode 0600, owner root. Change them with `instancectl relay set`.\n"
+        );
+        let pieces = [
+            header.as_str(),
+            &host,
+            " ",
+            &self.user,
+            ":",
+            password.expose(),
+            "\n",
+        ];
+        let mut text = Zeroizing::new(String::with_capacity(pieces.iter().map(|p| p.len()).sum()));
+        for piece in pieces {
+            text.push_str(piece);
+        }
+        text
     }
 
     fn generic_contents(&self) -> String {
@@ -370,8 +385,13 @@ pub fn map_sources(value: &str) -> Vec<PathBuf> {
 /// Reads `key user:password` lines and returns the user for `key`, dropping the
 /// password at once.
 fn credentials_user(path: &Path, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let user = text.lines().find_map(|line| {
+    // Read into a buffer of the file's size, so that it is not reallocated (leaving
+    // copies behind), and wiped when dropped.
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len() as usize;
+    let mut text = Zeroizing::new(String::with_capacity(size + 1));
+    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
+    text.lines().find_map(|line| {
         let line = line.trim();
         if line.starts_with('#') {
             return None;
@@ -382,9 +402,7 @@ fn credentials_user(path: &Path, key: &str) -> Option<String> {
         }
         let (user, password) = value.trim().split_once(':')?;
         (!user.is_empty() && !password.is_empty()).then(|| user.to_string())
-    });
-    secret::forget(text);
-    user
+    })
 }
 
 fn read_generic(path: &Path) -> Vec<Rewrite> {
@@ -787,7 +805,12 @@ mod tests {
         let map = plan.passwd_contents(plan.password.as_ref().unwrap());
         assert!(
             map.ends_with("\n[smtp.gmail.com]:587 me@gmail.com:app-password\n"),
-            "{map}"
+            "{}",
+            map.as_str()
+        );
+        assert!(
+            map.capacity() == map.len(),
+            "the map's text was reallocated"
         );
         assert!(
             plan.generic_contents()

@@ -138,7 +138,9 @@ pub fn summary(instance: &Instance) -> RelaySummary {
         .unwrap_or_default();
     let key = parsed.map(|h| h.relayhost()).unwrap_or(relayhost);
     let index = MapFiles::new(Path::new("/"), &db_type).index_files(source);
-    match std::fs::read_to_string(source) {
+    // Opened only to learn whether it can be read: credentials_user reads it into a
+    // buffer that is wiped.
+    match std::fs::File::open(source) {
         Ok(_) => {
             out.sasl_user = super::credentials_user(source, &key);
             out.credentials_present = out.sasl_user.is_some();
