@@ -184,6 +184,14 @@ fn bad_input_is_refused_and_changes_nothing() {
             "at most 40",
         ),
         ("create postfix-x --group 'M T A'", "group"),
+        (
+            "create postfix-x- --listen 127.0.0.1:2530",
+            "ending with a letter or digit",
+        ),
+        (
+            "create postfix-x --listen 127.0.0.1:2530 --set master_service_disable=inet",
+            "turns inet off; drop one of the two",
+        ),
         ("create postfix-x --role boss", "invalid value 'boss'"),
         ("create postfix-x --listen localhost", "not an IP address"),
         ("create postfix-x --listen 127.0.0.1:99999", "port"),
@@ -380,4 +388,19 @@ fn an_ipv6_listen_address_is_served_and_probed_on_ipv6() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("leaves IPv6 out"), "{refused:?}");
     assert_eq!(before, sb.config_snapshot());
+}
+
+#[test]
+fn an_instance_without_inet_listeners_says_so() {
+    let sb = initialized();
+    let created = sb
+        .ctl("create postfix-quiet --set master_service_disable=inet")
+        .ok();
+    assert!(
+        created
+            .stdout
+            .contains("no inet listener (master_service_disable turns them off)"),
+        "{created:?}"
+    );
+    assert!(!created.stdout.contains("SMTP answering on"), "{created:?}");
 }

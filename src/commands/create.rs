@@ -90,6 +90,7 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     before_overrides.extend(overrides.clone());
     let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
+    refuse_disabled_listeners(&args.listen, &listen, &settings)?;
     check_collisions(&instances, &args.name, &listen, &settings)?;
     host.manager
         .preflight_create(host, &args.name, &new_directories[0])?;
@@ -244,6 +245,32 @@ fn last_wins(settings: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
+/// `--listen` asks for SMTP listeners; a `--set master_service_disable` that turns
+/// the inet services (or the smtp one) off would leave none of them.
+fn refuse_disabled_listeners(
+    asked: &[String],
+    listen: &[ListenSpec],
+    settings: &[(String, String)],
+) -> Result<()> {
+    let Some((_, disabled)) = settings.iter().find(|(k, _)| k == "master_service_disable") else {
+        return Ok(());
+    };
+    let services: Vec<String> = listen.iter().map(|l| l.service_name()).collect();
+    let off = disabled.split([',', ' ', '\t']).find(|word| {
+        *word == "inet"
+            || *word == "smtp/inet"
+            || services.iter().any(|s| *word == format!("{s}/inet"))
+    });
+    match off {
+        Some(word) if !asked.is_empty() => Err(Error::bad_input(format!(
+            "--listen asks for SMTP on {}, but --set master_service_disable={disabled} turns \
+             {word} off; drop one of the two",
+            services.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The listeners the new instance will have, checked against every other instance.
 fn check_collisions(
     instances: &[Instance],
@@ -384,10 +411,14 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
     match created {
         Some((instance, pid)) => {
             let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();
+            let serving = if addrs.is_empty() {
+                "no inet listener (master_service_disable turns them off)".to_string()
+            } else {
+                format!("SMTP answering on {}", addrs.join(", "))
+            };
             println!(
-                "created {name} ({} role), master pid {pid}, SMTP answering on {}",
-                plan.role,
-                addrs.join(", ")
+                "created {name} ({} role), master pid {pid}, {serving}",
+                plan.role
             );
         }
         None if host.runner.dry_run() => {}
