@@ -172,6 +172,22 @@ impl MapFiles {
             .map(|s| PathBuf::from(format!("{}{s}", source.display())))
             .collect()
     }
+
+    /// The temporary files a failed postmap may leave beside the index: Berkeley DB
+    /// (hash, btree) builds `__db.NAME.db` and renames it into place, so on a full
+    /// disk an empty `__db.sasl_passwd.db` stays behind.
+    pub fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
+        if !matches!(self.db_type.as_str(), "hash" | "btree") {
+            return Vec::new();
+        }
+        self.index_files(source)
+            .into_iter()
+            .filter_map(|index| {
+                let name = index.file_name()?.to_string_lossy().into_owned();
+                Some(index.with_file_name(format!("__db.{name}")))
+            })
+            .collect()
+    }
 }
 
 /// The file name suffixes of each indexed table type.
@@ -672,13 +688,25 @@ pub fn write_maps(host: &Host, plan: &RelayPlan) -> Result<()> {
 }
 
 /// `postmap type:path`. postmap gives the index the source file's permissions (it sets
-/// its umask from them), so a 0600 source yields a 0600 index from the start.
+/// its umask from them), so a 0600 source yields a 0600 index from the start. When it
+/// fails, the temporary file it was building is removed.
 fn postmap(host: &Host, files: &MapFiles, source: &Path) -> Result<()> {
     let cmd: Command = host.postfix.command("postmap").arg(files.map_name(source));
-    host.runner
+    let indexed = host
+        .runner
         .change(&cmd)
         .map(drop)
-        .map_err(|e| e.context(format!("indexing {}", source.display())))
+        .map_err(|e| e.context(format!("indexing {}", source.display())));
+    if indexed.is_err() {
+        for leftover in files.index_temporaries(source) {
+            if leftover.exists()
+                && let Err(e) = host.runner.remove_file(&leftover)
+            {
+                tracing::warn!(path = %leftover.display(), error = %e, "cannot remove postmap's leftover");
+            }
+        }
+    }
+    indexed
 }
 
 /// Applies the plan's main.cf settings and removes the parameters it no longer sets.
@@ -747,6 +775,21 @@ mod tests {
         )
         .unwrap();
         path
+    }
+
+    #[test]
+    fn berkeley_db_temporaries_are_named_after_the_index() {
+        let dir = Path::new("/etc/postfix-r");
+        let hash = MapFiles::new(dir, "hash");
+        assert_eq!(
+            hash.index_temporaries(&hash.passwd),
+            [PathBuf::from("/etc/postfix-r/__db.sasl_passwd.db")]
+        );
+        assert!(
+            MapFiles::new(dir, "lmdb")
+                .index_temporaries(&hash.passwd)
+                .is_empty()
+        );
     }
 
     #[test]
