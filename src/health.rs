@@ -7,6 +7,7 @@
 pub mod check;
 pub mod master;
 pub mod procs;
+pub mod sockets;
 pub mod verdict;
 
 pub use verdict::Verdict;
@@ -339,6 +340,8 @@ struct Observed {
     listeners: Vec<ListenerStatus>,
     queues: std::result::Result<QueueCounts, String>,
     check: CheckResult,
+    /// Other programs listening on the running master's addresses and ports.
+    foreign: Vec<sockets::Foreign>,
 }
 
 /// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
@@ -347,6 +350,7 @@ fn observe(
     postfix: &Postfix,
     instance: &Instance,
     locks: Option<&LockTable>,
+    listening: &[sockets::ListeningSocket],
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
@@ -355,6 +359,12 @@ fn observe(
         let master = match instance.pid_file() {
             Some(file) => master::probe(&file, locks),
             None => MasterState::not_known("the instance's queue directory is not known"),
+        };
+        // A master that does not run has no sockets: whatever answers in its place is
+        // reported from the probes.
+        let foreign = match master.pid.filter(|_| master.running) {
+            Some(pid) => sockets::foreign(&instance.listeners, Some(pid), listening),
+            None => Vec::new(),
         };
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
@@ -393,6 +403,7 @@ fn observe(
                 .collect(),
             queues,
             check: check.join().expect("postfix check panicked"),
+            foreign,
         }
     })
 }
@@ -492,6 +503,7 @@ fn unix_now() -> u64 {
 pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Options) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
+    let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -507,7 +519,8 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, opts, checks))
+                let listening = &listening;
+                s.spawn(move || observe(postfix, instance, locks, listening, opts, checks))
             })
             .collect();
         let views = host.manager.views(host, selected);
@@ -580,6 +593,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
             let judgement = verdict::judge(&Facts {
                 enabled: instance.enabled,
                 broken: instance.broken.as_deref(),
+                foreign: &seen.foreign,
                 master: &seen.master,
                 stale_pid_process: stale_name,
                 uptime_seconds: uptime,

@@ -91,7 +91,9 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
     refuse_disabled_listeners(&args.listen, &listen, &settings)?;
-    check_collisions(&instances, &args.name, &listen, &settings)?;
+    let planned = planned_listeners(&listen, &settings);
+    check_collisions(&instances, &args.name, &planned)?;
+    check_foreign_listeners(&args.name, &planned)?;
     host.manager
         .preflight_create(host, &args.name, &new_directories[0])?;
 
@@ -271,14 +273,9 @@ fn refuse_disabled_listeners(
     }
 }
 
-/// The listeners the new instance will have, checked against every other instance.
-fn check_collisions(
-    instances: &[Instance],
-    name: &str,
-    listen: &[ListenSpec],
-    settings: &[(String, String)],
-) -> Result<()> {
-    let planned: Vec<Listener> = if listen.is_empty() {
+/// The listeners the new instance will have.
+fn planned_listeners(listen: &[ListenSpec], settings: &[(String, String)]) -> Vec<Listener> {
+    if listen.is_empty() {
         let get = |k: &str| {
             settings
                 .iter()
@@ -308,7 +305,11 @@ fn check_collisions(
                 command: "smtpd".into(),
             })
             .collect()
-    };
+    }
+}
+
+/// The new instance's listeners, checked against every other instance.
+fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) -> Result<()> {
     for other in instances {
         for theirs in &other.listeners {
             if let Some(mine) = planned.iter().find(|l| l.collides_with(theirs)) {
@@ -327,6 +328,21 @@ fn check_collisions(
         }
     }
     Ok(())
+}
+
+/// A program already listening where the new instance would: its master could not
+/// bind there, or (with SO_REUSEPORT) would share the connections with it.
+fn check_foreign_listeners(name: &str, planned: &[Listener]) -> Result<()> {
+    let found = health::sockets::foreign(planned, None, &health::sockets::listening());
+    if found.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = found.iter().map(|f| f.to_string()).collect();
+    Err(Error::bad_input(format!(
+        "{name} would listen where another program already does: {}; stop that program or \
+         choose another --listen address or port",
+        what.join("; ")
+    )))
 }
 
 fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {

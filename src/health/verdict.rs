@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::ListenerStatus;
 use super::check::{CheckResult, CheckStatus};
 use super::master::MasterState;
+use super::sockets::Foreign;
 use crate::manager::{ManagerKind, ManagerView, Override};
 use crate::postfix::queue::QueueCounts;
 
@@ -83,6 +84,8 @@ pub struct Facts<'a> {
     pub enabled: bool,
     /// Why the instance is broken (its directories are not its own), if it is.
     pub broken: Option<&'a str>,
+    /// Other programs listening on the running master's addresses and ports.
+    pub foreign: &'a [Foreign],
     pub master: &'a MasterState,
     /// The name of the process that now has the stale pid file's pid, if one has.
     pub stale_pid_process: Option<&'a str>,
@@ -323,6 +326,16 @@ pub fn judge(f: &Facts) -> Judgement {
             ),
             _ => {}
         }
+        for other in f.foreign {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "{other}, which this master does not run: the kernel hands it some of the \
+                     connections (SO_REUSEPORT); stop that program or move this instance"
+                ),
+            );
+        }
         if f.check.status == CheckStatus::Failed {
             worse(
                 &mut j,
@@ -518,6 +531,7 @@ mod tests {
             Facts {
                 enabled: self.enabled,
                 broken: None,
+                foreign: &[],
                 master: &self.master,
                 stale_pid_process: None,
                 uptime_seconds: Some(3700),
@@ -562,6 +576,32 @@ mod tests {
         );
         assert_eq!(gist("  one  \n\n"), "one");
         assert_eq!(gist(""), "");
+    }
+
+    #[test]
+    fn another_program_on_a_listener_degrades() {
+        let c = Case::healthy();
+        let other = [Foreign {
+            listener: "127.0.0.1:2525".into(),
+            socket: "127.0.0.1:2525".parse().unwrap(),
+            holders: vec![super::super::sockets::Holder {
+                pid: 900,
+                pgid: Some(900),
+                name: "python3".into(),
+            }],
+        }];
+        let j = judge(&Facts {
+            foreign: &other,
+            ..c.facts()
+        });
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons.iter().any(|r| r.starts_with(
+                "127.0.0.1:2525 is also listened on by pid 900 `python3`, which this master \
+                 does not run"
+            )),
+            "{j:?}"
+        );
     }
 
     #[test]
