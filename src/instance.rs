@@ -30,7 +30,9 @@ pub struct Instance {
     pub record: Option<InstanceRecord>,
     /// Why a secondary instance cannot be managed, and how to mend it: its main.cf
     /// is gone or does not name directories of its own, so Postfix would run it on
-    /// the primary's. Nothing starts, stops or destroys a broken instance.
+    /// the primary's; or a create or destroy of it was interrupted (its intent record
+    /// says which, and the next changing command finishes it). Nothing starts, stops
+    /// or destroys a broken instance.
     pub broken: Option<String>,
 }
 
@@ -157,6 +159,9 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
         instance.queue_directory = None;
         instance.data_directory = None;
         instance.listeners.clear();
+    } else if let Some(intent) = state.intent(&listed.name).filter(|i| !i.is_ours()) {
+        // Half made or half destroyed: left alone until the change is finished.
+        instance.broken = Some(intent.describe());
     }
     instance
 }

@@ -229,6 +229,7 @@ pub fn watch(host: &Host, options: Options, interval: Duration) -> Result<()> {
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         {
             let _lock = host.lock()?;
+            crate::commands::resume_interrupted(host);
             if let Err(e) = pass(host, options) {
                 tracing::error!(error = %e, "reconcile pass failed");
             }

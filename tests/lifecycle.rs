@@ -404,3 +404,79 @@ fn an_instance_without_inet_listeners_says_so() {
     );
     assert!(!created.stdout.contains("SMTP answering on"), "{created:?}");
 }
+
+#[test]
+fn a_create_killed_halfway_is_flagged_and_undone_by_the_next_command() {
+    let sb = initialized();
+    // 127.0.1.9 is on no interface: the master cannot start, and create waits for
+    // SMTP until it is killed.
+    let killed = sb.sh(
+        "instancectl create postfix-k --listen 127.0.1.9:2525 & pid=$!; sleep 4; kill -9 $pid; \
+         wait $pid",
+    );
+    assert_eq!(killed.code, 137, "{killed:?}");
+    assert!(postmulti_names(&sb).contains(&"postfix-k".to_string()));
+
+    let status = sb.ctl("status --json postfix-k");
+    assert_eq!(status.code, 1, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let k = &report["instances"][0];
+    assert_eq!(k["verdict"], "broken", "{k:#}");
+    assert!(
+        k["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("`instancectl create postfix-k` was interrupted halfway"),
+        "{k:#}"
+    );
+
+    let run = sb.ctl("reconcile");
+    assert!(
+        run.stdout
+            .contains("postfix-k: undid the interrupted `instancectl create postfix-k`"),
+        "{run:?}"
+    );
+    assert_eq!(postmulti_names(&sb), ["-"]);
+    let left = sb.sh("ls -d /etc/postfix-k /var/spool/postfix-k /var/lib/postfix-k /var/lib/instancectl/instances/postfix-k.toml /var/lib/instancectl/intents/postfix-k.toml 2>/dev/null");
+    assert_eq!(left.stdout, "");
+    sb.ctl("create postfix-k --listen 127.0.0.1:2525").ok();
+}
+
+#[test]
+fn a_destroy_killed_after_postmulti_destroy_is_finished_by_the_next_command() {
+    let sb = initialized();
+    sb.ctl("create postfix-d --listen 127.0.0.1:2525").ok();
+    // Where a destroy killed right after `postmulti -e destroy` leaves the host: the
+    // instance unlisted, its queue and data directories left, its intent record
+    // naming a process that is gone.
+    sb.ctl("stop postfix-d").ok();
+    sb.sh("postmulti -i postfix-d -e disable && postmulti -i postfix-d -e destroy")
+        .ok();
+    let dead = sb.sh("sh -c 'echo $$'").ok().stdout.trim().to_string();
+    sb.sh(&format!(
+        "mkdir -p /var/lib/instancectl/intents && cat > /var/lib/instancectl/intents/postfix-d.toml <<'EOF'
+action = \"destroy\"
+name = \"postfix-d\"
+pid = {dead}
+started = 1700000000
+directories = [\"/etc/postfix-d\", \"/var/spool/postfix-d\", \"/var/lib/postfix-d\"]
+discard_queue = false
+EOF"
+    ))
+    .ok();
+    assert_eq!(
+        sb.sh("ls -d /var/spool/postfix-d /var/lib/postfix-d")
+            .ok()
+            .stdout,
+        "/var/lib/postfix-d\n/var/spool/postfix-d\n"
+    );
+    let created = sb.ctl("create postfix-d --listen 127.0.0.1:2525");
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(
+        created
+            .stdout
+            .contains("postfix-d: finished the interrupted `instancectl destroy postfix-d`"),
+        "{created:?}"
+    );
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 d."));
+}

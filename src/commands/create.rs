@@ -16,7 +16,7 @@ use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
 use crate::relay::{self, RelayPlan};
 use crate::roles::Role;
-use crate::state::InstanceRecord;
+use crate::state::{InstanceRecord, Intent, IntentAction};
 use crate::transaction::Transaction;
 use crate::validate::{self, ListenSpec};
 
@@ -347,12 +347,29 @@ fn check_foreign_listeners(name: &str, planned: &[Listener]) -> Result<()> {
 
 fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
     let name = plan.name.as_str();
+    // Recorded before the first change: a run killed halfway is undone by the next.
+    let intent = Intent::new(IntentAction::Create, name, plan.new_directories.clone());
+    host.state.begin(&host.runner, &intent)?;
+    let created = build(host, plan, start);
+    // Done, or undone; a failed undo keeps the record, for the next run to try again.
+    if !matches!(created, Err(Error::RollbackFailed { .. })) {
+        host.state.end(&host.runner, name)?;
+    }
+    let created = created?;
+    report(host, plan, name, created);
+    Ok(())
+}
+
+/// The create steps, undone as a whole when one fails: the new instance and its master
+/// pid when started.
+fn build(host: &Host, plan: &Plan, start: bool) -> Result<Option<(Instance, i32)>> {
+    let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
     let primary_main_cf = host.postfix.config_directory.join("main.cf");
     let original_primary =
         std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
 
-    let created = Transaction::run(host, |tx| {
+    Transaction::run(host, |tx| {
         tx.on_undo("restore the primary main.cf", move |h| {
             restore_file(h, &primary_main_cf, &original_primary)
         });
@@ -422,8 +439,10 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
             health::wait_until_serving(&instance, START_TIMEOUT)
         })?;
         Ok(Some((instance, pid)))
-    })?;
+    })
+}
 
+fn report(host: &Host, plan: &Plan, name: &str, created: Option<(Instance, i32)>) {
     match created {
         Some((instance, pid)) => {
             let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();
@@ -446,7 +465,18 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         println!("{}", relay.describe());
         println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
     }
-    Ok(())
+}
+
+/// Undoes a create that was killed halfway: stops what it started, unregisters it,
+/// and takes back postmulti's create and the directories, as a failed step would have.
+pub(crate) fn undo_interrupted(host: &Host, intent: &Intent) -> Result<()> {
+    let (instance, listed) = super::interrupted_instance(host, intent)?;
+    if listed {
+        host.stop(&instance)?;
+    }
+    host.forget(&instance)?;
+    remove_instance(host, &intent.name, &intent.directories)?;
+    host.state.remove(&host.runner, &intent.name)
 }
 
 /// The instance a dry run would have created (nothing on disk describes it yet).

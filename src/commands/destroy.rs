@@ -1,10 +1,14 @@
 //! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
-//! is never thrown away unless asked.
+//! is never thrown away unless asked. The run is recorded (an intent record) before
+//! its first change, so that a destroy killed halfway is finished by the next
+//! changing command or reconcile.
 
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::instance::Instance;
 use crate::postfix::queue::QueueCounts;
+use crate::state::{Intent, IntentAction};
 
 pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     let name = args.name.as_str();
@@ -15,7 +19,7 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     }
     host.require_root()?;
     let instance = host.instance(name)?;
-    let (queue_directory, _) = instance.directories()?;
+    let (queue_directory, data_directory) = instance.directories()?;
     let queued = QueueCounts::read(queue_directory);
     if queued.total() > 0 && !args.force_discard_queue {
         let detail: Vec<String> = queued
@@ -32,26 +36,57 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
             instance.config_directory.display()
         )));
     }
-    host.stop(&instance)?;
-    host.manager.set_enabled(host, &instance, false)?;
-    let postmulti = host.postfix.postmulti();
-    if instance.enabled {
-        postmulti.disable(name)?;
-    }
-    if queued.total() > 0 {
-        discard_queue(host, &instance.config_directory)?;
-    }
-    host.forget(&instance)?;
-    postmulti.destroy(name)?;
-    remove_leftovers(host, &instance)?;
-    host.state.remove(&host.runner, name)?;
+    let mut intent = Intent::new(
+        IntentAction::Destroy,
+        name,
+        vec![
+            instance.config_directory.clone(),
+            queue_directory.to_path_buf(),
+            data_directory.to_path_buf(),
+        ],
+    );
+    intent.discard_queue = args.force_discard_queue;
+    host.state.begin(&host.runner, &intent)?;
+    destroy(host, &instance, true, intent.discard_queue)?;
+    host.state.end(&host.runner, name)?;
     if !host.runner.dry_run() {
         println!("{name}: destroyed");
     }
     Ok(())
 }
 
-fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
+/// Finishes a destroy that was killed halfway, from where it stopped: the steps
+/// already done are skipped (postmulti no longer lists the instance once its own
+/// destroy ran; then only the directories and records are left).
+pub(crate) fn finish(host: &Host, intent: &Intent) -> Result<()> {
+    let (instance, listed) = super::interrupted_instance(host, intent)?;
+    destroy(host, &instance, listed, intent.discard_queue)
+}
+
+/// The steps of a destroy. `listed`: postmulti still lists the instance.
+fn destroy(host: &Host, instance: &Instance, listed: bool, discard_queue: bool) -> Result<()> {
+    let name = instance.name.as_str();
+    let (queue_directory, _) = instance.directories()?;
+    let postmulti = host.postfix.postmulti();
+    if listed {
+        host.stop(instance)?;
+        host.manager.set_enabled(host, instance, false)?;
+        if instance.enabled {
+            postmulti.disable(name)?;
+        }
+        if discard_queue && QueueCounts::read(queue_directory).total() > 0 {
+            discard_queue_of(host, &instance.config_directory)?;
+        }
+    }
+    host.forget(instance)?;
+    if listed {
+        postmulti.destroy(name)?;
+    }
+    remove_leftovers(host, instance)?;
+    host.state.remove(&host.runner, name)
+}
+
+fn discard_queue_of(host: &Host, config_dir: &std::path::Path) -> Result<()> {
     let dir = config_dir.to_string_lossy();
     // postsuper -d ALL covers hold, incoming, active and deferred; maildrop is named.
     for queues in [&[][..], &["maildrop"][..]] {
@@ -68,7 +103,7 @@ fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
 /// postmulti destroy removes the files Postfix installed, not those a running
 /// instance made (pid files, caches); the instance's own directories go too. The
 /// primary's directories are never touched, whatever an instance's main.cf says.
-fn remove_leftovers(host: &Host, instance: &crate::instance::Instance) -> Result<()> {
+fn remove_leftovers(host: &Host, instance: &Instance) -> Result<()> {
     let primary = [
         host.postfix.config_directory.as_path(),
         &host.postfix.queue_directory,
