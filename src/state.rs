@@ -187,7 +187,11 @@ impl StateStore {
     /// Creates the directories up front, so that saving a record later adds a file
     /// and nothing else (a rolled-back run leaves no trace).
     pub fn prepare(&self) -> Result<()> {
-        for dir in [self.records_dir(), self.dir.join("stopped")] {
+        for dir in [
+            self.records_dir(),
+            self.dir.join("stopped"),
+            self.intents_dir(),
+        ] {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         Ok(())
