@@ -10,10 +10,10 @@
 //! be a flock. Whether the lock is held is decided the way `master -t` decides it: the
 //! file is opened (a description of its own, so even a lock this process held would
 //! conflict) and a non-blocking exclusive flock is tried and released at once.
-//! /proc/locks only names the holder: its device numbers are not always those stat(2)
-//! reports (on an overlay whose upper layer is on another file system, as in many
-//! containers, /proc/locks shows the upper layer's device), so it cannot say whether
-//! the lock is held.
+//! /proc/locks names the holder, and decides only when the file cannot be opened (a
+//! user other than root): its device numbers are not always those stat(2) reports (on
+//! an overlay whose upper layer is on another file system, as in many containers,
+//! /proc/locks shows the upper layer's device).
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -185,13 +185,16 @@ pub fn probe(pid_file: &Path, locks: Option<&LockTable>) -> MasterState {
             None
         }
     };
-    state.lock = match file {
-        Some(file) => try_lock(file),
-        None => LockState::Unknown,
+    let listed_holder = locks.and_then(|table| table.holder(meta.dev(), meta.ino()));
+    state.lock = match (file, locks) {
+        (Some(file), _) => try_lock(file),
+        // A file this user may not open (root's, mode 0600): the lock table is all
+        // there is to go by.
+        (None, Some(_)) if listed_holder.is_some() => LockState::Held,
+        (None, Some(_)) => LockState::Free,
+        (None, None) => LockState::Unknown,
     };
-    let holder = locks
-        .filter(|_| state.lock == LockState::Held)
-        .and_then(|table| table.holder(meta.dev(), meta.ino()));
+    let holder = listed_holder.filter(|_| state.lock == LockState::Held);
     state.alive = state.pid_file_pid.map(pid_exists);
     state.lock_holder = holder;
     let known_holder = holder.filter(|p| *p > 0);
