@@ -93,7 +93,6 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     refuse_disabled_listeners(&args.listen, &listen, &settings)?;
     let planned = planned_listeners(&listen, &settings);
     check_collisions(&instances, &args.name, &planned)?;
-    check_foreign_listeners(&args.name, &planned)?;
     host.manager
         .preflight_create(host, &args.name, &new_directories[0])?;
 
@@ -328,21 +327,6 @@ fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) ->
         }
     }
     Ok(())
-}
-
-/// A program already listening where the new instance would: its master could not
-/// bind there, or (with SO_REUSEPORT) would share the connections with it.
-fn check_foreign_listeners(name: &str, planned: &[Listener]) -> Result<()> {
-    let found = health::sockets::foreign(planned, None, &health::sockets::listening());
-    if found.is_empty() {
-        return Ok(());
-    }
-    let what: Vec<String> = found.iter().map(|f| f.to_string()).collect();
-    Err(Error::bad_input(format!(
-        "{name} would listen where another program already does: {}; stop that program or \
-         choose another --listen address or port",
-        what.join("; ")
-    )))
 }
 
 fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
