@@ -1,14 +1,6 @@
 //! End-to-end: instance life cycle on the real Postfix, each test in its own sandbox.
 
-mod common;
-
-use common::Sandbox;
-
-fn initialized() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ctl("init --null-client").ok();
-    sb
-}
+use crate::common::Sandbox;
 
 fn postmulti_names(sb: &Sandbox) -> Vec<String> {
     sb.sh("postmulti -l -a")
@@ -42,7 +34,7 @@ fn init_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn output_is_placed_before_input_and_both_answer_smtp() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.add_addr("127.0.1.1");
     let created = sb
         .ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25")
@@ -79,7 +71,7 @@ fn output_is_placed_before_input_and_both_answer_smtp() {
 
 #[test]
 fn group_stops_in_reverse_and_starts_in_order() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.add_addr("127.0.1.1");
     sb.ctl("create postfix-out --group mta --role output").ok();
     sb.ctl("create postfix-in --group mta --role input --listen 127.0.1.1")
@@ -107,7 +99,7 @@ fn group_stops_in_reverse_and_starts_in_order() {
 
 #[test]
 fn custom_port_is_set_in_master_cf() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-alt --listen 127.0.0.1:2525 --listen 127.0.0.1:2526")
         .ok();
     let services = sb
@@ -120,7 +112,7 @@ fn custom_port_is_set_in_master_cf() {
 
 #[test]
 fn destroy_removes_everything_and_guards_the_queue() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-tmp --listen 127.0.0.1:2525").ok();
     sb.ctl("stop postfix-tmp").ok();
     sb.sh("printf 'Subject: t\\n\\nhello\\n' | postmulti -i postfix-tmp -x sendmail -f root root@example.org")
@@ -151,7 +143,7 @@ fn destroy_removes_everything_and_guards_the_queue() {
 
 #[test]
 fn list_remembers_roles() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
     let json = sb.ctl("list --json").ok();
@@ -171,7 +163,7 @@ fn list_remembers_roles() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-one --listen 127.0.0.1:2525").ok();
     let before = sb.config_snapshot();
     let cases = [
@@ -232,7 +224,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 
 #[test]
 fn failed_start_is_rolled_back_with_postfixs_reason() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let before = sb.config_snapshot();
     // 127.0.1.9 is routable but on no interface: Postfix refuses to start.
     let run = sb.ctl("create postfix-bad --group mta --listen 127.0.1.9");
@@ -249,7 +241,7 @@ fn failed_start_is_rolled_back_with_postfixs_reason() {
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let before = sb.config_snapshot();
     let run = sb
         .ctl("create postfix-in --group mta --role input --listen 127.0.0.1:2525 --dry-run")
@@ -303,7 +295,7 @@ fn postfix_manager_still_works_without_a_supervisor() {
 
 #[test]
 fn concurrent_creates_both_succeed() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let run = sb.sh(
         "instancectl create postfix-c1 --listen 127.0.0.1:2601 > /tmp/c1.out 2>&1 & p1=$!; \
          instancectl create postfix-c2 --listen 127.0.0.1:2602 > /tmp/c2.out 2>&1 & p2=$!; \
@@ -324,7 +316,7 @@ fn concurrent_creates_both_succeed() {
 
 #[test]
 fn restart_with_a_broken_configuration_refuses_and_keeps_serving() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     let pid_before = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
     sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf").ok();
@@ -345,7 +337,7 @@ fn restart_with_a_broken_configuration_refuses_and_keeps_serving() {
 
 #[test]
 fn an_ipv6_listen_address_is_served_and_probed_on_ipv6() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     assert!(
         sb.sh("ip -6 addr show dev lo")
             .ok()
@@ -392,7 +384,7 @@ fn an_ipv6_listen_address_is_served_and_probed_on_ipv6() {
 
 #[test]
 fn an_instance_without_inet_listeners_says_so() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let created = sb
         .ctl("create postfix-quiet --set master_service_disable=inet")
         .ok();
@@ -407,7 +399,7 @@ fn an_instance_without_inet_listeners_says_so() {
 
 #[test]
 fn a_create_killed_halfway_is_flagged_and_undone_by_the_next_command() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     // 127.0.1.9 is on no interface: the master cannot start, and create waits for
     // SMTP until it is killed.
     let killed = sb.sh(
@@ -444,7 +436,7 @@ fn a_create_killed_halfway_is_flagged_and_undone_by_the_next_command() {
 
 #[test]
 fn a_destroy_killed_after_postmulti_destroy_is_finished_by_the_next_command() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-d --listen 127.0.0.1:2525").ok();
     // Where a destroy killed right after `postmulti -e destroy` leaves the host: the
     // instance unlisted, its queue and data directories left, its intent record
