@@ -82,7 +82,7 @@ impl Intent {
     /// a killed run left it half done.
     pub fn describe(&self) -> String {
         let what = format!("`instancectl {} {}`", self.action.as_str(), self.name);
-        if crate::health::master::pid_exists(self.pid as i32) {
+        if crate::process::liveness(self.pid as i32) != crate::process::Liveness::Gone {
             format!("{what} is under way (pid {})", self.pid)
         } else {
             let next = match self.action {

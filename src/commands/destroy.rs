@@ -7,10 +7,11 @@ use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
 use crate::state::{Intent, IntentAction};
 
-pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let name = args.name.as_str();
     if name == "-" {
         return Err(Error::bad_input(
@@ -47,7 +48,7 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     );
     intent.discard_queue = args.force_discard_queue;
     host.state.begin(&host.runner, &intent)?;
-    destroy(host, &instance, true, intent.discard_queue)?;
+    destroy(host, manager, &instance, true, intent.discard_queue)?;
     host.state.end(&host.runner, name)?;
     if !host.runner.dry_run() {
         println!("{name}: destroyed");
@@ -58,19 +59,25 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
 /// Finishes a destroy that was killed halfway, from where it stopped: the steps
 /// already done are skipped (postmulti no longer lists the instance once its own
 /// destroy ran; then only the directories and records are left).
-pub(crate) fn finish(host: &Host, intent: &Intent) -> Result<()> {
+pub(crate) fn finish(host: &Host, manager: &dyn ServiceManager, intent: &Intent) -> Result<()> {
     let (instance, listed) = super::interrupted_instance(host, intent)?;
-    destroy(host, &instance, listed, intent.discard_queue)
+    destroy(host, manager, &instance, listed, intent.discard_queue)
 }
 
 /// The steps of a destroy. `listed`: postmulti still lists the instance.
-fn destroy(host: &Host, instance: &Instance, listed: bool, discard_queue: bool) -> Result<()> {
+fn destroy(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    listed: bool,
+    discard_queue: bool,
+) -> Result<()> {
     let name = instance.name.as_str();
     let (queue_directory, _) = instance.directories()?;
     let postmulti = host.postfix.postmulti();
     if listed {
-        host.stop(instance)?;
-        host.manager.set_enabled(host, instance, false)?;
+        manager.hold_down_and_stop(host, instance)?;
+        manager.set_enabled(host, instance, false)?;
         if instance.enabled {
             postmulti.disable(name)?;
         }
@@ -78,7 +85,7 @@ fn destroy(host: &Host, instance: &Instance, listed: bool, discard_queue: bool) 
             discard_queue_of(host, &instance.config_directory)?;
         }
     }
-    host.forget(instance)?;
+    manager.forget(host, instance)?;
     if listed {
         postmulti.destroy(name)?;
     }

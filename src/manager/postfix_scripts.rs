@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
-use crate::health::master;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::Drift;
+use crate::postfix::pid_file;
 
 pub struct PostfixScripts;
 
@@ -93,8 +93,8 @@ impl ServiceManager for PostfixScripts {
     /// live master holds the pid file's lock, and so does this.
     fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
         let state = match instance.pid_file() {
-            Some(file) => master::probe(&file, master::LockTable::read().as_ref()),
-            None => master::MasterState::not_known("no pid file"),
+            Some(file) => pid_file::probe(&file, pid_file::LockTable::read().as_ref()),
+            None => pid_file::MasterState::not_known("no pid file"),
         };
         let mut view = ManagerView::empty(self.kind());
         view.state = Some(
