@@ -400,11 +400,23 @@ fn an_instance_without_inet_listeners_says_so() {
 #[test]
 fn a_create_killed_halfway_is_flagged_and_undone_by_the_next_command() {
     let sb = Sandbox::new().null_client();
-    // 127.0.1.9 is on no interface: the master cannot start, and create waits for
-    // SMTP until it is killed.
+    // Another program holds the port: the master cannot bind it, and create waits for
+    // SMTP. It is killed once the instance is enabled and waits for its master, the
+    // furthest a create gets.
+    sb.sh("setsid python3 -c 'import socket,time; s=socket.socket(); \
+         s.bind((\"127.0.0.1\", 2599)); s.listen(); time.sleep(3600)' \
+         </dev/null >/dev/null 2>&1 &")
+        .ok();
+    assert!(sb.wait_for(
+        "exec 3<>/dev/tcp/127.0.0.1/2599",
+        std::time::Duration::from_secs(10)
+    ));
     let killed = sb.sh(
-        "instancectl create postfix-k --listen 127.0.1.9:2525 & pid=$!; sleep 4; kill -9 $pid; \
-         wait $pid",
+        "instancectl create postfix-k --listen 127.0.0.1:2599 & pid=$!; \
+         for i in $(seq 300); do \
+           grep -q '^multi_instance_enable = yes' /etc/postfix-k/main.cf 2>/dev/null && break; \
+           sleep 0.1; \
+         done; sleep 0.5; kill -9 $pid; wait $pid",
     );
     assert_eq!(killed.code, 137, "{killed:?}");
     assert!(postmulti_names(&sb).contains(&"postfix-k".to_string()));
