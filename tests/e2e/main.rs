@@ -15,3 +15,4 @@ mod reconcile;
 mod relay;
 mod status;
 mod supervise;
+mod systemd;
