@@ -25,6 +25,7 @@ use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 
 use crate::postfix::queue::QueueCounts;
+use crate::probe::sockets;
 use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
 
 use crate::postfix::pid_file::{self, LockTable, MasterState};
@@ -72,7 +73,8 @@ pub struct InstanceStatus {
     /// postmulti's multi_instance_enable.
     pub enabled: bool,
     pub config_directory: PathBuf,
-    pub queue_directory: PathBuf,
+    /// `null` for a broken instance.
+    pub queue_directory: Option<PathBuf>,
     /// In effect: main.cf's, else Postfix's default (the host name).
     pub myhostname: String,
     pub verdict: Verdict,
@@ -121,7 +123,7 @@ pub struct HostInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    /// The worst verdict that fails the status: down, else degraded, else (with
+    /// The worst verdict that fails the status: broken, down, degraded, or (with
     /// `--strict`) stopped; healthy when none does.
     pub verdict: Verdict,
     /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
@@ -135,6 +137,7 @@ pub struct Summary {
     pub stopped: usize,
     pub degraded: usize,
     pub down: usize,
+    pub broken: usize,
 }
 
 /// The whole status report.
@@ -168,6 +171,8 @@ struct Observed {
     listeners: Vec<ListenerStatus>,
     queues: std::result::Result<QueueCounts, String>,
     check: CheckResult,
+    /// Other programs listening on the running master's addresses and ports.
+    foreign: Vec<sockets::Foreign>,
 }
 
 /// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
@@ -176,12 +181,22 @@ fn observe(
     postfix: &Postfix,
     instance: &Instance,
     locks: Option<&LockTable>,
+    listening: &[sockets::ListeningSocket],
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = pid_file::probe(&instance.pid_file(), locks);
+        let master = match instance.pid_file() {
+            Some(file) => pid_file::probe(&file, locks),
+            None => MasterState::not_known("the instance's queue directory is not known"),
+        };
+        // A master that does not run has no sockets: whatever answers in its place is
+        // reported from the probes.
+        let foreign = match master.pid.filter(|_| master.running) {
+            Some(pid) => sockets::foreign(&instance.listeners, Some(pid), listening),
+            None => Vec::new(),
+        };
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -207,7 +222,10 @@ fn observe(
                 })
             })
             .collect();
-        let queues = QueueCounts::read_checked(&instance.queue_directory);
+        let queues = match &instance.queue_directory {
+            Some(dir) => QueueCounts::read_checked(dir),
+            None => Err("the instance's queue directory is not known".into()),
+        };
         Observed {
             master,
             listeners: probes
@@ -216,6 +234,7 @@ fn observe(
                 .collect(),
             queues,
             check: check.join().expect("postfix check panicked"),
+            foreign,
         }
     })
 }
@@ -305,6 +324,7 @@ pub fn gather(
 ) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
+    let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -320,7 +340,8 @@ pub fn gather(
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, opts, checks))
+                let listening = &listening;
+                s.spawn(move || observe(postfix, instance, locks, listening, opts, checks))
             })
             .collect();
         let views = manager.views(host, selected);
@@ -396,6 +417,8 @@ pub fn gather(
                 config_directory: &instance.config_directory,
                 enabled: instance.enabled,
                 held_down: host.state.is_held_down(name),
+                broken: instance.broken.as_deref(),
+                foreign: &seen.foreign,
                 master: &seen.master,
                 stale_pid_process: stale_name,
                 manager: &view,
@@ -508,6 +531,7 @@ pub fn gather(
         stopped: count(Verdict::Stopped),
         degraded: count(Verdict::Degraded),
         down: count(Verdict::Down),
+        broken: count(Verdict::Broken),
     };
     Report {
         generated_at: rfc3339(now),
