@@ -184,10 +184,12 @@ fn sigterm_stops_instances_in_reverse_order() {
         .lines()
         .filter(|l| l.contains(" stopped ") && l.contains("instance="))
         .collect();
+    // Both lines must be there: a missing one is a failure, not "None < Some".
     let position = |name: &str| {
         stopped
             .iter()
             .position(|l| l.contains(&format!("instance=\"{name}\"")))
+            .unwrap_or_else(|| panic!("no \"stopped\" line for {name}:\n{log}"))
     };
     assert!(position("postfix-in") < position("postfix-out"), "{log}");
 }

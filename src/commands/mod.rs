@@ -57,6 +57,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
                 crate::supervise::Options {
                     interval: args.interval,
                     hung_after: args.hung_after,
+                    smtp_probe_every: args.smtp_probe_every,
                     backoff: crate::supervise::Backoff::default(),
                 },
             )

@@ -153,9 +153,10 @@ impl ServiceManager for Native {
                     Ok(response) => response,
                     Err(_) => {
                         view.restarts_on_exit = false;
-                        view.notes.push(
+                        view.problem = Some(
                             "no instancectl supervisor is running: nothing restarts this \
-                             instance (start `instancectl supervise`)"
+                             instance if its master dies (start it: `systemctl start \
+                             instancectl`, or `instancectl supervise`)"
                                 .into(),
                         );
                         return view;
@@ -163,8 +164,11 @@ impl ServiceManager for Native {
                 };
                 let Some(report) = report_of(response, instance) else {
                     view.loaded = Some(false);
-                    view.notes
-                        .push("the supervisor does not know this instance yet".into());
+                    view.problem = Some(
+                        "the supervisor does not know this instance (`instancectl start` \
+                         makes it look again)"
+                            .into(),
+                    );
                     return view;
                 };
                 view.loaded = Some(true);
@@ -182,9 +186,7 @@ impl ServiceManager for Native {
                     view.notes
                         .push(format!("{} probe(s) in a row failed", report.failed_probes));
                 }
-                if let Some(problem) = &report.problem {
-                    view.notes.push(problem.clone());
-                }
+                view.problem = report.problem.clone();
                 view
             })
             .collect()

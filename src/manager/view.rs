@@ -52,6 +52,10 @@ pub struct ManagerView {
     pub restarts_on_exit: bool,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
+    /// Something wrong with the manager itself for this instance (the native
+    /// supervisor is not running, or keeps failing to start the master): the
+    /// instance is not healthy, whatever its master does.
+    pub problem: Option<String>,
 }
 
 impl ManagerView {
@@ -69,6 +73,7 @@ impl ManagerView {
             on_demand: false,
             restarts_on_exit: false,
             notes: Vec::new(),
+            problem: None,
         }
     }
 
