@@ -135,7 +135,9 @@ impl Supervised {
         self.instance.display_name()
     }
 
-    fn report(&self) -> ChildReport {
+    /// What the supervisor says of this instance. A failure streak is told while no
+    /// master runs, and for `recent` into a run that follows it.
+    fn report(&self, recent: Duration) -> ChildReport {
         let state = match (self.pid, &self.config_error, self.next_start) {
             (Some(_), _, _) => "running",
             (None, Some(_), _) => "config-error",
@@ -165,7 +167,9 @@ impl Supervised {
                 .config_error
                 .as_ref()
                 .map(|(m, _)| m.clone())
-                .or(failing.filter(|_| self.pid.is_none())),
+                .or(failing.filter(|_| {
+                    self.pid.is_none() || self.started_at.is_none_or(|t| t.elapsed() < recent)
+                })),
             last_output: self.output.as_ref().map(|o| o.lines()).unwrap_or_default(),
         }
     }
@@ -378,7 +382,11 @@ impl Supervisor<'_> {
         Response {
             ok,
             message,
-            instances: self.children.iter().map(Supervised::report).collect(),
+            instances: self
+                .children
+                .iter()
+                .map(|c| c.report(self.options.backoff.reset_after))
+                .collect(),
         }
     }
 
@@ -573,8 +581,17 @@ impl Supervisor<'_> {
                  in a row)",
                 run.lasted.as_secs_f64()
             );
+            // The master logs its fatal error to the mail log only; a taken port,
+            // the usual cause, shows from here.
+            let taken = taken_listeners(&child.instance);
+            if !taken.is_empty() {
+                why.push_str(&format!(
+                    "; {} already bound by another program",
+                    taken.join(", ")
+                ));
+            }
             if let Some(last) = child.output.as_ref().and_then(|o| o.lines().pop()) {
-                why.push_str(&format!(", last words: {last}"));
+                why.push_str(&format!("; its last words: {last}"));
             }
             why
         });
@@ -654,6 +671,19 @@ impl Supervisor<'_> {
             *shared = targets;
         }
     }
+}
+
+/// The instance's listeners that something listens on although its master is gone.
+fn taken_listeners(instance: &Instance) -> Vec<String> {
+    let Ok(table) = sockets::Table::read() else {
+        return Vec::new();
+    };
+    instance
+        .listeners
+        .iter()
+        .filter(|l| table.accept_queue(l).is_some())
+        .map(|l| l.to_string())
+        .collect()
 }
 
 /// How a master's run ended.
