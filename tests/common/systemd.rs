@@ -1,0 +1,324 @@
+//! A real systemd for end-to-end tests: `systemd --system` as pid 1 of private mount,
+//! pid, network, UTS, IPC and cgroup namespaces, on overlays of the host's /usr, /etc
+//! and /var (so Postfix and Debian's postfix units are there as the package left them),
+//! driven from outside with `nsenter`. The overlays' upper directories outlive a
+//! poweroff, so booting again on them is a reboot.
+//!
+//! Each machine has its own cgroups (`instancectl-test-PID-N`) and its own directory
+//! under the build's tmp directory, so test binaries can run side by side. Every
+//! command run in a machine has a time limit. Where systemd cannot boot (not root, no
+//! systemd, no cgroup v1 `name=systemd` hierarchy), [`Machine::boot`] says why and the
+//! test skips; when it boots but does not come up, the test fails with systemd's log.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::{Run, instancectl};
+
+/// The boot script: mounts the new root and execs systemd (see its comments).
+const BOOT_SCRIPT: &str = include_str!("boot-systemd.sh");
+const SYSTEMD: &str = "/usr/lib/systemd/systemd";
+const CGROUP_V1: &str = "/sys/fs/cgroup/systemd";
+const CGROUP_V2: &str = "/sys/fs/cgroup/unified";
+/// How long a boot may take to reach `running`; generous, the host is shared.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The time limit of one command in the machine.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+/// Where instancectl and the test tools appear inside the machine.
+pub const BIN: &str = "/opt/instancectl";
+
+static MACHINES: AtomicU32 = AtomicU32::new(0);
+
+pub struct Machine {
+    dir: tempfile::TempDir,
+    cgroup: String,
+    /// `unshare`, whose child is systemd.
+    boot: Option<Child>,
+    /// systemd's pid as the host sees it.
+    pub pid: u32,
+}
+
+/// Why systemd cannot boot on this host, or `None` when it can.
+pub fn cannot_boot() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root (namespaces, overlays and cgroups need it)".into());
+    }
+    if !Path::new(SYSTEMD).is_file() {
+        return Some(format!("{SYSTEMD} is not installed"));
+    }
+    for (dir, what) in [
+        (CGROUP_V1, "the cgroup v1 name=systemd hierarchy"),
+        (CGROUP_V2, "the cgroup v2 hierarchy"),
+    ] {
+        if !Path::new(dir).join("cgroup.procs").is_file() {
+            return Some(format!(
+                "{what} is not mounted at {dir} (this harness boots systemd on cgroup v1 \
+                 plus the unified hierarchy)"
+            ));
+        }
+    }
+    for tool in ["unshare", "nsenter", "timeout"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Some(format!("{tool} (util-linux/coreutils) is not installed"));
+        }
+    }
+    None
+}
+
+/// Boots a machine, or prints why it cannot and returns from the test.
+#[macro_export]
+macro_rules! machine_or_skip {
+    () => {
+        match machine::Machine::boot() {
+            Some(m) => m,
+            None => return,
+        }
+    };
+}
+
+impl Machine {
+    /// A freshly booted machine, or `None` (printed) when systemd cannot boot here.
+    pub fn boot() -> Option<Machine> {
+        if let Some(why) = cannot_boot() {
+            eprintln!("SKIPPED: systemd cannot boot here: {why}");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("systemd-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let cgroup = format!(
+            "instancectl-test-{}-{}",
+            std::process::id(),
+            MACHINES.fetch_add(1, Ordering::Relaxed)
+        );
+        std::fs::write(dir.path().join("boot-systemd.sh"), BOOT_SCRIPT).unwrap();
+        let mut machine = Machine {
+            dir,
+            cgroup,
+            boot: None,
+            pid: 0,
+        };
+        machine.start();
+        Some(machine)
+    }
+
+    /// The machine's directory on the host (overlay upper directories, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cgroups(&self) -> [PathBuf; 2] {
+        [CGROUP_V1, CGROUP_V2].map(|h| Path::new(h).join(&self.cgroup))
+    }
+
+    /// Boots systemd on the machine's directory and waits until it is running.
+    fn start(&mut self) {
+        for cg in self.cgroups() {
+            std::fs::create_dir_all(&cg).unwrap();
+        }
+        let [v1, v2] = self.cgroups().map(|p| p.display().to_string());
+        let bin = Path::new(instancectl()).parent().unwrap();
+        let dir = self.dir().display().to_string();
+        // The shell moves itself into the machine's cgroups, then becomes unshare,
+        // whose child execs systemd as pid 1 of the new namespaces.
+        let launch = format!(
+            "echo $$ > {v1}/cgroup.procs && echo $$ > {v2}/cgroup.procs && \
+             exec unshare -m -p -f -n -u -i -C --propagation private \
+             bash {dir}/boot-systemd.sh {dir} {}",
+            bin.display()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir().join("boot.log"))
+            .unwrap();
+        let child = Command::new("setsid")
+            .args(["sh", "-c", &launch])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("setsid");
+        let unshare = child.id();
+        self.boot = Some(child);
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        self.pid = loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+                    .unwrap_or_default();
+            let systemd = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .filter(|p| {
+                    std::fs::read_link(format!("/proc/{p}/exe"))
+                        .is_ok_and(|exe| exe.ends_with("systemd"))
+                });
+            if let Some(pid) = systemd {
+                break pid;
+            }
+            if self.boot.as_mut().unwrap().try_wait().unwrap().is_some()
+                || Instant::now() > deadline
+            {
+                panic!("systemd did not start:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        loop {
+            let state = self.sh("systemctl is-system-running").stdout;
+            match state.trim() {
+                "running" => return,
+                "degraded" => {
+                    let failed = self.sh("systemctl --failed --no-legend --plain").stdout;
+                    panic!("systemd came up degraded:\n{failed}\n{}", self.log());
+                }
+                _ if Instant::now() > deadline => {
+                    panic!(
+                        "systemd did not come up within {} s (state {state:?}):\n{}",
+                        BOOT_TIMEOUT.as_secs(),
+                        self.log()
+                    )
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    /// What systemd wrote to its console (and what the boot script said), every boot.
+    pub fn log(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir().join(f)).unwrap_or_default();
+        format!(
+            "--- boot.log ---\n{}\n--- console ---\n{}",
+            read("boot.log"),
+            read("console.log")
+        )
+    }
+
+    /// Runs a shell script inside the machine (its root, namespaces and PATH, with
+    /// instancectl first in PATH), within [`COMMAND_TIMEOUT`].
+    pub fn sh(&self, script: &str) -> Run {
+        self.sh_within(script, COMMAND_TIMEOUT)
+    }
+
+    pub fn sh_within(&self, script: &str, limit: Duration) -> Run {
+        let output = Command::new("timeout")
+            .args(["-k", "5", &format!("{}", limit.as_secs().max(1))])
+            .args(["nsenter", "-t", &self.pid.to_string(), "-a", "--"])
+            .args(["env", "-i", "HOME=/root", "LANG=C.UTF-8"])
+            .arg(format!("PATH={BIN}:/usr/sbin:/usr/bin:/sbin:/bin"))
+            .args(["bash", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("timeout/nsenter");
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        if run.code == 124 || run.code == 137 {
+            eprintln!("timed out after {} s: {script}", limit.as_secs());
+        }
+        run
+    }
+
+    /// Runs instancectl with `args` inside the machine.
+    pub fn ctl(&self, args: &str) -> Run {
+        self.sh(&format!("instancectl {args}"))
+    }
+
+    /// `systemctl show UNIT -p PROP --value`.
+    pub fn show(&self, unit: &str, property: &str) -> String {
+        self.sh(&format!("systemctl show {unit} -p {property} --value"))
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The SMTP greeting at `addr:port` inside the machine, or an empty string.
+    pub fn banner(&self, addr: &str, port: u16) -> String {
+        self.sh(&format!(
+            "exec 3<>/dev/tcp/{addr}/{port} && timeout 5 head -1 <&3"
+        ))
+        .stdout
+        .trim()
+        .to_string()
+    }
+
+    /// Polls `cond` (a shell test run in the machine) until it succeeds or time runs out.
+    pub fn wait_for(&self, cond: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.sh(cond).code == 0 {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A clean shutdown (`poweroff.target`, every unit stopped), then a new boot on the
+    /// same upper directories.
+    pub fn reboot(&mut self) {
+        self.poweroff();
+        self.start();
+    }
+
+    /// Shuts the machine down cleanly and waits until systemd has exited.
+    pub fn poweroff(&mut self) {
+        // `systemctl poweroff` asks logind, which is masked here; starting the target
+        // is what it falls back to.
+        self.sh("systemctl start poweroff.target --job-mode=replace-irreversibly --no-block");
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        let boot = self.boot.as_mut().unwrap();
+        while boot.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                panic!("systemd did not power off:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.boot = None;
+        self.remove_cgroups();
+    }
+
+    fn remove_cgroups(&self) {
+        for cg in self.cgroups() {
+            // Depth first: a cgroup goes once its children and processes have.
+            for _ in 0..50 {
+                let _ = Command::new("find")
+                    .arg(&cg)
+                    .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                    .stderr(Stdio::null())
+                    .status();
+                if !cg.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if let Some(mut boot) = self.boot.take() {
+            // Killing pid 1 of a pid namespace kills everything in it.
+            let _ = Command::new("kill")
+                .args(["-9", &self.pid.to_string()])
+                .status();
+            let _ = boot.wait();
+            self.remove_cgroups();
+        }
+    }
+}
