@@ -37,7 +37,7 @@ done
 mkdir "$new/dev/pts" "$new/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$new/dev/pts"
 ln -s pts/ptmx "$new/dev/ptmx"
-# systemd's own log (it writes to the console) lands in DIR/console.log.
+# systemd's console (boot status lines) lands in DIR/console.log; its log goes to the journal.
 touch "$dir/console.log" "$new/dev/console"
 mount --bind "$dir/console.log" "$new/dev/console"
 ln -s /proc/self/fd "$new/dev/fd"
@@ -63,4 +63,4 @@ pivot_root . .oldroot
 umount -l /.oldroot
 rmdir /.oldroot
 export container=unshare
-exec /usr/lib/systemd/systemd --system --log-target=console --show-status=yes </dev/null
+exec /usr/lib/systemd/systemd --system --show-status=yes </dev/null

@@ -194,11 +194,18 @@ impl Machine {
         }
     }
 
-    /// What systemd wrote to its console (and what the boot script said), every boot.
+    /// What the boot script said, what systemd wrote to its console (every boot),
+    /// and the end of this boot's journal when the machine still answers.
     pub fn log(&self) -> String {
         let read = |f: &str| std::fs::read_to_string(self.dir().join(f)).unwrap_or_default();
+        let journal = if self.pid != 0 && self.boot.is_some() {
+            self.sh_within("journalctl -b --no-pager -n 150", Duration::from_secs(20))
+                .stdout
+        } else {
+            String::new()
+        };
         format!(
-            "--- boot.log ---\n{}\n--- console ---\n{}",
+            "--- boot.log ---\n{}\n--- console ---\n{}\n--- journal ---\n{journal}",
             read("boot.log"),
             read("console.log")
         )
