@@ -3,11 +3,12 @@
 //! is wrong. So a healthy instance costs a glance at /proc and leaves no line in the
 //! mail log.
 //!
-//! Each interval it reads the namespace's listening sockets once (`sockets`), and for
+//! Each interval it lists the namespace's listening sockets once (`sockets`), and for
 //! each master checks that every listener is bound and that its accept queue drains.
 //! A master this supervisor did not start (adopted) is not its child, so SIGCHLD says
-//! nothing about it: its liveness and state come from the process itself. A child's
-//! exit, stop and continue arrive as SIGCHLD (see `reaper`).
+//! nothing about it: whether it exists is asked each interval (kill with signal 0),
+//! its state (stopped?) when its sockets look wrong. A child's exit, stop and
+//! continue arrive as SIGCHLD (see `reaper`).
 //!
 //! An instance looks wrong when a listener is not bound, or when connections wait in
 //! an accept queue on two looks in a row (a master that no longer hands them to a
@@ -21,6 +22,9 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 
 use super::Event;
 use super::sockets::Table;
@@ -114,7 +118,19 @@ fn look_at_all(
             gone,
             failure,
         };
-        if target.adopted {
+        // An adopted master is not our child: no SIGCHLD tells of its end. Whether
+        // it exists costs one system call; its state, only when the sockets look
+        // wrong (a stopped master is what leaves connections waiting).
+        if target.adopted && kill(Pid::from_raw(target.pid), None).is_err() {
+            reports.push(report(Some("the master process is gone".into()), true));
+            continue;
+        }
+        let suspicion = match &table {
+            Ok(table) => suspicion(&target.instance, table, mem),
+            // Without the socket table, fall back to asking the listeners.
+            Err(e) => Some(format!("cannot list the listening sockets ({e})")),
+        };
+        if target.adopted && (suspicion.is_some() || mem.failing) {
             match process::liveness(target.pid) {
                 Liveness::Gone => {
                     reports.push(report(Some("the master process is gone".into()), true));
@@ -131,11 +147,6 @@ fn look_at_all(
                 Liveness::Running => {}
             }
         }
-        let suspicion = match &table {
-            Ok(table) => suspicion(&target.instance, table, mem),
-            // Without the socket table, fall back to asking the listeners.
-            Err(e) => Some(format!("cannot read /proc/net/tcp ({e})")),
-        };
         // A failing instance is probed again every look until it passes.
         let suspect = suspicion.is_some() || mem.failing;
         let due = mem.failing
