@@ -673,17 +673,26 @@ impl Supervisor<'_> {
     }
 }
 
-/// The instance's listeners that something listens on although its master is gone.
+/// The instance's listeners that something else listens on although its master is
+/// gone. The master's own daemons die with their process group a moment after it, so
+/// a listener counts as taken only if it stays bound for a little while.
 fn taken_listeners(instance: &Instance) -> Vec<String> {
-    let Ok(table) = sockets::Table::read() else {
-        return Vec::new();
-    };
-    instance
-        .listeners
-        .iter()
-        .filter(|l| table.accept_queue(l).is_some())
-        .map(|l| l.to_string())
-        .collect()
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let Ok(table) = sockets::Table::read() else {
+            return Vec::new();
+        };
+        let taken: Vec<String> = instance
+            .listeners
+            .iter()
+            .filter(|l| table.accept_queue(l).is_some())
+            .map(|l| l.to_string())
+            .collect();
+        if taken.is_empty() || Instant::now() >= deadline {
+            return taken;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// How a master's run ended.
