@@ -6,6 +6,9 @@
 //! Run one area with `cargo test --test e2e status::`, one test by its name.
 
 mod common;
+/// A real systemd as pid 1 of private namespaces (boot, drive, reboot).
+#[path = "common/systemd.rs"]
+mod machine;
 
 mod apply;
 mod launchd;
@@ -15,3 +18,5 @@ mod reconcile;
 mod relay;
 mod status;
 mod supervise;
+mod supervise_systemd;
+mod systemd;

@@ -326,7 +326,7 @@ fn quiet_listeners_and_postscreen_are_healthy_and_not_probed() {
     let first = sb.banner("127.0.0.1", 2525);
     assert!(first.starts_with("220-"), "{first:?}");
 
-    let pid = master_pid(&sb, "postfix-q").unwrap();
+    let pid = sb.pid_file_pid("postfix-q").unwrap();
     // smtpd and qmqpd log "connect from", postscreen "CONNECT from".
     let connects = "grep -c -E ': (connect|CONNECT) from' /var/log/postfix-q.log || true";
     std::thread::sleep(Duration::from_secs(2));
@@ -335,7 +335,7 @@ fn quiet_listeners_and_postscreen_are_healthy_and_not_probed() {
     std::thread::sleep(Duration::from_secs(8));
     let after = sb.sh(connects).stdout.trim().to_string();
     assert_eq!(
-        master_pid(&sb, "postfix-q"),
+        sb.pid_file_pid("postfix-q"),
         Some(pid),
         "{}",
         sb.supervisor_log()
@@ -472,7 +472,7 @@ print(s.makefile().readline(), end="")
 #[test]
 fn without_a_supervisor_stop_fails_cleanly_and_status_says_so() {
     let sb = one_instance("postfix-m");
-    let pid = master_pid(&sb, "postfix-m").unwrap();
+    let pid = sb.pid_file_pid("postfix-m").unwrap();
     sb.sh("pkill -9 -f '[i]nstancectl supervise'").ok();
     assert!(sb.wait_for(
         "! pgrep -f '[i]nstancectl supervise'",
@@ -523,7 +523,7 @@ fn without_a_supervisor_stop_fails_cleanly_and_status_says_so() {
         "{}",
         sb.supervisor_log()
     );
-    assert_eq!(master_pid(&sb, "postfix-m"), Some(pid));
+    assert_eq!(sb.pid_file_pid("postfix-m"), Some(pid));
     let status = sb.ctl("status postfix-m");
     assert_eq!(status.code, 0, "{status:?}");
 }

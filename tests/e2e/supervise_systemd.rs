@@ -1,11 +1,10 @@
 //! End-to-end: the native supervisor under a real systemd (pid 1 of private
-//! namespaces, tests/common/systemd.rs) with contrib/instancectl.service as shipped:
+//! namespaces, tests/e2e/common/systemd.rs) with contrib/instancectl.service as shipped:
 //! Type=notify, a restart of the unit that keeps every master running, a stop that
 //! stops them, and a clear refusal beside Debian's postfix.service.
 
-mod common;
-#[path = "common/systemd.rs"]
-mod machine;
+use crate::machine;
+use crate::machine_or_skip;
 
 use std::time::Duration;
 

@@ -1,10 +1,9 @@
 //! End-to-end: the systemd manager under a real systemd (pid 1 of private namespaces,
-//! tests/common/systemd.rs) with Postfix and Debian's postfix units as the package
+//! tests/e2e/common/systemd.rs) with Postfix and Debian's postfix units as the package
 //! leaves them, proven with real SMTP.
 
-mod common;
-#[path = "common/systemd.rs"]
-mod machine;
+use crate::machine;
+use crate::machine_or_skip;
 
 #[test]
 fn systemd_boots_and_debian_starts_the_primary() {
