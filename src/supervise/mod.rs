@@ -664,6 +664,7 @@ impl Supervisor<'_> {
                     instance: c.instance.clone(),
                     pid: c.pid?,
                     adopted: c.adopted,
+                    since: c.started_at?,
                 })
             })
             .collect();

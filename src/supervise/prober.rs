@@ -42,6 +42,8 @@ pub struct Target {
     pub pid: i32,
     /// Not this supervisor's child: no SIGCHLD for it.
     pub adopted: bool,
+    /// When this supervisor started or adopted it.
+    pub since: Instant,
 }
 
 /// A look that went wrong, or the first good one after a wrong one.
@@ -121,6 +123,11 @@ fn look_at_all(
         // An adopted master is not our child: no SIGCHLD tells of its end. Whether
         // it exists costs one system call; its state, only when the sockets look
         // wrong (a stopped master is what leaves connections waiting).
+        // A master binds its listeners a moment after it starts: a look before then
+        // would find them missing.
+        if target.since.elapsed() < pace.interval * 2 {
+            continue;
+        }
         if target.adopted && kill(Pid::from_raw(target.pid), None).is_err() {
             reports.push(report(Some("the master process is gone".into()), true));
             continue;
