@@ -230,8 +230,8 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct SuperviseArgs {
     /// How often every master is looked at. Native manager: a silent look (the
-    /// process, its listening sockets in /proc/net/tcp); other managers: a reconcile
-    /// pass.
+    /// process, its listening sockets and their accept queues); other managers: a
+    /// reconcile pass.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
 
