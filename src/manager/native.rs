@@ -151,14 +151,11 @@ impl ServiceManager for Native {
                 view.restarts_on_exit = true;
                 let response = match &answer {
                     Ok(response) => response,
-                    Err(_) => {
+                    Err(e) => {
                         view.restarts_on_exit = false;
-                        view.problem = Some(
-                            "no instancectl supervisor is running: nothing restarts this \
-                             instance if its master dies (start it: `systemctl start \
-                             instancectl`, or `instancectl supervise`)"
-                                .into(),
-                        );
+                        view.problem = Some(format!(
+                            "nothing restarts this instance if its master dies: {e}"
+                        ));
                         return view;
                     }
                 };

@@ -202,8 +202,14 @@ pub fn ask(state_dir: &Path, request: &Request) -> Result<Response> {
         ))
     })?;
     // Stopping a master can take its whole ExitTimeOut; starting one several seconds.
+    // A report is quick, unless the supervisor is busy starting instances or hangs:
+    // `status` must not wait minutes for a supervisor that is stuck.
+    let patience = match request {
+        Request::Status => Duration::from_secs(15),
+        _ => Duration::from_secs(120),
+    };
     stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
+        .set_read_timeout(Some(patience))
         .map_err(|e| Error::io(&path, e))?;
     let mut text = serde_json::to_string(request).expect("requests encode");
     text.push('\n');
@@ -213,7 +219,16 @@ pub fn ask(state_dir: &Path, request: &Request) -> Result<Response> {
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
-        .map_err(|e| Error::io(&path, e))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                Error::failed(format!(
+                    "the instancectl supervisor did not answer within {} s: it is busy or \
+                     hung (`systemctl restart instancectl` keeps the masters running)",
+                    patience.as_secs()
+                ))
+            }
+            _ => Error::io(&path, e),
+        })?;
     serde_json::from_str(&line)
         .map_err(|e| Error::failed(format!("the supervisor's answer is unreadable: {e}")))
 }

@@ -563,3 +563,21 @@ fn the_supervisor_notifies_readiness_when_the_instances_serve() {
         "ready before serving: {banner:?}"
     );
 }
+
+/// Issue 10, item 3: a supervisor that hangs (here stopped) is a problem in `status`
+/// too, reported after a bounded wait instead of hanging it.
+#[test]
+fn a_hung_supervisor_is_a_problem_in_status() {
+    let sb = one_instance("postfix-z");
+    sb.sh("pkill -STOP -f '[i]nstancectl supervise'").ok();
+    let started = std::time::Instant::now();
+    let status = sb.ctl("status postfix-z");
+    let waited = started.elapsed();
+    sb.sh("pkill -CONT -f '[i]nstancectl supervise'").ok();
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(
+        status.stdout.contains("did not answer within 15 s"),
+        "{status:?}"
+    );
+    assert!(waited < Duration::from_secs(60), "status waited {waited:?}");
+}
