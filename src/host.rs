@@ -70,15 +70,29 @@ impl Host {
     }
 
     /// Starts an instance through the service manager, lifting an earlier explicit
-    /// stop.
+    /// stop (also when the start fails: the instance is wanted, and the supervisor or
+    /// reconcile keeps trying once what failed is fixed).
     pub fn start(&self, instance: &Instance) -> Result<()> {
-        self.with_mark(instance, false, || self.manager.start(self, instance))
+        self.state.hold_down(&self.runner, &instance.name, false)?;
+        self.manager.start(self, instance)
     }
 
     /// Stops an instance through the service manager. It stays down until started
-    /// again: the mark keeps reconcile and the supervisor from restarting it.
+    /// again: the mark keeps reconcile and the supervisor from restarting it. When
+    /// the stop fails, the mark goes again: a failed command leaves no mark (a stale
+    /// one would keep a supervisor started later from adopting a master that still
+    /// runs).
     pub fn stop(&self, instance: &Instance) -> Result<()> {
-        self.with_mark(instance, true, || self.manager.stop(self, instance))
+        let was_down = self.state.is_held_down(&instance.name);
+        self.state.hold_down(&self.runner, &instance.name, true)?;
+        let stopped = self.manager.stop(self, instance);
+        if stopped.is_err()
+            && !was_down
+            && let Err(e) = self.state.hold_down(&self.runner, &instance.name, false)
+        {
+            tracing::warn!(instance = instance.display_name(), error = %e, "cannot remove the stop mark");
+        }
+        stopped
     }
 
     /// Unregisters an instance that is going away from the service manager, and
@@ -89,27 +103,8 @@ impl Host {
     }
 
     pub fn restart(&self, instance: &Instance) -> Result<()> {
-        self.with_mark(instance, false, || self.manager.restart(self, instance))
-    }
-
-    /// Sets the stop mark as `down` says, then runs `act`; when it fails, the mark is
-    /// put back as it was, so a failed command leaves no mark (a stale one would keep
-    /// a supervisor started later from adopting a master that still runs).
-    fn with_mark(
-        &self,
-        instance: &Instance,
-        down: bool,
-        act: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
-        let was_down = self.state.is_held_down(&instance.name);
-        self.state.hold_down(&self.runner, &instance.name, down)?;
-        let outcome = act();
-        if outcome.is_err()
-            && let Err(e) = self.state.hold_down(&self.runner, &instance.name, was_down)
-        {
-            tracing::warn!(instance = instance.display_name(), error = %e, "cannot put the stop mark back");
-        }
-        outcome
+        self.state.hold_down(&self.runner, &instance.name, false)?;
+        self.manager.restart(self, instance)
     }
 
     pub fn instances(&self) -> Result<Vec<Instance>> {
