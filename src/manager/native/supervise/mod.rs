@@ -39,7 +39,6 @@ use prober::{Pace, Probe, Target};
 use reaper::{Change, Exit};
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
@@ -481,7 +480,7 @@ impl Supervisor<'_> {
                 _ => {}
             }
             let instance = &self.children[i].instance;
-            if health::not_serving(instance).is_empty() {
+            if crate::probe::not_serving(instance).is_empty() {
                 return;
             }
             if Instant::now() >= deadline {

@@ -28,8 +28,8 @@ use nix::unistd::Pid;
 
 use super::Event;
 use super::sockets::Table;
-use crate::health;
 use crate::instance::Instance;
+use crate::probe;
 use crate::process::{self, Liveness};
 
 /// How long a probe waits for a greeting: long enough for a busy instance.
@@ -223,7 +223,7 @@ fn probe_all(targets: &[&Target]) -> Vec<Option<String>> {
 }
 
 fn failure_of(instance: &Instance) -> Option<String> {
-    let failing: Vec<String> = health::probe_listeners(instance, PROBE_TIMEOUT)
+    let failing: Vec<String> = probe::probe_listeners(instance, PROBE_TIMEOUT)
         .into_iter()
         .filter(|l| !l.ok)
         .map(|l| format!("{}: {}", l.address, l.error.unwrap_or_default()))
