@@ -6,9 +6,6 @@
 //! Run one area with `cargo test --test e2e status::`, one test by its name.
 
 mod common;
-/// A real systemd as pid 1 of private namespaces (boot, drive, reboot).
-#[path = "common/systemd.rs"]
-mod machine;
 
 mod apply;
 mod launchd;

@@ -1,11 +1,15 @@
 # Boots a real systemd as pid 1 of new namespaces, on overlays of the host's /usr, /etc
 # and /var (upper directories under $1, kept across boots: a second boot on the same
 # directory is a reboot). Run as: unshare -m -p -f -n -u -i -C --propagation private
-# bash boot-systemd.sh DIR INSTANCECTL_BIN_DIR
-# from a shell already moved into cgroups of its own (see tests/common/systemd.rs).
+# bash boot-systemd.sh DIR INSTANCECTL_BIN_DIR [PRISTINE_ETC_POSTFIX]
+# from a shell already moved into cgroups of its own (see tests/e2e/common/systemd.rs).
+# On a first boot, PRISTINE_ETC_POSTFIX replaces /etc/postfix (the package's own
+# configuration, whatever the host's has been through) and DIR/first-boot.sh, if
+# present, runs chrooted in the new root before systemd starts.
 set -eu
 dir=$1
 bin=$2
+pristine=${3:-}
 new=$dir/root
 mkdir -p "$new"
 mount -t tmpfs -o mode=755 tmpfs "$new"
@@ -56,6 +60,15 @@ for unit in getty@tty1.service console-getty.service postgresql.service \
     ln -sfn /dev/null "$etc/$unit"
 done
 echo systemd-test > "$new/etc/hostname"
+if [ -n "$pristine" ]; then
+    rm -rf "$new/etc/postfix"
+    cp -a "$pristine" "$new/etc/postfix"
+fi
+if [ -f "$dir/first-boot.sh" ]; then
+    cp "$dir/first-boot.sh" "$new/run/first-boot.sh"
+    chroot "$new" bash /run/first-boot.sh
+    rm -f "$new/run/first-boot.sh" "$dir/first-boot.sh"
+fi
 
 cd "$new"
 mkdir -p .oldroot

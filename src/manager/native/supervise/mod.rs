@@ -190,9 +190,11 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         ));
     }
     host.require_root()?;
-    if let Some(conflict) = systemd::debian_postfix_conflict(host) {
-        tracing::error!(problem = %conflict, "not starting");
-        return Err(Error::bad_input(conflict));
+    // Said loudly, once, in the journal and in the unit's status line; the masters
+    // Debian's units started are adopted, so there are never two per instance.
+    let debian = systemd::debian_postfix_conflict(host);
+    if let Some(conflict) = &debian {
+        tracing::error!(problem = %conflict, "two managers for the same masters");
     }
     let _single = HostLock::supervisor(host.state.dir())?;
     #[cfg(target_os = "linux")]
@@ -219,7 +221,16 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         targets,
     };
     supervisor.sync();
-    systemd::notify(&format!("READY=1\nSTATUS={}", supervisor.summary()));
+    let warning = if debian.is_some() {
+        "; WARNING: Debian's postfix.service also starts these masters \
+         (`systemctl disable --now postfix.service`)"
+    } else {
+        ""
+    };
+    systemd::notify(&format!(
+        "READY=1\nSTATUS={}{warning}",
+        supervisor.summary()
+    ));
     let outcome = supervisor.event_loop(&inbox);
     let _ = std::fs::remove_file(&socket);
     outcome

@@ -1,7 +1,7 @@
 //! What the supervisor does when systemd runs it (contrib/instancectl.service):
 //! tells systemd when it is ready (`Type=notify`: one datagram on NOTIFY_SOCKET), tells
-//! a restart of its unit from a stop, and refuses to run beside Debian's
-//! postfix.service, which starts the same masters with `postmulti -p start`.
+//! a restart of its unit from a stop, and says loudly when Debian's postfix.service,
+//! which starts the same masters with `postmulti -p start`, is enabled beside it.
 //!
 //! A restart must not be a mail outage, so the unit has `KillMode=process` and, on
 //! SIGTERM, the supervisor asks systemd which job is pending for its unit: during
@@ -98,9 +98,10 @@ pub fn restarting(host: &Host) -> bool {
     }
 }
 
-/// Why the supervisor must not run beside Debian's postfix.service, if it must not:
-/// that unit's generator starts every instance postmulti lists (`postfix@NAME`) at
-/// boot, with `postmulti -p start`, which this supervisor cannot watch.
+/// What is wrong when Debian's postfix.service is enabled or active beside this
+/// supervisor: that unit's generator starts every instance postmulti lists
+/// (`postfix@NAME`) at boot with `postmulti -p start`, daemonized, where no supervisor
+/// can watch it; this one adopts those masters, but two managers then act on them.
 pub fn debian_postfix_conflict(host: &Host) -> Option<String> {
     if !is_service() {
         return None;
@@ -117,11 +118,11 @@ pub fn debian_postfix_conflict(host: &Host) -> Option<String> {
     let active = active.as_deref() == Some("active");
     (enabled || active).then(|| {
         format!(
-            "Debian's postfix.service is {}: its postfix@ units start every Postfix \
-             instance with `postmulti -p start` at boot, where this supervisor cannot \
-             watch or restart them, and two managers would fight over each master. \
-             The supervisor runs the primary instance too. Fix: `systemctl disable --now \
-             postfix.service && systemctl restart instancectl`",
+            "Debian's postfix.service is {}: its postfix@ units also start every Postfix \
+             instance, with `postmulti -p start`, at boot and whenever it starts; this \
+             supervisor adopts the masters they start, but systemd stops them with that \
+             unit and nothing restarts them until this supervisor notices. The supervisor \
+             runs the primary instance too. Fix: `systemctl disable --now postfix.service`",
             match (enabled, active) {
                 (true, true) => "enabled and active",
                 (true, false) => "enabled",
