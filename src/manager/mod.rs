@@ -118,8 +118,11 @@ pub struct JobView {
 /// with the stop mark kept beside it (an instance stopped on purpose stays down: the
 /// mark keeps reconcile and the supervisor from restarting it).
 impl dyn ServiceManager + '_ {
-    /// Starts an instance, lifting an earlier explicit stop.
+    /// Starts an instance, lifting an earlier explicit stop. A broken instance is
+    /// never started, stopped or restarted: its configuration would make Postfix act
+    /// on the primary's directories, or a change to it is half done.
     pub fn release_and_start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         host.state.hold_down(&host.runner, &instance.name, false)?;
         self.start(host, instance)
     }
@@ -128,6 +131,7 @@ impl dyn ServiceManager + '_ {
     /// the mark goes again: a failed command leaves no mark (a stale one would keep a
     /// supervisor started later from adopting a master that still runs).
     pub fn hold_down_and_stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         let was_down = host.state.is_held_down(&instance.name);
         host.state.hold_down(&host.runner, &instance.name, true)?;
         let stopped = self.stop(host, instance);
@@ -142,6 +146,7 @@ impl dyn ServiceManager + '_ {
 
     /// Restarts an instance, lifting an earlier explicit stop.
     pub fn release_and_restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         host.state.hold_down(&host.runner, &instance.name, false)?;
         self.restart(host, instance)
     }
