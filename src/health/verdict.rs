@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::check::{CheckResult, CheckStatus};
-use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::manager::{ManagerView, Override};
 use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
 use crate::probe::ListenerStatus;
@@ -317,6 +317,15 @@ pub fn judge(f: &Facts) -> Judgement {
         ));
     }
 
+    if let Some(problem) = &view.problem {
+        // Without its supervisor nothing starts or restarts it: that comes first.
+        let fix = match &view.start_command {
+            Some(command) => Fix::run(command.clone()),
+            None => Fix::run(ctl("start")),
+        };
+        j.problem(Verdict::Degraded, problem.clone(), fix);
+    }
+
     if m.running {
         if f.held_down {
             j.warnings.push(format!(
@@ -423,7 +432,8 @@ pub fn judge(f: &Facts) -> Judgement {
             );
         }
     } else if f.held_down {
-        j.verdict = Verdict::Stopped;
+        // A problem with its manager (found above) stays the verdict.
+        j.verdict = j.verdict.max(Verdict::Stopped);
         j.fix = Some(match &view.start_command {
             // `instancectl start` asks the supervisor, which must run first.
             Some(command) => Fix::after(format!("start the supervisor ({command})"), ctl("start")),
@@ -469,15 +479,6 @@ pub fn judge(f: &Facts) -> Judgement {
             j.reasons.push(format!(
                 "the {} runs pid {theirs}, but no master holds the pid file's lock",
                 job_name(view)
-            ));
-        }
-        if view.start_command.is_some() {
-            j.reasons.push(format!(
-                "no {} is running to start it",
-                match view.kind {
-                    ManagerKind::Native => "instancectl supervisor".to_string(),
-                    kind => kind.to_string(),
-                }
             ));
         }
         let mut said = Vec::new();
@@ -643,6 +644,24 @@ mod tests {
             loaded: Some(true),
             ..ManagerView::empty(ManagerKind::Postfix)
         }
+    }
+
+    /// A master that serves, with no supervisor to bring it back when it dies, is
+    /// not "all healthy".
+    #[test]
+    fn a_manager_problem_degrades_a_serving_instance() {
+        let mut case = Case::healthy();
+        case.view = ManagerView {
+            problem: Some("no instancectl supervisor is running".into()),
+            ..ManagerView::empty(ManagerKind::Native)
+        };
+        let j = case.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons
+                .contains(&"no instancectl supervisor is running".to_string()),
+            "{j:?}"
+        );
     }
 
     #[test]
@@ -825,6 +844,7 @@ mod tests {
         let mut c = Case::healthy();
         c.master = master(false, None);
         c.view = ManagerView::empty(ManagerKind::Native);
+        c.view.problem = Some("nothing restarts this instance if its master dies".into());
         c.view.start_command = Some("systemctl enable --now instancectl".into());
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::Down);
@@ -832,12 +852,18 @@ mod tests {
             j.fix.as_ref().unwrap().run,
             "systemctl enable --now instancectl"
         );
-        assert!(
-            j.reasons
-                .iter()
-                .any(|r| r == "no instancectl supervisor is running to start it"),
-            "{j:?}"
+        // Serving, but nothing would bring it back: the same fix.
+        c.master = master(true, Some(315));
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "run: systemctl enable --now instancectl"
         );
+        // Stopped on purpose, but without a supervisor: the manager's problem stays.
+        c.master = master(false, Some(315));
+        c.held_down = true;
+        assert_eq!(c.judge().verdict, Verdict::Degraded);
     }
 
     #[test]

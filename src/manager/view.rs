@@ -56,6 +56,10 @@ pub struct ManagerView {
     pub master_unit: Option<String>,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
+    /// Something wrong with the manager itself for this instance (the native
+    /// supervisor is not running, or keeps failing to start the master): the
+    /// instance is not healthy, whatever its master does.
+    pub problem: Option<String>,
     /// When the manager itself is not running (no native supervisor answers): the
     /// command that starts it, which is what a down instance needs first.
     pub start_command: Option<String>,
@@ -77,6 +81,7 @@ impl ManagerView {
             restarts_on_exit: false,
             master_unit: None,
             notes: Vec::new(),
+            problem: None,
             start_command: None,
         }
     }
