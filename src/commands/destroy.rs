@@ -50,9 +50,25 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
     host.state.begin(&host.runner, &intent)?;
     destroy(host, manager, &instance, true, intent.discard_queue)?;
     host.state.end(&host.runner, name)?;
-    if !host.runner.dry_run() {
-        println!("{name}: destroyed");
+    if host.runner.dry_run() {
+        return Ok(());
     }
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Destroyed<'a> {
+            name: &'a str,
+            /// Queued messages deleted with the instance (--force-discard-queue).
+            discarded_messages: u64,
+        }
+        return crate::output::print_json(
+            crate::output::Schema::DESTROY,
+            &Destroyed {
+                name,
+                discarded_messages: queued.total(),
+            },
+        );
+    }
+    println!("{name}: destroyed");
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod apply;
 mod launchd;
 mod lifecycle;
+mod output;
 mod postfix32;
 mod reconcile;
 mod relay;
