@@ -76,6 +76,23 @@ impl Host {
         self.manager.start(self, instance)
     }
 
+    /// Starts a set of instances with one request to a manager that keeps the start
+    /// order itself (see [`ServiceManager::starts_sets`]).
+    pub fn start_set(&self, instances: &[Instance]) -> Result<()> {
+        for instance in instances {
+            self.state.hold_down(&self.runner, &instance.name, false)?;
+        }
+        self.manager.start_set(self, instances)
+    }
+
+    /// Stops a set of instances with one request (see [`Host::start_set`]).
+    pub fn stop_set(&self, instances: &[Instance]) -> Result<()> {
+        for instance in instances {
+            self.state.hold_down(&self.runner, &instance.name, true)?;
+        }
+        self.manager.stop_set(self, instances)
+    }
+
     /// Stops an instance through the service manager. It stays down until started
     /// again: the mark keeps reconcile and the supervisor from restarting it.
     pub fn stop(&self, instance: &Instance) -> Result<()> {

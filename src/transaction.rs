@@ -13,6 +13,9 @@ type UndoAction<'h> = Box<dyn FnOnce(&Host) -> Result<()> + 'h>;
 pub struct Transaction<'h> {
     host: &'h Host,
     undo: Vec<(String, UndoAction<'h>)>,
+    /// When set, each step is announced as `LABEL: STEP` before it runs (progress
+    /// when one command makes many changes, as apply does).
+    announce: Option<String>,
 }
 
 /// Which step failed, and why.
@@ -30,11 +33,17 @@ impl<'h> Transaction<'h> {
         let mut tx = Transaction {
             host,
             undo: Vec::new(),
+            announce: None,
         };
         match body(&mut tx) {
             Ok(value) => Ok(value),
             Err(failed) => Err(tx.roll_back(failed)),
         }
+    }
+
+    /// From now on, says `LABEL: STEP` as each step begins.
+    pub fn announce_steps(&mut self, label: &str) {
+        self.announce = Some(label.to_string());
     }
 
     /// Runs one named step.
@@ -43,6 +52,9 @@ impl<'h> Transaction<'h> {
         name: &str,
         f: impl FnOnce(&Host) -> Result<T>,
     ) -> Result<T, StepFailed> {
+        if let Some(label) = &self.announce {
+            println!("{label}: {name}");
+        }
         f(self.host).map_err(|error| StepFailed {
             step: name.to_string(),
             error,

@@ -48,7 +48,10 @@ pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
         );
         return Ok(());
     }
-    for change in changes {
+    let total = changes.len();
+    for (k, change) in changes.into_iter().enumerate() {
+        // Progress: which change of how many this is; create says each of its steps.
+        print!("[{}/{total}] ", k + 1);
         apply(host, change, args.force_discard_queue)?;
     }
     Ok(())
@@ -135,7 +138,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
         }
         Change::Create(w) => {
             println!("{}: missing -> create", w.name);
-            create::run(
+            create::run_reporting(
                 host,
                 &CreateArgs {
                     name: w.name.clone(),
@@ -146,6 +149,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                     no_start: !w.enabled,
                     relay: Default::default(),
                 },
+                true,
             )?;
             if !w.enabled {
                 lifecycle::disable(host, &w.name)?;

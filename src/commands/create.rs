@@ -37,8 +37,14 @@ struct Plan {
 }
 
 pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
+    run_reporting(host, args, false)
+}
+
+/// Like [`run`]; with `progress`, each step is said as it begins (apply, which may
+/// create many instances in one run).
+pub fn run_reporting(host: &Host, args: &CreateArgs, progress: bool) -> Result<()> {
     let plan = plan(host, args)?;
-    apply(host, &plan, !args.no_start)
+    apply(host, &plan, !args.no_start, progress)
 }
 
 fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
@@ -285,7 +291,7 @@ fn check_collisions(
     Ok(())
 }
 
-fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
+fn apply(host: &Host, plan: &Plan, start: bool, progress: bool) -> Result<()> {
     let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
     let primary_main_cf = host.postfix.config_directory.join("main.cf");
@@ -293,6 +299,9 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
         std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
 
     let created = Transaction::run(host, |tx| {
+        if progress {
+            tx.announce_steps(name);
+        }
         tx.on_undo("restore the primary main.cf", move |h| {
             restore_file(h, &primary_main_cf, &original_primary)
         });

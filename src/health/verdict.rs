@@ -378,6 +378,8 @@ pub fn judge(f: &Facts) -> Judgement {
     if f.check.status == CheckStatus::Ok && j.verdict == Verdict::Healthy {
         j.reasons.push(if f.check.cached {
             "postfix check passed (remembered)".into()
+        } else if f.check.quick {
+            "postfix check passed (quick: main.cf and master.cf read again)".into()
         } else {
             "postfix check passed".into()
         });
@@ -458,6 +460,7 @@ mod tests {
             duration_ms: Some(500),
             cached: false,
             reason: None,
+            quick: false,
         }
     }
 

@@ -80,7 +80,7 @@ pub struct JobView {
     pub summary: String,
 }
 
-pub trait ServiceManager {
+pub trait ServiceManager: Send + Sync {
     fn kind(&self) -> ManagerKind;
 
     /// Makes the manager aware of a newly created instance (launchd: writes its job).
@@ -99,6 +99,23 @@ pub trait ServiceManager {
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()>;
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// Whether the manager starts and stops a whole set of instances itself, keeping
+    /// the start order (the native supervisor does, on one request): then commands
+    /// use `start_set` and `stop_set` instead of one `start` or `stop` per instance.
+    fn starts_sets(&self) -> bool {
+        false
+    }
+
+    /// Starts every instance of the set, in start order.
+    fn start_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        instances.iter().try_for_each(|i| self.start(host, i))
+    }
+
+    /// Stops every instance of the set, in reverse start order.
+    fn stop_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        instances.iter().rev().try_for_each(|i| self.stop(host, i))
+    }
 
     /// Makes a running master re-read its configuration.
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()>;
