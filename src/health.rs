@@ -5,18 +5,19 @@
 //! an instance is hung.
 
 pub mod check;
+pub mod listening;
 pub mod master;
 pub mod procs;
 pub mod verdict;
 
 pub use verdict::Verdict;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -107,7 +108,7 @@ fn probe_kinds(instance: &Instance) -> Vec<ProbeKind> {
 }
 
 /// How a listener is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeKind {
     /// Connect and read the 220 greeting (smtpd, postscreen).
@@ -121,7 +122,7 @@ pub enum ProbeKind {
 }
 
 /// One inet listener and how it answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenerStatus {
     /// As configured: `127.0.0.1:25`, `[::1]:25`, `*:25` for every address.
     pub address: String,
@@ -139,6 +140,10 @@ pub struct ListenerStatus {
     /// service, to the connection for others), in milliseconds.
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
+    /// Not probed this time: what the same master answered in an earlier run, shown
+    /// again while it still holds the listener (see [`listening`]).
+    #[serde(default)]
+    pub remembered: bool,
 }
 
 fn probe_kind(listener: &Listener, args: Option<&[String]>) -> ProbeKind {
@@ -171,6 +176,7 @@ pub fn probe_listener(listener: &Listener, kind: ProbeKind, timeout: Duration) -
         banner: None,
         latency_ms: None,
         error: None,
+        remembered: false,
     };
     match kind {
         ProbeKind::Smtp => {
@@ -347,12 +353,32 @@ fn observe(
     postfix: &Postfix,
     instance: &Instance,
     locks: Option<&LockTable>,
+    sockets: &HashMap<u64, listening::ListenSocket>,
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
         let master = master::probe(&instance.pid_file(), locks);
+        // What the same master answered before, while it still holds its listeners:
+        // no connection, so smtpd writes nothing to the mail log.
+        let greetings = opts
+            .check
+            .cache_dir
+            .as_ref()
+            .map(|dir| listening::greetings_file(dir, instance));
+        let running_pid = master.pid.filter(|_| master.running);
+        if let (Some(path), Some(pid), false) = (&greetings, running_pid, opts.check.recheck)
+            && let Some(listeners) = listening::recall(path, instance, pid, sockets)
+        {
+            let queues = QueueCounts::read_checked(&instance.queue_directory);
+            return Observed {
+                master,
+                listeners,
+                queues,
+                check: check.join().expect("postfix check panicked"),
+            };
+        }
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -373,18 +399,23 @@ fn observe(
                             banner: None,
                             latency_ms: None,
                             error: Some("not probed: the instance is disabled".into()),
+                            remembered: false,
                         }
                     }
                 })
             })
             .collect();
         let queues = QueueCounts::read_checked(&instance.queue_directory);
+        let listeners: Vec<ListenerStatus> = probes
+            .into_iter()
+            .map(|p| p.join().expect("listener probe panicked"))
+            .collect();
+        if let (Some(path), Some(pid), None) = (&greetings, running_pid, &opts.check.cannot_run) {
+            listening::remember(path, pid, &listeners);
+        }
         Observed {
             master,
-            listeners: probes
-                .into_iter()
-                .map(|p| p.join().expect("listener probe panicked"))
-                .collect(),
+            listeners,
             queues,
             check: check.join().expect("postfix check panicked"),
         }
@@ -486,6 +517,8 @@ fn unix_now() -> u64 {
 pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Options) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
+    let sockets = listening::listening_sockets();
+    let sockets = &sockets;
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -501,7 +534,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, opts, checks))
+                s.spawn(move || observe(postfix, instance, locks, sockets, opts, checks))
             })
             .collect();
         let views = host.manager.views(host, selected);

@@ -448,6 +448,7 @@ mod tests {
             banner: ok.then(|| "220 a.example ESMTP Postfix".into()),
             latency_ms: ok.then_some(0.5),
             error: (!ok).then(|| "Connection refused (os error 111)".into()),
+            remembered: false,
         }
     }
 
