@@ -95,23 +95,34 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// The socket inodes a process has open (`socket:[INODE]` links in /proc/PID/fd).
-fn socket_inodes(pid: i32) -> std::io::Result<Vec<u64>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
-        let Ok(target) = std::fs::read_link(entry?.path()) else {
+/// Whether process `pid` holds, for every entry of `wanted`, one of its socket
+/// inodes (`socket:[INODE]` links in /proc/PID/fd). It stops reading at the last one
+/// found: a master holds a hundred descriptors, its listeners among the first.
+fn holds_all(pid: i32, wanted: &[Vec<u64>]) -> bool {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let mut found = vec![false; wanted.len()];
+    for entry in entries.flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else {
             continue;
         };
-        if let Some(inode) = target
+        let Some(inode) = target
             .to_str()
             .and_then(|t| t.strip_prefix("socket:["))
             .and_then(|t| t.strip_suffix(']'))
-            .and_then(|t| t.parse().ok())
-        {
-            out.push(inode);
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        for (k, inodes) in wanted.iter().enumerate() {
+            found[k] |= inodes.contains(&inode);
+        }
+        if found.iter().all(|f| *f) {
+            return true;
         }
     }
-    Ok(out)
+    false
 }
 
 /// Whether a socket bound to `addr` serves `listener` (a wildcard listener binds the
@@ -178,25 +189,27 @@ pub fn recall(
     {
         return None;
     }
-    let held = socket_inodes(master_pid).ok()?;
+    let mut wanted = Vec::new();
     let mut out = Vec::new();
     for (listener, seen) in instance.listeners.iter().zip(remembered.listeners) {
         let same =
             seen.ok && seen.address == listener.to_string() && seen.service == listener.service;
-        let holds = held.iter().any(|inode| {
-            sockets
-                .get(inode)
-                .is_some_and(|s| s.accept_queue == 0 && serves(listener, &s.addr))
-        });
-        if !same || !holds {
+        // The idle LISTEN sockets on the listener's address: the master must hold one.
+        let inodes: Vec<u64> = sockets
+            .iter()
+            .filter(|(_, s)| s.accept_queue == 0 && serves(listener, &s.addr))
+            .map(|(inode, _)| *inode)
+            .collect();
+        if !same || inodes.is_empty() {
             return None;
         }
+        wanted.push(inodes);
         out.push(ListenerStatus {
             remembered: true,
             ..seen
         });
     }
-    Some(out)
+    holds_all(master_pid, &wanted).then_some(out)
 }
 
 /// Remembers listener statuses that all answered, with the master that served them.
