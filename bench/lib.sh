@@ -1,6 +1,6 @@
 # bench/lib.sh: what the benchmarks share (sourced by bench/scale.sh and
 # bench/supervise.sh, never run by itself): throwaway sandboxes made the way
-# tests/common does it, running commands inside them, timing, CPU and memory of a
+# tests/e2e/common does it, running commands inside them, timing, CPU and memory of a
 # process, kill-to-banner series, and the summary table with PASS/FAIL per target.
 #
 # A sandbox: private mount, network, pid and UTS namespaces, overlays on /etc and

@@ -8,6 +8,7 @@ use crate::cli::{ApplyArgs, CreateArgs, DestroyArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
 use crate::postfix::main_cf::MainCf;
 use crate::state::InstanceRecord;
@@ -18,17 +19,22 @@ use super::{create, destroy, lifecycle};
 enum Change {
     Create(Wanted),
     Destroy(String),
-    Update {
-        wanted: Wanted,
-        instance: Box<Instance>,
-        group: bool,
-        set: Vec<(String, String)>,
-        unset: Vec<String>,
-        enabled: Option<bool>,
-    },
+    Update(Box<Update>),
 }
 
-pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
+/// How an existing instance differs from its manifest entry.
+struct Update {
+    wanted: Wanted,
+    instance: Instance,
+    /// The group changed.
+    group: bool,
+    set: Vec<(String, String)>,
+    unset: Vec<String>,
+    /// Enable (true) or disable (false) it; none: leave as it is.
+    enabled: Option<bool>,
+}
+
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Result<()> {
     let defaults = host.postfix.defaults()?;
     let wanted = manifest::load(&args.file, &defaults)?;
     let current = host.instances()?;
@@ -52,7 +58,7 @@ pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
     for (k, change) in changes.into_iter().enumerate() {
         // Progress: which change of how many this is; create says each of its steps.
         print!("[{}/{total}] ", k + 1);
-        apply(host, change, args.force_discard_queue)?;
+        apply(host, manager, change, args.force_discard_queue)?;
     }
     Ok(())
 }
@@ -111,25 +117,31 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
         let record_changed = recorded.map(|r| r.role) != Some(w.role)
             || recorded.map(|r| &r.settings) != Some(&w.set.iter().cloned().collect());
         if group || !set.is_empty() || !unset.is_empty() || enabled.is_some() || record_changed {
-            changes.push(Change::Update {
+            changes.push(Change::Update(Box::new(Update {
                 wanted: w.clone(),
-                instance: Box::new(instance.clone()),
+                instance: instance.clone(),
                 group,
                 set,
                 unset,
                 enabled,
-            });
+            })));
         }
     }
     Ok(changes)
 }
 
-fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
+fn apply(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    change: Change,
+    force_discard_queue: bool,
+) -> Result<()> {
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
             destroy::run(
                 host,
+                manager,
                 &DestroyArgs {
                     name,
                     force_discard_queue,
@@ -140,6 +152,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
             println!("{}: missing -> create", w.name);
             create::run_reporting(
                 host,
+                manager,
                 &CreateArgs {
                     name: w.name.clone(),
                     group: w.group.clone(),
@@ -152,30 +165,24 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                 true,
             )?;
             if !w.enabled {
-                lifecycle::disable(host, &w.name)?;
+                lifecycle::disable(host, manager, &w.name)?;
             }
             Ok(())
         }
-        Change::Update {
-            wanted,
-            instance,
-            group,
-            set,
-            unset,
-            enabled,
-        } => update(host, &wanted, &instance, group, &set, &unset, enabled),
+        Change::Update(change) => update(host, manager, &change),
     }
 }
 
-fn update(
-    host: &Host,
-    w: &Wanted,
-    instance: &Instance,
-    group: bool,
-    set: &[(String, String)],
-    unset: &[String],
-    enabled: Option<bool>,
-) -> Result<()> {
+fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<()> {
+    let Update {
+        wanted: w,
+        instance,
+        group,
+        set,
+        unset,
+        enabled,
+    } = change;
+    let (group, enabled) = (*group, *enabled);
     let name = &w.name;
     if group {
         println!(
@@ -197,7 +204,7 @@ fn update(
         host.postfix.set(&instance.config_directory, set)?;
         host.postfix.unset(&instance.config_directory, unset)?;
         if instance.running_master().is_some() && enabled != Some(false) {
-            host.manager.reload(host, instance)?;
+            manager.reload(host, instance)?;
         }
     }
     let record = InstanceRecord {
@@ -211,11 +218,11 @@ fn update(
     match enabled {
         Some(true) => {
             println!("{name}: disabled -> enable");
-            lifecycle::enable(host, name)
+            lifecycle::enable(host, manager, name)
         }
         Some(false) => {
             println!("{name}: enabled -> disable");
-            lifecycle::disable(host, name)
+            lifecycle::disable(host, manager, name)
         }
         None => Ok(()),
     }

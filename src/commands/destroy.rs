@@ -4,9 +4,10 @@
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
 
-pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let name = args.name.as_str();
     if name == "-" {
         return Err(Error::bad_input(
@@ -31,8 +32,8 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
             instance.config_directory.display()
         )));
     }
-    host.stop(&instance)?;
-    host.manager.set_enabled(host, &instance, false)?;
+    manager.hold_down_and_stop(host, &instance)?;
+    manager.set_enabled(host, &instance, false)?;
     let postmulti = host.postfix.postmulti();
     if instance.enabled {
         postmulti.disable(name)?;
@@ -40,7 +41,7 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     if queued.total() > 0 {
         discard_queue(host, &instance.config_directory)?;
     }
-    host.forget(&instance)?;
+    manager.forget(host, &instance)?;
     postmulti.destroy(name)?;
     remove_leftovers(host, &instance)?;
     host.state.remove(&host.runner, name)?;

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -37,35 +37,35 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
 /// Starts the selection. Instances that do not depend on each other start at the same
 /// time: each group is one chain in start order (in a group, output before input),
 /// and every instance outside a group is a chain of its own.
-pub fn start(host: &Host, selection: &Selection) -> Result<()> {
+pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let instances: Vec<Instance> = runnable(host, selection)?
         .into_iter()
-        .filter(|i| !unmanaged(host, i))
+        .filter(|i| !unmanaged(manager, i))
         .collect();
-    if host.manager.starts_sets() {
-        return start_set(host, &instances);
+    if manager.starts_sets() {
+        return start_set(host, manager, &instances);
     }
     in_chains(&instances, |chain| {
-        chain.iter().try_for_each(|i| start_one(host, i))
+        chain.iter().try_for_each(|i| start_one(host, manager, i))
     })
 }
 
 /// A manager that keeps the start order itself (the native supervisor) gets the
 /// whole set in one request; then every instance is waited for at once.
-fn start_set(host: &Host, instances: &[Instance]) -> Result<()> {
+fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) -> Result<()> {
     let was_running: Vec<bool> = instances
         .iter()
         .map(|i| i.running_master().is_some())
         .collect();
-    host.start_set(instances)?;
+    manager.release_and_start_set(host, instances)?;
     if host.runner.dry_run() {
         return Ok(());
     }
     let pids: Vec<Result<i32>> = std::thread::scope(|s| {
         let waits: Vec<_> = instances
             .iter()
-            .map(|i| s.spawn(move || health::wait_until_serving(i, START_TIMEOUT)))
+            .map(|i| s.spawn(move || crate::probe::wait_until_serving(i, START_TIMEOUT)))
             .collect();
         waits
             .into_iter()
@@ -138,8 +138,8 @@ fn in_chains<'i>(
 
 /// Says so, and returns true, when the service manager leaves the instance alone (under
 /// launchd, the primary runs on demand under Apple's own job).
-fn unmanaged(host: &Host, instance: &Instance) -> bool {
-    if host.manager.manages(instance) {
+fn unmanaged(manager: &dyn ServiceManager, instance: &Instance) -> bool {
+    if manager.manages(instance) {
         return false;
     }
     println!(
@@ -149,16 +149,16 @@ fn unmanaged(host: &Host, instance: &Instance) -> bool {
     true
 }
 
-fn start_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
     let was_running = instance.running_master();
-    host.start(instance)?;
+    manager.release_and_start(host, instance)?;
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     report_started(instance, pid, was_running.is_some());
     Ok(())
 }
@@ -176,42 +176,40 @@ fn report_started(instance: &Instance, pid: i32, was_running: bool) {
 
 /// Stops the selection: independent chains at the same time (see [`start`]), each
 /// in reverse start order.
-pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
+pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let instances: Vec<Instance> = host
         .select(selection)?
         .into_iter()
-        .filter(|i| !unmanaged(host, i))
+        .filter(|i| !unmanaged(manager, i))
         .collect();
-    if host.manager.starts_sets() {
-        return stop_set(host, &instances);
+    if manager.starts_sets() {
+        let was_running: Vec<bool> = instances
+            .iter()
+            .map(|i| i.running_master().is_some())
+            .collect();
+        manager.hold_down_and_stop_set(host, &instances)?;
+        if !host.runner.dry_run() {
+            for (instance, was) in instances.iter().zip(was_running).rev() {
+                report_stopped(instance, was);
+            }
+        }
+        return Ok(());
     }
     in_chains(&instances, |chain| {
-        chain.iter().rev().try_for_each(|i| stop_one(host, i))
+        chain
+            .iter()
+            .rev()
+            .try_for_each(|i| stop_one(host, manager, i))
     })
 }
 
-/// See [`start_set`]: one request stops the whole set.
-fn stop_set(host: &Host, instances: &[Instance]) -> Result<()> {
-    let was_running: Vec<bool> = instances
-        .iter()
-        .map(|i| i.running_master().is_some())
-        .collect();
-    host.stop_set(instances)?;
-    if !host.runner.dry_run() {
-        for (instance, was) in instances.iter().zip(was_running).rev() {
-            report_stopped(instance, was);
-        }
-    }
-    Ok(())
-}
-
-fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
     let was_running = instance.running_master().is_some();
-    host.stop(instance)?;
+    manager.hold_down_and_stop(host, instance)?;
     if !host.runner.dry_run() {
         report_stopped(instance, was_running);
     }
@@ -227,45 +225,45 @@ fn report_stopped(instance: &Instance, was_running: bool) {
     println!("{}: {word}", instance.display_name());
 }
 
-pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
+pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let instances = runnable(host, selection)?;
-    if host.manager.restarts_in_place() {
+    if manager.restarts_in_place() {
         for instance in &instances {
-            restart_one(host, instance)?;
+            restart_one(host, manager, instance)?;
         }
         return Ok(());
     }
     for instance in instances.iter().rev() {
-        stop_one(host, instance)?;
+        stop_one(host, manager, instance)?;
     }
     for instance in &instances {
-        start_one(host, instance)?;
+        start_one(host, manager, instance)?;
     }
     Ok(())
 }
 
 /// A restart the service manager does itself (launchd: `kickstart -k`), in start order.
-fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
-    host.restart(instance)?;
+    manager.release_and_restart(host, instance)?;
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }
 
-pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
+pub fn reload(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in runnable(host, selection)? {
-        if unmanaged(host, &instance) {
+        if unmanaged(manager, &instance) {
             continue;
         }
-        host.manager.reload(host, &instance)?;
+        manager.reload(host, &instance)?;
         if !host.runner.dry_run() {
             println!("{}: reloaded", instance.display_name());
         }
@@ -273,27 +271,27 @@ pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
     Ok(())
 }
 
-pub fn enable(host: &Host, name: &str) -> Result<()> {
+pub fn enable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<()> {
     host.require_root()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "enable")?;
     if !instance.enabled {
         host.postfix.postmulti().enable(name)?;
     }
-    host.manager.set_enabled(host, &instance, true)?;
+    manager.set_enabled(host, &instance, true)?;
     let instance = Instance {
         enabled: true,
         ..instance
     };
-    start_one(host, &instance)
+    start_one(host, manager, &instance)
 }
 
-pub fn disable(host: &Host, name: &str) -> Result<()> {
+pub fn disable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<()> {
     host.require_root()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "disable")?;
-    stop_one(host, &instance)?;
-    host.manager.set_enabled(host, &instance, false)?;
+    stop_one(host, manager, &instance)?;
+    manager.set_enabled(host, &instance, false)?;
     if instance.enabled {
         host.postfix.postmulti().disable(name)?;
     }

@@ -24,9 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::ListenerStatus;
 use crate::instance::Instance;
 use crate::postfix::master_cf::{BindAddr, Listener};
+use crate::probe::ListenerStatus;
 
 /// A remembered greeting is shown again for at most this long; then the listener is
 /// probed (two lines in the mail log per listener every five minutes at most).

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
-use crate::health::master;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::Drift;
+use crate::postfix::pid_file;
 
 pub struct PostfixScripts;
 
@@ -92,7 +92,7 @@ impl ServiceManager for PostfixScripts {
     /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
     /// live master holds the pid file's lock, and so does this.
     fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
-        let state = master::probe(&instance.pid_file(), master::LockTable::read().as_ref());
+        let state = pid_file::probe(&instance.pid_file(), pid_file::LockTable::read().as_ref());
         let mut view = ManagerView::empty(self.kind());
         view.state = Some(
             if state.running {
@@ -103,12 +103,13 @@ impl ServiceManager for PostfixScripts {
             .into(),
         );
         view.pid = state.pid.filter(|_| state.running);
-        view.on_demand = apple_on_demand_primary(instance.is_primary());
-        if view.on_demand {
-            view.label = Some("org.postfix.master".into());
-            view.notes.push(
-                "Apple's launchd job org.postfix.master starts this instance on demand".into(),
-            );
+        let apple = apple_on_demand_primary(instance.is_primary());
+        view.on_demand = apple.is_some();
+        if let Some(label) = apple {
+            view.label = Some(label.into());
+            view.notes.push(format!(
+                "Apple's launchd job {label} starts this instance on demand"
+            ));
         } else {
             view.notes.push(
                 "postfix start daemonizes the master; nothing restarts it when it exits".into(),

@@ -1,0 +1,1101 @@
+//! The launchctl driver: the `system`-domain subcommands instancectl uses, run through
+//! the [`Runner`] (so `--dry-run` prints them), with their output parsed and their
+//! failures turned into precise causes.
+//!
+//! launchctl's exit statuses are errno-style numbers. Most are unambiguous (3 "No such
+//! process" from bootout: the job was not loaded; 113 from print or kickstart: no such
+//! service; 36 "Operation now in progress" from bootout: a bootout is still stopping the
+//! job), but `Bootstrap failed: 5: Input/output error` covers a job that is already
+//! loaded, a label disabled by a persistent override, a bootout that has not finished,
+//! bad ownership or permissions and an invalid plist alike. So [`Launchctl::bootstrap`]
+//! reads the state before (loaded? disabled? still stopping?) and, when launchd refuses
+//! anyway, after (the same, plus the file's owner and mode and a strict parse) and names
+//! the cause. It never decides by matching the message text.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::lint;
+use super::strict;
+use crate::error::{Error, Result};
+use crate::runner::{Command, Outcome, Runner};
+
+/// launchd's errno-style exit statuses that the driver tells apart.
+pub mod status {
+    /// bootout: the service is not loaded ("No such process").
+    pub const ESRCH: i32 = 3;
+    /// bootstrap: one of several causes ("Input/output error").
+    pub const EIO: i32 = 5;
+    /// bootout/kickstart: a bootout of the job is still in progress.
+    pub const EINPROGRESS: i32 = 36;
+    /// bootstrap: a bootout of the label is still in progress (macOS 13 and later).
+    pub const EALREADY: i32 = 37;
+    /// print/kickstart/kill: no such service in the domain.
+    pub const ENOSERVICE: i32 = 113;
+}
+
+/// How often a bootstrap refused because a bootout was still finishing is tried.
+const BOOTSTRAP_ATTEMPTS: u32 = 3;
+
+/// The `state` property of `launchctl print`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "text")]
+pub enum JobState {
+    Running,
+    NotRunning,
+    SpawnScheduled,
+    Waiting,
+    /// `xpcproxy`: launchd is spawning the job (the pid is xpcproxy about to exec it).
+    Xpcproxy,
+    /// Any other word launchd prints (kept, never an error), such as `SIGTERMed`.
+    Other(String),
+}
+
+impl JobState {
+    pub fn parse(text: &str) -> JobState {
+        match text {
+            "running" => JobState::Running,
+            "not running" => JobState::NotRunning,
+            "spawn scheduled" => JobState::SpawnScheduled,
+            "waiting" => JobState::Waiting,
+            "xpcproxy" => JobState::Xpcproxy,
+            other => JobState::Other(other.to_string()),
+        }
+    }
+
+    /// Whether launchd is in the middle of stopping the job (a bootout or `kickstart
+    /// -k`): it has sent SIGTERM or SIGKILL and waits for the process to go. On macOS
+    /// 13 and later a bootout returns at once and the job shows `SIGTERMed` until then.
+    pub fn is_stopping(&self) -> bool {
+        matches!(self, JobState::Other(s)
+            if s.contains("SIGTERM") || s.contains("SIGKILL") || s.contains("stopping"))
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Running => "running",
+            JobState::NotRunning => "not running",
+            JobState::SpawnScheduled => "spawn scheduled",
+            JobState::Waiting => "waiting",
+            JobState::Xpcproxy => "xpcproxy",
+            JobState::Other(s) => s,
+        })
+    }
+}
+
+/// How the job's last process ended: `last exit code`, `last terminating signal` or
+/// `last exit reason` (launchd prints one of them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum LastExit {
+    /// `(never exited)`
+    Never,
+    /// `1`, or `78: EX_CONFIG`.
+    Code { code: i32, name: Option<String> },
+    /// `Killed: 9`, `Terminated: 15`.
+    Signal {
+        number: Option<i32>,
+        description: String,
+    },
+    /// `OS_REASON_CODESIGNING`, `OS_REASON_JETSAM`, `OS_REASON_EXEC`: the kernel or
+    /// launchd ended (or refused) the process.
+    Reason { reason: String },
+    /// Anything else, as printed.
+    Other { text: String },
+}
+
+impl LastExit {
+    fn parse_code(text: &str) -> LastExit {
+        if text == "(never exited)" {
+            return LastExit::Never;
+        }
+        let (num, name) = match text.split_once(':') {
+            Some((n, rest)) => (n.trim(), Some(rest.trim().to_string())),
+            None => (text, None),
+        };
+        match num.parse() {
+            Ok(code) => LastExit::Code { code, name },
+            Err(_) => LastExit::Other { text: text.into() },
+        }
+    }
+
+    fn parse_signal(text: &str) -> LastExit {
+        let (description, number) = match text.rsplit_once(':') {
+            Some((d, n)) => (d.trim().to_string(), n.trim().parse().ok()),
+            None => (text.to_string(), text.trim().parse().ok()),
+        };
+        LastExit::Signal {
+            number,
+            description,
+        }
+    }
+
+    /// Whether this is an end at all (`(never exited)` is not).
+    pub fn is_end(&self) -> bool {
+        *self != LastExit::Never
+    }
+}
+
+impl std::fmt::Display for LastExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LastExit::Never => write!(f, "never exited"),
+            LastExit::Code { code, name: None } => write!(f, "exit status {code}"),
+            LastExit::Code {
+                code,
+                name: Some(n),
+            } => write!(f, "exit status {code} ({n})"),
+            LastExit::Signal {
+                number: Some(n),
+                description,
+            } => write!(f, "killed by signal {n} ({description})"),
+            LastExit::Signal { description, .. } => write!(f, "killed by {description}"),
+            LastExit::Reason { reason } => write!(f, "ended by the system ({reason})"),
+            LastExit::Other { text } => f.write_str(text),
+        }
+    }
+}
+
+/// A loaded job, as `launchctl print system/LABEL` describes it. Only the job's own
+/// properties are read; nested blocks are not the job's (a nested `state = active` is a
+/// coalition's state).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobInfo {
+    pub state: Option<JobState>,
+    pub pid: Option<i32>,
+    pub runs: Option<u64>,
+    pub last_exit: Option<LastExit>,
+    /// `job state` (`running`, `exited`, `spawn failed`), printed by newer releases.
+    pub job_state: Option<String>,
+    pub path: Option<PathBuf>,
+    pub program: Option<String>,
+    pub arguments: Vec<String>,
+    /// Every job-level `name = value` property as printed, including those not above.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl JobInfo {
+    pub fn is_running(&self) -> bool {
+        self.state == Some(JobState::Running) && self.pid.is_some()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.state.as_ref().is_some_and(JobState::is_stopping)
+    }
+
+    /// Whether a run of the job has ended, by launchd's own account: it recorded how
+    /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
+    /// all (`job state = spawn failed`). A job starting up has not; one that ended is
+    /// not waited for.
+    pub fn has_ended(&self) -> bool {
+        let ran_and_ended =
+            self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
+        ran_and_ended || self.job_state.as_deref() == Some("spawn failed")
+    }
+}
+
+/// The name and value of a `name = value` property line (`properties = ` may be empty).
+fn property(content: &str) -> Option<(&str, &str)> {
+    match content.split_once(" = ") {
+        Some((name, value)) => Some((name.trim(), value.trim())),
+        None => content.strip_suffix(" =").map(|name| (name.trim(), "")),
+    }
+}
+
+/// Parses what `launchctl print system/LABEL` prints. Real output is indented with
+/// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
+/// `endpoints`, ...) are told apart by their braces: a block closes at the `}` with its
+/// opening line's indentation, so an argument printed raw at column 0 cannot close it.
+/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; a
+/// fragment without a header is read as job-level lines.
+pub fn parse_print(text: &str) -> JobInfo {
+    let mut info = JobInfo::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| !l.starts_with(char::is_whitespace) && l.trim_end().ends_with(" = {"));
+    let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
+    // The indentation of each open nested block's opening line.
+    let mut open: Vec<&str> = Vec::new();
+    let mut in_arguments = false;
+    let mut reason = None;
+    let mut signal = None;
+    for line in body {
+        let content = line.trim();
+        if content.is_empty() {
+            continue;
+        }
+        let indent = &line[..line.len() - line.trim_start().len()];
+        if let Some(top) = open.last() {
+            if content == "}" && indent == *top {
+                open.pop();
+                in_arguments = false;
+            } else if in_arguments {
+                info.arguments.push(content.to_string());
+            } else if content.ends_with('{') {
+                open.push(indent);
+            }
+            continue;
+        }
+        if header.is_some() && content == "}" && indent.is_empty() {
+            break;
+        }
+        let Some((name, value)) = property(content) else {
+            continue;
+        };
+        if value == "{" {
+            open.push(indent);
+            in_arguments = name == "arguments";
+            continue;
+        }
+        info.properties.insert(name.to_string(), value.to_string());
+        match name {
+            "state" => info.state = Some(JobState::parse(value)),
+            "pid" => info.pid = value.parse().ok(),
+            "runs" => info.runs = value.parse().ok(),
+            "path" => info.path = Some(value.into()),
+            "program" => info.program = Some(value.into()),
+            "job state" => info.job_state = Some(value.into()),
+            "last exit code" => info.last_exit = Some(LastExit::parse_code(value)),
+            "last terminating signal" => signal = Some(LastExit::parse_signal(value)),
+            "last exit reason" => {
+                reason = Some(LastExit::Reason {
+                    reason: value.into(),
+                })
+            }
+            _ => {}
+        }
+    }
+    // A death by signal, or by the system, is the more precise account of the end.
+    if let Some(precise) = signal.or(reason) {
+        info.last_exit = Some(precise);
+    }
+    info
+}
+
+/// A persistent enable/disable override (`launchctl print-disabled system`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Override {
+    Disabled,
+    Enabled,
+    /// A word neither dialect uses: not taken as enabled.
+    Unknown(String),
+}
+
+/// Parses `launchctl print-disabled system`: `"LABEL" => disabled|enabled` (and the
+/// older `=> true|false`) inside the `disabled services = {` block. The block is found
+/// by its header, not by its indentation: macOS 12 and older print it at column 0,
+/// macOS 13 and later after a blank line, indented by a tab (entries by two), and
+/// other blocks (`login item associations`) follow it.
+pub fn parse_print_disabled(text: &str) -> BTreeMap<String, Override> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines().map(str::trim);
+    if lines.by_ref().any(|l| l == "disabled services = {") {
+        for line in lines.take_while(|l| *l != "}") {
+            let Some((label, word)) = line.split_once("=>") else {
+                continue;
+            };
+            let label = label.trim().trim_matches('"').to_string();
+            let value = match word.trim() {
+                "disabled" | "true" => Override::Disabled,
+                "enabled" | "false" => Override::Enabled,
+                other => Override::Unknown(other.to_string()),
+            };
+            out.insert(label, value);
+        }
+    }
+    out
+}
+
+/// Why launchd refused to bootstrap a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapCause {
+    /// The label is loaded already, from another file.
+    LoadedFrom(PathBuf),
+    /// A persistent `launchctl disable` override is in force.
+    Disabled,
+    /// A bootout of the label is still stopping it.
+    BootoutInProgress,
+    /// The file is not there.
+    Missing,
+    /// Owner, group or mode launchd does not accept; each problem with its fix.
+    Ownership(Vec<lint::Problem>),
+    /// Not a valid plist; the strict reader's first complaints.
+    InvalidPlist(Vec<strict::SyntaxError>),
+    /// The file's Label is not the label asked for.
+    LabelMismatch(String),
+    /// None of the known causes was found.
+    Unknown,
+}
+
+/// Which subcommand failed and how, with the cause the driver determined.
+#[derive(Debug)]
+pub struct Failure {
+    pub what: String,
+    pub outcome: Outcome,
+    pub cause: Option<BootstrapCause>,
+}
+
+/// Runs launchctl for the `system` domain.
+#[derive(Debug, Clone)]
+pub struct Launchctl {
+    runner: Runner,
+    program: String,
+    /// How long to wait for launchd to finish stopping a job.
+    pub stop_timeout: Duration,
+}
+
+/// The service target of `label` in the system domain.
+pub fn target(label: &str) -> String {
+    format!("system/{label}")
+}
+
+impl Launchctl {
+    /// `launchctl` as found in PATH (/bin/launchctl on macOS).
+    pub fn new(runner: Runner) -> Launchctl {
+        Launchctl {
+            runner,
+            program: "launchctl".into(),
+            stop_timeout: Duration::from_secs(90),
+        }
+    }
+
+    pub fn runner(&self) -> Runner {
+        self.runner
+    }
+
+    /// Whether a launchctl can be run at all (it is in PATH).
+    pub fn available(&self) -> bool {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path).any(|d| d.join(&self.program).is_file())
+    }
+
+    fn cmd(&self) -> Command {
+        Command::new(&self.program)
+    }
+
+    /// Runs a changing subcommand and returns its outcome whatever the exit status; in
+    /// dry-run mode it is only printed.
+    fn change(&self, cmd: &Command) -> Result<Outcome> {
+        match self.runner.change(cmd) {
+            Ok(outcome) => Ok(outcome),
+            Err(Error::CommandFailed { outcome, .. }) => Ok(*outcome),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn failed(&self, context: String, outcome: Outcome) -> Error {
+        Error::CommandFailed {
+            context,
+            outcome: Box::new(outcome),
+        }
+    }
+
+    /// The job, or `None` when the label is not loaded (exit 113).
+    pub fn print(&self, label: &str) -> Result<Option<JobInfo>> {
+        let out = self
+            .runner
+            .probe(&self.cmd().arg("print").arg(target(label)))?;
+        match out.code {
+            Some(0) => Ok(Some(parse_print(&out.stdout))),
+            Some(status::ENOSERVICE) => Ok(None),
+            _ => Err(self.failed(format!("reading the state of {label}"), out)),
+        }
+    }
+
+    /// Every persistent override in the system domain.
+    pub fn print_disabled(&self) -> Result<BTreeMap<String, Override>> {
+        let out = self
+            .runner
+            .query(&self.cmd().args(["print-disabled", "system"]))
+            .map_err(|e| e.context("reading launchd's disabled services"))?;
+        Ok(parse_print_disabled(&out.stdout))
+    }
+
+    /// The override of one label (`None`: no override, the plist's own default holds).
+    pub fn override_of(&self, label: &str) -> Result<Option<Override>> {
+        Ok(self.print_disabled()?.remove(label))
+    }
+
+    /// Clears a persistent "disabled" override: the job may be bootstrapped and is
+    /// loaded at boot.
+    pub fn enable(&self, label: &str) -> Result<()> {
+        self.simple("enable", label)
+    }
+
+    /// Sets the persistent "disabled" override: launchd will not load the job at boot,
+    /// nor bootstrap it, until it is enabled. It survives reboots and deleting the file.
+    pub fn disable(&self, label: &str) -> Result<()> {
+        self.simple("disable", label)
+    }
+
+    fn simple(&self, verb: &str, label: &str) -> Result<()> {
+        let out = self.change(&self.cmd().arg(verb).arg(target(label)))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(self.failed(format!("launchctl could not {verb} {label}"), out))
+        }
+    }
+
+    /// Signals the job's process (`launchctl kill SIG system/LABEL`).
+    pub fn kill(&self, signal: &str, label: &str) -> Result<()> {
+        let out = self.change(&self.cmd().arg("kill").arg(signal).arg(target(label)))?;
+        match out.code {
+            Some(0) => Ok(()),
+            Some(status::ENOSERVICE) => Err(Error::failed(format!(
+                "launchd has no job {label} loaded, so there is nothing to signal"
+            ))),
+            _ => Err(self.failed(format!("signalling {label}"), out)),
+        }
+    }
+
+    /// Starts a loaded job now (`-k`: kills a running one first). Exit 113 means the
+    /// label is not loaded; a bootout still in progress is waited for and reported.
+    pub fn kickstart(&self, label: &str, kill: bool) -> Result<Kickstart> {
+        let mut cmd = self.cmd().arg("kickstart");
+        if kill {
+            cmd = cmd.arg("-k");
+        }
+        let out = self.change(&cmd.arg(target(label)))?;
+        match out.code {
+            Some(0) => Ok(Kickstart::Started),
+            Some(status::ENOSERVICE) => Ok(Kickstart::NotLoaded),
+            Some(status::EINPROGRESS) => {
+                self.wait_unloaded(label)?;
+                Ok(Kickstart::NotLoaded)
+            }
+            _ => Err(self.failed(format!("kickstarting {label}"), out)),
+        }
+    }
+
+    /// Stops and unloads the job and waits until launchd has let go of it. A label that
+    /// is not loaded (exit 3) is already where bootout would bring it; a bootout still
+    /// in progress (exit 36) is waited for.
+    pub fn bootout(&self, label: &str) -> Result<Bootout> {
+        let out = self.change(&self.cmd().arg("bootout").arg(target(label)))?;
+        let result = match out.code {
+            Some(0) => Bootout::Stopped,
+            Some(status::ESRCH) | Some(status::ENOSERVICE) => return Ok(Bootout::NotLoaded),
+            Some(status::EINPROGRESS) => Bootout::Stopped,
+            _ => return Err(self.failed(format!("stopping {label} (bootout)"), out)),
+        };
+        if !self.runner.dry_run() {
+            self.wait_unloaded(label)?;
+        }
+        Ok(result)
+    }
+
+    /// Waits until `print` no longer finds the label.
+    pub fn wait_unloaded(&self, label: &str) -> Result<()> {
+        let deadline = Instant::now() + self.stop_timeout;
+        loop {
+            let job = self.print(label)?;
+            let Some(job) = job else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::failed(format!(
+                    "launchd is still stopping {label} after {} s (state {}, pid {}); \
+                     the master did not exit after SIGTERM and SIGKILL",
+                    self.stop_timeout.as_secs(),
+                    job.state.map_or("unknown".into(), |s| s.to_string()),
+                    job.pid.map_or("none".into(), |p| p.to_string()),
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Loads the job in `path` under `label`. Before: a job still being booted out is
+    /// waited for, a job already loaded from the same file is left as it is, one loaded
+    /// from another file is an error, and a "disabled" override is cleared (enable
+    /// before bootstrap). After a refusal the state is read again to name the cause.
+    pub fn bootstrap(&self, label: &str, path: &Path) -> Result<Bootstrap> {
+        if let Some(job) = self.print(label)? {
+            if job.is_stopping() {
+                self.wait_unloaded(label)?;
+            } else if job.path.as_deref() == Some(path) {
+                return Ok(Bootstrap::AlreadyLoaded);
+            } else {
+                return Err(self.bootstrap_error(
+                    label,
+                    path,
+                    None,
+                    BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
+                ));
+            }
+        }
+        if self.override_of(label)? == Some(Override::Disabled) {
+            self.enable(label)?;
+        }
+        let load = || {
+            self.change(
+                &self
+                    .cmd()
+                    .args(["bootstrap", "system"])
+                    .arg(path.to_string_lossy()),
+            )
+        };
+        let mut out = load()?;
+        // A bootout of the label that has not finished makes launchd refuse: with 37
+        // ("Operation already in progress") on macOS 13 and later, where bootout
+        // returns at once and the job shows `SIGTERMed`, with 5 on older releases.
+        // Read the state, not the words: wait for the old job to go, and try again.
+        for attempt in 1..=BOOTSTRAP_ATTEMPTS {
+            if out.success() {
+                return Ok(Bootstrap::Loaded);
+            }
+            match self.print(label)? {
+                Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
+                // Loaded after all (37 also answers a bootstrap of a loaded job).
+                Some(job) if job.path.as_deref() == Some(path) => {
+                    return Ok(Bootstrap::AlreadyLoaded);
+                }
+                // The bootout finished between launchd's refusal and this look.
+                None if out.code == Some(status::EALREADY) => {}
+                _ => break,
+            }
+            if attempt == BOOTSTRAP_ATTEMPTS {
+                break;
+            }
+            out = load()?;
+        }
+        // Refused: find out why from the state, not from the words.
+        let cause = self.diagnose(label, path)?;
+        Err(self.bootstrap_error(label, path, Some(out), cause))
+    }
+
+    /// Reads everything that can make launchd refuse a bootstrap.
+    pub fn diagnose(&self, label: &str, path: &Path) -> Result<BootstrapCause> {
+        if let Some(job) = self.print(label)? {
+            if job.is_stopping() {
+                return Ok(BootstrapCause::BootoutInProgress);
+            }
+            if job.path.as_deref() != Some(path) {
+                return Ok(BootstrapCause::LoadedFrom(job.path.unwrap_or_default()));
+            }
+        }
+        if self.override_of(label)? == Some(Override::Disabled) {
+            return Ok(BootstrapCause::Disabled);
+        }
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(BootstrapCause::Missing);
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let ctx = lint::Context {
+            wheel_gid: wheel_gid(),
+            ..lint::Context::default()
+        };
+        let problems = lint::ownership(path, meta.uid(), meta.gid(), meta.mode(), &ctx);
+        if !problems.is_empty() {
+            return Ok(BootstrapCause::Ownership(problems));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let parsed = strict::parse(&bytes);
+        if !parsed.is_valid() {
+            return Ok(BootstrapCause::InvalidPlist(parsed.errors));
+        }
+        let file_label = parsed
+            .dict()
+            .and_then(|d| d.get("Label"))
+            .and_then(::plist::Value::as_string)
+            .unwrap_or_default()
+            .to_string();
+        if file_label != label {
+            return Ok(BootstrapCause::LabelMismatch(file_label));
+        }
+        Ok(BootstrapCause::Unknown)
+    }
+
+    fn bootstrap_error(
+        &self,
+        label: &str,
+        path: &Path,
+        outcome: Option<Outcome>,
+        cause: BootstrapCause,
+    ) -> Error {
+        let file = path.display();
+        let reason = match &cause {
+            BootstrapCause::LoadedFrom(other) => format!(
+                "{label} is already loaded from {}; `launchctl bootout system/{label}` \
+                 first, and remove that file if it is a stale copy",
+                other.display()
+            ),
+            BootstrapCause::Disabled => format!(
+                "{label} is disabled by a persistent override (it survives reboots and \
+                 re-creating the file), and enabling it did not take; run `launchctl \
+                 enable system/{label}`"
+            ),
+            BootstrapCause::BootoutInProgress => format!(
+                "launchd is still stopping the previous {label} (bootout in progress); try \
+                 again once `launchctl print system/{label}` no longer finds it"
+            ),
+            BootstrapCause::Missing => format!("{file} does not exist"),
+            BootstrapCause::Ownership(problems) => {
+                let what: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}; fix: {}", p.message, p.fix))
+                    .collect();
+                what.join("; ")
+            }
+            BootstrapCause::InvalidPlist(errors) => {
+                let what: Vec<String> = errors
+                    .iter()
+                    .take(3)
+                    .map(|e| format!("line {}: {}", e.line, e.message))
+                    .collect();
+                format!(
+                    "{file} is not a valid property list: {}; `instancectl plist --check \
+                     {file}` lists every problem",
+                    what.join("; ")
+                )
+            }
+            BootstrapCause::LabelMismatch(other) => format!(
+                "{file} has Label {other:?}, not {label}; launchd loaded (or refused) it \
+                 under that label"
+            ),
+            BootstrapCause::Unknown => format!(
+                "none of the known causes applies ({label} is not loaded, not disabled, \
+                 {file} is owned by root, not writable by group or others, and a valid \
+                 plist); see the system log (`log show --last 5m --predicate \
+                 'process == \"launchd\"'`)"
+            ),
+        };
+        let context = format!("loading {label} from {file} failed: {reason}");
+        match outcome {
+            Some(outcome) => Error::CommandFailed {
+                context,
+                outcome: Box::new(outcome),
+            },
+            None => Error::failed(context),
+        }
+    }
+}
+
+/// What [`Launchctl::bootstrap`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrap {
+    Loaded,
+    AlreadyLoaded,
+}
+
+/// What [`Launchctl::bootout`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootout {
+    Stopped,
+    NotLoaded,
+}
+
+/// What [`Launchctl::kickstart`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kickstart {
+    Started,
+    NotLoaded,
+}
+
+/// The gid of the `wheel` group, when the host has one.
+pub fn wheel_gid() -> Option<u32> {
+    nix::unistd::Group::from_name("wheel")
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How a sample's `expect: last = ...` line reads a parsed end.
+    fn last_as_expected(last: &Option<LastExit>) -> String {
+        match last {
+            None => "none".into(),
+            Some(LastExit::Never) => "never".into(),
+            Some(LastExit::Code { code, .. }) => format!("code {code}"),
+            Some(LastExit::Signal { number, .. }) => {
+                format!("signal {}", number.map_or("?".into(), |n| n.to_string()))
+            }
+            Some(LastExit::Reason { reason }) => format!("reason {reason}"),
+            Some(LastExit::Other { text }) => format!("other {text}"),
+        }
+    }
+
+    /// Every recorded `print` sample: state, pid, runs, how the last run ended and
+    /// `job state` are what the recording says.
+    #[test]
+    fn print_reads_every_recorded_sample() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0)
+            .collect();
+        assert!(samples.len() >= 8, "{} print samples", samples.len());
+        for sample in &samples {
+            let job = parse_print(&sample.output);
+            let name = &sample.name;
+            let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+            for (key, want) in &sample.expect {
+                let got = match key.as_str() {
+                    "state" => or_none(job.state.as_ref().map(ToString::to_string)),
+                    "pid" => or_none(job.pid.map(|p| p.to_string())),
+                    "runs" => or_none(job.runs.map(|r| r.to_string())),
+                    "last" => last_as_expected(&job.last_exit),
+                    "job state" => or_none(job.job_state.clone()),
+                    other => panic!("{name}: unknown expectation {other}"),
+                };
+                assert_eq!(&got, want, "{name}: {key}");
+            }
+            // Nested blocks never leak into the job's own properties.
+            for nested in ["ID", "port", "activation rate", "PATH", "keepalive"] {
+                assert!(!job.properties.contains_key(nested), "{name}: {nested}");
+            }
+        }
+        let akd = parse_print(
+            &samples
+                .iter()
+                .find(|s| s.name == "print-running-akd.sample")
+                .unwrap()
+                .output,
+        );
+        assert!(akd.is_running());
+        assert_eq!(
+            akd.arguments,
+            ["/System/Library/PrivateFrameworks/AuthKit.framework/Versions/A/Support/akd"]
+        );
+        assert_eq!(akd.properties["execs"], "1");
+        let failed = samples
+            .iter()
+            .find(|s| s.name == "print-spawn-failed-codesigning.sample")
+            .unwrap();
+        let failed = parse_print(&failed.output);
+        assert!(failed.has_ended(), "spawn failed is an end: {failed:?}");
+        assert_eq!(
+            failed.last_exit.unwrap().to_string(),
+            "ended by the system (OS_REASON_CODESIGNING)"
+        );
+    }
+
+    /// Every recorded `print-disabled` layout: each override the recording lists, and
+    /// nothing from the blocks after it.
+    #[test]
+    fn print_disabled_reads_every_recorded_layout() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print-disabled")
+            .collect();
+        assert!(samples.len() >= 2);
+        for sample in &samples {
+            let map = parse_print_disabled(&sample.output);
+            let name = &sample.name;
+            for (key, want) in &sample.expect {
+                if key == "overrides" {
+                    assert_eq!(map.len().to_string(), *want, "{name}: {map:?}");
+                    continue;
+                }
+                let label = key
+                    .strip_prefix("override ")
+                    .unwrap_or_else(|| panic!("{name}: {key}"));
+                let got = match map.get(label) {
+                    Some(Override::Disabled) => "disabled".to_string(),
+                    Some(Override::Enabled) => "enabled".to_string(),
+                    Some(Override::Unknown(w)) => w.clone(),
+                    None => "absent".to_string(),
+                };
+                assert_eq!(&got, want, "{name}: {label}");
+            }
+        }
+    }
+
+    /// The recorded failures: the driver decides by the exit status, whatever the
+    /// words around it (`Bad request.` or not).
+    #[test]
+    fn recorded_failures_are_classified_by_exit_status() {
+        for sample in launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.stream == "stderr")
+        {
+            let text = sample.output.replace('\'', "'\\''");
+            // The recorded failure answers its own subcommand; nothing else is loaded.
+            let fake = Fake::new(&format!(
+                "case \"$1\" in {}) printf '%s' '{text}' >&2; exit {};;\n\
+                 print) exit 113;; print-disabled) exit 0;; esac",
+                sample.subcommand(),
+                sample.exit
+            ));
+            let driver = fake.driver();
+            let name = &sample.name;
+            match (sample.subcommand(), sample.exit) {
+                ("print", 113) => assert_eq!(driver.print("x").unwrap(), None, "{name}"),
+                ("kickstart", 113) => assert_eq!(
+                    driver.kickstart("x", true).unwrap(),
+                    Kickstart::NotLoaded,
+                    "{name}"
+                ),
+                ("bootout", 3) => {
+                    assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded, "{name}")
+                }
+                // Still stopping: waited out until print no longer finds it.
+                ("bootout", 36) => {
+                    assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped, "{name}")
+                }
+                // By path (2: no file, 5: not loaded): the driver never boots out by
+                // path; the emulator's answers to these are checked against them.
+                ("bootout", 2 | 5) => assert!(sample.command.ends_with(".plist"), "{name}"),
+                ("bootstrap", 5) => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let err = driver
+                        .bootstrap("x", &dir.path().join("x.plist"))
+                        .unwrap_err()
+                        .to_string();
+                    assert!(err.contains("does not exist"), "{name}: {err}");
+                }
+                other => panic!("{name}: no decision tested for {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_form_of_last_exit() {
+        let with = |line: &str| {
+            parse_print(&format!(
+                "system/x = {{\n\tstate = not running\n\t{line}\n}}\n"
+            ))
+        };
+        assert_eq!(
+            with("last exit code = 1").last_exit,
+            Some(LastExit::Code {
+                code: 1,
+                name: None
+            })
+        );
+        assert_eq!(
+            with("last exit code = 78: EX_CONFIG").last_exit,
+            Some(LastExit::Code {
+                code: 78,
+                name: Some("EX_CONFIG".into())
+            })
+        );
+        let killed = with("last terminating signal = Killed: 9");
+        assert_eq!(
+            killed.last_exit,
+            Some(LastExit::Signal {
+                number: Some(9),
+                description: "Killed".into()
+            })
+        );
+        assert_eq!(
+            killed.last_exit.unwrap().to_string(),
+            "killed by signal 9 (Killed)"
+        );
+        assert_eq!(
+            with("last exit code = (never exited)").last_exit,
+            Some(LastExit::Never)
+        );
+        assert_eq!(
+            with("last exit code = something new").last_exit,
+            Some(LastExit::Other {
+                text: "something new".into()
+            })
+        );
+        let job = with("last exit code = 0");
+        assert_eq!(job.state, Some(JobState::NotRunning));
+        assert_eq!(job.pid, None);
+        assert!(!job.is_running());
+    }
+
+    #[test]
+    fn unknown_states_are_kept() {
+        for (word, expected) in [
+            ("spawn scheduled", JobState::SpawnScheduled),
+            ("waiting", JobState::Waiting),
+            ("exited", JobState::Other("exited".into())),
+        ] {
+            let job = parse_print(&format!("system/x = {{\n\tstate = {word}\n}}\n"));
+            assert_eq!(job.state, Some(expected));
+        }
+        let stopping = parse_print("system/x = {\n\tstate = SIGTERMed\n\tpid = 5\n}\n");
+        assert!(stopping.is_stopping());
+        assert!(!stopping.is_running());
+    }
+
+    /// A fake launchctl: a shell script answering from files in a directory, so the
+    /// driver's decisions can be tested without launchd.
+    struct Fake {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fake {
+        fn new(script: &str) -> Fake {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("launchctl");
+            std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            Fake { dir }
+        }
+
+        fn driver(&self) -> Launchctl {
+            Launchctl {
+                runner: Runner::new(false),
+                program: self.dir.path().join("launchctl").display().to_string(),
+                stop_timeout: Duration::from_secs(5),
+            }
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn bootstrap_enables_first_and_names_a_disabled_label() {
+        // launchd refuses with 5 because the override stays disabled whatever we do.
+        let fake = Fake::new(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) echo "Could not find service \"${2#system/}\" in domain for system" >&2; exit 113;;
+print-disabled) printf 'disabled services = {\n\t"org.postfix.postfix-in" => disabled\n}\n';;
+enable) ;;
+bootstrap) echo "Bootstrap failed: 5: Input/output error" >&2; exit 5;;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("org.postfix.postfix-in.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        let err = fake
+            .driver()
+            .bootstrap("org.postfix.postfix-in", &plist)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("disabled by a persistent override"), "{err}");
+        assert!(err.contains("Bootstrap failed: 5"), "{err}");
+        let log = fake.log();
+        let enable = log.find("enable system/org.postfix.postfix-in").unwrap();
+        let bootstrap = log.find("bootstrap system").unwrap();
+        assert!(enable < bootstrap, "{log}");
+    }
+
+    #[test]
+    fn bootstrap_refusal_for_a_bad_file_is_named() {
+        let fake = Fake::new(
+            r#"case "$1" in
+print) exit 113;;
+print-disabled) printf 'disabled services = {\n}\n';;
+bootstrap) echo "Bootstrap failed: 5: Input/output error" >&2; exit 5;;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("org.postfix.postfix-in.plist");
+        std::fs::write(
+            &plist,
+            b"<plist version=\"1.0\"><dict><key>Label</key><string>org.postfix.postfix-in</string>\
+              <key>RunAtLoad</key></dict></plist>",
+        )
+        .unwrap();
+        std::fs::set_permissions(&plist, std::os::unix::fs::PermissionsExt::from_mode(0o664))
+            .unwrap();
+        let driver = fake.driver();
+        let cause = driver.diagnose("org.postfix.postfix-in", &plist).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            // Owned by root: the group-write bit is what launchd refuses first.
+            let BootstrapCause::Ownership(problems) = cause else {
+                panic!("{cause:?}")
+            };
+            assert!(problems[0].message.contains("mode 0664 lets group write"));
+            std::fs::set_permissions(&plist, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+            let cause = driver.diagnose("org.postfix.postfix-in", &plist).unwrap();
+            let BootstrapCause::InvalidPlist(errors) = cause else {
+                panic!("{cause:?}")
+            };
+            assert!(errors[0].message.contains("RunAtLoad"));
+        } else {
+            assert!(matches!(cause, BootstrapCause::Ownership(_)));
+        }
+        let missing = driver
+            .diagnose("org.postfix.postfix-in", &dir.path().join("nope.plist"))
+            .unwrap();
+        assert_eq!(missing, BootstrapCause::Missing);
+    }
+
+    #[test]
+    fn bootout_knows_3_and_waits_out_36() {
+        let fake = Fake::new(
+            r#"d=$(dirname "$0")
+case "$1" in
+bootout) if [ -e "$d/loaded" ]; then echo "Boot-out failed: 36: Operation now in progress" >&2; exit 36; fi
+         echo "Boot-out failed: 3: No such process" >&2; exit 3;;
+print) if [ -e "$d/loaded" ]; then n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+         if [ $n -ge 3 ]; then rm "$d/loaded"; fi
+         printf 'system/x = {\n\tstate = SIGTERMed\n}\n'; exit 0; fi
+       exit 113;;
+esac"#,
+        );
+        let driver = fake.driver();
+        assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded);
+        std::fs::write(fake.dir.path().join("loaded"), b"").unwrap();
+        assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped);
+        assert!(!fake.dir.path().join("loaded").exists());
+        assert_eq!(driver.kickstart("x", false).unwrap(), Kickstart::Started);
+    }
+
+    #[test]
+    fn a_bootstrap_refused_with_37_while_sigtermed_is_retried_once_the_job_is_gone() {
+        // macOS 13 and later: bootout returned at once, the job is still SIGTERMed, and
+        // launchd answers a bootstrap in that window with 37.
+        let fake = Fake::new(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+       if [ $n -le 3 ]; then printf 'system/x = {\n\tstate = SIGTERMed\n\tpid = 7\n}\n'; exit 0; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {\n\tstate = running\n}\n'; exit 0; fi
+       printf 'Bad request.\nCould not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {\n\t}\n';;
+bootstrap) if [ ! -e "$d/refused" ]; then touch "$d/refused"
+             echo "Bootstrap failed: 37: Operation already in progress" >&2; exit 37; fi
+           touch "$d/loaded";;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        // The driver waits out SIGTERMed first; launchd still refuses once with 37.
+        let driver = fake.driver();
+        assert_eq!(driver.bootstrap("x", &plist).unwrap(), Bootstrap::Loaded);
+        assert_eq!(
+            fake.log().matches("bootstrap system").count(),
+            2,
+            "{}",
+            fake.log()
+        );
+    }
+
+    #[test]
+    fn kickstart_of_an_unloaded_label_says_so() {
+        let fake =
+            Fake::new(r#"echo "Could not find service \"x\" in domain for system" >&2; exit 113"#);
+        assert_eq!(
+            fake.driver().kickstart("x", true).unwrap(),
+            Kickstart::NotLoaded
+        );
+        assert_eq!(fake.driver().print("x").unwrap(), None);
+        assert!(fake.driver().kill("HUP", "x").is_err());
+    }
+
+    #[test]
+    fn dry_run_prints_changes_only() {
+        let fake = Fake::new(r#"echo "$*" >> "$(dirname "$0")/log"; exit 113"#);
+        let mut driver = fake.driver();
+        driver.runner = Runner::new(true);
+        driver.enable("x").unwrap();
+        driver.bootout("x").unwrap();
+        assert_eq!(fake.log(), "");
+    }
+}

@@ -1,0 +1,1436 @@
+//! `instancectl plist --check`: what is wrong with a LaunchDaemon plist that runs
+//! Postfix, each problem with its fix.
+//!
+//! It reads the file with the strict reader (so a key without a value is an error, as it
+//! is for launchd) and then judges what the job would do: which program launchd really
+//! executes (Program wins over ProgramArguments[0]), whether that program daemonizes
+//! (`postfix start`, `postmulti -p start`, `master -w`), whether the instance it names is
+//! one postmulti knows, whether the label matches the file name, whether a boot daemon
+//! starts at load and is kept alive, and whether launchd would accept the file's owner
+//! and mode.
+//!
+//! Only a job that runs a Postfix master is held to the master's rules (started at
+//! load, kept alive, run as root): Apple's newaliases and postfixsetup jobs, one-shot
+//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses.
+//! tests/data/plists holds real plists from Apple, admins and package managers with
+//! the findings each must give, so that a rule that alarms on a working plist fails a
+//! test.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use ::plist::{Dictionary, Value};
+
+use super::strict;
+use crate::postfix::Version;
+use crate::postfix::postmulti::Listed;
+
+/// What kind of problem, printed as `error[KIND]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Not a valid property list (launchd refuses the file).
+    Syntax,
+    /// A key launchd needs is missing or has the wrong type.
+    Key,
+    /// Program and ProgramArguments[0] name different programs.
+    ProgramMismatch,
+    /// The program forks into the background and exits.
+    Daemonizes,
+    /// A command that does not run a master at all, or that the master refuses.
+    WrongCommand,
+    /// An instance name or configuration directory postmulti does not know.
+    UnknownInstance,
+    /// Label differs from the file name.
+    Label,
+    /// A boot daemon that does not start at load or is not kept alive.
+    NotKeptAlive,
+    /// Owner or mode launchd refuses.
+    Ownership,
+    /// `Disabled` is true: whether the job loads depends on launchctl's overrides.
+    Disabled,
+}
+
+impl Kind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Syntax => "syntax",
+            Kind::Key => "key",
+            Kind::ProgramMismatch => "program-mismatch",
+            Kind::Daemonizes => "daemonizes",
+            Kind::WrongCommand => "command",
+            Kind::UnknownInstance => "unknown-instance",
+            Kind::Label => "label",
+            Kind::NotKeptAlive => "keepalive",
+            Kind::Ownership => "ownership",
+            Kind::Disabled => "disabled",
+        }
+    }
+}
+
+/// One problem and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: Kind,
+    pub line: Option<usize>,
+    pub message: String,
+    pub fix: String,
+}
+
+/// What the lint knows about the host.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// postmulti's instance list, when Postfix is installed here.
+    pub instances: Option<Vec<Listed>>,
+    /// The daemons directory in use (owner and mode are checked for files in it).
+    pub daemons_dir: PathBuf,
+    /// The gid of the wheel group, when the host has one. launchd accepts any group (it
+    /// checks the owner and the write bits); another group is only noted.
+    pub wheel_gid: Option<u32>,
+    /// The host's Postfix version, when Postfix is installed here.
+    pub version: Option<Version>,
+}
+
+/// The result of checking one file.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub path: PathBuf,
+    /// What launchd refuses or what breaks the job (exit status 1).
+    pub problems: Vec<Problem>,
+    /// What works but may not do what its author expects.
+    pub warnings: Vec<Problem>,
+    /// Said about the file without being a problem (e.g. owner not checked).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The report as printed: `FILE:LINE: error[kind]: message` (or `warning[kind]`)
+    /// and an indented fix, in file order.
+    pub fn render(&self) -> String {
+        let file = self.path.display();
+        let mut out = String::new();
+        let mut findings: Vec<(&str, &Problem)> = self
+            .problems
+            .iter()
+            .map(|p| ("error", p))
+            .chain(self.warnings.iter().map(|p| ("warning", p)))
+            .collect();
+        findings.sort_by_key(|(_, p)| p.line.unwrap_or(usize::MAX));
+        for (severity, p) in findings {
+            match p.line {
+                Some(line) => out.push_str(&format!("{file}:{line}: ")),
+                None => out.push_str(&format!("{file}: ")),
+            }
+            out.push_str(&format!(
+                "{severity}[{}]: {}\n    fix: {}\n",
+                p.kind.code(),
+                p.message,
+                p.fix
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("{file}: note: {n}\n"));
+        }
+        let count = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        match (self.problems.len(), self.warnings.len()) {
+            (0, 0) => out.push_str(&format!("{file}: no problems found\n")),
+            (p, 0) => out.push_str(&format!("{file}: {}\n", count(p, "problem"))),
+            (p, w) => out.push_str(&format!(
+                "{file}: {}, {}\n",
+                count(p, "problem"),
+                count(w, "warning")
+            )),
+        }
+        out
+    }
+}
+
+/// Checks the file at `path`. Owner, mode and whether postmulti knows the instance are
+/// facts of this host, so they are checked only for a file installed in the daemons
+/// directory; a file elsewhere is judged on its contents.
+pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
+    let bytes = std::fs::read(path)?;
+    let meta = std::fs::metadata(path)?;
+    let installed = in_daemons_dir(path, &ctx.daemons_dir);
+    let local = Context {
+        instances: ctx.instances.clone().filter(|_| installed),
+        version: ctx.version.filter(|_| installed),
+        ..ctx.clone()
+    };
+    let mut report = check_bytes(&bytes, path, &local);
+    if installed {
+        report
+            .problems
+            .extend(ownership(path, meta.uid(), meta.gid(), meta.mode(), ctx));
+        if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
+            report.notes.push(format!(
+                "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
+                 group and other write bits only), as it does for `sudo brew services`' \
+                 root:admin files",
+                meta.gid()
+            ));
+        }
+    } else {
+        report.notes.push(format!(
+            "not installed in {}, so its owner, its mode and the instances it names were \
+             not checked against this host; install it with `install -o root -g wheel -m \
+             644 {} {}/`",
+            ctx.daemons_dir.display(),
+            path.display(),
+            ctx.daemons_dir.display()
+        ));
+    }
+    Ok(report)
+}
+
+fn in_daemons_dir(path: &Path, daemons_dir: &Path) -> bool {
+    let parent = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let daemons = daemons_dir.canonicalize().ok();
+    match parent {
+        Some(parent) => {
+            Some(&parent) == daemons.as_ref()
+                || parent.file_name().is_some_and(|n| n == "LaunchDaemons")
+        }
+        None => false,
+    }
+}
+
+/// launchd refuses a LaunchDaemon that is not owned by root or that group or others
+/// may write. The group itself does not matter: `root:admin` mode 0644 (what Homebrew's
+/// `sudo brew services` writes) loads. (`gid` and `ctx` stay in the signature so that
+/// callers pass the file's whole stat; neither can make launchd refuse the file.)
+pub fn ownership(path: &Path, uid: u32, _gid: u32, mode: u32, _ctx: &Context) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let file = path.display();
+    if uid != 0 {
+        problems.push(Problem {
+            kind: Kind::Ownership,
+            line: None,
+            message: format!(
+                "owned by uid {uid}, not root: launchd refuses it (\"bad ownership/permissions\")"
+            ),
+            fix: format!("chown root:wheel {file}"),
+        });
+    }
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "group and others",
+            (true, false) => "group",
+            _ => "others",
+        };
+        problems.push(Problem {
+            kind: Kind::Ownership,
+            line: None,
+            message: format!(
+                "mode {:04o} lets {who} write it: launchd refuses it (\"bad ownership/permissions\")",
+                mode & 0o7777
+            ),
+            fix: format!("chmod 644 {file}"),
+        });
+    }
+    problems
+}
+
+/// Checks a plist's contents; `path` names it in messages and gives the expected label.
+pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
+    let parsed = strict::parse(bytes);
+    let mut problems: Vec<Problem> = parsed
+        .errors
+        .iter()
+        .map(|e| Problem {
+            kind: Kind::Syntax,
+            line: Some(e.line),
+            message: format!("invalid plist: {}", e.message),
+            fix: e.fix.clone(),
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    match parsed.value.as_ref() {
+        None => {}
+        Some(Value::Dictionary(d)) => {
+            let job = Job::new(d, &parsed, path, ctx).check();
+            problems.extend(job.problems);
+            warnings = job.warnings;
+        }
+        Some(_) => problems.push(Problem {
+            kind: Kind::Syntax,
+            line: None,
+            message: "the top-level value is not a <dict>".into(),
+            fix: "a LaunchDaemon plist is one <dict> of keys such as Label and ProgramArguments"
+                .into(),
+        }),
+    }
+    // In file order; problems of the whole file last.
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    Report {
+        path: path.to_path_buf(),
+        problems,
+        warnings,
+        notes: Vec::new(),
+    }
+}
+
+struct Job<'a> {
+    d: &'a Dictionary,
+    parsed: &'a strict::Parsed,
+    path: &'a Path,
+    ctx: &'a Context,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+/// What the lint found in a job's keys and command.
+struct Findings {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl<'a> Job<'a> {
+    fn new(
+        d: &'a Dictionary,
+        parsed: &'a strict::Parsed,
+        path: &'a Path,
+        ctx: &'a Context,
+    ) -> Self {
+        Job {
+            d,
+            parsed,
+            path,
+            ctx,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn line(&self, key: &str) -> Option<usize> {
+        self.parsed.key_lines.get(key).copied()
+    }
+
+    fn push(&mut self, kind: Kind, key: Option<&str>, message: String, fix: impl Into<String>) {
+        let problem = self.problem(kind, key, message, fix);
+        self.problems.push(problem);
+    }
+
+    fn warn(&mut self, kind: Kind, key: Option<&str>, message: String, fix: impl Into<String>) {
+        let warning = self.problem(kind, key, message, fix);
+        self.warnings.push(warning);
+    }
+
+    fn problem(
+        &self,
+        kind: Kind,
+        key: Option<&str>,
+        message: String,
+        fix: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            kind,
+            line: key.and_then(|k| self.line(k)),
+            message,
+            fix: fix.into(),
+        }
+    }
+
+    /// Whether the key was written without a value (already reported as syntax).
+    fn valueless(&self, key: &str) -> bool {
+        self.parsed.keys_without_value.iter().any(|k| k == key)
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.d.get(key) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.push(
+                    Kind::Key,
+                    Some(key),
+                    format!("{key} must be a <string>"),
+                    format!("write <key>{key}</key> <string>...</string>"),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Option<bool> {
+        match self.d.get(key) {
+            None => None,
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(_) => {
+                self.push(
+                    Kind::Key,
+                    Some(key),
+                    format!("{key} must be <true/> or <false/>"),
+                    format!("write <key>{key}</key> <true/>"),
+                );
+                None
+            }
+        }
+    }
+
+    fn check(mut self) -> Findings {
+        self.label();
+        self.types();
+        let runs_master = match self.argv() {
+            Some(argv) => self.command(&argv),
+            None => false,
+        };
+        self.disabled();
+        if !runs_master {
+            // Apple's newaliases and postfixsetup jobs, one-shot jobs, other daemons:
+            // launchd's own rules only.
+            return self.findings();
+        }
+        self.boot();
+        if let Some(user) = self.d.get("UserName").and_then(Value::as_string)
+            && user != "root"
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some("UserName"),
+                format!(
+                    "UserName {user}: the Postfix master must start as root (it binds port \
+                     25 and drops privileges to mail_owner itself)"
+                ),
+                "remove UserName (and GroupName)",
+            );
+        }
+        self.findings()
+    }
+
+    fn findings(self) -> Findings {
+        Findings {
+            problems: self.problems,
+            warnings: self.warnings,
+        }
+    }
+
+    fn label(&mut self) {
+        if self.valueless("Label") {
+            return;
+        }
+        let Some(label) = self.string("Label") else {
+            if !self.d.contains_key("Label") {
+                self.push(
+                    Kind::Key,
+                    None,
+                    "no Label: launchd refuses a job without one".into(),
+                    "add <key>Label</key> <string>org.postfix.NAME</string>",
+                );
+            }
+            return;
+        };
+        let stem = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = stem.strip_suffix(".plist").unwrap_or(&stem).to_string();
+        if stem != label {
+            self.push(
+                Kind::Label,
+                Some("Label"),
+                format!(
+                    "Label {label} differs from the file name {stem}.plist; launchd's \
+                     convention (and every admin's `launchctl print system/LABEL`) expects \
+                     them to match"
+                ),
+                format!("name the file {label}.plist, or change Label to {stem}"),
+            );
+        }
+    }
+
+    /// The argv launchd would pass, after reporting Program/ProgramArguments mistakes.
+    fn argv(&mut self) -> Option<Vec<String>> {
+        let program = if self.valueless("Program") {
+            None
+        } else {
+            self.string("Program")
+        };
+        let args = match self.d.get("ProgramArguments") {
+            None => None,
+            Some(Value::Array(items)) => {
+                let strings: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| v.as_string().map(str::to_string))
+                    .collect();
+                if strings.is_none() {
+                    self.push(
+                        Kind::Key,
+                        Some("ProgramArguments"),
+                        "ProgramArguments must be an <array> of <string>s".into(),
+                        "write every argument as <string>...</string>",
+                    );
+                }
+                strings.filter(|s| !s.is_empty())
+            }
+            Some(_) => {
+                self.push(
+                    Kind::Key,
+                    Some("ProgramArguments"),
+                    "ProgramArguments must be an <array> of <string>s".into(),
+                    "write <key>ProgramArguments</key> <array><string>...</string></array>",
+                );
+                None
+            }
+        };
+        match (program, args) {
+            (None, None) => {
+                if !self.valueless("ProgramArguments") && !self.valueless("Program") {
+                    self.push(
+                        Kind::Key,
+                        None,
+                        "neither Program nor ProgramArguments: launchd has nothing to run".into(),
+                        "add ProgramArguments = [<daemon_directory>/master, -c, <config_directory>]",
+                    );
+                }
+                None
+            }
+            (Some(p), None) => Some(vec![p]),
+            (None, Some(args)) => Some(args),
+            (Some(p), Some(args)) => {
+                // argv[0] may be the bare name of Program (Apple's own jobs do that).
+                let same = p == args[0] || (!args[0].contains('/') && basename(&p) == args[0]);
+                if !same {
+                    let rest = args[1..].join(" ");
+                    self.push(
+                        Kind::ProgramMismatch,
+                        Some("Program"),
+                        format!(
+                            "Program is {p} but ProgramArguments starts with {}: launchd \
+                             executes Program and passes ProgramArguments as its argv, so it \
+                             would run {p} with the arguments `{rest}` (argv[0] is only a name)",
+                            args[0]
+                        ),
+                        "remove Program and let ProgramArguments name the executable: \
+                         [<daemon_directory>/master, -c, <config_directory>]",
+                    );
+                }
+                // Judge what the author meant to run; the mismatch is reported above.
+                Some(args)
+            }
+        }
+    }
+
+    /// Judges the command the job runs; true when it starts a Postfix master.
+    fn command(&mut self, argv: &[String]) -> bool {
+        let key = if self.d.contains_key("ProgramArguments") {
+            "ProgramArguments"
+        } else {
+            "Program"
+        };
+        let on_demand = self.on_demand_trigger().is_some();
+        let always_kept_alive = self.d.get("KeepAlive") == Some(&Value::Boolean(true));
+        let mut starts_master = false;
+        for finding in analyze(argv) {
+            match finding {
+                Finding::StartsMaster => starts_master = true,
+                Finding::Daemonizes(why) => self.push(
+                    Kind::Daemonizes,
+                    Some(key),
+                    format!(
+                        "{why}: the job's process exits at once, launchd thinks the job \
+                         ended and, with KeepAlive, starts it again every ThrottleInterval \
+                         into \"the Postfix mail system is already running\""
+                    ),
+                    "run the master in the foreground: ProgramArguments = \
+                     [<daemon_directory>/master, -c, <config_directory>] (what `instancectl \
+                     plist NAME` writes)",
+                ),
+                Finding::Refused(why, fix) => {
+                    self.push(Kind::WrongCommand, Some(key), why, fix);
+                }
+                // A one-shot command (`postfix reload`, `postfix check`) is a fine job
+                // unless launchd is told to keep it running.
+                Finding::Exits(what) if always_kept_alive => self.push(
+                    Kind::WrongCommand,
+                    Some(key),
+                    format!(
+                        "{what} does not run a master; it exits, and KeepAlive makes launchd \
+                         run it again every ThrottleInterval"
+                    ),
+                    "run [<daemon_directory>/master, -c, <config_directory>] instead, or \
+                     remove KeepAlive for a one-shot job",
+                ),
+                Finding::Exits(_) => {}
+                Finding::ExitsAfter(seconds) if always_kept_alive => self.push(
+                    Kind::WrongCommand,
+                    Some(key),
+                    format!(
+                        "master -e {seconds} exits after {seconds} seconds and KeepAlive is \
+                         true, so launchd starts it again at once: the master is restarted \
+                         every {seconds} seconds"
+                    ),
+                    "drop -e to keep the master running, or drop KeepAlive (and RunAtLoad) \
+                     to keep Apple's on-demand job",
+                ),
+                Finding::ExitsAfter(seconds) if !on_demand => self.push(
+                    Kind::WrongCommand,
+                    Some(key),
+                    format!(
+                        "master -e {seconds} exits after {seconds} seconds; as a boot daemon \
+                         it stays down afterwards, or with KeepAlive is restarted every \
+                         {seconds} seconds"
+                    ),
+                    "drop -e (it is for Apple's on-demand job, started by QueueDirectories)",
+                ),
+                Finding::ExitsAfter(_) => {}
+                Finding::Needs(option, since) => {
+                    if let Some(have) = self.ctx.version
+                        && have < since
+                    {
+                        self.push(
+                            Kind::WrongCommand,
+                            Some(key),
+                            format!(
+                                "{option} exists since Postfix {since}, and this host has \
+                                 Postfix {have}: the master refuses to start"
+                            ),
+                            format!("remove {option}"),
+                        );
+                    }
+                }
+                Finding::Instance(name) => self.instance_name(key, &name),
+                Finding::ConfigDir(dir) => self.config_dir(key, &dir),
+            }
+        }
+        starts_master
+    }
+
+    fn instance_name(&mut self, key: &str, name: &str) {
+        if name == "-" {
+            return;
+        }
+        if !name.starts_with("postfix-") {
+            let guess = suggest_name(name);
+            self.push(
+                Kind::UnknownInstance,
+                Some(key),
+                format!(
+                    "postmulti knows no instance {name:?}: instance names start with \
+                     \"postfix-\" (postmulti refuses any other)"
+                ),
+                match guess {
+                    Some(g) => format!("use the instance's real name, probably {g}"),
+                    None => "use a name that `postmulti -l` lists".into(),
+                },
+            );
+            return;
+        }
+        if let Some(list) = &self.ctx.instances
+            && !list.iter().any(|l| l.name == name)
+        {
+            let known = known_names(list);
+            self.push(
+                Kind::UnknownInstance,
+                Some(key),
+                format!("postmulti -l lists no instance {name} on this host ({known})"),
+                format!(
+                    "create it first (`instancectl create {name}`), or name one postmulti lists"
+                ),
+            );
+        }
+    }
+
+    fn config_dir(&mut self, key: &str, dir: &str) {
+        let Some(list) = &self.ctx.instances else {
+            return;
+        };
+        let dir_path = Path::new(dir);
+        if !list.iter().any(|l| l.config_directory == dir_path) {
+            let known = known_names(list);
+            self.push(
+                Kind::UnknownInstance,
+                Some(key),
+                format!(
+                    "-c {dir}: no instance postmulti knows uses that configuration \
+                     directory ({known})"
+                ),
+                "point -c at the config_directory of an instance `postmulti -l` lists",
+            );
+        }
+    }
+
+    /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
+    /// a condition other than the exit status (PathState, OtherJobEnabled, ...) starts
+    /// the job when that condition holds, so it counts too.
+    fn on_demand_trigger(&self) -> Option<&'static str> {
+        if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
+            && conditions
+                .keys()
+                .any(|k| !matches!(k.as_str(), "SuccessfulExit" | "Crashed"))
+        {
+            return Some("KeepAlive");
+        }
+        [
+            "QueueDirectories",
+            "WatchPaths",
+            "StartInterval",
+            "StartCalendarInterval",
+            "Sockets",
+            "StartOnMount",
+            "LaunchEvents",
+            "MachServices",
+        ]
+        .into_iter()
+        .find(|k| self.d.contains_key(k))
+    }
+
+    /// A boot daemon (not started on demand, not a one-shot) must start at load and be
+    /// kept alive.
+    fn boot(&mut self) {
+        if self.on_demand_trigger().is_some()
+            || self.d.get("LaunchOnlyOnce") == Some(&Value::Boolean(true))
+        {
+            return;
+        }
+        // A value of the wrong type is reported by `types`.
+        if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
+            && !self.valueless("RunAtLoad")
+        {
+            self.push(
+                Kind::NotKeptAlive,
+                Some("RunAtLoad"),
+                "RunAtLoad is not true: the job does not start at boot, nor when it is \
+                 bootstrapped"
+                    .into(),
+                "add <key>RunAtLoad</key> <true/>",
+            );
+        }
+        if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
+            && !self.valueless("KeepAlive")
+        {
+            self.push(
+                Kind::NotKeptAlive,
+                Some("KeepAlive"),
+                "KeepAlive is not true: a master that dies stays down".into(),
+                "add <key>KeepAlive</key> <true/>",
+            );
+        }
+    }
+
+    /// The types launchd wants for the keys every job may have.
+    fn types(&mut self) {
+        for key in ["ThrottleInterval", "ExitTimeOut"] {
+            if let Some(v) = self.d.get(key)
+                && v.as_signed_integer().is_none()
+            {
+                self.push(
+                    Kind::Key,
+                    Some(key),
+                    format!("{key} must be an <integer> (seconds)"),
+                    format!("write <key>{key}</key> <integer>10</integer>"),
+                );
+            }
+        }
+        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
+            self.string(key);
+        }
+        for key in ["RunAtLoad", "LaunchOnlyOnce", "AbandonProcessGroup"] {
+            self.boolean(key);
+        }
+        if let Some(v) = self.d.get("KeepAlive")
+            && !matches!(v, Value::Boolean(_) | Value::Dictionary(_))
+        {
+            self.push(
+                Kind::Key,
+                Some("KeepAlive"),
+                "KeepAlive must be <true/> or a <dict> of conditions".into(),
+                "write <key>KeepAlive</key> <true/>",
+            );
+        }
+    }
+
+    /// `Disabled = true` is only a default: an override that `launchctl enable` (or
+    /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
+    /// file. So it works, but the file alone does not say whether the job loads.
+    fn disabled(&mut self) {
+        if self.boolean("Disabled") != Some(true) {
+            return;
+        }
+        let label = self
+            .d
+            .get("Label")
+            .and_then(Value::as_string)
+            .unwrap_or("LABEL")
+            .to_string();
+        self.warn(
+            Kind::Disabled,
+            Some("Disabled"),
+            format!(
+                "Disabled is true: launchd loads the job at boot only if an override enables \
+                 it. `launchctl enable system/{label}` (and `launchctl load -w`) writes such an \
+                 override, which wins over this key and outlives reboots and edits of the file; \
+                 `launchctl disable system/{label}` writes the opposite one"
+            ),
+            format!(
+                "see which applies with `launchctl print-disabled system | grep {label}`; to \
+                 keep the job down, remove Disabled and use `launchctl disable \
+                 system/{label}` (or `instancectl disable NAME`)"
+            ),
+        );
+    }
+}
+
+fn known_names(list: &[Listed]) -> String {
+    let names: Vec<&str> = list
+        .iter()
+        .filter(|l| !l.is_primary())
+        .map(|l| l.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "it has no secondary instances".into()
+    } else {
+        format!("it knows {}", names.join(", "))
+    }
+}
+
+/// `postfix.in` → `postfix-in`, `in` → `postfix-in`.
+fn suggest_name(name: &str) -> Option<String> {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let rest = cleaned
+        .strip_prefix("postfix")
+        .unwrap_or(&cleaned)
+        .trim_matches('-');
+    (!rest.is_empty()).then(|| format!("postfix-{rest}"))
+}
+
+/// What a command line reveals about a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// It daemonizes; the text says how.
+    Daemonizes(String),
+    /// It starts a Postfix master (in the foreground or not).
+    StartsMaster,
+    /// It cannot run a master under launchd; message and fix.
+    Refused(String, String),
+    /// A Postfix command that does its work and exits (`postfix reload`); what it is.
+    Exits(String),
+    /// `master -e N`.
+    ExitsAfter(String),
+    /// An option that exists only since a Postfix version.
+    Needs(String, Version),
+    /// It names an instance (`postmulti -i NAME`).
+    Instance(String),
+    /// It names a configuration directory (`-c DIR`).
+    ConfigDir(String),
+}
+
+fn basename(program: &str) -> &str {
+    program.rsplit('/').next().unwrap_or(program)
+}
+
+/// Judges a command line: Postfix's own commands, and shell scripts made of them.
+pub fn analyze(argv: &[String]) -> Vec<Finding> {
+    let Some(program) = argv.first() else {
+        return Vec::new();
+    };
+    let args = &argv[1..];
+    match basename(program) {
+        "master" => analyze_master(args),
+        "postfix" => analyze_postfix(args, "postfix"),
+        "postmulti" => analyze_postmulti(args),
+        "sh" | "bash" | "zsh" | "dash" | "ksh" => analyze_shell(args),
+        _ => Vec::new(),
+    }
+}
+
+/// Options of a getopt-style command: (flag, value) pairs and the operands.
+fn getopt<'a>(
+    args: &'a [String],
+    with_value: &str,
+) -> (Vec<(char, Option<&'a str>)>, Vec<&'a str>) {
+    let mut flags = Vec::new();
+    let mut operands = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            operands.extend(args[i + 1..].iter().map(String::as_str));
+            break;
+        }
+        if a.len() > 1 && a.starts_with('-') && operands.is_empty() {
+            for (pos, c) in a[1..].char_indices() {
+                if with_value.contains(c) {
+                    let inline = &a[1 + pos + c.len_utf8()..];
+                    let value = if inline.is_empty() {
+                        i += 1;
+                        args.get(i).map(String::as_str)
+                    } else {
+                        Some(inline)
+                    };
+                    flags.push((c, value));
+                    break;
+                }
+                flags.push((c, None));
+            }
+        } else {
+            operands.push(a);
+        }
+        i += 1;
+    }
+    (flags, operands)
+}
+
+fn analyze_master(args: &[String]) -> Vec<Finding> {
+    let (flags, _) = getopt(args, "ce");
+    let mut out = vec![Finding::StartsMaster];
+    for (flag, value) in flags {
+        match (flag, value) {
+            ('w', _) => out.push(Finding::Daemonizes(
+                "master -w waits only until the real master has daemonized".into(),
+            )),
+            ('i', _) => out.push(Finding::Refused(
+                "master -i (init mode) is allowed only as process 1; under launchd the \
+                 master refuses to start"
+                    .into(),
+                "remove -i".into(),
+            )),
+            ('t', _) => out.push(Finding::Refused(
+                "master -t only tests whether a master runs, and exits".into(),
+                "remove -t".into(),
+            )),
+            ('c', Some(dir)) => out.push(Finding::ConfigDir(dir.to_string())),
+            ('s', _) => out.push(Finding::Needs(
+                "master -s".into(),
+                crate::postfix::MASTER_KEEP_STDOUT_SINCE,
+            )),
+            ('e', Some(secs)) => out.push(Finding::ExitsAfter(secs.to_string())),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn analyze_postfix(args: &[String], how: &str) -> Vec<Finding> {
+    let (flags, operands) = getopt(args, "c");
+    let mut out: Vec<Finding> = flags
+        .iter()
+        .filter_map(|(f, v)| match (f, v) {
+            ('c', Some(dir)) => Some(Finding::ConfigDir(dir.to_string())),
+            _ => None,
+        })
+        .collect();
+    match operands.first().copied() {
+        Some("start") => out.extend([
+            Finding::StartsMaster,
+            Finding::Daemonizes(format!(
+                "{how} start runs `master -w`, which daemonizes the master"
+            )),
+        ]),
+        Some("start-fg") => out.extend([
+            Finding::StartsMaster,
+            Finding::Refused(
+                format!(
+                    "{how} start-fg is refused whenever multi_instance_directories is set \
+                 (\"start-fg does not support multi_instance_directories\"), so it cannot \
+                 run a secondary instance"
+                ),
+                "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
+            ),
+        ]),
+        Some(verb) => out.push(Finding::Exits(format!("{how} {verb}"))),
+        None => {}
+    }
+    out
+}
+
+fn analyze_postmulti(args: &[String]) -> Vec<Finding> {
+    let (flags, operands) = getopt(args, "iIgGe");
+    let mut out = Vec::new();
+    let mut mode = None;
+    for (flag, value) in &flags {
+        match (flag, value) {
+            ('i', Some(name)) if name.starts_with('/') => {
+                out.push(Finding::ConfigDir(name.to_string()))
+            }
+            ('i', Some(name)) => out.push(Finding::Instance(name.to_string())),
+            ('p' | 'x', _) => mode = Some(*flag),
+            _ => {}
+        }
+    }
+    let operands: Vec<String> = operands.iter().map(|s| s.to_string()).collect();
+    match mode {
+        Some('p') => out.extend(analyze_postfix(&operands, "postmulti -p")),
+        Some('x') => out.extend(analyze(&operands)),
+        _ => {}
+    }
+    out
+}
+
+/// `sh -c 'SCRIPT'`: each simple command of the script, and a trailing `&`.
+fn analyze_shell(args: &[String]) -> Vec<Finding> {
+    let (flags, _) = getopt(args, "c");
+    let Some(script) = flags
+        .iter()
+        .find_map(|(f, v)| (*f == 'c').then_some(*v).flatten())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if script.trim_end().ends_with('&') && !script.trim_end().ends_with("&&") {
+        out.push(Finding::Daemonizes(
+            "the script puts its command in the background with '&'".into(),
+        ));
+    }
+    for part in script.split([';', '\n', '|', '&']) {
+        if let Some(words) = shlex::split(part) {
+            let words: Vec<String> = words
+                .into_iter()
+                .skip_while(|w| w == "exec" || w.contains('='))
+                .collect();
+            out.extend(analyze(&words));
+        }
+    }
+    out
+}
+
+/// Which instances a job's command would start, for telling whether a hand-made job
+/// already runs an instance: a name (also one postmulti would refuse, like
+/// `postfix.in`), a configuration directory, or every instance (`postmulti -p start`
+/// without `-i`/`-g`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runs {
+    Name(String),
+    ConfigDir(PathBuf),
+    Every,
+}
+
+pub fn instances_run_by(argv: &[String]) -> Vec<Runs> {
+    let mut out: Vec<Runs> = analyze(argv)
+        .into_iter()
+        .filter_map(|f| match f {
+            Finding::Instance(n) => Some(Runs::Name(n)),
+            Finding::ConfigDir(d) => Some(Runs::ConfigDir(d.into())),
+            _ => None,
+        })
+        .collect();
+    if argv.first().is_some_and(|p| basename(p) == "postmulti") {
+        let (flags, _) = getopt(&argv[1..], "iIgGe");
+        let selects = flags.iter().any(|(f, _)| matches!(f, 'i' | 'g'));
+        let runs = flags.iter().any(|(f, _)| matches!(f, 'p' | 'x'));
+        if runs && !selects {
+            out.push(Runs::Every);
+        }
+    }
+    out
+}
+
+impl Runs {
+    /// Whether this names instance `name` with configuration in `config_directory`,
+    /// counting near misses such as `postfix.in` for `postfix-in`.
+    pub fn matches(&self, name: &str, config_directory: &Path) -> bool {
+        match self {
+            Runs::Every => true,
+            Runs::ConfigDir(d) => d == config_directory,
+            Runs::Name(n) => n == name || suggest_name(n).as_deref() == Some(name),
+        }
+    }
+}
+
+/// The argv a plist's job runs (Program as executable, ProgramArguments as argv, or the
+/// program alone), for callers that only need to know what runs.
+pub fn job_argv(d: &Dictionary) -> Vec<String> {
+    let args: Vec<String> = d
+        .get("ProgramArguments")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_string().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    match (d.get("Program").and_then(Value::as_string), args.is_empty()) {
+        (Some(p), true) => vec![p.to_string()],
+        _ => args,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn kinds(report: &Report) -> Vec<Kind> {
+        report.problems.iter().map(|p| p.kind).collect()
+    }
+
+    fn listed(name: &str) -> Listed {
+        Listed {
+            name: name.into(),
+            group: Some("mta".into()),
+            enabled: true,
+            config_directory: format!("/etc/{name}").into(),
+        }
+    }
+
+    const SEED: &[u8] = include_bytes!("../../../tests/data/seed-002-launchdaemon.plist");
+
+    #[test]
+    fn the_seed_has_all_four_defects() {
+        let ctx = Context::default();
+        let report = check_bytes(SEED, Path::new("org.postfix.in.plist"), &ctx);
+        let text = report.render();
+        let k = kinds(&report);
+        // 1. Program and ProgramArguments disagree.
+        assert!(k.contains(&Kind::ProgramMismatch), "{text}");
+        assert!(
+            text.contains(
+                "would run /usr/libexec/postfix/master with the arguments `-i postfix.in -p start`"
+            ),
+            "{text}"
+        );
+        // 2. postfix.in is not a name postmulti knows.
+        assert!(k.contains(&Kind::UnknownInstance), "{text}");
+        assert!(text.contains("probably postfix-in"), "{text}");
+        // 3. RunAtLoad and KeepAlive have no values.
+        let syntax: Vec<&Problem> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == Kind::Syntax)
+            .collect();
+        assert_eq!(syntax.len(), 2, "{text}");
+        assert!(
+            syntax[0]
+                .message
+                .contains("<key>RunAtLoad</key> has no value")
+        );
+        assert_eq!(syntax[0].line, Some(17));
+        assert!(
+            syntax[1]
+                .message
+                .contains("<key>KeepAlive</key> has no value")
+        );
+        // 4. postmulti -p start daemonizes.
+        assert!(k.contains(&Kind::Daemonizes), "{text}");
+        assert!(
+            text.contains("postmulti -p start runs `master -w`"),
+            "{text}"
+        );
+        // Its label matches this file name, so nothing else is wrong.
+        assert_eq!(report.problems.len(), 5, "{text}");
+        let elsewhere = check_bytes(SEED, Path::new("seed-002-launchdaemon.plist"), &ctx);
+        assert!(kinds(&elsewhere).contains(&Kind::Label));
+    }
+
+    /// `SEVERITY[KIND]@LINE` of every finding, in the notation of tests/data/plists/EXPECTED.
+    fn findings(report: &Report) -> Vec<String> {
+        let tag = |severity: &str, p: &Problem| match p.line {
+            Some(line) => format!("{severity}[{}]@{line}", p.kind.code()),
+            None => format!("{severity}[{}]", p.kind.code()),
+        };
+        let mut out: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| tag("error", p))
+            .chain(report.warnings.iter().map(|p| tag("warning", p)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn real_plists_give_exactly_their_expected_findings() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plists");
+        let expected_text = std::fs::read_to_string(dir.join("EXPECTED")).unwrap();
+        let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+        for line in expected_text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (file, list) = line.split_once(": ").expect("FILE: FINDINGS");
+            let mut list: Vec<String> = match list.trim() {
+                "none" => Vec::new(),
+                l => l.split_whitespace().map(str::to_string).collect(),
+            };
+            list.sort();
+            expected.push((file.to_string(), list));
+        }
+        // Every plist there is listed, and every listed file exists.
+        let mut on_disk: Vec<String> = Vec::new();
+        for source in std::fs::read_dir(&dir).unwrap().flatten() {
+            if source.path().is_dir() {
+                for f in std::fs::read_dir(source.path()).unwrap().flatten() {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    on_disk.push(format!("{}/{name}", source.file_name().to_string_lossy()));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut listed: Vec<String> = expected.iter().map(|(f, _)| f.clone()).collect();
+        listed.sort();
+        assert_eq!(
+            on_disk, listed,
+            "tests/data/plists and its EXPECTED disagree"
+        );
+        assert!(listed.len() >= 16);
+        let mut mismatches = Vec::new();
+        for (file, want) in &expected {
+            let path = dir.join(file);
+            let bytes = std::fs::read(&path).unwrap();
+            // Judged by its contents, under the name it is installed with.
+            let name = Path::new(path.file_name().unwrap());
+            let report = check_bytes(&bytes, name, &Context::default());
+            let got = findings(&report);
+            if &got != want {
+                mismatches.push(format!(
+                    "{file}: expected {want:?}, got {got:?}\n{}",
+                    report.render()
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn a_correct_job_has_no_problems() {
+        let job = super::super::job::DaemonJob::for_instance(
+            "postfix-in",
+            Path::new("/etc/postfix-in"),
+            Path::new("/usr/libexec/postfix"),
+            crate::postfix::Version(3, 7, 11),
+            &super::super::job::JobNaming::default(),
+        );
+        let ctx = Context {
+            instances: Some(vec![listed("postfix-in")]),
+            ..Context::default()
+        };
+        let report = check_bytes(
+            &job.to_xml(),
+            Path::new("org.postfix.postfix-in.plist"),
+            &ctx,
+        );
+        assert!(report.problems.is_empty(), "{}", report.render());
+        // The same job on a host that has no such instance.
+        let ctx = Context {
+            instances: Some(vec![listed("postfix-out")]),
+            ..Context::default()
+        };
+        let report = check_bytes(
+            &job.to_xml(),
+            Path::new("org.postfix.postfix-in.plist"),
+            &ctx,
+        );
+        assert_eq!(kinds(&report), [Kind::UnknownInstance]);
+        assert!(report.render().contains("it knows postfix-out"));
+    }
+
+    fn plist(body: &str) -> Vec<u8> {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict>\n\
+             <key>Label</key><string>x</string>\n{body}\n</dict>\n</plist>\n"
+        )
+        .into_bytes()
+    }
+
+    fn check(body: &str) -> Report {
+        check_bytes(&plist(body), Path::new("x.plist"), &Context::default())
+    }
+
+    #[test]
+    fn daemonizing_commands_are_found() {
+        for args in [
+            "<string>/usr/sbin/postfix</string><string>start</string>",
+            "<string>/usr/sbin/postfix</string><string>-c</string><string>/etc/postfix-in</string><string>start</string>",
+            "<string>/usr/sbin/postmulti</string><string>-i</string><string>postfix-in</string><string>-p</string><string>start</string>",
+            "<string>/usr/sbin/postmulti</string><string>-i</string><string>postfix-in</string><string>-x</string><string>postfix</string><string>start</string>",
+            "<string>/usr/libexec/postfix/master</string><string>-w</string>",
+            "<string>/usr/libexec/postfix/master</string><string>-wc</string><string>/etc/postfix-in</string>",
+            "<string>/bin/sh</string><string>-c</string><string>exec /usr/sbin/postfix -c /etc/postfix-in start</string>",
+            "<string>/bin/sh</string><string>-c</string><string>/usr/libexec/postfix/master -c /etc/postfix-in &amp;</string>",
+        ] {
+            let r = check(&format!(
+                "<key>ProgramArguments</key><array>{args}</array>\
+                 <key>RunAtLoad</key><true/><key>KeepAlive</key><true/>"
+            ));
+            assert!(
+                kinds(&r).contains(&Kind::Daemonizes),
+                "{args}: {}",
+                r.render()
+            );
+        }
+    }
+
+    #[test]
+    fn other_commands_that_cannot_work() {
+        let cases = [
+            (
+                "<string>/usr/sbin/postfix</string><string>start-fg</string>",
+                "multi_instance_directories",
+            ),
+            (
+                "<string>/usr/libexec/postfix/master</string><string>-i</string>",
+                "process 1",
+            ),
+            (
+                "<string>/usr/libexec/postfix/master</string><string>-e</string><string>60</string>",
+                "restarted every 60 seconds",
+            ),
+            (
+                "<string>/usr/sbin/postfix</string><string>reload</string>",
+                "postfix reload does not run a master; it exits, and KeepAlive",
+            ),
+        ];
+        for (args, expected) in cases {
+            let r = check(&format!(
+                "<key>ProgramArguments</key><array>{args}</array>\
+                 <key>RunAtLoad</key><true/><key>KeepAlive</key><true/>"
+            ));
+            assert!(r.render().contains(expected), "{args}: {}", r.render());
+        }
+    }
+
+    #[test]
+    fn apples_on_demand_job_is_fine() {
+        let r = check_bytes(
+            &plist_with_label(
+                "org.postfix.master",
+                "<key>Program</key><string>/usr/libexec/postfix/master</string>\
+                 <key>ProgramArguments</key><array><string>master</string><string>-e</string><string>60</string></array>\
+                 <key>QueueDirectories</key><array><string>/var/spool/postfix/maildrop</string></array>\
+                 <key>AbandonProcessGroup</key><true/>",
+            ),
+            Path::new("org.postfix.master.plist"),
+            &Context::default(),
+        );
+        // argv[0] "master" is the bare name of Program: the same program.
+        assert!(r.problems.is_empty(), "{}", r.render());
+    }
+
+    fn plist_with_label(label: &str, body: &str) -> Vec<u8> {
+        String::from_utf8(plist(body))
+            .unwrap()
+            .replace("<string>x</string>", &format!("<string>{label}</string>"))
+            .into_bytes()
+    }
+
+    #[test]
+    fn boot_daemons_must_start_and_stay_up() {
+        let args = "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+                    <string>-c</string><string>/etc/postfix-in</string></array>";
+        assert_eq!(
+            kinds(&check(args)),
+            [Kind::NotKeptAlive, Kind::NotKeptAlive]
+        );
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><true/><key>KeepAlive</key><false/>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive]);
+        assert!(r.render().contains("KeepAlive is not true"));
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><true/><key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // Conditions other than the exit status start the job on demand.
+        let r = check(&format!(
+            "{args}<key>KeepAlive</key><dict><key>PathState</key><dict>\
+             <key>/etc/postfix-in/main.cf</key><true/></dict></dict>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A one-shot job is not a boot daemon.
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><true/><key>LaunchOnlyOnce</key><true/>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A job that runs no master is not held to the master's rules.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>UserName</key><string>_postfix</string>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // ... but still to the types launchd wants.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><string>no</string>",
+        );
+        assert_eq!(kinds(&r), [Kind::Key, Kind::Key], "{}", r.render());
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><true/>\
+             <key>UserName</key><string>_postfix</string><key>ThrottleInterval</key><string>10</string>"
+        ));
+        let text = r.render();
+        assert!(text.contains("RunAtLoad must be <true/>"), "{text}");
+        assert!(text.contains("must start as root"), "{text}");
+        assert!(
+            text.contains("ThrottleInterval must be an <integer>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn missing_program_and_label() {
+        let r = check_bytes(
+            b"<plist version=\"1.0\"><dict><key>RunAtLoad</key><true/></dict></plist>",
+            Path::new("a.plist"),
+            &Context::default(),
+        );
+        let text = r.render();
+        assert!(text.contains("no Label"), "{text}");
+        assert!(text.contains("nothing to run"), "{text}");
+    }
+
+    #[test]
+    fn owner_and_mode() {
+        let ctx = Context {
+            wheel_gid: Some(80),
+            ..Context::default()
+        };
+        let p = Path::new("/Library/LaunchDaemons/x.plist");
+        assert!(ownership(p, 0, 0, 0o100644, &ctx).is_empty());
+        assert!(ownership(p, 0, 80, 0o100644, &ctx).is_empty());
+        assert!(ownership(p, 0, 0, 0o100444, &ctx).is_empty());
+        let group_writable = ownership(p, 0, 0, 0o100664, &ctx);
+        assert_eq!(group_writable.len(), 1);
+        assert!(
+            group_writable[0]
+                .message
+                .contains("mode 0664 lets group write")
+        );
+        assert_eq!(
+            group_writable[0].fix,
+            "chmod 644 /Library/LaunchDaemons/x.plist"
+        );
+        // Owner and write bits only: a user-owned, world-writable file is wrong twice.
+        assert_eq!(ownership(p, 501, 20, 0o100666, &ctx).len(), 2);
+        // root:admin 0644, what `sudo brew services` writes, loads (admin is gid 80 on
+        // macOS, wheel gid 0).
+        let mac = Context {
+            wheel_gid: Some(0),
+            ..Context::default()
+        };
+        assert!(ownership(p, 0, 80, 0o100644, &mac).is_empty());
+        assert_eq!(ownership(p, 0, 80, 0o100664, &mac).len(), 1);
+    }
+
+    #[test]
+    fn what_a_job_runs() {
+        let seed = argv(&["postmulti", "-i", "postfix.in", "-p", "start"]);
+        let runs = instances_run_by(&seed);
+        assert_eq!(runs, [Runs::Name("postfix.in".into())]);
+        assert!(runs[0].matches("postfix-in", Path::new("/etc/postfix-in")));
+        assert!(!runs[0].matches("postfix-out", Path::new("/etc/postfix-out")));
+        let all = instances_run_by(&argv(&["/usr/sbin/postmulti", "-p", "start"]));
+        assert_eq!(all, [Runs::Every]);
+        let master = instances_run_by(&argv(&["/x/master", "-c", "/etc/postfix-out"]));
+        assert!(master[0].matches("postfix-out", Path::new("/etc/postfix-out")));
+        assert_eq!(suggest_name("in").as_deref(), Some("postfix-in"));
+        assert_eq!(suggest_name("Postfix_Out").as_deref(), Some("postfix-out"));
+    }
+}

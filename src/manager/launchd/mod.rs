@@ -1,0 +1,812 @@
+//! The launchd manager: each secondary instance is a LaunchDaemon
+//! (`/Library/LaunchDaemons/org.postfix.NAME.plist`) whose job is the instance's master
+//! in the foreground, so launchd is its parent, restarts it when it dies (KeepAlive) and
+//! starts it at boot (RunAtLoad) unless it is disabled.
+//!
+//! - start: `postfix -c DIR check` (launchd will not run it), write the plist if it is
+//!   missing, then `launchctl enable` + `bootstrap` (or `kickstart` when the job is
+//!   loaded but not running), and wait until launchd reports the job running with the
+//!   master's pid.
+//! - stop: `launchctl bootout`. `postfix stop` alone would be undone at once: the
+//!   master exits, and KeepAlive makes launchd start it again.
+//! - restart: `launchctl kickstart -k`; reload: `launchctl kill SIGHUP`.
+//! - enable/disable: the persistent `launchctl enable/disable` override (plus
+//!   postmulti's own flag, which the commands set), so a disabled instance stays down
+//!   across reboots.
+//! - uninstall: bootout and remove the plist.
+//!
+//! The primary instance stays with Apple's on-demand Postfix job
+//! (`com.apple.postfix.master` since macOS 10.12, `org.postfix.master` before; found by
+//! what launchd has loaded): instancectl never writes a plist for it and never starts or
+//! stops it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use std::collections::BTreeMap;
+
+use super::view::APPLE_POSTFIX_JOBS;
+use super::{Drift, ManagerRepair, Repair};
+use super::{JobView, ManagerKind, ManagerView, ServiceManager};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::Instance;
+pub mod job;
+pub mod launchctl;
+pub mod lint;
+pub mod strict;
+
+use job::{DaemonJob, JobNaming};
+use launchctl::{JobInfo, Kickstart, Launchctl, Override};
+use lint::Runs;
+
+/// How long a job may take from bootstrap to "running".
+const RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the launchd manager puts its jobs and what it calls them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchdConfig {
+    /// The daemons directory (`/Library/LaunchDaemons`).
+    pub daemons_dir: PathBuf,
+    pub naming: JobNaming,
+}
+
+impl Default for LaunchdConfig {
+    fn default() -> Self {
+        LaunchdConfig {
+            daemons_dir: "/Library/LaunchDaemons".into(),
+            naming: JobNaming::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Launchd {
+    pub config: LaunchdConfig,
+}
+
+/// A plist in the daemons directory that is not instancectl's, but runs an instance.
+#[derive(Debug, Clone)]
+pub struct ForeignJob {
+    pub path: PathBuf,
+    pub label: Option<String>,
+    /// It starts every instance (`postmulti -p start` without `-i`).
+    pub runs_every: bool,
+    pub report: lint::Report,
+}
+
+impl Launchd {
+    pub fn new(config: LaunchdConfig) -> Launchd {
+        Launchd { config }
+    }
+
+    fn launchctl(&self, host: &Host) -> Launchctl {
+        Launchctl::new(host.runner)
+    }
+
+    pub fn label(&self, name: &str) -> String {
+        self.config.naming.label(name)
+    }
+
+    pub fn plist_path(&self, name: &str) -> PathBuf {
+        self.config
+            .daemons_dir
+            .join(format!("{}.plist", self.label(name)))
+    }
+
+    /// The job instancectl writes for `instance`.
+    pub fn job(&self, host: &Host, name: &str, config_directory: &Path) -> DaemonJob {
+        DaemonJob::for_instance(
+            name,
+            config_directory,
+            &host.postfix.daemon_directory,
+            host.postfix.version,
+            &self.config.naming,
+        )
+    }
+
+    /// What must hold before the manager changes anything: a launchctl to run, the
+    /// daemons directory, a usable label prefix.
+    fn usable(&self) -> Result<()> {
+        self.config.naming.validate()?;
+        if !Launchctl::new(crate::runner::Runner::new(true)).available() {
+            return Err(Error::bad_input(
+                "the launchd manager needs launchctl (macOS), and there is none in PATH; \
+                 use --manager postfix on other systems",
+            ));
+        }
+        if !self.config.daemons_dir.is_dir() {
+            return Err(Error::bad_input(format!(
+                "the LaunchDaemons directory {} does not exist (--launchd-dir)",
+                self.config.daemons_dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn refuse_primary(instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Err(primary_refusal());
+        }
+        Ok(())
+    }
+
+    /// Plists in the daemons directory, other than instancectl's own for this instance,
+    /// whose job would run this instance (also under a name postmulti refuses, such as
+    /// `postfix.in`, or every instance via `postmulti -p start`).
+    pub fn foreign_jobs(&self, name: &str, config_directory: &Path) -> Vec<ForeignJob> {
+        let own = self.plist_path(name);
+        let Ok(dir) = std::fs::read_dir(&self.config.daemons_dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "plist") && *p != own)
+            .collect();
+        paths.sort();
+        let ctx = lint::Context {
+            daemons_dir: self.config.daemons_dir.clone(),
+            wheel_gid: launchctl::wheel_gid(),
+            ..lint::Context::default()
+        };
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = std::fs::read(&path).ok()?;
+                let parsed = strict::parse(&bytes);
+                let dict = parsed.dict()?;
+                let label = dict
+                    .get("Label")
+                    .and_then(::plist::Value::as_string)
+                    .map(str::to_string);
+                let runs = lint::instances_run_by(&lint::job_argv(dict));
+                let same_label = label.as_deref() == Some(self.label(name).as_str());
+                if !same_label && !runs.iter().any(|r| r.matches(name, config_directory)) {
+                    return None;
+                }
+                let report = lint::check_file(&path, &ctx).ok()?;
+                Some(ForeignJob {
+                    path,
+                    label,
+                    runs_every: runs.contains(&Runs::Every),
+                    report,
+                })
+            })
+            .collect()
+    }
+
+    fn refuse_foreign(&self, name: &str, config_directory: &Path) -> Result<()> {
+        let foreign = self.foreign_jobs(name, config_directory);
+        let Some(job) = foreign.first() else {
+            return Ok(());
+        };
+        let label = job.label.as_deref().unwrap_or("LABEL");
+        let what = if job.runs_every {
+            "starts every instance".to_string()
+        } else {
+            format!("already runs {name}")
+        };
+        let problems: Vec<String> = job
+            .report
+            .problems
+            .iter()
+            .map(|p| format!("  - {}", p.message))
+            .collect();
+        let problems = if problems.is_empty() {
+            String::new()
+        } else {
+            format!("\nIts problems:\n{}", problems.join("\n"))
+        };
+        Err(Error::bad_input(format!(
+            "the LaunchDaemon {} (label {label}) {what}, so two jobs would fight over one \
+             master.{problems}\nRemove it first: `launchctl bootout system/{label}; rm {}` \
+             (`instancectl plist --check {}` explains each problem)",
+            job.path.display(),
+            job.path.display(),
+            job.path.display()
+        )))
+    }
+
+    /// `postfix -c DIR check`, which `postfix start` runs and launchd does not.
+    fn check(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.postfix.require_check(&instance.config_directory)
+    }
+
+    /// Writes the plist: owner root, group wheel (root where there is none), mode 0644.
+    fn write_plist(&self, host: &Host, instance: &Instance) -> Result<PathBuf> {
+        let job = self.job(host, &instance.name, &instance.config_directory);
+        let path = self.config.daemons_dir.join(job.file_name());
+        let gid = launchctl::wheel_gid().unwrap_or(0);
+        host.runner
+            .write_file_owned(&path, &job.to_xml(), 0o644, (0, gid))?;
+        Ok(path)
+    }
+
+    /// Waits until launchd runs the job, the master's pid file names the job's process,
+    /// and every listener answers SMTP. A job that exits (or dies and is spawned again)
+    /// meanwhile is reported with launchd's account of it.
+    fn wait_running(
+        &self,
+        host: &Host,
+        instance: &Instance,
+        label: &str,
+        not_pid: Option<i32>,
+    ) -> Result<i32> {
+        if host.runner.dry_run() {
+            return Ok(0);
+        }
+        let ctl = self.launchctl(host);
+        let deadline = Instant::now() + RUNNING_TIMEOUT;
+        let mut first_runs = None;
+        loop {
+            let Some(job) = ctl.print(label)? else {
+                return Err(Error::failed(format!(
+                    "launchd unloaded {label} while it was starting"
+                )));
+            };
+            let runs = job.runs.unwrap_or(0);
+            let first = *first_runs.get_or_insert(runs);
+            // launchd's own account of the last run (exit code, signal, `last exit
+            // reason`, `spawn failed`) says at once that the master died.
+            if (!job.is_running() || runs > first) && job.has_ended() {
+                return Err(self.failed_start(host, instance, label, &job));
+            }
+            let master = instance.running_master();
+            let not_serving = crate::probe::not_serving(instance);
+            if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
+            {
+                return Ok(master.unwrap_or_default());
+            }
+            if Instant::now() >= deadline {
+                let state = job.state.map_or("unknown".to_string(), |s| s.to_string());
+                let mut reasons = vec![format!("job state {state}")];
+                if master.is_none() {
+                    reasons.push(format!(
+                        "{} names no live master",
+                        instance.pid_file().display()
+                    ));
+                }
+                reasons.extend(not_serving);
+                return Err(Error::failed(format!(
+                    "{} did not come up under launchd within {} s: {}",
+                    instance.name,
+                    RUNNING_TIMEOUT.as_secs(),
+                    reasons.join("; ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A master that exits right after launchd started it: stop launchd's restart loop
+    /// (a configuration error does not heal by retrying), find what is in the master's
+    /// way, and report both.
+    fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
+        let how = job
+            .last_exit
+            .as_ref()
+            .map_or("exited".to_string(), |e| format!("ended with {e}"));
+        let stopped = self.launchctl(host).bootout(label).is_ok();
+        let found = if stopped {
+            listener_conflicts(instance)
+        } else {
+            Vec::new()
+        };
+        // The master writes its fatal errors only to the mail log (it closes stderr
+        // even on a terminal), so what instancectl can check itself comes first.
+        let why = if found.is_empty() {
+            "; Postfix logged the reason to the mail log (macOS: `log show --last 5m \
+             --predicate 'process == \"master\"'`; elsewhere /var/log/mail.log)"
+                .to_string()
+        } else {
+            format!(": {}", found.join("; "))
+        };
+        let next = if stopped {
+            format!(
+                "\ninstancectl booted the job out, so that launchd does not restart it every \
+                 {} s; fix the cause, then `instancectl start {}`",
+                job::THROTTLE_INTERVAL,
+                instance.name
+            )
+        } else {
+            format!(
+                "\nlaunchd restarts it every {} s; `instancectl stop {}` stops that",
+                job::THROTTLE_INTERVAL,
+                instance.name
+            )
+        };
+        Error::failed(format!(
+            "{}'s master {how} right after launchd started it (runs: {}){why}{next}",
+            instance.name,
+            job.runs.map_or("?".into(), |r| r.to_string()),
+        ))
+    }
+}
+
+/// What keeps the master from binding its listeners, tried with no master running:
+/// an address another program already serves, or one this host does not have.
+fn listener_conflicts(instance: &Instance) -> Vec<String> {
+    if instance.running_master().is_some() {
+        return Vec::new();
+    }
+    instance
+        .listeners
+        .iter()
+        .filter_map(|l| {
+            let addr = match l.addr {
+                crate::postfix::master_cf::BindAddr::Any => {
+                    std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), l.port)
+                }
+                crate::postfix::master_cf::BindAddr::Ip(ip) => {
+                    std::net::SocketAddr::new(ip, l.port)
+                }
+            };
+            match std::net::TcpListener::bind(addr) {
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(format!(
+                    "{l} is already in use by another program, so the master cannot bind it \
+                     (`lsof -nP -iTCP:{} -sTCP:LISTEN` shows which)",
+                    l.port
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                    Some(format!("{l}: {} is not an address of this host", l.addr))
+                }
+                Err(_) => None,
+            }
+        })
+        .collect()
+}
+
+impl ServiceManager for Launchd {
+    fn kind(&self) -> ManagerKind {
+        ManagerKind::Launchd
+    }
+
+    fn manages(&self, instance: &Instance) -> bool {
+        !instance.is_primary()
+    }
+
+    fn restarts_in_place(&self) -> bool {
+        true
+    }
+
+    fn preflight_create(&self, _host: &Host, name: &str, config_directory: &Path) -> Result<()> {
+        self.usable()?;
+        let path = self.plist_path(name);
+        if path.exists() {
+            return Err(Error::bad_input(format!(
+                "{} already exists but postmulti knows no instance {name}; it is left from \
+                 an earlier instance: `launchctl bootout system/{}` and remove it first",
+                path.display(),
+                self.label(name)
+            )));
+        }
+        self.refuse_foreign(name, config_directory)
+    }
+
+    /// Writes the plist and clears a "disabled" override an earlier instance of the
+    /// same name may have left (destroy disables), so the job loads at boot even when
+    /// it is not started now.
+    fn install(&self, host: &Host, instance: &Instance) -> Result<()> {
+        Self::refuse_primary(instance)?;
+        self.usable()?;
+        self.refuse_foreign(&instance.name, &instance.config_directory)?;
+        let path = self.write_plist(host, instance)?;
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        let enabled = ctl.override_of(&label).and_then(|o| match o {
+            Some(Override::Disabled) => ctl.enable(&label),
+            _ => Ok(()),
+        });
+        // The plist was this step's own write: a failure takes it back, so the undo
+        // of `create` (which starts after this step) leaves nothing behind.
+        enabled.or_else(|e| {
+            host.runner.remove_file(&path)?;
+            Err(e.context(format!(
+                "{label} could not be enabled in launchd (an earlier instance of that \
+                 name left it disabled); {} was removed again",
+                path.display()
+            )))
+        })
+    }
+
+    fn uninstall(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        let label = self.label(&instance.name);
+        self.launchctl(host).bootout(&label)?;
+        host.runner.remove_file(&self.plist_path(&instance.name))
+    }
+
+    fn set_enabled(&self, host: &Host, instance: &Instance, enabled: bool) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        if enabled {
+            ctl.enable(&label)
+        } else {
+            ctl.disable(&label)
+        }
+    }
+
+    fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        self.usable()?;
+        self.refuse_foreign(&instance.name, &instance.config_directory)?;
+        self.check(host, instance)?;
+        let label = self.label(&instance.name);
+        let path = self.plist_path(&instance.name);
+        if !path.exists() {
+            self.write_plist(host, instance)?;
+        }
+        let ctl = self.launchctl(host);
+        match ctl.print(&label)? {
+            Some(job) if job.is_running() => return Ok(()),
+            Some(job) if job.is_stopping() => {
+                ctl.wait_unloaded(&label)?;
+                ctl.bootstrap(&label, &path)?;
+            }
+            Some(_) => {
+                if ctl.kickstart(&label, false)? == Kickstart::NotLoaded {
+                    ctl.bootstrap(&label, &path)?;
+                }
+            }
+            None => {
+                ctl.bootstrap(&label, &path)?;
+            }
+        }
+        self.wait_running(host, instance, &label, None).map(drop)
+    }
+
+    fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        let label = self.label(&instance.name);
+        self.launchctl(host).bootout(&label)?;
+        // A master launchd does not own (started by `postfix start`) is stopped the
+        // Postfix way, or it would keep running after "stop".
+        if !host.runner.dry_run() && instance.running_master().is_some() {
+            host.postfix
+                .control(&instance.config_directory, "stop")
+                .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
+        }
+        Ok(())
+    }
+
+    fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        match ctl.print(&label)? {
+            Some(job) if job.is_running() => {
+                self.check(host, instance)?;
+                let old = job.pid;
+                if ctl.kickstart(&label, true)? == Kickstart::NotLoaded {
+                    return self.start(host, instance);
+                }
+                self.wait_running(host, instance, &label, old).map(drop)
+            }
+            _ => self.start(host, instance),
+        }
+    }
+
+    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        match ctl.print(&label)? {
+            Some(job) if job.is_running() => {
+                self.check(host, instance)?;
+                ctl.kill("SIGHUP", &label)
+            }
+            _ => Err(Error::failed(format!(
+                "{} is not running under launchd, so there is nothing to reload; start it \
+                 instead",
+                instance.name
+            ))),
+        }
+    }
+
+    fn job(&self, host: &Host, instance: &Instance) -> Result<Option<JobView>> {
+        let ctl = self.launchctl(host);
+        if instance.is_primary() {
+            return apple_job_view(&ctl).map(Some);
+        }
+        let overrides = ctl.print_disabled()?;
+        self.job_view(&ctl, instance, &overrides).map(Some)
+    }
+
+    fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
+        self.views(host, std::slice::from_ref(instance))
+            .pop()
+            .unwrap_or_else(|| ManagerView::empty(ManagerKind::Launchd))
+    }
+
+    /// One `print-disabled` for all instances, one `print` per job.
+    fn views(&self, host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        let ctl = self.launchctl(host);
+        let overrides = instances
+            .iter()
+            .any(|i| !i.is_primary())
+            .then(|| ctl.print_disabled().map_err(|e| e.to_string()));
+        instances
+            .iter()
+            .map(|instance| {
+                let job = if instance.is_primary() {
+                    apple_job_view(&ctl).map_err(|e| e.to_string())
+                } else {
+                    match &overrides {
+                        Some(Ok(map)) => self
+                            .job_view(&ctl, instance, map)
+                            .map_err(|e| e.to_string()),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err("no overrides read".into()),
+                    }
+                };
+                manager_view(instance, job)
+            })
+            .collect()
+    }
+
+    fn repair(&self, host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        let label = self.label(&instance.name);
+        match action {
+            ManagerRepair::RewriteJob => self.rewrite(host, instance),
+            ManagerRepair::SetEnabled(true) => self.launchctl(host).enable(&label),
+            ManagerRepair::SetEnabled(false) => self.launchctl(host).disable(&label),
+            ManagerRepair::Adopt => {
+                host.postfix
+                    .control(&instance.config_directory, "stop")
+                    .map(drop)?;
+                // Starting clears a disabled override (enable before bootstrap),
+                // which is not this repair's to decide: leave such a job down.
+                if self.launchctl(host).override_of(&label)? == Some(Override::Disabled) {
+                    return Ok(());
+                }
+                self.start(host, instance)
+            }
+        }
+    }
+
+    /// The plist (missing, different from what would be written, wrong owner or
+    /// mode), the disabled override against postmulti's enable flag, and a master
+    /// running outside launchd.
+    fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>> {
+        if instance.is_primary() {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let path = self.plist_path(&instance.name);
+        let wanted = self
+            .job(host, &instance.name, &instance.config_directory)
+            .to_xml();
+        let rewrite = |what: &str| {
+            Drift::new(
+                format!("{}: {what}", path.display()),
+                Repair::Manager {
+                    what: "write the plist again (root:wheel, 0644) and reload the job".into(),
+                    action: ManagerRepair::RewriteJob,
+                },
+            )
+        };
+        match std::fs::read(&path) {
+            Err(_) => found.push(rewrite("missing")),
+            Ok(bytes) if bytes != wanted => {
+                found.push(rewrite("differs from the plist instancectl would write"))
+            }
+            Ok(_) => {
+                let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+                let gid_ok = meta.gid() == 0 || Some(meta.gid()) == launchctl::wheel_gid();
+                if meta.uid() != 0 || !gid_ok || meta.mode() & 0o7777 != 0o644 {
+                    found.push(rewrite(&format!(
+                        "owner {}:{} mode {:04o}, launchd wants root:wheel 0644",
+                        meta.uid(),
+                        meta.gid(),
+                        meta.mode() & 0o7777
+                    )));
+                }
+            }
+        }
+        let label = self.label(&instance.name);
+        let ctl = self.launchctl(host);
+        let disabled = ctl.override_of(&label)? == Some(Override::Disabled);
+        if instance.enabled && disabled {
+            found.push(Drift::new(
+                format!("enabled, but launchd has {label} disabled (it would not load at boot)"),
+                Repair::Manager {
+                    what: format!("launchctl enable system/{label}"),
+                    action: ManagerRepair::SetEnabled(true),
+                },
+            ));
+        } else if !instance.enabled && !disabled {
+            found.push(Drift::new(
+                format!("disabled, but launchd would load {label} at boot"),
+                Repair::Manager {
+                    what: format!("launchctl disable system/{label}"),
+                    action: ManagerRepair::SetEnabled(false),
+                },
+            ));
+        }
+        let label = self.label(&instance.name);
+        let job_pid = ctl.print(&label)?.and_then(|j| j.pid);
+        // Only for an instance that should run: a master of a stopped or disabled one is
+        // stopped by reconcile's generic repair, and must not be started under launchd.
+        let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
+        if let Some(pid) = instance.running_master().filter(|_| wanted)
+            && job_pid != Some(pid)
+        {
+            found.push(Drift::new(
+                format!(
+                    "its master (pid {pid}) runs outside launchd{}",
+                    job_pid.map_or(String::new(), |p| format!(" (launchd's job is pid {p})"))
+                ),
+                Repair::Manager {
+                    what: "stop it the Postfix way and start it under launchd".into(),
+                    action: ManagerRepair::Adopt,
+                },
+            ));
+        }
+        Ok(found)
+    }
+}
+
+impl Launchd {
+    /// Rewrites the plist, and reloads a loaded job so launchd uses the new one.
+    fn rewrite(&self, host: &Host, instance: &Instance) -> Result<()> {
+        self.write_plist(host, instance)?;
+        let label = self.label(&instance.name);
+        if self.launchctl(host).print(&label)?.is_some() {
+            self.stop(host, instance)?;
+            self.start(host, instance)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why there is no LaunchDaemon of instancectl's for the primary instance.
+pub fn primary_refusal() -> Error {
+    Error::bad_input(format!(
+        "the primary instance runs on demand under Apple's own launchd job ({}); \
+         instancectl never writes a LaunchDaemon for it",
+        APPLE_POSTFIX_JOBS.join(" or ")
+    ))
+}
+
+/// Apple's on-demand Postfix job as launchd has it loaded: the first of its names
+/// (newest first) that `print` finds, with what launchd says about it.
+fn apple_job(ctl: &Launchctl) -> Result<Option<(&'static str, JobInfo)>> {
+    for label in APPLE_POSTFIX_JOBS {
+        if let Some(job) = ctl.print(label)? {
+            return Ok(Some((label, job)));
+        }
+    }
+    Ok(None)
+}
+
+/// The primary instance's job: Apple's, on demand, healthy while it is not running.
+fn apple_job_view(ctl: &Launchctl) -> Result<JobView> {
+    let Some((label, job)) = apple_job(ctl)? else {
+        return Ok(JobView {
+            label: APPLE_POSTFIX_JOBS[0].into(),
+            loaded: false,
+            on_demand: false,
+            state: None,
+            pid: None,
+            runs: None,
+            last_exit: None,
+            disabled: None,
+            summary: format!(
+                "Apple's on-demand Postfix job is not loaded (neither {})",
+                APPLE_POSTFIX_JOBS.join(" nor ")
+            ),
+        });
+    };
+    let state = job.state.as_ref().map(ToString::to_string);
+    let idle = if job.is_running() { "running" } else { "idle" };
+    Ok(JobView {
+        label: label.into(),
+        loaded: true,
+        on_demand: true,
+        summary: format!("on demand ({label}), {idle}"),
+        state,
+        pid: job.pid,
+        runs: job.runs,
+        last_exit: job.last_exit.as_ref().map(ToString::to_string),
+        disabled: None,
+    })
+}
+
+impl Launchd {
+    /// An instance's job as launchd has it, with its override from `overrides`.
+    fn job_view(
+        &self,
+        ctl: &Launchctl,
+        instance: &Instance,
+        overrides: &BTreeMap<String, Override>,
+    ) -> Result<JobView> {
+        let label = self.label(&instance.name);
+        let job = ctl.print(&label)?;
+        let disabled = match overrides.get(&label) {
+            Some(Override::Disabled) => Some(true),
+            Some(Override::Enabled) => Some(false),
+            _ => None,
+        };
+        let installed = self.plist_path(&instance.name).exists();
+        let summary = match (&job, disabled) {
+            (_, Some(true)) if job.is_none() => "disabled".to_string(),
+            (None, _) if !installed => "no plist".to_string(),
+            (None, _) => "not loaded".to_string(),
+            (Some(j), _) => {
+                let mut s = j.state.as_ref().map_or("loaded".into(), |s| s.to_string());
+                if let Some(runs) = j.runs {
+                    s.push_str(&format!(", runs {runs}"));
+                }
+                if let Some(e) = j.last_exit.as_ref().filter(|e| e.is_end()) {
+                    s.push_str(&format!(", last {e}"));
+                }
+                if j.job_state.as_deref() == Some("spawn failed") {
+                    s.push_str(", spawn failed");
+                }
+                if disabled == Some(true) {
+                    s.push_str(", disabled at boot");
+                }
+                s
+            }
+        };
+        Ok(JobView {
+            label,
+            loaded: job.is_some(),
+            on_demand: false,
+            state: job
+                .as_ref()
+                .and_then(|j| j.state.as_ref())
+                .map(|s| s.to_string()),
+            pid: job.as_ref().and_then(|j| j.pid),
+            runs: job.as_ref().and_then(|j| j.runs),
+            last_exit: job
+                .as_ref()
+                .and_then(|j| j.last_exit.as_ref().map(|e| e.to_string())),
+            disabled,
+            summary,
+        })
+    }
+}
+
+/// The status view of one instance's job (or why launchctl could not tell).
+fn manager_view(instance: &Instance, job: std::result::Result<JobView, String>) -> ManagerView {
+    let mut view = ManagerView::empty(ManagerKind::Launchd);
+    view.restarts_on_exit = !instance.is_primary();
+    match job {
+        Ok(job) => {
+            view.label = Some(job.label);
+            view.loaded = Some(job.loaded);
+            view.on_demand = job.on_demand;
+            view.state = job.state;
+            view.pid = job.pid;
+            view.runs = job.runs;
+            view.last_exit_code = job.last_exit;
+            view.disabled_override = job.disabled.map(|d| {
+                if d {
+                    super::view::Override::Disabled
+                } else {
+                    super::view::Override::Enabled
+                }
+            });
+            view.notes.push(job.summary);
+        }
+        Err(e) => view.notes.push(format!("launchctl could not tell: {e}")),
+    }
+    view
+}

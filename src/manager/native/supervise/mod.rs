@@ -1,0 +1,572 @@
+//! The native supervisor: runs each wanted instance's master in the foreground as its
+//! own child (`master -c DIR`, since `postfix start` daemonizes and `postfix start-fg`
+//! refuses multi-instance setups), in start order, each serving before the next;
+//! restarts a master the moment it exits, with backoff; kills and restarts one that
+//! stops answering; never restarts in a loop on a configuration error; stops
+//! everything in reverse order on SIGTERM. It works as a container's PID 1.
+//!
+//! Signals, the reaper, the control socket, the prober and the backoff policy each
+//! live in their own module; this one holds the state and the event loop.
+
+mod backoff;
+pub mod control;
+mod output;
+mod prober;
+mod reaper;
+mod signals;
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+pub use backoff::Backoff;
+use control::{ChildReport, Request, Response};
+use output::MasterOutput;
+use prober::{Probe, Target};
+use reaper::Exit;
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::instance::{self, Instance};
+use crate::lock::HostLock;
+use crate::process;
+use crate::runner::Command;
+
+/// How long a master may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an ordered start waits for a master to serve before starting the next.
+/// It is short because the loop handles no other event meanwhile.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often masters are probed.
+    pub interval: Duration,
+    /// Failed probes in a row after which a master counts as hung.
+    pub hung_after: u32,
+    pub backoff: Backoff,
+}
+
+pub enum Event {
+    ChildExited,
+    Reload,
+    Shutdown,
+    Control(Request, Sender<Response>),
+    Probed(Vec<Probe>),
+}
+
+/// The mtimes of main.cf and master.cf, to tell whether a configuration changed.
+type ConfigStamp = (Option<SystemTime>, Option<SystemTime>);
+
+fn config_stamp(instance: &Instance) -> ConfigStamp {
+    let mtime = |f: &str| {
+        std::fs::metadata(instance.config_directory.join(f))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    (mtime("main.cf"), mtime("master.cf"))
+}
+
+/// One instance under supervision.
+struct Supervised {
+    instance: Instance,
+    wanted: bool,
+    pid: Option<i32>,
+    /// Found running, not started by this supervisor: watched, not waited for.
+    adopted: bool,
+    started_at: Option<Instant>,
+    runs: u32,
+    short_runs: u32,
+    next_start: Option<Instant>,
+    last_exit: Option<String>,
+    failed_probes: u32,
+    /// The configuration that passed `postfix check` last.
+    checked: Option<ConfigStamp>,
+    /// `postfix check` failed for this configuration: no start until it changes.
+    config_error: Option<(String, ConfigStamp)>,
+    /// What the running (or last) master wrote to its terminal.
+    output: Option<Arc<MasterOutput>>,
+}
+
+impl Supervised {
+    fn new(instance: Instance, wanted: bool) -> Self {
+        Supervised {
+            instance,
+            wanted,
+            pid: None,
+            adopted: false,
+            started_at: None,
+            runs: 0,
+            short_runs: 0,
+            next_start: None,
+            last_exit: None,
+            failed_probes: 0,
+            checked: None,
+            config_error: None,
+            output: None,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.instance.display_name()
+    }
+
+    fn report(&self) -> ChildReport {
+        let state = match (self.pid, &self.config_error, self.next_start) {
+            (Some(_), _, _) => "running",
+            (None, Some(_), _) => "config-error",
+            (None, None, Some(_)) => "backoff",
+            (None, None, None) => "stopped",
+        };
+        ChildReport {
+            name: self.instance.name.clone(),
+            state: state.into(),
+            pid: self.pid,
+            adopted: self.adopted,
+            runs: self.runs,
+            last_exit: self.last_exit.clone(),
+            uptime_secs: self.pid.and(self.started_at).map(|t| t.elapsed().as_secs()),
+            failed_probes: self.failed_probes,
+            problem: self.config_error.as_ref().map(|(m, _)| m.clone()),
+            last_output: self.output.as_ref().map(|o| o.lines()).unwrap_or_default(),
+        }
+    }
+}
+
+struct Supervisor<'h> {
+    host: &'h Host,
+    options: Options,
+    /// In start order.
+    children: Vec<Supervised>,
+    targets: prober::Targets,
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT.
+pub fn run(host: &Host, options: Options) -> Result<()> {
+    if host.runner.dry_run() {
+        return Err(Error::bad_input(
+            "supervise has no dry run; `instancectl reconcile --dry-run` shows what would change",
+        ));
+    }
+    host.require_root()?;
+    let _single = HostLock::supervisor(host.state.dir())?;
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %e, "cannot become a subreaper; orphans go to PID 1");
+    }
+    let (events, inbox) = mpsc::channel();
+    signals::forward(events.clone()).map_err(|e| Error::failed(format!("signals: {e}")))?;
+    let socket = control::socket_path(host.state.dir());
+    control::serve(&socket, events.clone()).map_err(|e| Error::io(&socket, e))?;
+    let targets = Arc::new(Mutex::new(Vec::new()));
+    prober::spawn(targets.clone(), options.interval, events)
+        .map_err(|e| Error::failed(format!("prober: {e}")))?;
+    tracing::info!(socket = %socket.display(), interval = ?options.interval, "supervisor started");
+
+    let mut supervisor = Supervisor {
+        host,
+        options,
+        children: Vec::new(),
+        targets,
+    };
+    supervisor.sync();
+    let outcome = supervisor.event_loop(&inbox);
+    let _ = std::fs::remove_file(&socket);
+    outcome
+}
+
+impl Supervisor<'_> {
+    fn event_loop(&mut self, inbox: &Receiver<Event>) -> Result<()> {
+        loop {
+            let wait = self.until_next_start().unwrap_or(self.options.interval);
+            match inbox.recv_timeout(wait) {
+                Ok(Event::ChildExited) => self.collect_exits(),
+                Ok(Event::Reload) => {
+                    tracing::info!("SIGHUP: re-reading the desired state");
+                    self.sync();
+                }
+                Ok(Event::Shutdown) => {
+                    self.shutdown();
+                    return Ok(());
+                }
+                Ok(Event::Control(request, reply)) => {
+                    let response = self.handle(request);
+                    let _ = reply.send(response);
+                }
+                Ok(Event::Probed(probes)) => self.judge(probes),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            self.start_due();
+        }
+    }
+
+    fn until_next_start(&self) -> Option<Duration> {
+        self.children
+            .iter()
+            .filter_map(|c| c.next_start)
+            .min()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    /// Re-reads postmulti's list, enable flags and stop marks, then starts what is
+    /// wanted and not running (in order, each serving before the next) and stops
+    /// what runs and is not wanted.
+    fn sync(&mut self) {
+        let instances = match self.host.instances() {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the instance list; keeping the old one");
+                return;
+            }
+        };
+        let mut old: BTreeMap<String, Supervised> = self
+            .children
+            .drain(..)
+            .map(|c| (c.instance.name.clone(), c))
+            .collect();
+        for instance in instances {
+            let wanted = instance.enabled && !self.host.state.is_held_down(&instance.name);
+            let child = match old.remove(&instance.name) {
+                Some(mut child) => {
+                    child.instance = instance;
+                    child.wanted = wanted;
+                    child
+                }
+                None => Supervised::new(instance, wanted),
+            };
+            self.children.push(child);
+        }
+        for (_, mut gone) in old {
+            stop(&mut gone);
+            tracing::info!(instance = gone.name(), "no longer listed; forgotten");
+        }
+        for i in 0..self.children.len() {
+            let child = &self.children[i];
+            if !child.wanted && child.pid.is_some() {
+                stop(&mut self.children[i]);
+            } else if child.wanted && child.pid.is_none() {
+                // An explicit request clears a backoff and re-checks the configuration.
+                self.children[i].next_start = None;
+                self.children[i].config_error = None;
+                self.start(i, true);
+            }
+        }
+        self.publish_targets();
+    }
+
+    fn handle(&mut self, request: Request) -> Response {
+        let mut message = String::new();
+        let mut ok = true;
+        match request {
+            Request::Sync => self.sync(),
+            Request::Restart { name } => match self.index(&name) {
+                Some(i) => {
+                    stop(&mut self.children[i]);
+                    self.children[i].config_error = None;
+                    self.start(i, true);
+                    self.publish_targets();
+                }
+                None => {
+                    ok = false;
+                    message = format!("the supervisor does not know {name}");
+                }
+            },
+            Request::Status => {}
+        }
+        Response {
+            ok,
+            message,
+            instances: self.children.iter().map(Supervised::report).collect(),
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.children.iter().position(|c| c.instance.name == name)
+    }
+
+    /// Starts child `i`: adopts a master that already runs, checks the configuration
+    /// when it changed, then runs `master -c DIR` as a child. With `wait`, returns
+    /// once it serves (or the wait times out), so the next one starts after it.
+    fn start(&mut self, i: usize, wait: bool) {
+        let host = self.host;
+        let child = &mut self.children[i];
+        child.next_start = None;
+
+        if let Some(pid) = child.instance.running_master() {
+            if child.pid != Some(pid) {
+                tracing::info!(instance = child.name(), pid, "adopted a running master");
+                child.pid = Some(pid);
+                child.adopted = true;
+                child.started_at = Some(Instant::now());
+            }
+            return;
+        }
+        let stamp = config_stamp(&child.instance);
+        if child.checked != Some(stamp) {
+            match host.postfix.check(&child.instance.config_directory) {
+                Ok(outcome) if outcome.success() => child.checked = Some(stamp),
+                Ok(outcome) => {
+                    let message = format!("postfix check failed: {}", outcome.message());
+                    tracing::error!(
+                        instance = child.name(),
+                        problem = %message,
+                        "configuration error; not starting until the configuration changes"
+                    );
+                    child.config_error = Some((message, stamp));
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(instance = child.name(), error = %e, "cannot run postfix check");
+                    child.config_error = Some((e.to_string(), stamp));
+                    return;
+                }
+            }
+        }
+        // The configuration may have changed since the list was read (listeners
+        // added or disabled), and the probes must follow what this master will serve.
+        if let Ok(list) = host.postfix.postmulti().list()
+            && let Some(listed) = list.iter().find(|l| l.name == child.instance.name)
+        {
+            child.instance = instance::load(&host.postfix, &host.state, listed);
+        }
+        let master = Command::new(host.postfix.master_binary().to_string_lossy())
+            .arg("-c")
+            .arg(child.instance.config_directory.to_string_lossy());
+        match host.runner.spawn_child(&master) {
+            Ok((pid, terminal)) => {
+                child.output = Some(MasterOutput::follow(child.instance.name.clone(), terminal));
+                child.pid = Some(pid as i32);
+                child.adopted = false;
+                child.started_at = Some(Instant::now());
+                child.runs += 1;
+                child.failed_probes = 0;
+                tracing::info!(instance = child.name(), pid, runs = child.runs, "started");
+            }
+            Err(e) => {
+                tracing::error!(instance = child.name(), error = %e, "cannot start the master");
+                self.schedule_restart(i, Duration::ZERO);
+                return;
+            }
+        }
+        if wait {
+            self.wait_serving(i);
+        }
+    }
+
+    /// Waits until child `i` serves on every listener, or exits, or time runs out.
+    fn wait_serving(&mut self, i: usize) {
+        let Some(pid) = self.children[i].pid else {
+            return;
+        };
+        let deadline = Instant::now() + SERVE_TIMEOUT;
+        loop {
+            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return self.exited(i, Exit::Code(code).to_string());
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return self.exited(i, Exit::Signal(sig as i32).to_string());
+                }
+                _ => {}
+            }
+            let instance = &self.children[i].instance;
+            if crate::probe::not_serving(instance).is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(instance = instance.display_name(), "not serving yet");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn start_due(&mut self) {
+        let now = Instant::now();
+        let mut started = false;
+        for i in 0..self.children.len() {
+            let child = &mut self.children[i];
+            if let Some((_, stamp)) = &child.config_error
+                && child.wanted
+                && child.pid.is_none()
+                && config_stamp(&child.instance) != *stamp
+            {
+                tracing::info!(
+                    instance = child.name(),
+                    "configuration changed; trying again"
+                );
+                child.config_error = None;
+                child.next_start = Some(now);
+            }
+            if child.next_start.is_some_and(|t| t <= now) && child.wanted {
+                if child.runs > 0 {
+                    tracing::info!(instance = child.name(), "restarting after backoff");
+                }
+                self.start(i, false);
+                started = true;
+            }
+        }
+        if started {
+            self.publish_targets();
+        }
+    }
+
+    fn collect_exits(&mut self) {
+        for (pid, exit) in reaper::reap_all() {
+            if let Some(i) = self
+                .children
+                .iter()
+                .position(|c| c.pid == Some(pid) && !c.adopted)
+            {
+                self.exited(i, exit.to_string());
+            }
+        }
+        self.publish_targets();
+    }
+
+    /// A master ended: clear away what is left of its process group, then schedule
+    /// the restart.
+    fn exited(&mut self, i: usize, how: String) {
+        let child = &mut self.children[i];
+        let Some(pid) = child.pid.take() else { return };
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        let ran_for = child.started_at.map(|t| t.elapsed()).unwrap_or_default();
+        if ran_for < self.options.backoff.stable_after
+            && let Some(output) = &child.output
+        {
+            // A master that dies young usually says why on its way out.
+            output.wait_closed(Duration::from_millis(300));
+        }
+        tracing::warn!(instance = child.name(), pid, exit = %how, ran_for = ?ran_for, "exited");
+        child.last_exit = Some(how);
+        child.adopted = false;
+        if !child.wanted {
+            return;
+        }
+        let (delay, short_runs) = self.options.backoff.next(ran_for, child.short_runs);
+        child.short_runs = short_runs;
+        self.schedule_restart(i, delay);
+    }
+
+    fn schedule_restart(&mut self, i: usize, delay: Duration) {
+        let child = &mut self.children[i];
+        if delay > Duration::ZERO {
+            tracing::info!(instance = child.name(), delay = ?delay, "restart scheduled");
+        }
+        child.next_start = Some(Instant::now() + delay);
+    }
+
+    /// Counts failed probes; a master that fails `hung_after` in a row is killed and
+    /// restarted. An adopted master that vanished is replaced.
+    fn judge(&mut self, probes: Vec<Probe>) {
+        for probe in probes {
+            let Some(i) = self
+                .children
+                .iter()
+                .position(|c| c.pid == Some(probe.pid) && c.instance.name == probe.name)
+            else {
+                continue;
+            };
+            let adopted = self.children[i].adopted;
+            if probe.gone && adopted {
+                self.exited(
+                    i,
+                    "exited (not a child of this supervisor: status unknown)".into(),
+                );
+                continue;
+            }
+            let child = &mut self.children[i];
+            match probe.failure {
+                None => child.failed_probes = 0,
+                Some(why) => {
+                    child.failed_probes += 1;
+                    tracing::warn!(instance = child.name(), failed = child.failed_probes, problem = %why, "probe failed");
+                    if child.failed_probes >= self.options.hung_after {
+                        tracing::error!(
+                            instance = child.name(),
+                            pid = probe.pid,
+                            "hung; killing the master"
+                        );
+                        let _ = killpg(Pid::from_raw(probe.pid), Signal::SIGKILL);
+                        let _ = kill(Pid::from_raw(probe.pid), Signal::SIGKILL);
+                        child.failed_probes = 0;
+                        if adopted {
+                            self.exited(i, "killed as hung".into());
+                        }
+                    }
+                }
+            }
+        }
+        self.publish_targets();
+    }
+
+    fn shutdown(&mut self) {
+        tracing::info!("stopping every instance in reverse start order");
+        for child in self.children.iter_mut().rev() {
+            child.wanted = false;
+            stop(child);
+        }
+    }
+
+    fn publish_targets(&self) {
+        let targets = self
+            .children
+            .iter()
+            .filter_map(|c| {
+                Some(Target {
+                    name: c.instance.name.clone(),
+                    pid: c.pid?,
+                    addrs: c
+                        .instance
+                        .listeners
+                        .iter()
+                        .map(|l| l.probe_addr())
+                        .collect(),
+                })
+            })
+            .collect();
+        if let Ok(mut shared) = self.targets.lock() {
+            *shared = targets;
+        }
+    }
+}
+
+/// Stops a master: SIGTERM, then SIGKILL to its process group after the timeout.
+fn stop(child: &mut Supervised) {
+    let Some(pid) = child.pid.take() else {
+        child.next_start = None;
+        return;
+    };
+    child.next_start = None;
+    let target = Pid::from_raw(pid);
+    let _ = kill(target, Signal::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    let exited = loop {
+        let gone = if child.adopted {
+            !process::is_alive(pid)
+        } else {
+            !matches!(
+                waitpid(target, Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            )
+        };
+        if gone || Instant::now() >= deadline {
+            break gone;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = killpg(target, Signal::SIGKILL);
+    if !exited {
+        let _ = kill(target, Signal::SIGKILL);
+        tracing::warn!(instance = child.name(), pid, "did not stop in time; killed");
+    }
+    child.adopted = false;
+    child.last_exit = Some(Exit::Signal(Signal::SIGTERM as i32).to_string());
+    tracing::info!(instance = child.name(), pid, "stopped");
+}

@@ -1,0 +1,163 @@
+//! End-to-end: `instancectl apply` converges the host on a manifest, and a second
+//! apply changes nothing.
+
+use crate::common::Sandbox;
+
+fn write_manifest(sb: &Sandbox, text: &str) {
+    std::fs::write(sb.root().join("instances.toml"), text).unwrap();
+}
+
+fn apply(sb: &Sandbox) -> crate::common::Run {
+    sb.ctl(&format!(
+        "apply -f {}",
+        sb.root().join("instances.toml").display()
+    ))
+}
+
+const MTA: &str = r#"
+[[instance]]
+name = "postfix-out"
+group = "mta"
+role = "output"
+
+[[instance]]
+name = "postfix-in"
+group = "mta"
+role = "input"
+listen = ["127.0.0.1:2525"]
+[instance.set]
+default_transport = "smtp:[127.0.0.1]:10026"
+"#;
+
+#[test]
+fn apply_creates_changes_and_removes() {
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    write_manifest(&sb, MTA);
+    let first = apply(&sb).ok();
+    assert!(
+        first.stdout.contains("postfix-out: missing -> create"),
+        "{first:?}"
+    );
+    assert!(
+        first.stdout.contains("[2/2] postfix-in: missing -> create"),
+        "{first:?}"
+    );
+    // Progress: each step of each create, as it begins.
+    for step in ["postmulti create", "postfix check", "starting the instance"] {
+        assert!(
+            first.stdout.contains(&format!("postfix-in: {step}\n")),
+            "{step}: {first:?}"
+        );
+    }
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 in."));
+    assert!(sb.banner("127.0.0.1", 10026).starts_with("220 out."));
+    let order = sb.sh("postmulti -l | awk '{print $1}'").ok().stdout;
+    assert_eq!(order, "-\npostfix-out\npostfix-in\n");
+
+    let before = sb.config_snapshot();
+    let second = apply(&sb).ok();
+    assert!(second.stdout.contains("nothing to change"), "{second:?}");
+    assert_eq!(before, sb.config_snapshot());
+
+    // Change a setting, drop another, disable one instance.
+    write_manifest(
+        &sb,
+        r#"
+[[instance]]
+name = "postfix-out"
+group = "mta"
+role = "output"
+[instance.set]
+message_size_limit = "20480000"
+
+[[instance]]
+name = "postfix-in"
+group = "mta"
+role = "input"
+listen = ["127.0.0.1:2525"]
+enabled = false
+"#,
+    );
+    let third = apply(&sb).ok();
+    assert!(
+        third
+            .stdout
+            .contains("postfix-out: main.cf differs (message_size_limit) -> set"),
+        "{third:?}"
+    );
+    assert!(
+        third.stdout.contains("postfix-in: enabled -> disable"),
+        "{third:?}"
+    );
+    assert_eq!(
+        sb.sh("postconf -c /etc/postfix-out -h message_size_limit")
+            .ok()
+            .stdout,
+        "20480000\n"
+    );
+    // The dropped override falls back to the role's preset.
+    assert_eq!(
+        sb.sh("postconf -c /etc/postfix-in -h default_transport")
+            .ok()
+            .stdout,
+        "smtp:[127.0.0.1]:10025\n"
+    );
+    assert_eq!(sb.banner("127.0.0.1", 2525), "");
+    assert!(apply(&sb).ok().stdout.contains("nothing to change"));
+
+    // Drop the input instance from the manifest: it is destroyed.
+    write_manifest(
+        &sb,
+        "[[instance]]\nname = \"postfix-out\"\ngroup = \"mta\"\nrole = \"output\"\n[instance.set]\nmessage_size_limit = \"20480000\"\n",
+    );
+    let fourth = apply(&sb).ok();
+    assert!(
+        fourth
+            .stdout
+            .contains("postfix-in: not in the manifest -> destroy"),
+        "{fourth:?}"
+    );
+    assert_eq!(
+        sb.sh("postmulti -l | awk '{print $1}'").ok().stdout,
+        "-\npostfix-out\n"
+    );
+}
+
+#[test]
+fn a_bad_manifest_changes_nothing() {
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    write_manifest(&sb, MTA);
+    apply(&sb).ok();
+    let before = sb.config_snapshot();
+    for (text, expected) in [
+        (
+            "[[instance]]\nname = \"in\"\n",
+            "must start with \"postfix-\"",
+        ),
+        (
+            "[[instance]]\nname = \"postfix-x\"\nrole = \"boss\"\n",
+            "unknown variant",
+        ),
+        (
+            "[[instance]]\nname = \"postfix-x\"\n[instance.set]\nqueue_directory = \"/tmp\"\n",
+            "cannot be set this way",
+        ),
+        (
+            "[[instance]]\nname = \"postfix-in\"\nrole = \"input\"\nlisten = [\"127.0.0.1:2600\"]\n",
+            "does not move",
+        ),
+        ("[instance\n", "TOML"),
+    ] {
+        write_manifest(&sb, text);
+        let run = apply(&sb);
+        assert_eq!(run.code, 2, "{text}: {run:?}");
+        assert!(
+            run.stderr.contains(expected)
+                || run.stderr.to_lowercase().contains(&expected.to_lowercase()),
+            "{text}: expected {expected:?} in {run:?}"
+        );
+        assert_eq!(before, sb.config_snapshot(), "{text} changed the disk");
+    }
+}

@@ -1,0 +1,123 @@
+//! End-to-end: reconcile finds drift between desired and actual state on the real
+//! Postfix and repairs it, or reports what it must not touch.
+
+use std::time::Duration;
+
+use crate::common::Sandbox;
+
+/// Postfix's own scripts as the manager, so nothing but reconcile repairs anything.
+fn scripted(name: &str) -> Sandbox {
+    let sb = Sandbox::bare();
+    sb.ctl("--manager postfix init --null-client").ok();
+    sb.ctl(&format!(
+        "--manager postfix create {name} --listen 127.0.0.1:2525"
+    ))
+    .ok();
+    sb.ctl("--manager postfix start -").ok();
+    sb
+}
+
+fn reconcile(sb: &Sandbox, args: &str) -> crate::common::Run {
+    sb.ctl(&format!("--manager postfix reconcile {args}"))
+}
+
+fn serving(sb: &Sandbox) -> bool {
+    sb.banner("127.0.0.1", 2525).starts_with("220 ")
+}
+
+#[test]
+fn stale_pid_file_is_found_and_the_instance_started() {
+    let sb = scripted("postfix-r");
+    sb.sh("kill -9 $(cat /var/spool/postfix-r/pid/master.pid); sleep 0.5; pkill -9 -f '^smtpd|^qmgr|^pickup' || true")
+        .ok();
+    assert!(!serving(&sb));
+
+    let before = sb.config_snapshot();
+    let plan = reconcile(&sb, "--dry-run").ok();
+    assert!(
+        plan.stdout.contains("postfix-r: stale pid file"),
+        "{plan:?}"
+    );
+    assert!(plan.stdout.contains("-> start it"), "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("would run: /usr/sbin/postfix -c /etc/postfix-r start"),
+        "{plan:?}"
+    );
+    assert!(!serving(&sb), "a dry run must not start anything");
+    assert_eq!(before, sb.config_snapshot());
+
+    let applied = reconcile(&sb, "").ok();
+    assert!(
+        applied.stdout.contains("1 problem(s) found: 1 repaired"),
+        "{applied:?}"
+    );
+    assert!(sb.wait_for(
+        "timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525 && head -1 <&3' | grep -q '^220 '",
+        Duration::from_secs(10)
+    ));
+
+    let clean = reconcile(&sb, "").ok();
+    assert!(clean.stdout.contains("no drift"), "{clean:?}");
+}
+
+#[test]
+fn failing_postfix_check_is_reported_not_restarted() {
+    let sb = scripted("postfix-c");
+    // The master dies behind instancectl's back, and its configuration breaks.
+    sb.sh("kill -9 $(cat /var/spool/postfix-c/pid/master.pid)")
+        .ok();
+    sb.sh("echo 'broken inet n' >> /etc/postfix-c/master.cf")
+        .ok();
+    let run = reconcile(&sb, "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("`postfix check` fails"), "{run:?}");
+    assert!(run.stdout.contains("bad field count"), "{run:?}");
+    assert!(run.stdout.contains("report only"), "{run:?}");
+    assert!(!run.stdout.contains("-> start it"), "{run:?}");
+    assert!(!serving(&sb));
+}
+
+#[test]
+fn master_running_while_disabled_is_stopped() {
+    let sb = scripted("postfix-d");
+    // Disabled behind instancectl's back, still running.
+    sb.sh("postmulti -i postfix-d -e disable").ok();
+    let run = reconcile(&sb, "").ok();
+    assert!(
+        run.stdout
+            .contains("postfix-d: disabled or stopped, but its master runs"),
+        "{run:?}"
+    );
+    assert!(sb.wait_for(
+        "! test -e /proc/$(cat /var/spool/postfix-d/pid/master.pid)",
+        Duration::from_secs(10)
+    ));
+    assert!(!serving(&sb));
+}
+
+#[test]
+fn silent_master_is_restarted_after_the_grace_period() {
+    let sb = scripted("postfix-s");
+    sb.sh("kill -STOP $(cat /var/spool/postfix-s/pid/master.pid); pkill -STOP -f '^smtpd' || true")
+        .ok();
+    let old = sb
+        .sh("tr -d ' ' < /var/spool/postfix-s/pid/master.pid")
+        .stdout;
+    let run = reconcile(&sb, "--grace 2s");
+    assert!(
+        run.stdout.contains("SMTP has not answered for 2 s"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("-> restart it"), "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
+    // A stopped master ignores SIGTERM; the restart kills it and starts a new one.
+    assert!(sb.wait_for(
+        "timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525 && head -1 <&3' | grep -q '^220 '",
+        Duration::from_secs(15)
+    ));
+    let new = sb
+        .sh("tr -d ' ' < /var/spool/postfix-s/pid/master.pid")
+        .stdout;
+    assert_ne!(old, new);
+}
