@@ -16,3 +16,4 @@ mod relay;
 mod scale;
 mod status;
 mod supervise;
+mod systemd;
