@@ -26,6 +26,7 @@ use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 
 use crate::postfix::queue::QueueCounts;
+use crate::probe::sockets;
 use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
 
 use crate::postfix::pid_file::{self, LockTable, MasterState};
@@ -73,7 +74,8 @@ pub struct InstanceStatus {
     /// postmulti's multi_instance_enable.
     pub enabled: bool,
     pub config_directory: PathBuf,
-    pub queue_directory: PathBuf,
+    /// `null` for a broken instance.
+    pub queue_directory: Option<PathBuf>,
     /// In effect: main.cf's, else Postfix's default (the host name).
     pub myhostname: String,
     pub verdict: Verdict,
@@ -120,7 +122,7 @@ pub struct HostInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// healthy when every instance is healthy, on-demand or disabled; else degraded,
-    /// or down when any instance is down.
+    /// or down when any instance is down, or broken when any is broken.
     pub verdict: Verdict,
     /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
     pub exit_status: i32,
@@ -130,6 +132,7 @@ pub struct Summary {
     pub disabled: usize,
     pub degraded: usize,
     pub down: usize,
+    pub broken: usize,
 }
 
 /// The whole status report.
@@ -165,6 +168,8 @@ struct Observed {
     listeners: Vec<ListenerStatus>,
     queues: std::result::Result<QueueCounts, String>,
     check: CheckResult,
+    /// Other programs listening on the running master's addresses and ports.
+    foreign: Vec<sockets::Foreign>,
 }
 
 /// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
@@ -174,12 +179,22 @@ fn observe(
     instance: &Instance,
     locks: Option<&LockTable>,
     sockets: &HashMap<u64, listening::ListenSocket>,
+    listening: &[sockets::ListeningSocket],
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = pid_file::probe(&instance.pid_file(), locks);
+        let master = match instance.pid_file() {
+            Some(file) => pid_file::probe(&file, locks),
+            None => MasterState::not_known("the instance's queue directory is not known"),
+        };
+        // A master that does not run has no sockets: whatever answers in its place is
+        // reported from the probes.
+        let foreign = match master.pid.filter(|_| master.running) {
+            Some(pid) => sockets::foreign(&instance.listeners, Some(pid), listening),
+            None => Vec::new(),
+        };
         // What the same master answered before, while it still holds its listeners:
         // no connection, so smtpd writes nothing to the mail log.
         let greetings = opts
@@ -191,12 +206,16 @@ fn observe(
         if let (Some(path), Some(pid), false) = (&greetings, running_pid, opts.check.recheck)
             && let Some(listeners) = listening::recall(path, instance, pid, sockets)
         {
-            let queues = QueueCounts::read_checked(&instance.queue_directory);
+            let queues = match &instance.queue_directory {
+                Some(dir) => QueueCounts::read_checked(dir),
+                None => Err("the instance's queue directory is not known".into()),
+            };
             return Observed {
                 master,
                 listeners,
                 queues,
                 check: check.join().expect("postfix check panicked"),
+                foreign,
             };
         }
         let probe_all = instance.enabled || master.running;
@@ -225,7 +244,10 @@ fn observe(
                 })
             })
             .collect();
-        let queues = QueueCounts::read_checked(&instance.queue_directory);
+        let queues = match &instance.queue_directory {
+            Some(dir) => QueueCounts::read_checked(dir),
+            None => Err("the instance's queue directory is not known".into()),
+        };
         let listeners: Vec<ListenerStatus> = probes
             .into_iter()
             .map(|p| p.join().expect("listener probe panicked"))
@@ -238,6 +260,7 @@ fn observe(
             listeners,
             queues,
             check: check.join().expect("postfix check panicked"),
+            foreign,
         }
     })
 }
@@ -329,6 +352,7 @@ pub fn gather(
     let locks = LockTable::read();
     let sockets = listening::listening_sockets();
     let sockets = &sockets;
+    let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -344,7 +368,8 @@ pub fn gather(
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, sockets, opts, checks))
+                let listening = &listening;
+                s.spawn(move || observe(postfix, instance, locks, sockets, listening, opts, checks))
             })
             .collect();
         let views = manager.views(host, selected);
@@ -416,6 +441,8 @@ pub fn gather(
             let queues_ok = seen.queues.as_ref().ok();
             let judgement = verdict::judge(&Facts {
                 enabled: instance.enabled,
+                broken: instance.broken.as_deref(),
+                foreign: &seen.foreign,
                 master: &seen.master,
                 stale_pid_process: stale_name,
                 uptime_seconds: uptime,
@@ -511,7 +538,9 @@ pub fn gather(
         }
     });
     let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
-    let verdict = if count(Verdict::Down) > 0 {
+    let verdict = if count(Verdict::Broken) > 0 {
+        Verdict::Broken
+    } else if count(Verdict::Down) > 0 {
         Verdict::Down
     } else if count(Verdict::Degraded) > 0 {
         Verdict::Degraded
@@ -527,6 +556,7 @@ pub fn gather(
         disabled: count(Verdict::Disabled),
         degraded: count(Verdict::Degraded),
         down: count(Verdict::Down),
+        broken: count(Verdict::Broken),
     };
     Report {
         schema: SCHEMA,

@@ -1,11 +1,15 @@
 //! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
-//! is never thrown away unless asked.
+//! is never thrown away unless asked. The run is recorded (an intent record) before
+//! its first change, so that a destroy killed halfway is finished by the next
+//! changing command or reconcile.
 
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
+use crate::state::{Intent, IntentAction};
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let name = args.name.as_str();
@@ -16,7 +20,8 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
     }
     host.require_root()?;
     let instance = host.instance(name)?;
-    let queued = QueueCounts::read(&instance.queue_directory);
+    let (queue_directory, data_directory) = instance.directories()?;
+    let queued = QueueCounts::read(queue_directory);
     if queued.total() > 0 && !args.force_discard_queue {
         let detail: Vec<String> = queued
             .by_name()
@@ -32,26 +37,63 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
             instance.config_directory.display()
         )));
     }
-    manager.hold_down_and_stop(host, &instance)?;
-    manager.set_enabled(host, &instance, false)?;
-    let postmulti = host.postfix.postmulti();
-    if instance.enabled {
-        postmulti.disable(name)?;
-    }
-    if queued.total() > 0 {
-        discard_queue(host, &instance.config_directory)?;
-    }
-    manager.forget(host, &instance)?;
-    postmulti.destroy(name)?;
-    remove_leftovers(host, &instance)?;
-    host.state.remove(&host.runner, name)?;
+    let mut intent = Intent::new(
+        IntentAction::Destroy,
+        name,
+        vec![
+            instance.config_directory.clone(),
+            queue_directory.to_path_buf(),
+            data_directory.to_path_buf(),
+        ],
+    );
+    intent.discard_queue = args.force_discard_queue;
+    host.state.begin(&host.runner, &intent)?;
+    destroy(host, manager, &instance, true, intent.discard_queue)?;
+    host.state.end(&host.runner, name)?;
     if !host.runner.dry_run() {
         println!("{name}: destroyed");
     }
     Ok(())
 }
 
-fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
+/// Finishes a destroy that was killed halfway, from where it stopped: the steps
+/// already done are skipped (postmulti no longer lists the instance once its own
+/// destroy ran; then only the directories and records are left).
+pub(crate) fn finish(host: &Host, manager: &dyn ServiceManager, intent: &Intent) -> Result<()> {
+    let (instance, listed) = super::interrupted_instance(host, intent)?;
+    destroy(host, manager, &instance, listed, intent.discard_queue)
+}
+
+/// The steps of a destroy. `listed`: postmulti still lists the instance.
+fn destroy(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    listed: bool,
+    discard_queue: bool,
+) -> Result<()> {
+    let name = instance.name.as_str();
+    let (queue_directory, _) = instance.directories()?;
+    let postmulti = host.postfix.postmulti();
+    if listed {
+        manager.hold_down_and_stop(host, instance)?;
+        manager.set_enabled(host, instance, false)?;
+        if instance.enabled {
+            postmulti.disable(name)?;
+        }
+        if discard_queue && QueueCounts::read(queue_directory).total() > 0 {
+            discard_queue_of(host, &instance.config_directory)?;
+        }
+    }
+    manager.forget(host, instance)?;
+    if listed {
+        postmulti.destroy(name)?;
+    }
+    remove_leftovers(host, instance)?;
+    host.state.remove(&host.runner, name)
+}
+
+fn discard_queue_of(host: &Host, config_dir: &std::path::Path) -> Result<()> {
     let dir = config_dir.to_string_lossy();
     // postsuper -d ALL covers hold, incoming, active and deferred; maildrop is named.
     for queues in [&[][..], &["maildrop"][..]] {
@@ -68,16 +110,17 @@ fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
 /// postmulti destroy removes the files Postfix installed, not those a running
 /// instance made (pid files, caches); the instance's own directories go too. The
 /// primary's directories are never touched, whatever an instance's main.cf says.
-fn remove_leftovers(host: &Host, instance: &crate::instance::Instance) -> Result<()> {
+fn remove_leftovers(host: &Host, instance: &Instance) -> Result<()> {
     let primary = [
-        &host.postfix.config_directory,
+        host.postfix.config_directory.as_path(),
         &host.postfix.queue_directory,
         &host.postfix.data_directory,
     ];
+    let (queue_directory, data_directory) = instance.directories()?;
     for dir in [
-        &instance.config_directory,
-        &instance.queue_directory,
-        &instance.data_directory,
+        instance.config_directory.as_path(),
+        queue_directory,
+        data_directory,
     ] {
         if primary.contains(&dir) || !dir.exists() || dir.parent().is_none() {
             continue;

@@ -15,7 +15,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The selected instances that may run. Naming a disabled instance is an error;
 /// a group or `--all` skips disabled ones, as postmulti does.
 fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
-    let selected = host.select(selection)?;
+    let selected = sound(host, selection)?;
     if let (Selection::One(name), [only]) = (selection, selected.as_slice())
         && !only.enabled
     {
@@ -30,6 +30,25 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
                 println!("{}: disabled, skipped", i.display_name());
             }
             i.enabled
+        })
+        .collect())
+}
+
+/// The selected instances that are not broken. Naming a broken instance is an
+/// error that says how to mend it; a group or `--all` skips broken ones, and says so.
+fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
+    let selected = host.select(selection)?;
+    if let (Selection::One(_), [only]) = (selection, selected.as_slice()) {
+        only.require_sound()?;
+    }
+    Ok(selected
+        .into_iter()
+        .filter(|i| match i.require_sound() {
+            Ok(()) => true,
+            Err(e) => {
+                println!("{}: skipped: {e}", i.display_name());
+                false
+            }
         })
         .collect())
 }
@@ -178,8 +197,7 @@ fn report_started(instance: &Instance, pid: i32, was_running: bool) {
 /// in reverse start order.
 pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let instances: Vec<Instance> = host
-        .select(selection)?
+    let instances: Vec<Instance> = sound(host, selection)?
         .into_iter()
         .filter(|i| !unmanaged(manager, i))
         .collect();
@@ -234,6 +252,19 @@ pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
         }
         return Ok(());
     }
+    // Check every configuration before stopping anything: a configuration error
+    // found after the stop would leave an instance down that was serving.
+    for instance in instances.iter().filter(|i| manager.manages(i)) {
+        host.postfix
+            .require_check(&instance.config_directory)
+            .map_err(|e| {
+                e.context(format!(
+                    "{} fails `postfix check`, so nothing was restarted (what runs keeps \
+                     running with the configuration it loaded); fix the configuration first",
+                    instance.display_name()
+                ))
+            })?;
+    }
     for instance in instances.iter().rev() {
         stop_one(host, manager, instance)?;
     }
@@ -275,6 +306,7 @@ pub fn enable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<(
     host.require_root()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "enable")?;
+    instance.require_sound()?;
     if !instance.enabled {
         host.postfix.postmulti().enable(name)?;
     }
@@ -290,6 +322,7 @@ pub fn disable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<
     host.require_root()?;
     let instance = host.instance(name)?;
     refuse_primary(&instance, "disable")?;
+    instance.require_sound()?;
     stop_one(host, manager, &instance)?;
     manager.set_enabled(host, &instance, false)?;
     if instance.enabled {

@@ -16,4 +16,5 @@ mod relay;
 mod scale;
 mod status;
 mod supervise;
+mod supervise_systemd;
 mod systemd;
