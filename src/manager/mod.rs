@@ -155,17 +155,36 @@ impl dyn ServiceManager + '_ {
     /// order itself (see [`ServiceManager::starts_sets`]), lifting earlier stops.
     pub fn release_and_start_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
         for instance in instances {
+            instance.require_sound()?;
+        }
+        for instance in instances {
             host.state.hold_down(&host.runner, &instance.name, false)?;
         }
         self.start_set(host, instances)
     }
 
-    /// Stops a set of instances with one request (see `release_and_start_set`).
+    /// Stops a set of instances with one request (see `release_and_start_set`); as
+    /// `hold_down_and_stop`, a failed stop takes back the marks it made.
     pub fn hold_down_and_stop_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
         for instance in instances {
-            host.state.hold_down(&host.runner, &instance.name, true)?;
+            instance.require_sound()?;
         }
-        self.stop_set(host, instances)
+        let mut marked = Vec::new();
+        for instance in instances {
+            if !host.state.is_held_down(&instance.name) {
+                host.state.hold_down(&host.runner, &instance.name, true)?;
+                marked.push(instance);
+            }
+        }
+        let stopped = self.stop_set(host, instances);
+        if stopped.is_err() {
+            for instance in marked {
+                if let Err(e) = host.state.hold_down(&host.runner, &instance.name, false) {
+                    tracing::warn!(instance = instance.display_name(), error = %e, "cannot remove the stop mark");
+                }
+            }
+        }
+        stopped
     }
 
     /// Unregisters an instance that is going away, and drops its stop mark.
