@@ -581,3 +581,23 @@ fn a_hung_supervisor_is_a_problem_in_status() {
     );
     assert!(waited < Duration::from_secs(60), "status waited {waited:?}");
 }
+
+#[test]
+fn a_broken_instance_is_not_started_on_directories_not_its_own() {
+    let sb = one_instance("postfix-b");
+    sb.ctl("stop postfix-b").ok();
+    assert_eq!(masters_of(&sb, "postfix-b"), 0);
+    // Still enabled, but its main.cf no longer names directories of its own: Postfix
+    // would fall back to the compiled-in (the primary's) queue directory.
+    sb.sh(
+        "postconf -c /etc/postfix-b -X queue_directory data_directory && \
+         rm /var/lib/instancectl/stopped/postfix-b && \
+         pkill -HUP -f '[i]nstancectl supervise'",
+    )
+    .ok();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(masters_of(&sb, "postfix-b"), 0, "{}", sb.supervisor_log());
+    let status = sb.ctl("status postfix-b --json");
+    assert_eq!(status.code, 1, "{status:?}");
+    assert!(status.stdout.contains("\"broken\""), "{status:?}");
+}

@@ -341,7 +341,12 @@ impl Supervisor<'_> {
             .map(|c| (c.instance.name.clone(), c))
             .collect();
         for instance in instances {
-            let wanted = instance.enabled && !self.host.state.is_held_down(&instance.name);
+            // A broken instance (no directories of its own, a change interrupted
+            // halfway) does not run: its master could only run on directories that are
+            // not its own, or stand in the way of finishing the change.
+            let wanted = instance.enabled
+                && instance.broken.is_none()
+                && !self.host.state.is_held_down(&instance.name);
             let child = match old.remove(&instance.name) {
                 Some(mut child) => {
                     child.instance = instance;
