@@ -12,7 +12,7 @@ pub mod verdict;
 
 pub use verdict::Verdict;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -178,7 +178,6 @@ fn observe(
     postfix: &Postfix,
     instance: &Instance,
     locks: Option<&LockTable>,
-    sockets: &HashMap<u64, listening::ListenSocket>,
     listening: &[sockets::ListeningSocket],
     opts: &Options,
     checks: &check::Slots,
@@ -204,7 +203,7 @@ fn observe(
             .map(|dir| listening::greetings_file(dir, instance));
         let running_pid = master.pid.filter(|_| master.running);
         if let (Some(path), Some(pid), false) = (&greetings, running_pid, opts.check.recheck)
-            && let Some(listeners) = listening::recall(path, instance, pid, sockets)
+            && let Some(listeners) = listening::recall(path, instance, pid, listening)
         {
             let queues = match &instance.queue_directory {
                 Some(dir) => QueueCounts::read_checked(dir),
@@ -350,8 +349,6 @@ pub fn gather(
 ) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
-    let sockets = listening::listening_sockets();
-    let sockets = &sockets;
     let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
@@ -369,7 +366,7 @@ pub fn gather(
             .map(|instance| {
                 let locks = locks.as_ref();
                 let listening = &listening;
-                s.spawn(move || observe(postfix, instance, locks, sockets, listening, opts, checks))
+                s.spawn(move || observe(postfix, instance, locks, listening, opts, checks))
             })
             .collect();
         let views = manager.views(host, selected);

@@ -17,8 +17,7 @@
 //! Anything else (and `--recheck`) probes again. This needs root (the master's open
 //! files); otherwise every run probes, as before.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,73 +26,11 @@ use serde::{Deserialize, Serialize};
 use crate::instance::Instance;
 use crate::postfix::master_cf::{BindAddr, Listener};
 use crate::probe::ListenerStatus;
+use crate::probe::sockets::ListeningSocket;
 
 /// A remembered greeting is shown again for at most this long; then the listener is
 /// probed (two lines in the mail log per listener every five minutes at most).
 pub const GREETING_MAX_AGE: Duration = Duration::from_secs(300);
-
-/// One TCP socket in the LISTEN state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenSocket {
-    pub addr: SocketAddr,
-    /// Connections the kernel accepted that no process has taken yet.
-    pub accept_queue: u64,
-}
-
-/// Every listening TCP socket of this network namespace, by inode.
-pub fn listening_sockets() -> HashMap<u64, ListenSocket> {
-    let mut out = HashMap::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            out.extend(parse_proc_net_tcp(&text));
-        }
-    }
-    out
-}
-
-/// The LISTEN sockets of a /proc/net/tcp or tcp6 table. For a listening socket the
-/// kernel shows the accept queue's length as rx_queue.
-fn parse_proc_net_tcp(text: &str) -> Vec<(u64, ListenSocket)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 10 || fields[3] != "0A" {
-                return None;
-            }
-            let addr = parse_addr(fields[1])?;
-            let accept_queue = u64::from_str_radix(fields[4].split_once(':')?.1, 16).ok()?;
-            let inode = fields[9].parse().ok()?;
-            Some((inode, ListenSocket { addr, accept_queue }))
-        })
-        .collect()
-}
-
-/// `0100007F:4E21` (IPv4) or 32 hex digits and a port (IPv6): the address is printed
-/// as the kernel holds it, 32-bit words in the machine's byte order.
-fn parse_addr(text: &str) -> Option<SocketAddr> {
-    let (ip, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let words: Vec<[u8; 4]> = (0..ip.len() / 8)
-        .map(|k| {
-            u32::from_str_radix(ip.get(k * 8..k * 8 + 8)?, 16)
-                .ok()
-                .map(u32::to_ne_bytes)
-        })
-        .collect::<Option<_>>()?;
-    let ip = match words.as_slice() {
-        [w] => IpAddr::V4(Ipv4Addr::from(*w)),
-        [a, b, c, d] => {
-            let mut bytes = [0u8; 16];
-            for (k, w) in [a, b, c, d].iter().enumerate() {
-                bytes[k * 4..k * 4 + 4].copy_from_slice(*w);
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
-}
 
 /// Whether process `pid` holds, for every entry of `wanted`, one of its socket
 /// inodes (`socket:[INODE]` links in /proc/PID/fd). It stops reading at the last one
@@ -177,7 +114,7 @@ pub fn recall(
     path: &Path,
     instance: &Instance,
     master_pid: i32,
-    sockets: &HashMap<u64, ListenSocket>,
+    sockets: &[ListeningSocket],
 ) -> Option<Vec<ListenerStatus>> {
     let remembered: Remembered = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let (start, stopped) = start_and_stopped(master_pid)?;
@@ -197,8 +134,8 @@ pub fn recall(
         // The idle LISTEN sockets on the listener's address: the master must hold one.
         let inodes: Vec<u64> = sockets
             .iter()
-            .filter(|(_, s)| s.accept_queue == 0 && serves(listener, &s.addr))
-            .map(|(inode, _)| *inode)
+            .filter(|s| s.queued == 0 && serves(listener, &s.addr))
+            .map(|s| s.inode)
             .collect();
         if !same || inodes.is_empty() {
             return None;
@@ -244,37 +181,6 @@ pub fn remember(path: &Path, master_pid: i32, listeners: &[ListenerStatus]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // /proc/net/tcp and tcp6 of a sandbox with postfix-a on 127.0.0.1:2501 (one
-    // connection waiting in its accept queue), a master on *:25 over IPv6, and an
-    // established connection (Linux 6.1, x86_64).
-    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:09C5 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 41807 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:09C5 0100007F:B1A4 01 00000000:00000000 00:00000000 00000000     0        0 0 1 0000000000000000 20 4 30 10 -1
-";
-    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:0019 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41900 1 0000000000000000 100 0 0 10 0
-   1: 00000000000000000000000001000000:0A29 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41901 1 0000000000000000 100 0 0 10 0
-";
-
-    #[test]
-    fn listening_sockets_with_their_accept_queues() {
-        let v4 = parse_proc_net_tcp(TCP);
-        assert_eq!(
-            v4,
-            vec![(
-                41807,
-                ListenSocket {
-                    addr: "127.0.0.1:2501".parse().unwrap(),
-                    accept_queue: 1
-                }
-            )]
-        );
-        let v6 = parse_proc_net_tcp(TCP6);
-        assert_eq!(v6[0].1.addr, "[::]:25".parse().unwrap());
-        assert_eq!(v6[1].1.addr, "[::1]:2601".parse().unwrap());
-        assert_eq!(v6[1].1.accept_queue, 0);
-    }
 
     #[test]
     fn a_wildcard_listener_is_served_by_the_unspecified_address() {
