@@ -5,6 +5,7 @@
 //! an instance is hung.
 
 pub mod check;
+pub mod listening;
 
 pub mod procs;
 pub mod verdict;
@@ -197,6 +198,29 @@ fn observe(
             Some(pid) => sockets::foreign(&instance.listeners, Some(pid), listening),
             None => Vec::new(),
         };
+        // What the same master answered before, while it still holds its listeners:
+        // no connection, so smtpd writes nothing to the mail log.
+        let greetings = opts
+            .check
+            .cache_dir
+            .as_ref()
+            .map(|dir| listening::greetings_file(dir, instance));
+        let running_pid = master.pid.filter(|_| master.running);
+        if let (Some(path), Some(pid), false) = (&greetings, running_pid, opts.check.recheck)
+            && let Some(listeners) = listening::recall(path, instance, pid, listening)
+        {
+            let queues = match &instance.queue_directory {
+                Some(dir) => QueueCounts::read_checked(dir),
+                None => Err("the instance's queue directory is not known".into()),
+            };
+            return Observed {
+                master,
+                listeners,
+                queues,
+                check: check.join().expect("postfix check panicked"),
+                foreign,
+            };
+        }
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -217,6 +241,7 @@ fn observe(
                             banner: None,
                             latency_ms: None,
                             error: Some("not probed: the instance is disabled".into()),
+                            remembered: false,
                         }
                     }
                 })
@@ -226,12 +251,16 @@ fn observe(
             Some(dir) => QueueCounts::read_checked(dir),
             None => Err("the instance's queue directory is not known".into()),
         };
+        let listeners: Vec<ListenerStatus> = probes
+            .into_iter()
+            .map(|p| p.join().expect("listener probe panicked"))
+            .collect();
+        if let (Some(path), Some(pid), None) = (&greetings, running_pid, &opts.check.cannot_run) {
+            listening::remember(path, pid, &listeners);
+        }
         Observed {
             master,
-            listeners: probes
-                .into_iter()
-                .map(|p| p.join().expect("listener probe panicked"))
-                .collect(),
+            listeners,
             queues,
             check: check.join().expect("postfix check panicked"),
             foreign,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -105,7 +105,7 @@ pub fn probe_kinds(instance: &Instance) -> Vec<ProbeKind> {
 }
 
 /// How a listener is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeKind {
     /// Connect and read the 220 greeting (smtpd, postscreen).
@@ -119,7 +119,7 @@ pub enum ProbeKind {
 }
 
 /// One inet listener and how it answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenerStatus {
     /// As configured: `127.0.0.1:25`, `[::1]:25`, `*:25` for every address.
     pub address: String,
@@ -137,6 +137,10 @@ pub struct ListenerStatus {
     /// service, to the connection for others), in milliseconds.
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
+    /// Not probed this time: what the same master answered in an earlier run, shown
+    /// again while it still holds the listener (see health::listening).
+    #[serde(default)]
+    pub remembered: bool,
 }
 
 fn probe_kind(listener: &Listener, args: Option<&[String]>) -> ProbeKind {
@@ -169,6 +173,7 @@ pub fn probe_listener(listener: &Listener, kind: ProbeKind, timeout: Duration) -
         banner: None,
         latency_ms: None,
         error: None,
+        remembered: false,
     };
     match kind {
         ProbeKind::Smtp => {

@@ -13,6 +13,8 @@ type UndoAction<'h> = Box<dyn FnOnce(&Host) -> Result<()> + 'h>;
 pub struct Transaction<'h> {
     host: &'h Host,
     undo: Vec<(String, UndoAction<'h>)>,
+    /// Which instance the steps are for, in their progress lines.
+    label: Option<String>,
 }
 
 /// Which step failed, and why.
@@ -30,11 +32,18 @@ impl<'h> Transaction<'h> {
         let mut tx = Transaction {
             host,
             undo: Vec::new(),
+            label: None,
         };
         match body(&mut tx) {
             Ok(value) => Ok(value),
             Err(failed) => Err(tx.roll_back(failed)),
         }
+    }
+
+    /// From now on, names each step `LABEL: STEP` (which instance, when one run
+    /// makes several).
+    pub fn label_steps(&mut self, label: &str) {
+        self.label = Some(label.to_string());
     }
 
     /// Runs one named step, shown as it happens (see `progress`).
@@ -43,7 +52,11 @@ impl<'h> Transaction<'h> {
         name: &str,
         f: impl FnOnce(&Host) -> Result<T>,
     ) -> Result<T, StepFailed> {
-        crate::progress::run(name, || f(self.host)).map_err(|error| StepFailed {
+        let shown = match &self.label {
+            Some(label) => format!("{label}: {name}"),
+            None => name.to_string(),
+        };
+        crate::progress::run(&shown, || f(self.host)).map_err(|error| StepFailed {
             step: name.to_string(),
             error,
         })

@@ -55,7 +55,10 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Resul
         );
         return Ok(());
     }
-    for change in changes {
+    let total = changes.len();
+    for (k, change) in changes.into_iter().enumerate() {
+        // Progress: which change of how many this is; create says each of its steps.
+        print!("[{}/{total}] ", k + 1);
         apply(host, manager, change, args.force_discard_queue)?;
     }
     Ok(())

@@ -377,6 +377,7 @@ fn build(
         std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
 
     Transaction::run(host, |tx| {
+        tx.label_steps(name);
         tx.on_undo("restore the primary main.cf", move |h| {
             restore_file(h, &primary_main_cf, &original_primary)
         });

@@ -1,6 +1,9 @@
 //! start, stop, restart, reload, enable and disable: the service manager does the
-//! work, in postmulti's start order (stop in reverse), one progress step per
-//! instance, each ending in a line that says what became of it.
+//! start, stop, restart, reload, enable and disable: the service manager does the
+//! work, in postmulti's start order within a group (stop in reverse); groups and
+//! instances outside groups do not depend on each other and start and stop in
+//! parallel. One progress step per instance, each ending in a line that says what
+//! became of it.
 
 use std::time::Duration;
 
@@ -53,12 +56,106 @@ fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
         .collect())
 }
 
+/// Starts the selection. Instances that do not depend on each other start at the same
+/// time: each group is one chain in start order (in a group, output before input),
+/// and every instance outside a group is a chain of its own.
 pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    for instance in runnable(host, selection)? {
-        start_one(host, manager, &instance)?;
+    let instances: Vec<Instance> = runnable(host, selection)?
+        .into_iter()
+        .filter(|i| !unmanaged(manager, i))
+        .collect();
+    if manager.starts_sets() {
+        return start_set(host, manager, &instances);
+    }
+    in_chains(&instances, |chain| {
+        chain.iter().try_for_each(|i| start_one(host, manager, i))
+    })
+}
+
+/// A manager that keeps the start order itself (the native supervisor) gets the
+/// whole set in one request; then every instance is waited for at once.
+fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) -> Result<()> {
+    let was_running: Vec<bool> = instances
+        .iter()
+        .map(|i| i.running_master().is_some())
+        .collect();
+    manager.release_and_start_set(host, instances)?;
+    if host.runner.dry_run() {
+        return Ok(());
+    }
+    let pids: Vec<Result<i32>> = std::thread::scope(|s| {
+        let waits: Vec<_> = instances
+            .iter()
+            .map(|i| s.spawn(move || crate::probe::wait_until_serving(i, START_TIMEOUT)))
+            .collect();
+        waits
+            .into_iter()
+            .map(|w| w.join().expect("start wait panicked"))
+            .collect()
+    });
+    for ((instance, pid), was) in instances.iter().zip(pids).zip(was_running) {
+        report_started(instance, pid?, was);
     }
     Ok(())
+}
+
+/// Independent chains of instances: one per group, in start order, and one for each
+/// instance outside a group.
+fn chains(instances: &[Instance]) -> Vec<Vec<&Instance>> {
+    let mut out: Vec<Vec<&Instance>> = Vec::new();
+    let mut by_group: std::collections::BTreeMap<&str, usize> = Default::default();
+    for instance in instances {
+        match instance.group.as_deref() {
+            Some(group) => match by_group.get(group) {
+                Some(&k) => out[k].push(instance),
+                None => {
+                    by_group.insert(group, out.len());
+                    out.push(vec![instance]);
+                }
+            },
+            None => out.push(vec![instance]),
+        }
+    }
+    out
+}
+
+/// How many chains run at once: a start runs `postfix check` (a shell script with a
+/// dozen children), so not all fifty at once on a mail server.
+fn parallel_chains() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 4)
+        .unwrap_or(8)
+}
+
+/// Runs `each` on every chain, several chains at once; every chain runs to its end or
+/// its first error, and the first error (in start order) is returned.
+fn in_chains<'i>(
+    instances: &'i [Instance],
+    each: impl Fn(&[&'i Instance]) -> Result<()> + Sync,
+) -> Result<()> {
+    let chains = chains(instances);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
+        chains.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..parallel_chains().min(chains.len()) {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(chain) = chains.get(k) else {
+                        break;
+                    };
+                    let result = each(chain);
+                    *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .filter_map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 /// Says so, and returns true, when the service manager leaves the instance alone (under
@@ -87,22 +184,48 @@ fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> 
     }
     let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     step.clear();
-    match was_running {
-        Some(_) => println!(
-            "{}: already running (master pid {pid})",
-            instance.display_name()
-        ),
-        None => println!("{}: started (master pid {pid})", instance.display_name()),
-    }
+    report_started(instance, pid, was_running.is_some());
     Ok(())
 }
 
+fn report_started(instance: &Instance, pid: i32, was_running: bool) {
+    if was_running {
+        println!(
+            "{}: already running (master pid {pid})",
+            instance.display_name()
+        );
+    } else {
+        println!("{}: started (master pid {pid})", instance.display_name());
+    }
+}
+
+/// Stops the selection: independent chains at the same time (see [`start`]), each
+/// in reverse start order.
 pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    for instance in sound(host, selection)?.iter().rev() {
-        stop_one(host, manager, instance)?;
+    let instances: Vec<Instance> = sound(host, selection)?
+        .into_iter()
+        .filter(|i| !unmanaged(manager, i))
+        .collect();
+    if manager.starts_sets() {
+        let was_running: Vec<bool> = instances
+            .iter()
+            .map(|i| i.running_master().is_some())
+            .collect();
+        manager.hold_down_and_stop_set(host, &instances)?;
+        if !host.runner.dry_run() {
+            for (instance, was) in instances.iter().zip(was_running).rev() {
+                report_stopped(instance, was);
+            }
+        }
+        return Ok(());
     }
-    Ok(())
+    in_chains(&instances, |chain| {
+        chain
+            .iter()
+            .rev()
+            .try_for_each(|i| stop_one(host, manager, i))
+    })
 }
 
 fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
@@ -114,14 +237,18 @@ fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> R
     manager.hold_down_and_stop(host, instance)?;
     step.clear();
     if !host.runner.dry_run() {
-        let word = if was_running {
-            "stopped"
-        } else {
-            "already stopped"
-        };
-        println!("{}: {word}", instance.display_name());
+        report_stopped(instance, was_running);
     }
     Ok(())
+}
+
+fn report_stopped(instance: &Instance, was_running: bool) {
+    let word = if was_running {
+        "stopped"
+    } else {
+        "already stopped"
+    };
+    println!("{}: {word}", instance.display_name());
 }
 
 pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {

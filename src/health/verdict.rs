@@ -568,6 +568,7 @@ mod tests {
             banner: ok.then(|| "220 a.example ESMTP Postfix".into()),
             latency_ms: ok.then_some(0.5),
             error: (!ok).then(|| "Connection refused (os error 111)".into()),
+            remembered: false,
         }
     }
 
@@ -580,6 +581,7 @@ mod tests {
             duration_ms: Some(500),
             cached: false,
             reason: None,
+            quick: false,
         }
     }
 

@@ -151,6 +151,42 @@ impl dyn ServiceManager + '_ {
         self.restart(host, instance)
     }
 
+    /// Starts a set of instances with one request to a manager that keeps the start
+    /// order itself (see [`ServiceManager::starts_sets`]), lifting earlier stops.
+    pub fn release_and_start_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        for instance in instances {
+            instance.require_sound()?;
+        }
+        for instance in instances {
+            host.state.hold_down(&host.runner, &instance.name, false)?;
+        }
+        self.start_set(host, instances)
+    }
+
+    /// Stops a set of instances with one request (see `release_and_start_set`); as
+    /// `hold_down_and_stop`, a failed stop takes back the marks it made.
+    pub fn hold_down_and_stop_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        for instance in instances {
+            instance.require_sound()?;
+        }
+        let mut marked = Vec::new();
+        for instance in instances {
+            if !host.state.is_held_down(&instance.name) {
+                host.state.hold_down(&host.runner, &instance.name, true)?;
+                marked.push(instance);
+            }
+        }
+        let stopped = self.stop_set(host, instances);
+        if stopped.is_err() {
+            for instance in marked {
+                if let Err(e) = host.state.hold_down(&host.runner, &instance.name, false) {
+                    tracing::warn!(instance = instance.display_name(), error = %e, "cannot remove the stop mark");
+                }
+            }
+        }
+        stopped
+    }
+
     /// Unregisters an instance that is going away, and drops its stop mark.
     pub fn forget(&self, host: &Host, instance: &Instance) -> Result<()> {
         self.uninstall(host, instance)?;
@@ -169,7 +205,7 @@ pub struct SupervisorPace {
     pub smtp_probe_every: std::time::Duration,
 }
 
-pub trait ServiceManager {
+pub trait ServiceManager: Send + Sync {
     fn kind(&self) -> ManagerKind;
 
     /// Makes the manager aware of a newly created instance (launchd: writes its job).
@@ -188,6 +224,23 @@ pub trait ServiceManager {
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()>;
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// Whether the manager starts and stops a whole set of instances itself, keeping
+    /// the start order (the native supervisor does, on one request): then commands
+    /// use `start_set` and `stop_set` instead of one `start` or `stop` per instance.
+    fn starts_sets(&self) -> bool {
+        false
+    }
+
+    /// Starts every instance of the set, in start order.
+    fn start_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        instances.iter().try_for_each(|i| self.start(host, i))
+    }
+
+    /// Stops every instance of the set, in reverse start order.
+    fn stop_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        instances.iter().rev().try_for_each(|i| self.stop(host, i))
+    }
 
     /// Makes a running master re-read its configuration.
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()>;

@@ -40,9 +40,16 @@ fn apply_creates_changes_and_removes() {
         "{first:?}"
     );
     assert!(
-        first.stdout.contains("postfix-in: missing -> create"),
+        first.stdout.contains("[2/2] postfix-in: missing -> create"),
         "{first:?}"
     );
+    // Progress: each step of each create, as it begins.
+    for step in ["postmulti create", "postfix check", "starting the instance"] {
+        assert!(
+            first.stderr.contains(&format!("postfix-in: {step} ...\n")),
+            "{step}: {first:?}"
+        );
+    }
     assert!(sb.banner("127.0.0.1", 2525).starts_with("220 in."));
     assert!(sb.banner("127.0.0.1", 10026).starts_with("220 out."));
     let order = sb.sh("postmulti -l | awk '{print $1}'").ok().stdout;

@@ -14,6 +14,7 @@ mod output;
 mod postfix32;
 mod reconcile;
 mod relay;
+mod scale;
 mod status;
 mod supervise;
 mod supervise_systemd;

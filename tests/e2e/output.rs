@@ -152,12 +152,12 @@ fn progress_lines_for_each_step() {
         .ok();
     let steps: Vec<&str> = create.stderr.lines().collect();
     for step in [
-        "postmulti create ...",
-        "applying the role settings ...",
-        "postfix check ...",
-        "postmulti enable ...",
-        "starting the instance ...",
-        "waiting for SMTP to answer ...",
+        "postfix-a: postmulti create ...",
+        "postfix-a: applying the role settings ...",
+        "postfix-a: postfix check ...",
+        "postfix-a: postmulti enable ...",
+        "postfix-a: starting the instance ...",
+        "postfix-a: waiting for SMTP to answer ...",
     ] {
         assert!(steps.contains(&step), "{step} missing: {create:#?}");
     }
@@ -185,7 +185,10 @@ fn progress_lines_for_each_step() {
     let tty = sb
         .sh("script -qec 'instancectl create postfix-c --listen 127.0.0.1:2527' /dev/null")
         .ok();
-    for step in ["\u{2713} postmulti create (", "\u{2713} postfix check ("] {
+    for step in [
+        "\u{2713} postfix-c: postmulti create (",
+        "\u{2713} postfix-c: postfix check (",
+    ] {
         assert!(tty.stdout.contains(step), "{step} missing: {tty:#?}");
     }
 
@@ -197,7 +200,7 @@ fn progress_lines_for_each_step() {
     .ok();
     let apply = sb.ctl("apply -f /tmp/instances.toml").ok();
     assert!(
-        apply.stderr.contains("postmulti create ...\n"),
+        apply.stderr.contains("postfix-d: postmulti create ...\n"),
         "{apply:#?}"
     );
 }

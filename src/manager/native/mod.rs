@@ -107,24 +107,41 @@ impl ServiceManager for Native {
     }
 
     fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        self.start_set(host, std::slice::from_ref(instance))
+    }
+
+    /// The supervisor starts whatever is wanted and not running on one sync, in
+    /// start order, so a set costs one request (and one read of the instance list).
+    fn starts_sets(&self) -> bool {
+        true
+    }
+
+    fn start_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
         let response = ask(host, &Request::Sync)?;
-        match report_of(&response, instance) {
-            Some(report) if report.state != "running" && !host.runner.dry_run() => {
-                Err(Error::failed(not_running(instance, report)))
+        for instance in instances {
+            match report_of(&response, instance) {
+                Some(report) if report.state != "running" && !host.runner.dry_run() => {
+                    return Err(Error::failed(not_running(instance, report)));
+                }
+                _ => {}
             }
-            _ => Ok(()),
+        }
+        Ok(())
+    }
+
+    fn stop_set(&self, host: &Host, instances: &[Instance]) -> Result<()> {
+        match ask(host, &Request::Sync) {
+            Ok(_) => Ok(()),
+            // Nothing runs them when no supervisor runs, unless started elsewhere.
+            Err(_) if instances.iter().all(|i| i.running_master().is_none()) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
     /// The supervisor stops what is not wanted: disabled, or marked stopped by the
     /// command that calls this.
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
-        match ask(host, &Request::Sync) {
-            Ok(_) => Ok(()),
-            // Nothing runs it when no supervisor runs, unless it was started elsewhere.
-            Err(_) if instance.running_master().is_none() => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.stop_set(host, std::slice::from_ref(instance))
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
