@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::{ApplyArgs, CreateArgs, DestroyArgs};
+use crate::cli::{ApplyArgs, CreateArgs};
 use crate::error::{Error, Result};
-use crate::host::Host;
+use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manifest::{self, Wanted};
 use crate::postfix::main_cf::MainCf;
@@ -125,13 +125,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
-            destroy::run(
-                host,
-                &DestroyArgs {
-                    name,
-                    force_discard_queue,
-                },
-            )
+            destroy::one(host, &host.instance(&name)?, force_discard_queue)
         }
         Change::Create(w) => {
             println!("{}: missing -> create", w.name);
@@ -148,7 +142,7 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                 },
             )?;
             if !w.enabled {
-                lifecycle::disable(host, &w.name)?;
+                lifecycle::disable(host, &Selection::One(w.name.clone()))?;
             }
             Ok(())
         }
@@ -207,11 +201,11 @@ fn update(
     match enabled {
         Some(true) => {
             println!("{name}: disabled -> enable");
-            lifecycle::enable(host, name)
+            lifecycle::enable(host, &Selection::One(name.clone()))
         }
         Some(false) => {
             println!("{name}: enabled -> disable");
-            lifecycle::disable(host, name)
+            lifecycle::disable(host, &Selection::One(name.clone()))
         }
         None => Ok(()),
     }

@@ -1,22 +1,68 @@
 //! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
-//! is never thrown away unless asked.
+//! is never thrown away unless asked, and a group or every instance only goes with
+//! `--yes` or a person's answer at the terminal.
 
+use super::confirm::confirm;
+use super::lifecycle::secondaries;
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
-use crate::host::Host;
+use crate::host::{Host, Selection};
+use crate::instance::Instance;
 use crate::postfix::queue::QueueCounts;
 
 pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
-    let name = args.name.as_str();
-    if name == "-" {
-        return Err(Error::bad_input(
-            "the primary instance cannot be destroyed; it is the one postmulti manages the others from",
-        ));
-    }
+    let selection = args.instances.selection()?;
     host.require_root()?;
-    let instance = host.instance(name)?;
+    let instances = secondaries(host, &selection, "destroyed")?;
+    if !matches!(selection, Selection::One(_)) {
+        let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+        if names.is_empty() {
+            return Err(Error::bad_input("no secondary instance is selected"));
+        }
+        confirm(
+            &format!("destroy {} ({})", names.join(", "), names.len()),
+            args.yes,
+            host.runner.dry_run(),
+        )?;
+    }
+    // Every instance's queue is looked at before the first one goes.
+    for instance in &instances {
+        refuse_queued(instance, args.force_discard_queue)?;
+    }
+    for instance in instances.iter().rev() {
+        one(host, instance, args.force_discard_queue)?;
+    }
+    Ok(())
+}
+
+/// Destroys one secondary instance (`apply` uses it for instances a manifest drops).
+pub fn one(host: &Host, instance: &Instance, force_discard_queue: bool) -> Result<()> {
+    let name = instance.name.as_str();
+    refuse_queued(instance, force_discard_queue)?;
     let queued = QueueCounts::read(&instance.queue_directory);
-    if queued.total() > 0 && !args.force_discard_queue {
+    host.stop(instance)?;
+    host.manager.set_enabled(host, instance, false)?;
+    let postmulti = host.postfix.postmulti();
+    if instance.enabled {
+        postmulti.disable(name)?;
+    }
+    if queued.total() > 0 {
+        discard_queue(host, &instance.config_directory)?;
+    }
+    host.forget(instance)?;
+    postmulti.destroy(name)?;
+    remove_leftovers(host, instance)?;
+    host.state.remove(&host.runner, name)?;
+    if !host.runner.dry_run() {
+        println!("{name}: destroyed");
+    }
+    Ok(())
+}
+
+fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
+    let name = instance.name.as_str();
+    let queued = QueueCounts::read(&instance.queue_directory);
+    if queued.total() > 0 && !force_discard_queue {
         let detail: Vec<String> = queued
             .by_name()
             .iter()
@@ -30,22 +76,6 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
             detail.join(", "),
             instance.config_directory.display()
         )));
-    }
-    host.stop(&instance)?;
-    host.manager.set_enabled(host, &instance, false)?;
-    let postmulti = host.postfix.postmulti();
-    if instance.enabled {
-        postmulti.disable(name)?;
-    }
-    if queued.total() > 0 {
-        discard_queue(host, &instance.config_directory)?;
-    }
-    host.forget(&instance)?;
-    postmulti.destroy(name)?;
-    remove_leftovers(host, &instance)?;
-    host.state.remove(&host.runner, name)?;
-    if !host.runner.dry_run() {
-        println!("{name}: destroyed");
     }
     Ok(())
 }
@@ -67,7 +97,7 @@ fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
 /// postmulti destroy removes the files Postfix installed, not those a running
 /// instance made (pid files, caches); the instance's own directories go too. The
 /// primary's directories are never touched, whatever an instance's main.cf says.
-fn remove_leftovers(host: &Host, instance: &crate::instance::Instance) -> Result<()> {
+fn remove_leftovers(host: &Host, instance: &Instance) -> Result<()> {
     let primary = [
         &host.postfix.config_directory,
         &host.postfix.queue_directory,

@@ -50,7 +50,8 @@ impl Row {
 }
 
 pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
-    let rows: Vec<Row> = host.instances()?.iter().map(|i| Row::of(host, i)).collect();
+    let selected = host.select(&args.instances.selection_or_all())?;
+    let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, i)).collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)

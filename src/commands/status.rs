@@ -31,11 +31,7 @@ fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
 pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
     let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
-    let selection = match (&args.name, &args.group) {
-        (Some(name), _) => Selection::One(name.clone()),
-        (_, Some(group)) => Selection::Group(group.clone()),
-        _ => Selection::All,
-    };
+    let selection = args.instances.selection_or_all();
     let format = match (args.json, args.format) {
         (true, _) => StatusFormat::Json,
         (_, Some(f)) => f,
