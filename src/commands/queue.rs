@@ -162,14 +162,19 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
     for id in &pick.ids {
         check_queue_id(id)?;
     }
-    let listings = listings(host, &instances)?;
-    let work = plan(&listings, pick, args.queue)?;
+    let listings = listings(host, &instances);
+    let work = if pick.all {
+        instances.iter().map(|i| (i, None)).collect()
+    } else {
+        plan(&all_listed(&listings)?, &pick.ids, args.queue)?
+    };
     if let QueueAction::Delete(d) = action
         && pick.all
     {
         let total: usize = listings
             .iter()
-            .map(|(_, m)| in_queue(m, args.queue).count())
+            .filter_map(|(_, listed)| listed.as_ref().ok())
+            .map(|m| in_queue(m, args.queue).count())
             .sum();
         let names: Vec<&str> = instances.iter().map(|i| i.display_name()).collect();
         confirm(
@@ -186,7 +191,10 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
     }
     let mut results = Vec::new();
     for (instance, ids) in work {
-        let result = postsuper(host, instance, operation, ids.as_deref(), args.queue);
+        let mut result = postsuper(host, instance, operation, ids.as_deref(), args.queue);
+        if operation.flag == REQUEUE.flag && result.is_ok() {
+            result = result.and_then(|touched| wake_pickup(host, instance).map(|()| touched));
+        }
         results.push(report(instance, operation.done, result, args.json));
     }
     finish(&results, args.json)
@@ -203,13 +211,33 @@ fn check_queue_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn listings<'i>(
-    host: &Host,
-    instances: &'i [Instance],
-) -> Result<Vec<(&'i Instance, Vec<QueuedMessage>)>> {
+/// Each instance's messages, or why they could not be listed.
+type Listings<'i> = Vec<(&'i Instance, Result<Vec<QueuedMessage>, String>)>;
+
+fn listings<'i>(host: &Host, instances: &'i [Instance]) -> Listings<'i> {
     instances
         .iter()
-        .map(|i| Ok((i, queue::list(&host.postfix, &i.config_directory)?)))
+        .map(|i| {
+            let listed = queue::list(&host.postfix, &i.config_directory).map_err(|e| e.to_string());
+            (i, listed)
+        })
+        .collect()
+}
+
+/// The listings, all of which must have worked (IDs are looked up in them).
+fn all_listed<'l, 'i>(
+    listings: &'l Listings<'i>,
+) -> Result<Vec<(&'i Instance, &'l [QueuedMessage])>> {
+    listings
+        .iter()
+        .map(|(i, listed)| match listed {
+            Ok(messages) => Ok((*i, &messages[..])),
+            Err(e) => Err(Error::failed(format!(
+                "cannot list the queue of {}, so the IDs cannot be looked up there; name \
+                 the instance that holds them: {e}",
+                i.display_name()
+            ))),
+        })
         .collect()
 }
 
@@ -225,21 +253,16 @@ fn in_queue(
 /// An instance and the IDs to work on (`None`: all of its messages).
 type Work<'i> = (&'i Instance, Option<Vec<String>>);
 
-/// Which instances get work: with IDs, those whose queues hold them (an ID that no
-/// selected instance holds is an error before anything changes); with `--all`, every
-/// selected instance (`None`: all of its messages).
+/// Which instances hold which of `ids`; an ID that no selected instance holds is an
+/// error before anything changes.
 fn plan<'i>(
-    listings: &[(&'i Instance, Vec<QueuedMessage>)],
-    pick: &Pick,
+    listings: &[(&'i Instance, &[QueuedMessage])],
+    ids: &[String],
     only: Option<QueueName>,
 ) -> Result<Vec<Work<'i>>> {
-    if pick.all {
-        return Ok(listings.iter().map(|(i, _)| (*i, None)).collect());
-    }
     let holds =
         |messages: &[QueuedMessage], id: &str| in_queue(messages, only).any(|m| m.queue_id == id);
-    let missing: Vec<&str> = pick
-        .ids
+    let missing: Vec<&str> = ids
         .iter()
         .filter(|id| !listings.iter().any(|(_, m)| holds(m, id)))
         .map(String::as_str)
@@ -256,13 +279,12 @@ fn plan<'i>(
     Ok(listings
         .iter()
         .filter_map(|(instance, messages)| {
-            let ids: Vec<String> = pick
-                .ids
+            let mine: Vec<String> = ids
                 .iter()
                 .filter(|id| holds(messages, id))
                 .cloned()
                 .collect();
-            (!ids.is_empty()).then_some((*instance, Some(ids)))
+            (!mine.is_empty()).then_some((*instance, Some(mine)))
         })
         .collect())
 }
@@ -322,6 +344,23 @@ fn postsuper(
             outcome: Box::new(outcome),
         }),
     }
+}
+
+/// Requeued messages wait in maildrop until pickup looks there (once a minute); a
+/// running instance's pickup is told to look now, as postdrop tells it.
+fn wake_pickup(host: &Host, instance: &Instance) -> Result<()> {
+    if host.runner.dry_run() || instance.running_master().is_none() {
+        return Ok(());
+    }
+    let dir = instance.config_directory.to_string_lossy();
+    let kick = host
+        .postfix
+        .command("postkick")
+        .args(["-c", &dir, "public", "pickup", "W"]);
+    host.runner
+        .change(&kick)
+        .map(drop)
+        .map_err(|e| e.context(format!("{}: waking pickup", instance.display_name())))
 }
 
 struct Touched {
@@ -419,20 +458,28 @@ fn flush(host: &Host, instances: &[Instance], json: bool) -> Result<i32> {
 struct Listing<'a> {
     name: &'a str,
     messages: Vec<&'a QueuedMessage>,
+    /// Why the queue could not be listed.
+    error: Option<String>,
 }
 
 fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
-    let listings = listings(host, instances)?;
+    let listings = listings(host, instances);
     let shown: Vec<Listing> = listings
         .iter()
-        .map(|(i, messages)| Listing {
+        .map(|(i, listed)| Listing {
             name: &i.name,
-            messages: in_queue(messages, args.queue).collect(),
+            messages: listed
+                .as_ref()
+                .map(|m| in_queue(m, args.queue).collect())
+                .unwrap_or_default(),
+            error: listed.as_ref().err().cloned(),
         })
         .collect();
+    let failed = shown.iter().any(|l| l.error.is_some());
+    let code = if failed { 1 } else { 0 };
     if args.json {
         print_json(&serde_json::json!({ "schema": 1, "instances": shown }))?;
-        return Ok(0);
+        return Ok(code);
     }
     let several = instances.len() > 1;
     let mut table = comfy_table::Table::new();
@@ -452,34 +499,7 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
     table.set_header(header);
     for listing in &shown {
         for m in &listing.messages {
-            let mut reasons: Vec<&str> = m
-                .recipients
-                .iter()
-                .filter_map(|r| r.delay_reason.as_deref())
-                .collect();
-            reasons.dedup();
-            let mut row = vec![
-                m.queue_id.clone(),
-                m.queue_name.clone(),
-                m.message_size.to_string(),
-                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(m.arrival_time))
-                    .to_string(),
-                if m.sender.is_empty() {
-                    "<>".to_string()
-                } else {
-                    m.sender.clone()
-                },
-                m.recipients
-                    .iter()
-                    .map(|r| r.address.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if reasons.is_empty() {
-                    "-".to_string()
-                } else {
-                    reasons.join("; ")
-                },
-            ];
+            let mut row = row(m);
             if several {
                 row.insert(0, listing.name.to_string());
             }
@@ -490,13 +510,48 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         println!("{}", table.trim_fmt());
     }
     for (listing, (instance, _)) in shown.iter().zip(&listings) {
-        println!(
-            "{}: {}",
-            instance.display_name(),
-            summary(&listing.messages)
-        );
+        match &listing.error {
+            Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
+            None => println!(
+                "{}: {}",
+                instance.display_name(),
+                summary(&listing.messages)
+            ),
+        }
     }
-    Ok(0)
+    Ok(code)
+}
+
+/// A message as the table shows it.
+fn row(m: &QueuedMessage) -> Vec<String> {
+    let mut reasons: Vec<&str> = m
+        .recipients
+        .iter()
+        .filter_map(|r| r.delay_reason.as_deref())
+        .collect();
+    reasons.dedup();
+    vec![
+        m.queue_id.clone(),
+        m.queue_name.clone(),
+        m.message_size.to_string(),
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(m.arrival_time))
+            .to_string(),
+        if m.sender.is_empty() {
+            "<>".to_string()
+        } else {
+            m.sender.clone()
+        },
+        m.recipients
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if reasons.is_empty() {
+            "-".to_string()
+        } else {
+            reasons.join("; ")
+        },
+    ]
 }
 
 /// `3 message(s) (2 deferred, 1 hold)` or `no queued mail`.
