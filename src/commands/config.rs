@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
 use crate::health;
-use crate::host::Host;
+use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::postfix::main_cf::MainCf;
 use crate::runner::Command;
@@ -251,7 +251,7 @@ fn apply<'h>(
                 snapshot.restore(h)?;
             }
             if undo_reloaded.get() {
-                h.manager.reload(h, instance)?;
+                back_to_serving(h, instance)?;
             }
             Ok(())
         },
@@ -284,6 +284,18 @@ fn apply<'h>(
     })?;
     println!("{name}: changed, checked and reloaded; its listeners answer");
     Ok(())
+}
+
+/// After the files are back: a reload, and when the master still throttles a service
+/// that failed under the bad settings (for `service_throttle_time`, 60 s by default),
+/// a restart, so the instance answers again now.
+fn back_to_serving(host: &Host, instance: &Instance) -> Result<()> {
+    host.manager.reload(host, instance)?;
+    std::thread::sleep(RELOAD_SETTLE);
+    if health::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
+        return Ok(());
+    }
+    super::lifecycle::restart(host, &Selection::One(instance.name.clone()))
 }
 
 #[cfg(test)]
