@@ -66,6 +66,15 @@ fn wait_deferred(sb: &Sandbox, name: &str, n: usize) {
     }
 }
 
+/// Creates an instance (with `options`) whose relay refuses connections, and waits
+/// until `n` messages handed to it are deferred.
+fn with_deferred_mail(sb: &Sandbox, name: &str, options: &str, n: usize) {
+    sb.ctl(&format!("create {name} {options} {REFUSING_RELAY}"))
+        .ok();
+    send(sb, name, n);
+    wait_deferred(sb, name, n);
+}
+
 fn checksum(sb: &Sandbox, files: &str) -> String {
     sb.sh(&format!("sha256sum {files}")).ok().stdout
 }
@@ -73,18 +82,8 @@ fn checksum(sb: &Sandbox, files: &str) -> String {
 #[test]
 fn queue_lists_and_changes_real_mail() {
     let sb = initialized();
-    sb.ctl(&format!(
-        "create postfix-q --group mta --listen 127.0.0.1:2525 {REFUSING_RELAY}"
-    ))
-    .ok();
-    sb.ctl(&format!(
-        "create postfix-r --group mta --listen 127.0.0.1:2526 {REFUSING_RELAY}"
-    ))
-    .ok();
-    send(&sb, "postfix-q", 3);
-    send(&sb, "postfix-r", 2);
-    wait_deferred(&sb, "postfix-q", 3);
-    wait_deferred(&sb, "postfix-r", 2);
+    with_deferred_mail(&sb, "postfix-q", "--group mta --listen 127.0.0.1:2525", 3);
+    with_deferred_mail(&sb, "postfix-r", "--group mta --listen 127.0.0.1:2526", 2);
 
     // The listing is postqueue's, with every field.
     let run = sb.ctl("queue postfix-q --json").ok();
@@ -368,18 +367,18 @@ fn exec_runs_in_the_instance_environment_like_postmulti_x() {
 fn logs_show_one_instance_from_a_shared_maillog_file() {
     let sb = initialized();
     let log = "--set maillog_file=/var/log/shared.log";
-    sb.ctl(&format!(
-        "create postfix-l --listen 127.0.0.1:2529 {REFUSING_RELAY} {log}"
-    ))
-    .ok();
-    sb.ctl(&format!(
-        "create postfix-m --listen 127.0.0.1:2530 {REFUSING_RELAY} {log}"
-    ))
-    .ok();
-    send(&sb, "postfix-l", 1);
-    send(&sb, "postfix-m", 1);
-    wait_deferred(&sb, "postfix-l", 1);
-    wait_deferred(&sb, "postfix-m", 1);
+    with_deferred_mail(
+        &sb,
+        "postfix-l",
+        &format!("--listen 127.0.0.1:2529 {log}"),
+        1,
+    );
+    with_deferred_mail(
+        &sb,
+        "postfix-m",
+        &format!("--listen 127.0.0.1:2530 {log}"),
+        1,
+    );
 
     let all = sb.ctl("logs postfix-l -n 1000").ok();
     let lines: Vec<&str> = all.stdout.lines().collect();
@@ -466,11 +465,24 @@ fn every_command_selects_instances_like_postmulti() {
     assert!(sb.banner("127.0.0.1", 2531).starts_with("220 "));
     assert!(sb.banner("127.0.0.1", 2532).starts_with("220 "));
 
-    // Destroying a group needs --yes; without it nothing changes.
+    // Destroying a group needs --yes, or a yes at the terminal; without it nothing
+    // changes.
     let before = sb.config_snapshot();
     let run = sb.ctl("destroy -g mta");
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains("--yes"), "{run:#?}");
+    let at_terminal = |answer: &str, args: &str| {
+        sb.sh(&format!(
+            "printf '{answer}\\n' | script -qec 'instancectl {args}' /dev/null"
+        ))
+    };
+    let run = at_terminal("n", "destroy -g mta");
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("destroy postfix-s1, postfix-s2 (2)? This cannot be undone. [y/N]"),
+        "{run:#?}"
+    );
     assert_eq!(sb.config_snapshot(), before);
     // One of them has mail: the whole group is refused before anything goes.
     sb.ctl("stop postfix-s2").ok();
@@ -479,7 +491,7 @@ fn every_command_selects_instances_like_postmulti() {
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains("queued"), "{run:#?}");
     assert_eq!(names("-g mta"), ["postfix-s1", "postfix-s2"]);
-    let run = sb.ctl("destroy -g mta --yes --force-discard-queue").ok();
+    let run = at_terminal("y", "destroy -g mta --force-discard-queue").ok();
     assert!(run.stdout.contains("postfix-s1: destroyed"), "{run:#?}");
     assert!(run.stdout.contains("postfix-s2: destroyed"), "{run:#?}");
     assert_eq!(names(""), ["-", "postfix-s3"]);
