@@ -220,7 +220,7 @@ pub fn setting(text: &str, defaults: &BTreeMap<String, String>) -> Result<(Strin
 pub fn parameter(name: &str, known: &BTreeMap<String, String>) -> Result<()> {
     if let Some((_, why)) = RESERVED.iter().find(|(n, _)| *n == name) {
         return Err(Error::bad_input(format!(
-            "--set {name}: this parameter cannot be set this way: {why}"
+            "{name}: this parameter cannot be set this way: {why}"
         )));
     }
     if name.is_empty()
@@ -234,7 +234,7 @@ pub fn parameter(name: &str, known: &BTreeMap<String, String>) -> Result<()> {
     }
     if !known.contains_key(name) {
         return Err(Error::bad_input(format!(
-            "--set {name}: this Postfix does not know a parameter named {name:?} \
+            "{name}: this Postfix does not know a parameter named {name:?} \
              (see `postconf -d` for the list; check the spelling)"
         )));
     }

@@ -156,7 +156,14 @@ fn last_kept(
 }
 
 fn from_file(path: &Path, filter: &Filter, limit: usize, follow: bool) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Postfix creates its maillog_file with the first line it logs.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
+            return follow_file(Follower::at(path, 0), filter);
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
     let mut reader = std::io::BufReader::new(file);
     let mut offset = 0u64;
     let lines = std::iter::from_fn(|| {
@@ -179,7 +186,10 @@ fn from_file(path: &Path, filter: &Filter, limit: usize, follow: bool) -> Result
     if !follow {
         return Ok(());
     }
-    let mut follower = Follower::at(path, offset);
+    follow_file(Follower::at(path, offset), filter)
+}
+
+fn follow_file(mut follower: Follower, filter: &Filter) -> Result<()> {
     loop {
         for line in follower.poll() {
             if filter.keeps(&line) && !emit(&line) {
