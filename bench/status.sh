@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `instancectl status --json` against `postmulti -p status` on the same N
 # running instances, in a throwaway sandbox (private mount, network, pid and UTS
-# namespaces with overlays on /etc and /var, as tests/common does), so the host's own
+# namespaces with overlays on /etc and /var, as tests/e2e/common does), so the host's own
 # Postfix is never touched and everything dies with the sandbox.
 #
 #   sudo bash bench/status.sh            # N = 20, then N = 50

@@ -2,7 +2,7 @@
 # bench/supervise.sh: what the supervisor costs and how fast it brings a master back
 # (issue 5, item 7).
 #
-# Everything runs in throwaway sandboxes made the way tests/common does it: private
+# Everything runs in throwaway sandboxes made the way tests/e2e/common does it: private
 # mount, network, pid and UTS namespaces, overlays on /etc and /var (upper and work
 # directories outside the overlaid trees), a private tmpfs on /tmp, loopback up.
 # Commands run inside through nsenter. The host's own Postfix is never touched, and

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use ::plist::{Dictionary, Value};
 
 use crate::error::{Error, Result};
-use crate::postfix::Version;
+use crate::postfix::{MASTER_KEEP_STDOUT_SINCE, Version};
 
 /// launchd's own default made explicit: a master that dies young is started again at
 /// most every 10 seconds, so a broken configuration costs one attempt per interval
@@ -29,10 +29,6 @@ pub const THROTTLE_INTERVAL: i64 = 10;
 /// finish and exit on their own. `postfix stop` gives them 5 seconds before `kill -9`;
 /// launchd's default is 5 too. 30 seconds leaves room for a loaded host.
 pub const EXIT_TIMEOUT: i64 = 30;
-
-/// `master -s` (keep stdout, so `maillog_file = /dev/stdout` lands in StandardOutPath)
-/// exists since Postfix 3.4.
-pub const MASTER_KEEP_STDOUT_SINCE: Version = Version(3, 4, 0);
 
 /// The label prefix of the jobs instancectl writes.
 pub const DEFAULT_LABEL_PREFIX: &str = "org.postfix.";

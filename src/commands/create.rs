@@ -160,7 +160,7 @@ fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Optio
 /// in master.cf), so that `test-mail` can follow a message on hosts without a syslog
 /// daemon: beside the primary's maillog_file, else in /var/log.
 fn maillog_file(host: &Host, primary_log: &str, name: &str) -> Option<String> {
-    if host.postfix.version < crate::postfix::Version(3, 4, 0) {
+    if host.postfix.version < crate::postfix::MAILLOG_FILE_SINCE {
         return None;
     }
     let entries = master_cf::read(&host.postfix.config_directory).unwrap_or_default();

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};
 use crate::postfix::queue;
 use crate::relay::cli::TestMailArgs;
@@ -47,7 +48,14 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let syslog_name = get("syslog_name");
     let message_id = new_message_id(&get("myhostname"));
-    let mut follower = maillog::locate(&get("maillog_file")).map(|p| Follower::from_end(&p));
+    // Before 3.4 Postfix has no maillog_file: one left in main.cf is ignored (Postfix
+    // logs to syslog, or macOS's unified log), so that file would never grow.
+    let own_log = if host.postfix.version >= MAILLOG_FILE_SINCE {
+        get("maillog_file")
+    } else {
+        String::new()
+    };
+    let mut follower = maillog::locate(&own_log).map(|p| Follower::from_end(&p));
 
     let mut sendmail = host
         .postfix

@@ -8,6 +8,13 @@
 //! one postmulti knows, whether the label matches the file name, whether a boot daemon
 //! starts at load and is kept alive, and whether launchd would accept the file's owner
 //! and mode.
+//!
+//! Only a job that runs a Postfix master is held to the master's rules (started at
+//! load, kept alive, run as root): Apple's newaliases and postfixsetup jobs, one-shot
+//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses.
+//! tests/data/plists holds real plists from Apple, admins and package managers with
+//! the findings each must give, so that a rule that alarms on a working plist fails a
+//! test.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,8 +44,10 @@ pub enum Kind {
     Label,
     /// A boot daemon that does not start at load or is not kept alive.
     NotKeptAlive,
-    /// Owner, group or mode launchd refuses.
+    /// Owner or mode launchd refuses.
     Ownership,
+    /// `Disabled` is true: whether the job loads depends on launchctl's overrides.
+    Disabled,
 }
 
 impl Kind {
@@ -53,6 +62,7 @@ impl Kind {
             Kind::Label => "label",
             Kind::NotKeptAlive => "keepalive",
             Kind::Ownership => "ownership",
+            Kind::Disabled => "disabled",
         }
     }
 }
@@ -73,7 +83,8 @@ pub struct Context {
     pub instances: Option<Vec<Listed>>,
     /// The daemons directory in use (owner and mode are checked for files in it).
     pub daemons_dir: PathBuf,
-    /// The gid of the wheel group, when the host has one (gid 0 is always accepted).
+    /// The gid of the wheel group, when the host has one. launchd accepts any group (it
+    /// checks the owner and the write bits); another group is only noted.
     pub wheel_gid: Option<u32>,
     /// The host's Postfix version, when Postfix is installed here.
     pub version: Option<Version>,
@@ -83,23 +94,34 @@ pub struct Context {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub path: PathBuf,
+    /// What launchd refuses or what breaks the job (exit status 1).
     pub problems: Vec<Problem>,
+    /// What works but may not do what its author expects.
+    pub warnings: Vec<Problem>,
     /// Said about the file without being a problem (e.g. owner not checked).
     pub notes: Vec<String>,
 }
 
 impl Report {
-    /// The report as printed: `FILE:LINE: error[kind]: message` and an indented fix.
+    /// The report as printed: `FILE:LINE: error[kind]: message` (or `warning[kind]`)
+    /// and an indented fix, in file order.
     pub fn render(&self) -> String {
         let file = self.path.display();
         let mut out = String::new();
-        for p in &self.problems {
+        let mut findings: Vec<(&str, &Problem)> = self
+            .problems
+            .iter()
+            .map(|p| ("error", p))
+            .chain(self.warnings.iter().map(|p| ("warning", p)))
+            .collect();
+        findings.sort_by_key(|(_, p)| p.line.unwrap_or(usize::MAX));
+        for (severity, p) in findings {
             match p.line {
                 Some(line) => out.push_str(&format!("{file}:{line}: ")),
                 None => out.push_str(&format!("{file}: ")),
             }
             out.push_str(&format!(
-                "error[{}]: {}\n    fix: {}\n",
+                "{severity}[{}]: {}\n    fix: {}\n",
                 p.kind.code(),
                 p.message,
                 p.fix
@@ -108,10 +130,18 @@ impl Report {
         for n in &self.notes {
             out.push_str(&format!("{file}: note: {n}\n"));
         }
-        match self.problems.len() {
-            0 => out.push_str(&format!("{file}: no problems found\n")),
-            1 => out.push_str(&format!("{file}: 1 problem\n")),
-            n => out.push_str(&format!("{file}: {n} problems\n")),
+        let count = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        match (self.problems.len(), self.warnings.len()) {
+            (0, 0) => out.push_str(&format!("{file}: no problems found\n")),
+            (p, 0) => out.push_str(&format!("{file}: {}\n", count(p, "problem"))),
+            (p, w) => out.push_str(&format!(
+                "{file}: {}, {}\n",
+                count(p, "problem"),
+                count(w, "warning")
+            )),
         }
         out
     }
@@ -134,6 +164,14 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
         report
             .problems
             .extend(ownership(path, meta.uid(), meta.gid(), meta.mode(), ctx));
+        if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
+            report.notes.push(format!(
+                "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
+                 group and other write bits only), as it does for `sudo brew services`' \
+                 root:admin files",
+                meta.gid()
+            ));
+        }
     } else {
         report.notes.push(format!(
             "not installed in {}, so its owner, its mode and the instances it names were \
@@ -162,9 +200,11 @@ fn in_daemons_dir(path: &Path, daemons_dir: &Path) -> bool {
     }
 }
 
-/// launchd refuses a LaunchDaemon that is not owned by root:wheel or that group or
-/// others may write.
-pub fn ownership(path: &Path, uid: u32, gid: u32, mode: u32, ctx: &Context) -> Vec<Problem> {
+/// launchd refuses a LaunchDaemon that is not owned by root or that group or others
+/// may write. The group itself does not matter: `root:admin` mode 0644 (what Homebrew's
+/// `sudo brew services` writes) loads. (`gid` and `ctx` stay in the signature so that
+/// callers pass the file's whole stat; neither can make launchd refuse the file.)
+pub fn ownership(path: &Path, uid: u32, _gid: u32, mode: u32, _ctx: &Context) -> Vec<Problem> {
     let mut problems = Vec::new();
     let file = path.display();
     if uid != 0 {
@@ -174,14 +214,6 @@ pub fn ownership(path: &Path, uid: u32, gid: u32, mode: u32, ctx: &Context) -> V
             message: format!(
                 "owned by uid {uid}, not root: launchd refuses it (\"bad ownership/permissions\")"
             ),
-            fix: format!("chown root:wheel {file}"),
-        });
-    }
-    if gid != 0 && Some(gid) != ctx.wheel_gid {
-        problems.push(Problem {
-            kind: Kind::Ownership,
-            line: None,
-            message: format!("group is gid {gid}, not wheel: launchd wants root:wheel"),
             fix: format!("chown root:wheel {file}"),
         });
     }
@@ -217,9 +249,14 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
             fix: e.fix.clone(),
         })
         .collect();
+    let mut warnings = Vec::new();
     match parsed.value.as_ref() {
         None => {}
-        Some(Value::Dictionary(d)) => problems.extend(Job::new(d, &parsed, path, ctx).check()),
+        Some(Value::Dictionary(d)) => {
+            let job = Job::new(d, &parsed, path, ctx).check();
+            problems.extend(job.problems);
+            warnings = job.warnings;
+        }
         Some(_) => problems.push(Problem {
             kind: Kind::Syntax,
             line: None,
@@ -233,6 +270,7 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
     Report {
         path: path.to_path_buf(),
         problems,
+        warnings,
         notes: Vec::new(),
     }
 }
@@ -243,6 +281,13 @@ struct Job<'a> {
     path: &'a Path,
     ctx: &'a Context,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+/// What the lint found in a job's keys and command.
+struct Findings {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl<'a> Job<'a> {
@@ -258,6 +303,7 @@ impl<'a> Job<'a> {
             path,
             ctx,
             problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -266,13 +312,28 @@ impl<'a> Job<'a> {
     }
 
     fn push(&mut self, kind: Kind, key: Option<&str>, message: String, fix: impl Into<String>) {
-        let line = key.and_then(|k| self.line(k));
-        self.problems.push(Problem {
+        let problem = self.problem(kind, key, message, fix);
+        self.problems.push(problem);
+    }
+
+    fn warn(&mut self, kind: Kind, key: Option<&str>, message: String, fix: impl Into<String>) {
+        let warning = self.problem(kind, key, message, fix);
+        self.warnings.push(warning);
+    }
+
+    fn problem(
+        &self,
+        kind: Kind,
+        key: Option<&str>,
+        message: String,
+        fix: impl Into<String>,
+    ) -> Problem {
+        Problem {
             kind,
-            line,
+            line: key.and_then(|k| self.line(k)),
             message,
             fix: fix.into(),
-        });
+        }
     }
 
     /// Whether the key was written without a value (already reported as syntax).
@@ -312,28 +373,21 @@ impl<'a> Job<'a> {
         }
     }
 
-    fn check(mut self) -> Vec<Problem> {
+    fn check(mut self) -> Findings {
         self.label();
-        for key in ["ThrottleInterval", "ExitTimeOut"] {
-            if let Some(v) = self.d.get(key)
-                && v.as_signed_integer().is_none()
-            {
-                self.push(
-                    Kind::Key,
-                    Some(key),
-                    format!("{key} must be an <integer> (seconds)"),
-                    format!("write <key>{key}</key> <integer>10</integer>"),
-                );
-            }
-        }
-        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
-            self.string(key);
-        }
-        if let Some(argv) = self.argv() {
-            self.command(&argv);
+        self.types();
+        let runs_master = match self.argv() {
+            Some(argv) => self.command(&argv),
+            None => false,
+        };
+        self.disabled();
+        if !runs_master {
+            // Apple's newaliases and postfixsetup jobs, one-shot jobs, other daemons:
+            // launchd's own rules only.
+            return self.findings();
         }
         self.boot();
-        if let Some(user) = self.string("UserName")
+        if let Some(user) = self.d.get("UserName").and_then(Value::as_string)
             && user != "root"
         {
             self.push(
@@ -346,7 +400,14 @@ impl<'a> Job<'a> {
                 "remove UserName (and GroupName)",
             );
         }
-        self.problems
+        self.findings()
+    }
+
+    fn findings(self) -> Findings {
+        Findings {
+            problems: self.problems,
+            warnings: self.warnings,
+        }
     }
 
     fn label(&mut self) {
@@ -456,16 +517,19 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// Judges the command the job runs.
-    fn command(&mut self, argv: &[String]) {
+    /// Judges the command the job runs; true when it starts a Postfix master.
+    fn command(&mut self, argv: &[String]) -> bool {
         let key = if self.d.contains_key("ProgramArguments") {
             "ProgramArguments"
         } else {
             "Program"
         };
         let on_demand = self.on_demand_trigger().is_some();
+        let always_kept_alive = self.d.get("KeepAlive") == Some(&Value::Boolean(true));
+        let mut starts_master = false;
         for finding in analyze(argv) {
             match finding {
+                Finding::StartsMaster => starts_master = true,
                 Finding::Daemonizes(why) => self.push(
                     Kind::Daemonizes,
                     Some(key),
@@ -481,14 +545,39 @@ impl<'a> Job<'a> {
                 Finding::Refused(why, fix) => {
                     self.push(Kind::WrongCommand, Some(key), why, fix);
                 }
+                // A one-shot command (`postfix reload`, `postfix check`) is a fine job
+                // unless launchd is told to keep it running.
+                Finding::Exits(what) if always_kept_alive => self.push(
+                    Kind::WrongCommand,
+                    Some(key),
+                    format!(
+                        "{what} does not run a master; it exits, and KeepAlive makes launchd \
+                         run it again every ThrottleInterval"
+                    ),
+                    "run [<daemon_directory>/master, -c, <config_directory>] instead, or \
+                     remove KeepAlive for a one-shot job",
+                ),
+                Finding::Exits(_) => {}
+                Finding::ExitsAfter(seconds) if always_kept_alive => self.push(
+                    Kind::WrongCommand,
+                    Some(key),
+                    format!(
+                        "master -e {seconds} exits after {seconds} seconds and KeepAlive is \
+                         true, so launchd starts it again at once: the master is restarted \
+                         every {seconds} seconds"
+                    ),
+                    "drop -e to keep the master running, or drop KeepAlive (and RunAtLoad) \
+                     to keep Apple's on-demand job",
+                ),
                 Finding::ExitsAfter(seconds) if !on_demand => self.push(
                     Kind::WrongCommand,
                     Some(key),
                     format!(
                         "master -e {seconds} exits after {seconds} seconds; as a boot daemon \
-                         with KeepAlive it is restarted every {seconds} seconds"
+                         it stays down afterwards, or with KeepAlive is restarted every \
+                         {seconds} seconds"
                     ),
-                    "drop -e (it is for Apple's on-demand org.postfix.master job only)",
+                    "drop -e (it is for Apple's on-demand job, started by QueueDirectories)",
                 ),
                 Finding::ExitsAfter(_) => {}
                 Finding::Needs(option, since) => {
@@ -510,6 +599,7 @@ impl<'a> Job<'a> {
                 Finding::ConfigDir(dir) => self.config_dir(key, &dir),
             }
         }
+        starts_master
     }
 
     fn instance_name(&mut self, key: &str, name: &str) {
@@ -566,8 +656,17 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// The key that makes the job start on demand, if any.
+    /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
+    /// a condition other than the exit status (PathState, OtherJobEnabled, ...) starts
+    /// the job when that condition holds, so it counts too.
     fn on_demand_trigger(&self) -> Option<&'static str> {
+        if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
+            && conditions
+                .keys()
+                .any(|k| !matches!(k.as_str(), "SuccessfulExit" | "Crashed"))
+        {
+            return Some("KeepAlive");
+        }
         [
             "QueueDirectories",
             "WatchPaths",
@@ -582,12 +681,18 @@ impl<'a> Job<'a> {
         .find(|k| self.d.contains_key(k))
     }
 
-    /// A boot daemon (not started on demand) must start at load and be kept alive.
+    /// A boot daemon (not started on demand, not a one-shot) must start at load and be
+    /// kept alive.
     fn boot(&mut self) {
-        if self.on_demand_trigger().is_some() {
+        if self.on_demand_trigger().is_some()
+            || self.d.get("LaunchOnlyOnce") == Some(&Value::Boolean(true))
+        {
             return;
         }
-        if !self.valueless("RunAtLoad") && self.boolean("RunAtLoad") != Some(true) {
+        // A value of the wrong type is reported by `types`.
+        if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
+            && !self.valueless("RunAtLoad")
+        {
             self.push(
                 Kind::NotKeptAlive,
                 Some("RunAtLoad"),
@@ -597,39 +702,78 @@ impl<'a> Job<'a> {
                 "add <key>RunAtLoad</key> <true/>",
             );
         }
-        if !self.valueless("KeepAlive") {
-            let kept = match self.d.get("KeepAlive") {
-                None => false,
-                Some(Value::Boolean(b)) => *b,
-                Some(Value::Dictionary(_)) => true,
-                Some(_) => {
-                    self.push(
-                        Kind::Key,
-                        Some("KeepAlive"),
-                        "KeepAlive must be <true/> or a <dict> of conditions".into(),
-                        "write <key>KeepAlive</key> <true/>",
-                    );
-                    true
-                }
-            };
-            if !kept {
+        if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
+            && !self.valueless("KeepAlive")
+        {
+            self.push(
+                Kind::NotKeptAlive,
+                Some("KeepAlive"),
+                "KeepAlive is not true: a master that dies stays down".into(),
+                "add <key>KeepAlive</key> <true/>",
+            );
+        }
+    }
+
+    /// The types launchd wants for the keys every job may have.
+    fn types(&mut self) {
+        for key in ["ThrottleInterval", "ExitTimeOut"] {
+            if let Some(v) = self.d.get(key)
+                && v.as_signed_integer().is_none()
+            {
                 self.push(
-                    Kind::NotKeptAlive,
-                    Some("KeepAlive"),
-                    "KeepAlive is not true: a master that dies stays down".into(),
-                    "add <key>KeepAlive</key> <true/>",
+                    Kind::Key,
+                    Some(key),
+                    format!("{key} must be an <integer> (seconds)"),
+                    format!("write <key>{key}</key> <integer>10</integer>"),
                 );
             }
         }
-        if self.boolean("Disabled") == Some(true) {
+        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
+            self.string(key);
+        }
+        for key in ["RunAtLoad", "LaunchOnlyOnce", "AbandonProcessGroup"] {
+            self.boolean(key);
+        }
+        if let Some(v) = self.d.get("KeepAlive")
+            && !matches!(v, Value::Boolean(_) | Value::Dictionary(_))
+        {
             self.push(
-                Kind::NotKeptAlive,
-                Some("Disabled"),
-                "Disabled is true: launchd does not load the job at boot".into(),
-                "remove Disabled; use `launchctl disable system/LABEL` (or `instancectl \
-                 disable NAME`) to keep an instance down",
+                Kind::Key,
+                Some("KeepAlive"),
+                "KeepAlive must be <true/> or a <dict> of conditions".into(),
+                "write <key>KeepAlive</key> <true/>",
             );
         }
+    }
+
+    /// `Disabled = true` is only a default: an override that `launchctl enable` (or
+    /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
+    /// file. So it works, but the file alone does not say whether the job loads.
+    fn disabled(&mut self) {
+        if self.boolean("Disabled") != Some(true) {
+            return;
+        }
+        let label = self
+            .d
+            .get("Label")
+            .and_then(Value::as_string)
+            .unwrap_or("LABEL")
+            .to_string();
+        self.warn(
+            Kind::Disabled,
+            Some("Disabled"),
+            format!(
+                "Disabled is true: launchd loads the job at boot only if an override enables \
+                 it. `launchctl enable system/{label}` (and `launchctl load -w`) writes such an \
+                 override, which wins over this key and outlives reboots and edits of the file; \
+                 `launchctl disable system/{label}` writes the opposite one"
+            ),
+            format!(
+                "see which applies with `launchctl print-disabled system | grep {label}`; to \
+                 keep the job down, remove Disabled and use `launchctl disable \
+                 system/{label}` (or `instancectl disable NAME`)"
+            ),
+        );
     }
 }
 
@@ -670,8 +814,12 @@ fn suggest_name(name: &str) -> Option<String> {
 pub enum Finding {
     /// It daemonizes; the text says how.
     Daemonizes(String),
+    /// It starts a Postfix master (in the foreground or not).
+    StartsMaster,
     /// It cannot run a master under launchd; message and fix.
     Refused(String, String),
+    /// A Postfix command that does its work and exits (`postfix reload`); what it is.
+    Exits(String),
     /// `master -e N`.
     ExitsAfter(String),
     /// An option that exists only since a Postfix version.
@@ -740,7 +888,7 @@ fn getopt<'a>(
 
 fn analyze_master(args: &[String]) -> Vec<Finding> {
     let (flags, _) = getopt(args, "ce");
-    let mut out = Vec::new();
+    let mut out = vec![Finding::StartsMaster];
     for (flag, value) in flags {
         match (flag, value) {
             ('w', _) => out.push(Finding::Daemonizes(
@@ -759,7 +907,7 @@ fn analyze_master(args: &[String]) -> Vec<Finding> {
             ('c', Some(dir)) => out.push(Finding::ConfigDir(dir.to_string())),
             ('s', _) => out.push(Finding::Needs(
                 "master -s".into(),
-                super::MASTER_KEEP_STDOUT_SINCE,
+                crate::postfix::MASTER_KEEP_STDOUT_SINCE,
             )),
             ('e', Some(secs)) => out.push(Finding::ExitsAfter(secs.to_string())),
             _ => {}
@@ -778,21 +926,24 @@ fn analyze_postfix(args: &[String], how: &str) -> Vec<Finding> {
         })
         .collect();
     match operands.first().copied() {
-        Some("start") => out.push(Finding::Daemonizes(format!(
-            "{how} start runs `master -w`, which daemonizes the master"
-        ))),
-        Some("start-fg") => out.push(Finding::Refused(
-            format!(
-                "{how} start-fg is refused whenever multi_instance_directories is set \
+        Some("start") => out.extend([
+            Finding::StartsMaster,
+            Finding::Daemonizes(format!(
+                "{how} start runs `master -w`, which daemonizes the master"
+            )),
+        ]),
+        Some("start-fg") => out.extend([
+            Finding::StartsMaster,
+            Finding::Refused(
+                format!(
+                    "{how} start-fg is refused whenever multi_instance_directories is set \
                  (\"start-fg does not support multi_instance_directories\"), so it cannot \
                  run a secondary instance"
+                ),
+                "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
             ),
-            "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
-        )),
-        Some(verb) => out.push(Finding::Refused(
-            format!("{how} {verb} does not run a master; the job would just exit"),
-            "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
-        )),
+        ]),
+        Some(verb) => out.push(Finding::Exits(format!("{how} {verb}"))),
         None => {}
     }
     out
@@ -979,6 +1130,75 @@ mod tests {
         assert!(kinds(&elsewhere).contains(&Kind::Label));
     }
 
+    /// `SEVERITY[KIND]@LINE` of every finding, in the notation of tests/data/plists/EXPECTED.
+    fn findings(report: &Report) -> Vec<String> {
+        let tag = |severity: &str, p: &Problem| match p.line {
+            Some(line) => format!("{severity}[{}]@{line}", p.kind.code()),
+            None => format!("{severity}[{}]", p.kind.code()),
+        };
+        let mut out: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| tag("error", p))
+            .chain(report.warnings.iter().map(|p| tag("warning", p)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn real_plists_give_exactly_their_expected_findings() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plists");
+        let expected_text = std::fs::read_to_string(dir.join("EXPECTED")).unwrap();
+        let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+        for line in expected_text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (file, list) = line.split_once(": ").expect("FILE: FINDINGS");
+            let mut list: Vec<String> = match list.trim() {
+                "none" => Vec::new(),
+                l => l.split_whitespace().map(str::to_string).collect(),
+            };
+            list.sort();
+            expected.push((file.to_string(), list));
+        }
+        // Every plist there is listed, and every listed file exists.
+        let mut on_disk: Vec<String> = Vec::new();
+        for source in std::fs::read_dir(&dir).unwrap().flatten() {
+            if source.path().is_dir() {
+                for f in std::fs::read_dir(source.path()).unwrap().flatten() {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    on_disk.push(format!("{}/{name}", source.file_name().to_string_lossy()));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut listed: Vec<String> = expected.iter().map(|(f, _)| f.clone()).collect();
+        listed.sort();
+        assert_eq!(
+            on_disk, listed,
+            "tests/data/plists and its EXPECTED disagree"
+        );
+        assert!(listed.len() >= 16);
+        let mut mismatches = Vec::new();
+        for (file, want) in &expected {
+            let path = dir.join(file);
+            let bytes = std::fs::read(&path).unwrap();
+            // Judged by its contents, under the name it is installed with.
+            let name = Path::new(path.file_name().unwrap());
+            let report = check_bytes(&bytes, name, &Context::default());
+            let got = findings(&report);
+            if &got != want {
+                mismatches.push(format!(
+                    "{file}: expected {want:?}, got {got:?}\n{}",
+                    report.render()
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
     #[test]
     fn a_correct_job_has_no_problems() {
         let job = super::super::DaemonJob::for_instance(
@@ -1065,7 +1285,7 @@ mod tests {
             ),
             (
                 "<string>/usr/sbin/postfix</string><string>reload</string>",
-                "does not run a master",
+                "postfix reload does not run a master; it exits, and KeepAlive",
             ),
         ];
         for (args, expected) in cases {
@@ -1118,6 +1338,29 @@ mod tests {
             "{args}<key>RunAtLoad</key><true/><key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>"
         ));
         assert!(r.problems.is_empty(), "{}", r.render());
+        // Conditions other than the exit status start the job on demand.
+        let r = check(&format!(
+            "{args}<key>KeepAlive</key><dict><key>PathState</key><dict>\
+             <key>/etc/postfix-in/main.cf</key><true/></dict></dict>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A one-shot job is not a boot daemon.
+        let r = check(&format!(
+            "{args}<key>RunAtLoad</key><true/><key>LaunchOnlyOnce</key><true/>"
+        ));
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // A job that runs no master is not held to the master's rules.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>UserName</key><string>_postfix</string>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // ... but still to the types launchd wants.
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/bin/newaliases</string></array>\
+             <key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><string>no</string>",
+        );
+        assert_eq!(kinds(&r), [Kind::Key, Kind::Key], "{}", r.render());
         let r = check(&format!(
             "{args}<key>RunAtLoad</key><string>yes</string><key>KeepAlive</key><true/>\
              <key>UserName</key><string>_postfix</string><key>ThrottleInterval</key><string>10</string>"
@@ -1164,7 +1407,16 @@ mod tests {
             group_writable[0].fix,
             "chmod 644 /Library/LaunchDaemons/x.plist"
         );
-        assert_eq!(ownership(p, 501, 20, 0o100666, &ctx).len(), 3);
+        // Owner and write bits only: a user-owned, world-writable file is wrong twice.
+        assert_eq!(ownership(p, 501, 20, 0o100666, &ctx).len(), 2);
+        // root:admin 0644, what `sudo brew services` writes, loads (admin is gid 80 on
+        // macOS, wheel gid 0).
+        let mac = Context {
+            wheel_gid: Some(0),
+            ..Context::default()
+        };
+        assert!(ownership(p, 0, 80, 0o100644, &mac).is_empty());
+        assert_eq!(ownership(p, 0, 80, 0o100664, &mac).len(), 1);
     }
 
     #[test]

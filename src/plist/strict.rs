@@ -8,6 +8,10 @@
 //! matching tags and valid entities), reports every violation with its line, and still
 //! builds the best value it can (a key without a value is dropped), so that the lint can
 //! go on to report what the file *means* as well.
+//!
+//! The XML itself is split into tags and text by quick-xml (the parser the `plist` crate
+//! uses, so both read the same characters the same way); the plist grammar, the error
+//! recovery and the line of each mistake are this module's.
 
 use std::collections::BTreeMap;
 
@@ -120,72 +124,111 @@ struct Token {
     line: usize,
 }
 
-/// Splits the document into tags and text; skips the declaration, processing
-/// instructions, the doctype and comments; resolves entities and CDATA.
+/// Splits the document into tags and text with quick-xml; skips the declaration,
+/// processing instructions, the doctype and comments; resolves entities and CDATA.
+/// quick-xml is told not to match end tags itself, so that the builder can report a
+/// mismatched tag with both lines and go on; XML it cannot read at all (a bare `&`, an
+/// unknown entity, an unterminated tag) ends the read with the line where it happened.
 fn tokenize(text: &str) -> Result<Vec<Token>, (usize, String)> {
+    use quick_xml::events::Event;
+
     let bytes = text.as_bytes();
+    let line_at = |offset: u64| line_of(bytes, usize::try_from(offset).unwrap_or(usize::MAX));
+    let mut reader = quick_xml::Reader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.allow_unmatched_ends = true;
+    config.expand_empty_elements = false;
     let mut tokens = Vec::new();
-    let mut i = 0;
-    let line_at = |offset: usize| line_of(bytes, offset);
-    let find = |from: usize, pat: &str| text[from..].find(pat).map(|p| from + p);
-    while i < bytes.len() {
-        if bytes[i] != b'<' {
-            let end = find(i, "<").unwrap_or(bytes.len());
-            let raw = &text[i..end];
-            let decoded = decode_text(raw).map_err(|m| (line_at(i), m))?;
-            push_text(&mut tokens, decoded, line_at(i));
-            i = end;
-            continue;
-        }
-        let rest = &text[i..];
-        let unterminated = |what: &str| (line_at(i), format!("unterminated {what}"));
-        if rest.starts_with("<?") {
-            i = find(i, "?>").ok_or_else(|| unterminated("<?...?>"))? + 2;
-        } else if rest.starts_with("<!--") {
-            i = find(i + 4, "-->").ok_or_else(|| unterminated("comment"))? + 3;
-        } else if rest.starts_with("<![CDATA[") {
-            let end = find(i, "]]>").ok_or_else(|| unterminated("CDATA section"))?;
-            push_text(&mut tokens, text[i + 9..end].to_string(), line_at(i));
-            i = end + 3;
-        } else if rest.starts_with("<!") {
-            // <!DOCTYPE ...>, possibly with an internal subset in brackets.
-            let mut depth = 0usize;
-            let mut j = i + 2;
-            loop {
-                match bytes.get(j) {
-                    None => return Err(unterminated("<!DOCTYPE>")),
-                    Some(b'[') => depth += 1,
-                    Some(b']') => depth = depth.saturating_sub(1),
-                    Some(b'>') if depth == 0 => break,
-                    _ => {}
-                }
-                j += 1;
-            }
-            i = j + 1;
-        } else {
-            let end = tag_end(bytes, i).ok_or_else(|| unterminated("tag"))?;
-            let inner = &text[i + 1..end];
-            let line = line_at(i);
-            let tok = if let Some(name) = inner.strip_prefix('/') {
-                Tok::Close {
-                    name: name.trim().to_string(),
-                }
-            } else {
-                let (inner, empty) = match inner.strip_suffix('/') {
-                    Some(s) => (s, true),
-                    None => (inner, false),
+    loop {
+        let start = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| {
+            let line = line_at(reader.error_position());
+            (line, describe_xml_error(&e, text, reader.error_position()))
+        })?;
+        let line = line_at(start);
+        match event {
+            Event::Start(tag) => tokens.push(Token {
+                tok: Tok::Open {
+                    name: tag_name("<", tag.name().as_ref(), line)?,
+                    empty: false,
+                },
+                line,
+            }),
+            Event::Empty(tag) => tokens.push(Token {
+                tok: Tok::Open {
+                    name: tag_name("<", tag.name().as_ref(), line)?,
+                    empty: true,
+                },
+                line,
+            }),
+            Event::End(tag) => tokens.push(Token {
+                tok: Tok::Close {
+                    name: tag_name("</", tag.name().as_ref(), line)?,
+                },
+                line,
+            }),
+            Event::Text(t) => push_text(&mut tokens, t.xml10_content().into_owned(), line),
+            Event::CData(t) => push_text(&mut tokens, t.into_inner().into_owned(), line),
+            Event::GeneralRef(r) => {
+                let entity = r.xml10_content();
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => Some(c.to_string()),
+                    Ok(None) => {
+                        quick_xml::escape::resolve_predefined_entity(&entity).map(str::to_string)
+                    }
+                    Err(_) => None,
                 };
-                let name: String = inner.chars().take_while(|c| !c.is_whitespace()).collect();
-                if name.is_empty() {
-                    return Err((line, "a tag without a name".into()));
+                match resolved {
+                    Some(t) => push_text(&mut tokens, t, line),
+                    None => return Err((line, format!("unknown entity &{entity};"))),
                 }
-                Tok::Open { name, empty }
-            };
-            tokens.push(Token { tok, line });
-            i = end + 1;
+            }
+            Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Comment(_) => {}
+            Event::Eof => return Ok(tokens),
         }
     }
-    Ok(tokens)
+}
+
+/// A tag's name. quick-xml reads up to the next `>`, so a tag left open (`</string` and
+/// then `</plist>`) arrives as one tag with a strange name: that is a tag never closed.
+fn tag_name(opening: &str, raw: &str, line: usize) -> Result<String, (usize, String)> {
+    if raw.is_empty() {
+        return Err((line, "a tag without a name".into()));
+    }
+    if raw
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    {
+        Ok(raw.to_string())
+    } else {
+        let shown: String = raw.chars().take_while(|c| !c.is_whitespace()).collect();
+        Err((line, format!("unterminated tag {opening}{shown}")))
+    }
+}
+
+/// quick-xml's error in the words of this reader: what to write instead.
+fn describe_xml_error(error: &quick_xml::Error, text: &str, at: u64) -> String {
+    use quick_xml::errors::{IllFormedError, SyntaxError};
+
+    match error {
+        quick_xml::Error::IllFormed(IllFormedError::UnclosedReference) => {
+            let at = usize::try_from(at).unwrap_or(0).min(text.len());
+            let context: String = text[at..].chars().take(20).collect();
+            format!(
+                "a bare '&' in {:?}: write it as &amp;",
+                context.split('<').next().unwrap_or_default().trim()
+            )
+        }
+        quick_xml::Error::Syntax(SyntaxError::UnclosedTag) => "unterminated tag".into(),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedComment) => "unterminated comment".into(),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedCData) => "unterminated CDATA section".into(),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedDoctype) => "unterminated <!DOCTYPE>".into(),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedPI | SyntaxError::UnclosedXmlDecl) => {
+            "unterminated <?...?>".into()
+        }
+        other => other.to_string(),
+    }
 }
 
 fn push_text(tokens: &mut Vec<Token>, text: String, line: usize) {
@@ -201,56 +244,6 @@ fn push_text(tokens: &mut Vec<Token>, text: String, line: usize) {
             line,
         });
     }
-}
-
-/// The index of the `>` that ends the tag starting at `start`, skipping quoted
-/// attribute values.
-fn tag_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut quote = None;
-    for (j, b) in bytes.iter().enumerate().skip(start + 1) {
-        match (quote, b) {
-            (None, b'"' | b'\'') => quote = Some(*b),
-            (Some(q), _) if q == *b => quote = None,
-            (None, b'>') => return Some(j),
-            (None, b'<') => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Resolves the five predefined entities and character references. A bare `&` or an
-/// unknown entity makes the document ill-formed, as it does for Apple's parser.
-fn decode_text(raw: &str) -> Result<String, String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(p) = rest.find('&') {
-        out.push_str(&rest[..p]);
-        let after = &rest[p + 1..];
-        let Some(semi) = after.find(';').filter(|s| *s <= 10) else {
-            return Err(format!("a bare '&' in {:?}: write it as &amp;", raw.trim()));
-        };
-        let entity = &after[..semi];
-        let ch = match entity {
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
-                .ok()
-                .and_then(char::from_u32),
-            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => out.push(c),
-            None => return Err(format!("unknown entity &{entity};")),
-        }
-        rest = &after[semi + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 const SCALARS: [&str; 6] = ["string", "integer", "real", "date", "data", "key"];
@@ -396,6 +389,15 @@ impl Builder<'_> {
             "true" | "false" => {
                 if !empty {
                     self.expect_close(&name, line)?;
+                    // plutil accepts it, launchd does not (rdar://47256054, macOS 10.14).
+                    self.error(
+                        line,
+                        format!(
+                            "<{name}></{name}>: launchd refuses the whole file (\"Invalid \
+                             property list\") although plutil -lint accepts it"
+                        ),
+                        format!("write <{name}/>"),
+                    );
                 }
                 Ok(Some(Value::Boolean(name == "true")))
             }
@@ -798,6 +800,16 @@ mod tests {
             ("<dict/><dict/>", "exactly one"),
             ("<dict><key>A</key><true/>", "</plist> closes <dict>"),
             ("hello<dict/>", "outside any value"),
+            (
+                "<dict><key>A</key><false></false></dict>",
+                "<false></false>: launchd refuses",
+            ),
+            (
+                "<dict><key>A</key><string>&bogus;</string></dict>",
+                "unknown entity &bogus;",
+            ),
+            ("<dict><key>A</key><string>x</string", "unterminated tag"),
+            ("<dict><key>A</key><!-- x </dict>", "unterminated comment"),
         ];
         for (body, expected) in cases {
             let parsed = parse(doc(body).as_bytes());

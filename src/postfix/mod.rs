@@ -27,6 +27,15 @@ impl Version {
     }
 }
 
+/// `maillog_file` and the postlogd service that writes it exist since Postfix 3.4. macOS
+/// ships 3.2 (no maillog_file: it logs to the unified log), so everything that reads or
+/// sets an instance's own log file checks `mail_version` against this first.
+pub const MAILLOG_FILE_SINCE: Version = Version(3, 4, 0);
+
+/// `master -s` (keep stdout, so `maillog_file = /dev/stdout` lands in a service
+/// manager's log) exists since Postfix 3.4; the master of 3.2 refuses the option.
+pub const MASTER_KEEP_STDOUT_SINCE: Version = Version(3, 4, 0);
+
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}.{}", self.0, self.1, self.2)

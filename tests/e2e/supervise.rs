@@ -1,28 +1,17 @@
 //! End-to-end fault tests of the native supervisor on the real Postfix: kills, hangs,
 //! broken configuration, a restarted supervisor, and mail that must not be lost.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 /// A sandbox with the primary as a null client and one plain instance on
 /// 127.0.0.1:2525, running under the supervisor.
 fn one_instance(name: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ctl("init --null-client").ok();
+    let sb = Sandbox::new().null_client();
     sb.ctl(&format!("create {name} --listen 127.0.0.1:2525"))
         .ok();
     sb
-}
-
-fn master_pid(sb: &Sandbox, name: &str) -> Option<i32> {
-    sb.sh(&format!("cat /var/spool/{name}/pid/master.pid"))
-        .stdout
-        .trim()
-        .parse()
-        .ok()
 }
 
 fn masters_of(sb: &Sandbox, name: &str) -> usize {
@@ -75,7 +64,7 @@ done
 #[test]
 fn stopped_master_is_found_hung_and_replaced() {
     let sb = one_instance("postfix-h");
-    let old = master_pid(&sb, "postfix-h").unwrap();
+    let old = sb.pid_file_pid("postfix-h").unwrap();
     sb.sh(&format!("kill -STOP {old}")).ok();
     // Interval 500 ms and 3 failed probes: well within 10 s.
     let replaced = sb.wait_for(
@@ -100,7 +89,7 @@ fn broken_configuration_is_reported_without_a_restart_loop() {
     let sb = one_instance("postfix-b");
     sb.sh("echo 'broken inet n' >> /etc/postfix-b/master.cf")
         .ok();
-    let pid = master_pid(&sb, "postfix-b").unwrap();
+    let pid = sb.pid_file_pid("postfix-b").unwrap();
     sb.sh(&format!("kill -9 {pid}")).ok();
     let log_path = sb.root().join("supervise.log");
     assert!(sb.wait_for(
@@ -138,12 +127,12 @@ fn broken_configuration_is_reported_without_a_restart_loop() {
 #[test]
 fn restarted_supervisor_adopts_and_never_doubles_masters() {
     let sb = one_instance("postfix-a");
-    let pid = master_pid(&sb, "postfix-a").unwrap();
+    let pid = sb.pid_file_pid("postfix-a").unwrap();
     sb.sh("pkill -9 -f '[i]nstancectl supervise'").ok();
     sb.start_supervisor("");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        master_pid(&sb, "postfix-a"),
+        sb.pid_file_pid("postfix-a"),
         Some(pid),
         "adopted, not restarted"
     );

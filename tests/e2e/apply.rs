@@ -1,15 +1,13 @@
 //! End-to-end: `instancectl apply` converges the host on a manifest, and a second
 //! apply changes nothing.
 
-mod common;
-
-use common::Sandbox;
+use crate::common::Sandbox;
 
 fn write_manifest(sb: &Sandbox, text: &str) {
     std::fs::write(sb.root().join("instances.toml"), text).unwrap();
 }
 
-fn apply(sb: &Sandbox) -> common::Run {
+fn apply(sb: &Sandbox) -> crate::common::Run {
     sb.ctl(&format!(
         "apply -f {}",
         sb.root().join("instances.toml").display()

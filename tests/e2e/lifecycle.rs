@@ -1,14 +1,6 @@
 //! End-to-end: instance life cycle on the real Postfix, each test in its own sandbox.
 
-mod common;
-
-use common::Sandbox;
-
-fn initialized() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ctl("init --null-client").ok();
-    sb
-}
+use crate::common::Sandbox;
 
 fn postmulti_names(sb: &Sandbox) -> Vec<String> {
     sb.sh("postmulti -l -a")
@@ -42,7 +34,7 @@ fn init_twice_changes_nothing_the_second_time() {
 
 #[test]
 fn output_is_placed_before_input_and_both_answer_smtp() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.add_addr("127.0.1.1");
     let created = sb
         .ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25")
@@ -79,7 +71,7 @@ fn output_is_placed_before_input_and_both_answer_smtp() {
 
 #[test]
 fn group_stops_in_reverse_and_starts_in_order() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.add_addr("127.0.1.1");
     sb.ctl("create postfix-out --group mta --role output").ok();
     sb.ctl("create postfix-in --group mta --role input --listen 127.0.1.1")
@@ -107,7 +99,7 @@ fn group_stops_in_reverse_and_starts_in_order() {
 
 #[test]
 fn custom_port_is_set_in_master_cf() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-alt --listen 127.0.0.1:2525 --listen 127.0.0.1:2526")
         .ok();
     let services = sb
@@ -120,7 +112,7 @@ fn custom_port_is_set_in_master_cf() {
 
 #[test]
 fn destroy_removes_everything_and_guards_the_queue() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-tmp --listen 127.0.0.1:2525").ok();
     sb.ctl("stop postfix-tmp").ok();
     sb.sh("printf 'Subject: t\\n\\nhello\\n' | postmulti -i postfix-tmp -x sendmail -f root root@example.org")
@@ -151,7 +143,7 @@ fn destroy_removes_everything_and_guards_the_queue() {
 
 #[test]
 fn list_remembers_roles() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
     let json = sb.ctl("list --json").ok();
@@ -171,7 +163,7 @@ fn list_remembers_roles() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     sb.ctl("create postfix-one --listen 127.0.0.1:2525").ok();
     let before = sb.config_snapshot();
     let cases = [
@@ -224,7 +216,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 
 #[test]
 fn failed_start_is_rolled_back_with_postfixs_reason() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let before = sb.config_snapshot();
     // 127.0.1.9 is routable but on no interface: Postfix refuses to start.
     let run = sb.ctl("create postfix-bad --group mta --listen 127.0.1.9");
@@ -241,7 +233,7 @@ fn failed_start_is_rolled_back_with_postfixs_reason() {
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let before = sb.config_snapshot();
     let run = sb
         .ctl("create postfix-in --group mta --role input --listen 127.0.0.1:2525 --dry-run")
@@ -295,7 +287,7 @@ fn postfix_manager_still_works_without_a_supervisor() {
 
 #[test]
 fn concurrent_creates_both_succeed() {
-    let sb = initialized();
+    let sb = Sandbox::new().null_client();
     let run = sb.sh(
         "instancectl create postfix-c1 --listen 127.0.0.1:2601 > /tmp/c1.out 2>&1 & p1=$!; \
          instancectl create postfix-c2 --listen 127.0.0.1:2602 > /tmp/c2.out 2>&1 & p2=$!; \

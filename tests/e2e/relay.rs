@@ -4,15 +4,13 @@
 //! what it accepts to a maildir. Every test also hunts for the password in every
 //! output, every file the sandbox wrote and every process's arguments and environment.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Run, Sandbox};
+use crate::common::{Run, Sandbox};
 
 const USER: &str = "relayuser@relay.test";
 /// The server's own credential store holds the password in clear; it is the only file
@@ -217,8 +215,7 @@ fn assert_secret_kept(sb: &Sandbox, secret: &str, map_dir: &str, runs: &[&Run]) 
 }
 
 fn initialized_with_server(secret: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    sb.ctl("init --null-client").ok();
+    let sb = Sandbox::new().null_client();
     start_relay_server(&sb, secret);
     sb
 }

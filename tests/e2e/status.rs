@@ -1,17 +1,9 @@
 //! End-to-end: `instancectl status` on real instances, each test in its own sandbox.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Run, Sandbox};
+use crate::common::{Run, Sandbox};
 use serde_json::Value;
-
-fn initialized() -> Sandbox {
-    let sb = Sandbox::scripted();
-    sb.ctl("init --null-client").ok();
-    sb
-}
 
 /// Starts the primary instance only (`postfix start` would start every enabled
 /// instance through the multi-instance wrapper).
@@ -56,18 +48,9 @@ fn warnings(i: &Value) -> String {
         .join("\n")
 }
 
-fn pid_file_pid(sb: &Sandbox, name: &str) -> i64 {
-    sb.sh(&format!("cat /var/spool/{name}/pid/master.pid"))
-        .ok()
-        .stdout
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn healthy_instance_reports_everything() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --group mta --role output --listen 127.0.0.1:2525")
         .ok();
     start_primary(&sb);
@@ -98,7 +81,7 @@ fn healthy_instance_reports_everything() {
     assert_eq!(a["warnings"], serde_json::json!([]));
     assert!(reasons(a).contains("1 of 1 listener(s) answer"), "{a:#}");
 
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     let master = &a["master"];
     assert_eq!(master["running"], true);
     assert_eq!(master["lock"], "held");
@@ -214,7 +197,7 @@ fn healthy_instance_reports_everything() {
 
 #[test]
 fn prometheus_exposition_is_well_formed() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     start_primary(&sb);
     let run = sb.ctl("status --format prometheus").ok();
@@ -271,7 +254,7 @@ fn prometheus_exposition_is_well_formed() {
 
 #[test]
 fn failing_check_degrades_a_running_instance() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     // The running master does not read main.cf again until reloaded; the next start
     // would fail.
@@ -303,9 +286,9 @@ fn failing_check_degrades_a_running_instance() {
 
 #[test]
 fn stopped_then_disabled() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     sb.ctl("stop postfix-a").ok();
 
     let (run, report) = status_json(&sb, "postfix-a");
@@ -356,10 +339,10 @@ fn stopped_then_disabled() {
 
 #[test]
 fn listener_gone_while_the_master_lives() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525 --listen 127.0.0.1:2526")
         .ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
 
     // The master closes a listener it is told to disable on reload; then main.cf is
     // put back, as an administrator who forgot the second reload would leave it.
@@ -421,10 +404,10 @@ fn listener_gone_while_the_master_lives() {
 
 #[test]
 fn hung_instance_times_out_quickly() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     sb.ctl("create postfix-b --listen 127.0.0.1:2526").ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     // Freeze the master and its daemons: the kernel still accepts connections on the
     // listening socket, but nobody greets.
     sb.sh(&format!("kill -STOP -{pid}")).ok();
@@ -455,9 +438,9 @@ fn hung_instance_times_out_quickly() {
 
 #[test]
 fn stale_pid_file_after_kill_9() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     sb.sh(&format!("kill -9 {pid}")).ok();
     assert!(sb.wait_for(
         &format!("! kill -0 {pid} 2>/dev/null"),
@@ -514,7 +497,7 @@ fn stale_pid_file_after_kill_9() {
 
 #[test]
 fn queue_counts_follow_held_delivery() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     // The relay refuses connections: mail waits in the deferred queue.
     sb.ctl("create postfix-q --listen 127.0.0.1:2525 --set relayhost=[127.0.0.1]:9")
         .ok();
@@ -578,7 +561,7 @@ fn queue_counts_follow_held_delivery() {
 
 #[test]
 fn shared_myhostname_and_clashing_listeners_are_flagged() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --group mta --listen 127.0.0.1:2525")
         .ok();
     sb.ctl("create postfix-b --group mta --listen 127.0.0.1:2526")
@@ -702,7 +685,7 @@ fn instance_list_matches_postmulti() {
 
 #[test]
 fn selection_errors_are_bad_input() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     let run = sb.ctl("status postfix-nope");
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains("no instance named \"postfix-nope\""));
@@ -718,7 +701,7 @@ fn selection_errors_are_bad_input() {
 
 #[test]
 fn colour_only_on_a_terminal_and_watch_redraws() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     start_primary(&sb);
     // `script` gives the command a terminal.
@@ -752,9 +735,9 @@ fn colour_only_on_a_terminal_and_watch_redraws() {
 
 #[test]
 fn without_root_status_still_tells_what_it_can() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
-    let pid = pid_file_pid(&sb, "postfix-a");
+    let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     // Forget the remembered check, so nobody has run it.
     sb.sh("rm -rf /var/lib/instancectl/health").ok();
     let run = sb.sh(
@@ -787,7 +770,7 @@ fn without_root_status_still_tells_what_it_can() {
 
 #[test]
 fn tls_wrapped_listener_must_answer_a_client_hello() {
-    let sb = initialized();
+    let sb = Sandbox::scripted().null_client();
     sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
     // A submissions service (port 465 style): smtpd greets only after a TLS handshake.
     // postmulti's main.cf for the instance names no certificate, so TLS cannot work.

@@ -6,12 +6,10 @@
 //! masters as its children, honouring RunAtLoad, KeepAlive, ThrottleInterval and
 //! ExitTimeOut, persistent disabled overrides and reboots.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Run, Sandbox};
+use crate::common::{Run, Sandbox};
 
 /// Where the sandboxed launchd keeps its plists (/Library is not in the sandbox's
 /// overlays, /var is).
@@ -38,7 +36,7 @@ impl Mac {
     }
 
     fn with_daemon_env(daemon_env: &str) -> Mac {
-        let bin = Path::new(common::instancectl()).parent().unwrap();
+        let bin = Path::new(crate::common::instancectl()).parent().unwrap();
         for tool in ["launchctl", "launchd-emulator"] {
             assert!(
                 bin.join(tool).is_file(),
@@ -413,7 +411,7 @@ fn a_group_writable_plist_is_reported_with_the_exact_cause() {
 #[test]
 fn the_seeds_plist_installed_by_hand_is_detected() {
     let mac = Mac::new();
-    let seed = include_str!("data/seed-002-launchdaemon.plist");
+    let seed = include_str!("../data/seed-002-launchdaemon.plist");
     let path = format!("{DAEMONS}/org.postfix.in.plist");
     mac.sb
         .sh_input(&format!("cat > {path} && chmod 644 {path}"), seed)

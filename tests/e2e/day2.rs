@@ -2,12 +2,10 @@
 //! (NAME, -i, -g, -a) on real Postfix instances with real mail in their queues, each
 //! test in its own sandbox.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::Sandbox;
+use crate::common::Sandbox;
 use serde_json::Value;
 
 /// Mail to a relay that refuses connections stays deferred.

@@ -1,11 +1,9 @@
 //! End-to-end: reconcile finds drift between desired and actual state on the real
 //! Postfix and repairs it, or reports what it must not touch.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 /// Postfix's own scripts as the manager, so nothing but reconcile repairs anything.
 fn scripted(name: &str) -> Sandbox {
@@ -19,7 +17,7 @@ fn scripted(name: &str) -> Sandbox {
     sb
 }
 
-fn reconcile(sb: &Sandbox, args: &str) -> common::Run {
+fn reconcile(sb: &Sandbox, args: &str) -> crate::common::Run {
     sb.ctl(&format!("--manager postfix reconcile {args}"))
 }
 
