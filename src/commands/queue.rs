@@ -147,7 +147,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::Release(p) => (&RELEASE, p),
         QueueAction::Requeue(p) => (&REQUEUE, p),
     };
-    if operation.flag == "-H" && args.queue.is_some_and(|q| q != QueueName::Hold) {
+    if operation.flag == RELEASE.flag && args.queue.is_some_and(|q| q != QueueName::Hold) {
         return Err(Error::bad_input(
             "release takes messages out of the hold queue; --queue does not apply to it",
         ));
@@ -162,16 +162,19 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
     for id in &pick.ids {
         check_queue_id(id)?;
     }
-    let listings = listings(host, &instances);
     let work = if pick.all {
         instances.iter().map(|i| (i, None)).collect()
     } else {
-        plan(&all_listed(&listings)?, &pick.ids, args.queue)?
+        plan(
+            &all_listed(&listings(host, &instances))?,
+            &pick.ids,
+            args.queue,
+        )?
     };
     if let QueueAction::Delete(d) = action
         && pick.all
     {
-        let total: usize = listings
+        let total: usize = listings(host, &instances)
             .iter()
             .filter_map(|(_, listed)| listed.as_ref().ok())
             .map(|m| in_queue(m, args.queue).count())
