@@ -316,6 +316,33 @@ fn config_set_is_checked_reloaded_and_undone_on_failure() {
 }
 
 #[test]
+fn config_rollback_under_the_native_supervisor() {
+    // The default manager on Linux: the supervisor runs the masters.
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    sb.ctl("create postfix-n --listen 127.0.0.1:2534").ok();
+    let files = "/etc/postfix-n/main.cf /etc/postfix-n/master.cf";
+    let pristine = checksum(&sb, files);
+    let run = sb.ctl("config postfix-n set smtpd_timeout=never");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("answering after the reload"),
+        "{run:#?}"
+    );
+    assert_eq!(checksum(&sb, files), pristine);
+    assert!(
+        sb.banner("127.0.0.1", 2534).starts_with("220 "),
+        "{run:#?}\n{}",
+        sb.supervisor_log()
+    );
+    let run = sb.ctl("config postfix-n set smtpd_timeout=600s").ok();
+    assert!(
+        run.stdout.contains("changed, checked and reloaded"),
+        "{run:#?}"
+    );
+}
+
+#[test]
 fn exec_runs_in_the_instance_environment_like_postmulti_x() {
     let sb = initialized();
     sb.ctl("create postfix-e --group mta --listen 127.0.0.1:2528")
