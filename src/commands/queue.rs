@@ -377,7 +377,8 @@ struct Touched {
 struct InstanceResult {
     name: String,
     action: &'static str,
-    messages: Option<u64>,
+    /// How many messages postsuper touched (`null` in a dry run or on failure).
+    touched: Option<u64>,
     note: Option<String>,
     error: Option<String>,
 }
@@ -389,12 +390,12 @@ fn report(
     json: bool,
 ) -> InstanceResult {
     let name = instance.display_name();
-    let (messages, note, error) = match result {
+    let (touched, note, error) = match result {
         Ok(t) => (t.count, t.note, None),
         Err(e) => (None, None, Some(e.to_string())),
     };
     if !json {
-        match (&error, messages) {
+        match (&error, touched) {
             (Some(e), _) => eprintln!("instancectl: {name}: {e}"),
             (None, Some(n)) => println!("{name}: {done} {n} message(s)"),
             (None, None) => {}
@@ -406,7 +407,7 @@ fn report(
     InstanceResult {
         name: instance.name.clone(),
         action: done,
-        messages,
+        touched,
         note,
         error,
     }

@@ -164,7 +164,7 @@ fn queue_lists_and_changes_real_mail() {
     let run = sb.ctl("queue -i postfix-r release --all --json").ok();
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["instances"][0]["name"], "postfix-r");
-    assert_eq!(report["instances"][0]["messages"], 2);
+    assert_eq!(report["instances"][0]["touched"], 2);
     assert_eq!(count_in(&postqueue(&sb, "postfix-r"), "hold"), 0);
     let run = sb.ctl("queue postfix-r requeue --all").ok();
     assert!(
