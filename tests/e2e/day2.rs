@@ -73,6 +73,13 @@ fn with_deferred_mail(sb: &Sandbox, name: &str, options: &str, n: usize) {
     wait_deferred(sb, name, n);
 }
 
+fn myhostname(sb: &Sandbox, name: &str) -> String {
+    let out = sb
+        .sh(&format!("postconf -c /etc/{name} -h myhostname"))
+        .ok();
+    out.stdout.trim().to_string()
+}
+
 fn checksum(sb: &Sandbox, files: &str) -> String {
     sb.sh(&format!("sha256sum {files}")).ok().stdout
 }
@@ -340,6 +347,64 @@ fn config_rollback_under_the_native_supervisor() {
         run.stdout.contains("changed, checked and reloaded"),
         "{run:#?}"
     );
+}
+
+#[test]
+fn config_of_a_group_is_changed_all_or_nothing() {
+    let sb = initialized();
+    sb.ctl("create postfix-ga --group edge --listen 127.0.0.1:2535")
+        .ok();
+    sb.ctl("create postfix-gb --group edge --listen 127.0.0.1:2536")
+        .ok();
+    let files = "/etc/postfix-ga/main.cf /etc/postfix-ga/master.cf \
+                 /etc/postfix-gb/main.cf /etc/postfix-gb/master.cf";
+    let pristine = checksum(&sb, files);
+    let shown = sb.ctl("config -g edge show inet_interfaces").ok();
+    assert_eq!(
+        shown.stdout,
+        "# postfix-ga (/etc/postfix-ga)\ninet_interfaces = 127.0.0.1\n\
+         # postfix-gb (/etc/postfix-gb)\ninet_interfaces = 127.0.0.1\n"
+    );
+
+    // The first instance fails: nothing is changed anywhere.
+    let run = sb.ctl("config -g edge set smtpd_timeout=never");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("postfix-ga answering after the reload"),
+        "{run:#?}"
+    );
+    assert_eq!(checksum(&sb, files), pristine);
+
+    // The second fails after the first was changed and reloaded (its main.cf was
+    // already broken by hand, which only shows at its check): both go back.
+    sb.sh("postconf -c /etc/postfix-gb -e message_size_limit=lots")
+        .ok();
+    let broken = checksum(&sb, files);
+    let run = sb.ctl("config -g edge set smtpd_banner='$myhostname ESMTP edge'");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains("postfix check` of postfix-gb"),
+        "{run:#?}"
+    );
+    assert_eq!(checksum(&sb, files), broken);
+    assert_eq!(
+        sb.banner("127.0.0.1", 2535),
+        format!(
+            "220 {} ESMTP Postfix (Debian/GNU)",
+            myhostname(&sb, "postfix-ga")
+        ),
+        "postfix-ga was reloaded with its old main.cf"
+    );
+    assert!(sb.banner("127.0.0.1", 2536).starts_with("220 "));
+    sb.sh("postconf -c /etc/postfix-gb -X message_size_limit")
+        .ok();
+
+    sb.ctl("config -g edge set message_size_limit=20480000")
+        .ok();
+    for name in ["postfix-ga", "postfix-gb"] {
+        let value = sb.sh(&format!("postconf -c /etc/{name} -h message_size_limit"));
+        assert_eq!(value.stdout.trim(), "20480000", "{name}");
+    }
 }
 
 #[test]
