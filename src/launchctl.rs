@@ -30,9 +30,14 @@ pub mod status {
     pub const EIO: i32 = 5;
     /// bootout/kickstart: a bootout of the job is still in progress.
     pub const EINPROGRESS: i32 = 36;
+    /// bootstrap: a bootout of the label is still in progress (macOS 13 and later).
+    pub const EALREADY: i32 = 37;
     /// print/kickstart/kill: no such service in the domain.
     pub const ENOSERVICE: i32 = 113;
 }
+
+/// How often a bootstrap refused because a bootout was still finishing is tried.
+const BOOTSTRAP_ATTEMPTS: u32 = 3;
 
 /// The `state` property of `launchctl print`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,7 +47,9 @@ pub enum JobState {
     NotRunning,
     SpawnScheduled,
     Waiting,
-    /// Any other word launchd prints (kept, never an error).
+    /// `xpcproxy`: launchd is spawning the job (the pid is xpcproxy about to exec it).
+    Xpcproxy,
+    /// Any other word launchd prints (kept, never an error), such as `SIGTERMed`.
     Other(String),
 }
 
@@ -53,12 +60,14 @@ impl JobState {
             "not running" => JobState::NotRunning,
             "spawn scheduled" => JobState::SpawnScheduled,
             "waiting" => JobState::Waiting,
+            "xpcproxy" => JobState::Xpcproxy,
             other => JobState::Other(other.to_string()),
         }
     }
 
     /// Whether launchd is in the middle of stopping the job (a bootout or `kickstart
-    /// -k`): it has sent SIGTERM or SIGKILL and waits for the process to go.
+    /// -k`): it has sent SIGTERM or SIGKILL and waits for the process to go. On macOS
+    /// 13 and later a bootout returns at once and the job shows `SIGTERMed` until then.
     pub fn is_stopping(&self) -> bool {
         matches!(self, JobState::Other(s)
             if s.contains("SIGTERM") || s.contains("SIGKILL") || s.contains("stopping"))
@@ -72,12 +81,14 @@ impl std::fmt::Display for JobState {
             JobState::NotRunning => "not running",
             JobState::SpawnScheduled => "spawn scheduled",
             JobState::Waiting => "waiting",
+            JobState::Xpcproxy => "xpcproxy",
             JobState::Other(s) => s,
         })
     }
 }
 
-/// How the job's last process ended (`last exit code` or `last terminating signal`).
+/// How the job's last process ended: `last exit code`, `last terminating signal` or
+/// `last exit reason` (launchd prints one of them).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum LastExit {
@@ -90,6 +101,9 @@ pub enum LastExit {
         number: Option<i32>,
         description: String,
     },
+    /// `OS_REASON_CODESIGNING`, `OS_REASON_JETSAM`, `OS_REASON_EXEC`: the kernel or
+    /// launchd ended (or refused) the process.
+    Reason { reason: String },
     /// Anything else, as printed.
     Other { text: String },
 }
@@ -119,6 +133,11 @@ impl LastExit {
             description,
         }
     }
+
+    /// Whether this is an end at all (`(never exited)` is not).
+    pub fn is_end(&self) -> bool {
+        *self != LastExit::Never
+    }
 }
 
 impl std::fmt::Display for LastExit {
@@ -135,24 +154,27 @@ impl std::fmt::Display for LastExit {
                 description,
             } => write!(f, "killed by signal {n} ({description})"),
             LastExit::Signal { description, .. } => write!(f, "killed by {description}"),
+            LastExit::Reason { reason } => write!(f, "ended by the system ({reason})"),
             LastExit::Other { text } => f.write_str(text),
         }
     }
 }
 
 /// A loaded job, as `launchctl print system/LABEL` describes it. Only the job's own
-/// properties (lines indented by exactly one tab) are read; nested blocks are not the
-/// job's (a nested `state = active` is a coalition's state).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// properties are read; nested blocks are not the job's (a nested `state = active` is a
+/// coalition's state).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JobInfo {
     pub state: Option<JobState>,
     pub pid: Option<i32>,
     pub runs: Option<u64>,
     pub last_exit: Option<LastExit>,
+    /// `job state` (`running`, `exited`, `spawn failed`), printed by newer releases.
+    pub job_state: Option<String>,
     pub path: Option<PathBuf>,
     pub program: Option<String>,
     pub arguments: Vec<String>,
-    /// Every one-tab `name = value` property as printed, including those not above.
+    /// Every job-level `name = value` property as printed, including those not above.
     pub properties: BTreeMap<String, String>,
 }
 
@@ -164,45 +186,70 @@ impl JobInfo {
     pub fn is_stopping(&self) -> bool {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
+
+    /// Whether a run of the job has ended, by launchd's own account: it recorded how
+    /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
+    /// all (`job state = spawn failed`). A job starting up has not; one that ended is
+    /// not waited for.
+    pub fn has_ended(&self) -> bool {
+        let ran_and_ended =
+            self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
+        ran_and_ended || self.job_state.as_deref() == Some("spawn failed")
+    }
 }
 
-/// Parses the block `launchctl print system/LABEL` prints.
+/// The name and value of a `name = value` property line (`properties = ` may be empty).
+fn property(content: &str) -> Option<(&str, &str)> {
+    match content.split_once(" = ") {
+        Some((name, value)) => Some((name.trim(), value.trim())),
+        None => content.strip_suffix(" =").map(|name| (name.trim(), "")),
+    }
+}
+
+/// Parses what `launchctl print system/LABEL` prints. Real output is indented with
+/// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
+/// `endpoints`, ...) are told apart by their braces: a block closes at the `}` with its
+/// opening line's indentation, so an argument printed raw at column 0 cannot close it.
+/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; a
+/// fragment without a header is read as job-level lines.
 pub fn parse_print(text: &str) -> JobInfo {
-    let mut info = JobInfo {
-        state: None,
-        pid: None,
-        runs: None,
-        last_exit: None,
-        path: None,
-        program: None,
-        arguments: Vec::new(),
-        properties: BTreeMap::new(),
-    };
-    let mut block: Option<String> = None;
-    let mut signal: Option<LastExit> = None;
-    for line in text.lines() {
-        let depth = line.chars().take_while(|c| *c == '\t').count();
-        let content = line[depth..].trim_end();
+    let mut info = JobInfo::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| !l.starts_with(char::is_whitespace) && l.trim_end().ends_with(" = {"));
+    let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
+    // The indentation of each open nested block's opening line.
+    let mut open: Vec<&str> = Vec::new();
+    let mut in_arguments = false;
+    let mut reason = None;
+    let mut signal = None;
+    for line in body {
+        let content = line.trim();
         if content.is_empty() {
             continue;
         }
-        if let Some(name) = &block {
-            if depth == 1 && content == "}" {
-                block = None;
-            } else if depth == 2 && name == "arguments" {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        if let Some(top) = open.last() {
+            if content == "}" && indent == *top {
+                open.pop();
+                in_arguments = false;
+            } else if in_arguments {
                 info.arguments.push(content.to_string());
+            } else if content.ends_with('{') {
+                open.push(indent);
             }
             continue;
         }
-        if depth != 1 {
-            continue;
+        if header.is_some() && content == "}" && indent.is_empty() {
+            break;
         }
-        let Some((name, value)) = content.split_once(" = ") else {
+        let Some((name, value)) = property(content) else {
             continue;
         };
-        let (name, value) = (name.trim(), value.trim());
         if value == "{" {
-            block = Some(name.to_string());
+            open.push(indent);
+            in_arguments = name == "arguments";
             continue;
         }
         info.properties.insert(name.to_string(), value.to_string());
@@ -212,14 +259,20 @@ pub fn parse_print(text: &str) -> JobInfo {
             "runs" => info.runs = value.parse().ok(),
             "path" => info.path = Some(value.into()),
             "program" => info.program = Some(value.into()),
+            "job state" => info.job_state = Some(value.into()),
             "last exit code" => info.last_exit = Some(LastExit::parse_code(value)),
             "last terminating signal" => signal = Some(LastExit::parse_signal(value)),
+            "last exit reason" => {
+                reason = Some(LastExit::Reason {
+                    reason: value.into(),
+                })
+            }
             _ => {}
         }
     }
-    // A death by signal is the more precise account of how the job last ended.
-    if signal.is_some() {
-        info.last_exit = signal;
+    // A death by signal, or by the system, is the more precise account of the end.
+    if let Some(precise) = signal.or(reason) {
+        info.last_exit = Some(precise);
     }
     info
 }
@@ -235,30 +288,26 @@ pub enum Override {
 }
 
 /// Parses `launchctl print-disabled system`: `"LABEL" => disabled|enabled` (and the
-/// older `=> true|false`) inside the `disabled services = {` block; other blocks that
-/// newer releases print are ignored.
+/// older `=> true|false`) inside the `disabled services = {` block. The block is found
+/// by its header, not by its indentation: macOS 12 and older print it at column 0,
+/// macOS 13 and later after a blank line, indented by a tab (entries by two), and
+/// other blocks (`login item associations`) follow it.
 pub fn parse_print_disabled(text: &str) -> BTreeMap<String, Override> {
     let mut out = BTreeMap::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if !line.starts_with('\t') {
-            inside = trimmed.starts_with("disabled services = {");
-            continue;
+    let mut lines = text.lines().map(str::trim);
+    if lines.by_ref().any(|l| l == "disabled services = {") {
+        for line in lines.take_while(|l| *l != "}") {
+            let Some((label, word)) = line.split_once("=>") else {
+                continue;
+            };
+            let label = label.trim().trim_matches('"').to_string();
+            let value = match word.trim() {
+                "disabled" | "true" => Override::Disabled,
+                "enabled" | "false" => Override::Enabled,
+                other => Override::Unknown(other.to_string()),
+            };
+            out.insert(label, value);
         }
-        if !inside {
-            continue;
-        }
-        let Some((label, word)) = trimmed.split_once("=>") else {
-            continue;
-        };
-        let label = label.trim().trim_matches('"').to_string();
-        let value = match word.trim() {
-            "disabled" | "true" => Override::Disabled,
-            "enabled" | "false" => Override::Enabled,
-            other => Override::Unknown(other.to_string()),
-        };
-        out.insert(label, value);
     }
     out
 }
@@ -485,38 +534,40 @@ impl Launchctl {
         if self.override_of(label)? == Some(Override::Disabled) {
             self.enable(label)?;
         }
-        let out = self.change(
-            &self
-                .cmd()
-                .args(["bootstrap", "system"])
-                .arg(path.to_string_lossy()),
-        )?;
-        if out.success() {
-            return Ok(Bootstrap::Loaded);
-        }
-        // Refused: find out why from the state, not from the words.
-        let cause = self.diagnose(label, path)?;
-        if cause == BootstrapCause::BootoutInProgress {
-            // A bootout that had not finished: wait for it and try once more.
-            self.wait_unloaded(label)?;
-            let again = self.change(
+        let load = || {
+            self.change(
                 &self
                     .cmd()
                     .args(["bootstrap", "system"])
                     .arg(path.to_string_lossy()),
-            )?;
-            if again.success() {
+            )
+        };
+        let mut out = load()?;
+        // A bootout of the label that has not finished makes launchd refuse: with 37
+        // ("Operation already in progress") on macOS 13 and later, where bootout
+        // returns at once and the job shows `SIGTERMed`, with 5 on older releases.
+        // Read the state, not the words: wait for the old job to go, and try again.
+        for attempt in 1..=BOOTSTRAP_ATTEMPTS {
+            if out.success() {
                 return Ok(Bootstrap::Loaded);
             }
-            let cause = self.diagnose(label, path)?;
-            return Err(self.bootstrap_error(label, path, Some(again), cause));
+            match self.print(label)? {
+                Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
+                // Loaded after all (37 also answers a bootstrap of a loaded job).
+                Some(job) if job.path.as_deref() == Some(path) => {
+                    return Ok(Bootstrap::AlreadyLoaded);
+                }
+                // The bootout finished between launchd's refusal and this look.
+                None if out.code == Some(status::EALREADY) => {}
+                _ => break,
+            }
+            if attempt == BOOTSTRAP_ATTEMPTS {
+                break;
+            }
+            out = load()?;
         }
-        if let Some(job) = self.print(label)?
-            && job.path.as_deref() == Some(path)
-        {
-            // Loaded after all (someone else bootstrapped it meanwhile).
-            return Ok(Bootstrap::AlreadyLoaded);
-        }
+        // Refused: find out why from the state, not from the words.
+        let cause = self.diagnose(label, path)?;
         Err(self.bootstrap_error(label, path, Some(out), cause))
     }
 
@@ -663,63 +714,151 @@ pub fn wheel_gid() -> Option<u32> {
 mod tests {
     use super::*;
 
-    const RUNNING: &str = "system/org.postfix.postfix-in = {
-\tactive count = 1
-\tpath = /Library/LaunchDaemons/org.postfix.postfix-in.plist
-\ttype = LaunchDaemon
-\tstate = running
+    /// How a sample's `expect: last = ...` line reads a parsed end.
+    fn last_as_expected(last: &Option<LastExit>) -> String {
+        match last {
+            None => "none".into(),
+            Some(LastExit::Never) => "never".into(),
+            Some(LastExit::Code { code, .. }) => format!("code {code}"),
+            Some(LastExit::Signal { number, .. }) => {
+                format!("signal {}", number.map_or("?".into(), |n| n.to_string()))
+            }
+            Some(LastExit::Reason { reason }) => format!("reason {reason}"),
+            Some(LastExit::Other { text }) => format!("other {text}"),
+        }
+    }
 
-\tprogram = /usr/libexec/postfix/master
-\targuments = {
-\t\t/usr/libexec/postfix/master
-\t\t-c
-\t\t/etc/postfix-in
-\t}
-
-\tdefault environment = {
-\t\tPATH => /usr/bin:/bin:/usr/sbin:/sbin
-\t}
-
-\tdomain = system
-\truns = 3
-\tpid = 4711
-\tlast exit code = (never exited)
-
-\tresource coalition = {
-\t\tID = 1001
-\t\ttype = resource
-\t\tstate = active
-\t\tpid = 1
-\t}
-
-\tspawn type = daemon (3)
-\tjob state = running
-\tproperties = keepalive | runatload
-}
-";
-
+    /// Every recorded `print` sample: state, pid, runs, how the last run ended and
+    /// `job state` are what the recording says.
     #[test]
-    fn print_reads_only_the_jobs_own_properties() {
-        let job = parse_print(RUNNING);
-        assert_eq!(job.state, Some(JobState::Running));
-        assert_eq!(job.pid, Some(4711));
-        assert_eq!(job.runs, Some(3));
-        assert_eq!(job.last_exit, Some(LastExit::Never));
-        assert_eq!(
-            job.path.as_deref(),
-            Some(Path::new(
-                "/Library/LaunchDaemons/org.postfix.postfix-in.plist"
-            ))
+    fn print_reads_every_recorded_sample() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0)
+            .collect();
+        assert!(samples.len() >= 8, "{} print samples", samples.len());
+        for sample in &samples {
+            let job = parse_print(&sample.output);
+            let name = &sample.name;
+            let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+            for (key, want) in &sample.expect {
+                let got = match key.as_str() {
+                    "state" => or_none(job.state.as_ref().map(ToString::to_string)),
+                    "pid" => or_none(job.pid.map(|p| p.to_string())),
+                    "runs" => or_none(job.runs.map(|r| r.to_string())),
+                    "last" => last_as_expected(&job.last_exit),
+                    "job state" => or_none(job.job_state.clone()),
+                    other => panic!("{name}: unknown expectation {other}"),
+                };
+                assert_eq!(&got, want, "{name}: {key}");
+            }
+            // Nested blocks never leak into the job's own properties.
+            for nested in ["ID", "port", "activation rate", "PATH", "keepalive"] {
+                assert!(!job.properties.contains_key(nested), "{name}: {nested}");
+            }
+        }
+        let akd = parse_print(
+            &samples
+                .iter()
+                .find(|s| s.name == "print-running-akd.sample")
+                .unwrap()
+                .output,
         );
-        assert_eq!(job.program.as_deref(), Some("/usr/libexec/postfix/master"));
+        assert!(akd.is_running());
         assert_eq!(
-            job.arguments,
-            ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]
+            akd.arguments,
+            ["/System/Library/PrivateFrameworks/AuthKit.framework/Versions/A/Support/akd"]
         );
-        assert_eq!(job.properties["spawn type"], "daemon (3)");
-        assert_eq!(job.properties["properties"], "keepalive | runatload");
-        assert!(!job.properties.contains_key("ID"));
-        assert!(job.is_running());
+        assert_eq!(akd.properties["execs"], "1");
+        let failed = samples
+            .iter()
+            .find(|s| s.name == "print-spawn-failed-codesigning.sample")
+            .unwrap();
+        let failed = parse_print(&failed.output);
+        assert!(failed.has_ended(), "spawn failed is an end: {failed:?}");
+        assert_eq!(
+            failed.last_exit.unwrap().to_string(),
+            "ended by the system (OS_REASON_CODESIGNING)"
+        );
+    }
+
+    /// Every recorded `print-disabled` layout: each override the recording lists, and
+    /// nothing from the blocks after it.
+    #[test]
+    fn print_disabled_reads_every_recorded_layout() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print-disabled")
+            .collect();
+        assert!(samples.len() >= 2);
+        for sample in &samples {
+            let map = parse_print_disabled(&sample.output);
+            let name = &sample.name;
+            for (key, want) in &sample.expect {
+                if key == "overrides" {
+                    assert_eq!(map.len().to_string(), *want, "{name}: {map:?}");
+                    continue;
+                }
+                let label = key
+                    .strip_prefix("override ")
+                    .unwrap_or_else(|| panic!("{name}: {key}"));
+                let got = match map.get(label) {
+                    Some(Override::Disabled) => "disabled".to_string(),
+                    Some(Override::Enabled) => "enabled".to_string(),
+                    Some(Override::Unknown(w)) => w.clone(),
+                    None => "absent".to_string(),
+                };
+                assert_eq!(&got, want, "{name}: {label}");
+            }
+        }
+    }
+
+    /// The recorded failures: the driver decides by the exit status, whatever the
+    /// words around it (`Bad request.` or not).
+    #[test]
+    fn recorded_failures_are_classified_by_exit_status() {
+        for sample in launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.stream == "stderr")
+        {
+            let text = sample.output.replace('\'', "'\\''");
+            // The recorded failure answers its own subcommand; nothing else is loaded.
+            let fake = Fake::new(&format!(
+                "case \"$1\" in {}) printf '%s' '{text}' >&2; exit {};;\n\
+                 print) exit 113;; print-disabled) exit 0;; esac",
+                sample.subcommand(),
+                sample.exit
+            ));
+            let driver = fake.driver();
+            let name = &sample.name;
+            match (sample.subcommand(), sample.exit) {
+                ("print", 113) => assert_eq!(driver.print("x").unwrap(), None, "{name}"),
+                ("kickstart", 113) => assert_eq!(
+                    driver.kickstart("x", true).unwrap(),
+                    Kickstart::NotLoaded,
+                    "{name}"
+                ),
+                ("bootout", 3) => {
+                    assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded, "{name}")
+                }
+                // Still stopping: waited out until print no longer finds it.
+                ("bootout", 36) => {
+                    assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped, "{name}")
+                }
+                // By path (2: no file, 5: not loaded): the driver never boots out by
+                // path; the emulator's answers to these are checked against them.
+                ("bootout", 2 | 5) => assert!(sample.command.ends_with(".plist"), "{name}"),
+                ("bootstrap", 5) => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let err = driver
+                        .bootstrap("x", &dir.path().join("x.plist"))
+                        .unwrap_err()
+                        .to_string();
+                    assert!(err.contains("does not exist"), "{name}: {err}");
+                }
+                other => panic!("{name}: no decision tested for {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -784,28 +923,6 @@ mod tests {
         let stopping = parse_print("system/x = {\n\tstate = SIGTERMed\n\tpid = 5\n}\n");
         assert!(stopping.is_stopping());
         assert!(!stopping.is_running());
-    }
-
-    #[test]
-    fn print_disabled_in_both_dialects() {
-        let new = "disabled services = {\n\
-                   \t\"org.postfix.postfix-in\" => disabled\n\
-                   \t\"org.postfix.postfix-out\" => enabled\n\
-                   \t\"com.example.odd\" => maybe\n\
-                   }\n\n\
-                   login item associations = {\n\
-                   \t\"org.postfix.postfix-x\" => disabled\n\
-                   }\n";
-        let map = parse_print_disabled(new);
-        assert_eq!(map["org.postfix.postfix-in"], Override::Disabled);
-        assert_eq!(map["org.postfix.postfix-out"], Override::Enabled);
-        assert_eq!(map["com.example.odd"], Override::Unknown("maybe".into()));
-        assert!(!map.contains_key("org.postfix.postfix-x"));
-        let old = "disabled services = {\n\t\"a\" => true\n\t\"b\" => false\n}\n";
-        let map = parse_print_disabled(old);
-        assert_eq!(map["a"], Override::Disabled);
-        assert_eq!(map["b"], Override::Enabled);
-        assert_eq!(map.len(), 2);
     }
 
     /// A fake launchctl: a shell script answering from files in a directory, so the
@@ -927,6 +1044,37 @@ esac"#,
         assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped);
         assert!(!fake.dir.path().join("loaded").exists());
         assert_eq!(driver.kickstart("x", false).unwrap(), Kickstart::Started);
+    }
+
+    #[test]
+    fn a_bootstrap_refused_with_37_while_sigtermed_is_retried_once_the_job_is_gone() {
+        // macOS 13 and later: bootout returned at once, the job is still SIGTERMed, and
+        // launchd answers a bootstrap in that window with 37.
+        let fake = Fake::new(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+       if [ $n -le 3 ]; then printf 'system/x = {\n\tstate = SIGTERMed\n\tpid = 7\n}\n'; exit 0; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {\n\tstate = running\n}\n'; exit 0; fi
+       printf 'Bad request.\nCould not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {\n\t}\n';;
+bootstrap) if [ ! -e "$d/refused" ]; then touch "$d/refused"
+             echo "Bootstrap failed: 37: Operation already in progress" >&2; exit 37; fi
+           touch "$d/loaded";;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        // The driver waits out SIGTERMed first; launchd still refuses once with 37.
+        let driver = fake.driver();
+        assert_eq!(driver.bootstrap("x", &plist).unwrap(), Bootstrap::Loaded);
+        assert_eq!(
+            fake.log().matches("bootstrap system").count(),
+            2,
+            "{}",
+            fake.log()
+        );
     }
 
     #[test]

@@ -39,9 +39,6 @@ pub const SUPERVISOR_NAME: &str = "instancectl";
 /// Where `instancectl plist --supervisor` expects instancectl to be installed.
 pub const DEFAULT_PROGRAM: &str = "/usr/local/sbin/instancectl";
 
-/// Apple's own on-demand job for the primary instance, which instancectl never replaces.
-pub const APPLE_PRIMARY_LABEL: &str = "org.postfix.master";
-
 /// Where the job's files go and what it is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobNaming {

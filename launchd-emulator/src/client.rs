@@ -5,7 +5,7 @@
 //! subcommand's usage) and the daemon's errno-style answer becomes the message and the exit
 //! status. Only the `system` domain exists in the emulator.
 
-use crate::errors::{E2BIMPL, ENODOMAIN, ENOSERVICE, ESRCH, EX_USAGE, strerror};
+use crate::errors::{E2BIMPL, ENODOMAIN, ENOENT, ENOSERVICE, ESRCH, EX_USAGE, strerror};
 use crate::procs::parse_signal;
 use crate::protocol::{Request, Response};
 use std::io;
@@ -334,10 +334,19 @@ fn bootout(args: &[String], send: Send, cwd: &Path) -> io::Result<Outcome> {
         Target::Elsewhere(desc) => return Ok(no_domain(&desc)),
     };
     let mut error = 0;
+    let mut said = String::new();
     for request in requests {
+        let missing = match &request {
+            Request::BootoutPath { path } => Some(path.clone()),
+            _ => None,
+        };
         let r = send(request)?;
         if r.error != 0 {
             error = r.error;
+        }
+        // A plist that is not there is named first (recorded, exit 2).
+        if let (ENOENT, Some(path)) = (r.error, missing) {
+            said.push_str(&format!("{path}: {}\n", strerror(ENOENT)));
         }
     }
     Ok(if error == 0 {
@@ -345,7 +354,7 @@ fn bootout(args: &[String], send: Send, cwd: &Path) -> io::Result<Outcome> {
     } else {
         failure(
             error,
-            format!("Boot-out failed: {error}: {}\n", strerror(error)),
+            format!("{said}Boot-out failed: {error}: {}\n", strerror(error)),
         )
     })
 }
@@ -486,6 +495,12 @@ fn print(args: &[String], send: Send) -> io::Result<Outcome> {
             stdout: r.output.unwrap_or_default(),
             ..Outcome::default()
         },
+        // From macOS 13 on, print says `Bad request.` first (recorded, exit 113).
+        ENOSERVICE if r.macos13 => {
+            let mut out = no_service(&label);
+            out.stderr.insert_str(0, "Bad request.\n");
+            out
+        }
         ENOSERVICE => no_service(&label),
         e => failure(
             e,

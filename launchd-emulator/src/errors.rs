@@ -3,6 +3,7 @@
 //! The numbers are Darwin's errno values plus launchd's own (112 and up), because callers
 //! branch on launchctl's exit status, which is that number.
 
+pub const ENOENT: i32 = 2;
 pub const ESRCH: i32 = 3;
 pub const EIO: i32 = 5;
 pub const EINPROGRESS: i32 = 36;
@@ -17,7 +18,7 @@ pub const E2BIMPL: i32 = 116;
 pub fn strerror(code: i32) -> &'static str {
     match code {
         1 => "Operation not permitted",
-        2 => "No such file or directory",
+        ENOENT => "No such file or directory",
         ESRCH => "No such process",
         EIO => "Input/output error",
         13 => "Permission denied",

@@ -10,7 +10,9 @@
 //! `launchctl` (the client, which finds the daemon through `LAUNCHD_EMULATOR_DIR`).
 
 pub mod client;
+pub mod corpus;
 pub mod errors;
+pub mod macos;
 pub mod overrides;
 pub mod plist_load;
 pub mod plist_strict;

@@ -115,6 +115,23 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// Apple's own on-demand Postfix job, read from the plist Apple ships for the release
+/// (recorded in tests/data/plists from apple-oss-distributions/postfix): `master -e 60`,
+/// started by launchd when mail lands in the maildrop queue directory, which the
+/// emulator does not watch, so the job stays loaded and not running, as on an idle Mac.
+/// Its label depends on the release; its path is where macOS keeps it.
+pub fn apple_postfix_job(macos: crate::macos::Macos) -> (JobSpec, std::path::PathBuf) {
+    let label = macos.apple_postfix_label();
+    let shipped: &[u8] = if label == "org.postfix.master" {
+        include_bytes!("../../tests/data/plists/apple-postfix-197/org.postfix.master.plist")
+    } else {
+        include_bytes!("../../tests/data/plists/apple-postfix-265/com.apple.postfix.master.plist")
+    };
+    let spec = parse_job(shipped).expect("Apple's shipped plist loads");
+    let path = Path::new("/System/Library/LaunchDaemons").join(format!("{label}.plist"));
+    (spec, path)
+}
+
 /// Checks owner and mode, then parses strictly.
 pub fn load_daemon_plist(path: &Path) -> Result<JobSpec, LoadError> {
     let meta = fs::metadata(path).map_err(LoadError::Unreadable)?;
@@ -262,6 +279,26 @@ pub fn parse_job(bytes: &[u8]) -> Result<JobSpec, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apples_postfix_job_is_the_shipped_plist_under_each_releases_label() {
+        use crate::macos::Macos;
+        for (release, label) in [
+            ("13", "com.apple.postfix.master"),
+            ("10.12", "com.apple.postfix.master"),
+            ("10.11", "org.postfix.master"),
+        ] {
+            let (job, path) = apple_postfix_job(Macos::parse(release).unwrap());
+            assert_eq!(job.label, label);
+            assert_eq!(job.program, "/usr/libexec/postfix/master");
+            assert_eq!(job.arguments, ["master", "-e", "60"]);
+            assert!(!job.starts_at_load() && job.abandon_process_group);
+            assert_eq!(
+                path,
+                Path::new(&format!("/System/Library/LaunchDaemons/{label}.plist"))
+            );
+        }
+    }
 
     fn xml(body: &str) -> Vec<u8> {
         format!(

@@ -5,6 +5,7 @@
 //! replaces `last exit code` after a death by signal, so the emulator prints all of those
 //! the way recorded macOS output does.
 
+use crate::macos::Macos;
 use crate::procs::{self, DEFAULT_PATH, LastExit};
 use crate::supervisor::Job;
 use std::fmt::Write;
@@ -144,19 +145,30 @@ pub fn service(job: &Job) -> String {
     o
 }
 
-/// `launchctl print-disabled system`: every override, `disabled`/`enabled`, or
-/// `true`/`false` in the older dialect.
-pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, old_dialect: bool) -> String {
-    let mut o = String::from("disabled services = {\n");
-    for (label, disabled) in overrides {
-        let word = match (disabled, old_dialect) {
-            (true, false) => "disabled",
-            (false, false) => "enabled",
-            (true, true) => "true",
-            (false, true) => "false",
-        };
-        let _ = writeln!(o, "\t\"{label}\" => {word}");
+/// `launchctl print-disabled system`: every override, in the layout of the release.
+/// Up to macOS 12: unindented, `=> true`/`=> false`, and a `login item associations`
+/// block after it; from macOS 13: a blank first line, the block indented by a tab and
+/// its entries by two, `=> disabled`/`=> enabled` (tests/data/launchctl has both).
+pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, macos: Macos) -> String {
+    let new = macos.is_13_or_later();
+    let (outer, inner) = if new { ("\t", "\t\t") } else { ("", "\t") };
+    let mut o = String::new();
+    if new {
+        o.push('\n');
     }
-    o.push_str("}\n");
+    let _ = writeln!(o, "{outer}disabled services = {{");
+    for (label, disabled) in overrides {
+        let word = match (disabled, new) {
+            (true, true) => "disabled",
+            (false, true) => "enabled",
+            (true, false) => "true",
+            (false, false) => "false",
+        };
+        let _ = writeln!(o, "{inner}\"{label}\" => {word}");
+    }
+    let _ = writeln!(o, "{outer}}}");
+    if !new {
+        o.push_str("login item associations = {\n}\n");
+    }
     o
 }

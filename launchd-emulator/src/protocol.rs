@@ -43,6 +43,9 @@ pub struct Response {
     pub pid: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// launchd is macOS 13 or later (launchctl words some failures differently).
+    #[serde(default)]
+    pub macos13: bool,
 }
 
 impl Response {

@@ -5,6 +5,7 @@
 //! thread, so no work happens in a signal handler and the daemon can run as PID 1 of a pid
 //! namespace (where signals without a handler would be dropped; a no-op handler is set).
 
+use crate::macos::Macos;
 use crate::protocol::{self, Request, Response};
 use crate::supervisor::{Config, Daemon};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -23,21 +24,28 @@ pub struct Options {
     pub die_with_parent: bool,
 }
 
-pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--old-dialect] [--die-with-parent]\n\
-    (LAUNCHD_EMULATOR_OLD_DIALECT=1 in the environment is the same as --old-dialect)";
+pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--die-with-parent]\n\
+    --macos 12 answers as macOS 12 and older, --macos 13 (or later) as macOS 13 and later,\n\
+    --macos 10.11 names Apple's Postfix job org.postfix.master (default: 15;\n\
+    LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)";
 
 /// Parses the daemon's arguments.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut state_dir = None;
     let mut daemons_dir = None;
-    let mut old_dialect = std::env::var("LAUNCHD_EMULATOR_OLD_DIALECT").is_ok_and(|v| v == "1");
+    let mut macos = match std::env::var("LAUNCHD_EMULATOR_MACOS") {
+        Ok(v) => Macos::parse(&v)?,
+        Err(_) => Macos::DEFAULT,
+    };
+    let mut apple_postfix = false;
     let mut die_with_parent = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--state-dir" => state_dir = it.next().map(PathBuf::from),
             "--daemons-dir" => daemons_dir = it.next().map(PathBuf::from),
-            "--old-dialect" => old_dialect = true,
+            "--macos" => macos = Macos::parse(it.next().map_or("", String::as_str))?,
+            "--apple-postfix" => apple_postfix = true,
             "--die-with-parent" => die_with_parent = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -47,7 +55,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             cfg: Config {
                 state_dir,
                 daemons_dir,
-                old_dialect,
+                macos,
+                apple_postfix,
             },
             die_with_parent,
         }),
@@ -162,8 +171,16 @@ fn serve(daemon: &Daemon, stream: UnixStream) -> io::Result<()> {
     (&stream).write_all(out.as_bytes())
 }
 
-/// Carries out one request.
+/// Carries out one request. The answer says which generation launchd is, since
+/// launchctl words some failures differently from macOS 13 on.
 pub fn dispatch(daemon: &Daemon, request: Request) -> Response {
+    Response {
+        macos13: daemon.config().macos.is_13_or_later(),
+        ..carry_out(daemon, request)
+    }
+}
+
+fn carry_out(daemon: &Daemon, request: Request) -> Response {
     match request {
         Request::Enable { label } => Response::err(daemon.set_disabled(&label, false)),
         Request::Disable { label } => Response::err(daemon.set_disabled(&label, true)),

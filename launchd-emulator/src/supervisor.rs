@@ -5,7 +5,8 @@
 //! waiter on one condition variable: blocking commands (bootout, kickstart -k, reboot) wait
 //! on it, and so does the timer loop that fires throttled respawns and SIGKILL deadlines.
 
-use crate::errors::{EINPROGRESS, EIO, ENOSERVICE, ESRCH};
+use crate::errors::{EALREADY, EINPROGRESS, EIO, ENOENT, ENOSERVICE, ESRCH};
+use crate::macos::Macos;
 use crate::overrides::Overrides;
 use crate::plist_load::{self, JobSpec, KeepAlive};
 use crate::print;
@@ -31,8 +32,10 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
 pub struct Config {
     pub state_dir: PathBuf,
     pub daemons_dir: PathBuf,
-    /// Print `=> true`/`=> false` in print-disabled, as older macOS releases do.
-    pub old_dialect: bool,
+    /// The release whose answers the emulator gives (see [`crate::macos`]).
+    pub macos: Macos,
+    /// Load Apple's own on-demand Postfix job at boot, under the release's label.
+    pub apple_postfix: bool,
 }
 
 /// What happens once a stopping job's processes are gone.
@@ -226,6 +229,10 @@ impl Daemon {
     }
 
     fn load_daemons_dir(&self, st: &mut State) {
+        if self.cfg.apple_postfix {
+            let (spec, path) = plist_load::apple_postfix_job(self.cfg.macos);
+            self.insert(st, spec, &path);
+        }
         let mut paths: Vec<PathBuf> = match std::fs::read_dir(&self.cfg.daemons_dir) {
             Ok(dir) => dir
                 .flatten()
@@ -313,11 +320,11 @@ impl Daemon {
             return EIO;
         }
         if let Some(job) = st.jobs.get(&spec.label) {
-            let why = if job
+            let unloading = job
                 .stop
                 .as_ref()
-                .is_some_and(|s| s.then == AfterStop::Unload)
-            {
+                .is_some_and(|s| s.then == AfterStop::Unload);
+            let why = if unloading {
                 "its bootout has not finished"
             } else {
                 "service already loaded"
@@ -327,7 +334,12 @@ impl Daemon {
                 path.display(),
                 spec.label
             ));
-            return EIO;
+            // macOS 13 and later answer a bootstrap during a bootout with 37.
+            return if unloading && self.cfg.macos.is_13_or_later() {
+                EALREADY
+            } else {
+                EIO
+            };
         }
         if st.overrides.get(&spec.label).unwrap_or(spec.disabled) {
             log(format!(
@@ -341,7 +353,9 @@ impl Daemon {
         0
     }
 
-    /// `launchctl bootout system/LABEL`: returns once the job is stopped and unloaded.
+    /// `launchctl bootout system/LABEL`: up to macOS 12 it returns once the job is stopped
+    /// and unloaded; from macOS 13 it returns at once, and the job shows `SIGTERMed`
+    /// until its processes are gone.
     pub fn bootout(&self, label: &str) -> i32 {
         let mut st = self.lock();
         let now = Instant::now();
@@ -362,16 +376,26 @@ impl Daemon {
             None => begin_stop(job, AfterStop::Unload, now),
         }
         self.changed.notify_all();
+        if self.cfg.macos.is_13_or_later() {
+            return 0;
+        }
         while st.jobs.get(label).is_some_and(|j| j.instance == instance) {
             st = self.wait(st);
         }
         0
     }
 
-    /// `launchctl bootout system PATH`: the label is read from the plist.
+    /// `launchctl bootout system PATH`: the label is read from the plist. As recorded, a
+    /// missing file is 2 (ENOENT) and a job that is not loaded 5, not 3.
     pub fn bootout_path(&self, path: &Path) -> i32 {
         match plist_load::read_label(path) {
-            Ok(label) => self.bootout(&label),
+            Ok(label) => match self.bootout(&label) {
+                ESRCH => EIO,
+                e => e,
+            },
+            Err(plist_load::LoadError::Unreadable(e)) if e.kind() == io::ErrorKind::NotFound => {
+                ENOENT
+            }
             Err(e) => {
                 log(format!("bootout {}: {e}", path.display()));
                 EIO
@@ -445,7 +469,7 @@ impl Daemon {
     /// `launchctl print-disabled system`.
     pub fn print_disabled(&self) -> String {
         let st = self.lock();
-        print::disabled(st.overrides.iter(), self.cfg.old_dialect)
+        print::disabled(st.overrides.iter(), self.cfg.macos)
     }
 
     /// A simulated reboot: every job and everything below the daemon is SIGKILLed, all

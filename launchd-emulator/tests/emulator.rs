@@ -31,8 +31,14 @@ struct Emu {
 }
 
 impl Emu {
+    /// An emulator answering as macOS 12 and older (the behaviour most tests here pin
+    /// down is the same in both generations; `start_macos` picks another).
     fn start() -> Self {
-        Self::start_with(&[])
+        Self::start_with(&["--macos", "12"])
+    }
+
+    fn start_macos(release: &str) -> Self {
+        Self::start_with(&["--macos", release, "--apple-postfix"])
     }
 
     fn start_with(extra: &[&str]) -> Self {
@@ -647,8 +653,8 @@ fn disabled_override_survives_reboot_restart_and_plist_recreation() {
     emu.ok(&["enable", "system/org.test.b"]);
     // Disabling does not stop a loaded job.
     assert_eq!(emu.job_pid("org.test.a"), Some(a_pid));
-    let listing =
-        "disabled services = {\n\t\"org.test.a\" => disabled\n\t\"org.test.b\" => enabled\n}\n";
+    let listing = "disabled services = {\n\t\"org.test.a\" => true\n\t\"org.test.b\" => false\n}\n\
+                   login item associations = {\n}\n";
     assert_eq!(emu.ok(&["print-disabled", "system"]), listing);
 
     emu.ok(&["reboot", "userspace"]);
@@ -826,22 +832,209 @@ fn seed_plist_and_bad_permissions_are_refused() {
 }
 
 #[test]
-fn print_disabled_dialects() {
-    // The older dialect is chosen on the daemon, by flag or by environment variable.
-    for emu in [
-        Emu::start_with(&["--old-dialect"]),
-        Emu::start_env(&[], &[("LAUNCHD_EMULATOR_OLD_DIALECT", "1")]),
+fn print_disabled_in_each_generations_layout() {
+    // The release is chosen on the daemon, by flag or by environment variable.
+    for (emu, new) in [
+        (Emu::start_with(&["--macos", "12"]), false),
+        (
+            Emu::start_env(&[], &[("LAUNCHD_EMULATOR_MACOS", "12.7")]),
+            false,
+        ),
+        (Emu::start_with(&["--macos", "13"]), true),
+        (
+            Emu::start_env(&[], &[("LAUNCHD_EMULATOR_MACOS", "26.3")]),
+            true,
+        ),
     ] {
-        assert_eq!(
-            emu.ok(&["print-disabled", "system"]),
-            "disabled services = {\n}\n"
-        );
         emu.ok(&["disable", "system/org.test.a"]);
         emu.ok(&["enable", "system/org.test.b"]);
-        assert_eq!(
-            emu.ok(&["print-disabled", "system"]),
-            "disabled services = {\n\t\"org.test.a\" => true\n\t\"org.test.b\" => false\n}\n"
+        let expected = if new {
+            "\n\tdisabled services = {\n\t\t\"org.test.a\" => disabled\n\t\t\"org.test.b\" => enabled\n\t}\n"
+        } else {
+            "disabled services = {\n\t\"org.test.a\" => true\n\t\"org.test.b\" => false\n}\n\
+             login item associations = {\n}\n"
+        };
+        assert_eq!(emu.ok(&["print-disabled", "system"]), expected);
+    }
+}
+
+/// The recorded sample of each generation's print-disabled, and its shape.
+fn recorded_disabled_shape(new: bool) -> Vec<String> {
+    let samples = launchd_emulator::corpus::load();
+    let sample = samples
+        .iter()
+        .filter(|s| s.subcommand() == "print-disabled")
+        .find(|s| {
+            launchd_emulator::corpus::disabled_shape(&s.output).contains(
+                &if new {
+                    "\\t\\tentry new"
+                } else {
+                    "\\tentry old"
+                }
+                .to_string(),
+            )
+        })
+        .expect("a recorded sample of that generation");
+    without_foreign_entries(launchd_emulator::corpus::disabled_shape(&sample.output))
+}
+
+/// Entries of blocks other than the overrides (login items) vary by machine.
+fn without_foreign_entries(shape: Vec<String>) -> Vec<String> {
+    shape
+        .into_iter()
+        .filter(|t| !t.ends_with("entry other"))
+        .collect()
+}
+
+#[test]
+fn the_emulators_output_has_the_shapes_of_recorded_real_output() {
+    use launchd_emulator::corpus;
+    let samples = corpus::load();
+    for (release, new) in [("12", false), ("13", true)] {
+        let emu = Emu::start_macos(release);
+        emu.ok(&["disable", "system/org.test.a"]);
+        emu.ok(&["enable", "system/org.test.b"]);
+        // print-disabled: line for line the layout a real Mac of that generation prints.
+        let shape = without_foreign_entries(corpus::disabled_shape(
+            &emu.ok(&["print-disabled", "system"]),
+        ));
+        assert_eq!(shape, recorded_disabled_shape(new), "macOS {release}");
+
+        // print of a loaded job: tab-indented, and every job-level property the emulator
+        // prints is one that real launchd prints.
+        let path = emu.plist(
+            "org.test.a",
+            "<key>ProgramArguments</key><array><string>/bin/sleep</string><string>1000</string></array>\
+             <key>RunAtLoad</key><true/><key>KeepAlive</key><true/>",
         );
+        emu.ok(&["enable", "system/org.test.a"]);
+        emu.ok(&["bootstrap", "system", path.to_str().unwrap()]);
+        let printed = emu.ok(&["print", "system/org.test.a"]);
+        let real: std::collections::BTreeSet<String> = samples
+            .iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0)
+            .flat_map(|s| corpus::print_property_names(&s.output))
+            .collect();
+        for name in corpus::print_property_names(&printed) {
+            assert!(
+                real.contains(&name),
+                "macOS {release}: {name:?} is in no recording"
+            );
+        }
+        assert_eq!(corpus::print_indent_unit(&printed), "\\t");
+
+        // Failures: the recorded words and exit status, with the emulator's label.
+        for sample in samples.iter().filter(|s| s.stream == "stderr") {
+            let label = "org.test.gone";
+            let (args, expected): (Vec<String>, String) = match (sample.subcommand(), sample.exit) {
+                ("print", 113) if new => (
+                    vec!["print".into(), format!("system/{label}")],
+                    format!(
+                        "Bad request.\nCould not find service \"{label}\" in domain for system\n"
+                    ),
+                ),
+                ("kickstart", 113) => (
+                    vec!["kickstart".into(), "-k".into(), format!("system/{label}")],
+                    format!("Could not find service \"{label}\" in domain for system\n"),
+                ),
+                ("bootout", 3) => (
+                    vec!["bootout".into(), format!("system/{label}")],
+                    sample.output.clone(),
+                ),
+                ("bootout", 5) => {
+                    let unloaded = emu.plist("org.test.unloaded", SLEEPER);
+                    (
+                        vec![
+                            "bootout".into(),
+                            "system".into(),
+                            unloaded.to_string_lossy().into_owned(),
+                        ],
+                        sample.output.clone(),
+                    )
+                }
+                ("bootout", 2) => {
+                    let missing = emu.plist_path("org.test.missing");
+                    (
+                        vec!["bootout".into(), "system".into(), missing.clone()],
+                        format!(
+                            "{missing}: No such file or directory\nBoot-out failed: 2: No such file or directory\n"
+                        ),
+                    )
+                }
+                _ => continue,
+            };
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = emu.ctl(&args);
+            assert_eq!(
+                (out.code, out.stderr.as_str()),
+                (sample.exit, expected.as_str()),
+                "macOS {release}, like {}",
+                sample.name
+            );
+            // The recorded message has the same form once its label is put in.
+            let recorded = sample.output.lines().last().unwrap_or_default();
+            let emulated = expected.lines().last().unwrap_or_default();
+            assert_eq!(
+                recorded.split('"').next(),
+                emulated.split('"').next(),
+                "{}",
+                sample.name
+            );
+        }
+    }
+}
+
+#[test]
+fn macos_13_bootout_returns_at_once_and_a_bootstrap_meanwhile_gets_37() {
+    let emu = Emu::start_macos("13");
+    // Ignores SIGTERM, so the stop lasts until ExitTimeOut's SIGKILL.
+    let path = emu.plist(
+        "org.test.a",
+        "<key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string>\
+         <string>trap '' TERM; while :; do /bin/sleep 1; done</string></array>\
+         <key>RunAtLoad</key><true/><key>KeepAlive</key><true/><key>ExitTimeOut</key><integer>2</integer>",
+    );
+    let path = path.to_str().unwrap();
+    emu.ok(&["bootstrap", "system", path]);
+    let pid = emu.job_pid("org.test.a").unwrap();
+    let started = Instant::now();
+    emu.ok(&["bootout", "system/org.test.a"]);
+    assert!(started.elapsed() < Duration::from_secs(1), "bootout waited");
+    assert_eq!(
+        emu.field("org.test.a", "state").as_deref(),
+        Some("SIGTERMed")
+    );
+    assert!(alive(pid));
+    let out = emu.ctl(&["bootstrap", "system", path]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (37, "Bootstrap failed: 37: Operation already in progress\n")
+    );
+    wait_until(Duration::from_secs(10), || {
+        emu.ctl(&["print", "system/org.test.a"]).code == 113
+    });
+    assert!(!alive(pid));
+    emu.ok(&["bootstrap", "system", path]);
+}
+
+#[test]
+fn apples_postfix_job_is_loaded_under_each_releases_label() {
+    for (release, label, other) in [
+        ("13", "com.apple.postfix.master", "org.postfix.master"),
+        ("12", "com.apple.postfix.master", "org.postfix.master"),
+        ("10.11", "org.postfix.master", "com.apple.postfix.master"),
+    ] {
+        let emu = Emu::start_macos(release);
+        let print = emu.ok(&["print", &format!("system/{label}")]);
+        assert_eq!(top_level(&print, "state").as_deref(), Some("not running"));
+        assert_eq!(
+            top_level(&print, "path"),
+            Some(format!("/System/Library/LaunchDaemons/{label}.plist"))
+        );
+        assert_eq!(emu.ctl(&["print", &format!("system/{other}")]).code, 113);
+        // A reboot loads it again.
+        emu.ok(&["reboot"]);
+        assert!(emu.field(label, "state").is_some(), "macOS {release}");
     }
 }
 

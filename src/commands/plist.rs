@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::launchctl;
 use crate::manager::{Launchd, LaunchdConfig, ManagerKind};
-use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, lint, strict};
+use crate::plist::{DaemonJob, lint, strict};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::validate;
@@ -36,10 +36,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
 
 fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32> {
     if name == "-" {
-        return Err(Error::bad_input(format!(
-            "the primary instance runs on demand under Apple's {APPLE_PRIMARY_LABEL} job; \
-             instancectl never writes a LaunchDaemon for it"
-        )));
+        return Err(crate::manager::launchd::primary_refusal());
     }
     validate::instance_name(name)?;
     let host = Host::open_with(global.dry_run, Some(ManagerKind::Launchd), config)?;

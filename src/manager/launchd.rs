@@ -15,21 +15,26 @@
 //!   across reboots.
 //! - uninstall: bootout and remove the plist.
 //!
-//! The primary instance stays with Apple's on-demand `org.postfix.master` job:
-//! instancectl never writes a plist for it and never starts or stops it.
+//! The primary instance stays with Apple's on-demand Postfix job
+//! (`com.apple.postfix.master` since macOS 10.12, `org.postfix.master` before; found by
+//! what launchd has loaded): instancectl never writes a plist for it and never starts or
+//! stops it.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use super::view::APPLE_POSTFIX_JOBS;
 use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::launchctl::{self, JobInfo, Kickstart, LastExit, Launchctl, Override};
+use crate::launchctl::{self, JobInfo, Kickstart, Launchctl, Override};
 use crate::plist::lint::{self, Runs};
-use crate::plist::{APPLE_PRIMARY_LABEL, DaemonJob, JobNaming, strict};
+use crate::plist::{DaemonJob, JobNaming, strict};
 use crate::reconcile::{Drift, Repair};
 
 /// How long a job may take from bootstrap to "running".
@@ -118,10 +123,7 @@ impl Launchd {
 
     fn refuse_primary(instance: &Instance) -> Result<()> {
         if instance.is_primary() {
-            return Err(Error::bad_input(format!(
-                "the primary instance runs on demand under Apple's {APPLE_PRIMARY_LABEL} job; \
-                 instancectl never writes a LaunchDaemon for it"
-            )));
+            return Err(primary_refusal());
         }
         Ok(())
     }
@@ -242,7 +244,9 @@ impl Launchd {
             };
             let runs = job.runs.unwrap_or(0);
             let first = *first_runs.get_or_insert(runs);
-            if (!job.is_running() || runs > first) && exited(&job) {
+            // launchd's own account of the last run (exit code, signal, `last exit
+            // reason`, `spawn failed`) says at once that the master died.
+            if (!job.is_running() || runs > first) && job.has_ended() {
                 return Err(self.failed_start(host, instance, label, &job));
             }
             let master = instance.running_master();
@@ -351,11 +355,6 @@ fn listener_conflicts(instance: &Instance) -> Vec<String> {
         .collect()
 }
 
-/// Whether the job has run and ended (not merely not started yet).
-fn exited(job: &JobInfo) -> bool {
-    job.runs.unwrap_or(0) > 0 && !matches!(job.last_exit, None | Some(LastExit::Never))
-}
-
 impl ServiceManager for Launchd {
     fn kind(&self) -> ManagerKind {
         ManagerKind::Launchd
@@ -390,13 +389,23 @@ impl ServiceManager for Launchd {
         Self::refuse_primary(instance)?;
         self.usable()?;
         self.refuse_foreign(&instance.name, &instance.config_directory)?;
-        self.write_plist(host, instance)?;
+        let path = self.write_plist(host, instance)?;
         let label = self.label(&instance.name);
         let ctl = self.launchctl(host);
-        if ctl.override_of(&label)? == Some(Override::Disabled) {
-            ctl.enable(&label)?;
-        }
-        Ok(())
+        let enabled = ctl.override_of(&label).and_then(|o| match o {
+            Some(Override::Disabled) => ctl.enable(&label),
+            _ => Ok(()),
+        });
+        // The plist was this step's own write: a failure takes it back, so the undo
+        // of `create` (which starts after this step) leaves nothing behind.
+        enabled.or_else(|e| {
+            host.runner.remove_file(&path)?;
+            Err(e.context(format!(
+                "{label} could not be enabled in launchd (an earlier instance of that \
+                 name left it disabled); {} was removed again",
+                path.display()
+            )))
+        })
     }
 
     fn uninstall(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -509,94 +518,42 @@ impl ServiceManager for Launchd {
     fn job(&self, host: &Host, instance: &Instance) -> Result<Option<JobView>> {
         let ctl = self.launchctl(host);
         if instance.is_primary() {
-            let job = ctl.print(APPLE_PRIMARY_LABEL).ok().flatten();
-            let state = job
-                .as_ref()
-                .and_then(|j| j.state.as_ref())
-                .map(|s| s.to_string());
-            return Ok(Some(JobView {
-                label: APPLE_PRIMARY_LABEL.into(),
-                loaded: job.is_some(),
-                on_demand: true,
-                state,
-                pid: job.as_ref().and_then(|j| j.pid),
-                runs: job.as_ref().and_then(|j| j.runs),
-                last_exit: job
-                    .as_ref()
-                    .and_then(|j| j.last_exit.as_ref().map(|e| e.to_string())),
-                disabled: None,
-                summary: format!("on demand ({APPLE_PRIMARY_LABEL})"),
-            }));
+            return apple_job_view(&ctl).map(Some);
         }
-        let label = self.label(&instance.name);
-        let job = ctl.print(&label)?;
-        let disabled = match ctl.override_of(&label)? {
-            Some(Override::Disabled) => Some(true),
-            Some(Override::Enabled) => Some(false),
-            _ => None,
-        };
-        let installed = self.plist_path(&instance.name).exists();
-        let summary = match (&job, disabled) {
-            (_, Some(true)) if job.is_none() => "disabled".to_string(),
-            (None, _) if !installed => "no plist".to_string(),
-            (None, _) => "not loaded".to_string(),
-            (Some(j), _) => {
-                let mut s = j.state.as_ref().map_or("loaded".into(), |s| s.to_string());
-                if let Some(runs) = j.runs {
-                    s.push_str(&format!(", runs {runs}"));
-                }
-                if let Some(e) = j.last_exit.as_ref().filter(|e| **e != LastExit::Never) {
-                    s.push_str(&format!(", last {e}"));
-                }
-                if disabled == Some(true) {
-                    s.push_str(", disabled at boot");
-                }
-                s
-            }
-        };
-        Ok(Some(JobView {
-            label,
-            loaded: job.is_some(),
-            on_demand: false,
-            state: job
-                .as_ref()
-                .and_then(|j| j.state.as_ref())
-                .map(|s| s.to_string()),
-            pid: job.as_ref().and_then(|j| j.pid),
-            runs: job.as_ref().and_then(|j| j.runs),
-            last_exit: job
-                .as_ref()
-                .and_then(|j| j.last_exit.as_ref().map(|e| e.to_string())),
-            disabled,
-            summary,
-        }))
+        let overrides = ctl.print_disabled()?;
+        self.job_view(&ctl, instance, &overrides).map(Some)
     }
 
     fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
-        let mut view = ManagerView::empty(ManagerKind::Launchd);
-        view.restarts_on_exit = !instance.is_primary();
-        match ServiceManager::job(self, host, instance) {
-            Ok(Some(job)) => {
-                view.label = Some(job.label);
-                view.loaded = Some(job.loaded);
-                view.on_demand = job.on_demand;
-                view.state = job.state;
-                view.pid = job.pid;
-                view.runs = job.runs;
-                view.last_exit_code = job.last_exit;
-                view.disabled_override = job.disabled.map(|d| {
-                    if d {
-                        super::view::Override::Disabled
-                    } else {
-                        super::view::Override::Enabled
+        self.views(host, std::slice::from_ref(instance))
+            .pop()
+            .unwrap_or_else(|| ManagerView::empty(ManagerKind::Launchd))
+    }
+
+    /// One `print-disabled` for all instances, one `print` per job.
+    fn views(&self, host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        let ctl = self.launchctl(host);
+        let overrides = instances
+            .iter()
+            .any(|i| !i.is_primary())
+            .then(|| ctl.print_disabled().map_err(|e| e.to_string()));
+        instances
+            .iter()
+            .map(|instance| {
+                let job = if instance.is_primary() {
+                    apple_job_view(&ctl).map_err(|e| e.to_string())
+                } else {
+                    match &overrides {
+                        Some(Ok(map)) => self
+                            .job_view(&ctl, instance, map)
+                            .map_err(|e| e.to_string()),
+                        Some(Err(e)) => Err(e.clone()),
+                        None => Err("no overrides read".into()),
                     }
-                });
-                view.notes.push(job.summary);
-            }
-            Ok(None) => {}
-            Err(e) => view.notes.push(format!("launchctl could not tell: {e}")),
-        }
-        view
+                };
+                manager_view(instance, job)
+            })
+            .collect()
     }
 
     /// The plist (missing, different from what would be written, wrong owner or
@@ -659,8 +616,12 @@ impl ServiceManager for Launchd {
                 },
             ));
         }
-        let job_pid = ctl.print(&self.label(&instance.name))?.and_then(|j| j.pid);
-        if let Some(pid) = instance.running_master()
+        let label = self.label(&instance.name);
+        let job_pid = ctl.print(&label)?.and_then(|j| j.pid);
+        // Only for an instance that should run: a master of a stopped or disabled one is
+        // stopped by reconcile's generic repair, and must not be started under launchd.
+        let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
+        if let Some(pid) = instance.running_master().filter(|_| wanted)
             && job_pid != Some(pid)
         {
             found.push(Drift::new(
@@ -670,10 +631,17 @@ impl ServiceManager for Launchd {
                 ),
                 Repair::Custom {
                     what: "stop it the Postfix way and start it under launchd".into(),
-                    run: Box::new(|host, instance| {
+                    run: Box::new(move |host, instance| {
                         host.postfix
                             .control(&instance.config_directory, "stop")
                             .map(drop)?;
+                        // Starting clears a disabled override (enable before bootstrap),
+                        // which is not this repair's to decide: leave such a job down.
+                        let disabled = Launchctl::new(host.runner).override_of(&label)?
+                            == Some(Override::Disabled);
+                        if disabled {
+                            return Ok(());
+                        }
                         host.manager.start(host, instance)
                     }),
                 },
@@ -694,4 +662,140 @@ impl Launchd {
         }
         Ok(())
     }
+}
+
+/// Why there is no LaunchDaemon of instancectl's for the primary instance.
+pub fn primary_refusal() -> Error {
+    Error::bad_input(format!(
+        "the primary instance runs on demand under Apple's own launchd job ({}); \
+         instancectl never writes a LaunchDaemon for it",
+        APPLE_POSTFIX_JOBS.join(" or ")
+    ))
+}
+
+/// Apple's on-demand Postfix job as launchd has it loaded: the first of its names
+/// (newest first) that `print` finds, with what launchd says about it.
+fn apple_job(ctl: &Launchctl) -> Result<Option<(&'static str, JobInfo)>> {
+    for label in APPLE_POSTFIX_JOBS {
+        if let Some(job) = ctl.print(label)? {
+            return Ok(Some((label, job)));
+        }
+    }
+    Ok(None)
+}
+
+/// The primary instance's job: Apple's, on demand, healthy while it is not running.
+fn apple_job_view(ctl: &Launchctl) -> Result<JobView> {
+    let Some((label, job)) = apple_job(ctl)? else {
+        return Ok(JobView {
+            label: APPLE_POSTFIX_JOBS[0].into(),
+            loaded: false,
+            on_demand: false,
+            state: None,
+            pid: None,
+            runs: None,
+            last_exit: None,
+            disabled: None,
+            summary: format!(
+                "Apple's on-demand Postfix job is not loaded (neither {})",
+                APPLE_POSTFIX_JOBS.join(" nor ")
+            ),
+        });
+    };
+    let state = job.state.as_ref().map(ToString::to_string);
+    let idle = if job.is_running() { "running" } else { "idle" };
+    Ok(JobView {
+        label: label.into(),
+        loaded: true,
+        on_demand: true,
+        summary: format!("on demand ({label}), {idle}"),
+        state,
+        pid: job.pid,
+        runs: job.runs,
+        last_exit: job.last_exit.as_ref().map(ToString::to_string),
+        disabled: None,
+    })
+}
+
+impl Launchd {
+    /// An instance's job as launchd has it, with its override from `overrides`.
+    fn job_view(
+        &self,
+        ctl: &Launchctl,
+        instance: &Instance,
+        overrides: &BTreeMap<String, Override>,
+    ) -> Result<JobView> {
+        let label = self.label(&instance.name);
+        let job = ctl.print(&label)?;
+        let disabled = match overrides.get(&label) {
+            Some(Override::Disabled) => Some(true),
+            Some(Override::Enabled) => Some(false),
+            _ => None,
+        };
+        let installed = self.plist_path(&instance.name).exists();
+        let summary = match (&job, disabled) {
+            (_, Some(true)) if job.is_none() => "disabled".to_string(),
+            (None, _) if !installed => "no plist".to_string(),
+            (None, _) => "not loaded".to_string(),
+            (Some(j), _) => {
+                let mut s = j.state.as_ref().map_or("loaded".into(), |s| s.to_string());
+                if let Some(runs) = j.runs {
+                    s.push_str(&format!(", runs {runs}"));
+                }
+                if let Some(e) = j.last_exit.as_ref().filter(|e| e.is_end()) {
+                    s.push_str(&format!(", last {e}"));
+                }
+                if j.job_state.as_deref() == Some("spawn failed") {
+                    s.push_str(", spawn failed");
+                }
+                if disabled == Some(true) {
+                    s.push_str(", disabled at boot");
+                }
+                s
+            }
+        };
+        Ok(JobView {
+            label,
+            loaded: job.is_some(),
+            on_demand: false,
+            state: job
+                .as_ref()
+                .and_then(|j| j.state.as_ref())
+                .map(|s| s.to_string()),
+            pid: job.as_ref().and_then(|j| j.pid),
+            runs: job.as_ref().and_then(|j| j.runs),
+            last_exit: job
+                .as_ref()
+                .and_then(|j| j.last_exit.as_ref().map(|e| e.to_string())),
+            disabled,
+            summary,
+        })
+    }
+}
+
+/// The status view of one instance's job (or why launchctl could not tell).
+fn manager_view(instance: &Instance, job: std::result::Result<JobView, String>) -> ManagerView {
+    let mut view = ManagerView::empty(ManagerKind::Launchd);
+    view.restarts_on_exit = !instance.is_primary();
+    match job {
+        Ok(job) => {
+            view.label = Some(job.label);
+            view.loaded = Some(job.loaded);
+            view.on_demand = job.on_demand;
+            view.state = job.state;
+            view.pid = job.pid;
+            view.runs = job.runs;
+            view.last_exit_code = job.last_exit;
+            view.disabled_override = job.disabled.map(|d| {
+                if d {
+                    super::view::Override::Disabled
+                } else {
+                    super::view::Override::Enabled
+                }
+            });
+            view.notes.push(job.summary);
+        }
+        Err(e) => view.notes.push(format!("launchctl could not tell: {e}")),
+    }
+    view
 }

@@ -9,7 +9,7 @@ mod view;
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
-pub use view::{APPLE_ON_DEMAND_PLIST, ManagerView, Override, apple_on_demand_primary};
+pub use view::{APPLE_POSTFIX_JOBS, ManagerView, Override, apple_on_demand_primary};
 
 use std::path::Path;
 
@@ -31,7 +31,7 @@ pub enum ManagerKind {
     /// master that dies.
     Postfix,
     /// launchd (macOS): one LaunchDaemon per secondary instance, running its master in
-    /// the foreground; the primary stays with Apple's on-demand org.postfix.master.
+    /// the foreground; the primary stays with Apple's on-demand Postfix job.
     Launchd,
 }
 

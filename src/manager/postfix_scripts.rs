@@ -103,12 +103,13 @@ impl ServiceManager for PostfixScripts {
             .into(),
         );
         view.pid = state.pid.filter(|_| state.running);
-        view.on_demand = apple_on_demand_primary(instance.is_primary());
-        if view.on_demand {
-            view.label = Some("org.postfix.master".into());
-            view.notes.push(
-                "Apple's launchd job org.postfix.master starts this instance on demand".into(),
-            );
+        let apple = apple_on_demand_primary(instance.is_primary());
+        view.on_demand = apple.is_some();
+        if let Some(label) = apple {
+            view.label = Some(label.into());
+            view.notes.push(format!(
+                "Apple's launchd job {label} starts this instance on demand"
+            ));
         } else {
             view.notes.push(
                 "postfix start daemonizes the master; nothing restarts it when it exits".into(),

@@ -44,8 +44,8 @@ pub struct ManagerView {
     /// e.g. `78: EX_CONFIG`, `(never exited)`, or the signal that killed it).
     pub last_exit_code: Option<String>,
     /// The job is started on demand and normally not running, such as the macOS
-    /// primary instance, which Apple's `org.postfix.master` job starts when mail is
-    /// submitted and which exits when idle. Not running is then healthy.
+    /// primary instance, which Apple's job (`com.apple.postfix.master`) starts when mail
+    /// is submitted and which exits when idle. Not running is then healthy.
     pub on_demand: bool,
     /// The manager restarts the master when it exits (launchd KeepAlive, the native
     /// supervisor); Postfix's own scripts do not.
@@ -78,13 +78,23 @@ impl ManagerView {
     }
 }
 
-/// The plist of Apple's own on-demand Postfix job on macOS. It runs the primary
-/// instance's master (`master -e 60`) when mail is submitted, and the master exits
-/// after a minute of idleness.
-pub const APPLE_ON_DEMAND_PLIST: &str = "/System/Library/LaunchDaemons/org.postfix.master.plist";
+/// The labels of Apple's own on-demand Postfix job on macOS, newest first:
+/// `com.apple.postfix.master` since macOS 10.12, `org.postfix.master` on older
+/// releases. It runs the primary instance's master (`master -e 60`) when mail is
+/// submitted, and the master exits after a minute of idleness. Which one a host has is
+/// found by what is loaded (or installed), never assumed.
+pub const APPLE_POSTFIX_JOBS: [&str; 2] = ["com.apple.postfix.master", "org.postfix.master"];
 
-/// Whether the primary instance is started on demand by Apple's `org.postfix.master`
-/// job on this host (macOS). Only the primary ever is.
-pub fn apple_on_demand_primary(is_primary: bool) -> bool {
-    is_primary && std::path::Path::new(APPLE_ON_DEMAND_PLIST).exists()
+/// Where macOS installs Apple's job of that label.
+pub fn apple_plist(label: &str) -> std::path::PathBuf {
+    std::path::Path::new("/System/Library/LaunchDaemons").join(format!("{label}.plist"))
+}
+
+/// The label of Apple's on-demand job when it starts the primary instance on this host
+/// (macOS): the first of [`APPLE_POSTFIX_JOBS`] whose plist is installed. Only the
+/// primary ever is.
+pub fn apple_on_demand_primary(is_primary: bool) -> Option<&'static str> {
+    APPLE_POSTFIX_JOBS
+        .into_iter()
+        .find(|label| is_primary && apple_plist(label).exists())
 }

@@ -5,6 +5,12 @@
 //! instancectl by `cargo test --workspace`), and the daemon spawns the instances'
 //! masters as its children, honouring RunAtLoad, KeepAlive, ThrottleInterval and
 //! ExitTimeOut, persistent disabled overrides and reboots.
+//!
+//! Every scenario runs twice, against the emulator answering as macOS 12 and older and
+//! as macOS 13 and later (`mod macos_12`, `mod macos_13` at the end): the layouts of
+//! `print-disabled`, `Bad request.`, and a bootout that returns while the job is still
+//! `SIGTERMed` all differ, and the driver must cope with both. Both generations load
+//! Apple's own Postfix job (`com.apple.postfix.master`), as a Mac has it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +26,8 @@ const WAIT: Duration = Duration::from_secs(90);
 
 struct Mac {
     sb: Sandbox,
+    /// The macOS release the emulator answers as.
+    release: &'static str,
 }
 
 fn env() -> String {
@@ -30,12 +38,9 @@ fn env() -> String {
 }
 
 impl Mac {
-    /// A sandbox with multi-instance Postfix and an emulated launchd (booted).
-    fn new() -> Mac {
-        Mac::with_daemon_env("")
-    }
-
-    fn with_daemon_env(daemon_env: &str) -> Mac {
+    /// A sandbox with multi-instance Postfix and an emulated launchd (booted) answering
+    /// as macOS `release`, with Apple's Postfix job loaded.
+    fn new(release: &'static str) -> Mac {
         let bin = Path::new(crate::common::instancectl()).parent().unwrap();
         for tool in ["launchctl", "launchd-emulator"] {
             assert!(
@@ -52,11 +57,12 @@ impl Mac {
         // A simple command in the background, every descriptor redirected, so that the
         // shell returns at once and nothing holds its output open.
         sb.sh(&format!(
-            "{daemon_env} setsid launchd-emulator --state-dir {STATE} --daemons-dir {DAEMONS} \
+            "setsid launchd-emulator --state-dir {STATE} --daemons-dir {DAEMONS} \
+             --macos {release} --apple-postfix \
              </dev/null >>/var/log/launchd-emulator.log 2>&1 & echo $! > {STATE}.pid"
         ))
         .ok();
-        let mac = Mac { sb };
+        let mac = Mac { sb, release };
         assert!(
             mac.sb
                 .wait_for(&format!("test -S {STATE}/launchd.sock"), WAIT),
@@ -64,6 +70,24 @@ impl Mac {
             mac.emulator_log()
         );
         mac
+    }
+
+    /// How `print-disabled` of this generation writes an override.
+    fn listed(&self, label: &str, disabled: bool) -> String {
+        let major: u32 = self.release.split('.').next().unwrap().parse().unwrap();
+        let word = match (disabled, major < 13) {
+            (true, true) => "true",
+            (false, true) => "false",
+            (true, false) => "disabled",
+            (false, false) => "enabled",
+        };
+        format!("\"{label}\" => {word}")
+    }
+
+    /// `launchctl print-disabled system`, read by instancectl's own parser.
+    fn override_of(&self, label: &str) -> Option<instancectl::launchctl::Override> {
+        let run = self.sh("launchctl print-disabled system").ok();
+        instancectl::launchctl::parse_print_disabled(&run.stdout).remove(label)
     }
 
     fn sh(&self, script: &str) -> Run {
@@ -162,6 +186,20 @@ impl Mac {
             .clone()
     }
 
+    /// `instancectl create ARGS` fails (exit 1) saying each of `expected`, and leaves
+    /// the configuration and the daemons directory as they were.
+    fn create_fails(&self, args: &str, expected: &[&str]) {
+        let before = self.sb.config_snapshot();
+        let plists = self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
+        let run = self.ctl(&format!("create {args}"));
+        assert_eq!(run.code, 1, "{run:?}");
+        for expected in expected {
+            assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
+        }
+        assert_eq!(before, self.sb.config_snapshot());
+        assert_eq!(plists, self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout);
+    }
+
     fn create_out(&self) {
         self.ctl("create postfix-out --group mta --role output")
             .ok();
@@ -174,9 +212,8 @@ impl Mac {
     }
 }
 
-#[test]
-fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp() {
-    let mac = Mac::new();
+fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     mac.create_in();
     let launchd = mac.emulator_pid();
@@ -218,10 +255,15 @@ fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp() {
         assert_eq!(view["pid"], pid);
         assert_eq!(view["runs"], 1);
     }
-    // The primary stays with the system's on-demand job: no plist, left alone.
+    // The primary stays with Apple's on-demand job, found by what launchd has loaded:
+    // no plist, left alone.
     let primary = mac.job_of("-");
-    assert_eq!(primary["on_demand"], true);
-    assert_eq!(primary["label"], "org.postfix.master");
+    assert_eq!(primary["on_demand"], true, "{primary}");
+    assert_eq!(primary["label"], "com.apple.postfix.master");
+    assert_eq!(
+        primary["summary"],
+        "on demand (com.apple.postfix.master), idle"
+    );
     let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
     assert_eq!(
         files,
@@ -238,9 +280,8 @@ fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp() {
     );
 }
 
-#[test]
-fn a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported() {
-    let mac = Mac::new();
+fn a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     let first = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     mac.sb.sh(&format!("kill -9 {first}")).ok();
@@ -258,9 +299,8 @@ fn a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported() {
     );
 }
 
-#[test]
-fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out() {
-    let mac = Mac::new();
+fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     let first = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     // What an admin used to type: the master stops, and launchd starts it again.
@@ -280,7 +320,12 @@ fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out() {
     assert!(mac.print("org.postfix.postfix-out").is_none());
     assert_eq!(mac.job_of("postfix-out")["summary"], "not loaded");
     // start bootstraps it again; restart is kickstart -k (a new master, one more run).
+    // A start right after a raw bootout finds the job still stopping on macOS 13 and
+    // later (bootout returned at once): it waits, and does not fail with 37.
     mac.ctl("start postfix-out").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    mac.sh("launchctl bootout system/org.postfix.postfix-out && instancectl start postfix-out")
+        .ok();
     let started = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     let restart = mac.ctl("restart postfix-out").ok();
     assert!(
@@ -296,9 +341,8 @@ fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out() {
     assert_eq!(mac.master_pid("postfix-out"), Some(restarted));
 }
 
-#[test]
-fn reboot_brings_both_back_and_a_disabled_instance_stays_down() {
-    let mac = Mac::new();
+fn reboot_brings_both_back_and_a_disabled_instance_stays_down(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     mac.create_in();
     let out1 = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
@@ -318,7 +362,7 @@ fn reboot_brings_both_back_and_a_disabled_instance_stays_down() {
     );
     let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
     assert!(
-        overrides.contains("\"org.postfix.postfix-in\" => disabled"),
+        overrides.contains(&mac.listed("org.postfix.postfix-in", true)),
         "{overrides}"
     );
     mac.sh("launchctl reboot").ok();
@@ -347,21 +391,28 @@ fn reboot_brings_both_back_and_a_disabled_instance_stays_down() {
     mac.wait_serving("postfix-in", "127.0.1.1", 25, None);
     let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
     assert!(
-        overrides.contains("\"org.postfix.postfix-in\" => enabled"),
+        overrides.contains(&mac.listed("org.postfix.postfix-in", false)),
         "{overrides}"
     );
 }
 
-#[test]
-fn a_label_left_disabled_is_enabled_before_bootstrap_old_dialect() {
-    // Older macOS releases print `=> true` for disabled: the driver reads both.
-    let mac = Mac::with_daemon_env("LAUNCHD_EMULATOR_OLD_DIALECT=1");
+/// The bug of issue #9: on macOS 13 and later `print-disabled` is indented, an
+/// unindented-only parser found no override, and start failed with bootstrap's 5 and
+/// "none of the known causes applies".
+fn a_label_left_disabled_is_enabled_before_bootstrap(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     mac.sh("launchctl bootout system/org.postfix.postfix-out && launchctl disable system/org.postfix.postfix-out")
         .ok();
+    // On macOS 13 and later bootout returned while the job is still SIGTERMed (a
+    // bootstrap now would get 37): wait until launchd has let go of it.
+    assert!(mac.sb.wait_for(
+        &format!("{} ! launchctl print system/org.postfix.postfix-out", env()),
+        WAIT
+    ));
     let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
     assert!(
-        overrides.contains("\"org.postfix.postfix-out\" => true"),
+        overrides.contains(&mac.listed("org.postfix.postfix-out", true)),
         "{overrides}"
     );
     // A plain bootstrap is refused, as launchd refuses it.
@@ -372,16 +423,14 @@ fn a_label_left_disabled_is_enabled_before_bootstrap_old_dialect() {
     assert_eq!(mac.job_of("postfix-out")["summary"], "disabled");
     mac.ctl("start postfix-out").ok();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
-    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
-    assert!(
-        overrides.contains("\"org.postfix.postfix-out\" => false"),
-        "{overrides}"
+    assert_eq!(
+        mac.override_of("org.postfix.postfix-out"),
+        Some(instancectl::launchctl::Override::Enabled)
     );
 }
 
-#[test]
-fn a_group_writable_plist_is_reported_with_the_exact_cause() {
-    let mac = Mac::new();
+fn a_group_writable_plist_is_reported_with_the_exact_cause(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     mac.ctl("stop postfix-out").ok();
     let path = format!("{DAEMONS}/org.postfix.postfix-out.plist");
@@ -408,9 +457,8 @@ fn a_group_writable_plist_is_reported_with_the_exact_cause() {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
 }
 
-#[test]
-fn the_seeds_plist_installed_by_hand_is_detected() {
-    let mac = Mac::new();
+fn the_seeds_plist_installed_by_hand_is_detected(release: &'static str) {
+    let mac = Mac::new(release);
     let seed = include_str!("../data/seed-002-launchdaemon.plist");
     let path = format!("{DAEMONS}/org.postfix.in.plist");
     mac.sb
@@ -465,9 +513,8 @@ fn the_seeds_plist_installed_by_hand_is_detected() {
     mac.wait_serving("postfix-in", "127.0.1.1", 25, None);
 }
 
-#[test]
-fn a_failed_start_under_launchd_is_rolled_back() {
-    let mac = Mac::new();
+fn a_failed_start_under_launchd_is_rolled_back(release: &'static str) {
+    let mac = Mac::new(release);
     // Something else holds the port: `postfix check` cannot know, the master exits at
     // once (and launchd would start it again and again).
     mac.sb
@@ -477,26 +524,22 @@ fn a_failed_start_under_launchd_is_rolled_back() {
              </dev/null >/dev/null 2>&1 &")
         .ok();
     assert!(mac.sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/2599", WAIT));
-    let before = mac.sb.config_snapshot();
-    let run = mac.ctl("create postfix-bad --listen 127.0.0.1:2599");
-    assert_eq!(run.code, 1, "{run:?}");
-    for expected in [
-        "undone",
-        "postfix-bad's master ended with exit status 1 right after launchd started it",
-        "127.0.0.1:2599 is already in use by another program",
-        "booted the job out",
-    ] {
-        assert!(run.stderr.contains(expected), "{expected:?} in {run:?}");
-    }
-    assert_eq!(before, mac.sb.config_snapshot());
+    mac.create_fails(
+        "postfix-bad --listen 127.0.0.1:2599",
+        &[
+            "undone",
+            "postfix-bad's master ended with exit status 1 right after launchd started it",
+            "127.0.0.1:2599 is already in use by another program",
+            "booted the job out",
+        ],
+    );
     assert!(mac.print("org.postfix.postfix-bad").is_none());
     let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
     assert_eq!(files, "");
 }
 
-#[test]
-fn dry_run_shows_the_launchd_steps_and_changes_nothing() {
-    let mac = Mac::new();
+fn dry_run_shows_the_launchd_steps_and_changes_nothing(release: &'static str) {
+    let mac = Mac::new(release);
     let before = mac.sb.config_snapshot();
     let run = mac
         .ctl("create postfix-out --group mta --role output --dry-run")
@@ -512,9 +555,8 @@ fn dry_run_shows_the_launchd_steps_and_changes_nothing() {
     assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
 }
 
-#[test]
-fn destroy_boots_out_and_removes_the_plist() {
-    let mac = Mac::new();
+fn destroy_boots_out_and_removes_the_plist(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     mac.ctl("destroy postfix-out").ok();
@@ -523,10 +565,9 @@ fn destroy_boots_out_and_removes_the_plist() {
     assert_eq!(mac.master_pid("postfix-out"), None);
     // destroy left launchd's "disabled" override behind; a later instance of the same
     // name that is created without starting still loads at the next boot.
-    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
-    assert!(
-        overrides.contains("\"org.postfix.postfix-out\" => disabled"),
-        "{overrides}"
+    assert_eq!(
+        mac.override_of("org.postfix.postfix-out"),
+        Some(instancectl::launchctl::Override::Disabled)
     );
     mac.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
@@ -535,9 +576,8 @@ fn destroy_boots_out_and_removes_the_plist() {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
 }
 
-#[test]
-fn reconcile_repairs_launchd_drift() {
-    let mac = Mac::new();
+fn reconcile_repairs_launchd_drift(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     let path = format!("{DAEMONS}/org.postfix.postfix-out.plist");
     // Behind instancectl's back: the job is booted out, its plist made
@@ -570,17 +610,15 @@ fn reconcile_repairs_launchd_drift() {
     let mode = mac.sb.sh(&format!("stat -c %a {path}")).ok().stdout;
     assert_eq!(mode.trim(), "644");
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
-    let overrides = mac.sh("launchctl print-disabled system").ok().stdout;
-    assert!(
-        overrides.contains("\"org.postfix.postfix-out\" => enabled"),
-        "{overrides}"
+    assert_eq!(
+        mac.override_of("org.postfix.postfix-out"),
+        Some(instancectl::launchctl::Override::Enabled)
     );
     assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
 }
 
-#[test]
-fn supervise_with_launchd_repairs_a_booted_out_job() {
-    let mac = Mac::new();
+fn supervise_with_launchd_repairs_a_booted_out_job(release: &'static str) {
+    let mac = Mac::new(release);
     mac.create_out();
     let job = mac
         .ctl("plist --supervisor --program /usr/local/sbin/instancectl")
@@ -600,3 +638,143 @@ fn supervise_with_launchd_repairs_a_booted_out_job() {
     assert!(log.contains("drift repaired"), "{log}");
     mac.sb.sh("pkill -TERM -f '[i]nstancectl supervise'").ok();
 }
+
+/// `status` asks launchd for the overrides once, however many instances there are, and
+/// shows the primary as Apple's on-demand job, healthy while idle.
+fn status_reads_the_overrides_once_and_shows_apples_job(release: &'static str) {
+    let mac = Mac::new(release);
+    mac.create_out();
+    mac.create_in();
+    let wrap = "/var/db/launchctl-log";
+    mac.sh(&format!(
+        "mkdir -p {wrap} && real=$(command -v launchctl) && \
+         printf '#!/bin/sh\\necho \"$*\" >> {wrap}/log\\nexec %s \"$@\"\\n' \"$real\" \
+         > {wrap}/launchctl && chmod 755 {wrap}/launchctl"
+    ))
+    .ok();
+    mac.sh("launchctl enable system/org.postfix.postfix-out")
+        .ok();
+    let run = mac.sh(&format!("PATH={wrap}:$PATH instancectl status --json"));
+    let report: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {run:?}"));
+    let log = mac.sb.sh(&format!("cat {wrap}/log")).ok().stdout;
+    assert_eq!(log.matches("print-disabled").count(), 1, "{log}");
+    let instances = report["instances"].as_array().unwrap();
+    let primary = instances.iter().find(|i| i["name"] == "-").unwrap();
+    assert_eq!(
+        primary["manager"]["label"], "com.apple.postfix.master",
+        "{primary:#}"
+    );
+    assert_eq!(primary["manager"]["on_demand"], true, "{primary:#}");
+    let verdict = primary["verdict"].as_str().unwrap();
+    assert!(["on-demand", "healthy"].contains(&verdict), "{primary:#}");
+    // Read from the one print-disabled: an explicit override, and none.
+    let out = instances
+        .iter()
+        .find(|i| i["name"] == "postfix-out")
+        .unwrap();
+    assert_eq!(out["manager"]["disabled_override"], "enabled", "{out:#}");
+    let input = instances
+        .iter()
+        .find(|i| i["name"] == "postfix-in")
+        .unwrap();
+    assert_eq!(
+        input["manager"]["disabled_override"],
+        serde_json::Value::Null
+    );
+    for i in [out, input] {
+        assert_eq!(i["verdict"], "healthy", "{i:#}");
+    }
+}
+
+/// Reconcile's repair of "its master runs outside launchd" neither clears a disabled
+/// override nor starts an instance that was stopped or disabled.
+fn a_master_outside_launchd_of_a_stopped_or_disabled_instance_stays_down(release: &'static str) {
+    let mac = Mac::new(release);
+    mac.create_out();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    let label = "org.postfix.postfix-out";
+    let outside_start = |mac: &Mac| {
+        mac.sb.sh("postfix -c /etc/postfix-out start").ok();
+        assert!(mac.master_pid("postfix-out").is_some());
+    };
+
+    mac.ctl("disable postfix-out").ok();
+    outside_start(&mac);
+    mac.ctl("reconcile").ok();
+    assert_eq!(
+        mac.override_of(label),
+        Some(instancectl::launchctl::Override::Disabled),
+        "reconcile cleared the disabled override"
+    );
+    assert!(mac.print(label).is_none(), "a disabled job was loaded");
+    assert_eq!(mac.master_pid("postfix-out"), None);
+
+    mac.ctl("enable postfix-out").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    mac.ctl("stop postfix-out").ok();
+    outside_start(&mac);
+    mac.ctl("reconcile").ok();
+    assert!(mac.print(label).is_none(), "a stopped instance was started");
+    assert_eq!(mac.master_pid("postfix-out"), None);
+}
+
+/// When `create` cannot clear the disabled override an earlier instance of the same
+/// name left behind, the plist it wrote is removed and the message says so.
+fn an_enable_that_fails_during_create_leaves_no_plist(release: &'static str) {
+    let mac = Mac::new(release);
+    mac.create_out();
+    mac.ctl("destroy postfix-out").ok();
+    // launchd cannot write its overrides file: `launchctl enable` fails.
+    mac.sb.sh(&format!("mkdir {STATE}/disabled.plist.tmp")).ok();
+    mac.create_fails(
+        "postfix-out --group mta --role output",
+        &[
+            "org.postfix.postfix-out could not be enabled in launchd",
+            "org.postfix.postfix-out.plist was removed again",
+            "Could not enable service: 5: Input/output error",
+        ],
+    );
+    mac.sb.sh(&format!("rmdir {STATE}/disabled.plist.tmp")).ok();
+    mac.create_out();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+}
+
+/// Before macOS 10.12 Apple's job was org.postfix.master: found by what is loaded.
+#[test]
+fn apples_job_has_its_old_name_on_old_releases() {
+    let mac = Mac::new("10.11");
+    let primary = mac.job_of("-");
+    assert_eq!(primary["label"], "org.postfix.master", "{primary}");
+    assert_eq!(primary["on_demand"], true, "{primary}");
+}
+
+/// Each scenario, once per generation.
+macro_rules! in_each_generation {
+    ($($name:ident),* $(,)?) => {
+        mod macos_12 {
+            $( #[test] fn $name() { super::$name("12") } )*
+        }
+        mod macos_13 {
+            $( #[test] fn $name() { super::$name("13") } )*
+        }
+    };
+}
+
+in_each_generation!(
+    create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp,
+    a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported,
+    postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out,
+    reboot_brings_both_back_and_a_disabled_instance_stays_down,
+    a_label_left_disabled_is_enabled_before_bootstrap,
+    a_group_writable_plist_is_reported_with_the_exact_cause,
+    the_seeds_plist_installed_by_hand_is_detected,
+    a_failed_start_under_launchd_is_rolled_back,
+    dry_run_shows_the_launchd_steps_and_changes_nothing,
+    destroy_boots_out_and_removes_the_plist,
+    reconcile_repairs_launchd_drift,
+    supervise_with_launchd_repairs_a_booted_out_job,
+    status_reads_the_overrides_once_and_shows_apples_job,
+    a_master_outside_launchd_of_a_stopped_or_disabled_instance_stays_down,
+    an_enable_that_fails_during_create_leaves_no_plist,
+);
