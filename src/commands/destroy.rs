@@ -14,6 +14,11 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
     let selection = args.instances.selection()?;
     host.require_root()?;
     let instances = secondaries(host, &selection, "destroyed")?;
+    // Every instance's queue is looked at before the first one goes, and before
+    // anyone is asked.
+    for instance in &instances {
+        refuse_queued(instance, args.force_discard_queue)?;
+    }
     if !matches!(selection, Selection::One(_)) {
         let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         if names.is_empty() {
@@ -24,10 +29,6 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
             args.yes,
             host.runner.dry_run(),
         )?;
-    }
-    // Every instance's queue is looked at before the first one goes.
-    for instance in &instances {
-        refuse_queued(instance, args.force_discard_queue)?;
     }
     for instance in instances.iter().rev() {
         one(host, instance, args.force_discard_queue)?;

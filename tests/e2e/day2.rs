@@ -574,10 +574,11 @@ fn every_command_selects_instances_like_postmulti() {
         "{run:#?}"
     );
     assert_eq!(sb.config_snapshot(), before);
-    // One of them has mail: the whole group is refused before anything goes.
+    // One of them has mail: the whole group is refused before anything goes (and
+    // before anyone is asked).
     sb.ctl("stop postfix-s2").ok();
     send(&sb, "postfix-s2", 1);
-    let run = sb.ctl("destroy -g mta --yes");
+    let run = sb.ctl("destroy -g mta");
     assert_eq!(run.code, 2, "{run:#?}");
     assert!(run.stderr.contains("queued"), "{run:#?}");
     assert_eq!(names("-g mta"), ["postfix-s1", "postfix-s2"]);
