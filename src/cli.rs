@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::host::Selection;
+use crate::manager::launchd::job::JobNaming;
 use crate::manager::{LaunchdConfig, ManagerKind};
-use crate::plist::JobNaming;
 use crate::relay::cli::{RelayCommand, RelayOpts, TestMailArgs};
 use crate::roles::Role;
 
@@ -74,7 +74,7 @@ pub struct LaunchdOpts {
         global = true,
         value_name = "PREFIX",
         env = "INSTANCECTL_LABEL_PREFIX",
-        default_value = crate::plist::DEFAULT_LABEL_PREFIX
+        default_value = crate::manager::launchd::job::DEFAULT_LABEL_PREFIX
     )]
     pub label_prefix: String,
 
@@ -310,7 +310,7 @@ pub struct PlistArgs {
     pub supervisor: bool,
 
     /// With --supervisor: where instancectl is installed.
-    #[arg(long, value_name = "PATH", default_value = crate::plist::DEFAULT_PROGRAM, requires = "supervisor")]
+    #[arg(long, value_name = "PATH", default_value = crate::manager::launchd::job::DEFAULT_PROGRAM, requires = "supervisor")]
     pub program: PathBuf,
 
     /// With --supervisor: how often the supervisor looks for drift.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::runner::Outcome;
+use crate::outcome::Outcome;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -57,6 +57,10 @@ pub enum Error {
 
     #[error("{0}")]
     Failed(String),
+
+    /// What instancectl was doing when `source` happened.
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
 }
 
 impl Error {
@@ -75,14 +79,19 @@ impl Error {
         }
     }
 
-    /// Names what instancectl was doing when a command failed.
+    /// Names what instancectl was doing when the error happened. A failed command
+    /// takes it in place of the generic "running COMMAND"; every other error keeps
+    /// its own words after it (and its exit status).
     pub fn context(self, context: impl Into<String>) -> Error {
         match self {
             Error::CommandFailed { outcome, .. } => Error::CommandFailed {
                 context: context.into(),
                 outcome,
             },
-            other => other,
+            other => Error::Context {
+                context: context.into(),
+                source: Box::new(other),
+            },
         }
     }
 
@@ -90,7 +99,33 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::BadInput(_) | Error::NotRoot => 2,
+            Error::Context { source, .. } => source.exit_code(),
             _ => 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keeps_the_cause_and_its_exit_status() {
+        let bad = Error::bad_input("no instance named \"postfix-x\"").context("stopping postfix-x");
+        assert_eq!(
+            bad.to_string(),
+            "stopping postfix-x: no instance named \"postfix-x\""
+        );
+        assert_eq!(bad.exit_code(), 2);
+        let io = Error::io(
+            "/etc/postfix-x/main.cf",
+            std::io::ErrorKind::NotFound.into(),
+        )
+        .context("reading postfix-x");
+        assert!(
+            io.to_string()
+                .starts_with("reading postfix-x: /etc/postfix-x/main.cf: ")
+        );
+        assert_eq!(io.exit_code(), 1);
     }
 }

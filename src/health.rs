@@ -5,207 +5,32 @@
 //! an instance is hung.
 
 pub mod check;
-pub mod master;
+
 pub mod procs;
 pub mod verdict;
 
 pub use verdict::Verdict;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ManagerView;
+use crate::manager::ServiceManager;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
-use crate::postfix::master_cf::{self, Listener};
+
 use crate::postfix::queue::QueueCounts;
-use crate::smtp;
+use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
+
+use crate::postfix::pid_file::{self, LockTable, MasterState};
 use check::{CheckPolicy, CheckResult};
-use master::{LockTable, MasterState};
 use procs::{ProcInfo, ProcessTable};
 use verdict::{Facts, ListenerClash};
-
-/// Waits until the instance's master runs and every listener greets with 220.
-/// On timeout the error lists what was still missing.
-pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let missing = not_serving(instance);
-        match (instance.running_master(), missing.is_empty()) {
-            (Some(pid), true) => return Ok(pid),
-            (pid, _) if Instant::now() >= deadline => {
-                let mut reasons = missing;
-                if pid.is_none() {
-                    reasons.insert(
-                        0,
-                        format!(
-                            "no master process ({} names none alive)",
-                            instance.pid_file().display()
-                        ),
-                    );
-                }
-                return Err(Error::failed(format!(
-                    "{} did not come up within {} s: {}",
-                    instance.display_name(),
-                    timeout.as_secs(),
-                    reasons.join("; ")
-                )));
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
-/// The listeners that do not answer, each with its error.
-pub fn not_serving(instance: &Instance) -> Vec<String> {
-    probe_listeners(instance, Duration::from_millis(500))
-        .into_iter()
-        .filter(|l| !l.ok)
-        .map(|l| format!("{}: {}", l.address, l.error.unwrap_or_default()))
-        .collect()
-}
-
-/// Probes every listener of an instance at once, each as its service speaks (a
-/// greeting from smtpd and postscreen, a connection from TLS-wrapped smtpd and other
-/// services), each giving up after `timeout`. What the supervisor asks to decide that
-/// a running master hangs.
-pub fn probe_listeners(instance: &Instance, timeout: Duration) -> Vec<ListenerStatus> {
-    let kinds = probe_kinds(instance);
-    std::thread::scope(|s| {
-        let probes: Vec<_> = instance
-            .listeners
-            .iter()
-            .zip(kinds)
-            .map(|(l, kind)| s.spawn(move || probe_listener(l, kind, timeout)))
-            .collect();
-        probes
-            .into_iter()
-            .map(|p| p.join().expect("listener probe panicked"))
-            .collect()
-    })
-}
-
-/// How each of an instance's listeners is probed, from its master.cf entry.
-fn probe_kinds(instance: &Instance) -> Vec<ProbeKind> {
-    let args: BTreeMap<String, Vec<String>> = master_cf::read(&instance.config_directory)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| (e.id(), e.args))
-        .collect();
-    instance
-        .listeners
-        .iter()
-        .map(|l| probe_kind(l, args.get(&l.service).map(Vec::as_slice)))
-        .collect()
-}
-
-/// How a listener is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProbeKind {
-    /// Connect and read the 220 greeting (smtpd, postscreen).
-    Smtp,
-    /// smtpd with `smtpd_tls_wrappermode = yes` (port 465): the greeting comes only
-    /// after a TLS handshake, so the probe sends a ClientHello and waits for the
-    /// server's handshake record.
-    TlsWrapper,
-    /// Another inet service (qmqpd, a spawn(8) policy server, ...): connect only.
-    Connect,
-}
-
-/// One inet listener and how it answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ListenerStatus {
-    /// As configured: `127.0.0.1:25`, `[::1]:25`, `*:25` for every address.
-    pub address: String,
-    /// The address connected to (a wildcard is probed on 127.0.0.1).
-    pub probed: String,
-    /// The master.cf service, e.g. `smtp/inet`.
-    pub service: String,
-    /// Its daemon, e.g. `smtpd`.
-    pub command: String,
-    pub probe: ProbeKind,
-    pub ok: bool,
-    /// The greeting's last line, e.g. `220 in.example.org ESMTP Postfix`.
-    pub banner: Option<String>,
-    /// Connect to greeting (to the server's first TLS record for a TLS-wrapped
-    /// service, to the connection for others), in milliseconds.
-    pub latency_ms: Option<f64>,
-    pub error: Option<String>,
-}
-
-fn probe_kind(listener: &Listener, args: Option<&[String]>) -> ProbeKind {
-    let wrapper = args.is_some_and(|a| {
-        a.concat()
-            .replace([' ', '{', '}'], "")
-            .contains("smtpd_tls_wrappermode=yes")
-    });
-    match listener.command.as_str() {
-        "smtpd" if wrapper => ProbeKind::TlsWrapper,
-        "smtpd" | "postscreen" => ProbeKind::Smtp,
-        _ => ProbeKind::Connect,
-    }
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Probes one listener, giving up after `timeout`.
-pub fn probe_listener(listener: &Listener, kind: ProbeKind, timeout: Duration) -> ListenerStatus {
-    let addr = listener.probe_addr();
-    let mut status = ListenerStatus {
-        address: listener.to_string(),
-        probed: addr.to_string(),
-        service: listener.service.clone(),
-        command: listener.command.clone(),
-        probe: kind,
-        ok: false,
-        banner: None,
-        latency_ms: None,
-        error: None,
-    };
-    match kind {
-        ProbeKind::Smtp => {
-            // postscreen's pregreet test sends "220-" and holds the rest back for
-            // seconds; its first line already proves it serves.
-            let first_line = listener.command == "postscreen";
-            match smtp::probe_until(addr, timeout, first_line) {
-                Ok(banner) => {
-                    status.ok = true;
-                    status.latency_ms = Some(millis(banner.latency));
-                    status.banner = Some(banner.text);
-                }
-                Err(e) => status.error = Some(e),
-            }
-        }
-        ProbeKind::TlsWrapper => match smtp::probe_tls(addr, timeout) {
-            Ok(latency) => {
-                status.ok = true;
-                status.latency_ms = Some(millis(latency));
-            }
-            Err(e) => status.error = Some(e),
-        },
-        ProbeKind::Connect => {
-            let started = Instant::now();
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(_) => {
-                    status.ok = true;
-                    status.latency_ms = Some(millis(started.elapsed()));
-                }
-                Err(e) => status.error = Some(e.to_string()),
-            }
-        }
-    }
-    status
-}
 
 /// The master's state with its process.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -352,7 +177,7 @@ fn observe(
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = master::probe(&instance.pid_file(), locks);
+        let master = pid_file::probe(&instance.pid_file(), locks);
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -453,24 +278,8 @@ fn myhostname_conflicts(all: &[Instance], names: &[String]) -> Vec<Conflict> {
 
 /// RFC 3339 in UTC for seconds since the epoch.
 pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn unix_now() -> u64 {
@@ -483,7 +292,13 @@ fn unix_now() -> u64 {
 /// Gathers the status of `selected` (a subset of `all`, which conflicts are computed
 /// against). Instances are looked at in parallel, each probe with its own timeout,
 /// while the service manager is asked for its view; the process table is read once.
-pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Options) -> Report {
+pub fn gather(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    all: &[Instance],
+    selected: &[Instance],
+    opts: &Options,
+) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
     let postfix = &host.postfix;
@@ -504,7 +319,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
                 s.spawn(move || observe(postfix, instance, locks, opts, checks))
             })
             .collect();
-        let views = host.manager.views(host, selected);
+        let views = manager.views(host, selected);
         let observed: Vec<Observed> = workers
             .into_iter()
             .map(|w| w.join().expect("status worker panicked"))
@@ -692,7 +507,7 @@ pub fn gather(host: &Host, all: &[Instance], selected: &[Instance], opts: &Optio
         host: HostInfo {
             hostname,
             postfix_version: host.postfix.version.to_string(),
-            manager: host.manager.kind(),
+            manager: manager.kind(),
         },
         duration_ms: millis(started.elapsed()),
         summary,
@@ -734,40 +549,5 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_732_290_895), "2024-11-22T15:54:55Z");
-    }
-
-    fn listener(addr: &str, port: u16, command: &str) -> Listener {
-        let entries = master_cf::parse(&format!("{addr}:{port} inet n - y - - {command}\n"));
-        master_cf::listeners(&entries, &Default::default())
-            .into_iter()
-            .next()
-            .unwrap()
-    }
-
-    #[test]
-    fn wrapper_mode_and_other_services_are_not_asked_for_a_greeting() {
-        let l = listener("127.0.0.1", 465, "smtpd");
-        let args: Vec<String> = ["-o", "smtpd_tls_wrappermode=yes"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(probe_kind(&l, Some(&args)), ProbeKind::TlsWrapper);
-        let braces: Vec<String> = ["{", "-o", "smtpd_tls_wrappermode", "=", "yes", "}"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(probe_kind(&l, Some(&braces)), ProbeKind::TlsWrapper);
-        assert_eq!(probe_kind(&l, None), ProbeKind::Smtp);
-        let q = listener("127.0.0.1", 628, "qmqpd");
-        assert_eq!(probe_kind(&q, None), ProbeKind::Connect);
-    }
-
-    #[test]
-    fn probe_reports_refusal() {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = socket.local_addr().unwrap().port();
-        drop(socket);
-        let l = listener("127.0.0.1", port, "smtpd");
-        let status = probe_listener(&l, ProbeKind::Smtp, Duration::from_secs(1));
-        assert!(!status.ok);
-        assert!(status.error.unwrap().contains("refused"));
     }
 }

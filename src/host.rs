@@ -1,10 +1,11 @@
-//! The host being managed: its Postfix, instancectl's records, the service manager in
-//! use, and the runner every change goes through.
+//! The host being managed: its Postfix, instancectl's records, and the runner every
+//! change goes through. Which service manager starts the instances is not the
+//! host's business: commands hold the host and a manager side by side, and managers
+//! act on the host they are given.
 
 use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
-use crate::manager::{LaunchdConfig, ManagerKind, ServiceManager};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::state::StateStore;
@@ -13,7 +14,6 @@ pub struct Host {
     pub runner: Runner,
     pub postfix: Postfix,
     pub state: StateStore,
-    pub manager: Box<dyn ServiceManager>,
 }
 
 /// Which instances a command acts on.
@@ -25,27 +25,14 @@ pub enum Selection {
 }
 
 impl Host {
-    pub fn open(dry_run: bool, manager: Option<ManagerKind>) -> Result<Host> {
-        Host::open_with(dry_run, manager, &LaunchdConfig::default())
-    }
-
-    /// Like [`Host::open`], with the launchd manager's directories and naming.
-    pub fn open_with(
-        dry_run: bool,
-        manager: Option<ManagerKind>,
-        launchd: &LaunchdConfig,
-    ) -> Result<Host> {
+    pub fn open(dry_run: bool) -> Result<Host> {
         let runner = Runner::new(dry_run);
         let postfix = Postfix::discover(runner)?;
         let state = StateStore::locate(&postfix.data_directory);
-        let manager = manager
-            .unwrap_or_else(ManagerKind::host_default)
-            .build_with(launchd);
         Ok(Host {
             runner,
             postfix,
             state,
-            manager,
         })
     }
 
@@ -67,32 +54,6 @@ impl Host {
         let lock = HostLock::acquire(self.state.dir())?;
         self.state.prepare()?;
         Ok(Some(lock))
-    }
-
-    /// Starts an instance through the service manager, lifting an earlier explicit
-    /// stop.
-    pub fn start(&self, instance: &Instance) -> Result<()> {
-        self.state.hold_down(&self.runner, &instance.name, false)?;
-        self.manager.start(self, instance)
-    }
-
-    /// Stops an instance through the service manager. It stays down until started
-    /// again: the mark keeps reconcile and the supervisor from restarting it.
-    pub fn stop(&self, instance: &Instance) -> Result<()> {
-        self.state.hold_down(&self.runner, &instance.name, true)?;
-        self.manager.stop(self, instance)
-    }
-
-    /// Unregisters an instance that is going away from the service manager, and
-    /// drops its stop mark.
-    pub fn forget(&self, instance: &Instance) -> Result<()> {
-        self.manager.uninstall(self, instance)?;
-        self.state.hold_down(&self.runner, &instance.name, false)
-    }
-
-    pub fn restart(&self, instance: &Instance) -> Result<()> {
-        self.state.hold_down(&self.runner, &instance.name, false)?;
-        self.manager.restart(self, instance)
     }
 
     pub fn instances(&self) -> Result<Vec<Instance>> {

@@ -6,10 +6,10 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::health::master;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
+use crate::postfix::pid_file;
 use crate::postfix::postmulti::Listed;
 use crate::roles::Role;
 use crate::state::{InstanceRecord, StateStore};
@@ -67,7 +67,7 @@ impl Instance {
     /// `postfix status` tests it. A pid file left behind by a killed master is stale
     /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        let state = master::probe(&self.pid_file(), master::LockTable::read().as_ref());
+        let state = pid_file::probe(&self.pid_file(), pid_file::LockTable::read().as_ref());
         state.pid.filter(|_| state.running)
     }
 }

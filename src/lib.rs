@@ -2,28 +2,28 @@
 //! setup) and keep them running under the host's service manager.
 
 pub mod cli;
-pub mod commands;
-pub mod error;
-pub mod health;
-pub mod host;
-pub mod instance;
-pub mod launchctl;
-pub mod lock;
+pub(crate) mod commands;
+pub(crate) mod error;
+pub(crate) mod health;
+pub(crate) mod host;
+pub(crate) mod instance;
+pub(crate) mod lock;
 pub mod manager;
-pub mod manifest;
-pub mod plist;
-pub mod postfix;
-pub mod process;
-pub mod reconcile;
-pub mod relay;
-pub mod roles;
-pub mod runner;
-pub mod smtp;
-pub mod state;
-pub mod status;
-pub mod supervise;
-pub mod transaction;
-pub mod validate;
+pub(crate) mod manifest;
+pub(crate) mod outcome;
+pub(crate) mod postfix;
+pub(crate) mod probe;
+pub(crate) mod process;
+pub(crate) mod reconcile;
+pub(crate) mod relay;
+pub(crate) mod roles;
+pub(crate) mod runner;
+
+pub(crate) mod state;
+pub(crate) mod status;
+
+pub(crate) mod transaction;
+pub(crate) mod validate;
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: cli::Cli) -> i32 {

@@ -6,53 +6,9 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
-
-/// A manager-specific repair action.
-pub type RepairAction = Box<dyn Fn(&Host, &Instance) -> Result<()>>;
-
-/// How a drift is repaired.
-pub enum Repair {
-    Start,
-    Stop,
-    Restart,
-    /// Nothing instancectl can do safely; a person must look.
-    Report,
-    /// A manager-specific repair (rewrite a plist, clear an override, ...).
-    Custom {
-        what: String,
-        run: RepairAction,
-    },
-}
-
-impl Repair {
-    fn describe(&self) -> &str {
-        match self {
-            Repair::Start => "start it",
-            Repair::Stop => "stop it",
-            Repair::Restart => "restart it",
-            Repair::Report => "report only (fix it by hand)",
-            Repair::Custom { what, .. } => what,
-        }
-    }
-}
-
-/// One difference between desired and actual state.
-pub struct Drift {
-    pub problem: String,
-    pub repair: Repair,
-}
-
-impl Drift {
-    pub fn new(problem: impl Into<String>, repair: Repair) -> Drift {
-        Drift {
-            problem: problem.into(),
-            repair,
-        }
-    }
-}
+use crate::manager::{Drift, Repair, ServiceManager};
 
 /// What one reconcile pass found and did.
 #[derive(Debug, Default)]
@@ -71,12 +27,17 @@ pub struct Options {
 
 /// The drift of one instance: the manager's own first (a job that cannot load must be
 /// mended before it is started), then the generic checks.
-pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<Drift>> {
+pub fn drift(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    options: Options,
+) -> Result<Vec<Drift>> {
     // launchd leaves the primary to Apple's on-demand job: nothing to reconcile.
-    if !host.manager.manages(instance) {
+    if !manager.manages(instance) {
         return Ok(Vec::new());
     }
-    let mut found = host.manager.drift(host, instance)?;
+    let mut found = manager.drift(host, instance)?;
     let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
     // Postfix leaves master.pid behind on a clean stop too, so a pid file naming a
@@ -136,7 +97,7 @@ pub fn drift(host: &Host, instance: &Instance, options: Options) -> Result<Vec<D
 fn silent_for(instance: &Instance, grace: Duration) -> Option<String> {
     let deadline = Instant::now() + grace;
     loop {
-        let failures = health::not_serving(instance);
+        let failures = crate::probe::not_serving(instance);
         if failures.is_empty() {
             return None;
         }
@@ -149,10 +110,10 @@ fn silent_for(instance: &Instance, grace: Duration) -> Option<String> {
 
 /// One pass: find the drift of every instance, print the plan, apply it (in dry-run
 /// mode the runner prints the commands instead).
-pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
+pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Result<Outcome> {
     let mut outcome = Outcome::default();
     for instance in host.instances()? {
-        for drift in drift(host, &instance, options)? {
+        for drift in drift(host, manager, &instance, options)? {
             outcome.found += 1;
             println!(
                 "{}: {} -> {}",
@@ -161,10 +122,10 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
                 drift.repair.describe()
             );
             let result = match &drift.repair {
-                Repair::Start => host.start(&instance),
-                Repair::Stop => host.stop(&instance),
-                Repair::Restart => host.restart(&instance),
-                Repair::Custom { run, .. } => run(host, &instance),
+                Repair::Start => manager.release_and_start(host, &instance),
+                Repair::Stop => manager.hold_down_and_stop(host, &instance),
+                Repair::Restart => manager.release_and_restart(host, &instance),
+                Repair::Manager { action, .. } => manager.repair(host, &instance, *action),
                 Repair::Report => {
                     outcome.reported += 1;
                     continue;
@@ -188,9 +149,9 @@ pub fn pass(host: &Host, options: Options) -> Result<Outcome> {
 }
 
 /// `instancectl reconcile`: one pass; exit 1 when something could not be repaired.
-pub fn run(host: &Host, options: Options) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Result<()> {
     host.require_root()?;
-    let outcome = pass(host, options)?;
+    let outcome = pass(host, manager, options)?;
     let verb = if host.runner.dry_run() {
         "would repair"
     } else {
@@ -214,18 +175,23 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
 /// `instancectl supervise` with a manager that keeps masters running by itself
 /// (launchd, or Postfix's scripts): a reconcile pass every interval until SIGTERM or
 /// SIGINT, so drift is found and repaired.
-pub fn watch(host: &Host, options: Options, interval: Duration) -> Result<()> {
+pub fn watch(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    options: Options,
+    interval: Duration,
+) -> Result<()> {
     host.require_root()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::failed(format!("cannot handle signals: {e}")))?;
     }
-    tracing::info!(manager = ?host.manager.kind(), interval = ?interval, "watching for drift");
+    tracing::info!(manager = ?manager.kind(), interval = ?interval, "watching for drift");
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         {
             let _lock = host.lock()?;
-            if let Err(e) = pass(host, options) {
+            if let Err(e) = pass(host, manager, options) {
                 tracing::error!(error = %e, "reconcile pass failed");
             }
         }

@@ -7,15 +7,15 @@
 //! pseudo-terminal whose text is captured: users see Postfix's own words, never a bare
 //! exit code.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use crate::outcome::Outcome;
 
 /// A program and its arguments, not yet run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,53 +82,6 @@ fn quote(word: &str) -> String {
     shlex::try_quote(word)
         .map(|q| q.into_owned())
         .unwrap_or_else(|_| format!("{word:?}"))
-}
-
-/// What a finished command did.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub command: String,
-    /// Exit status, or `None` when the command was killed by a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    /// What the command wrote to stderr (a terminal, so Postfix speaks up).
-    pub diagnostics: String,
-}
-
-impl Outcome {
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// The most useful text for a person: diagnostics first, else stdout.
-    pub fn message(&self) -> &str {
-        let diag = self.diagnostics.trim();
-        if diag.is_empty() {
-            self.stdout.trim()
-        } else {
-            diag
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.code {
-            Some(code) => write!(f, "`{}` exited with status {code}", self.command)?,
-            None => write!(f, "`{}` was killed by a signal", self.command)?,
-        }
-        match self.message() {
-            "" => write!(f, " and printed nothing"),
-            text => write!(f, ":\n{}", indent(text)),
-        }
-    }
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Runs commands and writes files, or in dry-run mode prints the changes instead.
@@ -385,15 +338,6 @@ pub fn atomic_write_owned(
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
-}
-
-/// Creates an empty file with `mode` that must not exist yet.
-pub fn create_private_file(path: &Path, mode: u32) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
 }
 
 fn execute(cmd: &Command) -> Result<Outcome> {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, Color, Table};
 
 use crate::health::check::CheckStatus;
-use crate::health::verdict::{manager_name, short_duration};
+use crate::health::verdict::short_duration;
 use crate::health::{InstanceStatus, Report, Verdict};
 
 /// The JSON document (schema in the README). Compact is one line, for `--watch`.
@@ -237,7 +237,7 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     }
 
     let v = &i.manager;
-    let mut said = vec![manager_name(v.kind)];
+    let mut said = vec![v.kind.to_string()];
     if let Some(label) = &v.label {
         said.push(format!("label {label}"));
     }
@@ -269,10 +269,10 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
 
     let m = &i.master.state;
     let lock = match m.lock {
-        crate::health::master::LockState::Held => "locked",
-        crate::health::master::LockState::Free => "not locked",
-        crate::health::master::LockState::Unknown => "lock unknown",
-        crate::health::master::LockState::NoFile => "absent",
+        crate::postfix::pid_file::LockState::Held => "locked",
+        crate::postfix::pid_file::LockState::Free => "not locked",
+        crate::postfix::pid_file::LockState::Unknown => "lock unknown",
+        crate::postfix::pid_file::LockState::NoFile => "absent",
     };
     let file_pid = m
         .pid_file_pid

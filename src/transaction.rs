@@ -114,11 +114,6 @@ impl FileSnapshot {
         })
     }
 
-    /// The bytes the file had (`None`: it did not exist).
-    pub fn bytes(&self) -> Option<&[u8]> {
-        self.saved.as_ref().map(|(b, _)| &b[..])
-    }
-
     pub fn mode(&self) -> Option<u32> {
         self.saved.as_ref().map(|(_, m)| *m)
     }

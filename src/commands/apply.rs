@@ -8,6 +8,7 @@ use crate::cli::{ApplyArgs, CreateArgs};
 use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
 use crate::postfix::main_cf::MainCf;
 use crate::state::InstanceRecord;
@@ -18,17 +19,22 @@ use super::{create, destroy, lifecycle};
 enum Change {
     Create(Wanted),
     Destroy(String),
-    Update {
-        wanted: Wanted,
-        instance: Box<Instance>,
-        group: bool,
-        set: Vec<(String, String)>,
-        unset: Vec<String>,
-        enabled: Option<bool>,
-    },
+    Update(Box<Update>),
 }
 
-pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
+/// How an existing instance differs from its manifest entry.
+struct Update {
+    wanted: Wanted,
+    instance: Instance,
+    /// The group changed.
+    group: bool,
+    set: Vec<(String, String)>,
+    unset: Vec<String>,
+    /// Enable (true) or disable (false) it; none: leave as it is.
+    enabled: Option<bool>,
+}
+
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Result<()> {
     let defaults = host.postfix.defaults()?;
     let wanted = manifest::load(&args.file, &defaults)?;
     let current = host.instances()?;
@@ -49,7 +55,7 @@ pub fn run(host: &Host, args: &ApplyArgs) -> Result<()> {
         return Ok(());
     }
     for change in changes {
-        apply(host, change, args.force_discard_queue)?;
+        apply(host, manager, change, args.force_discard_queue)?;
     }
     Ok(())
 }
@@ -108,29 +114,35 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
         let record_changed = recorded.map(|r| r.role) != Some(w.role)
             || recorded.map(|r| &r.settings) != Some(&w.set.iter().cloned().collect());
         if group || !set.is_empty() || !unset.is_empty() || enabled.is_some() || record_changed {
-            changes.push(Change::Update {
+            changes.push(Change::Update(Box::new(Update {
                 wanted: w.clone(),
-                instance: Box::new(instance.clone()),
+                instance: instance.clone(),
                 group,
                 set,
                 unset,
                 enabled,
-            });
+            })));
         }
     }
     Ok(changes)
 }
 
-fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
+fn apply(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    change: Change,
+    force_discard_queue: bool,
+) -> Result<()> {
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
-            destroy::one(host, &host.instance(&name)?, force_discard_queue)
+            destroy::one(host, manager, &host.instance(&name)?, force_discard_queue)
         }
         Change::Create(w) => {
             println!("{}: missing -> create", w.name);
             create::run(
                 host,
+                manager,
                 &CreateArgs {
                     name: w.name.clone(),
                     group: w.group.clone(),
@@ -142,30 +154,24 @@ fn apply(host: &Host, change: Change, force_discard_queue: bool) -> Result<()> {
                 },
             )?;
             if !w.enabled {
-                lifecycle::disable(host, &Selection::One(w.name.clone()))?;
+                lifecycle::disable(host, manager, &Selection::One(w.name.clone()))?;
             }
             Ok(())
         }
-        Change::Update {
-            wanted,
-            instance,
-            group,
-            set,
-            unset,
-            enabled,
-        } => update(host, &wanted, &instance, group, &set, &unset, enabled),
+        Change::Update(change) => update(host, manager, &change),
     }
 }
 
-fn update(
-    host: &Host,
-    w: &Wanted,
-    instance: &Instance,
-    group: bool,
-    set: &[(String, String)],
-    unset: &[String],
-    enabled: Option<bool>,
-) -> Result<()> {
+fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<()> {
+    let Update {
+        wanted: w,
+        instance,
+        group,
+        set,
+        unset,
+        enabled,
+    } = change;
+    let (group, enabled) = (*group, *enabled);
     let name = &w.name;
     if group {
         println!(
@@ -187,7 +193,7 @@ fn update(
         host.postfix.set(&instance.config_directory, set)?;
         host.postfix.unset(&instance.config_directory, unset)?;
         if instance.running_master().is_some() && enabled != Some(false) {
-            host.manager.reload(host, instance)?;
+            manager.reload(host, instance)?;
         }
     }
     let record = InstanceRecord {
@@ -201,11 +207,11 @@ fn update(
     match enabled {
         Some(true) => {
             println!("{name}: disabled -> enable");
-            lifecycle::enable(host, &Selection::One(name.clone()))
+            lifecycle::enable(host, manager, &Selection::One(name.clone()))
         }
         Some(false) => {
             println!("{name}: enabled -> disable");
-            lifecycle::disable(host, &Selection::One(name.clone()))
+            lifecycle::disable(host, manager, &Selection::One(name.clone()))
         }
         None => Ok(()),
     }

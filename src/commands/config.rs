@@ -14,9 +14,9 @@ use clap::{Args, Subcommand};
 
 use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::postfix::main_cf::MainCf;
 use crate::runner::Command;
 use crate::transaction::{FileSnapshot, Transaction};
@@ -79,7 +79,7 @@ enum Edit {
     Unset(Vec<String>),
 }
 
-pub fn run(host: &Host, args: &ConfigArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ConfigArgs) -> Result<()> {
     let instances = host.select(&args.instances.selection()?)?;
     match &args.action {
         None => show(
@@ -97,7 +97,7 @@ pub fn run(host: &Host, args: &ConfigArgs) -> Result<()> {
                 .iter()
                 .map(|s| validate::setting(s, &defaults))
                 .collect::<Result<Vec<_>>>()?;
-            change(host, &instances, &Edit::Set(settings))
+            change(host, manager, &instances, &Edit::Set(settings))
         }
         Some(ConfigAction::Unset { params }) => {
             let mut known = host.postfix.defaults()?;
@@ -107,7 +107,7 @@ pub fn run(host: &Host, args: &ConfigArgs) -> Result<()> {
             for name in params {
                 validate::parameter(name, &known)?;
             }
-            change(host, &instances, &Edit::Unset(params.clone()))
+            change(host, manager, &instances, &Edit::Unset(params.clone()))
         }
     }
 }
@@ -192,7 +192,12 @@ fn diff(path: &std::path::Path, old: &[u8], new: &[u8]) -> String {
         .to_string()
 }
 
-fn change(host: &Host, instances: &[Instance], edit: &Edit) -> Result<()> {
+fn change(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instances: &[Instance],
+    edit: &Edit,
+) -> Result<()> {
     host.require_root()?;
     let mut edits = Vec::new();
     for instance in instances {
@@ -217,7 +222,7 @@ fn change(host: &Host, instances: &[Instance], edit: &Edit) -> Result<()> {
     }
     Transaction::run(host, |tx| {
         for (instance, new) in &edits {
-            apply(tx, instance, new)?;
+            apply(tx, manager, instance, new)?;
         }
         Ok(())
     })
@@ -228,6 +233,7 @@ fn change(host: &Host, instances: &[Instance], edit: &Edit) -> Result<()> {
 /// first, so any failure from here on undoes it.
 fn apply<'h>(
     tx: &mut Transaction<'h>,
+    manager: &'h dyn ServiceManager,
     instance: &'h Instance,
     new: &[u8],
 ) -> Result<(), crate::transaction::StepFailed> {
@@ -251,7 +257,7 @@ fn apply<'h>(
                 snapshot.restore(h)?;
             }
             if undo_reloaded.get() {
-                back_to_serving(h, instance)?;
+                back_to_serving(h, manager, instance)?;
             }
             Ok(())
         },
@@ -276,11 +282,11 @@ fn apply<'h>(
     }
     tx.step(&format!("reloading {name}"), |h| {
         reloaded.set(true);
-        h.manager.reload(h, instance)
+        manager.reload(h, instance)
     })?;
     tx.step(&format!("{name} answering after the reload"), |_| {
         std::thread::sleep(RELOAD_SETTLE);
-        health::wait_until_serving(instance, SERVING_TIMEOUT).map(drop)
+        crate::probe::wait_until_serving(instance, SERVING_TIMEOUT).map(drop)
     })?;
     println!("{name}: changed, checked and reloaded; its listeners answer");
     Ok(())
@@ -289,13 +295,13 @@ fn apply<'h>(
 /// After the files are back: a reload, and when the master still throttles a service
 /// that failed under the bad settings (for `service_throttle_time`, 60 s by default),
 /// a restart, so the instance answers again now.
-fn back_to_serving(host: &Host, instance: &Instance) -> Result<()> {
-    host.manager.reload(host, instance)?;
+fn back_to_serving(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    manager.reload(host, instance)?;
     std::thread::sleep(RELOAD_SETTLE);
-    if health::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
+    if crate::probe::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
         return Ok(());
     }
-    super::lifecycle::restart(host, &Selection::One(instance.name.clone()))
+    super::lifecycle::restart(host, manager, &Selection::One(instance.name.clone()))
 }
 
 #[cfg(test)]

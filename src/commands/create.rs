@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::cli::CreateArgs;
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
+use crate::manager::ServiceManager;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
@@ -36,12 +36,12 @@ struct Plan {
     relay: Option<RelayPlan>,
 }
 
-pub fn run(host: &Host, args: &CreateArgs) -> Result<()> {
-    let plan = plan(host, args)?;
-    apply(host, &plan, !args.no_start)
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<()> {
+    let plan = plan(host, manager, args)?;
+    apply(host, manager, &plan, !args.no_start)
 }
 
-fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
+fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<Plan> {
     validate::instance_name(&args.name)?;
     if let Some(group) = &args.group {
         validate::group_name(group)?;
@@ -91,8 +91,7 @@ fn plan(host: &Host, args: &CreateArgs) -> Result<Plan> {
     let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
     check_collisions(&instances, &args.name, &listen, &settings)?;
-    host.manager
-        .preflight_create(host, &args.name, &new_directories[0])?;
+    manager.preflight_create(host, &args.name, &new_directories[0])?;
 
     let placement = match (args.role, &args.group) {
         // In a group, output (sink) instances start before input (source) instances.
@@ -285,7 +284,7 @@ fn check_collisions(
     Ok(())
 }
 
-fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
+fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) -> Result<()> {
     let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
     let primary_main_cf = host.postfix.config_directory.join("main.cf");
@@ -338,28 +337,32 @@ fn apply(host: &Host, plan: &Plan, start: bool) -> Result<()> {
             // Show what the service manager would do for the instance as planned.
             let planned = planned_instance(plan);
             tx.step("registering with the service manager", |h| {
-                h.manager.install(h, &planned)
+                manager.install(h, &planned)
             })?;
             if start {
-                tx.step("starting the instance", |h| h.start(&planned))?;
+                tx.step("starting the instance", |h| {
+                    manager.release_and_start(h, &planned)
+                })?;
             }
             return Ok(None);
         }
         let instance = tx.step("reading the new instance", |h| reload_instance(h, name))?;
         tx.step("registering with the service manager", |h| {
-            h.manager.install(h, &instance)
+            manager.install(h, &instance)
         })?;
         let uninstall_target = instance.clone();
         tx.on_undo("unregister from the service manager", move |h| {
-            h.stop(&uninstall_target)?;
-            h.forget(&uninstall_target)
+            manager.hold_down_and_stop(h, &uninstall_target)?;
+            manager.forget(h, &uninstall_target)
         });
         if !start {
             return Ok(None);
         }
-        tx.step("starting the instance", |h| h.start(&instance))?;
+        tx.step("starting the instance", |h| {
+            manager.release_and_start(h, &instance)
+        })?;
         let pid = tx.step("waiting for SMTP to answer", |_| {
-            health::wait_until_serving(&instance, START_TIMEOUT)
+            crate::probe::wait_until_serving(&instance, START_TIMEOUT)
         })?;
         Ok(Some((instance, pid)))
     })?;

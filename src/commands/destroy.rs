@@ -8,9 +8,10 @@ use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
 
-pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let selection = args.instances.selection()?;
     host.require_root()?;
     let instances = secondaries(host, &selection, "destroyed")?;
@@ -31,18 +32,23 @@ pub fn run(host: &Host, args: &DestroyArgs) -> Result<()> {
         )?;
     }
     for instance in instances.iter().rev() {
-        one(host, instance, args.force_discard_queue)?;
+        one(host, manager, instance, args.force_discard_queue)?;
     }
     Ok(())
 }
 
 /// Destroys one secondary instance (`apply` uses it for instances a manifest drops).
-pub fn one(host: &Host, instance: &Instance, force_discard_queue: bool) -> Result<()> {
+pub fn one(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    force_discard_queue: bool,
+) -> Result<()> {
     let name = instance.name.as_str();
     refuse_queued(instance, force_discard_queue)?;
     let queued = QueueCounts::read(&instance.queue_directory);
-    host.stop(instance)?;
-    host.manager.set_enabled(host, instance, false)?;
+    manager.hold_down_and_stop(host, instance)?;
+    manager.set_enabled(host, instance, false)?;
     let postmulti = host.postfix.postmulti();
     if instance.enabled {
         postmulti.disable(name)?;
@@ -50,7 +56,7 @@ pub fn one(host: &Host, instance: &Instance, force_discard_queue: bool) -> Resul
     if queued.total() > 0 {
         discard_queue(host, &instance.config_directory)?;
     }
-    host.forget(instance)?;
+    manager.forget(host, instance)?;
     postmulti.destroy(name)?;
     remove_leftovers(host, instance)?;
     host.state.remove(&host.runner, name)?;

@@ -4,6 +4,7 @@
 use crate::cli::InitArgs;
 use crate::error::Result;
 use crate::host::Host;
+use crate::manager::ServiceManager;
 use crate::postfix::main_cf::MainCf;
 
 /// The primary's settings as a null client: it submits and sends, but listens on no
@@ -13,7 +14,7 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
     ("inet_interfaces", "loopback-only"),
 ];
 
-pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
     host.require_root()?;
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
@@ -44,7 +45,7 @@ pub fn run(host: &Host, args: &InitArgs) -> Result<()> {
             let primary = host.instance("-")?;
             if primary.running_master().is_some() {
                 // inet_interfaces only takes effect on a full restart.
-                host.restart(&primary)?;
+                manager.release_and_restart(host, &primary)?;
                 println!("restarted the primary instance so that it lets go of its listeners");
             }
         }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -32,18 +32,18 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
         .collect())
 }
 
-pub fn start(host: &Host, selection: &Selection) -> Result<()> {
+pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in runnable(host, selection)? {
-        start_one(host, &instance)?;
+        start_one(host, manager, &instance)?;
     }
     Ok(())
 }
 
 /// Says so, and returns true, when the service manager leaves the instance alone (under
 /// launchd, the primary runs on demand under Apple's own job).
-fn unmanaged(host: &Host, instance: &Instance) -> bool {
-    if host.manager.manages(instance) {
+fn unmanaged(manager: &dyn ServiceManager, instance: &Instance) -> bool {
+    if manager.manages(instance) {
         return false;
     }
     println!(
@@ -53,16 +53,16 @@ fn unmanaged(host: &Host, instance: &Instance) -> bool {
     true
 }
 
-fn start_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
     let was_running = instance.running_master();
-    host.start(instance)?;
+    manager.release_and_start(host, instance)?;
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     match was_running {
         Some(_) => println!(
             "{}: already running (master pid {pid})",
@@ -73,20 +73,20 @@ fn start_one(host: &Host, instance: &Instance) -> Result<()> {
     Ok(())
 }
 
-pub fn stop(host: &Host, selection: &Selection) -> Result<()> {
+pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in host.select(selection)?.iter().rev() {
-        stop_one(host, instance)?;
+        stop_one(host, manager, instance)?;
     }
     Ok(())
 }
 
-fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
     let was_running = instance.running_master().is_some();
-    host.stop(instance)?;
+    manager.hold_down_and_stop(host, instance)?;
     if !host.runner.dry_run() {
         let word = if was_running {
             "stopped"
@@ -98,45 +98,45 @@ fn stop_one(host: &Host, instance: &Instance) -> Result<()> {
     Ok(())
 }
 
-pub fn restart(host: &Host, selection: &Selection) -> Result<()> {
+pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     let instances = runnable(host, selection)?;
-    if host.manager.restarts_in_place() {
+    if manager.restarts_in_place() {
         for instance in &instances {
-            restart_one(host, instance)?;
+            restart_one(host, manager, instance)?;
         }
         return Ok(());
     }
     for instance in instances.iter().rev() {
-        stop_one(host, instance)?;
+        stop_one(host, manager, instance)?;
     }
     for instance in &instances {
-        start_one(host, instance)?;
+        start_one(host, manager, instance)?;
     }
     Ok(())
 }
 
 /// A restart the service manager does itself (launchd: `kickstart -k`), in start order.
-fn restart_one(host: &Host, instance: &Instance) -> Result<()> {
-    if unmanaged(host, instance) {
+fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if unmanaged(manager, instance) {
         return Ok(());
     }
-    host.restart(instance)?;
+    manager.release_and_restart(host, instance)?;
     if host.runner.dry_run() {
         return Ok(());
     }
-    let pid = health::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
     println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }
 
-pub fn reload(host: &Host, selection: &Selection) -> Result<()> {
+pub fn reload(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in runnable(host, selection)? {
-        if unmanaged(host, &instance) {
+        if unmanaged(manager, &instance) {
             continue;
         }
-        host.manager.reload(host, &instance)?;
+        manager.reload(host, &instance)?;
         if !host.runner.dry_run() {
             println!("{}: reloaded", instance.display_name());
         }
@@ -159,28 +159,28 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
     Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }
 
-pub fn enable(host: &Host, selection: &Selection) -> Result<()> {
+pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in secondaries(host, selection, "enabled")? {
         if !instance.enabled {
             host.postfix.postmulti().enable(&instance.name)?;
         }
-        host.manager.set_enabled(host, &instance, true)?;
+        manager.set_enabled(host, &instance, true)?;
         let instance = Instance {
             enabled: true,
             ..instance
         };
-        start_one(host, &instance)?;
+        start_one(host, manager, &instance)?;
     }
     Ok(())
 }
 
-pub fn disable(host: &Host, selection: &Selection) -> Result<()> {
+pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in secondaries(host, selection, "disabled")?.iter().rev() {
         let name = &instance.name;
-        stop_one(host, instance)?;
-        host.manager.set_enabled(host, instance, false)?;
+        stop_one(host, manager, instance)?;
+        manager.set_enabled(host, instance, false)?;
         if instance.enabled {
             host.postfix.postmulti().disable(name)?;
         }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::JobView;
+use crate::manager::ServiceManager;
 
 #[derive(Serialize)]
 struct Row {
@@ -25,9 +26,9 @@ struct Row {
 }
 
 impl Row {
-    fn of(host: &Host, instance: &Instance) -> Row {
+    fn of(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Row {
         // The listing stays useful when the service manager cannot be asked.
-        let job = host.manager.job(host, instance).unwrap_or_else(|e| {
+        let job = manager.job(host, instance).unwrap_or_else(|e| {
             eprintln!(
                 "instancectl: cannot read the service manager's view of {}: {e}",
                 instance.display_name()
@@ -49,9 +50,9 @@ impl Row {
     }
 }
 
-pub fn run(host: &Host, args: &ListArgs) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result<()> {
     let selected = host.select(&args.instances.selection_or_all())?;
-    let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, i)).collect();
+    let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, manager, i)).collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)

@@ -20,18 +20,20 @@ mod test_mail;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::host::Host;
-use crate::manager::ManagerKind;
+use crate::manager::{ManagerKind, SupervisorPace};
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     // The lint works without Postfix on the host, so it comes before Host::open.
     if let Command::Plist(args) = &cli.command {
         return plist::run(&cli.global, args);
     }
-    let host = Host::open_with(
-        cli.global.dry_run,
-        cli.global.manager,
-        &cli.global.launchd.config(),
-    )?;
+    let host = Host::open(cli.global.dry_run)?;
+    let manager = cli
+        .global
+        .manager
+        .unwrap_or_else(ManagerKind::host_default)
+        .build_with(&cli.global.launchd.config());
+    let manager = manager.as_ref();
     // One changing command at a time: postmulti edits the primary main.cf in place.
     let _lock = if changes_host(&cli.command) {
         host.require_root()?;
@@ -40,43 +42,44 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         None
     };
     match &cli.command {
-        Command::Init(args) => init::run(&host, args),
-        Command::Create(args) => create::run(&host, args),
-        Command::Start(t) => lifecycle::start(&host, &t.selection()?),
-        Command::Stop(t) => lifecycle::stop(&host, &t.selection()?),
-        Command::Restart(t) => lifecycle::restart(&host, &t.selection()?),
-        Command::Reload(t) => lifecycle::reload(&host, &t.selection()?),
-        Command::Enable(t) => lifecycle::enable(&host, &t.selection()?),
-        Command::Disable(t) => lifecycle::disable(&host, &t.selection()?),
-        Command::Destroy(args) => destroy::run(&host, args),
-        Command::List(args) => list::run(&host, args),
-        Command::Relay(cmd) => relay::run(&host, cmd),
+        Command::Init(args) => init::run(&host, manager, args),
+        Command::Create(args) => create::run(&host, manager, args),
+        Command::Start(t) => lifecycle::start(&host, manager, &t.selection()?),
+        Command::Stop(t) => lifecycle::stop(&host, manager, &t.selection()?),
+        Command::Restart(t) => lifecycle::restart(&host, manager, &t.selection()?),
+        Command::Reload(t) => lifecycle::reload(&host, manager, &t.selection()?),
+        Command::Enable(t) => lifecycle::enable(&host, manager, &t.selection()?),
+        Command::Disable(t) => lifecycle::disable(&host, manager, &t.selection()?),
+        Command::Destroy(args) => destroy::run(&host, manager, args),
+        Command::List(args) => list::run(&host, manager, args),
+        Command::Relay(cmd) => relay::run(&host, manager, cmd),
         Command::TestMail(args) => return test_mail::run(&host, args),
-        Command::Apply(args) => apply::run(&host, args),
-        Command::Reconcile(args) => {
-            crate::reconcile::run(&host, crate::reconcile::Options { grace: args.grace })
-        }
-        Command::Supervise(args) if host.manager.kind() == ManagerKind::Native => {
-            crate::supervise::run(
-                &host,
-                crate::supervise::Options {
-                    interval: args.interval,
-                    hung_after: args.hung_after,
-                    backoff: crate::supervise::Backoff::default(),
-                },
-            )
-        }
-        Command::Supervise(args) => crate::reconcile::watch(
+        Command::Apply(args) => apply::run(&host, manager, args),
+        Command::Reconcile(args) => crate::reconcile::run(
             &host,
-            crate::reconcile::Options {
-                grace: args.interval * args.hung_after,
-            },
-            args.interval,
+            manager,
+            crate::reconcile::Options { grace: args.grace },
         ),
+        Command::Supervise(args) => {
+            let pace = SupervisorPace {
+                interval: args.interval,
+                hung_after: args.hung_after,
+            };
+            manager.run_supervisor(&host, pace).unwrap_or_else(|| {
+                crate::reconcile::watch(
+                    &host,
+                    manager,
+                    crate::reconcile::Options {
+                        grace: args.interval * args.hung_after,
+                    },
+                    args.interval,
+                )
+            })
+        }
         Command::Plist(_) => unreachable!("handled above"),
-        Command::Status(args) => return status::run(&host, args, cli.global.verbose > 0),
+        Command::Status(args) => return status::run(&host, manager, args, cli.global.verbose > 0),
         Command::Queue(args) => return queue::run(&host, args),
-        Command::Config(args) => config::run(&host, args),
+        Command::Config(args) => config::run(&host, manager, args),
         Command::Exec(args) => return exec::run(&host, args),
         Command::Logs(args) => logs::run(&host, args),
     }?;

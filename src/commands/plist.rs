@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::cli::{GlobalOpts, PlistArgs};
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::launchctl;
-use crate::manager::{Launchd, LaunchdConfig, ManagerKind};
-use crate::plist::{DaemonJob, lint, strict};
+use crate::manager::launchd::job::DaemonJob;
+use crate::manager::launchd::{launchctl, lint, strict};
+use crate::manager::{Launchd, LaunchdConfig};
 use crate::postfix::Postfix;
 use crate::runner::Runner;
 use crate::validate;
@@ -39,7 +39,7 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
         return Err(crate::manager::launchd::primary_refusal());
     }
     validate::instance_name(name)?;
-    let host = Host::open_with(global.dry_run, Some(ManagerKind::Launchd), config)?;
+    let host = Host::open(global.dry_run)?;
     let existing = host.instances()?.into_iter().find(|i| i.name == name);
     let config_directory = match existing {
         Some(instance) => instance.config_directory,

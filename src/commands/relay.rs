@@ -5,18 +5,19 @@
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ServiceManager;
 use crate::relay::cli::{RelayCommand, RelaySetArgs, RelayShowArgs};
 use crate::relay::{self, RelayPlan};
 use crate::transaction::Transaction;
 
-pub fn run(host: &Host, cmd: &RelayCommand) -> Result<()> {
+pub fn run(host: &Host, manager: &dyn ServiceManager, cmd: &RelayCommand) -> Result<()> {
     match cmd {
-        RelayCommand::Set(args) => set(host, args),
+        RelayCommand::Set(args) => set(host, manager, args),
         RelayCommand::Show(args) => show(host, args),
     }
 }
 
-fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
+fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result<()> {
     if !args.opts.any() && !args.no_rewrite_from {
         return Err(Error::bad_input(
             "nothing to change: give --provider, --relay-host, --sasl-user, \
@@ -48,7 +49,7 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
     };
     // dispatch holds the host lock.
     let plan = relay::plan(&args.opts, args.no_rewrite_from, target, false)?;
-    apply(host, &instance, &plan)?;
+    apply(host, manager, &instance, &plan)?;
     if host.runner.dry_run() {
         return Ok(());
     }
@@ -69,7 +70,12 @@ fn set(host: &Host, args: &RelaySetArgs) -> Result<()> {
 
 /// Writes the maps and settings, checks the result with `postfix check` and reloads a
 /// running instance; any failure puts every file back as it was.
-fn apply(host: &Host, instance: &Instance, plan: &RelayPlan) -> Result<()> {
+fn apply(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    plan: &RelayPlan,
+) -> Result<()> {
     let dir = &instance.config_directory;
     let running = instance.running_master().is_some();
     Transaction::run(host, |tx| {
@@ -78,7 +84,7 @@ fn apply(host: &Host, instance: &Instance, plan: &RelayPlan) -> Result<()> {
         if running {
             let target = instance.clone();
             tx.on_undo("reload with the restored configuration", move |h| {
-                h.manager.reload(h, &target)
+                manager.reload(h, &target)
             });
         }
         let mut files = vec![dir.join("main.cf"), dir.join("master.cf")];
@@ -102,7 +108,7 @@ fn apply(host: &Host, instance: &Instance, plan: &RelayPlan) -> Result<()> {
         }
         tx.step("postfix check", |h| h.postfix.require_check(dir))?;
         if running {
-            tx.step("reloading the instance", |h| h.manager.reload(h, instance))?;
+            tx.step("reloading the instance", |h| manager.reload(h, instance))?;
         } else if !host.runner.dry_run() {
             println!(
                 "{} is not running; the relay settings take effect when it starts",

@@ -11,6 +11,7 @@ use crate::health::check::CheckPolicy;
 use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
 use crate::instance;
+use crate::manager::ServiceManager;
 use crate::status;
 
 /// A remembered `postfix check` result is reused for this long while main.cf and
@@ -28,7 +29,12 @@ fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(value))
 }
 
-pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
+pub fn run(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    args: &StatusArgs,
+    verbose: bool,
+) -> Result<i32> {
     let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
     let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
     let selection = args.instances.selection_or_all();
@@ -64,7 +70,7 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     };
 
     let Some(interval) = interval else {
-        let report = gather(host, &selection, &opts)?;
+        let report = gather(host, manager, &selection, &opts)?;
         emit(host, args, &render(&report, format, verbose, colour, false))?;
         return Ok(report.summary.exit_status);
     };
@@ -78,7 +84,7 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     };
     let mut first = true;
     loop {
-        let text = match gather(host, &selection, &opts) {
+        let text = match gather(host, manager, &selection, &opts) {
             Ok(report) => {
                 last_exit = report.summary.exit_status;
                 render(&report, format, verbose, colour, !redraw)
@@ -122,10 +128,15 @@ pub fn run(host: &Host, args: &StatusArgs, verbose: bool) -> Result<i32> {
     }
 }
 
-fn gather(host: &Host, selection: &Selection, opts: &Options) -> Result<Report> {
+fn gather(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    selection: &Selection,
+    opts: &Options,
+) -> Result<Report> {
     let all = instance::load_all(&host.postfix, &host.state)?;
     let selected = host::select_in(all.clone(), selection)?;
-    Ok(health::gather(host, &all, &selected, opts))
+    Ok(health::gather(host, manager, &all, &selected, opts))
 }
 
 fn render(

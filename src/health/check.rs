@@ -66,11 +66,6 @@ impl CheckResult {
             reason: Some(reason.into()),
         }
     }
-
-    /// The first line Postfix said, for one-line summaries.
-    pub fn first_line(&self) -> &str {
-        self.output.lines().next().unwrap_or("").trim()
-    }
 }
 
 /// A failed check is remembered at most this long, even while main.cf and master.cf

@@ -75,10 +75,6 @@ impl ProcessTable {
         self.procs.get(&pid)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.procs.is_empty()
-    }
-
     /// The process and all its descendants that are not zombies, the root first.
     /// A Postfix master's children are its daemons; their own children (pipe and
     /// local delivery commands) belong to the instance too.

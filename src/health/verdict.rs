@@ -3,11 +3,11 @@
 
 use serde::Serialize;
 
-use super::ListenerStatus;
 use super::check::{CheckResult, CheckStatus};
-use super::master::MasterState;
-use crate::manager::{ManagerKind, ManagerView, Override};
+use crate::manager::{ManagerView, Override};
+use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
+use crate::probe::ListenerStatus;
 
 /// One word for an instance's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -98,16 +98,10 @@ pub struct Judgement {
     pub warnings: Vec<String>,
 }
 
-pub fn manager_name(kind: ManagerKind) -> String {
-    clap::ValueEnum::to_possible_value(&kind)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| format!("{kind:?}"))
-}
-
 fn job_name(view: &ManagerView) -> String {
     match &view.label {
-        Some(label) => format!("{} job {label}", manager_name(view.kind)),
-        None => manager_name(view.kind),
+        Some(label) => format!("{} job {label}", view.kind),
+        None => view.kind.to_string(),
     }
 }
 
@@ -410,8 +404,9 @@ pub fn judge(f: &Facts) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::ProbeKind;
-    use crate::health::master::LockState;
+    use crate::manager::ManagerKind;
+    use crate::postfix::pid_file::LockState;
+    use crate::probe::ProbeKind;
     use std::path::PathBuf;
 
     fn master(running: bool, pid: Option<i32>) -> MasterState {

@@ -1,11 +1,13 @@
 //! Service managers: what actually starts and stops an instance's master. Commands and
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
+mod drift;
 pub mod launchd;
-mod native;
+pub mod native;
 mod postfix_scripts;
 mod view;
 
+pub use drift::{Drift, ManagerRepair, Repair};
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
@@ -16,7 +18,6 @@ use std::path::Path;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::Drift;
 
 /// Which service manager drives the instances.
 #[derive(
@@ -33,6 +34,16 @@ pub enum ManagerKind {
     /// launchd (macOS): one LaunchDaemon per secondary instance, running its master in
     /// the foreground; the primary stays with Apple's on-demand Postfix job.
     Launchd,
+}
+
+/// The name `--manager` takes.
+impl std::fmt::Display for ManagerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match clap::ValueEnum::to_possible_value(self) {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
 }
 
 impl ManagerKind {
@@ -80,6 +91,43 @@ pub struct JobView {
     pub summary: String,
 }
 
+/// What a command asks of whichever manager runs: the manager's own start or stop,
+/// with the stop mark kept beside it (an instance stopped on purpose stays down: the
+/// mark keeps reconcile and the supervisor from restarting it).
+impl dyn ServiceManager + '_ {
+    /// Starts an instance, lifting an earlier explicit stop.
+    pub fn release_and_start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        self.start(host, instance)
+    }
+
+    /// Stops an instance; it stays down until started again.
+    pub fn hold_down_and_stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, true)?;
+        self.stop(host, instance)
+    }
+
+    /// Restarts an instance, lifting an earlier explicit stop.
+    pub fn release_and_restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        self.restart(host, instance)
+    }
+
+    /// Unregisters an instance that is going away, and drops its stop mark.
+    pub fn forget(&self, host: &Host, instance: &Instance) -> Result<()> {
+        self.uninstall(host, instance)?;
+        host.state.hold_down(&host.runner, &instance.name, false)
+    }
+}
+
+/// How often a supervisor looks at the masters, and when a silent one counts as hung.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorPace {
+    pub interval: std::time::Duration,
+    /// Failed probes in a row after which a master counts as hung.
+    pub hung_after: u32,
+}
+
 pub trait ServiceManager {
     fn kind(&self) -> ManagerKind;
 
@@ -106,6 +154,23 @@ pub trait ServiceManager {
     /// Differences between what this manager keeps (jobs, files, overrides) and
     /// what it should keep for the instance; reconcile repairs them.
     fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>>;
+
+    /// Makes a repair of what this manager keeps, one that its `drift` reported.
+    fn repair(&self, _host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        Err(crate::error::Error::failed(format!(
+            "{}: the {:?} manager has no repair {action:?}",
+            instance.display_name(),
+            self.kind()
+        )))
+    }
+
+    /// Runs this manager's own supervisor in the foreground until it is told to stop,
+    /// where instancectl itself keeps the masters alive (the native manager). None
+    /// where the manager does that by itself (launchd, systemd, Postfix's scripts
+    /// leave it to nobody), and `instancectl supervise` watches for drift instead.
+    fn run_supervisor(&self, _host: &Host, _pace: SupervisorPace) -> Option<Result<()>> {
+        None
+    }
 
     /// Whether this manager starts and stops the instance at all (launchd leaves the
     /// primary to Apple's on-demand job).

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::{Error, Result};
-use crate::health::master;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::Drift;
+use crate::postfix::pid_file;
 
 pub struct PostfixScripts;
 
@@ -92,7 +92,7 @@ impl ServiceManager for PostfixScripts {
     /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
     /// live master holds the pid file's lock, and so does this.
     fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
-        let state = master::probe(&instance.pid_file(), master::LockTable::read().as_ref());
+        let state = pid_file::probe(&instance.pid_file(), pid_file::LockTable::read().as_ref());
         let mut view = ManagerView::empty(self.kind());
         view.state = Some(
             if state.running {

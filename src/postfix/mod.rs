@@ -4,6 +4,7 @@
 pub mod maillog;
 pub mod main_cf;
 pub mod master_cf;
+pub mod pid_file;
 pub mod postmulti;
 pub mod queue;
 

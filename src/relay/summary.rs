@@ -38,10 +38,6 @@ pub struct RelaySummary {
 }
 
 impl RelaySummary {
-    pub fn is_relay(&self) -> bool {
-        self.relay_host.is_some()
-    }
-
     /// Lines for people, as `relay show` prints them.
     pub fn lines(&self) -> Vec<String> {
         let Some(host) = &self.relay_host else {
@@ -321,7 +317,7 @@ mod tests {
             listeners: vec![],
             record: None,
         };
-        assert!(!summary(&instance).is_relay());
+        assert!(summary(&instance).relay_host.is_none());
         std::fs::write(
             dir.path().join("main.cf"),
             format!(

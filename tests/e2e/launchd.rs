@@ -85,9 +85,12 @@ impl Mac {
     }
 
     /// `launchctl print-disabled system`, read by instancectl's own parser.
-    fn override_of(&self, label: &str) -> Option<instancectl::launchctl::Override> {
+    fn override_of(
+        &self,
+        label: &str,
+    ) -> Option<instancectl::manager::launchd::launchctl::Override> {
         let run = self.sh("launchctl print-disabled system").ok();
-        instancectl::launchctl::parse_print_disabled(&run.stdout).remove(label)
+        instancectl::manager::launchd::launchctl::parse_print_disabled(&run.stdout).remove(label)
     }
 
     fn sh(&self, script: &str) -> Run {
@@ -113,10 +116,12 @@ impl Mac {
     }
 
     /// `launchctl print system/LABEL`, parsed by instancectl's own parser.
-    fn print(&self, label: &str) -> Option<instancectl::launchctl::JobInfo> {
+    fn print(&self, label: &str) -> Option<instancectl::manager::launchd::launchctl::JobInfo> {
         let run = self.sh(&format!("launchctl print system/{label}"));
         match run.code {
-            0 => Some(instancectl::launchctl::parse_print(&run.stdout)),
+            0 => Some(instancectl::manager::launchd::launchctl::parse_print(
+                &run.stdout,
+            )),
             113 => None,
             _ => panic!("launchctl print failed: {run:?}"),
         }
@@ -231,7 +236,7 @@ fn create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp(release
         assert_eq!(meta.stdout.trim(), "0 0 644", "{path}");
         let on_disk = mac.sb.sh(&format!("cat {path}")).ok().stdout;
         assert_eq!(on_disk, mac.ctl(&format!("plist {name}")).ok().stdout);
-        let parsed = instancectl::plist::strict::parse(on_disk.as_bytes());
+        let parsed = instancectl::manager::launchd::strict::parse(on_disk.as_bytes());
         assert!(parsed.is_valid(), "{:?}", parsed.errors);
         // The job as launchd sees it: running, loaded from that file, pid = master.
         let job = mac.print(&label).expect("loaded");
@@ -425,7 +430,7 @@ fn a_label_left_disabled_is_enabled_before_bootstrap(release: &'static str) {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::launchctl::Override::Enabled)
+        Some(instancectl::manager::launchd::launchctl::Override::Enabled)
     );
 }
 
@@ -567,7 +572,7 @@ fn destroy_boots_out_and_removes_the_plist(release: &'static str) {
     // name that is created without starting still loads at the next boot.
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::launchctl::Override::Disabled)
+        Some(instancectl::manager::launchd::launchctl::Override::Disabled)
     );
     mac.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
@@ -612,7 +617,7 @@ fn reconcile_repairs_launchd_drift(release: &'static str) {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::launchctl::Override::Enabled)
+        Some(instancectl::manager::launchd::launchctl::Override::Enabled)
     );
     assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
 }
@@ -704,7 +709,7 @@ fn a_master_outside_launchd_of_a_stopped_or_disabled_instance_stays_down(release
     mac.ctl("reconcile").ok();
     assert_eq!(
         mac.override_of(label),
-        Some(instancectl::launchctl::Override::Disabled),
+        Some(instancectl::manager::launchd::launchctl::Override::Disabled),
         "reconcile cleared the disabled override"
     );
     assert!(mac.print(label).is_none(), "a disabled job was loaded");

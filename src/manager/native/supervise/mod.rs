@@ -31,7 +31,6 @@ use prober::{Probe, Target};
 use reaper::Exit;
 
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
@@ -377,7 +376,7 @@ impl Supervisor<'_> {
                 _ => {}
             }
             let instance = &self.children[i].instance;
-            if health::not_serving(instance).is_empty() {
+            if crate::probe::not_serving(instance).is_empty() {
                 return;
             }
             if Instant::now() >= deadline {

@@ -1081,7 +1081,7 @@ mod tests {
         }
     }
 
-    const SEED: &[u8] = include_bytes!("../../tests/data/seed-002-launchdaemon.plist");
+    const SEED: &[u8] = include_bytes!("../../../tests/data/seed-002-launchdaemon.plist");
 
     #[test]
     fn the_seed_has_all_four_defects() {
@@ -1201,12 +1201,12 @@ mod tests {
 
     #[test]
     fn a_correct_job_has_no_problems() {
-        let job = super::super::DaemonJob::for_instance(
+        let job = super::super::job::DaemonJob::for_instance(
             "postfix-in",
             Path::new("/etc/postfix-in"),
             Path::new("/usr/libexec/postfix"),
             crate::postfix::Version(3, 7, 11),
-            &super::super::JobNaming::default(),
+            &super::super::job::JobNaming::default(),
         );
         let ctx = Context {
             instances: Some(vec![listed("postfix-in")]),

@@ -2,12 +2,14 @@
 //! other commands record what they want (postmulti's enable flag, a stop mark) and
 //! ask the running supervisor, over its control socket, to act on it.
 
-use super::{ManagerKind, ManagerView, ServiceManager};
+pub mod supervise;
+
+use super::{Drift, Repair};
+use super::{ManagerKind, ManagerView, ServiceManager, SupervisorPace};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::reconcile::{Drift, Repair};
-use crate::supervise::control::{self, ChildReport, Request, Response};
+use supervise::control::{self, ChildReport, Request, Response};
 
 pub struct Native;
 
@@ -55,6 +57,17 @@ fn not_running(instance: &Instance, report: &ChildReport) -> String {
 impl ServiceManager for Native {
     fn kind(&self) -> ManagerKind {
         ManagerKind::Native
+    }
+
+    fn run_supervisor(&self, host: &Host, pace: SupervisorPace) -> Option<Result<()>> {
+        Some(supervise::run(
+            host,
+            supervise::Options {
+                interval: pace.interval,
+                hung_after: pace.hung_after,
+                backoff: supervise::Backoff::default(),
+            },
+        ))
     }
 
     fn install(&self, _host: &Host, _instance: &Instance) -> Result<()> {

@@ -17,9 +17,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::lint;
+use super::strict;
 use crate::error::{Error, Result};
-use crate::plist::lint;
-use crate::plist::strict;
 use crate::runner::{Command, Outcome, Runner};
 
 /// launchd's errno-style exit statuses that the driver tells apart.

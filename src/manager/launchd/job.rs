@@ -8,12 +8,9 @@
 //! "already running" errors. `postfix start-fg` is refused whenever
 //! multi_instance_directories is set, so it cannot run a secondary instance either.
 
-pub mod lint;
-pub mod strict;
-
 use std::path::{Path, PathBuf};
 
-use ::plist::{Dictionary, Value};
+use plist::{Dictionary, Value};
 
 use crate::error::{Error, Result};
 use crate::postfix::{MASTER_KEEP_STDOUT_SINCE, Version};
@@ -259,7 +256,7 @@ mod tests {
     #[test]
     fn generated_xml_is_a_strictly_valid_plist_with_every_key() {
         let xml = job(Version(3, 7, 11)).to_xml();
-        let parsed = strict::parse(&xml);
+        let parsed = super::super::strict::parse(&xml);
         assert!(parsed.is_valid(), "{:?}", parsed.errors);
         let d = parsed.dict().unwrap();
         assert!(d.get("Program").is_none());
@@ -299,16 +296,17 @@ mod tests {
         )
     }
 
-    const SUPERVISOR_REFERENCE: &[u8] = include_bytes!("../plists/org.postfix.instancectl.plist");
+    const SUPERVISOR_REFERENCE: &[u8] =
+        include_bytes!("../../../plists/org.postfix.instancectl.plist");
 
     const REFERENCES: [(&str, &[u8]); 2] = [
         (
             "postfix-out",
-            include_bytes!("../plists/org.postfix.postfix-out.plist"),
+            include_bytes!("../../../plists/org.postfix.postfix-out.plist"),
         ),
         (
             "postfix-in",
-            include_bytes!("../plists/org.postfix.postfix-in.plist"),
+            include_bytes!("../../../plists/org.postfix.postfix-in.plist"),
         ),
     ];
 

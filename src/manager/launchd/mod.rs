@@ -27,15 +27,19 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use super::view::APPLE_POSTFIX_JOBS;
+use super::{Drift, ManagerRepair, Repair};
 use super::{JobView, ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
-use crate::health;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::launchctl::{self, JobInfo, Kickstart, Launchctl, Override};
-use crate::plist::lint::{self, Runs};
-use crate::plist::{DaemonJob, JobNaming, strict};
-use crate::reconcile::{Drift, Repair};
+pub mod job;
+pub mod launchctl;
+pub mod lint;
+pub mod strict;
+
+use job::{DaemonJob, JobNaming};
+use launchctl::{JobInfo, Kickstart, Launchctl, Override};
+use lint::Runs;
 
 /// How long a job may take from bootstrap to "running".
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -250,7 +254,7 @@ impl Launchd {
                 return Err(self.failed_start(host, instance, label, &job));
             }
             let master = instance.running_master();
-            let not_serving = health::not_serving(instance);
+            let not_serving = crate::probe::not_serving(instance);
             if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
             {
                 return Ok(master.unwrap_or_default());
@@ -303,13 +307,13 @@ impl Launchd {
             format!(
                 "\ninstancectl booted the job out, so that launchd does not restart it every \
                  {} s; fix the cause, then `instancectl start {}`",
-                crate::plist::THROTTLE_INTERVAL,
+                job::THROTTLE_INTERVAL,
                 instance.name
             )
         } else {
             format!(
                 "\nlaunchd restarts it every {} s; `instancectl stop {}` stops that",
-                crate::plist::THROTTLE_INTERVAL,
+                job::THROTTLE_INTERVAL,
                 instance.name
             )
         };
@@ -556,6 +560,26 @@ impl ServiceManager for Launchd {
             .collect()
     }
 
+    fn repair(&self, host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
+        let label = self.label(&instance.name);
+        match action {
+            ManagerRepair::RewriteJob => self.rewrite(host, instance),
+            ManagerRepair::SetEnabled(true) => self.launchctl(host).enable(&label),
+            ManagerRepair::SetEnabled(false) => self.launchctl(host).disable(&label),
+            ManagerRepair::Adopt => {
+                host.postfix
+                    .control(&instance.config_directory, "stop")
+                    .map(drop)?;
+                // Starting clears a disabled override (enable before bootstrap),
+                // which is not this repair's to decide: leave such a job down.
+                if self.launchctl(host).override_of(&label)? == Some(Override::Disabled) {
+                    return Ok(());
+                }
+                self.start(host, instance)
+            }
+        }
+    }
+
     /// The plist (missing, different from what would be written, wrong owner or
     /// mode), the disabled override against postmulti's enable flag, and a master
     /// running outside launchd.
@@ -569,12 +593,11 @@ impl ServiceManager for Launchd {
             .job(host, &instance.name, &instance.config_directory)
             .to_xml();
         let rewrite = |what: &str| {
-            let launchd = self.clone();
             Drift::new(
                 format!("{}: {what}", path.display()),
-                Repair::Custom {
+                Repair::Manager {
                     what: "write the plist again (root:wheel, 0644) and reload the job".into(),
-                    run: Box::new(move |host, instance| launchd.rewrite(host, instance)),
+                    action: ManagerRepair::RewriteJob,
                 },
             )
         };
@@ -602,17 +625,17 @@ impl ServiceManager for Launchd {
         if instance.enabled && disabled {
             found.push(Drift::new(
                 format!("enabled, but launchd has {label} disabled (it would not load at boot)"),
-                Repair::Custom {
+                Repair::Manager {
                     what: format!("launchctl enable system/{label}"),
-                    run: Box::new(move |host, _| Launchctl::new(host.runner).enable(&label)),
+                    action: ManagerRepair::SetEnabled(true),
                 },
             ));
         } else if !instance.enabled && !disabled {
             found.push(Drift::new(
                 format!("disabled, but launchd would load {label} at boot"),
-                Repair::Custom {
+                Repair::Manager {
                     what: format!("launchctl disable system/{label}"),
-                    run: Box::new(move |host, _| Launchctl::new(host.runner).disable(&label)),
+                    action: ManagerRepair::SetEnabled(false),
                 },
             ));
         }
@@ -629,21 +652,9 @@ impl ServiceManager for Launchd {
                     "its master (pid {pid}) runs outside launchd{}",
                     job_pid.map_or(String::new(), |p| format!(" (launchd's job is pid {p})"))
                 ),
-                Repair::Custom {
+                Repair::Manager {
                     what: "stop it the Postfix way and start it under launchd".into(),
-                    run: Box::new(move |host, instance| {
-                        host.postfix
-                            .control(&instance.config_directory, "stop")
-                            .map(drop)?;
-                        // Starting clears a disabled override (enable before bootstrap),
-                        // which is not this repair's to decide: leave such a job down.
-                        let disabled = Launchctl::new(host.runner).override_of(&label)?
-                            == Some(Override::Disabled);
-                        if disabled {
-                            return Ok(());
-                        }
-                        host.manager.start(host, instance)
-                    }),
+                    action: ManagerRepair::Adopt,
                 },
             ));
         }

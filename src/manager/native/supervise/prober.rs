@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Event;
+use crate::probe::smtp;
 use crate::process::{self, Liveness};
-use crate::smtp;
 
 /// One master to probe.
 #[derive(Debug, Clone)]
