@@ -485,18 +485,14 @@ impl ServiceManager for Launchd {
         if instance.is_primary() {
             return Ok(());
         }
-        let label = self.label(&instance.name);
-        let ctl = self.launchctl(host);
-        match ctl.print(&label)? {
-            Some(job) if job.is_running() => {
-                self.check(host, instance)?;
-                let old = job.pid;
-                if ctl.kickstart(&label, true)? == Kickstart::NotLoaded {
+        match self.checked_running_job(host, instance)? {
+            Some((label, job)) => {
+                if self.launchctl(host).kickstart(&label, true)? == Kickstart::NotLoaded {
                     return self.start(host, instance);
                 }
-                self.wait_running(host, instance, &label, old).map(drop)
+                self.wait_running(host, instance, &label, job.pid).map(drop)
             }
-            _ => self.start(host, instance),
+            None => self.start(host, instance),
         }
     }
 
@@ -504,14 +500,9 @@ impl ServiceManager for Launchd {
         if instance.is_primary() {
             return Ok(());
         }
-        let label = self.label(&instance.name);
-        let ctl = self.launchctl(host);
-        match ctl.print(&label)? {
-            Some(job) if job.is_running() => {
-                self.check(host, instance)?;
-                ctl.kill("SIGHUP", &label)
-            }
-            _ => Err(Error::failed(format!(
+        match self.checked_running_job(host, instance)? {
+            Some((label, _)) => self.launchctl(host).kill("SIGHUP", &label),
+            None => Err(Error::failed(format!(
                 "{} is not running under launchd, so there is nothing to reload; start it \
                  instead",
                 instance.name
@@ -663,6 +654,24 @@ impl ServiceManager for Launchd {
 }
 
 impl Launchd {
+    /// The instance's label and job while launchd runs it, once `postfix check` has
+    /// passed: restart and reload must not take a serving instance down, or hand it
+    /// a configuration Postfix refuses.
+    fn checked_running_job(
+        &self,
+        host: &Host,
+        instance: &Instance,
+    ) -> Result<Option<(String, JobInfo)>> {
+        let label = self.label(&instance.name);
+        match self.launchctl(host).print(&label)? {
+            Some(job) if job.is_running() => {
+                self.check(host, instance)?;
+                Ok(Some((label, job)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Rewrites the plist, and reloads a loaded job so launchd uses the new one.
     fn rewrite(&self, host: &Host, instance: &Instance) -> Result<()> {
         self.write_plist(host, instance)?;
