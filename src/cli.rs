@@ -131,6 +131,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the LaunchDaemon plist of an instance, or check LaunchDaemon plists.
     Plist(PlistArgs),
+    /// Print the systemd unit the systemd manager writes for an instance.
+    Unit(UnitArgs),
     /// Relay an instance's mail through a provider's smart host (set, show).
     #[command(subcommand)]
     Relay(RelayCommand),
@@ -322,6 +324,12 @@ pub struct PlistArgs {
     /// problem is found.
     #[arg(long, value_name = "FILE", num_args = 0..)]
     pub check: Option<Vec<PathBuf>>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// The instance whose unit to print.
+    pub name: String,
 }
 
 /// A duration as humantime reads it, kept as typed (it goes into a plist).

@@ -262,6 +262,9 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     if v.on_demand {
         said.push("on demand".into());
     }
+    if let Some(unit) = &v.master_unit {
+        said.push(format!("master in {unit}"));
+    }
     line("manager", said.join(", "));
     for n in &v.notes {
         line("", n.clone());

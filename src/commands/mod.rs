@@ -16,6 +16,7 @@ pub mod queue;
 mod relay;
 mod status;
 mod test_mail;
+mod unit;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -28,11 +29,15 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         return plist::run(&cli.global, args);
     }
     let host = Host::open(cli.global.dry_run)?;
-    let manager = cli
-        .global
-        .manager
-        .unwrap_or_else(ManagerKind::host_default)
-        .build_with(&cli.global.launchd.config());
+    // `supervise` with no manager named is instancectl's own supervisor, also where
+    // systemd would be the default (contrib/instancectl.service runs it so); on macOS
+    // its plist names launchd.
+    let kind = match (&cli.command, cli.global.manager) {
+        (_, Some(named)) => named,
+        (Command::Supervise(_), None) if !cfg!(target_os = "macos") => ManagerKind::Native,
+        (_, None) => ManagerKind::host_default(host.state.dir()),
+    };
+    let manager = kind.build_with(&cli.global.launchd.config());
     let manager = manager.as_ref();
     // One changing command at a time: postmulti edits the primary main.cf in place.
     let _lock = if changes_host(&cli.command) {
@@ -76,6 +81,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
                 )
             })
         }
+        Command::Unit(args) => unit::run(&host, args),
         Command::Plist(_) => unreachable!("handled above"),
         Command::Status(args) => return status::run(&host, manager, args, cli.global.verbose > 0),
         Command::Queue(args) => return queue::run(&host, args),
@@ -99,6 +105,7 @@ fn changes_host(command: &Command) -> bool {
             | Command::Status(_)
             | Command::Supervise(_)
             | Command::Plist(_)
+            | Command::Unit(_)
             | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
             | Command::TestMail(_)
             | Command::Queue(_)

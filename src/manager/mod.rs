@@ -5,12 +5,14 @@ mod drift;
 pub mod launchd;
 pub mod native;
 mod postfix_scripts;
+pub mod systemd;
 mod view;
 
 pub use drift::{Drift, ManagerRepair, Repair};
 pub use launchd::{Launchd, LaunchdConfig};
 pub use native::Native;
 pub use postfix_scripts::PostfixScripts;
+pub use systemd::Systemd;
 pub use view::{APPLE_POSTFIX_JOBS, ManagerView, Override, apple_on_demand_primary};
 
 use std::path::Path;
@@ -34,6 +36,9 @@ pub enum ManagerKind {
     /// launchd (macOS): one LaunchDaemon per secondary instance, running its master in
     /// the foreground; the primary stays with Apple's on-demand Postfix job.
     Launchd,
+    /// systemd: one unit per secondary instance running its master in the foreground
+    /// with Restart=always; the default where systemd is the init system.
+    Systemd,
 }
 
 /// The name `--manager` takes.
@@ -47,10 +52,16 @@ impl std::fmt::Display for ManagerKind {
 }
 
 impl ManagerKind {
-    /// The manager to use when none is named.
-    pub fn host_default() -> ManagerKind {
+    /// The manager to use when none is named: launchd on macOS; where systemd is the
+    /// init system, systemd, unless instancectl's own supervisor is in use there (its
+    /// control socket is in `state_dir`: contrib/instancectl.service runs it); else
+    /// the native supervisor.
+    pub fn host_default(state_dir: &Path) -> ManagerKind {
         if cfg!(target_os = "macos") {
             ManagerKind::Launchd
+        } else if systemd::booted() && !native::supervise::control::socket_path(state_dir).exists()
+        {
+            ManagerKind::Systemd
         } else {
             ManagerKind::Native
         }
@@ -66,8 +77,20 @@ impl ManagerKind {
             ManagerKind::Native => Box::new(Native),
             ManagerKind::Postfix => Box::new(PostfixScripts),
             ManagerKind::Launchd => Box::new(Launchd::new(launchd.clone())),
+            ManagerKind::Systemd => Box::new(Systemd::new()),
         }
     }
+}
+
+/// After the manager stopped its job: a master it did not run (started by `postfix
+/// start`) is stopped the Postfix way, or it would keep running after "stop".
+pub(crate) fn stop_stray_master(host: &Host, instance: &Instance) -> Result<()> {
+    if !host.runner.dry_run() && instance.running_master().is_some() {
+        host.postfix
+            .control(&instance.config_directory, "stop")
+            .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
+    }
+    Ok(())
 }
 
 /// What a service manager says about an instance's job, for list and status.

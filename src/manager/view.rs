@@ -50,6 +50,10 @@ pub struct ManagerView {
     /// The manager restarts the master when it exits (launchd KeepAlive, the native
     /// supervisor); Postfix's own scripts do not.
     pub restarts_on_exit: bool,
+    /// The service manager's unit whose processes include the running master (systemd:
+    /// from the master's cgroup, e.g. `instancectl-postfix-in.service` or Debian's
+    /// `postfix@postfix-in.service`), which says who really runs it.
+    pub master_unit: Option<String>,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
 }
@@ -68,6 +72,7 @@ impl ManagerView {
             last_exit_code: None,
             on_demand: false,
             restarts_on_exit: false,
+            master_unit: None,
             notes: Vec::new(),
         }
     }

@@ -522,12 +522,7 @@ fn a_failed_start_under_launchd_is_rolled_back(release: &'static str) {
     let mac = Mac::new(release);
     // Something else holds the port: `postfix check` cannot know, the master exits at
     // once (and launchd would start it again and again).
-    mac.sb
-        .sh("python3 -c 'import socket,time; s=socket.socket(); \
-             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
-             s.bind((\"127.0.0.1\", 2599)); s.listen(); time.sleep(3600)' \
-             </dev/null >/dev/null 2>&1 &")
-        .ok();
+    mac.sb.sh(&crate::common::occupy_port_script(2599)).ok();
     assert!(mac.sb.wait_for("exec 3<>/dev/tcp/127.0.0.1/2599", WAIT));
     mac.create_fails(
         "postfix-bad --listen 127.0.0.1:2599",

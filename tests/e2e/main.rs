@@ -16,3 +16,4 @@ mod reconcile;
 mod relay;
 mod status;
 mod supervise;
+mod systemd;

@@ -471,14 +471,7 @@ impl ServiceManager for Launchd {
         }
         let label = self.label(&instance.name);
         self.launchctl(host).bootout(&label)?;
-        // A master launchd does not own (started by `postfix start`) is stopped the
-        // Postfix way, or it would keep running after "stop".
-        if !host.runner.dry_run() && instance.running_master().is_some() {
-            host.postfix
-                .control(&instance.config_directory, "stop")
-                .map_err(|e| e.context(format!("stopping {}", instance.name)))?;
-        }
-        Ok(())
+        super::stop_stray_master(host, instance)
     }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {

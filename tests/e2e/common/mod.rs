@@ -3,6 +3,8 @@
 //! instances without touching the machine's own Postfix, and every process dies with
 //! the sandbox. Commands run inside it through nsenter.
 
+pub mod systemd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -265,6 +267,27 @@ while :; do sleep 1 & wait $!; done",
 
     /// The SMTP greeting at `addr:port` inside the sandbox, or an empty string.
     pub fn banner(&self, addr: &str, port: u16) -> String {
+        Shell::banner(self, addr, port)
+    }
+
+    /// Polls `cond` (a shell test run in the sandbox) until it succeeds or time runs out.
+    pub fn wait_for(&self, cond: &str, timeout: Duration) -> bool {
+        Shell::wait_for(self, cond, timeout)
+    }
+
+    pub fn path_in_upper(&self, path: &str) -> PathBuf {
+        let (top, rest) = path.trim_start_matches('/').split_once('/').unwrap();
+        self.root.path().join(top).join("upper").join(rest)
+    }
+}
+
+/// Where a test runs shell scripts: a sandbox, or a machine booted with systemd
+/// (tests/e2e/common/systemd.rs).
+pub trait Shell {
+    fn sh(&self, script: &str) -> Run;
+
+    /// The SMTP greeting at `addr:port` inside, or an empty string.
+    fn banner(&self, addr: &str, port: u16) -> String {
         self.sh(&format!(
             "exec 3<>/dev/tcp/{addr}/{port} && timeout 5 head -1 <&3"
         ))
@@ -273,8 +296,8 @@ while :; do sleep 1 & wait $!; done",
         .to_string()
     }
 
-    /// Polls `cond` (a shell test run in the sandbox) until it succeeds or time runs out.
-    pub fn wait_for(&self, cond: &str, timeout: Duration) -> bool {
+    /// Polls `cond` (a shell test run inside) until it succeeds or time runs out.
+    fn wait_for(&self, cond: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if self.sh(cond).code == 0 {
@@ -286,11 +309,23 @@ while :; do sleep 1 & wait $!; done",
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
 
-    pub fn path_in_upper(&self, path: &str) -> PathBuf {
-        let (top, rest) = path.trim_start_matches('/').split_once('/').unwrap();
-        self.root.path().join(top).join("upper").join(rest)
+impl Shell for Sandbox {
+    fn sh(&self, script: &str) -> Run {
+        Sandbox::sh(self, script)
     }
+}
+
+/// A script that keeps 127.0.0.1:`port` bound and listening for an hour in the
+/// background, as another program in an instance's way would.
+pub fn occupy_port_script(port: u16) -> String {
+    format!(
+        "python3 -c 'import socket,time; s=socket.socket(); \
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+         s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(3600)' \
+         </dev/null >/dev/null 2>&1 &"
+    )
 }
 
 impl Drop for Sandbox {
@@ -317,7 +352,7 @@ mount -t overlay overlay -o lowerdir=/var,upperdir={r}/var/upper,workdir={r}/var
 
 /// Shell lines that forget every instance the host's Postfix knows, and what
 /// instancectl keeps about them, inside a sandbox's overlays.
-const FORGET_INSTANCES: &str = r#"for dir in $(postconf -h multi_instance_directories 2>/dev/null) /etc/postfix-*; do
+pub const FORGET_INSTANCES: &str = r#"for dir in $(postconf -h multi_instance_directories 2>/dev/null) /etc/postfix-*; do
   [ -d "$dir" ] || continue
   rm -rf "$(postconf -c "$dir" -h queue_directory 2>/dev/null)" \
          "$(postconf -c "$dir" -h data_directory 2>/dev/null)" "$dir"

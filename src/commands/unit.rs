@@ -1,0 +1,49 @@
+//! `instancectl unit NAME` prints the systemd unit the systemd manager writes for an
+//! instance on this host (`units/` holds the walk-through's, as Debian gets them).
+
+use std::path::Path;
+
+use crate::cli::UnitArgs;
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::manager::Systemd;
+use crate::validate;
+
+pub fn run(host: &Host, args: &UnitArgs) -> Result<()> {
+    let systemd = Systemd::new();
+    if args.name == "-" {
+        return Err(Error::bad_input(format!(
+            "the primary instance runs under the distribution's {}; instancectl writes \
+             no unit for it",
+            systemd.debian.primary_unit()
+        )));
+    }
+    validate::instance_name(&args.name)?;
+    let all = host.instances()?;
+    let (config_directory, group) = match all.iter().find(|i| i.name == args.name) {
+        Some(instance) => (instance.config_directory.clone(), instance.group.clone()),
+        None => {
+            eprintln!(
+                "{} does not exist yet; this is the unit `instancectl create {}` would write \
+                 for it (without a group)",
+                args.name, args.name
+            );
+            let dir = host
+                .postfix
+                .config_directory
+                .parent()
+                .unwrap_or(Path::new("/"));
+            (dir.join(&args.name), None)
+        }
+    };
+    let unit = systemd.unit_for(
+        host,
+        &args.name,
+        &config_directory,
+        group.as_deref(),
+        &all,
+        None,
+    );
+    print!("{}", unit.to_text());
+    Ok(())
+}
