@@ -25,6 +25,7 @@ use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 
 use crate::postfix::queue::QueueCounts;
+use crate::probe::sockets;
 use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
 
 use crate::postfix::pid_file::{self, LockTable, MasterState};
@@ -72,7 +73,8 @@ pub struct InstanceStatus {
     /// postmulti's multi_instance_enable.
     pub enabled: bool,
     pub config_directory: PathBuf,
-    pub queue_directory: PathBuf,
+    /// `null` for a broken instance.
+    pub queue_directory: Option<PathBuf>,
     /// In effect: main.cf's, else Postfix's default (the host name).
     pub myhostname: String,
     pub verdict: Verdict,
@@ -119,7 +121,7 @@ pub struct HostInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// healthy when every instance is healthy, on-demand or disabled; else degraded,
-    /// or down when any instance is down.
+    /// or down when any instance is down, or broken when any is broken.
     pub verdict: Verdict,
     /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
     pub exit_status: i32,
@@ -129,6 +131,7 @@ pub struct Summary {
     pub disabled: usize,
     pub degraded: usize,
     pub down: usize,
+    pub broken: usize,
 }
 
 /// The whole status report.
@@ -164,6 +167,8 @@ struct Observed {
     listeners: Vec<ListenerStatus>,
     queues: std::result::Result<QueueCounts, String>,
     check: CheckResult,
+    /// Other programs listening on the running master's addresses and ports.
+    foreign: Vec<sockets::Foreign>,
 }
 
 /// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
@@ -172,12 +177,22 @@ fn observe(
     postfix: &Postfix,
     instance: &Instance,
     locks: Option<&LockTable>,
+    listening: &[sockets::ListeningSocket],
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
     std::thread::scope(|s| {
         let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
-        let master = pid_file::probe(&instance.pid_file(), locks);
+        let master = match instance.pid_file() {
+            Some(file) => pid_file::probe(&file, locks),
+            None => MasterState::not_known("the instance's queue directory is not known"),
+        };
+        // A master that does not run has no sockets: whatever answers in its place is
+        // reported from the probes.
+        let foreign = match master.pid.filter(|_| master.running) {
+            Some(pid) => sockets::foreign(&instance.listeners, Some(pid), listening),
+            None => Vec::new(),
+        };
         let probe_all = instance.enabled || master.running;
         let probes: Vec<_> = instance
             .listeners
@@ -203,7 +218,10 @@ fn observe(
                 })
             })
             .collect();
-        let queues = QueueCounts::read_checked(&instance.queue_directory);
+        let queues = match &instance.queue_directory {
+            Some(dir) => QueueCounts::read_checked(dir),
+            None => Err("the instance's queue directory is not known".into()),
+        };
         Observed {
             master,
             listeners: probes
@@ -212,6 +230,7 @@ fn observe(
                 .collect(),
             queues,
             check: check.join().expect("postfix check panicked"),
+            foreign,
         }
     })
 }
@@ -301,6 +320,7 @@ pub fn gather(
 ) -> Report {
     let started = Instant::now();
     let locks = LockTable::read();
+    let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -316,7 +336,8 @@ pub fn gather(
             .iter()
             .map(|instance| {
                 let locks = locks.as_ref();
-                s.spawn(move || observe(postfix, instance, locks, opts, checks))
+                let listening = &listening;
+                s.spawn(move || observe(postfix, instance, locks, listening, opts, checks))
             })
             .collect();
         let views = manager.views(host, selected);
@@ -388,6 +409,8 @@ pub fn gather(
             let queues_ok = seen.queues.as_ref().ok();
             let judgement = verdict::judge(&Facts {
                 enabled: instance.enabled,
+                broken: instance.broken.as_deref(),
+                foreign: &seen.foreign,
                 master: &seen.master,
                 stale_pid_process: stale_name,
                 uptime_seconds: uptime,
@@ -483,7 +506,9 @@ pub fn gather(
         }
     });
     let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
-    let verdict = if count(Verdict::Down) > 0 {
+    let verdict = if count(Verdict::Broken) > 0 {
+        Verdict::Broken
+    } else if count(Verdict::Down) > 0 {
         Verdict::Down
     } else if count(Verdict::Degraded) > 0 {
         Verdict::Degraded
@@ -499,6 +524,7 @@ pub fn gather(
         disabled: count(Verdict::Disabled),
         degraded: count(Verdict::Degraded),
         down: count(Verdict::Down),
+        broken: count(Verdict::Broken),
     };
     Report {
         schema: SCHEMA,

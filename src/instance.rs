@@ -3,9 +3,9 @@
 //! Files are read directly, so listing costs one postmulti call, not one postconf per
 //! instance.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
@@ -21,11 +21,19 @@ pub struct Instance {
     pub group: Option<String>,
     pub enabled: bool,
     pub config_directory: PathBuf,
-    pub queue_directory: PathBuf,
-    pub data_directory: PathBuf,
+    /// `None` for a broken instance: its own is not known, and the primary's must
+    /// never stand in for it.
+    pub queue_directory: Option<PathBuf>,
+    pub data_directory: Option<PathBuf>,
     pub myhostname: Option<String>,
     pub listeners: Vec<Listener>,
     pub record: Option<InstanceRecord>,
+    /// Why a secondary instance cannot be managed, and how to mend it: its main.cf
+    /// is gone or does not name directories of its own, so Postfix would run it on
+    /// the primary's; or a create or destroy of it was interrupted (its intent record
+    /// says which, and the next changing command finishes it). Nothing starts, stops
+    /// or destroys a broken instance.
+    pub broken: Option<String>,
 }
 
 impl Instance {
@@ -53,13 +61,16 @@ impl Instance {
         }
     }
 
-    pub fn pid_file(&self) -> PathBuf {
-        self.queue_directory.join("pid/master.pid")
+    /// The master's pid file; none for a broken instance.
+    pub fn pid_file(&self) -> Option<PathBuf> {
+        self.queue_directory
+            .as_ref()
+            .map(|q| q.join("pid/master.pid"))
     }
 
     /// The pid in the master's pid file, whether or not that process lives.
     pub fn pid_file_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.pid_file()).ok()?;
+        let text = std::fs::read_to_string(self.pid_file()?).ok()?;
         text.trim().parse().ok().filter(|pid| *pid > 0)
     }
 
@@ -67,8 +78,26 @@ impl Instance {
     /// `postfix status` tests it. A pid file left behind by a killed master is stale
     /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        let state = pid_file::probe(&self.pid_file(), pid_file::LockTable::read().as_ref());
+        let state = pid_file::probe(&self.pid_file()?, pid_file::LockTable::read().as_ref());
         state.pid.filter(|_| state.running)
+    }
+
+    /// Refuses to act on a broken instance, saying why and how to mend it.
+    pub fn require_sound(&self) -> Result<()> {
+        self.directories().map(drop)
+    }
+
+    /// The instance's own queue and data directories, or, for a broken instance, an
+    /// error saying why it is broken and how to mend it.
+    pub fn directories(&self) -> Result<(&Path, &Path)> {
+        match (&self.broken, &self.queue_directory, &self.data_directory) {
+            (None, Some(queue), Some(data)) => Ok((queue, data)),
+            (why, _, _) => Err(Error::failed(format!(
+                "{} is broken, so instancectl leaves it alone: {}",
+                self.display_name(),
+                why.as_deref().unwrap_or("its directories are not known")
+            ))),
+        }
     }
 }
 
@@ -89,7 +118,8 @@ fn builtin_default(postfix: &Postfix, name: &str) -> Option<String> {
 /// Builds the model of one listed instance from its files.
 pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance {
     let dir = &listed.config_directory;
-    let main_cf = MainCf::read(dir).unwrap_or_default();
+    let read = MainCf::read(dir);
+    let main_cf = read.as_ref().cloned().unwrap_or_default();
     let defaults = |name: &str| builtin_default(postfix, name);
     let get = |name: &str| main_cf.expanded(name, &defaults).unwrap_or_default();
     let settings = ListenSettings {
@@ -98,19 +128,73 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
         master_service_disable: get("master_service_disable"),
     };
     let entries = master_cf::read(dir).unwrap_or_default();
-    Instance {
+    let mut instance = Instance {
         name: listed.name.clone(),
         group: listed.group.clone(),
         enabled: listed.enabled,
         config_directory: dir.clone(),
-        queue_directory: get("queue_directory").into(),
-        data_directory: get("data_directory").into(),
+        queue_directory: Some(get("queue_directory").into()),
+        data_directory: Some(get("data_directory").into()),
         myhostname: main_cf.expanded("myhostname", &defaults),
         listeners: master_cf::listeners(&entries, &settings),
         record: (!listed.is_primary())
             .then(|| state.load(&listed.name))
             .flatten(),
+        broken: None,
+    };
+    if listed.is_primary() {
+        return instance;
     }
+    instance.broken = match &read {
+        Err(e) => Some(format!(
+            "{} cannot be read ({e}); restore the instance's configuration directory, or take \
+             {} off multi_instance_directories in {}",
+            dir.join("main.cf").display(),
+            dir.display(),
+            postfix.config_directory.join("main.cf").display()
+        )),
+        Ok(cf) => own_directories_problem(postfix, dir, cf),
+    };
+    if instance.broken.is_some() {
+        instance.queue_directory = None;
+        instance.data_directory = None;
+        instance.listeners.clear();
+    } else if let Some(intent) = state.intent(&listed.name).filter(|i| !i.is_ours()) {
+        // Half made or half destroyed: left alone until the change is finished.
+        instance.broken = Some(intent.describe());
+    }
+    instance
+}
+
+/// A secondary instance must name its own queue and data directories (postmulti
+/// writes both into its main.cf); without them Postfix would use the primary's.
+fn own_directories_problem(postfix: &Postfix, dir: &Path, cf: &MainCf) -> Option<String> {
+    let primary = [
+        ("queue_directory", &postfix.queue_directory),
+        ("data_directory", &postfix.data_directory),
+    ];
+    let mut problems = Vec::new();
+    for (name, primary_dir) in primary {
+        match cf.expanded(name, &|_| None) {
+            None => problems.push(format!("sets no {name}")),
+            Some(value) if Path::new(&value) == primary_dir.as_path() => {
+                problems.push(format!("sets {name} to the primary's {value}"))
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    let main_cf = dir.join("main.cf");
+    Some(format!(
+        "{} {}, so Postfix would run it on the primary instance's directories; restore \
+         its main.cf from a backup, or set its own with `postconf -c {} -e \
+         queue_directory=... data_directory=...`",
+        main_cf.display(),
+        problems.join(" and "),
+        dir.display()
+    ))
 }
 
 /// Every instance on the host, the primary first, in postmulti's start order.

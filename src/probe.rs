@@ -4,6 +4,7 @@
 //! [`smtp`].
 
 pub mod smtp;
+pub mod sockets;
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
@@ -16,22 +17,36 @@ use crate::instance::Instance;
 use crate::postfix::master_cf::{self, Listener};
 
 /// Waits until the instance's master runs and every listener greets with 220.
-/// On timeout the error lists what was still missing.
+/// On timeout the error lists what was still missing. Another program listening on
+/// one of its addresses and ports beside the master (SO_REUSEPORT) is an error too:
+/// the greetings may be the instance's while some connections go to that program.
 pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32> {
     let deadline = Instant::now() + timeout;
     loop {
         let missing = not_serving(instance);
         match (instance.running_master(), missing.is_empty()) {
-            (Some(pid), true) => return Ok(pid),
+            (Some(pid), true) => {
+                let others =
+                    sockets::foreign(&instance.listeners, Some(pid), &sockets::listening());
+                if others.is_empty() {
+                    return Ok(pid);
+                }
+                let what: Vec<String> = others.iter().map(|f| f.to_string()).collect();
+                return Err(Error::failed(format!(
+                    "{} serves, but another program listens where it does: {}; the kernel \
+                     hands that program some of the connections (SO_REUSEPORT): stop it, or \
+                     give the instance another address or port",
+                    instance.display_name(),
+                    what.join("; ")
+                )));
+            }
             (pid, _) if Instant::now() >= deadline => {
                 let mut reasons = missing;
                 if pid.is_none() {
+                    let file = instance.pid_file().unwrap_or_default();
                     reasons.insert(
                         0,
-                        format!(
-                            "no master process ({} names none alive)",
-                            instance.pid_file().display()
-                        ),
+                        format!("no master process ({} names none alive)", file.display()),
                     );
                 }
                 return Err(Error::failed(format!(

@@ -37,6 +37,10 @@ pub fn drift(
     if !manager.manages(instance) {
         return Ok(Vec::new());
     }
+    // A broken instance's files would make every repair act on the primary.
+    if let Some(why) = &instance.broken {
+        return Ok(vec![Drift::new(format!("broken: {why}"), Repair::Report)]);
+    }
     let mut found = manager.drift(host, instance)?;
     let wanted = instance.enabled && !host.state.is_held_down(&instance.name);
     let running = instance.running_master();
@@ -46,7 +50,7 @@ pub fn drift(
         found.push(Drift::new(
             format!(
                 "stale pid file {} (pid {pid} is not running)",
-                instance.pid_file().display()
+                instance.pid_file().unwrap_or_default().display()
             ),
             Repair::Start,
         ));
@@ -174,12 +178,14 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resul
 
 /// `instancectl supervise` with a manager that keeps masters running by itself
 /// (launchd, or Postfix's scripts): a reconcile pass every interval until SIGTERM or
-/// SIGINT, so drift is found and repaired.
+/// SIGINT, so drift is found and repaired. `before_pass` runs first in each pass,
+/// with the host lock held (the commands finish interrupted changes there).
 pub fn watch(
     host: &Host,
     manager: &dyn ServiceManager,
     options: Options,
     interval: Duration,
+    before_pass: &dyn Fn(&Host),
 ) -> Result<()> {
     host.require_root()?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -191,6 +197,7 @@ pub fn watch(
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         {
             let _lock = host.lock()?;
+            before_pass(host);
             if let Err(e) = pass(host, manager, options) {
                 tracing::error!(error = %e, "reconcile pass failed");
             }

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -186,8 +186,8 @@ impl Runner {
             program: cmd.argv[0].clone(),
             source,
         };
-        let pty = nix::pty::openpty(None, None).map_err(|e| spawn_error(e.into()))?;
-        let terminal = File::from(pty.slave);
+        let pty = Pty::open().map_err(spawn_error)?;
+        let terminal = pty.slave;
         let mut child = std::process::Command::new(&cmd.argv[0]);
         child
             .args(&cmd.argv[1..])
@@ -198,7 +198,7 @@ impl Runner {
         let pid = child.spawn().map_err(spawn_error)?.id();
         // `child` still holds the terminal; dropping it lets EOF reach the reader.
         drop(child);
-        Ok((pid, File::from(pty.master)))
+        Ok((pid, pty.master))
     }
 
     /// Writes a whole file atomically (temporary file, fsync, rename) with `mode`.
@@ -351,13 +351,13 @@ fn execute_within(cmd: &Command, timeout: Option<Duration>) -> Result<Option<Out
         program: program.clone(),
         source,
     };
-    let pty = nix::pty::openpty(None, None).map_err(|e| spawn_error(e.into()))?;
+    let pty = Pty::open().map_err(spawn_error)?;
     let mut expr = match &cmd.input {
         Some(input) => duct::cmd(program, &cmd.argv[1..]).stdin_bytes(input.clone()),
         None => duct::cmd(program, &cmd.argv[1..]).stdin_null(),
     }
     .stdout_capture()
-    .stderr_file(File::from(pty.slave))
+    .stderr_file(pty.slave)
     .unchecked();
     for (k, v) in &cmd.env {
         expr = expr.env(k, v);
@@ -368,7 +368,7 @@ fn execute_within(cmd: &Command, timeout: Option<Duration>) -> Result<Option<Out
             Ok(())
         });
     }
-    let reader = spawn_pty_reader(File::from(pty.master));
+    let reader = spawn_pty_reader(pty.master);
     let handle = expr.start().map_err(spawn_error)?;
     let output = match timeout {
         None => handle.wait().map_err(spawn_error)?.clone(),
@@ -400,6 +400,35 @@ fn execute_within(cmd: &Command, timeout: Option<Duration>) -> Result<Option<Out
     };
     tracing::debug!(command = %outcome.command, code = ?outcome.code, "ran");
     Ok(Some(outcome))
+}
+
+/// A pseudo-terminal pair whose descriptors are close-on-exec from the moment they
+/// exist. nix's openpty opens them inheritable, so every program started while one
+/// is open (by any thread: status probes run in parallel) would hold it, and a
+/// master that `postfix start` leaves running would keep it for ever. The slave side
+/// still reaches the child that needs it: dup2 onto its stderr clears the flag.
+struct Pty {
+    master: File,
+    slave: File,
+}
+
+impl Pty {
+    fn open() -> std::io::Result<Pty> {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let master = nix::pty::posix_openpt(flags)?;
+        nix::pty::grantpt(&master)?;
+        nix::pty::unlockpt(&master)?;
+        let slave_path = nix::pty::ptsname_r(&master)?;
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            // Not instancectl's controlling terminal; std adds O_CLOEXEC itself.
+            .custom_flags(OFlag::O_NOCTTY.bits())
+            .open(slave_path)?;
+        let master = File::from(std::os::fd::OwnedFd::from(master));
+        Ok(Pty { master, slave })
+    }
 }
 
 /// Reads a pseudo-terminal's master side on a thread until every writer has gone.
@@ -443,6 +472,28 @@ mod tests {
         let outcome = Runner::new(false).probe(&cmd).unwrap();
         assert_eq!(outcome.code, Some(3));
         assert_eq!(outcome.diagnostics.trim(), "on-a-tty");
+    }
+
+    #[test]
+    fn terminal_descriptors_do_not_leak_into_children() {
+        // The child sees its stderr on the terminal and no other descriptor of a
+        // terminal: not the master side, not a second copy of the slave.
+        let script = "for fd in /proc/$$/fd/*; do n=${fd##*/}; [ $n -gt 2 ] || continue; \
+                      t=$(readlink $fd); case $t in /dev/pts/*|/dev/ptmx) echo leak $n $t;; esac; \
+                      done; test -t 2 && echo tty >&2";
+        let cmd = Command::new("sh").args(["-c", script]);
+        let outcome = Runner::new(false).probe(&cmd).unwrap();
+        assert_eq!(outcome.stdout, "", "{outcome:?}");
+        assert_eq!(outcome.diagnostics.trim(), "tty");
+        let (pid, master) = Runner::new(false)
+            .spawn_child(&Command::new("sh").args(["-c", script]))
+            .unwrap();
+        let mut text = String::new();
+        let mut master = master;
+        let _ = master.read_to_string(&mut text);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        assert!(!text.contains("leak"), "{text}");
+        assert!(text.contains("tty"), "{text}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn verdict_color(v: Verdict) -> Color {
         Verdict::OnDemand => Color::Cyan,
         Verdict::Disabled => Color::DarkGrey,
         Verdict::Degraded => Color::Yellow,
-        Verdict::Down => Color::Red,
+        Verdict::Down | Verdict::Broken => Color::Red,
     }
 }
 
@@ -39,7 +39,7 @@ fn paint(text: &str, v: Verdict, colour: bool) -> String {
         Verdict::OnDemand => "36",
         Verdict::Disabled => "90",
         Verdict::Degraded => "33",
-        Verdict::Down => "1;31",
+        Verdict::Down | Verdict::Broken => "1;31",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
@@ -218,7 +218,12 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
         ),
     );
     line("config", i.config_directory.display().to_string());
-    line("queue dir", i.queue_directory.display().to_string());
+    line(
+        "queue dir",
+        i.queue_directory
+            .as_ref()
+            .map_or("not known".into(), |d| d.display().to_string()),
+    );
     line("myhostname", i.myhostname.clone());
     if let Some(relay) = &i.relay {
         line(

@@ -19,16 +19,20 @@ pub fn instance_name(name: &str) -> Result<()> {
             sanitized(name)
         )));
     };
-    if name.len() > NAME_MAX {
+    let length = name.chars().count();
+    if length > NAME_MAX {
         return Err(Error::bad_input(format!(
-            "instance name {name:?} is {} characters long; use at most {NAME_MAX}",
-            name.len()
+            "instance name {name:?} is {length} characters long; use at most {NAME_MAX}"
         )));
     }
-    if !is_safe_word(suffix) {
+    // The part after "postfix-" becomes the first label of the instance's myhostname
+    // (postfix-in: in.<host>), and Postfix refuses a label that ends with '-'
+    // ("valid_hostname: misplaced hyphen"), although postmulti takes the name.
+    if !is_safe_word(suffix) || suffix.ends_with('-') {
         return Err(Error::bad_input(format!(
             "instance name {name:?} may only use lower-case letters, digits and '-' after \
-             \"postfix-\", starting with a letter or digit, for example postfix-{}",
+             \"postfix-\", starting and ending with a letter or digit, for example \
+             postfix-{}",
             sanitized(suffix)
         )));
     }
@@ -258,6 +262,8 @@ mod tests {
             "postfix--x",
             "postfix-a b",
             "postfix-a;rm",
+            "postfix-x-",
+            "postfix-in-",
         ] {
             let err = instance_name(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
@@ -267,8 +273,16 @@ mod tests {
             instance_name(&long)
                 .unwrap_err()
                 .to_string()
-                .contains("at most")
+                .contains("48 characters long; use at most 40")
         );
+        // Lengths are counted in characters, as the message says, not in bytes.
+        let accented = format!("postfix-{}", "é".repeat(20));
+        let err = instance_name(&accented).unwrap_err().to_string();
+        assert!(!err.contains("characters long"), "{err}");
+        let long_accented = format!("postfix-{}", "é".repeat(33));
+        let err = instance_name(&long_accented).unwrap_err().to_string();
+        assert!(err.contains("41 characters long"), "{err}");
+        assert!(instance_name("postfix-a-b").is_ok());
         assert!(
             instance_name("postfix.in")
                 .unwrap_err()

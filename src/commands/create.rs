@@ -16,7 +16,7 @@ use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
 use crate::relay::{self, RelayPlan};
 use crate::roles::Role;
-use crate::state::InstanceRecord;
+use crate::state::{InstanceRecord, Intent, IntentAction};
 use crate::transaction::Transaction;
 use crate::validate::{self, ListenSpec};
 
@@ -90,7 +90,9 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
     before_overrides.extend(overrides.clone());
     let settings = desired_settings(host, &args.name, args.role, &listen, before_overrides)?;
 
-    check_collisions(&instances, &args.name, &listen, &settings)?;
+    refuse_disabled_listeners(&args.listen, &listen, &settings)?;
+    let planned = planned_listeners(&listen, &settings);
+    check_collisions(&instances, &args.name, &planned)?;
     manager.preflight_create(host, &args.name, &new_directories[0])?;
 
     let placement = match (args.role, &args.group) {
@@ -191,11 +193,28 @@ pub fn desired_settings(
         let addrs: Vec<String> = listen.iter().map(|l| l.ip.to_string()).collect();
         settings.push(("inet_interfaces".into(), addrs.join(", ")));
     }
+    let ipv6 = listen.iter().find(|l| l.ip.is_ipv6());
+    if ipv6.is_some() {
+        // Postfix binds an IPv6 address only when inet_protocols includes IPv6, and
+        // the main.cf that postmulti gives a new instance may say ipv4 (Debian's does).
+        settings.push(("inet_protocols".into(), "all".into()));
+    }
     if !overrides.iter().any(|(k, _)| k == "myhostname") {
         settings.push(("myhostname".into(), derived_hostname(host, name)?));
     }
     settings.extend(overrides);
-    Ok(last_wins(settings))
+    let settings = last_wins(settings);
+    if let Some(v6) = ipv6
+        && let Some((_, protocols)) = settings.iter().find(|(k, _)| k == "inet_protocols")
+        && !protocols.contains("all")
+        && !protocols.contains("ipv6")
+    {
+        return Err(Error::bad_input(format!(
+            "--listen {v6} is an IPv6 address, but --set inet_protocols={protocols} leaves \
+             IPv6 out; drop that --set, or add ipv6 to it"
+        )));
+    }
+    Ok(settings)
 }
 
 fn sibling(dir: &Path, name: &str) -> PathBuf {
@@ -226,14 +245,35 @@ fn last_wins(settings: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
-/// The listeners the new instance will have, checked against every other instance.
-fn check_collisions(
-    instances: &[Instance],
-    name: &str,
+/// `--listen` asks for SMTP listeners; a `--set master_service_disable` that turns
+/// the inet services (or the smtp one) off would leave none of them.
+fn refuse_disabled_listeners(
+    asked: &[String],
     listen: &[ListenSpec],
     settings: &[(String, String)],
 ) -> Result<()> {
-    let planned: Vec<Listener> = if listen.is_empty() {
+    let Some((_, disabled)) = settings.iter().find(|(k, _)| k == "master_service_disable") else {
+        return Ok(());
+    };
+    let services: Vec<String> = listen.iter().map(|l| l.service_name()).collect();
+    let off = disabled.split([',', ' ', '\t']).find(|word| {
+        *word == "inet"
+            || *word == "smtp/inet"
+            || services.iter().any(|s| *word == format!("{s}/inet"))
+    });
+    match off {
+        Some(word) if !asked.is_empty() => Err(Error::bad_input(format!(
+            "--listen asks for SMTP on {}, but --set master_service_disable={disabled} turns \
+             {word} off; drop one of the two",
+            services.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The listeners the new instance will have.
+fn planned_listeners(listen: &[ListenSpec], settings: &[(String, String)]) -> Vec<Listener> {
+    if listen.is_empty() {
         let get = |k: &str| {
             settings
                 .iter()
@@ -263,7 +303,11 @@ fn check_collisions(
                 command: "smtpd".into(),
             })
             .collect()
-    };
+    }
+}
+
+/// The new instance's listeners, checked against every other instance.
+fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) -> Result<()> {
     for other in instances {
         for theirs in &other.listeners {
             if let Some(mine) = planned.iter().find(|l| l.collides_with(theirs)) {
@@ -286,12 +330,34 @@ fn check_collisions(
 
 fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) -> Result<()> {
     let name = plan.name.as_str();
+    // Recorded before the first change: a run killed halfway is undone by the next.
+    let intent = Intent::new(IntentAction::Create, name, plan.new_directories.clone());
+    host.state.begin(&host.runner, &intent)?;
+    let created = build(host, manager, plan, start);
+    // Done, or undone; a failed undo keeps the record, for the next run to try again.
+    if !matches!(created, Err(Error::RollbackFailed { .. })) {
+        host.state.end(&host.runner, name)?;
+    }
+    let created = created?;
+    report(host, plan, name, created);
+    Ok(())
+}
+
+/// The create steps, undone as a whole when one fails: the new instance and its master
+/// pid when started.
+fn build(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    plan: &Plan,
+    start: bool,
+) -> Result<Option<(Instance, i32)>> {
+    let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
     let primary_main_cf = host.postfix.config_directory.join("main.cf");
     let original_primary =
         std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
 
-    let created = Transaction::run(host, |tx| {
+    Transaction::run(host, |tx| {
         tx.on_undo("restore the primary main.cf", move |h| {
             restore_file(h, &primary_main_cf, &original_primary)
         });
@@ -365,15 +431,21 @@ fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) ->
             crate::probe::wait_until_serving(&instance, START_TIMEOUT)
         })?;
         Ok(Some((instance, pid)))
-    })?;
+    })
+}
 
+fn report(host: &Host, plan: &Plan, name: &str, created: Option<(Instance, i32)>) {
     match created {
         Some((instance, pid)) => {
             let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();
+            let serving = if addrs.is_empty() {
+                "no inet listener (master_service_disable turns them off)".to_string()
+            } else {
+                format!("SMTP answering on {}", addrs.join(", "))
+            };
             println!(
-                "created {name} ({} role), master pid {pid}, SMTP answering on {}",
-                plan.role,
-                addrs.join(", ")
+                "created {name} ({} role), master pid {pid}, {serving}",
+                plan.role
             );
         }
         None if host.runner.dry_run() => {}
@@ -385,7 +457,22 @@ fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) ->
         println!("{}", relay.describe());
         println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
     }
-    Ok(())
+}
+
+/// Undoes a create that was killed halfway: stops what it started, unregisters it,
+/// and takes back postmulti's create and the directories, as a failed step would have.
+pub(crate) fn undo_interrupted(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    intent: &Intent,
+) -> Result<()> {
+    let (instance, listed) = super::interrupted_instance(host, intent)?;
+    if listed {
+        manager.hold_down_and_stop(host, &instance)?;
+    }
+    manager.forget(host, &instance)?;
+    remove_instance(host, &intent.name, &intent.directories)?;
+    host.state.remove(&host.runner, &intent.name)
 }
 
 /// The instance a dry run would have created (nothing on disk describes it yet).
@@ -395,11 +482,12 @@ fn planned_instance(plan: &Plan) -> Instance {
         group: plan.group.clone(),
         enabled: true,
         config_directory: plan.config_directory.clone(),
-        queue_directory: plan.new_directories[1].clone(),
-        data_directory: plan.new_directories[2].clone(),
+        queue_directory: Some(plan.new_directories[1].clone()),
+        data_directory: Some(plan.new_directories[2].clone()),
         myhostname: None,
         listeners: Vec::new(),
         record: None,
+        broken: None,
     }
 }
 

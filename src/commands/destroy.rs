@@ -1,6 +1,8 @@
 //! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
 //! is never thrown away unless asked, and a group or every instance only goes with
-//! `--yes` or a person's answer at the terminal.
+//! `--yes` or a person's answer at the terminal. Each instance's run is recorded (an
+//! intent record) before its first change, so that a destroy killed halfway is
+//! finished by the next changing command or reconcile.
 
 use super::confirm::confirm;
 use super::lifecycle::secondaries;
@@ -10,6 +12,7 @@ use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
+use crate::state::{Intent, IntentAction};
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let selection = args.instances.selection()?;
@@ -46,20 +49,20 @@ pub fn one(
 ) -> Result<()> {
     let name = instance.name.as_str();
     refuse_queued(instance, force_discard_queue)?;
-    let queued = QueueCounts::read(&instance.queue_directory);
-    manager.hold_down_and_stop(host, instance)?;
-    manager.set_enabled(host, instance, false)?;
-    let postmulti = host.postfix.postmulti();
-    if instance.enabled {
-        postmulti.disable(name)?;
-    }
-    if queued.total() > 0 {
-        discard_queue(host, &instance.config_directory)?;
-    }
-    manager.forget(host, instance)?;
-    postmulti.destroy(name)?;
-    remove_leftovers(host, instance)?;
-    host.state.remove(&host.runner, name)?;
+    let (queue_directory, data_directory) = instance.directories()?;
+    let mut intent = Intent::new(
+        IntentAction::Destroy,
+        name,
+        vec![
+            instance.config_directory.clone(),
+            queue_directory.to_path_buf(),
+            data_directory.to_path_buf(),
+        ],
+    );
+    intent.discard_queue = force_discard_queue;
+    host.state.begin(&host.runner, &intent)?;
+    destroy(host, manager, instance, true, intent.discard_queue)?;
+    host.state.end(&host.runner, name)?;
     if !host.runner.dry_run() {
         println!("{name}: destroyed");
     }
@@ -68,7 +71,8 @@ pub fn one(
 
 fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
     let name = instance.name.as_str();
-    let queued = QueueCounts::read(&instance.queue_directory);
+    let (queue_directory, _) = instance.directories()?;
+    let queued = QueueCounts::read(queue_directory);
     if queued.total() > 0 && !force_discard_queue {
         let detail: Vec<String> = queued
             .by_name()
@@ -87,7 +91,44 @@ fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
     Ok(())
 }
 
-fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
+/// Finishes a destroy that was killed halfway, from where it stopped: the steps
+/// already done are skipped (postmulti no longer lists the instance once its own
+/// destroy ran; then only the directories and records are left).
+pub(crate) fn finish(host: &Host, manager: &dyn ServiceManager, intent: &Intent) -> Result<()> {
+    let (instance, listed) = super::interrupted_instance(host, intent)?;
+    destroy(host, manager, &instance, listed, intent.discard_queue)
+}
+
+/// The steps of a destroy. `listed`: postmulti still lists the instance.
+fn destroy(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    listed: bool,
+    discard_queue: bool,
+) -> Result<()> {
+    let name = instance.name.as_str();
+    let (queue_directory, _) = instance.directories()?;
+    let postmulti = host.postfix.postmulti();
+    if listed {
+        manager.hold_down_and_stop(host, instance)?;
+        manager.set_enabled(host, instance, false)?;
+        if instance.enabled {
+            postmulti.disable(name)?;
+        }
+        if discard_queue && QueueCounts::read(queue_directory).total() > 0 {
+            discard_queue_of(host, &instance.config_directory)?;
+        }
+    }
+    manager.forget(host, instance)?;
+    if listed {
+        postmulti.destroy(name)?;
+    }
+    remove_leftovers(host, instance)?;
+    host.state.remove(&host.runner, name)
+}
+
+fn discard_queue_of(host: &Host, config_dir: &std::path::Path) -> Result<()> {
     let dir = config_dir.to_string_lossy();
     // postsuper -d ALL covers hold, incoming, active and deferred; maildrop is named.
     for queues in [&[][..], &["maildrop"][..]] {
@@ -106,14 +147,15 @@ fn discard_queue(host: &Host, config_dir: &std::path::Path) -> Result<()> {
 /// primary's directories are never touched, whatever an instance's main.cf says.
 fn remove_leftovers(host: &Host, instance: &Instance) -> Result<()> {
     let primary = [
-        &host.postfix.config_directory,
+        host.postfix.config_directory.as_path(),
         &host.postfix.queue_directory,
         &host.postfix.data_directory,
     ];
+    let (queue_directory, data_directory) = instance.directories()?;
     for dir in [
-        &instance.config_directory,
-        &instance.queue_directory,
-        &instance.data_directory,
+        instance.config_directory.as_path(),
+        queue_directory,
+        data_directory,
     ] {
         if primary.contains(&dir) || !dir.exists() || dir.parent().is_none() {
             continue;

@@ -34,7 +34,7 @@ pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
     for instance in &instances {
         let code = host
             .runner
-            .interactive(&in_environment(host, instance, &args.command))?;
+            .interactive(&in_environment(host, instance, &args.command)?)?;
         if code != 0 {
             if several {
                 eprintln!(
@@ -50,7 +50,8 @@ pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
 }
 
 /// The command with the instance's environment, as `postmulti -x` sets it up.
-pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Command {
+pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Result<Command> {
+    let (queue_directory, data_directory) = instance.directories()?;
     let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
     let search = std::env::var("PATH").unwrap_or_default();
     let command_directory = path(&host.postfix.command_directory);
@@ -60,14 +61,14 @@ pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Comm
     } else {
         instance.name.clone()
     };
-    Command::new(&argv[0])
+    Ok(Command::new(&argv[0])
         .args(&argv[1..])
         .env("MAIL_CONFIG", path(&instance.config_directory))
         .env("command_directory", &command_directory)
         .env("daemon_directory", path(&host.postfix.daemon_directory))
         .env("config_directory", path(&instance.config_directory))
-        .env("queue_directory", path(&instance.queue_directory))
-        .env("data_directory", path(&instance.data_directory))
+        .env("queue_directory", path(queue_directory))
+        .env("data_directory", path(data_directory))
         .env("multi_instance_name", name)
         .env(
             "multi_instance_group",
@@ -84,5 +85,5 @@ pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Comm
             } else {
                 format!("{command_directory}:{search}")
             },
-        )
+        ))
 }

@@ -13,7 +13,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The selected instances that may run. Naming a disabled instance is an error;
 /// a group or `--all` skips disabled ones, as postmulti does.
 fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
-    let selected = host.select(selection)?;
+    let selected = sound(host, selection)?;
     if let (Selection::One(name), [only]) = (selection, selected.as_slice())
         && !only.enabled
     {
@@ -28,6 +28,25 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
                 println!("{}: disabled, skipped", i.display_name());
             }
             i.enabled
+        })
+        .collect())
+}
+
+/// The selected instances that are not broken. Naming a broken instance is an
+/// error that says how to mend it; a group or `--all` skips broken ones, and says so.
+fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
+    let selected = host.select(selection)?;
+    if let (Selection::One(_), [only]) = (selection, selected.as_slice()) {
+        only.require_sound()?;
+    }
+    Ok(selected
+        .into_iter()
+        .filter(|i| match i.require_sound() {
+            Ok(()) => true,
+            Err(e) => {
+                println!("{}: skipped: {e}", i.display_name());
+                false
+            }
         })
         .collect())
 }
@@ -75,7 +94,7 @@ fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> 
 
 pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    for instance in host.select(selection)?.iter().rev() {
+    for instance in sound(host, selection)?.iter().rev() {
         stop_one(host, manager, instance)?;
     }
     Ok(())
@@ -106,6 +125,19 @@ pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
             restart_one(host, manager, instance)?;
         }
         return Ok(());
+    }
+    // Check every configuration before stopping anything: a configuration error
+    // found after the stop would leave an instance down that was serving.
+    for instance in instances.iter().filter(|i| manager.manages(i)) {
+        host.postfix
+            .require_check(&instance.config_directory)
+            .map_err(|e| {
+                e.context(format!(
+                    "{} fails `postfix check`, so nothing was restarted (what runs keeps \
+                     running with the configuration it loaded); fix the configuration first",
+                    instance.display_name()
+                ))
+            })?;
     }
     for instance in instances.iter().rev() {
         stop_one(host, manager, instance)?;
@@ -162,6 +194,7 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
 pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
     for instance in secondaries(host, selection, "enabled")? {
+        instance.require_sound()?;
         if !instance.enabled {
             host.postfix.postmulti().enable(&instance.name)?;
         }
@@ -179,6 +212,7 @@ pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
     host.require_root()?;
     for instance in secondaries(host, selection, "disabled")?.iter().rev() {
         let name = &instance.name;
+        instance.require_sound()?;
         stop_one(host, manager, instance)?;
         manager.set_enabled(host, instance, false)?;
         if instance.enabled {

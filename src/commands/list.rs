@@ -16,8 +16,11 @@ struct Row {
     role: Option<String>,
     enabled: bool,
     config_directory: String,
-    queue_directory: String,
-    data_directory: String,
+    /// `null` for a broken instance.
+    queue_directory: Option<String>,
+    data_directory: Option<String>,
+    /// Why the instance cannot be managed, and the fix; `null` when it can.
+    broken: Option<String>,
     listen: Vec<String>,
     master_pid: Option<i32>,
     /// The service manager's view of the instance's job (launchd), when it has one.
@@ -41,13 +44,18 @@ impl Row {
             role: instance.role_name(),
             enabled: instance.enabled,
             config_directory: instance.config_directory.display().to_string(),
-            queue_directory: instance.queue_directory.display().to_string(),
-            data_directory: instance.data_directory.display().to_string(),
+            queue_directory: shown(&instance.queue_directory),
+            data_directory: shown(&instance.data_directory),
+            broken: instance.broken.clone(),
             listen: instance.listeners.iter().map(|l| l.to_string()).collect(),
             master_pid: instance.running_master(),
             job,
         }
     }
+}
+
+fn shown(dir: &Option<std::path::PathBuf>) -> Option<String> {
+    dir.as_ref().map(|d| d.display().to_string())
 }
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result<()> {
@@ -69,7 +77,11 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
         header.push("JOB");
     }
     table.set_header(header);
+    let mut notes = Vec::new();
     for row in rows {
+        if let Some(why) = &row.broken {
+            notes.push(format!("{}: broken: {why}", row.name));
+        }
         let job = row.job.as_ref().map(|j| j.summary.clone());
         let mut cells = vec![
             row.name,
@@ -83,8 +95,8 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
             },
             row.master_pid.map_or("-".into(), |p| p.to_string()),
             row.config_directory,
-            row.queue_directory,
-            row.data_directory,
+            row.queue_directory.unwrap_or_else(|| "?".into()),
+            row.data_directory.unwrap_or_else(|| "?".into()),
         ];
         if with_jobs {
             cells.push(job.unwrap_or_else(|| "-".into()));
@@ -92,5 +104,8 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
         table.add_row(cells);
     }
     println!("{}", table.trim_fmt());
+    if !notes.is_empty() {
+        println!("\n{}", notes.join("\n"));
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::manager::{ManagerView, Override};
 use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;
 use crate::probe::ListenerStatus;
+use crate::probe::sockets::Foreign;
 
 /// One word for an instance's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -25,15 +26,19 @@ pub enum Verdict {
     Degraded,
     /// Enabled but not serving: no master, or a master none of whose listeners answers.
     Down,
+    /// A secondary instance whose main.cf is gone or names no directories of its own:
+    /// Postfix would run it on the primary's. instancectl leaves it alone.
+    Broken,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::Healthy,
         Verdict::OnDemand,
         Verdict::Disabled,
         Verdict::Degraded,
         Verdict::Down,
+        Verdict::Broken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +48,7 @@ impl Verdict {
             Verdict::Disabled => "disabled",
             Verdict::Degraded => "degraded",
             Verdict::Down => "down",
+            Verdict::Broken => "broken",
         }
     }
 
@@ -76,6 +82,10 @@ pub struct ListenerClash {
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub enabled: bool,
+    /// Why the instance is broken (its directories are not its own), if it is.
+    pub broken: Option<&'a str>,
+    /// Other programs listening on the running master's addresses and ports.
+    pub foreign: &'a [Foreign],
     pub master: &'a MasterState,
     /// The name of the process that now has the stale pid file's pid, if one has.
     pub stale_pid_process: Option<&'a str>,
@@ -116,13 +126,27 @@ pub fn short_duration(secs: u64) -> String {
     }
 }
 
-/// The first line of a text, with a note of how many more there are.
+/// The line of Postfix's output that says most, with a note of how many more there
+/// are: the first fatal error (Postfix prints warnings before it gives up, so the
+/// reason it failed is often the last line), else the first line.
 fn gist(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    match lines.as_slice() {
-        [] => String::new(),
-        [one] => one.trim().to_string(),
-        [first, rest @ ..] => format!("{} (and {} more line(s))", first.trim(), rest.len()),
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let severity = |line: &&&str| {
+        ["panic:", "fatal:", "error:"]
+            .iter()
+            .position(|word| line.contains(word))
+            .unwrap_or(usize::MAX)
+    };
+    let Some(gist) = lines.iter().min_by_key(severity) else {
+        return String::new();
+    };
+    match lines.len() {
+        1 => gist.to_string(),
+        n => format!("{gist} (and {} more line(s))", n - 1),
     }
 }
 
@@ -140,6 +164,11 @@ pub fn judge(f: &Facts) -> Judgement {
     };
     let m = f.master;
     let view = f.manager;
+    if let Some(why) = f.broken {
+        j.verdict = Verdict::Broken;
+        j.reasons.push(format!("broken: {why}"));
+        return j;
+    }
 
     // Warnings that hold whatever the verdict.
     if let (Some(file_pid), Some(pid)) = (m.pid_file_pid, m.pid)
@@ -290,6 +319,16 @@ pub fn judge(f: &Facts) -> Judgement {
                 ),
             ),
             _ => {}
+        }
+        for other in f.foreign {
+            worse(
+                &mut j,
+                Verdict::Degraded,
+                format!(
+                    "{other}, which this master does not run: the kernel hands it some of the \
+                     connections (SO_REUSEPORT); stop that program or move this instance"
+                ),
+            );
         }
         if f.check.status == CheckStatus::Failed {
             worse(
@@ -486,6 +525,8 @@ mod tests {
         fn facts(&self) -> Facts<'_> {
             Facts {
                 enabled: self.enabled,
+                broken: None,
+                foreign: &[],
                 master: &self.master,
                 stale_pid_process: None,
                 uptime_seconds: Some(3700),
@@ -511,6 +552,51 @@ mod tests {
             loaded: Some(true),
             ..ManagerView::empty(ManagerKind::Postfix)
         }
+    }
+
+    #[test]
+    fn the_gist_of_a_failed_check_is_its_fatal_line() {
+        let output = "postfix: warning: valid_hostname: misplaced hyphen: x-.vm\n\
+                      postfix/postfix-script: warning: not owned by root: /x\n\
+                      postfix: fatal: file /etc/postfix-x/main.cf: parameter myhostname: \
+                      bad parameter value: x-.vm\n";
+        assert_eq!(
+            gist(output),
+            "postfix: fatal: file /etc/postfix-x/main.cf: parameter myhostname: bad parameter \
+             value: x-.vm (and 2 more line(s))"
+        );
+        assert_eq!(
+            gist("warning: a\nwarning: b\n"),
+            "warning: a (and 1 more line(s))"
+        );
+        assert_eq!(gist("  one  \n\n"), "one");
+        assert_eq!(gist(""), "");
+    }
+
+    #[test]
+    fn another_program_on_a_listener_degrades() {
+        let c = Case::healthy();
+        let other = [Foreign {
+            listener: "127.0.0.1:2525".into(),
+            socket: "127.0.0.1:2525".parse().unwrap(),
+            holders: vec![crate::probe::sockets::Holder {
+                pid: 900,
+                pgid: Some(900),
+                name: "python3".into(),
+            }],
+        }];
+        let j = judge(&Facts {
+            foreign: &other,
+            ..c.facts()
+        });
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons.iter().any(|r| r.starts_with(
+                "127.0.0.1:2525 is also listened on by pid 900 `python3`, which this master \
+                 does not run"
+            )),
+            "{j:?}"
+        );
     }
 
     #[test]

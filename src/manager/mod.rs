@@ -118,20 +118,25 @@ pub struct JobView {
 /// with the stop mark kept beside it (an instance stopped on purpose stays down: the
 /// mark keeps reconcile and the supervisor from restarting it).
 impl dyn ServiceManager + '_ {
-    /// Starts an instance, lifting an earlier explicit stop.
+    /// Starts an instance, lifting an earlier explicit stop. A broken instance is
+    /// never started, stopped or restarted: its configuration would make Postfix act
+    /// on the primary's directories, or a change to it is half done.
     pub fn release_and_start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         host.state.hold_down(&host.runner, &instance.name, false)?;
         self.start(host, instance)
     }
 
     /// Stops an instance; it stays down until started again.
     pub fn hold_down_and_stop(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         host.state.hold_down(&host.runner, &instance.name, true)?;
         self.stop(host, instance)
     }
 
     /// Restarts an instance, lifting an earlier explicit stop.
     pub fn release_and_restart(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
         host.state.hold_down(&host.runner, &instance.name, false)?;
         self.restart(host, instance)
     }

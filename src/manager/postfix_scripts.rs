@@ -92,7 +92,10 @@ impl ServiceManager for PostfixScripts {
     /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
     /// live master holds the pid file's lock, and so does this.
     fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
-        let state = pid_file::probe(&instance.pid_file(), pid_file::LockTable::read().as_ref());
+        let state = match instance.pid_file() {
+            Some(file) => pid_file::probe(&file, pid_file::LockTable::read().as_ref()),
+            None => pid_file::MasterState::not_known("no pid file"),
+        };
         let mut view = ManagerView::empty(self.kind());
         view.state = Some(
             if state.running {

@@ -7,9 +7,13 @@
 //! Postfix takes that lock with myflock(INTERNAL_LOCK), and INTERNAL_LOCK is flock(2)
 //! on Linux, macOS and the BSDs (sys_defs.h; fcntl only on Solaris, AIX and other
 //! System V systems). On Linux flock and fcntl locks are independent, so the test must
-//! look for a flock lock. On Linux the lock is found in /proc/locks without touching
-//! it; elsewhere the file is opened and a non-blocking flock is tried and released at
-//! once, as `master -t` does.
+//! be a flock. Whether the lock is held is decided the way `master -t` decides it: the
+//! file is opened (a description of its own, so even a lock this process held would
+//! conflict) and a non-blocking exclusive flock is tried and released at once.
+//! /proc/locks names the holder, and decides only when the file cannot be opened (a
+//! user other than root): its device numbers are not always those stat(2) reports (on
+//! an overlay whose upper layer is on another file system, as in many containers,
+//! /proc/locks shows the upper layer's device).
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -45,8 +49,9 @@ pub struct MasterState {
     /// that reused the pid of a dead master).
     pub alive: Option<bool>,
     pub lock: LockState,
-    /// The pid that holds the file's lock, where the system tells (Linux: /proc/locks;
-    /// 0 or less when it is outside this pid namespace).
+    /// The pid that holds the file's lock, where the system tells (Linux: /proc/locks,
+    /// when its device numbers match stat's; 0 or less when it is outside this pid
+    /// namespace).
     pub lock_holder: Option<i32>,
     /// Whether the file's pid is the process that holds the lock: known where the
     /// holder is; with the lock held and the holder unknown, assumed for a live pid.
@@ -64,6 +69,14 @@ pub struct MasterState {
 }
 
 impl MasterState {
+    /// The state of a master whose pid file is not known (a broken instance).
+    pub fn not_known(why: &str) -> MasterState {
+        MasterState {
+            error: Some(why.to_string()),
+            ..MasterState::new(Path::new(""))
+        }
+    }
+
     fn new(pid_file: &Path) -> MasterState {
         MasterState {
             pid_file: pid_file.to_path_buf(),
@@ -142,8 +155,8 @@ pub fn pid_exists(pid: i32) -> bool {
     pid > 0 && !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
 }
 
-/// Reads the pid file and tests its lock. `locks` is the host's lock table where there
-/// is one; without it the lock is probed with a non-blocking flock.
+/// Reads the pid file and tests its lock with a non-blocking flock. `locks` is the
+/// host's lock table where there is one, to name the holder.
 pub fn probe(pid_file: &Path, locks: Option<&LockTable>) -> MasterState {
     let mut state = MasterState::new(pid_file);
     let meta = match std::fs::metadata(pid_file) {
@@ -172,25 +185,16 @@ pub fn probe(pid_file: &Path, locks: Option<&LockTable>) -> MasterState {
             None
         }
     };
-    let holder = match locks {
-        Some(table) => match table.holder(meta.dev(), meta.ino()) {
-            Some(pid) => {
-                state.lock = LockState::Held;
-                Some(pid)
-            }
-            None => {
-                state.lock = LockState::Free;
-                None
-            }
-        },
-        None => {
-            state.lock = match file {
-                Some(file) => try_lock(file),
-                None => LockState::Unknown,
-            };
-            None
-        }
+    let listed_holder = locks.and_then(|table| table.holder(meta.dev(), meta.ino()));
+    state.lock = match (file, locks) {
+        (Some(file), _) => try_lock(file),
+        // A file this user may not open (root's, mode 0600): the lock table is all
+        // there is to go by.
+        (None, Some(_)) if listed_holder.is_some() => LockState::Held,
+        (None, Some(_)) => LockState::Free,
+        (None, None) => LockState::Unknown,
     };
+    let holder = listed_holder.filter(|_| state.lock == LockState::Held);
     state.alive = state.pid_file_pid.map(pid_exists);
     state.lock_holder = holder;
     let known_holder = holder.filter(|p| *p > 0);
@@ -295,6 +299,22 @@ mod tests {
         // The fallback probe released the lock it took.
         let again = Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock);
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn a_lock_table_that_does_not_list_the_file_does_not_hide_the_lock() {
+        // On an overlay with its upper layer on tmpfs, /proc/locks names the upper
+        // layer's device, which is not the one stat reports: the table misses the lock.
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_pid_file(dir.path(), std::process::id());
+        let _held = Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusive).unwrap();
+        let elsewhere = LockTable::parse("3: FLOCK  ADVISORY  WRITE 318 00:33:9 0 EOF\n");
+        let state = probe(&path, Some(&elsewhere));
+        assert_eq!(state.lock, LockState::Held, "{state:?}");
+        assert!(state.running && !state.stale);
+        assert_eq!(state.pid, Some(std::process::id() as i32));
+        assert_eq!(state.lock_holder, None);
+        assert_eq!(state.holds_lock, Some(true));
     }
 
     #[test]

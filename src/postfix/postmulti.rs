@@ -34,11 +34,18 @@ impl Listed {
 /// directory without a readable main.cf is still listed (disabled, named after the
 /// directory), so that status can report it.
 pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
+    let dir_name = |dir: &Path| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string())
+    };
+    // A listed directory whose main.cf names no instance is called after the
+    // directory: only the primary is `-`.
     let entry = |dir: &Path, cf: &MainCf| {
         let value = |name: &str| cf.expanded(name, &|_| None).unwrap_or_default();
         let word = |name: &str| Some(value(name)).filter(|v| !v.is_empty());
         Listed {
-            name: word("multi_instance_name").unwrap_or_else(|| "-".into()),
+            name: word("multi_instance_name").unwrap_or_else(|| dir_name(dir)),
             group: word("multi_instance_group"),
             enabled: matches!(
                 value("multi_instance_enable").to_ascii_lowercase().as_str(),
@@ -69,10 +76,7 @@ pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "listed instance without a readable main.cf");
                 Listed {
-                    name: dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "-".into()),
+                    name: dir_name(dir),
                     group: None,
                     enabled: false,
                     config_directory: dir.to_path_buf(),
@@ -210,6 +214,11 @@ mod tests {
         let list = read_list(root.path()).unwrap();
         let names: Vec<&str> = list.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names[2], "postfix-gone");
+        // An empty main.cf names no instance: not a second primary.
+        std::fs::create_dir(&gone).unwrap();
+        std::fs::write(gone.join("main.cf"), "").unwrap();
+        let list = read_list(root.path()).unwrap();
+        assert_eq!(list[2].name, "postfix-gone");
         assert!(!list[2].enabled);
         assert_eq!(
             list[1].config_directory,

@@ -18,6 +18,7 @@ pub use cli::RelayOpts;
 pub use provider::{Provider, RelayHost};
 pub use secret::Secret;
 pub use summary::{RelaySummary, summary};
+use zeroize::Zeroizing;
 
 /// The first line of every map instancectl writes; a file without it is the user's
 /// and is never overwritten.
@@ -171,6 +172,22 @@ impl MapFiles {
             .map(|s| PathBuf::from(format!("{}{s}", source.display())))
             .collect()
     }
+
+    /// The temporary files a failed postmap may leave beside the index: Berkeley DB
+    /// (hash, btree) builds `__db.NAME.db` and renames it into place, so on a full
+    /// disk an empty `__db.sasl_passwd.db` stays behind.
+    pub fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
+        if !matches!(self.db_type.as_str(), "hash" | "btree") {
+            return Vec::new();
+        }
+        self.index_files(source)
+            .into_iter()
+            .filter_map(|index| {
+                let name = index.file_name()?.to_string_lossy().into_owned();
+                Some(index.with_file_name(format!("__db.{name}")))
+            })
+            .collect()
+    }
 }
 
 /// The file name suffixes of each indexed table type.
@@ -274,15 +291,29 @@ impl RelayPlan {
             .collect()
     }
 
-    fn passwd_contents(&self, password: &Secret) -> String {
-        format!(
+    /// The password map's text, in a buffer allocated once at its full size (a
+    /// growing String would leave copies of the password in freed memory) and wiped
+    /// when dropped.
+    fn passwd_contents(&self, password: &Secret) -> Zeroizing<String> {
+        let host = self.host.relayhost();
+        let header = format!(
             "{MARKER}: the SASL credentials for the relay host (smtp_sasl_password_maps).\n\
-             # Mode 0600, owner root. Change them with `instancectl relay set`.\n\
-             {} {}:{}\n",
-            self.host.relayhost(),
-            self.user,
-            password.expose()
-        )
+             # Mode 0600, owner root. Change them with `instancectl relay set`.\n"
+        );
+        let pieces = [
+            header.as_str(),
+            &host,
+            " ",
+            &self.user,
+            ":",
+            password.expose(),
+            "\n",
+        ];
+        let mut text = Zeroizing::new(String::with_capacity(pieces.iter().map(|p| p.len()).sum()));
+        for piece in pieces {
+            text.push_str(piece);
+        }
+        text
     }
 
     fn generic_contents(&self) -> String {
@@ -370,8 +401,13 @@ pub fn map_sources(value: &str) -> Vec<PathBuf> {
 /// Reads `key user:password` lines and returns the user for `key`, dropping the
 /// password at once.
 fn credentials_user(path: &Path, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let user = text.lines().find_map(|line| {
+    // Read into a buffer of the file's size, so that it is not reallocated (leaving
+    // copies behind), and wiped when dropped.
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len() as usize;
+    let mut text = Zeroizing::new(String::with_capacity(size + 1));
+    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
+    text.lines().find_map(|line| {
         let line = line.trim();
         if line.starts_with('#') {
             return None;
@@ -382,9 +418,7 @@ fn credentials_user(path: &Path, key: &str) -> Option<String> {
         }
         let (user, password) = value.trim().split_once(':')?;
         (!user.is_empty() && !password.is_empty()).then(|| user.to_string())
-    });
-    secret::forget(text);
-    user
+    })
 }
 
 fn read_generic(path: &Path) -> Vec<Rewrite> {
@@ -654,13 +688,25 @@ pub fn write_maps(host: &Host, plan: &RelayPlan) -> Result<()> {
 }
 
 /// `postmap type:path`. postmap gives the index the source file's permissions (it sets
-/// its umask from them), so a 0600 source yields a 0600 index from the start.
+/// its umask from them), so a 0600 source yields a 0600 index from the start. When it
+/// fails, the temporary file it was building is removed.
 fn postmap(host: &Host, files: &MapFiles, source: &Path) -> Result<()> {
     let cmd: Command = host.postfix.command("postmap").arg(files.map_name(source));
-    host.runner
+    let indexed = host
+        .runner
         .change(&cmd)
         .map(drop)
-        .map_err(|e| e.context(format!("indexing {}", source.display())))
+        .map_err(|e| e.context(format!("indexing {}", source.display())));
+    if indexed.is_err() {
+        for leftover in files.index_temporaries(source) {
+            if leftover.exists()
+                && let Err(e) = host.runner.remove_file(&leftover)
+            {
+                tracing::warn!(path = %leftover.display(), error = %e, "cannot remove postmap's leftover");
+            }
+        }
+    }
+    indexed
 }
 
 /// Applies the plan's main.cf settings and removes the parameters it no longer sets.
@@ -732,6 +778,21 @@ mod tests {
     }
 
     #[test]
+    fn berkeley_db_temporaries_are_named_after_the_index() {
+        let dir = Path::new("/etc/postfix-r");
+        let hash = MapFiles::new(dir, "hash");
+        assert_eq!(
+            hash.index_temporaries(&hash.passwd),
+            [PathBuf::from("/etc/postfix-r/__db.sasl_passwd.db")]
+        );
+        assert!(
+            MapFiles::new(dir, "lmdb")
+                .index_temporaries(&hash.passwd)
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn rewrites() {
         let r = Rewrite::parse("root=me@gmail.com", "host.example").unwrap();
         assert_eq!(r.local, "root@host.example");
@@ -787,7 +848,12 @@ mod tests {
         let map = plan.passwd_contents(plan.password.as_ref().unwrap());
         assert!(
             map.ends_with("\n[smtp.gmail.com]:587 me@gmail.com:app-password\n"),
-            "{map}"
+            "{}",
+            map.as_str()
+        );
+        assert!(
+            map.capacity() == map.len(),
+            "the map's text was reallocated"
         );
         assert!(
             plan.generic_contents()

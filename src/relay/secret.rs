@@ -5,19 +5,26 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
+/// The most a password source may hold. Passwords and API keys are far shorter; the
+/// limit keeps `--sasl-password-file /dev/zero` or an endless pipe from filling memory.
+const MAX_LEN: usize = 4096;
+
 /// A password. Debug and Display print a placeholder; the bytes are wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     /// Checks a password for what the password map can hold: one line, no leading or
     /// trailing white space (postmap trims it), UTF-8 text.
     pub fn new(text: String, source: &str) -> Result<Secret> {
-        let secret = Secret(text);
+        let secret = Secret(Zeroizing::new(text));
         let text = secret.expose();
         if text.is_empty() {
             return Err(Error::bad_input(format!("{source}: the password is empty")));
@@ -42,16 +49,30 @@ impl Secret {
         &self.0
     }
 
-    /// Reads the first line of `path`. The file is the user's; it is only read.
+    /// Reads the password from `path`, a regular file of at most 4 KiB. The file is
+    /// the user's; it is only read. A FIFO or a device is refused without waiting for
+    /// it (it is opened non-blocking and looked at before anything is read).
     pub fn from_file(path: &Path) -> Result<Secret> {
         let source = format!("--sasl-password-file {}", path.display());
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::bad_input(format!("{source}: cannot read it: {e}")))?;
-        let secret = Secret::from_bytes(bytes, &source)?;
+        let cannot = |e: std::io::Error| Error::bad_input(format!("{source}: cannot read it: {e}"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .map_err(cannot)?;
+        let meta = file.metadata().map_err(cannot)?;
+        if !meta.is_file() {
+            return Err(Error::bad_input(format!(
+                "{source}: not a regular file (a FIFO, device or directory); write the \
+                 password to a file, or pipe it to --sasl-password-stdin"
+            )));
+        }
+        if meta.len() > MAX_LEN as u64 {
+            return Err(too_long(&source));
+        }
+        let secret = Secret::from_bytes(read_bounded(file, &source)?, &source)?;
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
+        if meta.permissions().mode() & 0o077 != 0 {
             eprintln!(
                 "instancectl: warning: {} is readable by other users (mode {:04o}); instancectl \
                  keeps its own copy mode 0600, so delete this file or chmod 600 it",
@@ -70,15 +91,10 @@ impl Secret {
         if stdin.is_terminal() {
             return read_from_terminal(source);
         }
-        let mut bytes = Vec::new();
-        stdin
-            .lock()
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::bad_input(format!("{source}: cannot read standard input: {e}")))?;
-        Secret::from_bytes(bytes, source)
+        Secret::from_bytes(read_bounded(stdin.lock(), source)?, source)
     }
 
-    fn from_bytes(mut bytes: Vec<u8>, source: &str) -> Result<Secret> {
+    fn from_bytes(mut bytes: Zeroizing<Vec<u8>>, source: &str) -> Result<Secret> {
         // One trailing line break (echo, an editor) is not part of the password.
         if bytes.ends_with(b"\n") {
             bytes.pop();
@@ -86,13 +102,35 @@ impl Secret {
                 bytes.pop();
             }
         }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let mut bytes = e.into_bytes();
-            wipe_bytes(&mut bytes);
+        // The buffer moves into the String (no copy); on error it comes back, wrapped
+        // again so that it is wiped.
+        let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+            drop(Zeroizing::new(e.into_bytes()));
             Error::bad_input(format!("{source}: the password is not UTF-8 text"))
         })?;
         Secret::new(text, source)
     }
+}
+
+/// Reads at most [`MAX_LEN`] bytes into a buffer allocated once (growing a buffer
+/// would leave copies of the password behind in freed memory) and wiped on drop.
+fn read_bounded(reader: impl Read, source: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
+    reader
+        .take(MAX_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::bad_input(format!("{source}: cannot read it: {e}")))?;
+    if bytes.len() > MAX_LEN {
+        return Err(too_long(source));
+    }
+    Ok(bytes)
+}
+
+fn too_long(source: &str) -> Error {
+    Error::bad_input(format!(
+        "{source}: more than {MAX_LEN} bytes, which is no password; give the file or \
+         input that holds only the password"
+    ))
 }
 
 fn read_from_terminal(source: &str) -> Result<Secret> {
@@ -107,31 +145,18 @@ fn read_from_terminal(source: &str) -> Result<Secret> {
     let _ = std::io::stderr().flush();
     tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
         .map_err(|e| Error::bad_input(format!("{source}: cannot turn off echo: {e}")))?;
-    let mut line = String::new();
-    let read = stdin.read_line(&mut line);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
+    let read = std::io::BufRead::read_until(
+        &mut stdin.lock().take(MAX_LEN as u64 + 1),
+        b'\n',
+        &mut bytes,
+    );
     let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
     read.map_err(|e| Error::bad_input(format!("{source}: cannot read the terminal: {e}")))?;
-    Secret::from_bytes(line.into_bytes(), source)
-}
-
-/// Wipes a string that may hold a password (a password map read back).
-pub(crate) fn forget(text: String) {
-    let mut bytes = text.into_bytes();
-    wipe_bytes(&mut bytes);
-}
-
-fn wipe_bytes(bytes: &mut [u8]) {
-    for b in bytes.iter_mut() {
-        // A volatile write is not optimized away although the buffer dies next.
-        unsafe { std::ptr::write_volatile(b, 0) };
+    if bytes.len() > MAX_LEN {
+        return Err(too_long(source));
     }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        wipe_bytes(&mut bytes);
-    }
+    Secret::from_bytes(bytes, source)
 }
 
 impl fmt::Debug for Secret {
@@ -159,9 +184,9 @@ mod tests {
 
     #[test]
     fn one_trailing_newline_is_dropped() {
-        let s = Secret::from_bytes(b"pw\r\n".to_vec(), "t").unwrap();
+        let s = Secret::from_bytes(Zeroizing::new(b"pw\r\n".to_vec()), "t").unwrap();
         assert_eq!(s.expose(), "pw");
-        let s = Secret::from_bytes(b"pw\n".to_vec(), "t").unwrap();
+        let s = Secret::from_bytes(Zeroizing::new(b"pw\n".to_vec()), "t").unwrap();
         assert_eq!(s.expose(), "pw");
     }
 
@@ -176,7 +201,7 @@ mod tests {
             b"tab\tx",
             b"\xff\xfe",
         ] {
-            let err = Secret::from_bytes(bad.to_vec(), "src").unwrap_err();
+            let err = Secret::from_bytes(Zeroizing::new(bad.to_vec()), "src").unwrap_err();
             assert_eq!(err.exit_code(), 2);
             let text = err.to_string();
             assert!(!text.contains("lead") && !text.contains("lines"), "{text}");
@@ -191,5 +216,37 @@ mod tests {
         assert_eq!(Secret::from_file(&path).unwrap().expose(), "s3cret");
         let missing = Secret::from_file(&dir.path().join("none")).unwrap_err();
         assert_eq!(missing.exit_code(), 2);
+    }
+
+    #[test]
+    fn only_a_small_regular_file_is_read() {
+        // /dev/zero would be read until memory runs out.
+        let err = Secret::from_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // A FIFO without a writer would block for ever.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(Secret::from_file(&path).map(drop)).unwrap());
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a FIFO blocked");
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(MAX_LEN + 1)).unwrap();
+        let err = Secret::from_file(&big).unwrap_err();
+        assert!(err.to_string().contains("more than 4096 bytes"), "{err}");
+        // An endless stream on standard input is cut off, not read to the end.
+        let endless = std::fs::File::open("/dev/zero").unwrap();
+        let err = read_bounded(endless, "--sasl-password-stdin").unwrap_err();
+        assert!(err.to_string().contains("more than 4096 bytes"), "{err}");
     }
 }

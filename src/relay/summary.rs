@@ -98,7 +98,11 @@ pub fn summary(instance: &Instance) -> RelaySummary {
         )),
         ..RelaySummary::default()
     };
-    let deferrals = defer_logs(&instance.queue_directory);
+    let deferrals = instance
+        .queue_directory
+        .as_deref()
+        .map(defer_logs)
+        .unwrap_or_default();
     out.deferred_messages = deferrals.count;
     if let Some((time, reason)) = deferrals.newest {
         out.last_delivery_problem = Some(reason);
@@ -130,7 +134,9 @@ pub fn summary(instance: &Instance) -> RelaySummary {
         .unwrap_or_default();
     let key = parsed.map(|h| h.relayhost()).unwrap_or(relayhost);
     let index = MapFiles::new(Path::new("/"), &db_type).index_files(source);
-    match std::fs::read_to_string(source) {
+    // Opened only to learn whether it can be read: credentials_user reads it into a
+    // buffer that is wiped.
+    match std::fs::File::open(source) {
         Ok(_) => {
             out.sasl_user = super::credentials_user(source, &key);
             out.credentials_present = out.sasl_user.is_some();
@@ -224,6 +230,7 @@ fn mode_of(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
+#[derive(Default)]
 struct Deferrals {
     count: u64,
     /// When the newest deferral happened, and its reason.
@@ -311,11 +318,12 @@ mod tests {
             group: None,
             enabled: true,
             config_directory: dir.path().into(),
-            queue_directory: dir.path().join("q"),
-            data_directory: dir.path().join("d"),
+            queue_directory: Some(dir.path().join("q")),
+            data_directory: Some(dir.path().join("d")),
             myhostname: None,
             listeners: vec![],
             record: None,
+            broken: None,
         };
         assert!(summary(&instance).relay_host.is_none());
         std::fs::write(

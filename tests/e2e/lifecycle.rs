@@ -176,6 +176,14 @@ fn bad_input_is_refused_and_changes_nothing() {
             "at most 40",
         ),
         ("create postfix-x --group 'M T A'", "group"),
+        (
+            "create postfix-x- --listen 127.0.0.1:2530",
+            "ending with a letter or digit",
+        ),
+        (
+            "create postfix-x --listen 127.0.0.1:2530 --set master_service_disable=inet",
+            "turns inet off; drop one of the two",
+        ),
         ("create postfix-x --role boss", "invalid value 'boss'"),
         ("create postfix-x --listen localhost", "not an IP address"),
         ("create postfix-x --listen 127.0.0.1:99999", "port"),
@@ -304,4 +312,175 @@ fn concurrent_creates_both_succeed() {
     );
     assert!(sb.banner("127.0.0.1", 2601).starts_with("220 "));
     assert!(sb.banner("127.0.0.1", 2602).starts_with("220 "));
+}
+
+#[test]
+fn restart_with_a_broken_configuration_refuses_and_keeps_serving() {
+    let sb = Sandbox::new().null_client();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    let pid_before = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
+    sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf").ok();
+    let refused = sb.ctl("restart postfix-a");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("fails `postfix check`, so nothing was restarted"),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("bogus line"), "{refused:?}");
+    assert!(!refused.stdout.contains("stopped"), "{refused:?}");
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    let pid_after = sb.sh("cat /var/spool/postfix-a/pid/master.pid").ok().stdout;
+    assert_eq!(pid_before, pid_after, "the master was restarted");
+}
+
+#[test]
+fn an_ipv6_listen_address_is_served_and_probed_on_ipv6() {
+    let sb = Sandbox::new().null_client();
+    assert!(
+        sb.sh("ip -6 addr show dev lo")
+            .ok()
+            .stdout
+            .contains("::1/128"),
+        "the sandbox's loopback has no ::1"
+    );
+    let created = sb
+        .ctl("create postfix-six --listen [::1]:2526 --listen 127.0.0.1:2527")
+        .ok();
+    assert!(
+        created
+            .stdout
+            .contains("SMTP answering on 127.0.0.1:2527, [::1]:2526")
+            || created
+                .stdout
+                .contains("SMTP answering on [::1]:2526, 127.0.0.1:2527"),
+        "{created:?}"
+    );
+    assert!(
+        sb.banner("::1", 2526).starts_with("220 six."),
+        "not served on ::1"
+    );
+    let status = sb.ctl("status --json postfix-six").ok();
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let listeners = report["instances"][0]["listeners"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let v6 = listeners
+        .iter()
+        .find(|l| l["address"] == "[::1]:2526")
+        .unwrap_or_else(|| panic!("{listeners:#?}"));
+    assert_eq!(v6["probed"], "[::1]:2526");
+    assert_eq!(v6["ok"], true, "{v6:#}");
+
+    // A --set that leaves IPv6 out is refused before anything changes.
+    let before = sb.config_snapshot();
+    let refused = sb.ctl("create postfix-four --listen [::1]:2528 --set inet_protocols=ipv4");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("leaves IPv6 out"), "{refused:?}");
+    assert_eq!(before, sb.config_snapshot());
+}
+
+#[test]
+fn an_instance_without_inet_listeners_says_so() {
+    let sb = Sandbox::new().null_client();
+    let created = sb
+        .ctl("create postfix-quiet --set master_service_disable=inet")
+        .ok();
+    assert!(
+        created
+            .stdout
+            .contains("no inet listener (master_service_disable turns them off)"),
+        "{created:?}"
+    );
+    assert!(!created.stdout.contains("SMTP answering on"), "{created:?}");
+}
+
+#[test]
+fn a_create_killed_halfway_is_flagged_and_undone_by_the_next_command() {
+    let sb = Sandbox::new().null_client();
+    // Another program holds the port: the master cannot bind it, and create waits for
+    // SMTP. It is killed once the instance is enabled and waits for its master, the
+    // furthest a create gets.
+    sb.sh("setsid python3 -c 'import socket,time; s=socket.socket(); \
+         s.bind((\"127.0.0.1\", 2599)); s.listen(); time.sleep(3600)' \
+         </dev/null >/dev/null 2>&1 &")
+        .ok();
+    assert!(sb.wait_for(
+        "exec 3<>/dev/tcp/127.0.0.1/2599",
+        std::time::Duration::from_secs(10)
+    ));
+    let killed = sb.sh(
+        "instancectl create postfix-k --listen 127.0.0.1:2599 & pid=$!; \
+         for i in $(seq 300); do \
+           grep -q '^multi_instance_enable = yes' /etc/postfix-k/main.cf 2>/dev/null && break; \
+           sleep 0.1; \
+         done; sleep 0.5; kill -9 $pid; wait $pid",
+    );
+    assert_eq!(killed.code, 137, "{killed:?}");
+    assert!(postmulti_names(&sb).contains(&"postfix-k".to_string()));
+
+    let status = sb.ctl("status --json postfix-k");
+    assert_eq!(status.code, 1, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let k = &report["instances"][0];
+    assert_eq!(k["verdict"], "broken", "{k:#}");
+    assert!(
+        k["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("`instancectl create postfix-k` was interrupted halfway"),
+        "{k:#}"
+    );
+
+    let run = sb.ctl("reconcile");
+    assert!(
+        run.stdout
+            .contains("postfix-k: undid the interrupted `instancectl create postfix-k`"),
+        "{run:?}"
+    );
+    assert_eq!(postmulti_names(&sb), ["-"]);
+    let left = sb.sh("ls -d /etc/postfix-k /var/spool/postfix-k /var/lib/postfix-k /var/lib/instancectl/instances/postfix-k.toml /var/lib/instancectl/intents/postfix-k.toml 2>/dev/null");
+    assert_eq!(left.stdout, "");
+    sb.ctl("create postfix-k --listen 127.0.0.1:2525").ok();
+}
+
+#[test]
+fn a_destroy_killed_after_postmulti_destroy_is_finished_by_the_next_command() {
+    let sb = Sandbox::new().null_client();
+    sb.ctl("create postfix-d --listen 127.0.0.1:2525").ok();
+    // Where a destroy killed right after `postmulti -e destroy` leaves the host: the
+    // instance unlisted, its queue and data directories left, its intent record
+    // naming a process that is gone.
+    sb.ctl("stop postfix-d").ok();
+    sb.sh("postmulti -i postfix-d -e disable && postmulti -i postfix-d -e destroy")
+        .ok();
+    let dead = sb.sh("sh -c 'echo $$'").ok().stdout.trim().to_string();
+    sb.sh(&format!(
+        "mkdir -p /var/lib/instancectl/intents && cat > /var/lib/instancectl/intents/postfix-d.toml <<'EOF'
+action = \"destroy\"
+name = \"postfix-d\"
+pid = {dead}
+started = 1700000000
+directories = [\"/etc/postfix-d\", \"/var/spool/postfix-d\", \"/var/lib/postfix-d\"]
+discard_queue = false
+EOF"
+    ))
+    .ok();
+    assert_eq!(
+        sb.sh("ls -d /var/spool/postfix-d /var/lib/postfix-d")
+            .ok()
+            .stdout,
+        "/var/lib/postfix-d\n/var/spool/postfix-d\n"
+    );
+    let created = sb.ctl("create postfix-d --listen 127.0.0.1:2525");
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(
+        created
+            .stdout
+            .contains("postfix-d: finished the interrupted `instancectl destroy postfix-d`"),
+        "{created:?}"
+    );
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 d."));
 }

@@ -121,3 +121,66 @@ fn silent_master_is_restarted_after_the_grace_period() {
         .stdout;
     assert_ne!(old, new);
 }
+
+#[test]
+fn a_secondary_without_its_own_directories_is_broken_and_never_mistaken_for_the_primary() {
+    let sb = scripted("postfix-r");
+    sb.ctl("--manager postfix create postfix-gone --listen 127.0.0.1:2526 --no-start")
+        .ok();
+    let primary_pid = || {
+        sb.sh("cat /var/spool/postfix/pid/master.pid")
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let before = primary_pid();
+    assert!(!before.is_empty());
+    // postfix-r's main.cf emptied, postfix-gone's directory gone.
+    sb.sh(": > /etc/postfix-r/main.cf; mv /etc/postfix-gone /tmp/")
+        .ok();
+
+    let list = sb.ctl("--manager postfix list --json").ok();
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["-", "postfix-r", "postfix-gone"], "{list:?}");
+    for row in &rows[1..] {
+        assert_eq!(row["queue_directory"], serde_json::Value::Null, "{row:#}");
+        assert_eq!(row["master_pid"], serde_json::Value::Null, "{row:#}");
+        assert!(row["broken"].as_str().is_some(), "{row:#}");
+    }
+    assert!(
+        rows[1]["broken"]
+            .as_str()
+            .unwrap()
+            .contains("sets no queue_directory"),
+        "{rows:#?}"
+    );
+
+    let status = sb.ctl("--manager postfix status --json");
+    assert_eq!(status.code, 1, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(report["summary"]["broken"], 2, "{report:#}");
+    assert_eq!(report["instances"][1]["verdict"], "broken");
+
+    let run = reconcile(&sb, "");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("postfix-r: broken: "), "{run:?}");
+    assert!(run.stdout.contains("postfix-gone: broken: "), "{run:?}");
+
+    let destroy = sb.ctl("--manager postfix destroy postfix-r");
+    assert_eq!(destroy.code, 1, "{destroy:?}");
+    assert!(
+        destroy.stderr.contains("postfix-r is broken"),
+        "{destroy:?}"
+    );
+    let stop = sb.ctl("--manager postfix stop postfix-r");
+    assert_eq!(stop.code, 1, "{stop:?}");
+
+    assert_eq!(primary_pid(), before, "the primary was restarted");
+    assert!(
+        sb.sh(&format!("kill -0 {before}")).code == 0,
+        "the primary's master was stopped"
+    );
+}

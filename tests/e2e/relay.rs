@@ -934,3 +934,30 @@ fn implicit_tls_on_port_465() {
         &[&created, &wrapper, &sent],
     );
 }
+
+#[test]
+fn a_postmap_that_fails_on_a_full_disk_leaves_no_temporary_file() {
+    let sb = Sandbox::scripted();
+    sb.ctl("init --null-client").ok();
+    sb.sh("printf 'secret\\n' > /tmp/pw && chmod 600 /tmp/pw")
+        .ok();
+    // /etc/postfix on a small tmpfs, full but for two pages: enough for the password
+    // map, not for its Berkeley DB index.
+    sb.sh("mkdir /tmp/pf && cp -a /etc/postfix/. /tmp/pf/ && \
+         mount -t tmpfs -o size=1m tmpfs /etc/postfix && cp -a /tmp/pf/. /etc/postfix/ && \
+         { dd if=/dev/zero of=/etc/postfix/zz-fill bs=4k 2>/dev/null || true; } && \
+         truncate -s -8192 /etc/postfix/zz-fill")
+        .ok();
+    let run = sb.ctl(
+        "relay set - --provider custom --relay-host smtp.example.com --sasl-user u \
+         --sasl-password-file /tmp/pw",
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("No space left on device"), "{run:?}");
+    let left = sb.sh("ls -a /etc/postfix").ok().stdout;
+    assert!(
+        !left.contains("__db."),
+        "postmap's temporary file stayed:\n{left}"
+    );
+    assert!(!left.contains("sasl_passwd"), "{left}");
+}

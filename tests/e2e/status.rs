@@ -830,3 +830,82 @@ fn tls_wrapped_listener_must_answer_a_client_hello() {
     // start and restart wait for it the same way.
     sb.ctl("restart postfix-a").ok();
 }
+
+#[test]
+fn a_master_on_an_overlay_with_its_upper_layer_on_tmpfs_is_seen_running() {
+    let sb = Sandbox::scripted_on_tmpfs();
+    sb.ctl("init --null-client").ok();
+    let created = sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    assert!(
+        created.stdout.contains("SMTP answering on 127.0.0.1:2525"),
+        "{created:?}"
+    );
+    let status = sb.ctl("status --json postfix-a");
+    assert_eq!(status.code, 0, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let a = &report["instances"][0];
+    assert_eq!(a["verdict"], "healthy", "{a:#}");
+    assert_eq!(a["master"]["lock"], "held", "{a:#}");
+    assert_eq!(a["master"]["running"], true, "{a:#}");
+}
+
+/// Starts a program that listens on ADDR:PORT beside whatever is there
+/// (SO_REUSEPORT) and greets every client as an impostor; returns when it listens.
+fn start_impostor(sb: &Sandbox, addr: &str, port: u16) {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n\
+         s.bind(('{addr}', {port}))\n\
+         s.listen()\n\
+         open('/tmp/impostor-{port}', 'w').close()\n\
+         while True:\n    c, _ = s.accept()\n    c.sendall(b'220 impostor ESMTP\\r\\n')\n    c.close()\n"
+    );
+    std::fs::write(sb.root().join(format!("impostor-{port}.py")), script).unwrap();
+    sb.sh(&format!(
+        "setsid python3 {}/impostor-{port}.py >/dev/null 2>&1 < /dev/null &",
+        sb.root().display()
+    ))
+    .ok();
+    assert!(sb.wait_for(
+        &format!("test -e /tmp/impostor-{port}"),
+        Duration::from_secs(10)
+    ));
+}
+
+#[test]
+fn another_program_on_an_instances_port_is_a_problem_and_stops_create() {
+    let sb = Sandbox::scripted().null_client();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    let (run, report) = status_json(&sb, "postfix-a");
+    assert_eq!(run.code, 0, "{run:?}");
+    start_impostor(&sb, "127.0.0.1", 2525);
+    let (run, report_after) = status_json(&sb, "postfix-a");
+    assert_eq!(run.code, 1, "{run:?}");
+    let a = instance(&report_after, "postfix-a");
+    assert_eq!(a["verdict"], "degraded", "{a:#}");
+    let why = reasons(a);
+    assert!(
+        why.contains("127.0.0.1:2525 is also listened on by pid "),
+        "{why}"
+    );
+    assert!(why.contains("`python3`"), "{why}");
+    drop(report);
+
+    start_impostor(&sb, "127.0.0.1", 2526);
+    let before = sb.config_snapshot();
+    let refused = sb.ctl("create postfix-b --listen 127.0.0.1:2526");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    for expected in [
+        "postfix-b serves, but another program listens where it does: 127.0.0.1:2526 is \
+         also listened on by pid ",
+        "`python3`",
+        "undone",
+    ] {
+        assert!(
+            refused.stderr.contains(expected),
+            "{expected:?} in {refused:?}"
+        );
+    }
+    assert_eq!(before, sb.config_snapshot());
+}

@@ -265,7 +265,7 @@ impl Launchd {
                 if master.is_none() {
                     reasons.push(format!(
                         "{} names no live master",
-                        instance.pid_file().display()
+                        instance.pid_file().unwrap_or_default().display()
                     ));
                 }
                 reasons.extend(not_serving);

@@ -241,7 +241,10 @@ impl Systemd {
                     state.summary(),
                     match master {
                         Some(pid) => format!("the master holding the pid file is pid {pid}"),
-                        None => format!("{} names no live master", instance.pid_file().display()),
+                        None => format!(
+                            "{} names no live master",
+                            instance.pid_file().unwrap_or_default().display()
+                        ),
                     }
                 )));
             }

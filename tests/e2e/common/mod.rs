@@ -92,6 +92,18 @@ impl Sandbox {
     /// Postfix has been through: multi-instance on, instances made by the demo, a
     /// supervisor running.
     pub fn bare() -> Sandbox {
+        Sandbox::bare_with(Layers::OnDisk)
+    }
+
+    /// A sandbox whose /var overlay keeps its upper layer on tmpfs (as many container
+    /// runtimes do), with Postfix's own scripts as the manager.
+    pub fn scripted_on_tmpfs() -> Sandbox {
+        let mut sandbox = Sandbox::bare_with(Layers::VarOnTmpfs);
+        sandbox.env.push("INSTANCECTL_MANAGER=postfix".into());
+        sandbox
+    }
+
+    fn bare_with(layers: Layers) -> Sandbox {
         assert!(
             nix_is_root(),
             "the end-to-end tests need root (namespaces and overlay mounts)"
@@ -118,7 +130,7 @@ ip link set lo up
 touch {r}/ready
 set +e
 while :; do sleep 1 & wait $!; done",
-            overlays = overlay_mounts(root.path()),
+            overlays = layers.mounts(root.path()),
             keep_tmp = private_tmp_keeping(&target),
             forget = FORGET_INSTANCES,
             pristine = pristine.display(),
@@ -338,10 +350,32 @@ impl Drop for Sandbox {
     }
 }
 
+/// Where a sandbox's overlays keep their upper layers.
+#[derive(Clone, Copy)]
+enum Layers {
+    /// Under the sandbox's directory, on the same disk file system as the lower ones.
+    OnDisk,
+    /// /var's on a tmpfs of its own, invisible from the host: overlayfs then reports
+    /// the upper layer's device in /proc/locks, not the one stat shows.
+    VarOnTmpfs,
+}
+
+impl Layers {
+    fn mounts(self, root: &Path) -> String {
+        let r = root.display();
+        match self {
+            Layers::OnDisk => overlay_mounts(root),
+            Layers::VarOnTmpfs => format!(
+                "mount -t tmpfs tmpfs {r}/var\nmkdir {r}/var/upper {r}/var/work\n{}",
+                overlay_mounts(root)
+            ),
+        }
+    }
+}
+
 /// The overlay mounts that make /etc and /var of a sandbox its own: the host's
 /// directories are the lower layers, the upper and work directories live under
-/// `root` (on the same disk filesystem as the lower ones: a tmpfs upper directory
-/// changes the device numbers /proc/locks reports).
+/// `root`.
 pub fn overlay_mounts(root: &Path) -> String {
     let r = root.display();
     format!(
