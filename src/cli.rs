@@ -270,13 +270,21 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct SuperviseArgs {
-    /// How often every master is probed (SMTP greeting on each listener).
+    /// How often every master is looked at. Native manager: a silent look (the
+    /// process, its listening sockets and their accept queues); other managers: a
+    /// reconcile pass.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
 
-    /// Failed probes in a row after which a master counts as hung and is restarted.
+    /// Failed looks in a row after which a master counts as hung and is restarted.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub hung_after: u32,
+
+    /// Native manager: the least time between two SMTP probes of an instance whose
+    /// probes pass. Probes happen only when the silent look goes wrong (a listener
+    /// not bound, connections nobody accepts), so a healthy instance gets none.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub smtp_probe_every: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

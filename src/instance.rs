@@ -159,8 +159,10 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
         instance.queue_directory = None;
         instance.data_directory = None;
         instance.listeners.clear();
-    } else if let Some(intent) = state.intent(&listed.name).filter(|i| !i.is_ours()) {
-        // Half made or half destroyed: left alone until the change is finished.
+    } else if let Some(intent) = state.intent(&listed.name).filter(|i| i.is_interrupted()) {
+        // Half made or half destroyed by a run that is gone: left alone until the next
+        // changing command finishes the change. A change under way is not broken: the
+        // run making it asks the supervisor to start what it made.
         instance.broken = Some(intent.describe());
     }
     instance

@@ -78,11 +78,16 @@ impl Intent {
         self.pid == std::process::id()
     }
 
+    /// Whether the run that wrote it is gone, leaving the change half done.
+    pub fn is_interrupted(&self) -> bool {
+        crate::process::liveness(self.pid as i32) == crate::process::Liveness::Gone
+    }
+
     /// What it means for the instance, for status and list: someone is at it now, or
     /// a killed run left it half done.
     pub fn describe(&self) -> String {
         let what = format!("`instancectl {} {}`", self.action.as_str(), self.name);
-        if crate::process::liveness(self.pid as i32) != crate::process::Liveness::Gone {
+        if !self.is_interrupted() {
             format!("{what} is under way (pid {})", self.pid)
         } else {
             let next = match self.action {

@@ -73,6 +73,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             let pace = SupervisorPace {
                 interval: args.interval,
                 hung_after: args.hung_after,
+                smtp_probe_every: args.smtp_probe_every,
             };
             manager.run_supervisor(&host, pace).unwrap_or_else(|| {
                 crate::reconcile::watch(

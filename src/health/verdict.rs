@@ -250,6 +250,10 @@ pub fn judge(f: &Facts) -> Judgement {
         ));
     }
 
+    if let Some(problem) = &view.problem {
+        worse(&mut j, Verdict::Degraded, problem.clone());
+    }
+
     if m.running {
         let pid = m.pid.map_or("?".into(), |p| p.to_string());
         let up = f
@@ -552,6 +556,24 @@ mod tests {
             loaded: Some(true),
             ..ManagerView::empty(ManagerKind::Postfix)
         }
+    }
+
+    /// A master that serves, with no supervisor to bring it back when it dies, is
+    /// not "all healthy".
+    #[test]
+    fn a_manager_problem_degrades_a_serving_instance() {
+        let mut case = Case::healthy();
+        case.view = ManagerView {
+            problem: Some("no instancectl supervisor is running".into()),
+            ..ManagerView::empty(ManagerKind::Native)
+        };
+        let j = case.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert!(
+            j.reasons
+                .contains(&"no instancectl supervisor is running".to_string()),
+            "{j:?}"
+        );
     }
 
     #[test]

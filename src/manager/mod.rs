@@ -127,11 +127,21 @@ impl dyn ServiceManager + '_ {
         self.start(host, instance)
     }
 
-    /// Stops an instance; it stays down until started again.
+    /// Stops an instance; it stays down until started again. When the stop fails,
+    /// the mark goes again: a failed command leaves no mark (a stale one would keep a
+    /// supervisor started later from adopting a master that still runs).
     pub fn hold_down_and_stop(&self, host: &Host, instance: &Instance) -> Result<()> {
         instance.require_sound()?;
+        let was_down = host.state.is_held_down(&instance.name);
         host.state.hold_down(&host.runner, &instance.name, true)?;
-        self.stop(host, instance)
+        let stopped = self.stop(host, instance);
+        if stopped.is_err()
+            && !was_down
+            && let Err(e) = host.state.hold_down(&host.runner, &instance.name, false)
+        {
+            tracing::warn!(instance = instance.display_name(), error = %e, "cannot remove the stop mark");
+        }
+        stopped
     }
 
     /// Restarts an instance, lifting an earlier explicit stop.
@@ -152,8 +162,11 @@ impl dyn ServiceManager + '_ {
 #[derive(Debug, Clone, Copy)]
 pub struct SupervisorPace {
     pub interval: std::time::Duration,
-    /// Failed probes in a row after which a master counts as hung.
+    /// Failed looks in a row after which a master counts as hung.
     pub hung_after: u32,
+    /// The native supervisor: the least time between two SMTP probes of an instance
+    /// whose probes pass.
+    pub smtp_probe_every: std::time::Duration,
 }
 
 pub trait ServiceManager {

@@ -56,6 +56,10 @@ pub struct ManagerView {
     pub master_unit: Option<String>,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
+    /// Something wrong with the manager itself for this instance (the native
+    /// supervisor is not running, or keeps failing to start the master): the
+    /// instance is not healthy, whatever its master does.
+    pub problem: Option<String>,
 }
 
 impl ManagerView {
@@ -74,6 +78,7 @@ impl ManagerView {
             restarts_on_exit: false,
             master_unit: None,
             notes: Vec::new(),
+            problem: None,
         }
     }
 

@@ -12,11 +12,6 @@ pub struct Banner {
     pub latency: Duration,
 }
 
-/// Reads the greeting of the SMTP server at `addr`, giving up after `timeout`.
-pub fn probe(addr: SocketAddr, timeout: Duration) -> Result<Banner, String> {
-    probe_until(addr, timeout, false)
-}
-
 /// Connects within `timeout`; reads on the stream may take what is left of it.
 fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, Instant), String> {
     let started = Instant::now();
@@ -30,8 +25,9 @@ fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, Instant), 
     Ok((stream, started))
 }
 
-/// Like [`probe`]; with `first_line`, the first line of a multi-line greeting is
-/// enough (postscreen sends `220-` and delays the rest while it tests the client).
+/// Reads the greeting of the SMTP server at `addr`, giving up after `timeout`. With
+/// `first_line`, the first line of a multi-line greeting is enough (postscreen sends
+/// `220-` and delays the rest while it tests the client).
 pub fn probe_until(
     addr: SocketAddr,
     timeout: Duration,
@@ -199,7 +195,7 @@ mod tests {
     #[test]
     fn reads_multiline_greeting() {
         let addr = serve_once("220-first\r\n220 mx.example ESMTP\r\n");
-        let banner = probe(addr, Duration::from_secs(2)).unwrap();
+        let banner = probe_until(addr, Duration::from_secs(2), false).unwrap();
         assert_eq!(banner.text, "220 mx.example ESMTP");
     }
 
@@ -209,7 +205,7 @@ mod tests {
         let banner = probe_until(addr, Duration::from_millis(500), true).unwrap();
         assert_eq!(banner.text, "220-mx.example pregreet");
         let addr = serve_once("220-mx.example pregreet\r\n");
-        let err = probe(addr, Duration::from_millis(100)).unwrap_err();
+        let err = probe_until(addr, Duration::from_millis(100), false).unwrap_err();
         assert!(err.contains("no greeting within 100 ms"), "{err}");
     }
 
@@ -217,7 +213,7 @@ mod tests {
     fn rejects_other_codes() {
         let addr = serve_once("554 go away\r\n");
         assert!(
-            probe(addr, Duration::from_secs(2))
+            probe_until(addr, Duration::from_secs(2), false)
                 .unwrap_err()
                 .contains("554")
         );
@@ -259,6 +255,6 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        assert!(probe(addr, Duration::from_secs(1)).is_err());
+        assert!(probe_until(addr, Duration::from_secs(1), false).is_err());
     }
 }

@@ -16,4 +16,5 @@ mod reconcile;
 mod relay;
 mod status;
 mod supervise;
+mod supervise_systemd;
 mod systemd;

@@ -65,6 +65,7 @@ impl ServiceManager for Native {
             supervise::Options {
                 interval: pace.interval,
                 hung_after: pace.hung_after,
+                smtp_probe_every: pace.smtp_probe_every,
                 backoff: supervise::Backoff::default(),
             },
         ))
@@ -164,20 +165,21 @@ impl ServiceManager for Native {
                 view.restarts_on_exit = true;
                 let response = match &answer {
                     Ok(response) => response,
-                    Err(_) => {
+                    Err(e) => {
                         view.restarts_on_exit = false;
-                        view.notes.push(
-                            "no instancectl supervisor is running: nothing restarts this \
-                             instance (start `instancectl supervise`)"
-                                .into(),
-                        );
+                        view.problem = Some(format!(
+                            "nothing restarts this instance if its master dies: {e}"
+                        ));
                         return view;
                     }
                 };
                 let Some(report) = report_of(response, instance) else {
                     view.loaded = Some(false);
-                    view.notes
-                        .push("the supervisor does not know this instance yet".into());
+                    view.problem = Some(
+                        "the supervisor does not know this instance (`instancectl start` \
+                         makes it look again)"
+                            .into(),
+                    );
                     return view;
                 };
                 view.loaded = Some(true);
@@ -195,9 +197,7 @@ impl ServiceManager for Native {
                     view.notes
                         .push(format!("{} probe(s) in a row failed", report.failed_probes));
                 }
-                if let Some(problem) = &report.problem {
-                    view.notes.push(problem.clone());
-                }
+                view.problem = report.problem.clone();
                 view
             })
             .collect()

@@ -5,8 +5,13 @@
 //! stops answering; never restarts in a loop on a configuration error; stops
 //! everything in reverse order on SIGTERM. It works as a container's PID 1.
 //!
-//! Signals, the reaper, the control socket, the prober and the backoff policy each
-//! live in their own module; this one holds the state and the event loop.
+//! Signals, the reaper, the control socket, the prober (and the socket table it
+//! reads), the backoff policy and systemd's protocol each live in their own module;
+//! this one holds the state and the event loop.
+//!
+//! The steady state is cheap: exits and stops of the masters arrive as SIGCHLD, and
+//! the prober glances at /proc once per interval, speaking SMTP only when something
+//! looks wrong (see `prober`).
 
 mod backoff;
 pub mod control;
@@ -14,6 +19,8 @@ mod output;
 mod prober;
 mod reaper;
 mod signals;
+mod sockets;
+mod systemd;
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -25,10 +32,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 pub use backoff::Backoff;
+use backoff::Run;
 use control::{ChildReport, Request, Response};
 use output::MasterOutput;
-use prober::{Probe, Target};
-use reaper::Exit;
+use prober::{Pace, Probe, Target};
+use reaper::{Change, Exit};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -49,6 +57,9 @@ pub struct Options {
     pub interval: Duration,
     /// Failed probes in a row after which a master counts as hung.
     pub hung_after: u32,
+    /// Least time between two SMTP probes of an instance whose probes pass; probes
+    /// happen only when the silent look at its sockets goes wrong.
+    pub smtp_probe_every: Duration,
     pub backoff: Backoff,
 }
 
@@ -81,10 +92,15 @@ struct Supervised {
     adopted: bool,
     started_at: Option<Instant>,
     runs: u32,
-    short_runs: u32,
+    /// Failed runs in a row (see `Backoff`).
+    failed_runs: u32,
+    /// Why it keeps failing, while it does: the last failed run, for `status`.
+    failing: Option<String>,
     next_start: Option<Instant>,
     last_exit: Option<String>,
     failed_probes: u32,
+    /// When SIGCHLD said the master was stopped, while it is.
+    stopped_since: Option<Instant>,
     /// The configuration that passed `postfix check` last.
     checked: Option<ConfigStamp>,
     /// `postfix check` failed for this configuration: no start until it changes.
@@ -102,10 +118,12 @@ impl Supervised {
             adopted: false,
             started_at: None,
             runs: 0,
-            short_runs: 0,
+            failed_runs: 0,
+            failing: None,
             next_start: None,
             last_exit: None,
             failed_probes: 0,
+            stopped_since: None,
             checked: None,
             config_error: None,
             output: None,
@@ -116,13 +134,24 @@ impl Supervised {
         self.instance.display_name()
     }
 
-    fn report(&self) -> ChildReport {
+    /// What the supervisor says of this instance. A failure streak is told while no
+    /// master runs, and for `recent` into a run that follows it.
+    fn report(&self, recent: Duration) -> ChildReport {
         let state = match (self.pid, &self.config_error, self.next_start) {
             (Some(_), _, _) => "running",
             (None, Some(_), _) => "config-error",
             (None, None, Some(_)) => "backoff",
             (None, None, None) => "stopped",
         };
+        let next_start_in = self
+            .next_start
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        let failing = self.failing.as_ref().map(|why| match next_start_in {
+            Some(delay) if self.pid.is_none() => {
+                format!("{why}; next start in {:.1} s", delay.as_secs_f64())
+            }
+            _ => why.clone(),
+        });
         ChildReport {
             name: self.instance.name.clone(),
             state: state.into(),
@@ -132,7 +161,14 @@ impl Supervised {
             last_exit: self.last_exit.clone(),
             uptime_secs: self.pid.and(self.started_at).map(|t| t.elapsed().as_secs()),
             failed_probes: self.failed_probes,
-            problem: self.config_error.as_ref().map(|(m, _)| m.clone()),
+            failed_runs: self.failed_runs,
+            problem: self
+                .config_error
+                .as_ref()
+                .map(|(m, _)| m.clone())
+                .or(failing.filter(|_| {
+                    self.pid.is_none() || self.started_at.is_none_or(|t| t.elapsed() < recent)
+                })),
             last_output: self.output.as_ref().map(|o| o.lines()).unwrap_or_default(),
         }
     }
@@ -154,6 +190,12 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         ));
     }
     host.require_root()?;
+    // Said loudly, once, in the journal and in the unit's status line; the masters
+    // Debian's units started are adopted, so there are never two per instance.
+    let debian = systemd::debian_postfix_conflict(host);
+    if let Some(conflict) = &debian {
+        tracing::error!(problem = %conflict, "two managers for the same masters");
+    }
     let _single = HostLock::supervisor(host.state.dir())?;
     #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
@@ -164,7 +206,11 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
     let socket = control::socket_path(host.state.dir());
     control::serve(&socket, events.clone()).map_err(|e| Error::io(&socket, e))?;
     let targets = Arc::new(Mutex::new(Vec::new()));
-    prober::spawn(targets.clone(), options.interval, events)
+    let pace = Pace {
+        interval: options.interval,
+        smtp_probe_every: options.smtp_probe_every,
+    };
+    prober::spawn(targets.clone(), pace, events)
         .map_err(|e| Error::failed(format!("prober: {e}")))?;
     tracing::info!(socket = %socket.display(), interval = ?options.interval, "supervisor started");
 
@@ -175,6 +221,16 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         targets,
     };
     supervisor.sync();
+    let warning = if debian.is_some() {
+        "; WARNING: Debian's postfix.service also starts these masters \
+         (`systemctl disable --now postfix.service`)"
+    } else {
+        ""
+    };
+    systemd::notify(&format!(
+        "READY=1\nSTATUS={}{warning}",
+        supervisor.summary()
+    ));
     let outcome = supervisor.event_loop(&inbox);
     let _ = std::fs::remove_file(&socket);
     outcome
@@ -191,7 +247,15 @@ impl Supervisor<'_> {
                     self.sync();
                 }
                 Ok(Event::Shutdown) => {
-                    self.shutdown();
+                    systemd::notify("STOPPING=1");
+                    if systemd::restarting(self.host) {
+                        tracing::info!(
+                            "systemd restarts the supervisor: the masters keep running, \
+                             and the next supervisor adopts them"
+                        );
+                    } else {
+                        self.shutdown();
+                    }
                     return Ok(());
                 }
                 Ok(Event::Control(request, reply)) => {
@@ -202,7 +266,53 @@ impl Supervisor<'_> {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
+            self.kill_stopped();
             self.start_due();
+        }
+    }
+
+    /// One line for systemd's STATUS=: how many wanted instances serve.
+    fn summary(&self) -> String {
+        let wanted = self.children.iter().filter(|c| c.wanted).count();
+        let running = self
+            .children
+            .iter()
+            .filter(|c| c.wanted && c.pid.is_some())
+            .count();
+        let troubled: Vec<&str> = self
+            .children
+            .iter()
+            .filter(|c| c.wanted && c.pid.is_none())
+            .map(|c| c.name())
+            .collect();
+        if troubled.is_empty() {
+            format!("{running} of {wanted} instance(s) running")
+        } else {
+            format!(
+                "{running} of {wanted} instance(s) running; not running: {}",
+                troubled.join(", ")
+            )
+        }
+    }
+
+    /// Kills a master that has been stopped (SIGSTOP) for `hung_after` intervals: it
+    /// serves nobody, and it handles no signal but SIGKILL.
+    fn kill_stopped(&mut self) {
+        let limit = self.options.interval * self.options.hung_after;
+        for child in &mut self.children {
+            if let (Some(pid), Some(since)) = (child.pid, child.stopped_since)
+                && since.elapsed() >= limit
+            {
+                tracing::error!(
+                    instance = child.name(),
+                    pid,
+                    problem = "the master process is stopped (SIGSTOP)",
+                    "hung; killing the master"
+                );
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                child.stopped_since = None;
+            }
         }
     }
 
@@ -231,7 +341,12 @@ impl Supervisor<'_> {
             .map(|c| (c.instance.name.clone(), c))
             .collect();
         for instance in instances {
-            let wanted = instance.enabled && !self.host.state.is_held_down(&instance.name);
+            // A broken instance (no directories of its own, a change interrupted
+            // halfway) does not run: its master could only run on directories that are
+            // not its own, or stand in the way of finishing the change.
+            let wanted = instance.enabled
+                && instance.broken.is_none()
+                && !self.host.state.is_held_down(&instance.name);
             let child = match old.remove(&instance.name) {
                 Some(mut child) => {
                     child.instance = instance;
@@ -282,7 +397,11 @@ impl Supervisor<'_> {
         Response {
             ok,
             message,
-            instances: self.children.iter().map(Supervised::report).collect(),
+            instances: self
+                .children
+                .iter()
+                .map(|c| c.report(self.options.backoff.reset_after))
+                .collect(),
         }
     }
 
@@ -346,6 +465,7 @@ impl Supervisor<'_> {
                 child.started_at = Some(Instant::now());
                 child.runs += 1;
                 child.failed_probes = 0;
+                child.stopped_since = None;
                 tracing::info!(instance = child.name(), pid, runs = child.runs, "started");
             }
             Err(e) => {
@@ -368,10 +488,10 @@ impl Supervisor<'_> {
         loop {
             match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => {
-                    return self.exited(i, Exit::Code(code).to_string());
+                    return self.exited(i, Ended::Child(Exit::Code(code)));
                 }
                 Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    return self.exited(i, Exit::Signal(sig as i32).to_string());
+                    return self.exited(i, Ended::Child(Exit::Signal(sig as i32)));
                 }
                 _ => {}
             }
@@ -418,13 +538,26 @@ impl Supervisor<'_> {
     }
 
     fn collect_exits(&mut self) {
-        for (pid, exit) in reaper::reap_all() {
-            if let Some(i) = self
+        for (pid, change) in reaper::reap_all() {
+            let Some(i) = self
                 .children
                 .iter()
                 .position(|c| c.pid == Some(pid) && !c.adopted)
-            {
-                self.exited(i, exit.to_string());
+            else {
+                continue;
+            };
+            match change {
+                Change::Exited(exit) => self.exited(i, Ended::Child(exit)),
+                Change::Stopped => {
+                    let child = &mut self.children[i];
+                    tracing::warn!(instance = child.name(), pid, "the master was stopped");
+                    child.stopped_since = Some(Instant::now());
+                }
+                Change::Continued => {
+                    let child = &mut self.children[i];
+                    tracing::info!(instance = child.name(), pid, "the master continues");
+                    child.stopped_since = None;
+                }
             }
         }
         self.publish_targets();
@@ -432,25 +565,51 @@ impl Supervisor<'_> {
 
     /// A master ended: clear away what is left of its process group, then schedule
     /// the restart.
-    fn exited(&mut self, i: usize, how: String) {
+    fn exited(&mut self, i: usize, how: Ended) {
         let child = &mut self.children[i];
         let Some(pid) = child.pid.take() else { return };
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        let ran_for = child.started_at.map(|t| t.elapsed()).unwrap_or_default();
-        if ran_for < self.options.backoff.stable_after
+        child.stopped_since = None;
+        let run = Run {
+            lasted: child.started_at.map(|t| t.elapsed()).unwrap_or_default(),
+            gave_up: matches!(how, Ended::Child(Exit::Code(_))),
+        };
+        let backoff = self.options.backoff;
+        if backoff.failed(run)
             && let Some(output) = &child.output
         {
-            // A master that dies young usually says why on its way out.
+            // A master that gives up usually says why on its way out.
             output.wait_closed(Duration::from_millis(300));
         }
-        tracing::warn!(instance = child.name(), pid, exit = %how, ran_for = ?ran_for, "exited");
-        child.last_exit = Some(how);
+        tracing::warn!(instance = child.name(), pid, exit = %how, ran_for = ?run.lasted, "exited");
+        child.last_exit = Some(how.to_string());
         child.adopted = false;
         if !child.wanted {
+            child.failing = None;
             return;
         }
-        let (delay, short_runs) = self.options.backoff.next(ran_for, child.short_runs);
-        child.short_runs = short_runs;
+        let (delay, failed_runs) = backoff.next(run, child.failed_runs);
+        child.failed_runs = failed_runs;
+        child.failing = (failed_runs > 0).then(|| {
+            let mut why = format!(
+                "its master keeps failing: {how} after {:.1} s ({failed_runs} failed run(s) \
+                 in a row)",
+                run.lasted.as_secs_f64()
+            );
+            // The master logs its fatal error to the mail log only; a taken port,
+            // the usual cause, shows from here.
+            let taken = taken_listeners(&child.instance);
+            if !taken.is_empty() {
+                why.push_str(&format!(
+                    "; {} already bound by another program",
+                    taken.join(", ")
+                ));
+            }
+            if let Some(last) = child.output.as_ref().and_then(|o| o.lines().pop()) {
+                why.push_str(&format!("; its last words: {last}"));
+            }
+            why
+        });
         self.schedule_restart(i, delay);
     }
 
@@ -475,10 +634,7 @@ impl Supervisor<'_> {
             };
             let adopted = self.children[i].adopted;
             if probe.gone && adopted {
-                self.exited(
-                    i,
-                    "exited (not a child of this supervisor: status unknown)".into(),
-                );
+                self.exited(i, Ended::Adopted);
                 continue;
             }
             let child = &mut self.children[i];
@@ -497,7 +653,7 @@ impl Supervisor<'_> {
                         let _ = kill(Pid::from_raw(probe.pid), Signal::SIGKILL);
                         child.failed_probes = 0;
                         if adopted {
-                            self.exited(i, "killed as hung".into());
+                            self.exited(i, Ended::KilledAsHung);
                         }
                     }
                 }
@@ -520,19 +676,57 @@ impl Supervisor<'_> {
             .iter()
             .filter_map(|c| {
                 Some(Target {
-                    name: c.instance.name.clone(),
+                    instance: c.instance.clone(),
                     pid: c.pid?,
-                    addrs: c
-                        .instance
-                        .listeners
-                        .iter()
-                        .map(|l| l.probe_addr())
-                        .collect(),
+                    adopted: c.adopted,
+                    since: c.started_at?,
                 })
             })
             .collect();
         if let Ok(mut shared) = self.targets.lock() {
             *shared = targets;
+        }
+    }
+}
+
+/// The instance's listeners that something else listens on although its master is
+/// gone. The master's own daemons die with their process group a moment after it, so
+/// a listener counts as taken only if it stays bound for a little while.
+fn taken_listeners(instance: &Instance) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_millis(300);
+    loop {
+        let Ok(table) = sockets::Table::read() else {
+            return Vec::new();
+        };
+        let taken: Vec<String> = instance
+            .listeners
+            .iter()
+            .filter(|l| table.accept_queue(l).is_some())
+            .map(|l| l.to_string())
+            .collect();
+        if taken.is_empty() || Instant::now() >= deadline {
+            return taken;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How a master's run ended.
+enum Ended {
+    /// A child of this supervisor, as waitpid told.
+    Child(Exit),
+    /// An adopted master, which is not our child: it is gone, how is unknown.
+    Adopted,
+    /// An adopted master this supervisor killed because it hung.
+    KilledAsHung,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Child(exit) => exit.fmt(f),
+            Ended::Adopted => f.write_str("ended (not a child of this supervisor: status unknown)"),
+            Ended::KilledAsHung => f.write_str("killed as hung"),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Collects every child that has exited, ours or an orphan handed to us as PID 1, so
-//! no zombie is left and each master's exit is seen the moment SIGCHLD arrives.
+//! no zombie is left and each master's exit is seen the moment SIGCHLD arrives. It
+//! also reports children that were stopped (SIGSTOP) or continued: the kernel says so
+//! with the same SIGCHLD, so a stopped master is noticed without looking at it.
 
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -25,17 +27,30 @@ impl std::fmt::Display for Exit {
     }
 }
 
-/// Reaps every exited child without blocking.
-pub fn reap_all() -> Vec<(i32, Exit)> {
-    let mut exited = Vec::new();
+/// What happened to a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Exited(Exit),
+    /// Stopped by a signal (SIGSTOP, SIGTSTP): it serves nobody until continued.
+    Stopped,
+    Continued,
+}
+
+/// Reaps every exited child and collects stop and continue reports, without blocking.
+pub fn reap_all() -> Vec<(i32, Change)> {
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED | WaitPidFlag::WCONTINUED;
+    let mut changes = Vec::new();
     loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => exited.push((pid.as_raw(), Exit::Code(code))),
+        let change = match waitpid(Pid::from_raw(-1), Some(flags)) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, Change::Exited(Exit::Code(code))),
             Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                exited.push((pid.as_raw(), Exit::Signal(sig as i32)))
+                (pid, Change::Exited(Exit::Signal(sig as i32)))
             }
-            Ok(WaitStatus::StillAlive) | Err(_) => return exited,
+            Ok(WaitStatus::Stopped(pid, _)) => (pid, Change::Stopped),
+            Ok(WaitStatus::Continued(pid)) => (pid, Change::Continued),
+            Ok(WaitStatus::StillAlive) | Err(_) => return changes,
             Ok(_) => continue,
-        }
+        };
+        changes.push((change.0.as_raw(), change.1));
     }
 }
