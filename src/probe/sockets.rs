@@ -19,6 +19,8 @@ const TCP_LISTEN: &str = "0A";
 pub struct ListeningSocket {
     pub addr: SocketAddr,
     pub inode: u64,
+    /// Connections waiting in its accept queue (`rx_queue` of a listening socket).
+    pub queued: u32,
 }
 
 /// The listening sockets of this network namespace (empty where there is no /proc).
@@ -32,9 +34,9 @@ pub fn listening() -> Vec<ListeningSocket> {
     out
 }
 
-/// Parses /proc/net/tcp (or tcp6, `v6`): `sl local_address rem_address st ... inode`,
-/// addresses in hex as the kernel holds them (each 32-bit word in host byte order),
-/// the port in hex.
+/// Parses /proc/net/tcp (or tcp6, `v6`): `sl local_address rem_address st
+/// tx_queue:rx_queue ... inode`, addresses in hex as the kernel holds them (each
+/// 32-bit word in host byte order), the port and the queues in hex.
 pub fn parse(text: &str, v6: bool) -> Vec<ListeningSocket> {
     text.lines()
         .skip(1)
@@ -47,9 +49,11 @@ pub fn parse(text: &str, v6: bool) -> Vec<ListeningSocket> {
             let port = u16::from_str_radix(port, 16).ok()?;
             let ip = parse_ip(ip, v6)?;
             let inode = words.get(9)?.parse().ok()?;
+            let queued = u32::from_str_radix(words.get(4)?.split_once(':')?.1, 16).ok()?;
             Some(ListeningSocket {
                 addr: SocketAddr::new(ip, port),
                 inode,
+                queued,
             })
         })
         .collect()
@@ -242,11 +246,13 @@ mod tests {
             [
                 ListeningSocket {
                     addr: "127.0.0.1:2525".parse().unwrap(),
-                    inode: 765987
+                    inode: 765987,
+                    queued: 1,
                 },
                 ListeningSocket {
                     addr: "127.0.0.1:2525".parse().unwrap(),
-                    inode: 765734
+                    inode: 765734,
+                    queued: 0,
                 },
             ],
             "connections (st 01) are not listeners"

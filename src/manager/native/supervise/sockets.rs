@@ -18,9 +18,7 @@ use nix::sys::socket::{
 };
 
 use crate::postfix::master_cf::{BindAddr, Listener};
-
-/// The kernel's state number for LISTEN (include/net/tcp_states.h), as /proc prints it.
-const LISTEN: &str = "0A";
+use crate::probe::sockets;
 
 /// Listening sockets, each with the length of its accept queue.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,12 +40,11 @@ impl Table {
     }
 
     pub fn parse(tcp: &str, tcp6: &str) -> Table {
-        let mut listening = HashMap::new();
-        for line in tcp.lines().chain(tcp6.lines()) {
-            if let Some((addr, queued)) = parse_line(line) {
-                listening.insert(addr, queued);
-            }
-        }
+        let listening = sockets::parse(tcp, false)
+            .into_iter()
+            .chain(sockets::parse(tcp6, true))
+            .map(|s| (s.addr, s.queued))
+            .collect();
         Table { listening }
     }
 
@@ -179,38 +176,6 @@ mod netlink {
 
 /// One line: `sl local_address rem_address st tx_queue:rx_queue ...`, kept when its
 /// state is LISTEN. For a listening socket, rx_queue is its accept queue's length.
-fn parse_line(line: &str) -> Option<(SocketAddr, u32)> {
-    let mut fields = line.split_whitespace();
-    let local = fields.nth(1)?;
-    let state = fields.nth(1)?;
-    if state != LISTEN {
-        return None;
-    }
-    let queued = fields.next()?.split_once(':')?.1;
-    let (ip, port) = local.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    Some((
-        SocketAddr::new(parse_ip(ip)?, port),
-        u32::from_str_radix(queued, 16).ok()?,
-    ))
-}
-
-/// The kernel prints an address as 32-bit words in host byte order, each `%08X`.
-fn parse_ip(hex: &str) -> Option<IpAddr> {
-    let words: Option<Vec<[u8; 4]>> = (0..hex.len() / 8)
-        .map(|i| {
-            let word = u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok()?;
-            Some(word.to_ne_bytes())
-        })
-        .collect();
-    let bytes: Vec<u8> = words?.concat();
-    match bytes.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
