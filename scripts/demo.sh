@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian machine, as root: install Postfix if missing, build
-# instancectl, start its supervisor (the native manager, Linux's default), turn on
-# multi-instance management, create and start an example input instance on a
-# loopback address, and show its status.
+# and install instancectl (scripts/install.sh: /usr/local/sbin, its manual page,
+# shell completions, and the systemd unit where systemd runs), start its supervisor
+# (the native manager, Linux's default), turn on multi-instance management, create
+# and start an example input instance on a loopback address, and show its status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cargo build --release
-ctl=$PWD/target/release/instancectl
+bash scripts/install.sh
+ctl=/usr/local/sbin/instancectl
 state=/var/lib/instancectl
 
 if ! pgrep -f '[i]nstancectl supervise' >/dev/null; then

@@ -62,6 +62,7 @@ pub struct LaunchdOpts {
     #[arg(
         long,
         global = true,
+        hide = launchd_hidden(),
         value_name = "DIR",
         env = "INSTANCECTL_LAUNCHD_DIR",
         default_value = "/Library/LaunchDaemons"
@@ -72,6 +73,7 @@ pub struct LaunchdOpts {
     #[arg(
         long,
         global = true,
+        hide = launchd_hidden(),
         value_name = "PREFIX",
         env = "INSTANCECTL_LABEL_PREFIX",
         default_value = crate::manager::launchd::job::DEFAULT_LABEL_PREFIX
@@ -82,11 +84,41 @@ pub struct LaunchdOpts {
     #[arg(
         long,
         global = true,
+        hide = launchd_hidden(),
         value_name = "DIR",
         env = "INSTANCECTL_LOG_DIR",
         default_value = "/var/log"
     )]
     pub log_dir: PathBuf,
+}
+
+/// The launchd manager's options clutter the help where launchd is not the manager:
+/// they show on macOS, or with INSTANCECTL_MANAGER=launchd (they work everywhere).
+fn launchd_hidden() -> bool {
+    !(cfg!(target_os = "macos")
+        || std::env::var("INSTANCECTL_MANAGER").is_ok_and(|m| m == "launchd"))
+}
+
+/// `--json` and `-o table|wide|json`, for every command that reports something.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Print a JSON document (with a "schema" field) instead of text; the same as -o json.
+    #[arg(long, conflicts_with = "output")]
+    pub json: bool,
+
+    /// How to print: table, wide (every column) or json.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<crate::output::Format>,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> crate::output::Format {
+        match (self.json, self.output) {
+            (true, _) => crate::output::Format::Json,
+            (_, Some(format)) => format,
+            _ => crate::output::Format::Table,
+        }
+    }
 }
 
 impl LaunchdOpts {
@@ -139,8 +171,8 @@ pub enum Command {
     /// Send a test message through an instance and follow it until it is delivered or
     /// deferred; prints the outcome and the server's reply.
     TestMail(TestMailArgs),
-    /// Health of each instance with the reasons behind it; exits 1 when any is
-    /// degraded or down.
+    /// Health of each instance with the problems behind it and the command that fixes
+    /// them; exits 1 when any is degraded or down (or stopped, with --strict).
     Status(StatusArgs),
     /// List an instance's queued mail, or flush, delete, hold, release or requeue it.
     Queue(crate::commands::queue::QueueArgs),
@@ -152,6 +184,17 @@ pub enum Command {
     Exec(crate::commands::exec::ExecArgs),
     /// Show an instance's log lines (its maillog_file, the journal or the syslog file).
     Logs(crate::commands::logs::LogsArgs),
+    /// Print a shell's completion script (bash, zsh, fish) on standard output.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on standard output: `instancectl man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +203,10 @@ pub struct InitArgs {
     /// network address, so that secondary instances can take port 25.
     #[arg(long)]
     pub null_client: bool,
+
+    /// Print the result as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +238,10 @@ pub struct CreateArgs {
     /// With --role relay: the provider, credentials and sender rewriting.
     #[command(flatten)]
     pub relay: RelayOpts,
+
+    /// Print the result as a JSON document (steps still show on standard error).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which instances a command acts on, chosen as postmulti chooses them: a name
@@ -255,6 +306,10 @@ pub struct DestroyArgs {
     /// Destroy a group or every instance without asking (needed when not at a terminal).
     #[arg(long)]
     pub yes: bool,
+
+    /// Print the result as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -263,9 +318,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
 
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +386,10 @@ pub struct PlistArgs {
     /// problem is found.
     #[arg(long, value_name = "FILE", num_args = 0..)]
     pub check: Option<Vec<PathBuf>>,
+
+    /// With --check: the problems as a JSON document.
+    #[arg(long, requires = "check")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -350,11 +408,13 @@ fn parse_interval(text: &str) -> Result<String, String> {
 /// How `status` writes its report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
-    /// An aligned table for people (details with -v).
+    /// An aligned table for people that fits 80 columns (details with -v).
     Table,
+    /// The table with every column (master pid, processes, memory, postfix check).
+    Wide,
     /// JSON for scripts and monitors (documented in the README).
     Json,
-    /// Prometheus text exposition, for node_exporter's textfile collector.
+    /// Prometheus text exposition.
     Prometheus,
 }
 
@@ -364,13 +424,29 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
 
-    /// JSON instead of a table (the same as --format json).
-    #[arg(long, conflicts_with = "format")]
+    /// JSON instead of a table (the same as -o json).
+    #[arg(long, conflicts_with = "output")]
     pub json: bool,
 
     /// The report's format.
-    #[arg(long, value_enum)]
-    pub format: Option<StatusFormat>,
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "format",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    pub output: Option<StatusFormat>,
+
+    /// Also write the Prometheus metrics to PATH, atomically (a temporary file renamed
+    /// into place), for node_exporter's textfile collector; a relative PATH is taken
+    /// from the working directory. Nothing else is printed unless --json or -o asks.
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+
+    /// An instance stopped on purpose (`instancectl stop`) fails the status too.
+    #[arg(long)]
+    pub strict: bool,
 
     /// Report again every SECONDS (2 when left out), redrawing in place on a
     /// terminal, until interrupted.
@@ -388,9 +464,4 @@ pub struct StatusArgs {
     /// Leave `postfix check` out of the report.
     #[arg(long)]
     pub no_check: bool,
-
-    /// Write the report to FILE (atomically: a temporary file renamed into place, as
-    /// node_exporter's textfile collector needs) instead of standard output.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
 }

@@ -78,7 +78,10 @@ pub struct InstanceStatus {
     /// In effect: main.cf's, else Postfix's default (the host name).
     pub myhostname: String,
     pub verdict: Verdict,
+    /// The problems behind the verdict; empty when there are none.
     pub reasons: Vec<String>,
+    /// What brings it back (null for healthy, on-demand and disabled instances).
+    pub fix: Option<verdict::Fix>,
     pub warnings: Vec<String>,
     pub manager: ManagerView,
     pub master: MasterReport,
@@ -120,15 +123,18 @@ pub struct HostInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    /// healthy when every instance is healthy, on-demand or disabled; else degraded,
-    /// or down when any instance is down, or broken when any is broken.
+    /// The worst verdict that fails the status: broken, down, degraded, or (with
+    /// `--strict`) stopped; healthy when none does.
     pub verdict: Verdict,
     /// The exit status of `instancectl status`: 0 healthy, 1 otherwise.
     pub exit_status: i32,
+    /// Whether an instance stopped on purpose fails the status (`--strict`).
+    pub strict: bool,
     pub instances: usize,
     pub healthy: usize,
     pub on_demand: usize,
     pub disabled: usize,
+    pub stopped: usize,
     pub degraded: usize,
     pub down: usize,
     pub broken: usize,
@@ -137,8 +143,6 @@ pub struct Summary {
 /// The whole status report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// Bumped when a field changes meaning or disappears; new fields do not bump it.
-    pub schema: u32,
     /// RFC 3339, UTC.
     pub generated_at: String,
     #[serde(skip)]
@@ -151,14 +155,14 @@ pub struct Report {
     pub conflicts: Vec<Conflict>,
 }
 
-pub const SCHEMA: u32 = 1;
-
 /// How to gather.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Each listener probe gives up after this.
     pub probe_timeout: Duration,
     pub check: CheckPolicy,
+    /// An instance stopped on purpose fails the status.
+    pub strict: bool,
 }
 
 /// What one instance's worker finds out.
@@ -383,6 +387,7 @@ pub fn gather(
                                 clashes.push(ListenerClash {
                                     ours: addresses[k].clone(),
                                     other: display(other),
+                                    other_name: other.clone(),
                                     theirs: addresses[1 - k].clone(),
                                     other_enabled: enabled.get(other.as_str()) == Some(&true),
                                 });
@@ -408,12 +413,14 @@ pub fn gather(
                 .map(|p| p.name.as_str());
             let queues_ok = seen.queues.as_ref().ok();
             let judgement = verdict::judge(&Facts {
+                name,
+                config_directory: &instance.config_directory,
                 enabled: instance.enabled,
+                held_down: host.state.is_held_down(name),
                 broken: instance.broken.as_deref(),
                 foreign: &seen.foreign,
                 master: &seen.master,
                 stale_pid_process: stale_name,
-                uptime_seconds: uptime,
                 manager: &view,
                 listeners: &seen.listeners,
                 check: &seen.check,
@@ -475,6 +482,7 @@ pub fn gather(
                 myhostname,
                 verdict: judgement.verdict,
                 reasons: judgement.reasons,
+                fix: judgement.fix,
                 warnings,
                 manager: view,
                 master: MasterReport {
@@ -506,28 +514,26 @@ pub fn gather(
         }
     });
     let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
-    let verdict = if count(Verdict::Broken) > 0 {
-        Verdict::Broken
-    } else if count(Verdict::Down) > 0 {
-        Verdict::Down
-    } else if count(Verdict::Degraded) > 0 {
-        Verdict::Degraded
-    } else {
-        Verdict::Healthy
-    };
+    let verdict = instances
+        .iter()
+        .map(|i| i.verdict)
+        .filter(|v| !v.is_ok(opts.strict))
+        .max()
+        .unwrap_or(Verdict::Healthy);
     let summary = Summary {
         verdict,
         exit_status: if verdict == Verdict::Healthy { 0 } else { 1 },
+        strict: opts.strict,
         instances: instances.len(),
         healthy: count(Verdict::Healthy),
         on_demand: count(Verdict::OnDemand),
         disabled: count(Verdict::Disabled),
+        stopped: count(Verdict::Stopped),
         degraded: count(Verdict::Degraded),
         down: count(Verdict::Down),
         broken: count(Verdict::Broken),
     };
     Report {
-        schema: SCHEMA,
         generated_at: rfc3339(now),
         generated_at_unix: now,
         host: HostInfo {

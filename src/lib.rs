@@ -11,9 +11,11 @@ pub(crate) mod lock;
 pub mod manager;
 pub(crate) mod manifest;
 pub(crate) mod outcome;
+pub(crate) mod output;
 pub(crate) mod postfix;
 pub(crate) mod probe;
 pub(crate) mod process;
+pub(crate) mod progress;
 pub(crate) mod reconcile;
 pub(crate) mod relay;
 pub(crate) mod roles;
@@ -28,6 +30,7 @@ pub(crate) mod validate;
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: cli::Cli) -> i32 {
     init_logging(cli.global.verbose, cli.global.log_format);
+    progress::init(cli.global.verbose > 0, cli.global.dry_run);
     match commands::dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {

@@ -323,7 +323,7 @@ pub fn atomic_write_owned(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = directory_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".instancectl-")
         .permissions(std::fs::Permissions::from_mode(mode))
@@ -338,6 +338,15 @@ pub fn atomic_write_owned(
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
+}
+
+/// The directory a file is in. A bare file name's parent is "", which names no
+/// directory to open and sync: it is the working directory.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 fn execute(cmd: &Command) -> Result<Outcome> {
@@ -577,6 +586,13 @@ mod tests {
         Runner::new(false)
             .restrict_mode(&dir.path().join("none"), 0o600)
             .unwrap();
+    }
+
+    #[test]
+    fn a_bare_file_name_is_in_the_working_directory() {
+        assert_eq!(directory_of(Path::new("instancectl.prom")), Path::new("."));
+        assert_eq!(directory_of(Path::new("a/b.prom")), Path::new("a"));
+        assert_eq!(directory_of(Path::new("/b.prom")), Path::new("/"));
     }
 
     #[test]

@@ -3,28 +3,18 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Cell, Color, Table};
+use comfy_table::{Cell, Color};
 
 use crate::health::check::CheckStatus;
 use crate::health::verdict::short_duration;
 use crate::health::{InstanceStatus, Report, Verdict};
-
-/// The JSON document (schema in the README). Compact is one line, for `--watch`.
-pub fn json(report: &Report, compact: bool) -> String {
-    let text = if compact {
-        serde_json::to_string(report)
-    } else {
-        serde_json::to_string_pretty(report)
-    };
-    // A report is plain data; encoding it cannot fail.
-    text.expect("the report encodes as JSON") + "\n"
-}
 
 fn verdict_color(v: Verdict) -> Color {
     match v {
         Verdict::Healthy => Color::Green,
         Verdict::OnDemand => Color::Cyan,
         Verdict::Disabled => Color::DarkGrey,
+        Verdict::Stopped => Color::DarkGrey,
         Verdict::Degraded => Color::Yellow,
         Verdict::Down | Verdict::Broken => Color::Red,
     }
@@ -37,7 +27,7 @@ fn paint(text: &str, v: Verdict, colour: bool) -> String {
     let code = match v {
         Verdict::Healthy => "32",
         Verdict::OnDemand => "36",
-        Verdict::Disabled => "90",
+        Verdict::Disabled | Verdict::Stopped => "90",
         Verdict::Degraded => "33",
         Verdict::Down | Verdict::Broken => "1;31",
     };
@@ -88,10 +78,14 @@ fn smtp_cell(i: &InstanceStatus) -> String {
     }
 }
 
-fn queue_cell(i: &InstanceStatus) -> String {
+/// The number of queued messages; `wide` adds how many in each queue.
+fn queue_cell(i: &InstanceStatus, wide: bool) -> String {
     let Some(q) = &i.queues else {
         return "?".into();
     };
+    if !wide {
+        return q.total.to_string();
+    }
     let parts: Vec<String> = q
         .counts
         .by_name()
@@ -115,46 +109,64 @@ fn master_cell(i: &InstanceStatus) -> String {
     }
 }
 
-/// The table, the reasons of every instance that is not healthy, and every warning.
-/// `verbose` adds a block of details per instance.
-pub fn table(report: &Report, verbose: bool, colour: bool) -> String {
-    let mut t = Table::new();
-    t.load_style(comfy_table::presets::NOTHING);
+/// The table (80 columns; `wide` adds the master, processes, memory, the queues one by
+/// one and postfix check), then for every instance that is not healthy a line with its
+/// verdict and the command that fixes it, its problems, and every warning. `verbose`
+/// adds a block of details per instance.
+pub fn table(report: &Report, verbose: bool, colour: bool, wide: bool) -> String {
+    let mut t = crate::output::table(wide);
     if colour {
         t.enforce_styling();
     } else {
         t.force_no_tty();
     }
-    t.set_header([
-        "NAME", "GROUP", "ROLE", "STATUS", "MASTER", "UPTIME", "PROCS", "RSS", "SMTP", "QUEUE",
-        "CHECK",
-    ]);
+    let header: &[&str] = if wide {
+        &[
+            "NAME", "GROUP", "ROLE", "STATUS", "MASTER", "UPTIME", "PROCS", "RSS", "SMTP", "QUEUE",
+            "CHECK",
+        ]
+    } else {
+        &["NAME", "GROUP", "ROLE", "STATUS", "UPTIME", "SMTP", "QUEUE"]
+    };
+    t.set_header(header.to_vec());
     for i in &report.instances {
         let mut verdict = Cell::new(i.verdict.as_str());
         if colour {
             verdict = verdict.fg(verdict_color(i.verdict));
         }
-        t.add_row(vec![
+        let uptime = Cell::new(i.master.uptime_seconds.map_or("-".into(), short_duration));
+        let mut row = vec![
             Cell::new(&i.name),
             Cell::new(i.group.as_deref().unwrap_or("-")),
             Cell::new(i.role.as_deref().unwrap_or("-")),
             verdict,
-            Cell::new(master_cell(i)),
-            Cell::new(i.master.uptime_seconds.map_or("-".into(), short_duration)),
-            Cell::new(
-                i.processes
-                    .as_ref()
-                    .map_or("-".into(), |p| p.count.to_string()),
-            ),
-            Cell::new(
-                i.processes
-                    .as_ref()
-                    .map_or("-".into(), |p| human_bytes(p.rss_bytes)),
-            ),
-            Cell::new(smtp_cell(i)),
-            Cell::new(queue_cell(i)),
-            Cell::new(check_word(i.check.status)),
-        ]);
+        ];
+        if wide {
+            row.extend([
+                Cell::new(master_cell(i)),
+                uptime,
+                Cell::new(
+                    i.processes
+                        .as_ref()
+                        .map_or("-".into(), |p| p.count.to_string()),
+                ),
+                Cell::new(
+                    i.processes
+                        .as_ref()
+                        .map_or("-".into(), |p| human_bytes(p.rss_bytes)),
+                ),
+                Cell::new(smtp_cell(i)),
+                Cell::new(queue_cell(i, true)),
+                Cell::new(check_word(i.check.status)),
+            ]);
+        } else {
+            row.extend([
+                uptime,
+                Cell::new(smtp_cell(i)),
+                Cell::new(queue_cell(i, false)),
+            ]);
+        }
+        t.add_row(row);
     }
     let mut out = t.trim_fmt();
     out.push('\n');
@@ -164,20 +176,20 @@ pub fn table(report: &Report, verbose: bool, colour: bool) -> String {
             details(&mut notes, i, colour);
             continue;
         }
-        let show_reasons = i.verdict != Verdict::Healthy;
-        if !show_reasons && i.warnings.is_empty() {
+        if i.fix.is_none() && i.reasons.is_empty() && i.warnings.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            notes,
-            "{}: {}",
-            i.name,
-            paint(i.verdict.as_str(), i.verdict, colour)
-        );
-        if show_reasons {
-            for r in &i.reasons {
-                let _ = writeln!(notes, "  - {r}");
+        let verdict = paint(i.verdict.as_str(), i.verdict, colour);
+        match &i.fix {
+            Some(fix) => {
+                let _ = writeln!(notes, "{}: {verdict} \u{2014} {fix}", i.name);
             }
+            None => {
+                let _ = writeln!(notes, "{}: {verdict}", i.name);
+            }
+        }
+        for r in &i.reasons {
+            let _ = writeln!(notes, "  - {r}");
         }
         for w in &i.warnings {
             let _ = writeln!(notes, "  ! {w}");
@@ -205,7 +217,10 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
         let _ = writeln!(out, "  {key:<10} {value}");
     };
     for r in &i.reasons {
-        line("reason", r.clone());
+        line("problem", r.clone());
+    }
+    if let Some(fix) = &i.fix {
+        line("fix", fix.to_string());
     }
     for w in &i.warnings {
         line("warning", w.clone());
@@ -445,7 +460,8 @@ pub fn prometheus(report: &Report) -> String {
     let mut healthy = Family::new(
         "instancectl_healthy",
         "gauge",
-        "1 when the verdict is healthy, on-demand or disabled (status exits 0), else 0.",
+        "1 when the verdict lets status exit 0 (healthy, on-demand, disabled, and stopped \
+         unless --strict), else 0.",
     );
     let mut verdict = Family::new(
         "instancectl_verdict",
@@ -513,7 +529,7 @@ pub fn prometheus(report: &Report) -> String {
         );
         enabled.add(&who, flag(i.enabled));
         up.add(&who, flag(i.master.state.running));
-        healthy.add(&who, flag(i.verdict.is_ok()));
+        healthy.add(&who, flag(i.verdict.is_ok(report.summary.strict)));
         for v in Verdict::ALL {
             verdict.add(
                 &[("postfix_instance", name), ("verdict", v.as_str())],

@@ -37,13 +37,13 @@ impl<'h> Transaction<'h> {
         }
     }
 
-    /// Runs one named step.
+    /// Runs one named step, shown as it happens (see `progress`).
     pub fn step<T>(
         &mut self,
         name: &str,
         f: impl FnOnce(&Host) -> Result<T>,
     ) -> Result<T, StepFailed> {
-        f(self.host).map_err(|error| StepFailed {
+        crate::progress::run(name, || f(self.host)).map_err(|error| StepFailed {
             step: name.to_string(),
             error,
         })

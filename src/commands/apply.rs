@@ -1,5 +1,5 @@
 //! `instancectl apply -f instances.toml`: create, change and remove instances until
-//! the host matches the manifest. Everything is planned and checked before the first
+//! the host matches the manifest, each step shown as it happens (`progress`). Everything is planned and checked before the first
 //! change; a second apply of the same manifest changes nothing and says so.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
 use crate::postfix::main_cf::MainCf;
+use crate::progress;
 use crate::state::InstanceRecord;
 
 use super::{create, destroy, lifecycle};
@@ -136,7 +137,13 @@ fn apply(
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
-            destroy::one(host, manager, &host.instance(&name)?, force_discard_queue)
+            destroy::one(
+                host,
+                manager,
+                &host.instance(&name)?,
+                force_discard_queue,
+                false,
+            )
         }
         Change::Create(w) => {
             println!("{}: missing -> create", w.name);
@@ -151,6 +158,7 @@ fn apply(
                     set: w.set_words(),
                     no_start: !w.enabled,
                     relay: Default::default(),
+                    json: false,
                 },
             )?;
             if !w.enabled {
@@ -179,9 +187,11 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
             instance.group.as_deref().unwrap_or("-"),
             w.group.as_deref().unwrap_or("-")
         );
-        host.postfix
-            .postmulti()
-            .assign_group(name, w.group.as_deref())?;
+        progress::run(&format!("{name}: postmulti assign"), || {
+            host.postfix
+                .postmulti()
+                .assign_group(name, w.group.as_deref())
+        })?;
     }
     if !set.is_empty() || !unset.is_empty() {
         let names: Vec<&str> = set
@@ -190,10 +200,14 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
             .chain(unset.iter().map(String::as_str))
             .collect();
         println!("{name}: main.cf differs ({}) -> set", names.join(", "));
-        host.postfix.set(&instance.config_directory, set)?;
-        host.postfix.unset(&instance.config_directory, unset)?;
+        progress::run(&format!("{name}: postconf"), || {
+            host.postfix.set(&instance.config_directory, set)?;
+            host.postfix.unset(&instance.config_directory, unset)
+        })?;
         if instance.running_master().is_some() && enabled != Some(false) {
-            manager.reload(host, instance)?;
+            progress::run(&format!("{name}: reload"), || {
+                manager.reload(host, instance)
+            })?;
         }
     }
     let record = InstanceRecord {

@@ -38,7 +38,21 @@ struct Plan {
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<()> {
     let plan = plan(host, manager, args)?;
-    apply(host, manager, &plan, !args.no_start)
+    apply(host, manager, &plan, !args.no_start, args.json)
+}
+
+/// What `create --json` prints.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    name: &'a str,
+    group: Option<&'a str>,
+    role: Role,
+    config_directory: &'a Path,
+    listen: Vec<String>,
+    started: bool,
+    master_pid: Option<i32>,
+    /// The relay host and whether credentials are present (never the secret).
+    relay: Option<crate::relay::RelaySummary>,
 }
 
 fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<Plan> {
@@ -328,7 +342,13 @@ fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) ->
     Ok(())
 }
 
-fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) -> Result<()> {
+fn apply(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    plan: &Plan,
+    start: bool,
+    json: bool,
+) -> Result<()> {
     let name = plan.name.as_str();
     // Recorded before the first change: a run killed halfway is undone by the next.
     let intent = Intent::new(IntentAction::Create, name, plan.new_directories.clone());
@@ -339,8 +359,7 @@ fn apply(host: &Host, manager: &dyn ServiceManager, plan: &Plan, start: bool) ->
         host.state.end(&host.runner, name)?;
     }
     let created = created?;
-    report(host, plan, name, created);
-    Ok(())
+    report(host, plan, name, created, json)
 }
 
 /// The create steps, undone as a whole when one fails: the new instance and its master
@@ -434,7 +453,30 @@ fn build(
     })
 }
 
-fn report(host: &Host, plan: &Plan, name: &str, created: Option<(Instance, i32)>) {
+/// Says what was created: a line for people, or the `--json` document.
+fn report(
+    host: &Host,
+    plan: &Plan,
+    name: &str,
+    created: Option<(Instance, i32)>,
+    json: bool,
+) -> Result<()> {
+    if json && !host.runner.dry_run() {
+        let instance = reload_instance(host, name)?;
+        return crate::output::print_json(
+            crate::output::Schema::CREATE,
+            &Created {
+                name,
+                group: plan.group.as_deref(),
+                role: plan.role,
+                config_directory: &plan.config_directory,
+                listen: instance.listeners.iter().map(|l| l.to_string()).collect(),
+                started: created.is_some(),
+                master_pid: created.as_ref().map(|(_, pid)| *pid),
+                relay: plan.relay.as_ref().map(|_| relay::summary(&instance)),
+            },
+        );
+    }
     match created {
         Some((instance, pid)) => {
             let addrs: Vec<String> = instance.listeners.iter().map(|l| l.to_string()).collect();
@@ -457,6 +499,7 @@ fn report(host: &Host, plan: &Plan, name: &str, created: Option<(Instance, i32)>
         println!("{}", relay.describe());
         println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
     }
+    Ok(())
 }
 
 /// Undoes a create that was killed halfway: stops what it started, unregisters it,

@@ -35,7 +35,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
         )?;
     }
     for instance in instances.iter().rev() {
-        one(host, manager, instance, args.force_discard_queue)?;
+        one(host, manager, instance, args.force_discard_queue, args.json)?;
     }
     Ok(())
 }
@@ -46,10 +46,12 @@ pub fn one(
     manager: &dyn ServiceManager,
     instance: &Instance,
     force_discard_queue: bool,
+    json: bool,
 ) -> Result<()> {
     let name = instance.name.as_str();
     refuse_queued(instance, force_discard_queue)?;
     let (queue_directory, data_directory) = instance.directories()?;
+    let queued = QueueCounts::read(queue_directory);
     let mut intent = Intent::new(
         IntentAction::Destroy,
         name,
@@ -63,9 +65,25 @@ pub fn one(
     host.state.begin(&host.runner, &intent)?;
     destroy(host, manager, instance, true, intent.discard_queue)?;
     host.state.end(&host.runner, name)?;
-    if !host.runner.dry_run() {
-        println!("{name}: destroyed");
+    if host.runner.dry_run() {
+        return Ok(());
     }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Destroyed<'a> {
+            name: &'a str,
+            /// Queued messages deleted with the instance (--force-discard-queue).
+            discarded_messages: u64,
+        }
+        return crate::output::print_json(
+            crate::output::Schema::DESTROY,
+            &Destroyed {
+                name,
+                discarded_messages: queued.total(),
+            },
+        );
+    }
+    println!("{name}: destroyed");
     Ok(())
 }
 

@@ -1,11 +1,24 @@
 //! `instancectl init`: multi-instance management on, optionally with the primary made
 //! a send-only null client.
 
+use serde::Serialize;
+
 use crate::cli::InitArgs;
 use crate::error::Result;
 use crate::host::Host;
 use crate::manager::ServiceManager;
+use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
+
+/// What init changed, for `--json`.
+#[derive(Debug, Default, Serialize)]
+struct Outcome {
+    /// postmulti -e init ran (false: multi-instance management was already on).
+    multi_instance_turned_on: bool,
+    /// null when --null-client was not given; false when the primary already was one.
+    null_client_set: Option<bool>,
+    primary_restarted: bool,
+}
 
 /// The primary's settings as a null client: it submits and sends, but listens on no
 /// network address, leaving port 25 to the secondary instances.
@@ -16,6 +29,12 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
     host.require_root()?;
+    let mut outcome = Outcome::default();
+    let say = |text: &str| {
+        if !args.json {
+            println!("{text}");
+        }
+    };
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
     let wrapper_set = !primary
@@ -23,13 +42,14 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result
         .unwrap_or("")
         .is_empty();
     if wrapper_set && primary.get("multi_instance_enable") == Some("yes") {
-        println!("multi-instance management is already on; nothing changed");
+        say("multi-instance management is already on; nothing changed");
     } else {
         host.postfix.postmulti().init()?;
-        println!(
+        outcome.multi_instance_turned_on = true;
+        say(&format!(
             "multi-instance management is on ({}/main.cf)",
             dir.display()
-        );
+        ));
     }
     if args.null_client {
         let missing: Vec<(String, String)> = NULL_CLIENT_PRIMARY
@@ -37,18 +57,23 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result
             .filter(|(k, v)| primary.get(k) != Some(v))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        outcome.null_client_set = Some(!missing.is_empty());
         if missing.is_empty() {
-            println!("the primary instance is already a send-only null client; nothing changed");
+            say("the primary instance is already a send-only null client; nothing changed");
         } else {
             host.postfix.set(dir, &missing)?;
-            println!("the primary instance is now a send-only null client (no network listener)");
+            say("the primary instance is now a send-only null client (no network listener)");
             let primary = host.instance("-")?;
             if primary.running_master().is_some() {
                 // inet_interfaces only takes effect on a full restart.
                 manager.release_and_restart(host, &primary)?;
-                println!("restarted the primary instance so that it lets go of its listeners");
+                outcome.primary_restarted = true;
+                say("restarted the primary instance so that it lets go of its listeners");
             }
         }
+    }
+    if args.json && !host.runner.dry_run() {
+        output::print_json(Schema::INIT, &outcome)?;
     }
     Ok(())
 }

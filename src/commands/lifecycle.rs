@@ -1,5 +1,6 @@
 //! start, stop, restart, reload, enable and disable: the service manager does the
-//! work, in postmulti's start order (stop in reverse).
+//! work, in postmulti's start order (stop in reverse), one progress step per
+//! instance, each ending in a line that says what became of it.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
+use crate::progress;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -77,11 +79,14 @@ fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> 
         return Ok(());
     }
     let was_running = instance.running_master();
+    let step = progress::step(format!("{}: starting", instance.display_name()));
     manager.release_and_start(host, instance)?;
     if host.runner.dry_run() {
+        step.done();
         return Ok(());
     }
     let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
+    step.clear();
     match was_running {
         Some(_) => println!(
             "{}: already running (master pid {pid})",
@@ -105,7 +110,9 @@ fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> R
         return Ok(());
     }
     let was_running = instance.running_master().is_some();
+    let step = progress::step(format!("{}: stopping", instance.display_name()));
     manager.hold_down_and_stop(host, instance)?;
+    step.clear();
     if !host.runner.dry_run() {
         let word = if was_running {
             "stopped"
@@ -153,11 +160,14 @@ fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -
     if unmanaged(manager, instance) {
         return Ok(());
     }
+    let step = progress::step(format!("{}: restarting", instance.display_name()));
     manager.release_and_restart(host, instance)?;
     if host.runner.dry_run() {
+        step.done();
         return Ok(());
     }
     let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
+    step.clear();
     println!("{}: restarted (master pid {pid})", instance.display_name());
     Ok(())
 }

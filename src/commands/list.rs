@@ -1,13 +1,15 @@
-//! `instancectl list`: the instances in start order, as a table or JSON.
+//! `instancectl list`: the instances in start order, as a table (`-o wide`: with their
+//! directories) or JSON.
 
 use serde::Serialize;
 
 use crate::cli::ListArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::JobView;
 use crate::manager::ServiceManager;
+use crate::output::{self, Format, Schema};
 
 #[derive(Serialize)]
 struct Row {
@@ -62,17 +64,20 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
     let selected = host.select(&args.instances.selection_or_all())?;
     let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, manager, i)).collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
-    if args.json {
-        let text = serde_json::to_string_pretty(&rows)
-            .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-        println!("{text}");
-        return Ok(());
+    let format = args.output.format();
+    if format == Format::Json {
+        #[derive(Serialize)]
+        struct Listing {
+            instances: Vec<Row>,
+        }
+        return output::print_json(Schema::LIST, &Listing { instances: rows });
     }
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
-    let mut header = vec![
-        "NAME", "GROUP", "ROLE", "ENABLED", "LISTEN", "MASTER", "CONFIG", "QUEUE", "DATA",
-    ];
+    let wide = format == Format::Wide;
+    let mut table = output::table(wide);
+    let mut header = vec!["NAME", "GROUP", "ROLE", "ENABLED", "LISTEN", "MASTER"];
+    if wide {
+        header.extend(["CONFIG", "QUEUE", "DATA"]);
+    }
     if with_jobs {
         header.push("JOB");
     }
@@ -94,10 +99,14 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
                 row.listen.join(",")
             },
             row.master_pid.map_or("-".into(), |p| p.to_string()),
-            row.config_directory,
-            row.queue_directory.unwrap_or_else(|| "?".into()),
-            row.data_directory.unwrap_or_else(|| "?".into()),
         ];
+        if wide {
+            cells.extend([
+                row.config_directory,
+                row.queue_directory.unwrap_or_else(|| "?".into()),
+                row.data_directory.unwrap_or_else(|| "?".into()),
+            ]);
+        }
         if with_jobs {
             cells.push(job.unwrap_or_else(|| "-".into()));
         }

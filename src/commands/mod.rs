@@ -11,6 +11,7 @@ mod init;
 mod lifecycle;
 mod list;
 pub mod logs;
+mod manual;
 mod plist;
 pub mod queue;
 mod relay;
@@ -26,9 +27,12 @@ use crate::manager::{ManagerKind, ServiceManager, SupervisorPace};
 use crate::state::{Intent, IntentAction};
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
-    // The lint works without Postfix on the host, so it comes before Host::open.
-    if let Command::Plist(args) = &cli.command {
-        return plist::run(&cli.global, args);
+    // These work without Postfix on the host, so they come before Host::open.
+    match &cli.command {
+        Command::Plist(args) => return plist::run(&cli.global, args),
+        Command::Completions(args) => return manual::completions(args.shell).map(|()| 0),
+        Command::Man => return manual::man().map(|()| 0),
+        _ => {}
     }
     let host = Host::open(cli.global.dry_run)?;
     // `supervise` with no manager named is instancectl's own supervisor, also where
@@ -88,7 +92,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             })
         }
         Command::Unit(args) => unit::run(&host, args),
-        Command::Plist(_) => unreachable!("handled above"),
+        Command::Plist(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("handled above")
+        }
         Command::Status(args) => return status::run(&host, manager, args, cli.global.verbose > 0),
         Command::Queue(args) => return queue::run(&host, args),
         Command::Config(args) => config::run(&host, manager, args),

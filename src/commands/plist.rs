@@ -28,7 +28,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
         return Ok(0);
     }
     match (&args.check, &args.name) {
-        (Some(files), _) => check(&config, files),
+        (Some(files), _) => check(&config, files, args.json),
         (None, Some(name)) => print(global, &config, name),
         (None, None) => Err(Error::bad_input("name an instance, or use --check FILE")),
     }
@@ -62,7 +62,23 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
     Ok(0)
 }
 
-fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
+/// One file's problems, for `--check --json`.
+#[derive(serde::Serialize)]
+struct Checked {
+    file: PathBuf,
+    problems: Vec<CheckedProblem>,
+}
+
+#[derive(serde::Serialize)]
+struct CheckedProblem {
+    /// As printed in `error[KIND]`.
+    kind: &'static str,
+    line: Option<usize>,
+    message: String,
+    fix: String,
+}
+
+fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
     let postfix = Postfix::discover(Runner::new(false)).ok();
     let ctx = lint::Context {
         instances: postfix.as_ref().and_then(|p| p.postmulti().list().ok()),
@@ -72,7 +88,7 @@ fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
     };
     let files = if files.is_empty() {
         let found = postfix_jobs(&config.daemons_dir)?;
-        if found.is_empty() {
+        if found.is_empty() && !json {
             println!(
                 "no LaunchDaemon in {} runs Postfix",
                 config.daemons_dir.display()
@@ -85,8 +101,25 @@ fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
     };
     let mut unreadable = Vec::new();
     let mut problems = 0;
+    let mut checked = Vec::new();
     for file in &files {
         match lint::check_file(file, &ctx) {
+            Ok(report) if json => {
+                problems += report.problems.len();
+                checked.push(Checked {
+                    file: report.path,
+                    problems: report
+                        .problems
+                        .into_iter()
+                        .map(|p| CheckedProblem {
+                            kind: p.kind.code(),
+                            line: p.line,
+                            message: p.message,
+                            fix: p.fix,
+                        })
+                        .collect(),
+                });
+            }
             Ok(report) => {
                 problems += report.problems.len();
                 print!("{}", report.render());
@@ -99,6 +132,20 @@ fn check(config: &LaunchdConfig, files: &[PathBuf]) -> Result<i32> {
             "cannot read {}",
             unreadable.join("; ")
         )));
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Lint {
+            problems: usize,
+            files: Vec<Checked>,
+        }
+        crate::output::print_json(
+            crate::output::Schema::PLIST_CHECK,
+            &Lint {
+                problems,
+                files: checked,
+            },
+        )?;
     }
     Ok(if problems > 0 { 1 } else { 0 })
 }

@@ -130,13 +130,13 @@ fn show(host: &Host, args: &RelayShowArgs) -> Result<()> {
     let instance = host.instance(&args.name)?;
     let summary = relay::summary(&instance);
     if args.json {
-        let text = serde_json::to_string_pretty(&ShowJson {
-            name: &instance.name,
-            summary: &summary,
-        })
-        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-        println!("{text}");
-        return Ok(());
+        return crate::output::print_json(
+            crate::output::Schema::RELAY,
+            &ShowJson {
+                name: &instance.name,
+                summary: &summary,
+            },
+        );
     }
     println!("{}:", instance.display_name());
     for line in summary.lines() {

@@ -1,6 +1,7 @@
 //! `instancectl status`: gather every selected instance's health in parallel, write
-//! the report (table, JSON or Prometheus), and exit 0 only when every instance is
-//! healthy, on-demand or disabled. `--watch` repeats it, redrawing in place.
+//! the report (table, wide table, JSON or Prometheus; the Prometheus textfile with
+//! --textfile), and exit 0 unless an instance is degraded or down (or stopped, with
+//! --strict). `--watch` repeats it, redrawing in place.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
 use crate::instance;
 use crate::manager::ServiceManager;
+use crate::output::{self, Schema};
 use crate::status;
 
 /// A remembered `postfix check` result is reused for this long while main.cf and
@@ -38,15 +40,24 @@ pub fn run(
     let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
     let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
     let selection = args.instances.selection_or_all();
-    let format = match (args.json, args.format) {
-        (true, _) => StatusFormat::Json,
-        (_, Some(f)) => f,
-        _ => StatusFormat::Table,
+    let asked = match (args.json, args.output) {
+        (true, _) => Some(StatusFormat::Json),
+        (_, format) => format,
     };
+    // With --textfile the metrics file is the output; stdout only when asked for.
+    let format = match (asked, &args.textfile) {
+        (None, Some(_)) => None,
+        (asked, _) => Some(asked.unwrap_or(StatusFormat::Table)),
+    };
+    // Resolved once, against the directory status was started in.
+    let textfile = args
+        .textfile
+        .as_deref()
+        .map(|p| std::path::absolute(p).map_err(|e| Error::io(p, e)))
+        .transpose()?;
     let stdout_tty = std::io::stdout().is_terminal();
     let colour = stdout_tty
-        && args.output.is_none()
-        && format == StatusFormat::Table
+        && matches!(format, Some(StatusFormat::Table | StatusFormat::Wide))
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
 
     let is_root = nix::unistd::geteuid().is_root();
@@ -67,16 +78,27 @@ pub fn run(
             cannot_run,
             cache_dir: Some(host.state.dir().join("health")),
         },
+        strict: args.strict,
+    };
+    // Writes the metrics file, if asked for, and returns what goes to stdout.
+    let round = |report: &Report, stream: bool| -> Result<Option<String>> {
+        if let Some(path) = &textfile {
+            host.runner
+                .write_file(path, status::prometheus(report).as_bytes(), 0o644)?;
+        }
+        Ok(format.map(|f| render(report, f, verbose, colour, stream)))
     };
 
     let Some(interval) = interval else {
         let report = gather(host, manager, &selection, &opts)?;
-        emit(host, args, &render(&report, format, verbose, colour, false))?;
+        if let Some(text) = round(&report, false)? {
+            emit(&text);
+        }
         return Ok(report.summary.exit_status);
     };
     let mut last_exit = 0;
 
-    let redraw = stdout_tty && args.output.is_none();
+    let redraw = stdout_tty && format.is_some();
     let what = match &selection {
         Selection::One(name) => format!(" {name}"),
         Selection::Group(group) => format!(" -g {group}"),
@@ -87,40 +109,43 @@ pub fn run(
         let text = match gather(host, manager, &selection, &opts) {
             Ok(report) => {
                 last_exit = report.summary.exit_status;
-                render(&report, format, verbose, colour, !redraw)
+                round(&report, !redraw)?
             }
             // The next round may do better (an instance being created, say).
-            Err(e) if redraw => format!("instancectl: {e}\n"),
+            Err(e) if redraw => Some(format!("instancectl: {e}\n")),
             Err(e) => return Err(e),
         };
-        if redraw {
-            let header = format!(
-                "Every {}s: instancectl status{what}    {}\n\n",
-                interval.as_secs_f64(),
-                health::rfc3339(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0)
-                )
-            );
-            // Home, then each line cleared to its end, then the rest of the screen:
-            // no flicker and no leftovers from a longer previous frame. A frame taller
-            // than the screen would scroll and break the next redraw, so it is cut.
-            let mut frame = String::from(if first { "\x1b[H\x1b[2J" } else { "\x1b[H" });
-            first = false;
-            let lines: Vec<&str> = header.lines().chain(text.lines()).collect();
-            for line in fit_to_screen(&lines, terminal_size()) {
-                frame.push_str(&line);
-                frame.push_str("\x1b[K\n");
+        match text {
+            Some(text) if redraw => {
+                let header = format!(
+                    "Every {}s: instancectl status{what}    {}\n\n",
+                    interval.as_secs_f64(),
+                    health::rfc3339(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0)
+                    )
+                );
+                // Home, then each line cleared to its end, then the rest of the screen:
+                // no flicker and no leftovers from a longer previous frame. A frame
+                // taller than the screen would scroll and break the next redraw, so it
+                // is cut.
+                let mut frame = String::from(if first { "\x1b[H\x1b[2J" } else { "\x1b[H" });
+                first = false;
+                let lines: Vec<&str> = header.lines().chain(text.lines()).collect();
+                for line in fit_to_screen(&lines, terminal_size()) {
+                    frame.push_str(&line);
+                    frame.push_str("\x1b[K\n");
+                }
+                frame.push_str("\x1b[J");
+                if !emit(&frame) {
+                    return Ok(last_exit);
+                }
             }
-            frame.push_str("\x1b[J");
-            if !emit(host, args, &frame)? {
-                return Ok(last_exit);
-            }
-        } else if !emit(host, args, &text)? {
             // Whoever read the stream has gone (`status --watch --json | head`).
-            return Ok(last_exit);
+            Some(text) if !emit(&text) => return Ok(last_exit),
+            _ => {}
         }
         // Remembered results are fine after the first round.
         opts.check.recheck = false;
@@ -147,29 +172,21 @@ fn render(
     stream: bool,
 ) -> String {
     match format {
-        StatusFormat::Table => status::table(report, verbose, colour),
+        StatusFormat::Table => status::table(report, verbose, colour, false),
+        StatusFormat::Wide => status::table(report, verbose, colour, true),
         // One document per line when a watch streams into a pipe.
-        StatusFormat::Json => status::json(report, stream),
+        StatusFormat::Json => output::json(Schema::STATUS, report, stream),
         StatusFormat::Prometheus => status::prometheus(report),
     }
 }
 
-/// Writes the report; false when standard output has been closed, which is not an
-/// error worth a message (`status | head`).
-fn emit(host: &Host, args: &StatusArgs, text: &str) -> Result<bool> {
-    match &args.output {
-        Some(path) => host
-            .runner
-            .write_file(path, text.as_bytes(), 0o644)
-            .map(|()| true),
-        None => {
-            let mut out = std::io::stdout().lock();
-            Ok(out
-                .write_all(text.as_bytes())
-                .and_then(|()| out.flush())
-                .is_ok())
-        }
-    }
+/// Writes to standard output; false when it has been closed, which is not an error
+/// worth a message (`status | head`).
+fn emit(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }
 
 /// The terminal's rows and columns, when standard output is one.

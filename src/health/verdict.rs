@@ -1,5 +1,6 @@
-//! The verdict on one instance, and the reasons behind it, from the facts gathered.
-//! A pure function, so every rule is tested without a running Postfix.
+//! The verdict on one instance, the problems behind it, and the command that fixes it,
+//! from the facts gathered. A pure function, so every rule is tested without a running
+//! Postfix.
 
 use serde::Serialize;
 
@@ -10,7 +11,7 @@ use crate::postfix::queue::QueueCounts;
 use crate::probe::ListenerStatus;
 use crate::probe::sockets::Foreign;
 
-/// One word for an instance's health.
+/// One word for an instance's health, in order of how much it needs a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -21,6 +22,9 @@ pub enum Verdict {
     OnDemand,
     /// Disabled in postmulti: it is meant to be down.
     Disabled,
+    /// Enabled, but stopped on purpose with `instancectl stop`: it stays down until
+    /// `instancectl start`. Fine unless `status --strict`.
+    Stopped,
     /// It runs, but something is wrong (a listener does not answer, the config does not
     /// pass postfix check, the master runs outside its service manager, ...).
     Degraded,
@@ -32,10 +36,11 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 7] = [
         Verdict::Healthy,
         Verdict::OnDemand,
         Verdict::Disabled,
+        Verdict::Stopped,
         Verdict::Degraded,
         Verdict::Down,
         Verdict::Broken,
@@ -46,18 +51,21 @@ impl Verdict {
             Verdict::Healthy => "healthy",
             Verdict::OnDemand => "on-demand",
             Verdict::Disabled => "disabled",
+            Verdict::Stopped => "stopped",
             Verdict::Degraded => "degraded",
             Verdict::Down => "down",
             Verdict::Broken => "broken",
         }
     }
 
-    /// Whether `instancectl status` may exit 0 with an instance in this state.
-    pub fn is_ok(self) -> bool {
-        matches!(
-            self,
-            Verdict::Healthy | Verdict::OnDemand | Verdict::Disabled
-        )
+    /// Whether `instancectl status` may exit 0 with an instance in this state;
+    /// `strict` counts an instance stopped on purpose as a failure.
+    pub fn is_ok(self, strict: bool) -> bool {
+        match self {
+            Verdict::Healthy | Verdict::OnDemand | Verdict::Disabled => true,
+            Verdict::Stopped => !strict,
+            Verdict::Degraded | Verdict::Down | Verdict::Broken => false,
+        }
     }
 }
 
@@ -67,12 +75,49 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// What brings an instance back: a command, sometimes after something a person must
+/// do first (correct a configuration file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// What to do before the command, when the command alone does not fix it.
+    pub first: Option<String>,
+    /// The command to run.
+    pub run: String,
+}
+
+impl Fix {
+    fn run(command: String) -> Fix {
+        Fix {
+            first: None,
+            run: command,
+        }
+    }
+
+    fn after(first: String, command: String) -> Fix {
+        Fix {
+            first: Some(first),
+            run: command,
+        }
+    }
+}
+
+impl std::fmt::Display for Fix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.first {
+            Some(first) => write!(f, "{first}, then run: {}", self.run),
+            None => write!(f, "run: {}", self.run),
+        }
+    }
+}
+
 /// Another instance configured on one of this instance's listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerClash {
     /// This instance's listener, e.g. `127.0.0.1:25`.
     pub ours: String,
     pub other: String,
+    /// The other instance's name as instancectl takes it (`-` for the primary).
+    pub other_name: String,
     /// The other instance's listener (differs from ours when one is a wildcard).
     pub theirs: String,
     pub other_enabled: bool,
@@ -81,7 +126,12 @@ pub struct ListenerClash {
 /// Everything the verdict looks at.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
+    /// As instancectl takes it on its command line (`-` for the primary).
+    pub name: &'a str,
+    pub config_directory: &'a std::path::Path,
     pub enabled: bool,
+    /// `instancectl stop` asked for it to stay down until `instancectl start`.
+    pub held_down: bool,
     /// Why the instance is broken (its directories are not its own), if it is.
     pub broken: Option<&'a str>,
     /// Other programs listening on the running master's addresses and ports.
@@ -89,7 +139,6 @@ pub struct Facts<'a> {
     pub master: &'a MasterState,
     /// The name of the process that now has the stale pid file's pid, if one has.
     pub stale_pid_process: Option<&'a str>,
-    pub uptime_seconds: Option<u64>,
     pub manager: &'a ManagerView,
     pub listeners: &'a [ListenerStatus],
     pub check: &'a CheckResult,
@@ -100,12 +149,29 @@ pub struct Facts<'a> {
     pub same_myhostname: &'a [String],
 }
 
-/// The verdict, the reasons behind it, and warnings that do not change it.
+/// The verdict, the problems behind it, the fix, and warnings that do not change it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: Verdict,
+    /// Problems only: empty for a healthy, on-demand, disabled or stopped instance.
     pub reasons: Vec<String>,
+    /// For every verdict but healthy, on-demand and disabled.
+    pub fix: Option<Fix>,
     pub warnings: Vec<String>,
+}
+
+impl Judgement {
+    /// A problem: the verdict becomes `v` when that is worse, and the fix of the worst
+    /// problem (the first one found among equals) is the one offered.
+    fn problem(&mut self, v: Verdict, reason: String, fix: Fix) {
+        if v > self.verdict || self.fix.is_none() {
+            self.fix = Some(fix);
+        }
+        if v > self.verdict {
+            self.verdict = v;
+        }
+        self.reasons.push(reason);
+    }
 }
 
 fn job_name(view: &ManagerView) -> String {
@@ -154,16 +220,19 @@ pub fn judge(f: &Facts) -> Judgement {
     let mut j = Judgement {
         verdict: Verdict::Healthy,
         reasons: Vec::new(),
+        fix: None,
         warnings: Vec::new(),
-    };
-    let worse = |j: &mut Judgement, v: Verdict, reason: String| {
-        if v > j.verdict {
-            j.verdict = v;
-        }
-        j.reasons.push(reason);
     };
     let m = f.master;
     let view = f.manager;
+    let name = f.name;
+    let ctl = |verb: &str| format!("instancectl {verb} {name}");
+    let check_first = || {
+        format!(
+            "correct what `postfix -c {} check` reports",
+            f.config_directory.display()
+        )
+    };
     if let Some(why) = f.broken {
         j.verdict = Verdict::Broken;
         j.reasons.push(format!("broken: {why}"));
@@ -214,8 +283,6 @@ pub fn judge(f: &Facts) -> Judgement {
 
     if !f.enabled {
         j.verdict = Verdict::Disabled;
-        j.reasons
-            .push("disabled in postmulti (multi_instance_enable = no)".into());
         if m.running {
             j.warnings.push(format!(
                 "disabled, but its master runs (pid {}); stop it or enable the instance",
@@ -251,16 +318,21 @@ pub fn judge(f: &Facts) -> Judgement {
     }
 
     if let Some(problem) = &view.problem {
-        worse(&mut j, Verdict::Degraded, problem.clone());
+        // Without its supervisor nothing starts or restarts it: that comes first.
+        let fix = match &view.start_command {
+            Some(command) => Fix::run(command.clone()),
+            None => Fix::run(ctl("start")),
+        };
+        j.problem(Verdict::Degraded, problem.clone(), fix);
     }
 
     if m.running {
-        let pid = m.pid.map_or("?".into(), |p| p.to_string());
-        let up = f
-            .uptime_seconds
-            .map(|s| format!(", up {}", short_duration(s)))
-            .unwrap_or_default();
-        j.reasons.push(format!("master runs (pid {pid}{up})"));
+        if f.held_down {
+            j.warnings.push(format!(
+                "marked stopped by `instancectl stop`, yet its master runs; `{}` clears the mark",
+                ctl("start")
+            ));
+        }
         let failing: Vec<&ListenerStatus> = f.listeners.iter().filter(|l| !l.ok).collect();
         let described = |ls: &[&ListenerStatus]| {
             ls.iter()
@@ -274,25 +346,17 @@ pub fn judge(f: &Facts) -> Judgement {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        if f.listeners.is_empty() {
-            j.reasons.push("no inet listeners configured".into());
-        } else if failing.is_empty() {
-            j.reasons.push(format!(
-                "{n} of {n} listener(s) answer",
-                n = f.listeners.len()
-            ));
-        } else if failing.len() == f.listeners.len() {
-            worse(
-                &mut j,
+        if !failing.is_empty() && failing.len() == f.listeners.len() {
+            j.problem(
                 Verdict::Down,
                 format!(
                     "no listener answers, although the master runs: {}",
                     described(&failing)
                 ),
+                Fix::run(ctl("restart")),
             );
-        } else {
-            worse(
-                &mut j,
+        } else if !failing.is_empty() {
+            j.problem(
                 Verdict::Degraded,
                 format!(
                     "{} of {} listeners do not answer: {}",
@@ -300,20 +364,29 @@ pub fn judge(f: &Facts) -> Judgement {
                     f.listeners.len(),
                     described(&failing)
                 ),
+                Fix::run(ctl("restart")),
             );
         }
+        let outside = |ours: i32| {
+            Fix::after(
+                format!(
+                    "stop the master outside it (`kill {ours}`, or `postfix -c {} stop`)",
+                    f.config_directory.display()
+                ),
+                ctl("start"),
+            )
+        };
         match (view.pid, m.pid) {
-            (Some(theirs), Some(ours)) if theirs != ours => worse(
-                &mut j,
+            (Some(theirs), Some(ours)) if theirs != ours => j.problem(
                 Verdict::Degraded,
                 format!(
                     "the master (pid {ours}) runs outside its service manager: the {} runs \
                      pid {theirs}",
                     job_name(view)
                 ),
+                outside(ours),
             ),
-            (None, Some(ours)) if view.restarts_on_exit && view.state.is_some() => worse(
-                &mut j,
+            (None, Some(ours)) if view.restarts_on_exit && view.state.is_some() => j.problem(
                 Verdict::Degraded,
                 format!(
                     "the master (pid {ours}) runs outside its service manager: the {} is {} \
@@ -321,45 +394,57 @@ pub fn judge(f: &Facts) -> Judgement {
                     job_name(view),
                     view.state.as_deref().unwrap_or("?")
                 ),
+                outside(ours),
             ),
             _ => {}
         }
         for other in f.foreign {
-            worse(
-                &mut j,
+            j.problem(
                 Verdict::Degraded,
                 format!(
                     "{other}, which this master does not run: the kernel hands it some of the \
                      connections (SO_REUSEPORT); stop that program or move this instance"
                 ),
+                Fix::after("stop the other program".into(), ctl("restart")),
             );
         }
         if f.check.status == CheckStatus::Failed {
-            worse(
-                &mut j,
+            j.problem(
                 Verdict::Degraded,
                 format!(
                     "postfix check fails: {}; the running master is not affected, but the \
                      next start will fail",
                     gist(&f.check.output)
                 ),
+                Fix::after(check_first(), ctl("reload")),
             );
         }
     } else if view.on_demand {
         j.verdict = Verdict::OnDemand;
-        j.reasons.push(format!(
-            "not running now; {} starts it on demand",
-            view.label.as_deref().unwrap_or("its service manager")
-        ));
         if f.check.status == CheckStatus::Failed {
-            worse(
-                &mut j,
+            j.problem(
                 Verdict::Degraded,
                 format!(
                     "postfix check fails, so it will not start when needed: {}",
                     gist(&f.check.output)
                 ),
+                Fix::run(format!("postfix -c {} check", f.config_directory.display())),
             );
+        }
+    } else if f.held_down {
+        // A problem with its manager (found above) stays the verdict.
+        j.verdict = j.verdict.max(Verdict::Stopped);
+        j.fix = Some(match &view.start_command {
+            // `instancectl start` asks the supervisor, which must run first.
+            Some(command) => Fix::after(format!("start the supervisor ({command})"), ctl("start")),
+            None => Fix::run(ctl("start")),
+        });
+        if f.check.status == CheckStatus::Failed {
+            j.warnings.push(format!(
+                "postfix check fails, so it will not start: {}",
+                gist(&f.check.output)
+            ));
+            j.fix = Some(Fix::after(check_first(), ctl("start")));
         }
     } else {
         let file = m.pid_file.display();
@@ -383,7 +468,13 @@ pub fn judge(f: &Facts) -> Judgement {
                 None => format!("not running: no master (no {file})"),
             },
         };
-        worse(&mut j, Verdict::Down, why);
+        // Without its manager nothing starts it: that comes first.
+        let fix = match (&view.start_command, f.check.status) {
+            (Some(command), _) => Fix::run(command.clone()),
+            (None, CheckStatus::Failed) => Fix::after(check_first(), ctl("start")),
+            (None, _) => Fix::run(ctl("start")),
+        };
+        j.problem(Verdict::Down, why, fix);
         if let Some(theirs) = view.pid {
             j.reasons.push(format!(
                 "the {} runs pid {theirs}, but no master holds the pid file's lock",
@@ -412,27 +503,20 @@ pub fn judge(f: &Facts) -> Judgement {
         }
     }
 
-    if f.check.status == CheckStatus::Ok && j.verdict == Verdict::Healthy {
-        j.reasons.push(if f.check.cached {
-            "postfix check passed (remembered)".into()
-        } else {
-            "postfix check passed".into()
-        });
-    }
     for c in f.clashes {
         let theirs = if c.ours == c.theirs {
             String::new()
         } else {
             format!(" (as {})", c.theirs)
         };
-        if c.other_enabled {
-            worse(
-                &mut j,
+        if c.other_enabled && j.verdict != Verdict::Stopped {
+            j.problem(
                 Verdict::Degraded,
                 format!(
                     "{} is also configured for {}{theirs}: only one of them can bind it",
                     c.ours, c.other
                 ),
+                Fix::run(format!("instancectl disable {}", c.other_name)),
             );
         } else {
             j.warnings.push(format!(
@@ -501,6 +585,7 @@ mod tests {
 
     struct Case {
         enabled: bool,
+        held_down: bool,
         master: MasterState,
         view: ManagerView,
         listeners: Vec<ListenerStatus>,
@@ -513,6 +598,7 @@ mod tests {
         fn healthy() -> Case {
             Case {
                 enabled: true,
+                held_down: false,
                 master: master(true, Some(315)),
                 view: ManagerView::empty(ManagerKind::Postfix),
                 listeners: vec![listener("127.0.0.1:2525", true)],
@@ -528,12 +614,14 @@ mod tests {
 
         fn facts(&self) -> Facts<'_> {
             Facts {
+                name: "postfix-a",
+                config_directory: std::path::Path::new("/etc/postfix-a"),
                 enabled: self.enabled,
+                held_down: self.held_down,
                 broken: None,
                 foreign: &[],
                 master: &self.master,
                 stale_pid_process: None,
-                uptime_seconds: Some(3700),
                 manager: &self.view,
                 listeners: &self.listeners,
                 check: &self.check,
@@ -622,17 +710,12 @@ mod tests {
     }
 
     #[test]
-    fn healthy_says_why() {
+    fn healthy_has_no_problems() {
         let j = Case::healthy().judge();
         assert_eq!(j.verdict, Verdict::Healthy);
-        assert_eq!(
-            j.reasons,
-            [
-                "master runs (pid 315, up 1h01m)",
-                "1 of 1 listener(s) answer",
-                "postfix check passed"
-            ]
-        );
+        // Reasons are problems; a healthy instance has none, and needs no fix.
+        assert!(j.reasons.is_empty(), "{j:?}");
+        assert_eq!(j.fix, None);
         assert!(j.warnings.is_empty());
     }
 
@@ -643,6 +726,10 @@ mod tests {
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::Down);
         assert!(j.reasons[0].contains("no master"), "{j:?}");
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "run: instancectl start postfix-a"
+        );
 
         c.master = master(false, Some(315));
         let j = c.judge();
@@ -673,14 +760,18 @@ mod tests {
         ];
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::Degraded);
-        assert!(
-            j.reasons[1].contains("1 of 2 listeners do not answer: 127.0.0.1:2526"),
-            "{j:?}"
+        assert_eq!(
+            j.reasons,
+            ["1 of 2 listeners do not answer: 127.0.0.1:2526: Connection refused (os error 111)"]
+        );
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "run: instancectl restart postfix-a"
         );
         c.listeners = vec![listener("127.0.0.1:2525", false)];
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::Down);
-        assert!(j.reasons[1].contains("no listener answers"), "{j:?}");
+        assert!(j.reasons[0].contains("no listener answers"), "{j:?}");
     }
 
     #[test]
@@ -689,7 +780,9 @@ mod tests {
         c.enabled = false;
         c.master = master(false, None);
         assert_eq!(c.judge().verdict, Verdict::Disabled);
-        assert!(c.judge().verdict.is_ok());
+        assert!(c.judge().verdict.is_ok(true));
+        assert!(c.judge().reasons.is_empty());
+        assert_eq!(c.judge().fix, None);
 
         let mut c = Case::healthy();
         c.master = master(false, None);
@@ -697,10 +790,79 @@ mod tests {
         c.view.label = Some("org.postfix.master".into());
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::OnDemand);
-        assert!(j.verdict.is_ok());
-        assert!(j.reasons[0].contains("org.postfix.master starts it on demand"));
+        assert!(j.verdict.is_ok(true));
+        assert!(j.reasons.is_empty(), "{j:?}");
 
         c.check = check(CheckStatus::Failed, "postfix: fatal: bad");
+        assert_eq!(c.judge().verdict, Verdict::Degraded);
+    }
+
+    #[test]
+    fn stopped_on_purpose_is_not_down() {
+        let mut c = Case::healthy();
+        c.master = master(false, Some(315));
+        c.held_down = true;
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Stopped);
+        assert!(j.verdict.is_ok(false));
+        assert!(!j.verdict.is_ok(true), "--strict counts it");
+        assert!(j.reasons.is_empty(), "{j:?}");
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "run: instancectl start postfix-a"
+        );
+
+        c.check = check(CheckStatus::Failed, "postfix: fatal: bad");
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Stopped);
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "correct what `postfix -c /etc/postfix-a check` reports, then run: \
+             instancectl start postfix-a"
+        );
+        assert!(j.warnings[0].contains("will not start"), "{j:?}");
+
+        // Without a supervisor to ask, that comes first.
+        c.check = check(CheckStatus::Ok, "");
+        c.view.start_command = Some("systemctl enable --now instancectl".into());
+        assert_eq!(
+            c.judge().fix.unwrap().to_string(),
+            "start the supervisor (systemctl enable --now instancectl), then run: \
+             instancectl start postfix-a"
+        );
+
+        // Started behind instancectl's back: judged as running, with a warning.
+        c.master = master(true, Some(315));
+        c.check = check(CheckStatus::Ok, "");
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert!(j.warnings[0].contains("marked stopped"), "{j:?}");
+    }
+
+    #[test]
+    fn without_its_supervisor_the_fix_is_to_start_it() {
+        let mut c = Case::healthy();
+        c.master = master(false, None);
+        c.view = ManagerView::empty(ManagerKind::Native);
+        c.view.problem = Some("nothing restarts this instance if its master dies".into());
+        c.view.start_command = Some("systemctl enable --now instancectl".into());
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Down);
+        assert_eq!(
+            j.fix.as_ref().unwrap().run,
+            "systemctl enable --now instancectl"
+        );
+        // Serving, but nothing would bring it back: the same fix.
+        c.master = master(true, Some(315));
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Degraded);
+        assert_eq!(
+            j.fix.as_ref().unwrap().to_string(),
+            "run: systemctl enable --now instancectl"
+        );
+        // Stopped on purpose, but without a supervisor: the manager's problem stays.
+        c.master = master(false, Some(315));
+        c.held_down = true;
         assert_eq!(c.judge().verdict, Verdict::Degraded);
     }
 
@@ -774,6 +936,7 @@ mod tests {
         c.clashes = vec![ListenerClash {
             ours: "127.0.0.1:2525".into(),
             other: "postfix-b".into(),
+            other_name: "postfix-b".into(),
             theirs: "*:2525".into(),
             other_enabled: true,
         }];
@@ -781,6 +944,7 @@ mod tests {
         assert_eq!(j.verdict, Verdict::Degraded);
         assert!(j.reasons.iter().any(|r| r
             == "127.0.0.1:2525 is also configured for postfix-b (as *:2525): only one of them can bind it"));
+        assert_eq!(j.fix.as_ref().unwrap().run, "instancectl disable postfix-b");
         c.clashes[0].other_enabled = false;
         let j = c.judge();
         assert_eq!(j.verdict, Verdict::Healthy);

@@ -60,6 +60,9 @@ pub struct ManagerView {
     /// supervisor is not running, or keeps failing to start the master): the
     /// instance is not healthy, whatever its master does.
     pub problem: Option<String>,
+    /// When the manager itself is not running (no native supervisor answers): the
+    /// command that starts it, which is what a down instance needs first.
+    pub start_command: Option<String>,
 }
 
 impl ManagerView {
@@ -79,6 +82,7 @@ impl ManagerView {
             master_unit: None,
             notes: Vec::new(),
             problem: None,
+            start_command: None,
         }
     }
 

@@ -182,7 +182,7 @@ impl Mac {
     }
 
     fn job_of(&self, name: &str) -> serde_json::Value {
-        let rows = self.list_json();
+        let rows = self.list_json()["instances"].clone();
         rows.as_array()
             .unwrap()
             .iter()
@@ -378,7 +378,7 @@ fn reboot_brings_both_back_and_a_disabled_instance_stays_down(release: &'static 
     assert_eq!(mac.master_pid("postfix-in"), None);
     assert_eq!(mac.sb.banner("127.0.1.1", 25), "");
     let rows = mac.list_json();
-    let row = rows
+    let row = rows["instances"]
         .as_array()
         .unwrap()
         .iter()

@@ -147,7 +147,9 @@ fn list_remembers_roles() {
     sb.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
     let json = sb.ctl("list --json").ok();
-    let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["schema"], "instancectl.list/v1");
+    let rows = &doc["instances"];
     let out = &rows[1];
     assert_eq!(out["name"], "postfix-out");
     assert_eq!(out["role"], "output");

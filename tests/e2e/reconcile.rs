@@ -141,8 +141,8 @@ fn a_secondary_without_its_own_directories_is_broken_and_never_mistaken_for_the_
         .ok();
 
     let list = sb.ctl("--manager postfix list --json").ok();
-    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let rows = doc["instances"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["-", "postfix-r", "postfix-gone"], "{list:?}");
     for row in &rows[1..] {

@@ -57,7 +57,7 @@ fn healthy_instance_reports_everything() {
 
     let (run, report) = status_json(&sb, "");
     assert_eq!(run.code, 0, "{run:#?}");
-    assert_eq!(report["schema"], 1);
+    assert_eq!(report["schema"], "instancectl.status/v2");
     assert_eq!(report["summary"]["verdict"], "healthy");
     assert_eq!(report["summary"]["exit_status"], 0);
     assert_eq!(report["summary"]["instances"], 2);
@@ -79,7 +79,9 @@ fn healthy_instance_reports_everything() {
     assert_eq!(a["config_directory"], "/etc/postfix-a");
     assert_eq!(a["queue_directory"], "/var/spool/postfix-a");
     assert_eq!(a["warnings"], serde_json::json!([]));
-    assert!(reasons(a).contains("1 of 1 listener(s) answer"), "{a:#}");
+    // Reasons are problems: a healthy instance has none, and needs no fix.
+    assert_eq!(a["reasons"], serde_json::json!([]), "{a:#}");
+    assert_eq!(a["fix"], Value::Null, "{a:#}");
 
     let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     let master = &a["master"];
@@ -240,14 +242,31 @@ fn prometheus_exposition_is_well_formed() {
     assert!(text.contains("instancectl_listener_latency_seconds{postfix_instance=\"postfix-a\""));
     assert!(text.contains("instancectl_master_start_time_seconds{postfix_instance=\"postfix-a\"}"));
 
-    // --output writes the file whatever the verdict, atomically, and prints nothing.
+    // --textfile writes the file whatever the verdict, atomically, and prints nothing;
+    // a relative path is taken from the working directory.
     sb.ctl("stop postfix-a").ok();
-    let run = sb.ctl("status --format prometheus -o /tmp/instancectl.prom");
-    assert_eq!(run.code, 1, "{run:#?}");
+    let run = sb.sh("mkdir -p /tmp/textfile && cd /tmp/textfile && instancectl status --strict --textfile instancectl.prom");
+    assert_eq!(run.code, 1, "stopped fails with --strict: {run:#?}");
     assert_eq!(run.stdout, "");
-    let file = sb.sh("cat /tmp/instancectl.prom").ok().stdout;
+    let file = sb.sh("cat /tmp/textfile/instancectl.prom").ok().stdout;
+    for expected in [
+        "instancectl_up{postfix_instance=\"postfix-a\"} 0",
+        "instancectl_verdict{postfix_instance=\"postfix-a\",verdict=\"stopped\"} 1",
+        "instancectl_healthy{postfix_instance=\"postfix-a\"} 0",
+    ] {
+        assert!(file.contains(expected), "{expected} missing in:\n{file}");
+    }
+    let leftovers = sb.sh("ls -A /tmp/textfile").ok().stdout;
+    assert_eq!(leftovers, "instancectl.prom\n", "no temporary file left");
+    // Without --strict a stopped instance is fine; with -o the report goes to stdout
+    // as well.
+    let run = sb.sh("cd /tmp/textfile && instancectl status --textfile ./instancectl.prom -o json");
+    assert_eq!(run.code, 0, "{run:#?}");
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["schema"], "instancectl.status/v2");
+    let file = sb.sh("cat /tmp/textfile/instancectl.prom").ok().stdout;
     assert!(
-        file.contains("instancectl_up{postfix_instance=\"postfix-a\"} 0"),
+        file.contains("instancectl_healthy{postfix_instance=\"postfix-a\"} 1"),
         "{file}"
     );
 }
@@ -275,6 +294,14 @@ fn failing_check_degrades_a_running_instance() {
     assert_eq!(a["listeners"][0]["ok"], true);
     let prom = sb.ctl("status postfix-a --format prometheus").stdout;
     assert!(prom.contains("instancectl_postfix_check_ok{postfix_instance=\"postfix-a\"} 0"));
+    let table = sb.ctl("status postfix-a");
+    assert!(
+        table.stdout.contains(
+            "postfix-a: degraded \u{2014} correct what `postfix -c /etc/postfix-a check` \
+             reports, then run: instancectl reload postfix-a\n"
+        ),
+        "{table:#?}"
+    );
 
     // Fixed: the edit changes main.cf, so the check runs again at once.
     sb.sh("sed -i '/^bogus line$/d' /etc/postfix-a/main.cf")
@@ -291,12 +318,19 @@ fn stopped_then_disabled() {
     let pid = i64::from(sb.pid_file_pid("postfix-a").expect("a pid file"));
     sb.ctl("stop postfix-a").ok();
 
+    // Stopped on purpose: not a failure unless --strict.
     let (run, report) = status_json(&sb, "postfix-a");
-    assert_eq!(run.code, 1, "{run:#?}");
-    assert_eq!(report["summary"]["verdict"], "down");
-    assert_eq!(report["summary"]["down"], 1);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(report["summary"]["verdict"], "healthy");
+    assert_eq!(report["summary"]["stopped"], 1);
+    assert_eq!(report["summary"]["strict"], false);
     let a = instance(&report, "postfix-a");
-    assert_eq!(a["verdict"], "down");
+    assert_eq!(a["verdict"], "stopped");
+    assert_eq!(a["reasons"], serde_json::json!([]), "{a:#}");
+    assert_eq!(
+        a["fix"],
+        serde_json::json!({"first": null, "run": "instancectl start postfix-a"})
+    );
     assert_eq!(a["master"]["running"], false);
     assert_eq!(a["master"]["pid"], Value::Null);
     // Postfix leaves its pid file behind when it stops.
@@ -306,7 +340,6 @@ fn stopped_then_disabled() {
     assert_eq!(a["master"]["alive"], false);
     assert_eq!(a["master"]["holds_lock"], false);
     assert_eq!(a["processes"], Value::Null);
-    assert!(reasons(a).contains("not running"), "{a:#}");
     assert_eq!(a["listeners"][0]["ok"], false);
     assert!(
         a["listeners"][0]["error"]
@@ -317,16 +350,45 @@ fn stopped_then_disabled() {
     );
     assert_eq!(a["manager"]["state"], "not running");
 
+    let (run, report) = status_json(&sb, "postfix-a --strict");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(report["summary"]["verdict"], "stopped");
+    assert_eq!(report["summary"]["exit_status"], 1);
+
     let table = sb.ctl("status postfix-a");
-    assert_eq!(table.code, 1);
-    assert!(table.stdout.contains("postfix-a: down"), "{table:#?}");
+    assert_eq!(table.code, 0, "{table:#?}");
+    assert!(
+        table
+            .stdout
+            .contains("postfix-a: stopped \u{2014} run: instancectl start postfix-a\n"),
+        "{table:#?}"
+    );
+    assert_eq!(sb.ctl("status postfix-a --strict").code, 1);
+
+    // Down without being asked: the master killed behind instancectl's back.
+    sb.ctl("start postfix-a").ok();
+    let pid = sb.pid_file_pid("postfix-a").expect("a pid file");
+    sb.sh(&format!("kill -9 {pid}")).ok();
+    assert!(sb.wait_for(
+        &format!("! kill -0 {pid} 2>/dev/null"),
+        Duration::from_secs(10)
+    ));
+    let table = sb.ctl("status postfix-a");
+    assert_eq!(table.code, 1, "{table:#?}");
+    assert!(
+        table
+            .stdout
+            .contains("postfix-a: down \u{2014} run: instancectl start postfix-a\n  - not running"),
+        "{table:#?}"
+    );
 
     sb.ctl("disable postfix-a").ok();
-    let (run, report) = status_json(&sb, "postfix-a");
+    let (run, report) = status_json(&sb, "postfix-a --strict");
     assert_eq!(run.code, 0, "{run:#?}");
     let a = instance(&report, "postfix-a");
     assert_eq!(a["verdict"], "disabled");
     assert_eq!(a["enabled"], false);
+    assert_eq!(a["fix"], Value::Null);
     assert!(
         a["listeners"][0]["error"]
             .as_str()
@@ -400,6 +462,7 @@ fn listener_gone_while_the_master_lives() {
         reasons(a).contains("no listener answers, although the master runs"),
         "{a:#}"
     );
+    assert_eq!(a["fix"]["run"], "instancectl restart postfix-a", "{a:#}");
 }
 
 #[test]
@@ -482,7 +545,7 @@ fn stale_pid_file_after_kill_9() {
     assert_eq!(a["master"]["alive"], true, "{a:#}");
     assert_eq!(a["master"]["holds_lock"], false, "{a:#}");
     assert!(reasons(a).contains("now belongs to `sleep`"), "{a:#}");
-    let table = sb.ctl("status postfix-a");
+    let table = sb.ctl("status postfix-a -o wide");
     assert!(
         table.stdout.contains(&format!("- ({other} stale)")),
         "{table:#?}"
@@ -543,7 +606,7 @@ fn queue_counts_follow_held_delivery() {
         (q["hold"].clone(), q["deferred"].clone()),
         (3.into(), 0.into())
     );
-    let table = sb.ctl("status postfix-q").ok();
+    let table = sb.ctl("status postfix-q -o wide").ok();
     assert!(table.stdout.contains("3 (3 hold)"), "{table:#?}");
 
     // A stopped instance's submissions wait in maildrop.
@@ -553,7 +616,7 @@ fn queue_counts_follow_held_delivery() {
     )
     .ok();
     let (run, report) = status_json(&sb, "postfix-q");
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 0, "stopped on purpose: {run:#?}");
     let q = &instance(&report, "postfix-q")["queues"];
     assert_eq!(q["maildrop"], 1, "{q:#}");
     assert_eq!(q["total"], 4, "{q:#}");

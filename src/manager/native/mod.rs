@@ -4,6 +4,8 @@
 
 pub mod supervise;
 
+use std::path::Path;
+
 use super::{Drift, Repair};
 use super::{ManagerKind, ManagerView, ServiceManager, SupervisorPace};
 use crate::error::{Error, Result};
@@ -32,6 +34,23 @@ fn ask(host: &Host, request: &Request) -> Result<Response> {
             "the supervisor refused: {}",
             response.message
         )))
+    }
+}
+
+/// The command that starts the supervisor on this host: its systemd unit when
+/// installed (scripts/install.sh puts it there), else the supervisor itself.
+pub fn supervisor_start_command() -> String {
+    let unit_installed = [
+        "/etc/systemd/system",
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+    ]
+    .iter()
+    .any(|dir| Path::new(dir).join("instancectl.service").exists());
+    if unit_installed && Path::new(super::systemd::BOOTED_MARK).is_dir() {
+        "systemctl enable --now instancectl".into()
+    } else {
+        "setsid instancectl supervise >>/var/log/instancectl-supervise.log 2>&1 &".into()
     }
 }
 
@@ -126,6 +145,20 @@ impl ServiceManager for Native {
             .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
     }
 
+    /// Under the native manager only the supervisor runs masters: without one, the new
+    /// instance could be neither started nor kept running.
+    fn preflight_create(&self, host: &Host, name: &str, _config_directory: &Path) -> Result<()> {
+        if host.runner.dry_run() || control::ask(host.state.dir(), &Request::Status).is_ok() {
+            return Ok(());
+        }
+        Err(Error::bad_input(format!(
+            "no instancectl supervisor is running, so nothing would start {name} or keep it \
+             running; nothing was changed. Start the supervisor first:\n    {}\nthen create \
+             it again (or choose Postfix's own scripts with --manager postfix)",
+            supervisor_start_command()
+        )))
+    }
+
     fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>> {
         let response = match control::ask(host.state.dir(), &Request::Status) {
             Ok(response) => response,
@@ -170,6 +203,7 @@ impl ServiceManager for Native {
                         view.problem = Some(format!(
                             "nothing restarts this instance if its master dies: {e}"
                         ));
+                        view.start_command = Some(supervisor_start_command());
                         return view;
                     }
                 };
