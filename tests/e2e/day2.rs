@@ -519,8 +519,9 @@ fn every_command_selects_instances_like_postmulti() {
 
     let names = |args: &str| -> Vec<String> {
         let run = sb.ctl(&format!("list {args} --json")).ok();
-        let rows: Value = serde_json::from_str(&run.stdout).unwrap();
-        rows.as_array()
+        let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+        doc["instances"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|r| r["name"].as_str().unwrap().to_string())
@@ -546,7 +547,8 @@ fn every_command_selects_instances_like_postmulti() {
     let rows = sb.ctl("list -g mta --json").ok();
     let rows: Value = serde_json::from_str(&rows.stdout).unwrap();
     assert!(
-        rows.as_array()
+        rows["instances"]
+            .as_array()
             .unwrap()
             .iter()
             .all(|r| r["enabled"] == false)
