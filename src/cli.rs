@@ -140,18 +140,18 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
-    Start(TargetArgs),
+    Start(InstanceArgs),
     /// Stop instances, in reverse start order.
-    Stop(TargetArgs),
+    Stop(InstanceArgs),
     /// Stop then start instances.
-    Restart(TargetArgs),
+    Restart(InstanceArgs),
     /// Make running instances re-read their configuration.
-    Reload(TargetArgs),
-    /// Enable an instance (it starts now and at boot).
-    Enable(NameArg),
-    /// Disable an instance (it stops now and stays down at boot).
-    Disable(NameArg),
-    /// Stop, disable and remove an instance with its queue and data directories.
+    Reload(InstanceArgs),
+    /// Enable instances (they start now and at boot).
+    Enable(InstanceArgs),
+    /// Disable instances (they stop now and stay down at boot).
+    Disable(InstanceArgs),
+    /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
     /// List the instances in start order.
     List(ListArgs),
@@ -174,6 +174,16 @@ pub enum Command {
     /// Health of each instance with the problems behind it and the command that fixes
     /// them; exits 1 when any is degraded or down (or stopped, with --strict).
     Status(StatusArgs),
+    /// List an instance's queued mail, or flush, delete, hold, release or requeue it.
+    Queue(crate::commands::queue::QueueArgs),
+    /// Show an instance's main.cf settings, or change them: checked, reloaded, and
+    /// undone when the check or the reload fails.
+    Config(crate::commands::config::ConfigArgs),
+    /// Run a command in an instance's environment (postmulti -x): MAIL_CONFIG and
+    /// its directories are set.
+    Exec(crate::commands::exec::ExecArgs),
+    /// Show an instance's log lines (its maillog_file, the journal or the syslog file).
+    Logs(crate::commands::logs::LogsArgs),
     /// Print a shell's completion script (bash, zsh, fish) on standard output.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on standard output: `instancectl man | man -l -`.
@@ -234,43 +244,68 @@ pub struct CreateArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-pub struct TargetArgs {
+/// Which instances a command acts on, chosen as postmulti chooses them: a name
+/// (positional or `-i`), a group, or all of them. Commands that need a choice ask for
+/// it with [`InstanceArgs::selection`]; `list` and `status` take every instance when
+/// none is given.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "instances", multiple = false)]
+pub struct InstanceArgs {
     /// One instance (`-` for the primary).
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
 
+    /// One instance, as postmulti's -i names it (the same as NAME).
+    #[arg(short = 'i', long = "instance", value_name = "NAME")]
+    pub instance: Option<String>,
+
     /// Every instance of a group.
-    #[arg(short = 'g', long)]
+    #[arg(short = 'g', long, value_name = "GROUP")]
     pub group: Option<String>,
 
-    /// Every instance.
-    #[arg(long)]
+    /// Every instance, the primary included.
+    #[arg(short = 'a', long)]
     pub all: bool,
 }
 
-impl TargetArgs {
-    pub fn selection(&self) -> Selection {
-        match (&self.name, &self.group) {
-            (Some(name), _) => Selection::One(name.clone()),
-            (_, Some(group)) => Selection::Group(group.clone()),
-            _ => Selection::All,
+impl InstanceArgs {
+    /// What was chosen, if anything.
+    pub fn given(&self) -> Option<Selection> {
+        match (&self.name, &self.instance, &self.group, self.all) {
+            (Some(name), ..) | (_, Some(name), ..) => Some(Selection::One(name.clone())),
+            (_, _, Some(group), _) => Some(Selection::Group(group.clone())),
+            (.., true) => Some(Selection::All),
+            _ => None,
         }
+    }
+
+    /// The choice of a command that needs one; none is bad input.
+    pub fn selection(&self) -> crate::error::Result<Selection> {
+        self.given().ok_or_else(|| {
+            crate::error::Error::bad_input(
+                "say which instances: a NAME (or -i NAME), -g GROUP, or -a for all of them",
+            )
+        })
+    }
+
+    /// The choice, every instance when none was made.
+    pub fn selection_or_all(&self) -> Selection {
+        self.given().unwrap_or(Selection::All)
     }
 }
 
 #[derive(Debug, Args)]
-pub struct NameArg {
-    pub name: String,
-}
-
-#[derive(Debug, Args)]
 pub struct DestroyArgs {
-    pub name: String,
+    #[command(flatten)]
+    pub instances: InstanceArgs,
 
     /// Destroy even when mail is queued; the queued messages are lost.
     #[arg(long)]
     pub force_discard_queue: bool,
+
+    /// Destroy a group or every instance without asking (needed when not at a terminal).
+    #[arg(long)]
+    pub yes: bool,
 
     /// Print the result as a JSON document.
     #[arg(long)]
@@ -279,6 +314,10 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Which instances; every instance when left out.
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -381,13 +420,9 @@ pub enum StatusFormat {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// One instance (`-` for the primary); every instance when left out.
-    #[arg(conflicts_with = "group")]
-    pub name: Option<String>,
-
-    /// Every instance of a group.
-    #[arg(short = 'g', long)]
-    pub group: Option<String>,
+    /// Which instances; every instance when left out.
+    #[command(flatten)]
+    pub instances: InstanceArgs,
 
     /// JSON instead of a table (the same as -o json).
     #[arg(long, conflicts_with = "output")]

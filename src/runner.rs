@@ -132,6 +132,49 @@ impl Runner {
         checked(execute(cmd)?)
     }
 
+    /// Starts a command that only reads state and hands over its standard output as it
+    /// comes (`journalctl -f`); it runs even in dry-run mode, and is killed when the
+    /// reader is dropped.
+    pub fn stream(&self, cmd: &Command) -> Result<std::io::BufReader<duct::ReaderHandle>> {
+        tracing::info!(command = %cmd.display(), "read");
+        let mut expr = duct::cmd(&cmd.argv[0], &cmd.argv[1..]).stdin_null();
+        for (k, v) in &cmd.env {
+            expr = expr.env(k, v);
+        }
+        let reader = expr.reader().map_err(|source| Error::Spawn {
+            program: cmd.argv[0].clone(),
+            source,
+        })?;
+        Ok(std::io::BufReader::new(reader))
+    }
+
+    /// Runs a command the user asked for (`instancectl exec`) with this process's
+    /// standard input, output and error, so it can be interactive; in dry-run mode it
+    /// is only printed. Returns its exit status (128 + the signal's number for a
+    /// command killed by one, as shells report it).
+    pub fn interactive(&self, cmd: &Command) -> Result<i32> {
+        if self.dry_run {
+            println!("would run: {}", cmd.display());
+            return Ok(0);
+        }
+        tracing::info!(command = %cmd.display(), "run");
+        let status = std::process::Command::new(&cmd.argv[0])
+            .args(&cmd.argv[1..])
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .map_err(|source| Error::Spawn {
+                program: cmd.argv[0].clone(),
+                source,
+            })?;
+        use std::os::unix::process::ExitStatusExt;
+        let code = status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(1);
+        tracing::debug!(command = %cmd.display(), code, "ran");
+        Ok(code)
+    }
+
     /// Starts a long-running program (a Postfix master) as a child of this process.
     /// Its stdout and stderr are a pseudo-terminal, so that Postfix says why it
     /// stops; the returned file is the terminal's other side, to read that from. Its

@@ -68,41 +68,18 @@ impl<'h> Transaction<'h> {
     }
 
     /// Remembers a file as it is now, or that it does not exist, and registers putting
-    /// it back exactly: the same bytes and mode (written with that mode from the
-    /// start, so a secret file is never readable by others), or no file. Nothing is
-    /// remembered in a dry run, which changes nothing.
+    /// it back exactly (see [`FileSnapshot`]). Nothing is remembered in a dry run,
+    /// which changes nothing.
     pub fn guard_file(&mut self, path: &Path) -> Result<(), StepFailed> {
         if self.host.runner.dry_run() {
             return Ok(());
         }
         let what = format!("restore {}", path.display());
-        let saved = match std::fs::read(path) {
-            Ok(bytes) => {
-                let meta = std::fs::metadata(path).map_err(|e| StepFailed {
-                    step: what.clone(),
-                    error: Error::io(path, e),
-                })?;
-                Some((bytes, meta.permissions().mode() & 0o7777))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(StepFailed {
-                    step: what,
-                    error: Error::io(path, e),
-                });
-            }
-        };
-        let path: PathBuf = path.to_path_buf();
-        self.on_undo(&what, move |h| match saved {
-            Some((bytes, mode)) => {
-                if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
-                    Ok(())
-                } else {
-                    h.runner.write_file(&path, &bytes, mode)
-                }
-            }
-            None => h.runner.remove_file(&path),
-        });
+        let saved = FileSnapshot::take(path).map_err(|error| StepFailed {
+            step: what.clone(),
+            error,
+        })?;
+        self.on_undo(&what, move |h| saved.restore(h));
         Ok(())
     }
 
@@ -124,6 +101,49 @@ impl<'h> Transaction<'h> {
                 cause: Box::new(failed.error),
                 undo: problems.join("\n"),
             }
+        }
+    }
+}
+
+/// A file's bytes and mode as they were, or that it did not exist.
+pub struct FileSnapshot {
+    path: PathBuf,
+    saved: Option<(Vec<u8>, u32)>,
+}
+
+impl FileSnapshot {
+    pub fn take(path: &Path) -> Result<FileSnapshot> {
+        let saved = match std::fs::read(path) {
+            Ok(bytes) => {
+                let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+                Some((bytes, meta.permissions().mode() & 0o7777))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        Ok(FileSnapshot {
+            path: path.to_path_buf(),
+            saved,
+        })
+    }
+
+    pub fn mode(&self) -> Option<u32> {
+        self.saved.as_ref().map(|(_, m)| *m)
+    }
+
+    /// Puts the file back exactly: the same bytes and mode (written with that mode from
+    /// the start, so a secret file is never readable by others), or no file. A file
+    /// that is already as it was is left alone.
+    pub fn restore(&self, host: &Host) -> Result<()> {
+        match &self.saved {
+            Some((bytes, mode)) => {
+                if std::fs::read(&self.path).ok().as_deref() == Some(&bytes[..]) {
+                    Ok(())
+                } else {
+                    host.runner.write_file(&self.path, bytes, *mode)
+                }
+            }
+            None => host.runner.remove_file(&self.path),
         }
     }
 }

@@ -208,9 +208,23 @@ pub fn setting(text: &str, defaults: &BTreeMap<String, String>) -> Result<(Strin
         ))
     })?;
     let (name, value) = (name.trim(), value.trim());
+    parameter(name, defaults)?;
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(Error::bad_input(format!(
+            "--set {name}: the value contains a line break or NUL character; main.cf values \
+             are one line (separate list items with commas or spaces)"
+        )));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// A parameter that may be set or removed: spelled as Postfix spells parameters, one
+/// of `known` (`postconf -d`, perhaps with what main.cf defines), and not one that
+/// ties the instance to its directories or has a command of its own.
+pub fn parameter(name: &str, known: &BTreeMap<String, String>) -> Result<()> {
     if let Some((_, why)) = RESERVED.iter().find(|(n, _)| *n == name) {
         return Err(Error::bad_input(format!(
-            "--set {name}: this parameter cannot be set this way: {why}"
+            "{name}: this parameter cannot be set this way: {why}"
         )));
     }
     if name.is_empty()
@@ -219,23 +233,16 @@ pub fn setting(text: &str, defaults: &BTreeMap<String, String>) -> Result<(Strin
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         return Err(Error::bad_input(format!(
-            "--set {text:?}: {name:?} is not a Postfix parameter name (lower-case letters, \
-             digits and '_')"
+            "{name:?} is not a Postfix parameter name (lower-case letters, digits and '_')"
         )));
     }
-    if !defaults.contains_key(name) {
+    if !known.contains_key(name) {
         return Err(Error::bad_input(format!(
-            "--set {name}: this Postfix does not know a parameter named {name:?} \
+            "{name}: this Postfix does not know a parameter named {name:?} \
              (see `postconf -d` for the list; check the spelling)"
         )));
     }
-    if value.contains(['\n', '\r', '\0']) {
-        return Err(Error::bad_input(format!(
-            "--set {name}: the value contains a line break or NUL character; main.cf values \
-             are one line (separate list items with commas or spaces)"
-        )));
-    }
-    Ok((name.to_string(), value.to_string()))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::cli::{ApplyArgs, CreateArgs, DestroyArgs};
+use crate::cli::{ApplyArgs, CreateArgs};
 use crate::error::{Error, Result};
-use crate::host::Host;
+use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
@@ -140,14 +140,12 @@ fn apply(
     match change {
         Change::Destroy(name) => {
             println!("{name}: not in the manifest -> destroy");
-            destroy::run(
+            destroy::one(
                 host,
                 manager,
-                &DestroyArgs {
-                    name,
-                    force_discard_queue,
-                    json: false,
-                },
+                &host.instance(&name)?,
+                force_discard_queue,
+                false,
             )
         }
         Change::Create(w) => {
@@ -167,7 +165,7 @@ fn apply(
                 },
             )?;
             if !w.enabled {
-                lifecycle::disable(host, manager, &w.name)?;
+                lifecycle::disable(host, manager, &Selection::One(w.name.clone()))?;
             }
             Ok(())
         }
@@ -226,11 +224,11 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
     match enabled {
         Some(true) => {
             println!("{name}: disabled -> enable");
-            lifecycle::enable(host, manager, name)
+            lifecycle::enable(host, manager, &Selection::One(name.clone()))
         }
         Some(false) => {
             println!("{name}: enabled -> disable");
-            lifecycle::disable(host, manager, name)
+            lifecycle::disable(host, manager, &Selection::One(name.clone()))
         }
         None => Ok(()),
     }

@@ -1,42 +1,57 @@
 //! `instancectl destroy`: stop, disable, unregister and postmulti destroy. Queued mail
-//! is never thrown away unless asked. The run is recorded (an intent record) before
-//! its first change, so that a destroy killed halfway is finished by the next
-//! changing command or reconcile.
+//! is never thrown away unless asked, and a group or every instance only goes with
+//! `--yes` or a person's answer at the terminal. Each instance's run is recorded (an
+//! intent record) before its first change, so that a destroy killed halfway is
+//! finished by the next changing command or reconcile.
 
+use super::confirm::confirm;
+use super::lifecycle::secondaries;
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
-use crate::host::Host;
+use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::postfix::queue::QueueCounts;
 use crate::state::{Intent, IntentAction};
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
-    let name = args.name.as_str();
-    if name == "-" {
-        return Err(Error::bad_input(
-            "the primary instance cannot be destroyed; it is the one postmulti manages the others from",
-        ));
-    }
+    let selection = args.instances.selection()?;
     host.require_root()?;
-    let instance = host.instance(name)?;
+    let instances = secondaries(host, &selection, "destroyed")?;
+    // Every instance's queue is looked at before the first one goes, and before
+    // anyone is asked.
+    for instance in &instances {
+        refuse_queued(instance, args.force_discard_queue)?;
+    }
+    if !matches!(selection, Selection::One(_)) {
+        let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
+        if names.is_empty() {
+            return Err(Error::bad_input("no secondary instance is selected"));
+        }
+        confirm(
+            &format!("destroy {} ({})", names.join(", "), names.len()),
+            args.yes,
+            host.runner.dry_run(),
+        )?;
+    }
+    for instance in instances.iter().rev() {
+        one(host, manager, instance, args.force_discard_queue, args.json)?;
+    }
+    Ok(())
+}
+
+/// Destroys one secondary instance (`apply` uses it for instances a manifest drops).
+pub fn one(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    force_discard_queue: bool,
+    json: bool,
+) -> Result<()> {
+    let name = instance.name.as_str();
+    refuse_queued(instance, force_discard_queue)?;
     let (queue_directory, data_directory) = instance.directories()?;
     let queued = QueueCounts::read(queue_directory);
-    if queued.total() > 0 && !args.force_discard_queue {
-        let detail: Vec<String> = queued
-            .by_name()
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(q, n)| format!("{n} in {q}"))
-            .collect();
-        return Err(Error::bad_input(format!(
-            "{name} has {} queued message(s) ({}); let them be delivered (`postqueue -c {} -f`), \
-             or pass --force-discard-queue to delete them with the instance",
-            queued.total(),
-            detail.join(", "),
-            instance.config_directory.display()
-        )));
-    }
     let mut intent = Intent::new(
         IntentAction::Destroy,
         name,
@@ -46,14 +61,14 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
             data_directory.to_path_buf(),
         ],
     );
-    intent.discard_queue = args.force_discard_queue;
+    intent.discard_queue = force_discard_queue;
     host.state.begin(&host.runner, &intent)?;
-    destroy(host, manager, &instance, true, intent.discard_queue)?;
+    destroy(host, manager, instance, true, intent.discard_queue)?;
     host.state.end(&host.runner, name)?;
     if host.runner.dry_run() {
         return Ok(());
     }
-    if args.json {
+    if json {
         #[derive(serde::Serialize)]
         struct Destroyed<'a> {
             name: &'a str,
@@ -69,6 +84,28 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
         );
     }
     println!("{name}: destroyed");
+    Ok(())
+}
+
+fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
+    let name = instance.name.as_str();
+    let (queue_directory, _) = instance.directories()?;
+    let queued = QueueCounts::read(queue_directory);
+    if queued.total() > 0 && !force_discard_queue {
+        let detail: Vec<String> = queued
+            .by_name()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(q, n)| format!("{n} in {q}"))
+            .collect();
+        return Err(Error::bad_input(format!(
+            "{name} has {} queued message(s) ({}); let them be delivered (`postqueue -c {} -f`), \
+             or pass --force-discard-queue to delete them with the instance",
+            queued.total(),
+            detail.join(", "),
+            instance.config_directory.display()
+        )));
+    }
     Ok(())
 }
 

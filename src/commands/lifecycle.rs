@@ -313,43 +313,51 @@ pub fn reload(host: &Host, manager: &dyn ServiceManager, selection: &Selection) 
     Ok(())
 }
 
-pub fn enable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<()> {
-    host.require_root()?;
-    let instance = host.instance(name)?;
-    refuse_primary(&instance, "enable")?;
-    instance.require_sound()?;
-    if !instance.enabled {
-        host.postfix.postmulti().enable(name)?;
+/// The selected secondary instances: the primary cannot be enabled, disabled or
+/// destroyed, so naming it is an error and a group or `-a` leaves it out.
+pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec<Instance>> {
+    let selected = host.select(selection)?;
+    if let [only] = selected.as_slice()
+        && matches!(selection, Selection::One(_))
+        && only.is_primary()
+    {
+        return Err(Error::bad_input(format!(
+            "the primary instance cannot be {done}: postmulti needs it to manage the others"
+        )));
     }
-    manager.set_enabled(host, &instance, true)?;
-    let instance = Instance {
-        enabled: true,
-        ..instance
-    };
-    start_one(host, manager, &instance)
+    Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }
 
-pub fn disable(host: &Host, manager: &dyn ServiceManager, name: &str) -> Result<()> {
+pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let instance = host.instance(name)?;
-    refuse_primary(&instance, "disable")?;
-    instance.require_sound()?;
-    stop_one(host, manager, &instance)?;
-    manager.set_enabled(host, &instance, false)?;
-    if instance.enabled {
-        host.postfix.postmulti().disable(name)?;
-    }
-    if !host.runner.dry_run() {
-        println!("{name}: disabled; it stays down until `instancectl enable {name}`");
+    for instance in secondaries(host, selection, "enabled")? {
+        instance.require_sound()?;
+        if !instance.enabled {
+            host.postfix.postmulti().enable(&instance.name)?;
+        }
+        manager.set_enabled(host, &instance, true)?;
+        let instance = Instance {
+            enabled: true,
+            ..instance
+        };
+        start_one(host, manager, &instance)?;
     }
     Ok(())
 }
 
-fn refuse_primary(instance: &Instance, verb: &str) -> Result<()> {
-    if instance.is_primary() {
-        return Err(Error::bad_input(format!(
-            "the primary instance cannot be {verb}d: postmulti needs it to manage the others"
-        )));
+pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
+    host.require_root()?;
+    for instance in secondaries(host, selection, "disabled")?.iter().rev() {
+        let name = &instance.name;
+        instance.require_sound()?;
+        stop_one(host, manager, instance)?;
+        manager.set_enabled(host, instance, false)?;
+        if instance.enabled {
+            host.postfix.postmulti().disable(name)?;
+        }
+        if !host.runner.dry_run() {
+            println!("{name}: disabled; it stays down until `instancectl enable {name}`");
+        }
     }
     Ok(())
 }

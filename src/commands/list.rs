@@ -61,11 +61,8 @@ fn shown(dir: &Option<std::path::PathBuf>) -> Option<String> {
 }
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result<()> {
-    let rows: Vec<Row> = host
-        .instances()?
-        .iter()
-        .map(|i| Row::of(host, manager, i))
-        .collect();
+    let selected = host.select(&args.instances.selection_or_all())?;
+    let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, manager, i)).collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
     let format = args.output.format();
     if format == Format::Json {

@@ -2,13 +2,18 @@
 //! the exit status.
 
 mod apply;
+pub mod config;
+mod confirm;
 mod create;
 mod destroy;
+pub mod exec;
 mod init;
 mod lifecycle;
 mod list;
+pub mod logs;
 mod manual;
 mod plist;
+pub mod queue;
 mod relay;
 mod status;
 mod test_mail;
@@ -52,12 +57,12 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Init(args) => init::run(&host, manager, args),
         Command::Create(args) => create::run(&host, manager, args),
-        Command::Start(t) => lifecycle::start(&host, manager, &t.selection()),
-        Command::Stop(t) => lifecycle::stop(&host, manager, &t.selection()),
-        Command::Restart(t) => lifecycle::restart(&host, manager, &t.selection()),
-        Command::Reload(t) => lifecycle::reload(&host, manager, &t.selection()),
-        Command::Enable(a) => lifecycle::enable(&host, manager, &a.name),
-        Command::Disable(a) => lifecycle::disable(&host, manager, &a.name),
+        Command::Start(t) => lifecycle::start(&host, manager, &t.selection()?),
+        Command::Stop(t) => lifecycle::stop(&host, manager, &t.selection()?),
+        Command::Restart(t) => lifecycle::restart(&host, manager, &t.selection()?),
+        Command::Reload(t) => lifecycle::reload(&host, manager, &t.selection()?),
+        Command::Enable(t) => lifecycle::enable(&host, manager, &t.selection()?),
+        Command::Disable(t) => lifecycle::disable(&host, manager, &t.selection()?),
         Command::Destroy(args) => destroy::run(&host, manager, args),
         Command::List(args) => list::run(&host, manager, args),
         Command::Relay(cmd) => relay::run(&host, manager, cmd),
@@ -91,6 +96,10 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             unreachable!("handled above")
         }
         Command::Status(args) => return status::run(&host, manager, args, cli.global.verbose > 0),
+        Command::Queue(args) => return queue::run(&host, args),
+        Command::Config(args) => config::run(&host, manager, args),
+        Command::Exec(args) => return exec::run(&host, args),
+        Command::Logs(args) => logs::run(&host, args),
     }?;
     Ok(0)
 }
@@ -98,7 +107,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 /// Commands that change the host and so hold the host lock for their whole run.
 /// `supervise` runs for ever and takes the lock only around each change it makes.
 /// `relay show` only reads; `test-mail` changes no configuration and may follow a
-/// message for a minute, so it must not keep other changes waiting.
+/// message for a minute, so it must not keep other changes waiting. `queue` touches
+/// mail, not configuration (postsuper locks the queue itself); `exec` and `logs` may
+/// run for as long as the user likes; `config show` only reads.
 fn changes_host(command: &Command) -> bool {
     !matches!(
         command,
@@ -109,7 +120,10 @@ fn changes_host(command: &Command) -> bool {
             | Command::Unit(_)
             | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
             | Command::TestMail(_)
-    )
+            | Command::Queue(_)
+            | Command::Exec(_)
+            | Command::Logs(_)
+    ) && !matches!(command, Command::Config(c) if c.only_reads())
 }
 
 /// Finishes what runs that were killed halfway left undone, as their intent records

@@ -39,11 +39,7 @@ pub fn run(
 ) -> Result<i32> {
     let probe_timeout = seconds("--timeout", args.timeout, 0.05)?;
     let interval = args.watch.map(|w| seconds("--watch", w, 0.1)).transpose()?;
-    let selection = match (&args.name, &args.group) {
-        (Some(name), _) => Selection::One(name.clone()),
-        (_, Some(group)) => Selection::Group(group.clone()),
-        _ => Selection::All,
-    };
+    let selection = args.instances.selection_or_all();
     let asked = match (args.json, args.output) {
         (true, _) => Some(StatusFormat::Json),
         (_, format) => format,

@@ -16,6 +16,7 @@ use crate::host::Host;
 use crate::instance::Instance;
 use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};
+use crate::postfix::queue;
 use crate::relay::cli::TestMailArgs;
 
 const POLL: Duration = Duration::from_millis(200);
@@ -226,23 +227,6 @@ fn follow_log(f: &mut Follower, syslog_name: &str, message_id: &str, deadline: I
     }
 }
 
-/// One message in `postqueue -j` output.
-#[derive(Debug, serde::Deserialize)]
-struct QueueEntry {
-    queue_name: String,
-    queue_id: String,
-    #[serde(default)]
-    arrival_time: u64,
-    #[serde(default)]
-    recipients: Vec<QueueRecipient>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct QueueRecipient {
-    #[serde(default)]
-    delay_reason: Option<String>,
-}
-
 fn follow_queue(
     host: &Host,
     instance: &Instance,
@@ -260,14 +244,7 @@ fn follow_queue(
     let mut ours: Option<String> = None;
     let mut last_seen = Instant::now();
     loop {
-        let out = host
-            .runner
-            .query(&host.postfix.command("postqueue").args(["-c", &dir, "-j"]))?;
-        let entries: Vec<QueueEntry> = out
-            .stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        let entries = queue::list(&host.postfix, &instance.config_directory)?;
         let mut present = None;
         for entry in &entries {
             let known = ours.as_deref() == Some(entry.queue_id.as_str());

@@ -1,22 +1,140 @@
-//! Postfix's mail log: finding an instance's log, following it as it grows, and
+//! Postfix's mail log: finding where an instance logs, following it as it grows, and
 //! reading the lines that tell a message's fate (`message-id=`, `to=... status=`).
-//! The same line format comes from postlogd (maillog_file, Postfix 3.4 and later) and
-//! from syslog: `DATE HOST SYSLOG_NAME/PROGRAM[PID]: TEXT`.
+//! The same line format comes from postlogd (maillog_file, Postfix 3.4 and later), from
+//! syslog and from `journalctl -o short-iso`: `DATE HOST SYSLOG_NAME/PROGRAM[PID]: TEXT`.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Where syslog daemons put mail logs: Debian and Ubuntu, RHEL, SUSE.
 pub const SYSLOG_FILES: [&str; 3] = ["/var/log/mail.log", "/var/log/maillog", "/var/log/mail"];
 
+/// journald's socket: present while systemd's journal runs.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Where an instance's log lines are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSource {
+    /// A file: the instance's maillog_file, or the syslog daemon's mail log.
+    File(PathBuf),
+    /// systemd's journal (`journalctl`).
+    Journal,
+    /// macOS's unified log (`log show`, `log stream`).
+    UnifiedLog,
+}
+
+/// The instance's own maillog_file, when it names a file (not /dev/stdout).
+fn own_file(maillog_file: &str) -> Option<PathBuf> {
+    let own = maillog_file.trim();
+    (own.starts_with('/') && !own.starts_with("/dev/")).then(|| PathBuf::from(own))
+}
+
+fn syslog_file() -> Option<PathBuf> {
+    SYSLOG_FILES.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
 /// The file an instance logs to: its maillog_file, else the first syslog mail log
 /// that exists, else none (macOS: the unified log; hosts without a syslog daemon).
 pub fn locate(maillog_file: &str) -> Option<PathBuf> {
-    let own = maillog_file.trim();
-    if own.starts_with('/') && !own.starts_with("/dev/") {
-        return Some(PathBuf::from(own));
+    own_file(maillog_file).or_else(syslog_file)
+}
+
+/// Where to read an instance's lines: its maillog_file; on macOS the unified log;
+/// the journal while journald runs; else the syslog daemon's mail log.
+pub fn source(maillog_file: &str) -> Option<LogSource> {
+    if let Some(file) = own_file(maillog_file) {
+        return Some(LogSource::File(file));
     }
-    SYSLOG_FILES.iter().map(PathBuf::from).find(|p| p.is_file())
+    if cfg!(target_os = "macos") {
+        return Some(LogSource::UnifiedLog);
+    }
+    if Path::new(JOURNAL_SOCKET).exists() {
+        return Some(LogSource::Journal);
+    }
+    syslog_file().map(LogSource::File)
+}
+
+/// When a log line was written, from its leading timestamp: RFC 3339 (rsyslog's and
+/// journalctl's `short-iso`) or RFC 3164 (`Nov 29 14:40:12`, postlogd and classic
+/// syslog; local time, in the year that puts it closest before `now`).
+pub fn line_time(line: &str, now: SystemTime) -> Option<SystemTime> {
+    let first = line.split_whitespace().next()?;
+    if first.len() >= 19 && first.as_bytes()[4] == b'-' {
+        return rfc3339(first);
+    }
+    let mut words = line.split_whitespace();
+    let month_name = words.next()?;
+    let month = MONTHS.iter().position(|m| *m == month_name)? as i32;
+    let day: i32 = words.next()?.parse().ok()?;
+    let clock = words.next()?;
+    let mut hms = clock
+        .split('.')
+        .next()?
+        .split(':')
+        .map(|p| p.parse::<i32>());
+    let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    let year = local_year(now);
+    let this_year = local_time(year, month, day, h, m, s)?;
+    // A line from late December read in January belongs to last year.
+    if this_year > now + Duration::from_secs(86400) {
+        local_time(year - 1, month, day, h, m, s)
+    } else {
+        Some(this_year)
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `2026-11-22T15:52:18.123+00:00`, `...Z`, or without a zone (then UTC).
+fn rfc3339(text: &str) -> Option<SystemTime> {
+    let base = humantime::parse_rfc3339_weak(text.get(..19)?).ok()?;
+    let zone = text[19..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match zone.as_bytes().first() {
+        Some(sign @ (b'+' | b'-')) => {
+            let digits: String = zone[1..].chars().filter(char::is_ascii_digit).collect();
+            let hours: u64 = digits.get(..2)?.parse().ok()?;
+            let minutes: u64 = digits.get(2..4).unwrap_or("0").parse().ok()?;
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'+' {
+                -(seconds as i64)
+            } else {
+                seconds as i64
+            }
+        }
+        _ => 0,
+    };
+    if offset >= 0 {
+        base.checked_add(Duration::from_secs(offset as u64))
+    } else {
+        base.checked_sub(Duration::from_secs(offset.unsigned_abs()))
+    }
+}
+
+/// The local calendar year at `now`.
+fn local_year(now: SystemTime) -> i32 {
+    let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as libc::time_t;
+    // SAFETY: localtime_r only writes the tm it is given.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    tm.tm_year + 1900
+}
+
+/// A local date and time (month from 0), as the host's time zone reads it.
+pub fn local_time(year: i32, month: i32, day: i32, h: i32, m: i32, s: i32) -> Option<SystemTime> {
+    // SAFETY: mktime reads and normalizes the tm it is given.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month;
+    tm.tm_mday = day;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = s;
+    tm.tm_isdst = -1;
+    let secs = unsafe { libc::mktime(&mut tm) };
+    (secs >= 0).then(|| UNIX_EPOCH + Duration::from_secs(secs as u64))
 }
 
 /// One log line of an instance.
@@ -138,7 +256,11 @@ pub struct Follower {
 impl Follower {
     /// Starts at the current end of `path` (or at its start once it appears).
     pub fn from_end(path: &Path) -> Follower {
-        let offset = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Follower::at(path, std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    }
+
+    /// Starts `offset` bytes into `path` (where reading what was there ended).
+    pub fn at(path: &Path, offset: u64) -> Follower {
         Follower {
             path: path.to_path_buf(),
             offset,
@@ -253,6 +375,26 @@ mod tests {
         assert_eq!(f.poll(), ["two"]);
         std::fs::write(&path, "new\n").unwrap();
         assert_eq!(f.poll(), ["new"]);
+    }
+
+    #[test]
+    fn timestamps() {
+        let now = humantime::parse_rfc3339("2026-11-29T15:00:00Z").unwrap();
+        let iso = line_time(DEFERRED, now).unwrap();
+        assert_eq!(
+            iso,
+            humantime::parse_rfc3339("2026-11-22T15:52:18Z").unwrap()
+        );
+        let shifted = line_time("2026-11-22T16:52:18+01:00 host x/y[1]: z", now).unwrap();
+        assert_eq!(shifted, iso);
+        // RFC 3164 is local time: compare with the same local clock reading.
+        let classic = line_time(SENT, now).unwrap();
+        assert_eq!(classic, local_time(2026, 10, 22, 15, 52, 12).unwrap());
+        // In January, a December line is last year's.
+        let january = humantime::parse_rfc3339("2027-01-02T00:00:00Z").unwrap();
+        let december = line_time("Dec 31 23:00:00 h postfix/qmgr[1]: x", january).unwrap();
+        assert_eq!(december, local_time(2026, 11, 31, 23, 0, 0).unwrap());
+        assert_eq!(line_time("garbage", now), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod common;
 
 mod apply;
+mod day2;
 mod launchd;
 mod lifecycle;
 mod output;

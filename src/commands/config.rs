@@ -1,0 +1,323 @@
+//! `instancectl config`: an instance's main.cf, shown like `postconf -n` and changed
+//! the way an administrator should but rarely does: every setting checked before
+//! anything is touched, the change shown as a diff, `postfix check`, a reload, and
+//! the instance's listeners asked to greet again; when any of that fails, main.cf and
+//! master.cf go back byte for byte and the instance is reloaded with them, so it keeps
+//! running as before.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::InstanceArgs;
+use crate::error::{Error, Result};
+use crate::host::{Host, Selection};
+use crate::instance::Instance;
+use crate::manager::ServiceManager;
+use crate::postfix::main_cf::MainCf;
+use crate::runner::Command;
+use crate::transaction::{FileSnapshot, Transaction};
+use crate::validate;
+
+/// How long the listeners may take to greet after a reload.
+const SERVING_TIMEOUT: Duration = Duration::from_secs(15);
+/// After a reload the master replaces its children; probing at once could reach an
+/// old smtpd that still runs the old settings.
+const RELOAD_SETTLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    #[command(subcommand)]
+    pub action: Option<ConfigAction>,
+}
+
+impl ConfigArgs {
+    /// `show` (the default) changes nothing, so it needs neither root nor the lock.
+    pub fn only_reads(&self) -> bool {
+        matches!(self.action, None | Some(ConfigAction::Show(_)))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// The settings main.cf makes (postconf -n), or the values of the given parameters
+    /// (the default).
+    Show(ShowArgs),
+    /// Set main.cf parameters, check, reload; undone when that fails.
+    Set {
+        #[arg(value_name = "PARAM=VALUE", required = true)]
+        settings: Vec<String>,
+    },
+    /// Remove main.cf parameters so that their defaults apply; check, reload; undone
+    /// when that fails.
+    Unset {
+        #[arg(value_name = "PARAM", required = true)]
+        params: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Only parameters that main.cf sets (with PARAM: those of them it sets).
+    #[arg(short = 'n')]
+    pub non_default: bool,
+
+    /// Parameters to show; all those main.cf sets when left out.
+    #[arg(value_name = "PARAM")]
+    pub params: Vec<String>,
+}
+
+/// One edit of main.cf.
+enum Edit {
+    Set(Vec<(String, String)>),
+    Unset(Vec<String>),
+}
+
+pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ConfigArgs) -> Result<()> {
+    let instances = host.select(&args.instances.selection()?)?;
+    match &args.action {
+        None => show(
+            host,
+            &instances,
+            &ShowArgs {
+                non_default: true,
+                params: Vec::new(),
+            },
+        ),
+        Some(ConfigAction::Show(s)) => show(host, &instances, s),
+        Some(ConfigAction::Set { settings }) => {
+            let defaults = host.postfix.defaults()?;
+            let settings = settings
+                .iter()
+                .map(|s| validate::setting(s, &defaults))
+                .collect::<Result<Vec<_>>>()?;
+            change(host, manager, &instances, &Edit::Set(settings))
+        }
+        Some(ConfigAction::Unset { params }) => {
+            let mut known = host.postfix.defaults()?;
+            for instance in &instances {
+                known.extend(main_cf_params(instance));
+            }
+            for name in params {
+                validate::parameter(name, &known)?;
+            }
+            change(host, manager, &instances, &Edit::Unset(params.clone()))
+        }
+    }
+}
+
+fn main_cf_params(instance: &Instance) -> BTreeMap<String, String> {
+    MainCf::read(&instance.config_directory)
+        .map(|cf| cf.params)
+        .unwrap_or_default()
+}
+
+fn show(host: &Host, instances: &[Instance], args: &ShowArgs) -> Result<()> {
+    if !args.params.is_empty() {
+        let mut known = host.postfix.defaults()?;
+        for instance in instances {
+            known.extend(main_cf_params(instance));
+        }
+        for name in &args.params {
+            if !known.contains_key(name) {
+                return Err(Error::bad_input(format!(
+                    "{name:?}: this Postfix knows no such parameter and main.cf does not \
+                     define it (see `postconf -d`; check the spelling)"
+                )));
+            }
+        }
+    }
+    for instance in instances {
+        let mut cmd = postconf(host, instance);
+        if args.non_default || args.params.is_empty() {
+            cmd = cmd.arg("-n");
+        }
+        let out = host.runner.query(&cmd.args(&args.params))?;
+        if instances.len() > 1 {
+            println!(
+                "# {} ({})",
+                instance.display_name(),
+                instance.config_directory.display()
+            );
+        }
+        print!("{}", out.stdout);
+    }
+    Ok(())
+}
+
+fn postconf(host: &Host, instance: &Instance) -> Command {
+    Command::new(host.postfix.postconf.to_string_lossy())
+        .arg("-c")
+        .arg(instance.config_directory.to_string_lossy())
+}
+
+/// main.cf as the edit leaves it: `postconf -e` or `-X` run on a copy, so that the
+/// text is exactly what Postfix itself would write, and the diff shows it.
+fn edited_main_cf(host: &Host, instance: &Instance, edit: &Edit) -> Result<(Vec<u8>, Vec<u8>)> {
+    let path = instance.config_directory.join("main.cf");
+    let old = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let copy = scratch.path().join("main.cf");
+    std::fs::write(&copy, &old).map_err(|e| Error::io(&copy, e))?;
+    let cmd = Command::new(host.postfix.postconf.to_string_lossy())
+        .arg("-c")
+        .arg(scratch.path().to_string_lossy());
+    let cmd = match edit {
+        Edit::Set(settings) => cmd
+            .arg("-e")
+            .args(settings.iter().map(|(k, v)| format!("{k} = {v}"))),
+        Edit::Unset(names) => cmd.arg("-X").args(names),
+    };
+    host.runner
+        .query(&cmd)
+        .map_err(|e| e.context("editing a copy of main.cf"))?;
+    let new = std::fs::read(&copy).map_err(|e| Error::io(&copy, e))?;
+    Ok((old, new))
+}
+
+/// A unified diff of main.cf, as `diff -u` shows it.
+fn diff(path: &std::path::Path, old: &[u8], new: &[u8]) -> String {
+    let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
+        .unified_diff()
+        .context_radius(2)
+        .header(&name, &name)
+        .to_string()
+}
+
+fn change(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instances: &[Instance],
+    edit: &Edit,
+) -> Result<()> {
+    host.require_root()?;
+    let mut edits = Vec::new();
+    for instance in instances {
+        let (old, new) = edited_main_cf(host, instance, edit)?;
+        let path = instance.config_directory.join("main.cf");
+        if old == new {
+            println!(
+                "{}: main.cf already says so; nothing to change",
+                instance.display_name()
+            );
+            continue;
+        }
+        print!("{}", diff(&path, &old, &new));
+        edits.push((instance, new));
+    }
+    if host.runner.dry_run() {
+        for (instance, new) in &edits {
+            host.runner
+                .write_file(&instance.config_directory.join("main.cf"), new, 0o644)?;
+        }
+        return Ok(());
+    }
+    Transaction::run(host, |tx| {
+        for (instance, new) in &edits {
+            apply(tx, manager, instance, new)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes one instance's new main.cf, checks it, reloads a running instance and waits
+/// until its listeners greet; registers putting both files back (and reloading again)
+/// first, so any failure from here on undoes it.
+fn apply<'h>(
+    tx: &mut Transaction<'h>,
+    manager: &'h dyn ServiceManager,
+    instance: &'h Instance,
+    new: &[u8],
+) -> Result<(), crate::transaction::StepFailed> {
+    let name = instance.display_name();
+    let dir = &instance.config_directory;
+    let main_cf = dir.join("main.cf");
+    let snapshots = tx.step(&format!("reading {name}'s configuration"), |_| {
+        Ok([
+            FileSnapshot::take(&main_cf)?,
+            FileSnapshot::take(&dir.join("master.cf"))?,
+        ])
+    })?;
+    let mode = snapshots[0].mode().unwrap_or(0o644);
+    let running = instance.running_master().is_some();
+    let reloaded = Rc::new(Cell::new(false));
+    let undo_reloaded = Rc::clone(&reloaded);
+    tx.on_undo(
+        &format!("restore {name}'s main.cf and master.cf"),
+        move |h| {
+            for snapshot in &snapshots {
+                snapshot.restore(h)?;
+            }
+            if undo_reloaded.get() {
+                back_to_serving(h, manager, instance)?;
+            }
+            Ok(())
+        },
+    );
+    tx.step(&format!("writing {}", main_cf.display()), |h| {
+        h.runner.write_file(&main_cf, new, mode)
+    })?;
+    tx.step(&format!("`postfix check` of {name}"), |h| {
+        let outcome = h.postfix.check(dir)?;
+        if outcome.success() {
+            Ok(())
+        } else {
+            Err(Error::CommandFailed {
+                context: "Postfix refuses the new settings".into(),
+                outcome: Box::new(outcome),
+            })
+        }
+    })?;
+    if !running {
+        println!("{name}: changed; it is not running, so the change applies when it starts");
+        return Ok(());
+    }
+    tx.step(&format!("reloading {name}"), |h| {
+        reloaded.set(true);
+        manager.reload(h, instance)
+    })?;
+    tx.step(&format!("{name} answering after the reload"), |_| {
+        std::thread::sleep(RELOAD_SETTLE);
+        crate::probe::wait_until_serving(instance, SERVING_TIMEOUT).map(drop)
+    })?;
+    println!("{name}: changed, checked and reloaded; its listeners answer");
+    Ok(())
+}
+
+/// After the files are back: a reload, and when the master still throttles a service
+/// that failed under the bad settings (for `service_throttle_time`, 60 s by default),
+/// a restart, so the instance answers again now.
+fn back_to_serving(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    manager.reload(host, instance)?;
+    std::thread::sleep(RELOAD_SETTLE);
+    if crate::probe::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
+        return Ok(());
+    }
+    super::lifecycle::restart(host, manager, &Selection::One(instance.name.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unified_diff_of_main_cf() {
+        let old = b"# comment\nmyhostname = a.example\nrelayhost =\ninet_protocols = ipv4\n";
+        let new = b"# comment\nmyhostname = a.example\nrelayhost = [mx.example]:587\ninet_protocols = ipv4\n";
+        let text = diff(std::path::Path::new("/etc/postfix-a/main.cf"), old, new);
+        assert!(text.starts_with("--- /etc/postfix-a/main.cf\n+++ /etc/postfix-a/main.cf\n"));
+        assert!(
+            text.contains("\n-relayhost =\n+relayhost = [mx.example]:587\n"),
+            "{text}"
+        );
+        assert!(text.contains("@@ -1,4 +1,4 @@"), "{text}");
+    }
+}

@@ -1,0 +1,89 @@
+//! `instancectl exec`: postmulti's `-x`, run a command in an instance's environment,
+//! so that Postfix commands (`postqueue -p`, `postsuper`, `postcat`, `postconf`)
+//! work on that instance without `-c DIR`. It exports what `postmulti -x` exports
+//! (postmulti(1), and checked against `postmulti -x env` on Postfix 3.7): MAIL_CONFIG,
+//! command_directory, daemon_directory, config_directory, queue_directory,
+//! data_directory, multi_instance_name, multi_instance_group, multi_instance_enable,
+//! and command_directory first in PATH.
+
+use clap::Args;
+
+use crate::cli::InstanceArgs;
+use crate::error::Result;
+use crate::host::Host;
+use crate::instance::Instance;
+use crate::runner::Command;
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Runs the command once per selected instance, in start order. With one instance
+/// the exit status is the command's; with several, each failure is reported and the
+/// status is that of the first command that failed.
+pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
+    let instances = host.select(&args.instances.selection()?)?;
+    let several = instances.len() > 1;
+    let mut first_failure = None;
+    for instance in &instances {
+        let code = host
+            .runner
+            .interactive(&in_environment(host, instance, &args.command)?)?;
+        if code != 0 {
+            if several {
+                eprintln!(
+                    "instancectl: {}: `{}` exited with status {code}",
+                    instance.display_name(),
+                    args.command.join(" ")
+                );
+            }
+            first_failure.get_or_insert(code);
+        }
+    }
+    Ok(first_failure.unwrap_or(0))
+}
+
+/// The command with the instance's environment, as `postmulti -x` sets it up.
+pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Result<Command> {
+    let (queue_directory, data_directory) = instance.directories()?;
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let search = std::env::var("PATH").unwrap_or_default();
+    let command_directory = path(&host.postfix.command_directory);
+    // postmulti gives the primary an empty name and group.
+    let name = if instance.is_primary() {
+        String::new()
+    } else {
+        instance.name.clone()
+    };
+    Ok(Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("MAIL_CONFIG", path(&instance.config_directory))
+        .env("command_directory", &command_directory)
+        .env("daemon_directory", path(&host.postfix.daemon_directory))
+        .env("config_directory", path(&instance.config_directory))
+        .env("queue_directory", path(queue_directory))
+        .env("data_directory", path(data_directory))
+        .env("multi_instance_name", name)
+        .env(
+            "multi_instance_group",
+            instance.group.clone().unwrap_or_default(),
+        )
+        .env(
+            "multi_instance_enable",
+            if instance.enabled { "yes" } else { "no" },
+        )
+        .env(
+            "PATH",
+            if search.is_empty() {
+                command_directory
+            } else {
+                format!("{command_directory}:{search}")
+            },
+        ))
+}

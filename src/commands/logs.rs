@@ -1,0 +1,348 @@
+//! `instancectl logs`: one instance's log lines and nothing else, wherever the host
+//! keeps them. Every Postfix program tags its lines `SYSLOG_NAME/PROGRAM[PID]:`, and
+//! each instance has its own syslog_name (postmulti instances default to their
+//! name, `postfix-in/smtpd[123]:`), so the lines are those carrying the instance's
+//! tag, read from its maillog_file, the journal, the syslog daemon's mail log or
+//! macOS's unified log (see `maillog::source`).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+
+use crate::cli::InstanceArgs;
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::postfix::maillog::{self, Follower, LogSource};
+use crate::runner::Command;
+
+/// Lines shown when neither -n nor --since says otherwise (as tail shows).
+const DEFAULT_LINES: usize = 10;
+const POLL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    /// Keep printing lines as they are written, until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Show the last N lines (10 unless --since is given: then all since).
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+
+    /// Only lines written since TIME: a duration ago (`10m`, `2h`, `1day`) or a local
+    /// date and time (`2026-11-29 14:00`, `2026-11-29 14:00:05`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let selected = host.select(&args.instances.selection()?)?;
+    let [instance] = selected.as_slice() else {
+        return Err(Error::bad_input(
+            "logs shows one instance at a time; name it (NAME or -i NAME)",
+        ));
+    };
+    let values = host
+        .postfix
+        .expanded(&instance.config_directory, &["syslog_name", "maillog_file"])?;
+    let syslog_name = values.get("syslog_name").cloned().unwrap_or_default();
+    let maillog_file = values.get("maillog_file").cloned().unwrap_or_default();
+    let source = maillog::source(&maillog_file).ok_or_else(|| {
+        Error::failed(format!(
+            "{} logs nowhere instancectl can read: no maillog_file, no systemd journal, and \
+             no {}; set one with `instancectl config {} set maillog_file=/var/log/{}.log`",
+            instance.display_name(),
+            maillog::SYSLOG_FILES.join(" or "),
+            instance.name,
+            if instance.is_primary() {
+                "postfix"
+            } else {
+                &instance.name
+            }
+        ))
+    })?;
+    let limit = args.lines.unwrap_or(if since.is_some() {
+        usize::MAX
+    } else {
+        DEFAULT_LINES
+    });
+    let filter = Filter {
+        syslog_name: &syslog_name,
+        since,
+    };
+    tracing::info!(?source, syslog_name, "reading");
+    match &source {
+        LogSource::File(path) => from_file(path, &filter, limit, args.follow),
+        LogSource::Journal => from_command(host, &journal(since), &filter, limit, args.follow),
+        LogSource::UnifiedLog => {
+            from_command(host, &unified_log(host, since), &filter, limit, args.follow)
+        }
+    }
+}
+
+/// `10m` ago, or a local `YYYY-MM-DD HH:MM[:SS]` (or with a `T`).
+fn parse_since(text: &str) -> Result<SystemTime> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return SystemTime::now()
+            .checked_sub(ago)
+            .ok_or_else(|| Error::bad_input(format!("--since {text:?} is too long ago")));
+    }
+    let parsed = (|| {
+        let (date, clock) = text.trim().split_once([' ', 'T'])?;
+        let mut d = date.split('-').map(|p| p.parse::<i32>().ok());
+        let (y, mo, day) = (d.next()??, d.next()??, d.next()??);
+        let mut c = clock.split(':').map(|p| p.parse::<i32>().ok());
+        let (h, mi) = (c.next()??, c.next()??);
+        let s = c.next().flatten().unwrap_or(0);
+        let valid = (1..=12).contains(&mo)
+            && (1..=31).contains(&day)
+            && (0..24).contains(&h)
+            && (0..60).contains(&mi)
+            && (0..=60).contains(&s);
+        valid.then(|| maillog::local_time(y, mo - 1, day, h, mi, s))?
+    })();
+    parsed.ok_or_else(|| {
+        Error::bad_input(format!(
+            "--since {text:?}: give a duration ago (10m, 2h, 1day) or a local date and time \
+             (2026-11-29 14:00 or 2026-11-29 14:00:05)"
+        ))
+    })
+}
+
+/// Which lines to show.
+struct Filter<'a> {
+    syslog_name: &'a str,
+    since: Option<SystemTime>,
+}
+
+impl Filter<'_> {
+    fn keeps(&self, line: &str) -> bool {
+        maillog::parse_line(line, self.syslog_name).is_some()
+            && self.since.is_none_or(|since| {
+                // A line whose time cannot be read is shown rather than lost.
+                maillog::line_time(line, SystemTime::now()).is_none_or(|t| t >= since)
+            })
+    }
+}
+
+/// Prints a line; false when standard output has gone (`| head`), to stop quietly.
+fn emit(line: &str) -> bool {
+    writeln!(std::io::stdout(), "{line}").is_ok()
+}
+
+/// The last `limit` lines of `lines` that the filter keeps.
+fn last_kept(
+    lines: impl Iterator<Item = String>,
+    filter: &Filter,
+    limit: usize,
+) -> VecDeque<String> {
+    let mut kept = VecDeque::new();
+    for line in lines.filter(|l| filter.keeps(l)) {
+        if kept.len() == limit {
+            kept.pop_front();
+        }
+        if limit > 0 {
+            kept.push_back(line);
+        }
+    }
+    kept
+}
+
+fn from_file(path: &Path, filter: &Filter, limit: usize, follow: bool) -> Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Postfix creates its maillog_file with the first line it logs.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
+            return follow_file(Follower::at(path, 0), filter);
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut offset = 0u64;
+    let lines = std::iter::from_fn(|| {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            // A last line without its newline is still being written: follow picks it up.
+            Ok(n) if n > 0 && line.ends_with(b"\n") => {
+                offset += n as u64;
+                Some(String::from_utf8_lossy(&line[..n - 1]).into_owned())
+            }
+            _ => None,
+        }
+    });
+    let history = last_kept(lines, filter, limit);
+    for line in &history {
+        if !emit(line) {
+            return Ok(());
+        }
+    }
+    if !follow {
+        return Ok(());
+    }
+    follow_file(Follower::at(path, offset), filter)
+}
+
+fn follow_file(mut follower: Follower, filter: &Filter) -> Result<()> {
+    loop {
+        for line in follower.poll() {
+            if filter.keeps(&line) && !emit(&line) {
+                return Ok(());
+            }
+        }
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The journal's mail facility (2), as syslog-style lines with ISO times.
+fn journal(since: Option<SystemTime>) -> Command {
+    let mut cmd = Command::new("journalctl").args([
+        "--no-pager",
+        "--quiet",
+        "--output=short-iso",
+        "SYSLOG_FACILITY=2",
+    ]);
+    if let Some(since) = since {
+        cmd = cmd.arg(format!("--since=@{}", epoch(since)));
+    }
+    cmd
+}
+
+/// macOS: Postfix's programs live in daemon_directory and command_directory.
+fn unified_log(host: &Host, since: Option<SystemTime>) -> Command {
+    let predicate = format!(
+        "senderImagePath BEGINSWITH \"{}/\" OR senderImagePath BEGINSWITH \"{}/post\"",
+        host.postfix.daemon_directory.display(),
+        host.postfix.command_directory.display()
+    );
+    let cmd = Command::new("log").args(["show", "--style", "syslog", "--predicate", &predicate]);
+    // `log show --last` counts minutes, hours or days back from now.
+    let minutes = since
+        .map(|s| {
+            SystemTime::now()
+                .duration_since(s)
+                .unwrap_or_default()
+                .as_secs()
+                .div_ceil(60)
+        })
+        .unwrap_or(24 * 60);
+    cmd.args(["--last", &format!("{}m", minutes.max(1))])
+}
+
+fn epoch(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// The follow form of a history command: `journalctl -f -n 0`, `log stream`.
+fn following(history: &Command) -> Command {
+    let argv = history.argv();
+    if argv[0] == "log" {
+        let predicate = &argv[argv.iter().position(|a| a == "--predicate").unwrap_or(0) + 1];
+        return Command::new("log").args(["stream", "--style", "syslog", "--predicate", predicate]);
+    }
+    Command::new("journalctl").args([
+        "--no-pager",
+        "--quiet",
+        "--output=short-iso",
+        "--follow",
+        "--lines=0",
+        "SYSLOG_FACILITY=2",
+    ])
+}
+
+fn from_command(
+    host: &Host,
+    history: &Command,
+    filter: &Filter,
+    limit: usize,
+    follow: bool,
+) -> Result<()> {
+    // Started first, so no line falls between the history and the following.
+    let mut live = follow
+        .then(|| host.runner.stream(&following(history)))
+        .transpose()?;
+    let reader = host.runner.stream(history)?;
+    let lines = reader.lines().map_while(|l| l.ok());
+    for line in &last_kept(lines, filter, limit) {
+        if !emit(line) {
+            return Ok(());
+        }
+    }
+    if let Some(live) = live.as_mut() {
+        for line in live.lines().map_while(|l| l.ok()) {
+            if filter.keeps(&line) && !emit(&line) {
+                return Ok(());
+            }
+            let _ = std::io::stdout().flush();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = include_str!("../../tests/data/maillog-two-instances.log");
+
+    #[test]
+    fn one_instance_of_a_shared_log() {
+        let filter = Filter {
+            syslog_name: "postfix-q",
+            since: None,
+        };
+        let all = last_kept(TWO.lines().map(String::from), &filter, usize::MAX);
+        assert_eq!(all.len(), 13);
+        assert!(all.iter().all(|l| l.contains(" postfix-q/")), "{all:#?}");
+        let last = last_kept(TWO.lines().map(String::from), &filter, 2);
+        assert_eq!(last.len(), 2);
+        assert!(last[1].contains("stopping the Postfix mail system"));
+        let none = last_kept(TWO.lines().map(String::from), &filter, 0);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn since_forms() {
+        let now = SystemTime::now();
+        let ago = parse_since("10m").unwrap();
+        let diff = now.duration_since(ago).unwrap().as_secs();
+        assert!((599..=601).contains(&diff), "{diff}");
+        assert_eq!(
+            parse_since("2026-11-29 14:00").unwrap(),
+            maillog::local_time(2026, 10, 29, 14, 0, 0).unwrap()
+        );
+        assert_eq!(
+            parse_since("2026-11-29T14:00:05").unwrap(),
+            maillog::local_time(2026, 10, 29, 14, 0, 5).unwrap()
+        );
+        for bad in ["yesterday-ish", "2026-13-01 00:00", "2026-11-29", "14:00"] {
+            assert_eq!(parse_since(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn commands_per_source() {
+        let since = UNIX_EPOCH + Duration::from_secs(1_795_963_000);
+        assert_eq!(
+            journal(Some(since)).argv(),
+            [
+                "journalctl",
+                "--no-pager",
+                "--quiet",
+                "--output=short-iso",
+                "SYSLOG_FACILITY=2",
+                "--since=@1795963000"
+            ]
+        );
+        assert_eq!(following(&journal(None)).argv()[4], "--follow");
+    }
+}
