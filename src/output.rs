@@ -46,6 +46,10 @@ impl Schema {
     pub const CREATE: Schema = Schema("instancectl.create/v1");
     pub const DESTROY: Schema = Schema("instancectl.destroy/v1");
     pub const PLIST_CHECK: Schema = Schema("instancectl.plist-check/v1");
+    /// The messages in the queues (`queue list`).
+    pub const QUEUE: Schema = Schema("instancectl.queue/v1");
+    /// What a queue command did to each instance's messages.
+    pub const QUEUE_CHANGE: Schema = Schema("instancectl.queue-change/v1");
 }
 
 /// A document: its schema first, then the body's own fields.

@@ -13,6 +13,7 @@ use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::output::{self, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
 
 #[derive(Debug, Args)]
@@ -416,20 +417,16 @@ fn report(
 /// Prints the JSON report when asked; exit 1 when any instance failed.
 fn finish(results: &[InstanceResult], json: bool) -> Result<i32> {
     if json {
-        print_json(&serde_json::json!({ "schema": 1, "instances": results }))?;
+        output::print_json(
+            Schema::QUEUE_CHANGE,
+            &serde_json::json!({ "instances": results }),
+        )?;
     }
     Ok(if results.iter().any(|r| r.error.is_some()) {
         1
     } else {
         0
     })
-}
-
-fn print_json(value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::failed(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// `postqueue -f` asks the running instance's queue manager to retry deferred mail
@@ -482,7 +479,7 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
     let failed = shown.iter().any(|l| l.error.is_some());
     let code = if failed { 1 } else { 0 };
     if args.json {
-        print_json(&serde_json::json!({ "schema": 1, "instances": shown }))?;
+        output::print_json(Schema::QUEUE, &serde_json::json!({ "instances": shown }))?;
         return Ok(code);
     }
     let several = instances.len() > 1;

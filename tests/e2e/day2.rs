@@ -93,7 +93,7 @@ fn queue_lists_and_changes_real_mail() {
     // The listing is postqueue's, with every field.
     let run = sb.ctl("queue postfix-q --json").ok();
     let listing: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(listing["schema"], 1);
+    assert_eq!(listing["schema"], "instancectl.queue/v1");
     let messages = listing["instances"][0]["messages"].as_array().unwrap();
     let ids: Vec<String> = messages
         .iter()
