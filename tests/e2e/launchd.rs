@@ -300,7 +300,8 @@ fn a_killed_master_is_respawned_by_keepalive_and_the_extra_run_is_reported(relea
         job["last_exit_code"], "killed by signal 9 (Killed)",
         "{job}"
     );
-    let table = mac.ctl("list").ok().stdout;
+    // The whole phrase in one cell: `-o wide` does not fit the table to 80 columns.
+    let table = mac.ctl("list -o wide").ok().stdout;
     assert!(
         table.contains("running, runs 2, last killed by signal 9 (Killed)"),
         "{table}"
