@@ -7,7 +7,7 @@ use crate::cli::ListArgs;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::manager::JobView;
+use crate::manager::ManagerView;
 use crate::manager::ServiceManager;
 use crate::output::{self, Format, Schema};
 
@@ -25,21 +25,15 @@ struct Row {
     broken: Option<String>,
     listen: Vec<String>,
     master_pid: Option<i32>,
-    /// The service manager's view of the instance's job (launchd), when it has one.
+    /// The service manager's view of the instance's job (as `status` shows it), when
+    /// the manager has jobs to tell of (launchd, systemd).
     #[serde(skip_serializing_if = "Option::is_none")]
-    job: Option<JobView>,
+    job: Option<ManagerView>,
 }
 
 impl Row {
-    fn of(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Row {
-        // The listing stays useful when the service manager cannot be asked.
-        let job = manager.job(host, instance).unwrap_or_else(|e| {
-            eprintln!(
-                "instancectl: cannot read the service manager's view of {}: {e}",
-                instance.display_name()
-            );
-            None
-        });
+    fn of(instance: &Instance, view: ManagerView) -> Row {
+        let job = view.summary.is_some().then_some(view);
         Row {
             name: instance.name.clone(),
             group: instance.group.clone(),
@@ -62,7 +56,13 @@ fn shown(dir: &Option<std::path::PathBuf>) -> Option<String> {
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result<()> {
     let selected = host.select(&args.instances.selection_or_all())?;
-    let rows: Vec<Row> = selected.iter().map(|i| Row::of(host, manager, i)).collect();
+    // One question to the manager for all of them (launchd: one print-disabled).
+    let views = manager.views(host, &selected);
+    let rows: Vec<Row> = selected
+        .iter()
+        .zip(views)
+        .map(|(i, v)| Row::of(i, v))
+        .collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
     let format = args.output.format();
     if format == Format::Json {
@@ -87,7 +87,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
         if let Some(why) = &row.broken {
             notes.push(format!("{}: broken: {why}", row.name));
         }
-        let job = row.job.as_ref().map(|j| j.summary.clone());
+        let job = row.job.as_ref().and_then(|j| j.summary.clone());
         let mut cells = vec![
             row.name,
             row.group.unwrap_or_else(|| "-".into()),

@@ -93,27 +93,6 @@ pub(crate) fn stop_stray_master(host: &Host, instance: &Instance) -> Result<()> 
     Ok(())
 }
 
-/// What a service manager says about an instance's job, for list and status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct JobView {
-    pub label: String,
-    /// launchd has the job loaded.
-    pub loaded: bool,
-    /// The job starts on demand and exits when idle (Apple's job for the primary), so
-    /// "not running" is healthy.
-    pub on_demand: bool,
-    pub state: Option<String>,
-    pub pid: Option<i32>,
-    /// How many times the job was spawned since it was loaded; a rising count is a
-    /// master that keeps dying.
-    pub runs: Option<u64>,
-    pub last_exit: Option<String>,
-    /// The persistent override: true disabled, false enabled, none when there is none.
-    pub disabled: Option<bool>,
-    /// One phrase for people, e.g. "running, runs 2, last killed by signal 9 (Killed)".
-    pub summary: String,
-}
-
 /// What a command asks of whichever manager runs: the manager's own start or stop,
 /// with the stop mark kept beside it (an instance stopped on purpose stays down: the
 /// mark keeps reconcile and the supervisor from restarting it).
@@ -283,11 +262,6 @@ pub trait ServiceManager: Send + Sync {
     /// instance; a refusal is bad input (exit 2, nothing changed).
     fn preflight_create(&self, _host: &Host, _name: &str, _config_directory: &Path) -> Result<()> {
         Ok(())
-    }
-
-    /// The manager's own view of the instance's job, when it has one.
-    fn job(&self, _host: &Host, _instance: &Instance) -> Result<Option<JobView>> {
-        Ok(None)
     }
 
     /// What the manager knows about the instance's job, for `instancectl status`.

@@ -54,6 +54,9 @@ pub struct ManagerView {
     /// from the master's cgroup, e.g. `instancectl-postfix-in.service` or Debian's
     /// `postfix@postfix-in.service`), which says who really runs it.
     pub master_unit: Option<String>,
+    /// The job in one phrase for people (`list` shows it), e.g. "running, runs 2,
+    /// last killed by signal 9 (Killed)"; none where the manager has no jobs to tell of.
+    pub summary: Option<String>,
     /// Anything else worth telling, one sentence each.
     pub notes: Vec<String>,
     /// Something wrong with the manager itself for this instance (the native
@@ -80,6 +83,7 @@ impl ManagerView {
             on_demand: false,
             restarts_on_exit: false,
             master_unit: None,
+            summary: None,
             notes: Vec::new(),
             problem: None,
             start_command: None,

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use super::view::APPLE_POSTFIX_JOBS;
+use super::view::Override as ViewOverride;
 use super::{Drift, ManagerRepair, Repair};
-use super::{JobView, ManagerKind, ManagerView, ServiceManager};
+use super::{ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
@@ -503,15 +504,6 @@ impl ServiceManager for Launchd {
         }
     }
 
-    fn job(&self, host: &Host, instance: &Instance) -> Result<Option<JobView>> {
-        let ctl = self.launchctl(host);
-        if instance.is_primary() {
-            return apple_job_view(&ctl).map(Some);
-        }
-        let overrides = ctl.print_disabled()?;
-        self.job_view(&ctl, instance, &overrides).map(Some)
-    }
-
     fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
         self.views(host, std::slice::from_ref(instance))
             .pop()
@@ -539,7 +531,7 @@ impl ServiceManager for Launchd {
                         None => Err("no overrides read".into()),
                     }
                 };
-                manager_view(instance, job)
+                manager_view(job)
             })
             .collect()
     }
@@ -698,36 +690,27 @@ fn apple_job(ctl: &Launchctl) -> Result<Option<(&'static str, JobInfo)>> {
 }
 
 /// The primary instance's job: Apple's, on demand, healthy while it is not running.
-fn apple_job_view(ctl: &Launchctl) -> Result<JobView> {
+fn apple_job_view(ctl: &Launchctl) -> Result<ManagerView> {
+    let mut view = ManagerView::empty(ManagerKind::Launchd);
     let Some((label, job)) = apple_job(ctl)? else {
-        return Ok(JobView {
-            label: APPLE_POSTFIX_JOBS[0].into(),
-            loaded: false,
-            on_demand: false,
-            state: None,
-            pid: None,
-            runs: None,
-            last_exit: None,
-            disabled: None,
-            summary: format!(
-                "Apple's on-demand Postfix job is not loaded (neither {})",
-                APPLE_POSTFIX_JOBS.join(" nor ")
-            ),
-        });
+        view.label = Some(APPLE_POSTFIX_JOBS[0].into());
+        view.loaded = Some(false);
+        view.summary = Some(format!(
+            "Apple's on-demand Postfix job is not loaded (neither {})",
+            APPLE_POSTFIX_JOBS.join(" nor ")
+        ));
+        return Ok(view);
     };
-    let state = job.state.as_ref().map(ToString::to_string);
     let idle = if job.is_running() { "running" } else { "idle" };
-    Ok(JobView {
-        label: label.into(),
-        loaded: true,
-        on_demand: true,
-        summary: format!("on demand ({label}), {idle}"),
-        state,
-        pid: job.pid,
-        runs: job.runs,
-        last_exit: job.last_exit.as_ref().map(ToString::to_string),
-        disabled: None,
-    })
+    view.label = Some(label.into());
+    view.loaded = Some(true);
+    view.on_demand = true;
+    view.summary = Some(format!("on demand ({label}), {idle}"));
+    view.state = job.state.as_ref().map(ToString::to_string);
+    view.pid = job.pid;
+    view.runs = job.runs;
+    view.last_exit_code = job.last_exit.as_ref().map(ToString::to_string);
+    Ok(view)
 }
 
 impl Launchd {
@@ -737,7 +720,7 @@ impl Launchd {
         ctl: &Launchctl,
         instance: &Instance,
         overrides: &BTreeMap<String, Override>,
-    ) -> Result<JobView> {
+    ) -> Result<ManagerView> {
         let label = self.label(&instance.name);
         let job = ctl.print(&label)?;
         let disabled = match overrides.get(&label) {
@@ -767,48 +750,33 @@ impl Launchd {
                 s
             }
         };
-        Ok(JobView {
-            label,
-            loaded: job.is_some(),
-            on_demand: false,
-            state: job
-                .as_ref()
-                .and_then(|j| j.state.as_ref())
-                .map(|s| s.to_string()),
-            pid: job.as_ref().and_then(|j| j.pid),
-            runs: job.as_ref().and_then(|j| j.runs),
-            last_exit: job
-                .as_ref()
-                .and_then(|j| j.last_exit.as_ref().map(|e| e.to_string())),
-            disabled,
-            summary,
-        })
+        let mut view = ManagerView::empty(ManagerKind::Launchd);
+        view.restarts_on_exit = true;
+        view.label = Some(label);
+        view.loaded = Some(job.is_some());
+        view.disabled_override = disabled.map(|d| {
+            if d {
+                ViewOverride::Disabled
+            } else {
+                ViewOverride::Enabled
+            }
+        });
+        view.summary = Some(summary);
+        if let Some(job) = job {
+            view.state = job.state.as_ref().map(|s| s.to_string());
+            view.pid = job.pid;
+            view.runs = job.runs;
+            view.last_exit_code = job.last_exit.as_ref().map(|e| e.to_string());
+        }
+        Ok(view)
     }
 }
 
-/// The status view of one instance's job (or why launchctl could not tell).
-fn manager_view(instance: &Instance, job: std::result::Result<JobView, String>) -> ManagerView {
-    let mut view = ManagerView::empty(ManagerKind::Launchd);
-    view.restarts_on_exit = !instance.is_primary();
-    match job {
-        Ok(job) => {
-            view.label = Some(job.label);
-            view.loaded = Some(job.loaded);
-            view.on_demand = job.on_demand;
-            view.state = job.state;
-            view.pid = job.pid;
-            view.runs = job.runs;
-            view.last_exit_code = job.last_exit;
-            view.disabled_override = job.disabled.map(|d| {
-                if d {
-                    super::view::Override::Disabled
-                } else {
-                    super::view::Override::Enabled
-                }
-            });
-            view.notes.push(job.summary);
-        }
-        Err(e) => view.notes.push(format!("launchctl could not tell: {e}")),
-    }
-    view
+/// The view of one instance's job, or why launchctl could not tell.
+fn manager_view(job: std::result::Result<ManagerView, String>) -> ManagerView {
+    job.unwrap_or_else(|e| {
+        let mut view = ManagerView::empty(ManagerKind::Launchd);
+        view.notes.push(format!("launchctl could not tell: {e}"));
+        view
+    })
 }

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Drift, ManagerRepair, Repair};
-use super::{JobView, ManagerKind, ManagerView, Override, ServiceManager};
+use super::{ManagerKind, ManagerView, Override, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
@@ -347,6 +347,7 @@ impl Systemd {
             _ => None,
         };
         view.restarts_on_exit = !instance.is_primary();
+        view.summary = Some(own.summary());
         view.notes.push(format!("{unit}: {}", own.summary()));
         if instance.is_primary() {
             view.notes.push(format!(
@@ -553,27 +554,6 @@ impl ServiceManager for Systemd {
             host.postfix.require_check(&instance.config_directory)?;
         }
         ctl.run("reload", &unit, &[])
-    }
-
-    fn job(&self, host: &Host, instance: &Instance) -> Result<Option<JobView>> {
-        let states = self.states(host, std::slice::from_ref(instance))?;
-        let (own, theirs) = &states[0];
-        let view = self.view_of(host, instance, own, theirs.as_ref());
-        Ok(Some(JobView {
-            label: self.unit_name(instance),
-            loaded: own.load_state == "loaded",
-            on_demand: false,
-            state: view.state,
-            pid: own.main_pid,
-            runs: view.runs,
-            last_exit: view.last_exit_code,
-            disabled: match view.disabled_override {
-                Some(Override::Disabled) => Some(true),
-                Some(Override::Enabled) => Some(false),
-                _ => None,
-            },
-            summary: own.summary(),
-        }))
     }
 
     fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
