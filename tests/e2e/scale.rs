@@ -24,6 +24,23 @@ fn position(text: &str, what: &str) -> usize {
         .unwrap_or_else(|| panic!("{what:?} is not in:\n{text}"))
 }
 
+/// `stop --all` of [`mta_and_one_more`]: the group's input before its output, and
+/// afterwards nothing answers.
+fn stop_all_input_first(sb: &Sandbox) {
+    let stop = sb.ctl("stop --all").ok().stdout;
+    assert!(
+        position(&stop, "postfix-in: stopped") < position(&stop, "postfix-out: stopped"),
+        "input stops before output: {stop}"
+    );
+    for port in [2525, 10026, 2601] {
+        assert_eq!(
+            sb.banner("127.0.0.1", port),
+            "",
+            "port {port} still answers"
+        );
+    }
+}
+
 /// A group (output before input) and an instance outside any group.
 fn mta_and_one_more(sb: &Sandbox) {
     sb.ctl("init --null-client").ok();
@@ -38,18 +55,7 @@ fn start_and_stop_all_keep_the_order_within_a_group() {
     let sb = Sandbox::scripted();
     mta_and_one_more(&sb);
 
-    let stop = sb.ctl("stop --all").ok().stdout;
-    assert!(
-        position(&stop, "postfix-in: stopped") < position(&stop, "postfix-out: stopped"),
-        "input stops before output: {stop}"
-    );
-    for port in [2525, 10026, 2601] {
-        assert_eq!(
-            sb.banner("127.0.0.1", port),
-            "",
-            "port {port} still answers"
-        );
-    }
+    stop_all_input_first(&sb);
 
     let start = sb.ctl("start --all").ok().stdout;
     assert!(
@@ -85,18 +91,7 @@ fn the_supervisor_starts_and_stops_a_set_on_one_request() {
     let sb = Sandbox::new();
     mta_and_one_more(&sb);
 
-    let stop = sb.ctl("stop --all").ok().stdout;
-    assert!(
-        position(&stop, "postfix-in: stopped") < position(&stop, "postfix-out: stopped"),
-        "{stop}"
-    );
-    for port in [2525, 10026, 2601] {
-        assert_eq!(
-            sb.banner("127.0.0.1", port),
-            "",
-            "port {port} still answers"
-        );
-    }
+    stop_all_input_first(&sb);
     let start = sb.ctl("start --all").ok().stdout;
     for name in ["postfix-out", "postfix-in", "postfix-a"] {
         assert!(start.contains(&format!("{name}: started")), "{start}");

@@ -399,6 +399,23 @@ fn stopped_then_disabled() {
     assert_eq!(report["summary"]["disabled"], 1);
 }
 
+/// postfix-a's master closes the listeners that `master_service_disable = DISABLE`
+/// names on reload (until `port` no longer answers); then main.cf is put back, as an
+/// administrator who forgot the second reload would leave it.
+fn close_by_reload(sb: &Sandbox, disable: &str, port: u16) {
+    sb.sh(&format!(
+        "postconf -c /etc/postfix-a -e master_service_disable={disable} && \
+         postfix -c /etc/postfix-a reload 2>/dev/null"
+    ))
+    .ok();
+    assert!(sb.wait_for(
+        &format!("! (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null"),
+        Duration::from_secs(10)
+    ));
+    sb.sh("postconf -c /etc/postfix-a -e master_service_disable=")
+        .ok();
+}
+
 #[test]
 fn listener_gone_while_the_master_lives() {
     let sb = Sandbox::scripted().null_client();
@@ -408,17 +425,7 @@ fn listener_gone_while_the_master_lives() {
 
     // The master closes a listener it is told to disable on reload; then main.cf is
     // put back, as an administrator who forgot the second reload would leave it.
-    sb.sh(
-        "postconf -c /etc/postfix-a -e master_service_disable=127.0.0.1:2526/inet && \
-         postfix -c /etc/postfix-a reload 2>/dev/null",
-    )
-    .ok();
-    assert!(sb.wait_for(
-        "! (exec 3<>/dev/tcp/127.0.0.1/2526) 2>/dev/null",
-        Duration::from_secs(10)
-    ));
-    sb.sh("postconf -c /etc/postfix-a -e master_service_disable=")
-        .ok();
+    close_by_reload(&sb, "127.0.0.1:2526/inet", 2526);
     let (run, report) = status_json(&sb, "postfix-a");
     assert_eq!(run.code, 1, "{run:#?}");
     let a = instance(&report, "postfix-a");
@@ -442,17 +449,7 @@ fn listener_gone_while_the_master_lives() {
     assert_eq!(by_addr("127.0.0.1:2526")["ok"], false);
 
     // Now every listener: the master lives, nothing answers.
-    sb.sh(
-        "postconf -c /etc/postfix-a -e master_service_disable=inet && \
-         postfix -c /etc/postfix-a reload 2>/dev/null",
-    )
-    .ok();
-    assert!(sb.wait_for(
-        "! (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null",
-        Duration::from_secs(10)
-    ));
-    sb.sh("postconf -c /etc/postfix-a -e master_service_disable=")
-        .ok();
+    close_by_reload(&sb, "inet", 2525);
     let (run, report) = status_json(&sb, "postfix-a");
     assert_eq!(run.code, 1, "{run:#?}");
     let a = instance(&report, "postfix-a");
