@@ -65,6 +65,8 @@
 #   KILLS=20         kills per recovery series;  GAP=1  seconds between them
 #   CACHE=/var/tmp/instancectl-bench-cache   where created sandboxes are kept
 #   REBUILD=1        create the instances again even when cached
+#   CREATE_ONLY=1    create (or find) the cached instances and stop there: N=200 takes
+#                    about 40 minutes, which can run ahead of the measuring runs
 #   INSTANCECTL=PATH use this binary instead of `cargo build --release --workspace`
 #   EMULATOR_BIN_DIR=DIR  where launchd-emulator and launchctl are
 #   SKIP_LAUNCHD=1, SKIP_KILLS=1   leave those parts out
@@ -475,6 +477,10 @@ main() {
     say "using the instances created $(sed -n 's/^created=//p' "$dir/info") ($dir; REBUILD=1 creates them again)"
   fi
   creation_rows "$dir" "$from"
+  if [ "${CREATE_ONLY:-}" = 1 ]; then
+    print_summary "instancectl scale benchmark: N=$N instances created in $dir (CREATE_ONLY=1: nothing measured)"
+    return 0
+  fi
   sb_path="$base_path"
   sandbox_up "$dir"
   postfix_wrapper
