@@ -138,27 +138,8 @@ fn in_chains<'i>(
     instances: &'i [Instance],
     each: impl Fn(&[&'i Instance]) -> Result<()> + Sync,
 ) -> Result<()> {
-    let chains = chains(instances);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
-        chains.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..parallel_chains().min(chains.len()) {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(chain) = chains.get(k) else {
-                        break;
-                    };
-                    let result = each(chain);
-                    *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                }
-            });
-        }
-    });
-    results
+    crate::parallel::map(&chains(instances), parallel_chains(), |chain| each(chain))
         .into_iter()
-        .filter_map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect()
 }
 
