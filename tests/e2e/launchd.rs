@@ -85,10 +85,7 @@ impl Mac {
     }
 
     /// `launchctl print-disabled system`, read by instancectl's own parser.
-    fn override_of(
-        &self,
-        label: &str,
-    ) -> Option<instancectl::manager::launchd::launchctl::Override> {
+    fn override_of(&self, label: &str) -> Option<instancectl::manager::Override> {
         let run = self.sh("launchctl print-disabled system").ok();
         instancectl::manager::launchd::launchctl::parse_print_disabled(&run.stdout).remove(label)
     }
@@ -434,7 +431,7 @@ fn a_label_left_disabled_is_enabled_before_bootstrap(release: &'static str) {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::manager::launchd::launchctl::Override::Enabled)
+        Some(instancectl::manager::Override::Enabled)
     );
 }
 
@@ -571,7 +568,7 @@ fn destroy_boots_out_and_removes_the_plist(release: &'static str) {
     // name that is created without starting still loads at the next boot.
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::manager::launchd::launchctl::Override::Disabled)
+        Some(instancectl::manager::Override::Disabled)
     );
     mac.ctl("create postfix-out --group mta --role output --no-start")
         .ok();
@@ -616,7 +613,7 @@ fn reconcile_repairs_launchd_drift(release: &'static str) {
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     assert_eq!(
         mac.override_of("org.postfix.postfix-out"),
-        Some(instancectl::manager::launchd::launchctl::Override::Enabled)
+        Some(instancectl::manager::Override::Enabled)
     );
     assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
 }
@@ -708,7 +705,7 @@ fn a_master_outside_launchd_of_a_stopped_or_disabled_instance_stays_down(release
     mac.ctl("reconcile").ok();
     assert_eq!(
         mac.override_of(label),
-        Some(instancectl::manager::launchd::launchctl::Override::Disabled),
+        Some(instancectl::manager::Override::Disabled),
         "reconcile cleared the disabled override"
     );
     assert!(mac.print(label).is_none(), "a disabled job was loaded");

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::lint;
 use super::strict;
 use crate::error::{Error, Result};
+use crate::manager::Override;
 use crate::runner::{Command, Outcome, Runner};
 
 /// launchd's errno-style exit statuses that the driver tells apart.
@@ -275,16 +276,6 @@ pub fn parse_print(text: &str) -> JobInfo {
         info.last_exit = Some(precise);
     }
     info
-}
-
-/// A persistent enable/disable override (`launchctl print-disabled system`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Override {
-    Disabled,
-    Enabled,
-    /// A word neither dialect uses: not taken as enabled.
-    Unknown(String),
 }
 
 /// Parses `launchctl print-disabled system`: `"LABEL" => disabled|enabled` (and the

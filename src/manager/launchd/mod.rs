@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use super::view::APPLE_POSTFIX_JOBS;
-use super::view::Override as ViewOverride;
 use super::{Drift, ManagerRepair, Repair};
-use super::{ManagerKind, ManagerView, ServiceManager};
+use super::{ManagerKind, ManagerView, Override, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
@@ -39,7 +38,7 @@ pub mod lint;
 pub mod strict;
 
 use job::{DaemonJob, JobNaming};
-use launchctl::{JobInfo, Kickstart, Launchctl, Override};
+use launchctl::{JobInfo, Kickstart, Launchctl};
 use lint::Runs;
 
 /// How long a job may take from bootstrap to "running".
@@ -723,14 +722,11 @@ impl Launchd {
     ) -> Result<ManagerView> {
         let label = self.label(&instance.name);
         let job = ctl.print(&label)?;
-        let disabled = match overrides.get(&label) {
-            Some(Override::Disabled) => Some(true),
-            Some(Override::Enabled) => Some(false),
-            _ => None,
-        };
+        let listed = overrides.get(&label).cloned();
+        let disabled = listed == Some(Override::Disabled);
         let installed = self.plist_path(&instance.name).exists();
         let summary = match (&job, disabled) {
-            (_, Some(true)) if job.is_none() => "disabled".to_string(),
+            (_, true) if job.is_none() => "disabled".to_string(),
             (None, _) if !installed => "no plist".to_string(),
             (None, _) => "not loaded".to_string(),
             (Some(j), _) => {
@@ -744,7 +740,7 @@ impl Launchd {
                 if j.job_state.as_deref() == Some("spawn failed") {
                     s.push_str(", spawn failed");
                 }
-                if disabled == Some(true) {
+                if disabled {
                     s.push_str(", disabled at boot");
                 }
                 s
@@ -754,13 +750,7 @@ impl Launchd {
         view.restarts_on_exit = true;
         view.label = Some(label);
         view.loaded = Some(job.is_some());
-        view.disabled_override = disabled.map(|d| {
-            if d {
-                ViewOverride::Disabled
-            } else {
-                ViewOverride::Enabled
-            }
-        });
+        view.disabled_override = listed;
         view.summary = Some(summary);
         if let Some(job) = job {
             view.state = job.state.as_ref().map(|s| s.to_string());
