@@ -596,7 +596,7 @@ fn reconcile_repairs_launchd_drift(release: &'static str) {
     );
     for expected in [
         "is not running) -> start it",
-        "mode 0664, launchd wants root:wheel 0644",
+        "mode 0664 lets group write it",
         "launchd has org.postfix.postfix-out disabled",
         "would run: launchctl enable system/org.postfix.postfix-out",
     ] {
@@ -616,6 +616,19 @@ fn reconcile_repairs_launchd_drift(release: &'static str) {
         Some(instancectl::manager::Override::Enabled)
     );
     assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
+
+    // Drift agrees with the lint and with launchd: the group does not matter
+    // (root:admin 0644, what `sudo brew services` writes, loads; admin is gid 80 on
+    // macOS), a non-root owner does.
+    mac.sb.sh(&format!("chgrp 80 {path}")).ok();
+    let plan = mac.ctl("reconcile --dry-run").ok();
+    assert!(plan.stdout.contains("no drift"), "{plan:?}");
+    mac.sb.sh(&format!("chown 501 {path}")).ok();
+    let plan = mac.ctl("reconcile --dry-run").ok();
+    assert!(
+        plan.stdout.contains("owned by uid 501, not root"),
+        "{plan:?}"
+    );
 }
 
 fn supervise_with_launchd_repairs_a_booted_out_job(release: &'static str) {

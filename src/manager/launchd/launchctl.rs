@@ -582,11 +582,7 @@ impl Launchctl {
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let ctx = lint::Context {
-            wheel_gid: wheel_gid(),
-            ..lint::Context::default()
-        };
-        let problems = lint::ownership(path, meta.uid(), meta.gid(), meta.mode(), &ctx);
+        let problems = lint::ownership(path, meta.uid(), meta.mode());
         if !problems.is_empty() {
             return Ok(BootstrapCause::Ownership(problems));
         }

@@ -163,7 +163,7 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
     if installed {
         report
             .problems
-            .extend(ownership(path, meta.uid(), meta.gid(), meta.mode(), ctx));
+            .extend(ownership(path, meta.uid(), meta.mode()));
         if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
             report.notes.push(format!(
                 "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
@@ -202,9 +202,8 @@ fn in_daemons_dir(path: &Path, daemons_dir: &Path) -> bool {
 
 /// launchd refuses a LaunchDaemon that is not owned by root or that group or others
 /// may write. The group itself does not matter: `root:admin` mode 0644 (what Homebrew's
-/// `sudo brew services` writes) loads. (`gid` and `ctx` stay in the signature so that
-/// callers pass the file's whole stat; neither can make launchd refuse the file.)
-pub fn ownership(path: &Path, uid: u32, _gid: u32, mode: u32, _ctx: &Context) -> Vec<Problem> {
+/// `sudo brew services` writes) loads, so the group is not asked for.
+pub fn ownership(path: &Path, uid: u32, mode: u32) -> Vec<Problem> {
     let mut problems = Vec::new();
     let file = path.display();
     if uid != 0 {
@@ -1388,15 +1387,12 @@ mod tests {
 
     #[test]
     fn owner_and_mode() {
-        let ctx = Context {
-            wheel_gid: Some(80),
-            ..Context::default()
-        };
         let p = Path::new("/Library/LaunchDaemons/x.plist");
-        assert!(ownership(p, 0, 0, 0o100644, &ctx).is_empty());
-        assert!(ownership(p, 0, 80, 0o100644, &ctx).is_empty());
-        assert!(ownership(p, 0, 0, 0o100444, &ctx).is_empty());
-        let group_writable = ownership(p, 0, 0, 0o100664, &ctx);
+        // The group is not asked for: root:wheel, root:admin and root:staff 0644 all
+        // load, because only the owner and the write bits can make launchd refuse.
+        assert!(ownership(p, 0, 0o100644).is_empty());
+        assert!(ownership(p, 0, 0o100444).is_empty());
+        let group_writable = ownership(p, 0, 0o100664);
         assert_eq!(group_writable.len(), 1);
         assert!(
             group_writable[0]
@@ -1408,15 +1404,46 @@ mod tests {
             "chmod 644 /Library/LaunchDaemons/x.plist"
         );
         // Owner and write bits only: a user-owned, world-writable file is wrong twice.
-        assert_eq!(ownership(p, 501, 20, 0o100666, &ctx).len(), 2);
-        // root:admin 0644, what `sudo brew services` writes, loads (admin is gid 80 on
-        // macOS, wheel gid 0).
-        let mac = Context {
+        assert_eq!(ownership(p, 501, 0o100666).len(), 2);
+        assert_eq!(ownership(p, 501, 0o100644).len(), 1);
+    }
+
+    /// An installed root:admin 0644 file (what `sudo brew services` writes; admin is
+    /// gid 80 on macOS) has no ownership problem, only a note; the same file
+    /// group-writable has one.
+    #[test]
+    fn an_installed_root_admin_file_is_noted_not_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let daemons = dir.path().join("LaunchDaemons");
+        std::fs::create_dir(&daemons).unwrap();
+        let path = daemons.join("org.test.x.plist");
+        std::fs::write(&path, b"not checked here").unwrap();
+        std::os::unix::fs::chown(&path, Some(0), Some(80)).unwrap();
+        let ctx = Context {
+            daemons_dir: daemons.clone(),
             wheel_gid: Some(0),
             ..Context::default()
         };
-        assert!(ownership(p, 0, 80, 0o100644, &mac).is_empty());
-        assert_eq!(ownership(p, 0, 80, 0o100664, &mac).len(), 1);
+        let mode = |m| {
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(m))
+                .unwrap()
+        };
+        let owner_problems = |r: &Report| {
+            r.problems
+                .iter()
+                .filter(|p| p.kind == Kind::Ownership)
+                .count()
+        };
+        mode(0o644);
+        let report = check_file(&path, &ctx).unwrap();
+        assert_eq!(owner_problems(&report), 0, "{}", report.render());
+        assert!(report.notes.iter().any(|n| n.contains("gid 80, not wheel")));
+        mode(0o664);
+        let report = check_file(&path, &ctx).unwrap();
+        assert_eq!(owner_problems(&report), 1, "{}", report.render());
     }
 
     #[test]

@@ -583,14 +583,12 @@ impl ServiceManager for Launchd {
             }
             Ok(_) => {
                 let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-                let gid_ok = meta.gid() == 0 || Some(meta.gid()) == launchctl::wheel_gid();
-                if meta.uid() != 0 || !gid_ok || meta.mode() & 0o7777 != 0o644 {
-                    found.push(rewrite(&format!(
-                        "owner {}:{} mode {:04o}, launchd wants root:wheel 0644",
-                        meta.uid(),
-                        meta.gid(),
-                        meta.mode() & 0o7777
-                    )));
+                // What launchd refuses, as the lint says it: the owner and the group
+                // and other write bits; any group is fine (root:admin 0644 loads).
+                let refused = lint::ownership(&path, meta.uid(), meta.mode());
+                if !refused.is_empty() {
+                    let what: Vec<&str> = refused.iter().map(|p| p.message.as_str()).collect();
+                    found.push(rewrite(&what.join("; ")));
                 }
             }
         }
