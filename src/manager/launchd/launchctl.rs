@@ -188,14 +188,19 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
-    /// Whether a run of the job has ended, by launchd's own account: it recorded how
+    /// Whether the job's latest run has ended, by launchd's own account: it recorded how
     /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
-    /// all (`job state = spawn failed`). A job starting up has not; one that ended is
-    /// not waited for.
+    /// all (`job state = spawn failed`). A job that runs, is being spawned (`xpcproxy`)
+    /// or is still being stopped has not: the end launchd shows then is the previous
+    /// run's (recorded: `state = xpcproxy` and `state = running` with the `last
+    /// terminating signal` of the run before). A job starting up has not; one that ended
+    /// is not waited for.
     pub fn has_ended(&self) -> bool {
+        let live =
+            self.is_running() || self.state == Some(JobState::Xpcproxy) || self.is_stopping();
         let ran_and_ended =
             self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
-        ran_and_ended || self.job_state.as_deref() == Some("spawn failed")
+        !live && (ran_and_ended || self.job_state.as_deref() == Some("spawn failed"))
     }
 }
 
@@ -209,17 +214,30 @@ fn property(content: &str) -> Option<(&str, &str)> {
 
 /// Parses what `launchctl print system/LABEL` prints. Real output is indented with
 /// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
-/// `endpoints`, ...) are told apart by their braces: a block closes at the `}` with its
-/// opening line's indentation, so an argument printed raw at column 0 cannot close it.
-/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; a
-/// fragment without a header is read as job-level lines.
+/// `endpoints`, `event triggers`, `LWCR`, ...) are told apart by their braces: a block
+/// closes at the `}` with its opening line's indentation (or a shallower one), so an
+/// argument printed raw at column 0 cannot close it. Lines before the `TARGET = {`
+/// header (such as `Bad request.`) are not the job's; the header is found by its
+/// target (`system/LABEL`, `gui/501/LABEL`), whatever its indentation. A fragment
+/// without a header is read as job-level lines. Unknown properties are kept in
+/// [`JobInfo::properties`], unknown nested blocks skipped, lines that are not `name =
+/// value` ignored: a release that prints more never makes the job's state unreadable.
 pub fn parse_print(text: &str) -> JobInfo {
     let mut info = JobInfo::default();
     let lines: Vec<&str> = text.lines().collect();
+    // The first block opened is the header when it names a target; in a fragment it is
+    // a nested block such as `arguments = {`.
     let header = lines
         .iter()
-        .position(|l| !l.starts_with(char::is_whitespace) && l.trim_end().ends_with(" = {"));
+        .position(|l| l.trim_end().ends_with(" = {"))
+        .filter(|&i| lines[i].trim().trim_end_matches(" = {").contains('/'));
+    let header_indent = header.map_or("", |i| indentation(lines[i]));
     let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
+    // The indentation of the job's own properties: that of its first line.
+    let own_indent = body
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .map_or("", |l| indentation(l));
     // The indentation of each open nested block's opening line.
     let mut open: Vec<&str> = Vec::new();
     let mut in_arguments = false;
@@ -230,19 +248,33 @@ pub fn parse_print(text: &str) -> JobInfo {
         if content.is_empty() {
             continue;
         }
-        let indent = &line[..line.len() - line.trim_start().len()];
+        let indent = indentation(line);
         if let Some(top) = open.last() {
-            if content == "}" && indent == *top {
+            let closes = content == "}" && (indent == *top || indent.len() < top.len());
+            // A job-level property while a block is open: the block's `}` was lost
+            // (an excerpt, a mixed paste), so the job's own lines resume here.
+            // Members of a nested block are deeper than the job's own lines.
+            let resumes = !in_arguments
+                && indent == own_indent
+                && open.first() == Some(&own_indent)
+                && content != "}"
+                && property(content).is_some();
+            if closes {
                 open.pop();
                 in_arguments = false;
-            } else if in_arguments {
-                info.arguments.push(content.to_string());
-            } else if content.ends_with('{') {
-                open.push(indent);
+                continue;
+            } else if !resumes {
+                if in_arguments {
+                    info.arguments.push(content.to_string());
+                } else if content.ends_with('{') {
+                    open.push(indent);
+                }
+                continue;
             }
-            continue;
+            open.clear();
+            in_arguments = false;
         }
-        if header.is_some() && content == "}" && indent.is_empty() {
+        if header.is_some() && content == "}" && indent.len() <= header_indent.len() {
             break;
         }
         let Some((name, value)) = property(content) else {
@@ -276,6 +308,11 @@ pub fn parse_print(text: &str) -> JobInfo {
         info.last_exit = Some(precise);
     }
     info
+}
+
+/// The leading whitespace of a line.
+fn indentation(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
 }
 
 /// Parses `launchctl print-disabled system`: `"LABEL" => disabled|enabled` (and the
@@ -721,9 +758,9 @@ mod tests {
     fn print_reads_every_recorded_sample() {
         let samples: Vec<_> = launchd_emulator::corpus::load()
             .into_iter()
-            .filter(|s| s.subcommand() == "print" && s.exit == 0)
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
             .collect();
-        assert!(samples.len() >= 8, "{} print samples", samples.len());
+        assert!(samples.len() >= 14, "{} print samples", samples.len());
         for sample in &samples {
             let job = parse_print(&sample.output);
             let name = &sample.name;
@@ -735,6 +772,7 @@ mod tests {
                     "runs" => or_none(job.runs.map(|r| r.to_string())),
                     "last" => last_as_expected(&job.last_exit),
                     "job state" => or_none(job.job_state.clone()),
+                    "ended" => if job.has_ended() { "yes" } else { "no" }.to_string(),
                     other => panic!("{name}: unknown expectation {other}"),
                 };
                 assert_eq!(&got, want, "{name}: {key}");
@@ -769,15 +807,82 @@ mod tests {
         );
     }
 
-    /// Every recorded `print-disabled` layout: each override the recording lists, and
+    /// What an unseen release or a paste may do to a recorded block must not make the
+    /// job unreadable: every recorded `print` sample, changed in each of these ways,
+    /// still gives the same state, pid, runs, end and `job state`.
+    #[test]
+    fn print_survives_what_an_unseen_release_or_a_paste_does_to_it() {
+        type Change = fn(&str) -> String;
+        let variants: [(&str, Change); 6] = [
+            ("indented by four spaces after a blank line", |t| {
+                let body: Vec<String> = t.lines().map(|l| format!("    {l}")).collect();
+                format!("\n{}\n", body.join("\n"))
+            }),
+            ("tabs pasted as spaces", |t| t.replace('\t', "        ")),
+            ("CRLF line ends", |t| t.replace('\n', "\r\n")),
+            ("unknown properties and nested blocks first", |t| {
+                let extra = "\tbrand new = 1 (queried = 0)\n\tnew block = {\n\t\tstate = bogus\n\t\tpid = 1\n\t\tinner = {\n\t\t\truns = 99\n\t\t}\n\t}\n\tsome flags => [\n\t\t0 = \t\t]\n\tbare words without an equals sign\n";
+                match t.split_once(" = {\n") {
+                    Some((head, rest)) if head.contains('/') => {
+                        format!("{head} = {{\n{extra}{rest}")
+                    }
+                    _ => format!(
+                        "{}{t}",
+                        extra.replace("\n\t", "\n").trim_start_matches('\t')
+                    ),
+                }
+            }),
+            ("Bad request. and a blank line before it", |t| {
+                format!("Bad request.\n\n{t}")
+            }),
+            ("a nested block whose closing brace was lost", |t| {
+                t.replacen(
+                    "\n\tendpoints = {\n",
+                    "\n\tendpoints = {\n\t\t\"x\" = {\n",
+                    1,
+                )
+            }),
+        ];
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
+            .collect();
+        let key = |j: &JobInfo| {
+            (
+                j.state.clone(),
+                j.pid,
+                j.runs,
+                j.last_exit.clone(),
+                j.job_state.clone(),
+            )
+        };
+        for sample in &samples {
+            let want = key(&parse_print(&sample.output));
+            assert!(
+                want.0.is_some() || want.3.is_some(),
+                "{}: nothing read at all",
+                sample.name
+            );
+            for (what, change) in &variants {
+                let got = key(&parse_print(&change(&sample.output)));
+                assert_eq!(got, want, "{}, {what}", sample.name);
+            }
+        }
+    }
+
+    /// Every recorded `print-disabled` layout (and the `disabled services` block a
+    /// domain's `print` shows): each override the recording lists, and
     /// nothing from the blocks after it.
     #[test]
     fn print_disabled_reads_every_recorded_layout() {
         let samples: Vec<_> = launchd_emulator::corpus::load()
             .into_iter()
-            .filter(|s| s.subcommand() == "print-disabled")
+            .filter(|s| {
+                s.subcommand() == "print-disabled"
+                    || (s.subcommand() == "print" && s.exit == 0 && !s.is_service_target())
+            })
             .collect();
-        assert!(samples.len() >= 2);
+        assert!(samples.len() >= 3);
         for sample in &samples {
             let map = parse_print_disabled(&sample.output);
             let name = &sample.name;
