@@ -33,6 +33,14 @@ pub struct QueueArgs {
     pub action: Option<QueueAction>,
 }
 
+/// The document `queue --json` answers with: the messages, or what was done to them.
+pub fn schema(args: &QueueArgs) -> Schema {
+    match args.action {
+        None | Some(QueueAction::List) => Schema::QUEUE,
+        Some(_) => Schema::QUEUE_CHANGE,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueName {
