@@ -407,6 +407,32 @@ fn tables_fit_80_columns_and_wide_shows_the_rest() {
         lines[0].contains("STATUS") && !lines[0].contains("RSS"),
         "{narrow:#?}"
     );
+    // A name wraps after a dash, never inside a word.
+    let names = [
+        "postfix-outbound-relay-eu-west",
+        "postfix-inbound-submission-eu",
+        "outbound-mail",
+    ];
+    let mut pieces: Vec<String> = Vec::new();
+    for name in names {
+        let parts: Vec<&str> = name.split_inclusive('-').collect();
+        for a in 0..parts.len() {
+            for b in a + 1..=parts.len() {
+                pieces.push(parts[a..b].concat());
+            }
+        }
+    }
+    for line in &lines[1..] {
+        for word in line.split_whitespace() {
+            if word.contains("-out") || word.contains("-in") || word.starts_with("bound") {
+                assert!(
+                    pieces.contains(&word.to_string()),
+                    "{word:?} is cut inside a word:\n{}",
+                    narrow.stdout
+                );
+            }
+        }
+    }
     assert!(narrow.stdout.contains("healthy"), "{narrow:#?}");
 
     let wide = sb.ctl("status -o wide").ok();
