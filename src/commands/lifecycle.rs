@@ -145,17 +145,20 @@ fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) 
         .iter()
         .map(|i| i.running_master().is_some())
         .collect();
-    manager
-        .release_and_start_set(host, instances)
-        .inspect_err(|e| {
-            for instance in instances {
-                output::record(
+    if let Err(e) = manager.release_and_start_set(host, instances) {
+        // The supervisor starts what it can: say which ones run and which do not.
+        for (instance, was) in instances.iter().zip(&was_running) {
+            match instance.running_master() {
+                Some(pid) if !host.runner.dry_run() => report_started(instance, pid, *was),
+                _ => output::record(
                     Schema::LIFECYCLE,
                     "instances",
-                    Done::new(instance, "start", "failed").because(e),
-                );
+                    Done::new(instance, "start", "failed").because(&e),
+                ),
             }
-        })?;
+        }
+        return Err(e);
+    }
     if host.runner.dry_run() {
         return Ok(());
     }

@@ -214,6 +214,48 @@ fn lifecycle_commands_answer_with_one_json_document() {
 }
 
 #[test]
+fn a_set_start_under_the_supervisor_says_which_instance_failed() {
+    let sb = Sandbox::new().null_client();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    sb.ctl("create postfix-b --listen 127.0.0.1:2526").ok();
+    let doc = ok_json(sb.ctl("stop --all --json"), "instancectl.lifecycle/v1");
+    let stopped: Vec<&str> = results(&doc).into_iter().map(|r| r.0).collect();
+    assert!(
+        stopped.contains(&"postfix-a") && stopped.contains(&"postfix-b"),
+        "{doc:#}"
+    );
+
+    sb.sh("echo 'bogus line' >> /etc/postfix-b/main.cf").ok();
+    let failed = sb.ctl("start --all --json");
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let doc = json(&failed);
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    let entry = |name: &str| {
+        doc["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no entry for {name}: {doc:#}"))
+            .clone()
+    };
+    assert_eq!(entry("postfix-a")["result"], "started", "{doc:#}");
+    assert_eq!(
+        entry("postfix-a")["master_pid"],
+        sb.pid_file_pid("postfix-a").expect("postfix-a runs")
+    );
+    assert_eq!(entry("postfix-b")["result"], "failed", "{doc:#}");
+    assert!(
+        entry("postfix-b")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("postfix-b"),
+        "{doc:#}"
+    );
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+}
+
+#[test]
 fn changing_commands_answer_with_one_json_document() {
     let sb = Sandbox::scripted().null_client();
 
