@@ -152,7 +152,8 @@ fn write_stdout(text: &str) -> Result<()> {
 /// The JSON document of this run, when `--json` asked for one.
 struct Run {
     schema: Schema,
-    /// The fields commands added, in the order they came.
+    /// The fields commands added (printed in the order of their names, after
+    /// `schema`).
     fields: Map<String, Value>,
     /// The command printed a document of its own ([`print_json`]).
     printed: bool,

@@ -400,6 +400,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn setting_changes_name_old_and_new_values() {
+        let old = b"myhostname = a.example\nrelayhost =\ndelay_warning_time = 4h\n";
+        let new = b"myhostname = a.example\nrelayhost = [mx.example]:587\nsmtpd_timeout = 60s\n";
+        let changes: Vec<(String, Option<String>, Option<String>)> = setting_changes(old, new)
+            .into_iter()
+            .map(|c| (c.parameter, c.old, c.new))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("delay_warning_time".into(), Some("4h".into()), None),
+                (
+                    "relayhost".into(),
+                    Some(String::new()),
+                    Some("[mx.example]:587".into())
+                ),
+                ("smtpd_timeout".into(), None, Some("60s".into())),
+            ]
+        );
+        assert!(setting_changes(old, old).is_empty());
+    }
+
+    #[test]
     fn unified_diff_of_main_cf() {
         let old = b"# comment\nmyhostname = a.example\nrelayhost =\ninet_protocols = ipv4\n";
         let new = b"# comment\nmyhostname = a.example\nrelayhost = [mx.example]:587\ninet_protocols = ipv4\n";
