@@ -31,7 +31,7 @@ pub(crate) mod validate;
 pub fn run(cli: cli::Cli) -> i32 {
     init_logging(cli.global.verbose, cli.global.log_format);
     progress::init(cli.global.verbose > 0, cli.global.dry_run);
-    commands::begin_output(&cli.command);
+    commands::begin_output(&cli);
     let outcome = commands::dispatch(&cli);
     output::finish(&outcome);
     match outcome {

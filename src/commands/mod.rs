@@ -106,7 +106,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 
 /// Starts the run's output: under `--json` (or `-o json`) the JSON document the
 /// command answers with (see [`crate::output`]).
-pub fn begin_output(command: &Command) {
+pub fn begin_output(cli: &Cli) {
+    let command = &cli.command;
     use crate::cli::StatusFormat;
     use crate::output::{Format, Schema};
     use crate::relay::cli::RelayCommand;
@@ -140,6 +141,8 @@ pub fn begin_output(command: &Command) {
     };
     if let Some((schema, action)) = document {
         crate::output::begin_json(schema);
+        // With --dry-run nothing was done: the entries say what was decided.
+        crate::output::field(schema, "dry_run", cli.global.dry_run);
         if let Some(action) = action {
             crate::output::field(schema, "action", action);
         }

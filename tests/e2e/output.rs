@@ -106,6 +106,7 @@ fn lifecycle_commands_answer_with_one_json_document() {
     );
     let doc = ok_json(stop, LIFECYCLE);
     assert_eq!(doc["action"], "stop");
+    assert_eq!(doc["dry_run"], false);
     assert_eq!(
         results(&doc),
         [
@@ -115,6 +116,13 @@ fn lifecycle_commands_answer_with_one_json_document() {
     );
     let doc = ok_json(sb.ctl("stop postfix-a --json"), LIFECYCLE);
     assert_eq!(results(&doc)[0].2, "already stopped");
+
+    // --dry-run: what it would run goes to stderr, stdout keeps the document.
+    let dry = sb.ctl("--dry-run start -g mta --json");
+    assert!(dry.stderr.contains("would run: "), "{dry:#?}");
+    let doc = ok_json(dry, LIFECYCLE);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(sb.banner("127.0.0.1", 2525), "", "a dry run started it");
 
     let doc = ok_json(sb.ctl("start -g mta --json"), LIFECYCLE);
     assert_eq!(doc["action"], "start");
