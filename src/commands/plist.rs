@@ -24,7 +24,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
             &config.daemons_dir,
             &config.naming,
         );
-        crate::output::text(format_args!("{}", String::from_utf8_lossy(&job.to_xml())));
+        crate::output::text(String::from_utf8_lossy(&job.to_xml()));
         return Ok(0);
     }
     match (&args.check, &args.name) {
@@ -58,7 +58,7 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
         }
     };
     let job = Launchd::new(config.clone()).job(&host, name, &config_directory);
-    crate::output::text(format_args!("{}", String::from_utf8_lossy(&job.to_xml())));
+    crate::output::text(String::from_utf8_lossy(&job.to_xml()));
     Ok(0)
 }
 
@@ -122,7 +122,7 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
             }
             Ok(report) => {
                 problems += report.problems.len();
-                crate::output::text(format_args!("{}", report.render()));
+                crate::output::text(report.render());
             }
             Err(e) => unreadable.push(format!("{}: {e}", file.display())),
         }

@@ -406,7 +406,7 @@ fn report(
     if !json {
         match (&error, touched) {
             (Some(e), _) => eprintln!("instancectl: {name}: {e}"),
-            (None, Some(n)) => crate::output::line(format_args!("{name}: {done} {n} message(s)")),
+            (None, Some(n)) => output::line(format_args!("{name}: {done} {n} message(s)")),
             (None, None) => {}
         }
         if let Some(note) = &note {
@@ -516,12 +516,12 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         }
     }
     if shown.iter().any(|l| !l.messages.is_empty()) {
-        crate::output::line(format_args!("{}", table.trim_fmt()));
+        output::line(table.trim_fmt());
     }
     for (listing, (instance, _)) in shown.iter().zip(&listings) {
         match &listing.error {
             Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
-            None => crate::output::line(format_args!(
+            None => output::line(format_args!(
                 "{}: {}",
                 instance.display_name(),
                 summary(&listing.messages)

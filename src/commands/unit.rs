@@ -44,6 +44,6 @@ pub fn run(host: &Host, args: &UnitArgs) -> Result<()> {
         &all,
         None,
     );
-    crate::output::text(format_args!("{}", unit.to_text()));
+    crate::output::text(unit.to_text());
     Ok(())
 }
