@@ -188,6 +188,16 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
+    /// Whether launchd loaded the job from `file`. Both sides are compared resolved
+    /// too, so that a path launchd prints through or without a symlink (macOS's `/var`
+    /// and `/etc` are links into `/private`) still names the same file.
+    pub fn is_loaded_from(&self, file: &Path) -> bool {
+        let resolved = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        self.path
+            .as_deref()
+            .is_some_and(|loaded| loaded == file || resolved(loaded) == resolved(file))
+    }
+
     /// Whether the job's latest run has ended, by launchd's own account: it recorded how
     /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
     /// all (`job state = spawn failed`). A job that runs, is being spawned (`xpcproxy`)
@@ -548,7 +558,7 @@ impl Launchctl {
         if let Some(job) = self.print(label)? {
             if job.is_stopping() {
                 self.wait_unloaded(label)?;
-            } else if job.path.as_deref() == Some(path) {
+            } else if job.is_loaded_from(path) {
                 return Ok(Bootstrap::AlreadyLoaded);
             } else {
                 return Err(self.bootstrap_error(
@@ -582,7 +592,7 @@ impl Launchctl {
             match self.print(label)? {
                 Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
                 // Loaded after all (37 also answers a bootstrap of a loaded job).
-                Some(job) if job.path.as_deref() == Some(path) => {
+                Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
                 // The bootout finished between launchd's refusal and this look.
@@ -605,7 +615,7 @@ impl Launchctl {
             if job.is_stopping() {
                 return Ok(BootstrapCause::BootoutInProgress);
             }
-            if job.path.as_deref() != Some(path) {
+            if !job.is_loaded_from(path) {
                 return Ok(BootstrapCause::LoadedFrom(job.path.unwrap_or_default()));
             }
         }
@@ -1002,6 +1012,22 @@ mod tests {
         assert_eq!(job.state, Some(JobState::NotRunning));
         assert_eq!(job.pid, None);
         assert!(!job.is_running());
+    }
+
+    #[test]
+    fn the_loaded_path_is_compared_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        std::fs::write(real.join("x.plist"), b"").unwrap();
+        let job = parse_print(&format!(
+            "system/x = {{\n\tpath = {}\n\tstate = running\n}}\n",
+            real.join("x.plist").display()
+        ));
+        assert!(job.is_loaded_from(&dir.path().join("link/x.plist")));
+        assert!(job.is_loaded_from(&real.join("x.plist")));
+        assert!(!job.is_loaded_from(&real.join("y.plist")));
     }
 
     #[test]
