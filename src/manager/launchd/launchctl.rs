@@ -508,6 +508,8 @@ impl Launchctl {
                 self.wait_unloaded(label)?;
                 Ok(Kickstart::NotLoaded)
             }
+            // Another status (releases differ): the state decides, not the number.
+            _ if self.print(label)?.is_none() => Ok(Kickstart::NotLoaded),
             _ => Err(self.failed(format!("kickstarting {label}"), out)),
         }
     }
@@ -521,6 +523,9 @@ impl Launchctl {
             Some(0) => Bootout::Stopped,
             Some(status::ESRCH) | Some(status::ENOSERVICE) => return Ok(Bootout::NotLoaded),
             Some(status::EINPROGRESS) => Bootout::Stopped,
+            // Another status (releases differ; by path it is 5 when not loaded): the
+            // state decides, not the number.
+            _ if self.print(label)?.is_none() => return Ok(Bootout::NotLoaded),
             _ => return Err(self.failed(format!("stopping {label} (bootout)"), out)),
         };
         if !self.runner.dry_run() {
@@ -1195,6 +1200,28 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// An exit status the driver has no rule for (5, as bootout by path answers for a
+    /// job that is not loaded) is judged by the state: not loaded is what bootout
+    /// wanted; loaded means it really failed.
+    #[test]
+    fn an_unknown_status_is_judged_by_the_state() {
+        let fake = Fake::new(
+            r#"d=$(dirname "$0")
+case "$1" in
+bootout|kickstart) echo "Boot-out failed: 5: Input/output error" >&2; exit 5;;
+print) if [ -e "$d/loaded" ]; then printf 'system/x = {\n\tstate = running\n\tpid = 7\n}\n'; exit 0; fi
+       exit 113;;
+esac"#,
+        );
+        let driver = fake.driver();
+        assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded);
+        assert_eq!(driver.kickstart("x", true).unwrap(), Kickstart::NotLoaded);
+        std::fs::write(fake.dir.path().join("loaded"), b"").unwrap();
+        let err = driver.bootout("x").unwrap_err().to_string();
+        assert!(err.contains("Boot-out failed: 5"), "{err}");
+        assert!(driver.kickstart("x", false).is_err());
     }
 
     #[test]
