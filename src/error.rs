@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::input::InputError;
 use crate::outcome::Outcome;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -10,6 +11,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The user asked for something that cannot be done as asked; nothing was changed.
+    #[error(transparent)]
+    Input(Box<InputError>),
+
     #[error("{0}")]
     BadInput(String),
 
@@ -63,6 +67,12 @@ pub enum Error {
     Context { context: String, source: Box<Error> },
 }
 
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(Box::new(e))
+    }
+}
+
 impl Error {
     pub fn bad_input(msg: impl Into<String>) -> Self {
         Error::BadInput(msg.into())
@@ -98,9 +108,22 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadInput(_) | Error::NotRoot => 2,
+            Error::Input(_) | Error::BadInput(_) | Error::NotRoot => 2,
             Error::Context { source, .. } => source.exit_code(),
             _ => 1,
+        }
+    }
+}
+
+/// For tests that match on variants: the domain error behind this one, through any
+/// context; panics (failing the test) when it is of another domain.
+#[cfg(test)]
+impl Error {
+    pub fn into_input(self) -> InputError {
+        match self {
+            Error::Input(e) => *e,
+            Error::Context { source, .. } => source.into_input(),
+            other => panic!("not an input error: {other:?}"),
         }
     }
 }
@@ -111,12 +134,19 @@ mod tests {
 
     #[test]
     fn context_keeps_the_cause_and_its_exit_status() {
-        let bad = Error::bad_input("no instance named \"postfix-x\"").context("stopping postfix-x");
+        let bad = Error::from(InputError::NoSuchGroup {
+            group: "mta".into(),
+        })
+        .context("stopping mta");
         assert_eq!(
             bad.to_string(),
-            "stopping postfix-x: no instance named \"postfix-x\""
+            "stopping mta: no instance is in group \"mta\"; `instancectl list` shows the groups"
         );
         assert_eq!(bad.exit_code(), 2);
+        assert!(matches!(
+            bad.into_input(),
+            InputError::NoSuchGroup { group } if group == "mta"
+        ));
         let io = Error::io(
             "/etc/postfix-x/main.cf",
             std::io::ErrorKind::NotFound.into(),

@@ -12,6 +12,7 @@ use super::confirm::confirm;
 use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::input::InputError;
 use crate::instance::Instance;
 use crate::output::{self, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
@@ -136,9 +137,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::List => return list(host, &instances, args),
         QueueAction::Flush => {
             if args.queue.is_some() {
-                return Err(Error::bad_input(
-                    "flush retries the deferred queue; --queue does not apply to it",
-                ));
+                return Err(InputError::FlushTakesNoQueue.into());
             }
             host.require_root()?;
             return flush(host, &instances, args.json);
@@ -149,15 +148,10 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::Requeue(p) => (&REQUEUE, p),
     };
     if operation.flag == RELEASE.flag && args.queue.is_some_and(|q| q != QueueName::Hold) {
-        return Err(Error::bad_input(
-            "release takes messages out of the hold queue; --queue does not apply to it",
-        ));
+        return Err(InputError::ReleaseTakesNoQueue.into());
     }
     if args.queue == Some(QueueName::Corrupt) {
-        return Err(Error::bad_input(
-            "postsuper does not work on the corrupt queue; look at those files by hand \
-             (postcat) and remove them with rm",
-        ));
+        return Err(InputError::CorruptQueue.into());
     }
     host.require_root()?;
     for id in &pick.ids {
@@ -207,10 +201,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
 /// A queue ID as Postfix writes them: short (hexadecimal) or long (letters and digits).
 fn check_queue_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::bad_input(format!(
-            "{id:?} is not a queue ID; queue IDs are letters and digits, as `instancectl \
-             queue NAME` lists them (e.g. E370454E0F2)"
-        )));
+        return Err(InputError::QueueId { id: id.into() }.into());
     }
     Ok(())
 }
@@ -272,13 +263,11 @@ fn plan<'i>(
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(Error::bad_input(format!(
-            "no selected instance has queued message(s) {}{}; `instancectl queue` lists them \
-             (nothing was changed)",
-            missing.join(", "),
-            only.map(|q| format!(" in the {} queue", q.as_str()))
-                .unwrap_or_default()
-        )));
+        return Err(InputError::MessagesNotFound {
+            ids: missing.iter().map(|id| id.to_string()).collect(),
+            queue: only.map(|q| q.as_str()),
+        }
+        .into());
     }
     Ok(listings
         .iter()

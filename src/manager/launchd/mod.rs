@@ -32,6 +32,7 @@ use super::{Drift, ManagerRepair, Repair};
 use super::{ManagerKind, ManagerView, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::input::InputError;
 use crate::instance::Instance;
 pub mod job;
 pub mod launchctl;
@@ -118,10 +119,10 @@ impl Launchd {
             ));
         }
         if !self.config.daemons_dir.is_dir() {
-            return Err(Error::bad_input(format!(
-                "the LaunchDaemons directory {} does not exist (--launchd-dir)",
-                self.config.daemons_dir.display()
-            )));
+            return Err(InputError::NoLaunchDaemonsDir {
+                dir: self.config.daemons_dir.clone(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -671,11 +672,10 @@ impl Launchd {
 
 /// Why there is no LaunchDaemon of instancectl's for the primary instance.
 pub fn primary_refusal() -> Error {
-    Error::bad_input(format!(
-        "the primary instance runs on demand under Apple's own launchd job ({}); \
-         instancectl never writes a LaunchDaemon for it",
-        APPLE_POSTFIX_JOBS.join(" or ")
-    ))
+    InputError::PrimaryHasNoPlist {
+        jobs: APPLE_POSTFIX_JOBS.to_vec(),
+    }
+    .into()
 }
 
 /// Apple's on-demand Postfix job as launchd has it loaded: the first of its names

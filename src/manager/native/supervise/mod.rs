@@ -40,6 +40,7 @@ use reaper::{Change, Exit};
 
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::input::InputError;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
 use crate::process;
@@ -185,9 +186,7 @@ struct Supervisor<'h> {
 /// Runs the supervisor until SIGTERM or SIGINT.
 pub fn run(host: &Host, options: Options) -> Result<()> {
     if host.runner.dry_run() {
-        return Err(Error::bad_input(
-            "supervise has no dry run; `instancectl reconcile --dry-run` shows what would change",
-        ));
+        return Err(InputError::SuperviseDryRun.into());
     }
     host.require_root()?;
     // Said loudly, once, in the journal and in the unit's status line; the masters
