@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::input::InputError;
 use crate::outcome::Outcome;
+use crate::postfix::PostfixError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -38,11 +39,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error(
-        "Postfix is not installed (no postconf in {searched}). Install it first, \
-         for example `apt-get install postfix` on Debian, then try again."
-    )]
-    PostfixMissing { searched: String },
+    /// Postfix is missing, broken, or did not do what was asked.
+    #[error(transparent)]
+    Postfix(Box<PostfixError>),
 
     #[error("this command changes the host and must run as root (try again with sudo)")]
     NotRoot,
@@ -70,6 +69,12 @@ pub enum Error {
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::Input(Box::new(e))
+    }
+}
+
+impl From<PostfixError> for Error {
+    fn from(e: PostfixError) -> Self {
+        Error::Postfix(Box::new(e))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::host::Host;
 use crate::input::InputError;
 use crate::instance::{self, Instance};
 use crate::manager::ServiceManager;
+use crate::postfix::PostfixError;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
@@ -531,9 +532,10 @@ fn planned_instance(plan: &Plan) -> Instance {
 
 fn reload_instance(host: &Host, name: &str) -> Result<Instance> {
     let listed: Vec<Listed> = host.postfix.postmulti().list()?;
-    let entry = listed.iter().find(|l| l.name == name).ok_or_else(|| {
-        Error::failed(format!("postmulti does not list {name} after creating it"))
-    })?;
+    let entry = listed
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| PostfixError::NotListedAfterCreate { name: name.into() })?;
     Ok(instance::load(&host.postfix, &host.state, entry))
 }
 

@@ -16,6 +16,7 @@ use crate::cli::InstanceArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::input::InputError;
+use crate::postfix::PostfixError;
 use crate::postfix::maillog::{self, Follower, LogSource};
 use crate::runner::Command;
 
@@ -53,19 +54,15 @@ pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
         .expanded(&instance.config_directory, &["syslog_name", "maillog_file"])?;
     let syslog_name = values.get("syslog_name").cloned().unwrap_or_default();
     let maillog_file = values.get("maillog_file").cloned().unwrap_or_default();
-    let source = maillog::source(&maillog_file).ok_or_else(|| {
-        Error::failed(format!(
-            "{} logs nowhere instancectl can read: no maillog_file, no systemd journal, and \
-             no {}; set one with `instancectl config {} set maillog_file=/var/log/{}.log`",
-            instance.display_name(),
-            maillog::SYSLOG_FILES.join(" or "),
-            instance.name,
-            if instance.is_primary() {
-                "postfix"
-            } else {
-                &instance.name
-            }
-        ))
+    let source = maillog::source(&maillog_file).ok_or_else(|| PostfixError::NoLog {
+        instance: instance.display_name().to_string(),
+        name: instance.name.clone(),
+        syslog_files: maillog::SYSLOG_FILES.to_vec(),
+        log: if instance.is_primary() {
+            "postfix".into()
+        } else {
+            instance.name.clone()
+        },
     })?;
     let limit = args.lines.unwrap_or(if since.is_some() {
         usize::MAX

@@ -15,6 +15,7 @@ use crate::host::Host;
 use crate::input::InputError;
 use crate::instance::Instance;
 use crate::output::{self, Schema};
+use crate::postfix::PostfixError;
 use crate::postfix::queue::{self, QueuedMessage};
 
 #[derive(Debug, Args)]
@@ -227,11 +228,11 @@ fn all_listed<'l, 'i>(
         .iter()
         .map(|(i, listed)| match listed {
             Ok(messages) => Ok((*i, &messages[..])),
-            Err(e) => Err(Error::failed(format!(
-                "cannot list the queue of {}, so the IDs cannot be looked up there; name \
-                 the instance that holds them: {e}",
-                i.display_name()
-            ))),
+            Err(e) => Err(PostfixError::QueueUnlisted {
+                instance: i.display_name().to_string(),
+                cause: e.clone(),
+            }
+            .into()),
         })
         .collect()
 }
@@ -328,10 +329,10 @@ fn postsuper(
             count: Some(count),
             note: (!others.is_empty()).then(|| others.join("; ")),
         }),
-        (None, true) => Err(Error::failed(format!(
-            "`{}` did not say how many messages it touched",
-            outcome.command
-        ))),
+        (None, true) => Err(PostfixError::PostsuperSilent {
+            command: outcome.command.to_string(),
+        }
+        .into()),
         (None, false) => Err(Error::CommandFailed {
             context: format!("{}: postsuper failed", instance.display_name()),
             outcome: Box::new(outcome),
