@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::input::InputError;
+use crate::manager::ManagerError;
 use crate::outcome::Outcome;
 use crate::postfix::PostfixError;
 
@@ -46,6 +47,10 @@ pub enum Error {
     #[error("this command changes the host and must run as root (try again with sudo)")]
     NotRoot,
 
+    /// launchd, systemd or the supervisor refused, or did not bring a master up.
+    #[error(transparent)]
+    Manager(Box<ManagerError>),
+
     /// A multi-step change failed and was undone; `step` names the step that failed.
     #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
     RolledBack { step: String, cause: Box<Error> },
@@ -75,6 +80,12 @@ impl From<InputError> for Error {
 impl From<PostfixError> for Error {
     fn from(e: PostfixError) -> Self {
         Error::Postfix(Box::new(e))
+    }
+}
+
+impl From<ManagerError> for Error {
+    fn from(e: ManagerError) -> Self {
+        Error::Manager(Box::new(e))
     }
 }
 
@@ -114,6 +125,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) | Error::BadInput(_) | Error::NotRoot => 2,
+            Error::Manager(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             _ => 1,
         }
@@ -129,6 +141,14 @@ impl Error {
             Error::Input(e) => *e,
             Error::Context { source, .. } => source.into_input(),
             other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    pub fn into_manager(self) -> ManagerError {
+        match self {
+            Error::Manager(e) => *e,
+            Error::Context { source, .. } => source.into_manager(),
+            other => panic!("not a manager error: {other:?}"),
         }
     }
 }

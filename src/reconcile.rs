@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 use crate::manager::{Drift, Repair, ServiceManager};
 
 /// What one reconcile pass found and did.
@@ -169,9 +170,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resul
         ),
     }
     if outcome.reported + outcome.failed > 0 {
-        return Err(Error::failed(
-            "some problems remain; see above for what to fix by hand",
-        ));
+        return Err(ManagerError::ProblemsRemain.into());
     }
     Ok(())
 }
