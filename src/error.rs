@@ -7,6 +7,7 @@ use crate::input::InputError;
 use crate::manager::ManagerError;
 use crate::outcome::Outcome;
 use crate::postfix::PostfixError;
+use crate::state::StateError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -15,9 +16,6 @@ pub enum Error {
     /// The user asked for something that cannot be done as asked; nothing was changed.
     #[error(transparent)]
     Input(Box<InputError>),
-
-    #[error("{0}")]
-    BadInput(String),
 
     /// A command that instancectl ran failed; the outcome carries Postfix's own words.
     #[error("{context}: {outcome}")]
@@ -51,6 +49,20 @@ pub enum Error {
     #[error(transparent)]
     Manager(Box<ManagerError>),
 
+    /// instancectl's own records or locks: another supervisor, an unwritable state
+    /// directory, an incomplete record of an interrupted change.
+    #[error(transparent)]
+    State(Box<StateError>),
+
+    /// The operating system refused something that is neither a file nor a command
+    /// (standard output, signals, a thread, the terminal).
+    #[error("{doing}: {source}")]
+    System {
+        doing: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A multi-step change failed and was undone; `step` names the step that failed.
     #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
     RolledBack { step: String, cause: Box<Error> },
@@ -62,9 +74,6 @@ pub enum Error {
         cause: Box<Error>,
         undo: String,
     },
-
-    #[error("{0}")]
-    Failed(String),
 
     /// What instancectl was doing when `source` happened.
     #[error("{context}: {source}")]
@@ -83,6 +92,12 @@ impl From<PostfixError> for Error {
     }
 }
 
+impl From<StateError> for Error {
+    fn from(e: StateError) -> Self {
+        Error::State(Box::new(e))
+    }
+}
+
 impl From<ManagerError> for Error {
     fn from(e: ManagerError) -> Self {
         Error::Manager(Box::new(e))
@@ -90,12 +105,8 @@ impl From<ManagerError> for Error {
 }
 
 impl Error {
-    pub fn bad_input(msg: impl Into<String>) -> Self {
-        Error::BadInput(msg.into())
-    }
-
-    pub fn failed(msg: impl Into<String>) -> Self {
-        Error::Failed(msg.into())
+    pub fn system(doing: &'static str, source: std::io::Error) -> Self {
+        Error::System { doing, source }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -124,7 +135,7 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::BadInput(_) | Error::NotRoot => 2,
+            Error::Input(_) | Error::NotRoot => 2,
             Error::Manager(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             _ => 1,
@@ -141,6 +152,14 @@ impl Error {
             Error::Input(e) => *e,
             Error::Context { source, .. } => source.into_input(),
             other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    pub fn into_state(self) -> StateError {
+        match self {
+            Error::State(e) => *e,
+            Error::Context { source, .. } => source.into_state(),
+            other => panic!("not a state error: {other:?}"),
         }
     }
 

@@ -82,7 +82,7 @@ pub fn print_json<T: Serialize>(schema: Schema, body: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(json(schema, body, false).as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::failed(format!("cannot write to standard output: {e}")))
+        .map_err(|e| Error::system("cannot write to standard output", e))
 }
 
 #[cfg(test)]

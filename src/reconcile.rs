@@ -190,7 +190,7 @@ pub fn watch(
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| Error::failed(format!("cannot handle signals: {e}")))?;
+            .map_err(|e| Error::system("cannot handle signals", e))?;
     }
     tracing::info!(manager = ?manager.kind(), interval = ?interval, "watching for drift");
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {

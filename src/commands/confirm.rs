@@ -25,7 +25,7 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<()> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| Error::system("cannot read the answer", e))?;
     match answer.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Ok(()),
         _ => Err(InputError::NotConfirmed.into()),

@@ -38,6 +38,14 @@ pub enum PostfixError {
     QueueUnlisted { instance: String, cause: String },
 
     #[error(
+        "{problem}; `postqueue -c {} -j` shows what it wrote", .config_dir.display()
+    )]
+    QueueListing {
+        problem: String,
+        config_dir: std::path::PathBuf,
+    },
+
+    #[error(
         "`{command}` did not say how many messages it touched; `instancectl queue` shows \
          what is queued now"
     )]
