@@ -129,7 +129,7 @@ pub enum InputError {
     #[error("no instance is in group {group:?}; `instancectl list` shows the groups")]
     NoSuchGroup { group: String },
 
-    #[error("no secondary instance is selected")]
+    #[error("no secondary instance is selected; `instancectl list` shows them")]
     NoSecondarySelected,
 
     #[error("the primary instance cannot be {done}: postmulti needs it to manage the others")]
@@ -282,7 +282,7 @@ pub enum InputError {
         address: String,
     },
 
-    #[error("--since {text:?} is too long ago")]
+    #[error("--since {text:?} is too long ago; give a shorter duration, such as 2days")]
     SinceTooLongAgo { text: String },
 
     #[error(
