@@ -316,6 +316,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn relay_host_and_provider_mistakes_are_variants_holding_what_was_typed() {
+        let problem = |text: &str| match RelayHost::parse(text).unwrap_err().into_input() {
+            InputError::RelayHost {
+                text: typed,
+                problem,
+            } => {
+                assert_eq!(typed, text.trim());
+                problem
+            }
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(matches!(problem("[::1"), AddressProblem::MissingBracket));
+        assert!(matches!(
+            problem("2001:db8::25:587"),
+            AddressProblem::Ipv6WithoutBrackets
+        ));
+        assert!(matches!(problem("smtp.example.com:0"), AddressProblem::Port(p) if p == "0"));
+        assert!(matches!(
+            problem("0.0.0.0:587"),
+            AddressProblem::NotAServer(_)
+        ));
+        assert!(matches!(
+            Provider::parse("ses").unwrap_err().into_input(),
+            InputError::SesWithoutRegion
+        ));
+        assert!(matches!(
+            Provider::parse("ses:mars-1").unwrap_err().into_input(),
+            InputError::SesRegion { region } if region == "mars-1"
+        ));
+    }
+
+    #[test]
     fn presets() {
         let gmail = Provider::parse("gmail").unwrap();
         assert_eq!(
