@@ -140,17 +140,17 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
-    Start(InstanceArgs),
+    Start(LifecycleArgs),
     /// Stop instances, in reverse start order.
-    Stop(InstanceArgs),
+    Stop(LifecycleArgs),
     /// Stop then start instances.
-    Restart(InstanceArgs),
+    Restart(LifecycleArgs),
     /// Make running instances re-read their configuration.
-    Reload(InstanceArgs),
+    Reload(LifecycleArgs),
     /// Enable instances (they start now and at boot).
-    Enable(InstanceArgs),
+    Enable(LifecycleArgs),
     /// Disable instances (they stop now and stay down at boot).
-    Disable(InstanceArgs),
+    Disable(LifecycleArgs),
     /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
     /// List the instances in start order.
@@ -291,6 +291,18 @@ impl InstanceArgs {
     }
 }
 
+/// The instances of start, stop, restart, reload, enable and disable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LifecycleArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    /// Print what became of each instance as a JSON document (progress still shows on
+    /// standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     #[command(flatten)]
@@ -343,6 +355,10 @@ pub struct ReconcileArgs {
     /// How long a running instance may fail SMTP probes before it is restarted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+
+    /// Print the drift found and the repairs made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -354,6 +370,10 @@ pub struct ApplyArgs {
     /// Remove instances the manifest drops even when mail is queued; it is lost.
     #[arg(long)]
     pub force_discard_queue: bool,
+
+    /// Print the changes planned and made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

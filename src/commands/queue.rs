@@ -35,6 +35,14 @@ pub struct QueueArgs {
     pub action: Option<QueueAction>,
 }
 
+/// The document `queue --json` answers with: the messages, or what was done to them.
+pub fn schema(args: &QueueArgs) -> Schema {
+    match args.action {
+        None | Some(QueueAction::List) => Schema::QUEUE,
+        Some(_) => Schema::QUEUE_CHANGE,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueName {
@@ -388,7 +396,7 @@ fn report(
     if !json {
         match (&error, touched) {
             (Some(e), _) => eprintln!("instancectl: {name}: {e}"),
-            (None, Some(n)) => println!("{name}: {done} {n} message(s)"),
+            (None, Some(n)) => output::line(format_args!("{name}: {done} {n} message(s)")),
             (None, None) => {}
         }
         if let Some(note) = &note {
@@ -498,16 +506,16 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         }
     }
     if shown.iter().any(|l| !l.messages.is_empty()) {
-        println!("{}", table.trim_fmt());
+        output::line(table.trim_fmt());
     }
     for (listing, (instance, _)) in shown.iter().zip(&listings) {
         match &listing.error {
             Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
-            None => println!(
+            None => output::line(format_args!(
                 "{}: {}",
                 instance.display_name(),
                 summary(&listing.messages)
-            ),
+            )),
         }
     }
     Ok(code)
