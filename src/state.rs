@@ -12,6 +12,45 @@ use crate::error::{Error, Result};
 use crate::roles::Role;
 use crate::runner::Runner;
 
+/// What can go wrong with instancectl's own records and locks: another supervisor
+/// holding its lock, a state directory that cannot be made, a record that cannot be
+/// written or an interrupted change whose record is incomplete.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "another instancectl supervisor is already running ({} is locked); use that one \
+         (`instancectl status` asks it), or stop it first",
+        .lock.display()
+    )]
+    SupervisorRunning { lock: PathBuf },
+
+    #[error("cannot lock {}: {error}", .lock.display())]
+    Lock {
+        lock: PathBuf,
+        error: std::io::Error,
+    },
+
+    #[error(
+        "cannot create instancectl's state directory {}: {error}; it must be a directory \
+         root can write",
+        .dir.display()
+    )]
+    Directory { dir: PathBuf, error: std::io::Error },
+
+    #[error("cannot encode the {record} record: {error} (a bug in instancectl; please report it)")]
+    Encode {
+        record: &'static str,
+        error: toml::ser::Error,
+    },
+
+    #[error(
+        "the intent record of {name} does not name its three directories; look at {name} \
+         by hand (`instancectl status {name}`), then remove {}",
+        .path.display()
+    )]
+    IntentIncomplete { name: String, path: PathBuf },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceRecord {
     pub role: Role,
@@ -136,7 +175,7 @@ impl StateStore {
         self.dir.join("intents")
     }
 
-    fn intent_path(&self, name: &str) -> PathBuf {
+    pub fn intent_path(&self, name: &str) -> PathBuf {
         self.intents_dir().join(format!("{name}.toml"))
     }
 
@@ -146,8 +185,10 @@ impl StateStore {
             return Ok(());
         }
         let path = self.intent_path(&intent.name);
-        let text = toml::to_string(intent)
-            .map_err(|e| Error::failed(format!("cannot encode intent record: {e}")))?;
+        let text = toml::to_string(intent).map_err(|error| StateError::Encode {
+            record: "intent",
+            error,
+        })?;
         std::fs::create_dir_all(self.intents_dir())
             .map_err(|e| Error::io(self.intents_dir(), e))?;
         crate::runner::atomic_write(&path, text.as_bytes(), 0o644).map_err(|e| Error::io(&path, e))
@@ -197,7 +238,10 @@ impl StateStore {
             self.dir.join("stopped"),
             self.intents_dir(),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            std::fs::create_dir_all(&dir).map_err(|error| StateError::Directory {
+                dir: dir.clone(),
+                error,
+            })?;
         }
         Ok(())
     }
@@ -238,8 +282,10 @@ impl StateStore {
 
     pub fn save(&self, runner: &Runner, name: &str, record: &InstanceRecord) -> Result<()> {
         let path = self.path(name);
-        let text = toml::to_string(record)
-            .map_err(|e| Error::failed(format!("cannot encode instance record: {e}")))?;
+        let text = toml::to_string(record).map_err(|error| StateError::Encode {
+            record: "instance",
+            error,
+        })?;
         runner.write_file(&path, text.as_bytes(), 0o644)
     }
 
