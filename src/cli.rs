@@ -282,7 +282,7 @@ impl InstanceArgs {
     /// The choice of a command that needs one; none is bad input.
     pub fn selection(&self) -> crate::error::Result<Selection> {
         self.given()
-            .ok_or_else(|| crate::input::InputError::NoSelection.into())
+            .ok_or_else(|| crate::error::InputError::NoSelection.into())
     }
 
     /// The choice, every instance when none was made.

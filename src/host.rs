@@ -3,8 +3,8 @@
 //! host's business: commands hold the host and a manager side by side, and managers
 //! act on the host they are given.
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
-use crate::input::InputError;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
 use crate::postfix::Postfix;

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::PostfixError;
 use crate::error::Result;
 use crate::postfix::Postfix;
-use crate::postfix::PostfixError;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
 use crate::postfix::pid_file;

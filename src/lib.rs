@@ -6,7 +6,6 @@ pub(crate) mod commands;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod host;
-pub(crate) mod input;
 pub(crate) mod instance;
 pub(crate) mod lock;
 pub mod manager;

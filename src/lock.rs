@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::error::StateError;
 use crate::error::{Error, Result};
-use crate::state::StateError;
 
 /// Held while it lives; released on drop (or when the process dies).
 pub struct HostLock {

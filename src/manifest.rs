@@ -17,8 +17,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
-use crate::input::InputError;
 use crate::roles::Role;
 use crate::validate::{self, ListenSpec};
 
@@ -112,7 +112,7 @@ pub fn parse(text: &str, defaults: &BTreeMap<String, String>) -> Result<Vec<Want
                 return Err(InputError::ManifestListenTwice {
                     name: entry.name,
                     other: other.clone(),
-                    listen: *spec,
+                    listen: (*spec).into(),
                 }
                 .into());
             }

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::PostfixError;
 use crate::error::Result;
 use crate::instance::Instance;
-use crate::postfix::PostfixError;
 use crate::postfix::master_cf::{self, Listener};
 
 /// Waits until the instance's master runs and every listener greets with 220.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::error::Result;
-use crate::input::{AddressProblem, InputError};
+use crate::error::{AddressProblem, InputError};
 use crate::roles::Role;
 
 const NAME_MAX: usize = 40;
@@ -91,6 +91,12 @@ impl ListenSpec {
     }
 }
 
+impl From<ListenSpec> for std::net::SocketAddr {
+    fn from(spec: ListenSpec) -> Self {
+        std::net::SocketAddr::new(spec.ip, spec.port)
+    }
+}
+
 impl std::fmt::Display for ListenSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.service_name())
@@ -154,7 +160,10 @@ pub fn listen_list(words: &[String], role: Role) -> Result<Vec<ListenSpec>> {
     }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(dup) = specs.iter().find(|l| !seen.insert(**l)) {
-        return Err(InputError::ListenTwice { listen: *dup }.into());
+        return Err(InputError::ListenTwice {
+            listen: (*dup).into(),
+        }
+        .into());
     }
     Ok(specs)
 }
@@ -310,7 +319,7 @@ mod tests {
         let twice = ["127.0.0.1:2525".to_string(), "127.0.0.1:2525".to_string()];
         assert!(matches!(
             input(listen_list(&twice, Role::Plain).map(drop)),
-            InputError::ListenTwice { listen } if listen.port == 2525
+            InputError::ListenTwice { listen } if listen.port() == 2525
         ));
         let defaults: BTreeMap<String, String> =
             [("message_size_limit".to_string(), "10240000".to_string())].into();

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{ApplyArgs, CreateArgs};
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::{Host, Selection};
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};

@@ -13,9 +13,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::cli::InstanceArgs;
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};

@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
-use crate::input::InputError;
 
 /// Goes ahead when `yes` was given or a person at the terminal answers "y"; a dry run
 /// changes nothing and needs no answer.

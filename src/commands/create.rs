@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::CreateArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::input::InputError;
 use crate::instance::{self, Instance};
 use crate::manager::ServiceManager;
-use crate::postfix::PostfixError;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, BindAddr, Listener};
 use crate::postfix::postmulti::{Listed, Placement};
@@ -221,7 +221,7 @@ pub fn desired_settings(
         && !protocols.contains("ipv6")
     {
         return Err(InputError::Ipv6LeftOut {
-            listen: *v6,
+            listen: (*v6).into(),
             protocols: protocols.clone(),
         }
         .into());

@@ -7,9 +7,9 @@
 use super::confirm::confirm;
 use super::lifecycle::secondaries;
 use crate::cli::DestroyArgs;
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::{Host, Selection};
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use crate::cli::InstanceArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::input::InputError;
-use crate::postfix::PostfixError;
 use crate::postfix::maillog::{self, Follower, LogSource};
 use crate::runner::Command;
 

@@ -21,10 +21,10 @@ mod unit;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
+use crate::error::StateError;
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::manager::{ManagerKind, ServiceManager, SupervisorPace};
-use crate::state::StateError;
 use crate::state::{Intent, IntentAction};
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{GlobalOpts, PlistArgs};
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
-use crate::input::InputError;
 use crate::manager::launchd::job::DaemonJob;
 use crate::manager::launchd::{launchctl, lint, strict};
 use crate::manager::{Launchd, LaunchdConfig};

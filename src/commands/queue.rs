@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use super::confirm::confirm;
 use crate::cli::InstanceArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::output::{self, Schema};
-use crate::postfix::PostfixError;
 use crate::postfix::queue::{self, QueuedMessage};
 
 #[derive(Debug, Args)]

@@ -2,9 +2,9 @@
 //! as seed 000 does) relays through a provider's smart host. A change is checked
 //! completely first, then applied as a whole or not at all.
 
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::relay::cli::{RelayCommand, RelaySetArgs, RelayShowArgs};

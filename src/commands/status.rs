@@ -7,11 +7,11 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use crate::cli::{StatusArgs, StatusFormat};
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::health::check::CheckPolicy;
 use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
-use crate::input::InputError;
 use crate::instance;
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};

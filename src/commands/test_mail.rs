@@ -11,9 +11,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
-use crate::input::InputError;
 use crate::instance::Instance;
 use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};

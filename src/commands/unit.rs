@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use crate::cli::UnitArgs;
+use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
-use crate::input::InputError;
 use crate::manager::Systemd;
 use crate::validate;
 

@@ -198,14 +198,51 @@ pub enum ManagerError {
 
 impl ManagerError {
     /// 2 for a refusal found before anything changed (like bad input), else 1.
-    pub fn exit_code(&self) -> i32 {
-        match self {
+    fn refused_before_any_change(&self) -> bool {
+        matches!(
+            self,
             ManagerError::NoLaunchctl
-            | ManagerError::SystemdNotBooted { .. }
-            | ManagerError::NoSupervisorForCreate { .. }
-            | ManagerError::ForeignJob { .. }
-            | ManagerError::LeftoverPlist { .. } => 2,
-            _ => 1,
+                | ManagerError::SystemdNotBooted { .. }
+                | ManagerError::NoSupervisorForCreate { .. }
+                | ManagerError::ForeignJob { .. }
+                | ManagerError::LeftoverPlist { .. }
+        )
+    }
+}
+
+impl crate::error::ManagerFailure for ManagerError {
+    fn exit_code(&self) -> i32 {
+        if self.refused_before_any_change() {
+            2
+        } else {
+            1
+        }
+    }
+
+    #[cfg(test)]
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl From<ManagerError> for crate::error::Error {
+    fn from(e: ManagerError) -> Self {
+        crate::error::Error::Manager(Box::new(e))
+    }
+}
+
+/// For tests that match on variants: the manager error behind this one, through any
+/// context; panics (failing the test) when it is of another domain.
+#[cfg(test)]
+impl crate::error::Error {
+    pub fn into_manager(self) -> ManagerError {
+        match self {
+            crate::error::Error::Manager(e) => *e
+                .into_any()
+                .downcast::<ManagerError>()
+                .expect("a manager error"),
+            crate::error::Error::Context { source, .. } => source.into_manager(),
+            other => panic!("not a manager error: {other:?}"),
         }
     }
 }

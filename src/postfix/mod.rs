@@ -1,7 +1,6 @@
 //! The Postfix layer: where Postfix lives on this host (always asked of postconf,
 //! never assumed), and the commands that read and change its configuration.
 
-mod error;
 pub mod maillog;
 pub mod main_cf;
 pub mod master_cf;
@@ -9,12 +8,10 @@ pub mod pid_file;
 pub mod postmulti;
 pub mod queue;
 
-pub use error::PostfixError;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PostfixError, Result};
 use crate::runner::{Command, Outcome, Runner};
 
 /// A Postfix version, compared to decide which features the host has.

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use crate::error::PostfixError;
 use crate::error::Result;
-use crate::postfix::{Postfix, PostfixError};
+use crate::postfix::Postfix;
 
 pub const QUEUES: [&str; 6] = [
     "maildrop", "incoming", "active", "deferred", "hold", "corrupt",

@@ -10,9 +10,9 @@ mod summary;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::input::InputError;
 use crate::runner::Command;
 
 pub use cli::RelayOpts;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::error::Result;
-use crate::input::{AddressProblem, InputError};
+use crate::error::{AddressProblem, InputError};
 
 /// Where a relay sends mail, as the user names it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

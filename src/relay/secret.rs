@@ -11,7 +11,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::input::{InputError, PasswordProblem};
+use crate::error::{InputError, PasswordProblem};
 
 /// The most a password source may hold. Passwords and API keys are far shorter; the
 /// limit keeps `--sasl-password-file /dev/zero` or an endless pipe from filling memory.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use plist::{Dictionary, Value};
 
+use crate::error::InputError;
 use crate::error::Result;
-use crate::input::InputError;
 use crate::postfix::{MASTER_KEEP_STDOUT_SINCE, Version};
 
 /// launchd's own default made explicit: a master that dies young is started again at

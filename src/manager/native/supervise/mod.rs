@@ -38,9 +38,9 @@ use output::MasterOutput;
 use prober::{Pace, Probe, Target};
 use reaper::{Change, Exit};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
-use crate::input::InputError;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
 use crate::process;

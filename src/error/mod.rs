@@ -3,11 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::input::InputError;
-use crate::manager::ManagerError;
 use crate::outcome::Outcome;
-use crate::postfix::PostfixError;
-use crate::state::StateError;
+
+mod input;
+mod postfix;
+mod state;
+
+pub use input::{AddressProblem, InputError, PasswordProblem};
+pub use postfix::PostfixError;
+pub use state::StateError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,8 +50,8 @@ pub enum Error {
     NotRoot,
 
     /// launchd, systemd or the supervisor refused, or did not bring a master up.
-    #[error(transparent)]
-    Manager(Box<ManagerError>),
+    #[error("{0}")]
+    Manager(Box<dyn ManagerFailure>),
 
     /// instancectl's own records or locks: another supervisor, an unwritable state
     /// directory, an incomplete record of an interrupted change.
@@ -98,10 +102,15 @@ impl From<StateError> for Error {
     }
 }
 
-impl From<ManagerError> for Error {
-    fn from(e: ManagerError) -> Self {
-        Error::Manager(Box::new(e))
-    }
+/// The service managers' errors, typed in the manager layer above this one (which
+/// is why they are held behind a trait here, not named).
+pub trait ManagerFailure: std::error::Error + Send + Sync + 'static {
+    /// 2 for a refusal found before anything changed, like bad input; 1 otherwise.
+    fn exit_code(&self) -> i32;
+
+    /// For tests that match on the manager's variants.
+    #[cfg(test)]
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 impl Error {
@@ -160,14 +169,6 @@ impl Error {
             Error::State(e) => *e,
             Error::Context { source, .. } => source.into_state(),
             other => panic!("not a state error: {other:?}"),
-        }
-    }
-
-    pub fn into_manager(self) -> ManagerError {
-        match self {
-            Error::Manager(e) => *e,
-            Error::Context { source, .. } => source.into_manager(),
-            other => panic!("not a manager error: {other:?}"),
         }
     }
 }

@@ -3,10 +3,8 @@
 //! message says what was wrong and how to write it instead; nothing was changed on the
 //! host, and the process exits with status 2.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-
-use crate::validate::ListenSpec;
 
 const LISTEN_HINT: &str =
     "write --listen ADDR[:PORT], for example 127.0.1.1 or 192.0.2.10:25 or [2001:db8::1]:2525";
@@ -52,14 +50,14 @@ pub enum InputError {
     },
 
     #[error("--listen {listen} is given twice")]
-    ListenTwice { listen: ListenSpec },
+    ListenTwice { listen: SocketAddr },
 
     #[error(
         "--listen {listen} is an IPv6 address, but --set inet_protocols={protocols} leaves \
          IPv6 out; drop that --set, or add ipv6 to it"
     )]
     Ipv6LeftOut {
-        listen: ListenSpec,
+        listen: SocketAddr,
         protocols: String,
     },
 
@@ -215,7 +213,7 @@ pub enum InputError {
     ManifestListenTwice {
         name: String,
         other: String,
-        listen: ListenSpec,
+        listen: SocketAddr,
     },
 
     #[error("{}: {source}", .path.display())]
