@@ -10,9 +10,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Args;
-
-use crate::cli::InstanceArgs;
+use crate::cli::logs::LogsArgs;
 use crate::error::InputError;
 use crate::error::PostfixError;
 use crate::error::{Error, Result};
@@ -23,25 +21,6 @@ use crate::runner::Command;
 /// Lines shown when neither -n nor --since says otherwise (as tail shows).
 const DEFAULT_LINES: usize = 10;
 const POLL: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    #[command(flatten)]
-    pub instances: InstanceArgs,
-
-    /// Keep printing lines as they are written, until interrupted.
-    #[arg(short = 'f', long)]
-    pub follow: bool,
-
-    /// Show the last N lines (10 unless --since is given: then all since).
-    #[arg(short = 'n', long = "lines", value_name = "N")]
-    pub lines: Option<usize>,
-
-    /// Only lines written since TIME: a duration ago (`10m`, `2h`, `1day`) or a local
-    /// date and time (`2026-11-29 14:00`, `2026-11-29 14:00:05`).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-}
 
 pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;

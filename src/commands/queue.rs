@@ -5,11 +5,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use super::confirm::confirm;
-use crate::cli::InstanceArgs;
+use crate::cli::queue::{QueueAction, QueueArgs, QueueName};
 use crate::error::InputError;
 use crate::error::PostfixError;
 use crate::error::{Error, Result};
@@ -18,93 +17,12 @@ use crate::instance::Instance;
 use crate::output::{self, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
 
-#[derive(Debug, Args)]
-pub struct QueueArgs {
-    #[command(flatten)]
-    pub instances: InstanceArgs,
-
-    /// Only the messages of this queue.
-    #[arg(long, value_enum, global = true)]
-    pub queue: Option<QueueName>,
-
-    /// JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    #[command(subcommand)]
-    pub action: Option<QueueAction>,
-}
-
 /// The document `queue --json` answers with: the messages, or what was done to them.
 pub fn schema(args: &QueueArgs) -> Schema {
     match args.action {
         None | Some(QueueAction::List) => Schema::QUEUE,
         Some(_) => Schema::QUEUE_CHANGE,
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueName {
-    Maildrop,
-    Incoming,
-    Active,
-    Deferred,
-    Hold,
-    Corrupt,
-}
-
-impl QueueName {
-    fn as_str(self) -> &'static str {
-        match self {
-            QueueName::Maildrop => "maildrop",
-            QueueName::Incoming => "incoming",
-            QueueName::Active => "active",
-            QueueName::Deferred => "deferred",
-            QueueName::Hold => "hold",
-            QueueName::Corrupt => "corrupt",
-        }
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum QueueAction {
-    /// List the messages: id, queue, size, arrival, sender, recipients, delay reason
-    /// (the default).
-    List,
-    /// Try to deliver deferred mail now (postqueue -f).
-    Flush,
-    /// Delete messages (postsuper -d); all of them only with --yes or at a terminal.
-    Delete(DeleteArgs),
-    /// Put messages on hold: kept, but not delivered (postsuper -h).
-    Hold(Pick),
-    /// Release held messages (postsuper -H).
-    Release(Pick),
-    /// Run messages through the cleanup service again, e.g. after a change of address
-    /// rewriting (postsuper -r).
-    Requeue(Pick),
-}
-
-/// The messages an action applies to.
-#[derive(Debug, Args)]
-pub struct Pick {
-    /// Queue IDs, as `instancectl queue` lists them.
-    #[arg(value_name = "ID", required_unless_present = "all")]
-    pub ids: Vec<String>,
-
-    /// Every message (of the queue given with --queue).
-    #[arg(long, conflicts_with = "ids")]
-    pub all: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DeleteArgs {
-    #[command(flatten)]
-    pub pick: Pick,
-
-    /// Delete all messages without asking (needed when not at a terminal).
-    #[arg(long)]
-    pub yes: bool,
 }
 
 /// A postsuper operation.
