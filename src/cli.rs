@@ -1,5 +1,10 @@
 //! The command line: what each command and option means. Parsing only; the work is in
-//! `commands`.
+//! `commands`, which takes these types (the command line never reaches into `commands`).
+
+pub mod config;
+pub mod exec;
+pub mod logs;
+pub mod queue;
 
 use std::path::PathBuf;
 
@@ -140,17 +145,17 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
-    Start(InstanceArgs),
+    Start(LifecycleArgs),
     /// Stop instances, in reverse start order.
-    Stop(InstanceArgs),
+    Stop(LifecycleArgs),
     /// Stop then start instances.
-    Restart(InstanceArgs),
+    Restart(LifecycleArgs),
     /// Make running instances re-read their configuration.
-    Reload(InstanceArgs),
+    Reload(LifecycleArgs),
     /// Enable instances (they start now and at boot).
-    Enable(InstanceArgs),
+    Enable(LifecycleArgs),
     /// Disable instances (they stop now and stay down at boot).
-    Disable(InstanceArgs),
+    Disable(LifecycleArgs),
     /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
     /// List the instances in start order.
@@ -175,15 +180,15 @@ pub enum Command {
     /// them; exits 1 when any is degraded or down (or stopped, with --strict).
     Status(StatusArgs),
     /// List an instance's queued mail, or flush, delete, hold, release or requeue it.
-    Queue(crate::commands::queue::QueueArgs),
+    Queue(queue::QueueArgs),
     /// Show an instance's main.cf settings, or change them: checked, reloaded, and
     /// undone when the check or the reload fails.
-    Config(crate::commands::config::ConfigArgs),
+    Config(config::ConfigArgs),
     /// Run a command in an instance's environment (postmulti -x): MAIL_CONFIG and
     /// its directories are set.
-    Exec(crate::commands::exec::ExecArgs),
+    Exec(exec::ExecArgs),
     /// Show an instance's log lines (its maillog_file, the journal or the syslog file).
-    Logs(crate::commands::logs::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Print a shell's completion script (bash, zsh, fish) on standard output.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on standard output: `instancectl man | man -l -`.
@@ -281,17 +286,26 @@ impl InstanceArgs {
 
     /// The choice of a command that needs one; none is bad input.
     pub fn selection(&self) -> crate::error::Result<Selection> {
-        self.given().ok_or_else(|| {
-            crate::error::Error::bad_input(
-                "say which instances: a NAME (or -i NAME), -g GROUP, or -a for all of them",
-            )
-        })
+        self.given()
+            .ok_or_else(|| crate::error::InputError::NoSelection.into())
     }
 
     /// The choice, every instance when none was made.
     pub fn selection_or_all(&self) -> Selection {
         self.given().unwrap_or(Selection::All)
     }
+}
+
+/// The instances of start, stop, restart, reload, enable and disable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LifecycleArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    /// Print what became of each instance as a JSON document (progress still shows on
+    /// standard error).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +360,10 @@ pub struct ReconcileArgs {
     /// How long a running instance may fail SMTP probes before it is restarted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+
+    /// Print the drift found and the repairs made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +375,10 @@ pub struct ApplyArgs {
     /// Remove instances the manifest drops even when mail is queued; it is lost.
     #[arg(long)]
     pub force_discard_queue: bool,
+
+    /// Print the changes planned and made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

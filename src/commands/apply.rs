@@ -5,16 +5,18 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{ApplyArgs, CreateArgs};
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
+use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
-use crate::progress;
 use crate::state::InstanceRecord;
+use crate::transaction::Transaction;
 
-use super::{create, destroy, lifecycle};
+use super::{config, create, destroy, lifecycle};
 
 /// What apply does to one instance.
 enum Change {
@@ -40,28 +42,73 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Resul
     let wanted = manifest::load(&args.file, &defaults)?;
     let current = host.instances()?;
     let changes = plan(host, &wanted, &current)?;
+    output::field(Schema::APPLY, "changes", Vec::<()>::new());
+    output::field(Schema::APPLY, "left_alone", Vec::<()>::new());
     for instance in current.iter().filter(|i| {
         !i.is_primary() && i.record.is_none() && !wanted.iter().any(|w| w.name == i.name)
     }) {
-        println!(
-            "{}: not in the manifest and not made by instancectl; left alone",
-            instance.name
+        output::entry(
+            Schema::APPLY,
+            "left_alone",
+            format_args!(
+                "{}: not in the manifest and not made by instancectl; left alone",
+                instance.name
+            ),
+            &instance.name,
         );
     }
     if changes.is_empty() {
-        println!(
+        output::line(format_args!(
             "nothing to change: the host matches {}",
             args.file.display()
-        );
+        ));
         return Ok(());
     }
     let total = changes.len();
     for (k, change) in changes.into_iter().enumerate() {
         // Progress: which change of how many this is; create says each of its steps.
-        print!("[{}/{total}] ", k + 1);
-        apply(host, manager, change, args.force_discard_queue)?;
+        output::text(format_args!("[{}/{total}] ", k + 1));
+        let (name, kind) = change.describe();
+        let result = apply(host, manager, change, args.force_discard_queue);
+        #[derive(serde::Serialize)]
+        struct Made<'a> {
+            name: &'a str,
+            /// "create", "destroy" or "update".
+            change: &'a str,
+            /// "done", "would do" (--dry-run) or "failed".
+            result: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<String>,
+        }
+        let done = if host.runner.dry_run() {
+            "would do"
+        } else {
+            "done"
+        };
+        output::record(
+            Schema::APPLY,
+            "changes",
+            Made {
+                name: &name,
+                change: kind,
+                result: if result.is_ok() { done } else { "failed" },
+                error: result.as_ref().err().map(ToString::to_string),
+            },
+        );
+        result?;
     }
     Ok(())
+}
+
+impl Change {
+    /// The instance it changes, and what kind of change it is.
+    fn describe(&self) -> (String, &'static str) {
+        match self {
+            Change::Create(w) => (w.name.clone(), "create"),
+            Change::Destroy(name) => (name.clone(), "destroy"),
+            Change::Update(u) => (u.wanted.name.clone(), "update"),
+        }
+    }
 }
 
 fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Change>> {
@@ -84,14 +131,12 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
         if let Some(record) = recorded
             && record.listen != w.listen_words()
         {
-            return Err(Error::bad_input(format!(
-                "{}: the manifest moves it from {} to {}; apply does not move a running \
-                 instance's listeners: `instancectl destroy {}` and apply again",
-                w.name,
-                record.listen.join(", "),
-                w.listen_words().join(", "),
-                w.name
-            )));
+            return Err(InputError::ManifestMovesListeners {
+                name: w.name.clone(),
+                recorded: record.listen.clone(),
+                wanted: w.listen_words(),
+            }
+            .into());
         }
         let desired = create::desired_settings(host, &w.name, w.role, &w.listen, w.set.clone())?;
         let main_cf = MainCf::read(&instance.config_directory).unwrap_or_default();
@@ -139,17 +184,11 @@ fn apply(
 ) -> Result<()> {
     match change {
         Change::Destroy(name) => {
-            println!("{name}: not in the manifest -> destroy");
-            destroy::one(
-                host,
-                manager,
-                &host.instance(&name)?,
-                force_discard_queue,
-                false,
-            )
+            output::line(format_args!("{name}: not in the manifest -> destroy"));
+            destroy::one(host, manager, &host.instance(&name)?, force_discard_queue)
         }
         Change::Create(w) => {
-            println!("{}: missing -> create", w.name);
+            output::line(format_args!("{}: missing -> create", w.name));
             create::run(
                 host,
                 manager,
@@ -173,6 +212,9 @@ fn apply(
     }
 }
 
+/// Makes one instance match its manifest entry in one transaction: when a step fails,
+/// the group, main.cf and master.cf (through `config`'s change: written, checked,
+/// reloaded, serving) and the record go back to what they were.
 fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<()> {
     let Update {
         wanted: w,
@@ -184,52 +226,81 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
     } = change;
     let (group, enabled) = (*group, *enabled);
     let name = &w.name;
-    if group {
-        println!(
-            "{name}: group {} -> {}",
-            instance.group.as_deref().unwrap_or("-"),
-            w.group.as_deref().unwrap_or("-")
-        );
-        progress::run(&format!("{name}: postmulti assign"), || {
-            host.postfix
-                .postmulti()
-                .assign_group(name, w.group.as_deref())
-        })?;
-    }
-    if !set.is_empty() || !unset.is_empty() {
+    let main_cf = if set.is_empty() && unset.is_empty() {
+        None
+    } else {
         let names: Vec<&str> = set
             .iter()
             .map(|(k, _)| k.as_str())
             .chain(unset.iter().map(String::as_str))
             .collect();
-        println!("{name}: main.cf differs ({}) -> set", names.join(", "));
-        progress::run(&format!("{name}: postconf"), || {
-            host.postfix.set(&instance.config_directory, set)?;
-            host.postfix.unset(&instance.config_directory, unset)
-        })?;
-        if instance.running_master().is_some() && enabled != Some(false) {
-            progress::run(&format!("{name}: reload"), || {
-                manager.reload(host, instance)
-            })?;
-        }
-    }
+        output::line(format_args!(
+            "{name}: main.cf differs ({}) -> set",
+            names.join(", ")
+        ));
+        let edit = config::Edit {
+            set: set.clone(),
+            unset: unset.clone(),
+        };
+        config::prepare(host, instance, &edit)?
+    };
     let record = InstanceRecord {
         role: w.role,
         listen: w.listen_words(),
         settings: w.set.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
-    if instance.record.as_ref() != Some(&record) {
-        host.state.save(&host.runner, name, &record)?;
-    }
-    match enabled {
-        Some(true) => {
-            println!("{name}: disabled -> enable");
-            lifecycle::enable(host, manager, &Selection::One(name.clone()))
+    Transaction::run(host, |tx| {
+        if group {
+            output::line(format_args!(
+                "{name}: group {} -> {}",
+                instance.group.as_deref().unwrap_or("-"),
+                w.group.as_deref().unwrap_or("-")
+            ));
+            tx.step(&format!("{name}: postmulti assign"), |h| {
+                h.postfix.postmulti().assign_group(name, w.group.as_deref())
+            })?;
+            tx.on_undo(&format!("{name}: back to its group"), |h| {
+                h.postfix
+                    .postmulti()
+                    .assign_group(name, instance.group.as_deref())
+            });
         }
-        Some(false) => {
-            println!("{name}: enabled -> disable");
-            lifecycle::disable(host, manager, &Selection::One(name.clone()))
+        if let Some((old, new)) = &main_cf {
+            if host.runner.dry_run() {
+                tx.step(&format!("{name}: writing main.cf"), |h| {
+                    config::would_write(h, instance, old, new)
+                })?;
+            } else {
+                config::apply(tx, manager, instance, new)?;
+            }
         }
-        None => Ok(()),
-    }
+        if instance.record.as_ref() != Some(&record) {
+            tx.step(&format!("{name}: recording its role and settings"), |h| {
+                h.state.save(&h.runner, name, &record)
+            })?;
+            tx.on_undo(
+                &format!("{name}: its record as it was"),
+                |h| match &instance.record {
+                    Some(old) => h.state.save(&h.runner, name, old),
+                    None => h.state.remove(&h.runner, name),
+                },
+            );
+        }
+        let one = Selection::One(name.clone());
+        match enabled {
+            Some(true) => {
+                output::line(format_args!("{name}: disabled -> enable"));
+                tx.step(&format!("{name}: enable"), |h| {
+                    lifecycle::enable(h, manager, &one)
+                })
+            }
+            Some(false) => {
+                output::line(format_args!("{name}: enabled -> disable"));
+                tx.step(&format!("{name}: disable"), |h| {
+                    lifecycle::disable(h, manager, &one)
+                })
+            }
+            None => Ok(()),
+        }
+    })
 }

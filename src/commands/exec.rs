@@ -6,35 +6,51 @@
 //! data_directory, multi_instance_name, multi_instance_group, multi_instance_enable,
 //! and command_directory first in PATH.
 
-use clap::Args;
-
-use crate::cli::InstanceArgs;
+use crate::cli::exec::ExecArgs;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::output::{self, Schema};
 use crate::runner::Command;
 
-#[derive(Debug, Args)]
-pub struct ExecArgs {
-    #[command(flatten)]
-    pub instances: InstanceArgs,
-
-    /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
+/// One instance's run, an entry of the `instancectl.exec/v1` document.
+#[derive(serde::Serialize)]
+struct Ran<'a> {
+    name: &'a str,
+    /// null when a signal killed the command.
+    exit_status: Option<i32>,
+    stdout: String,
+    stderr: String,
 }
 
 /// Runs the command once per selected instance, in start order. With one instance
 /// the exit status is the command's; with several, each failure is reported and the
-/// status is that of the first command that failed.
+/// status is that of the first command that failed. With `--json` the command's
+/// output is captured into the document instead of shown.
 pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
     let instances = host.select(&args.instances.selection()?)?;
+    output::field(Schema::EXEC, "command", &args.command);
     let several = instances.len() > 1;
     let mut first_failure = None;
     for instance in &instances {
-        let code = host
-            .runner
-            .interactive(&in_environment(host, instance, &args.command)?)?;
+        let cmd = in_environment(host, instance, &args.command)?;
+        let code = if args.json && !host.runner.dry_run() {
+            let ran = host.runner.probe(&cmd)?;
+            output::record(
+                Schema::EXEC,
+                "instances",
+                Ran {
+                    name: &instance.name,
+                    exit_status: ran.code,
+                    stdout: ran.stdout,
+                    stderr: ran.diagnostics,
+                },
+            );
+            // Killed by a signal: the captured run does not say which one.
+            ran.code.unwrap_or(1)
+        } else {
+            host.runner.interactive(&cmd)?
+        };
         if code != 0 {
             if several {
                 eprintln!(

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{GlobalOpts, PlistArgs};
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::manager::launchd::job::DaemonJob;
 use crate::manager::launchd::{launchctl, lint, strict};
@@ -24,13 +25,13 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
             &config.daemons_dir,
             &config.naming,
         );
-        print!("{}", String::from_utf8_lossy(&job.to_xml()));
+        crate::output::text(String::from_utf8_lossy(&job.to_xml()));
         return Ok(0);
     }
     match (&args.check, &args.name) {
         (Some(files), _) => check(&config, files, args.json),
         (None, Some(name)) => print(global, &config, name),
-        (None, None) => Err(Error::bad_input("name an instance, or use --check FILE")),
+        (None, None) => Err(InputError::PlistNeedsInstance.into()),
     }
 }
 
@@ -58,7 +59,7 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
         }
     };
     let job = Launchd::new(config.clone()).job(&host, name, &config_directory);
-    print!("{}", String::from_utf8_lossy(&job.to_xml()));
+    crate::output::text(String::from_utf8_lossy(&job.to_xml()));
     Ok(0)
 }
 
@@ -89,10 +90,10 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
     let files = if files.is_empty() {
         let found = postfix_jobs(&config.daemons_dir)?;
         if found.is_empty() && !json {
-            println!(
+            crate::output::line(format_args!(
                 "no LaunchDaemon in {} runs Postfix",
                 config.daemons_dir.display()
-            );
+            ));
             return Ok(0);
         }
         found
@@ -122,16 +123,13 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
             }
             Ok(report) => {
                 problems += report.problems.len();
-                print!("{}", report.render());
+                crate::output::text(report.render());
             }
             Err(e) => unreadable.push(format!("{}: {e}", file.display())),
         }
     }
     if !unreadable.is_empty() {
-        return Err(Error::bad_input(format!(
-            "cannot read {}",
-            unreadable.join("; ")
-        )));
+        return Err(InputError::PlistsUnreadable { unreadable }.into());
     }
     if json {
         #[derive(serde::Serialize)]
@@ -152,11 +150,9 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
 
 /// The plists in `dir` whose job runs a Postfix program (or whose label says Postfix).
 fn postfix_jobs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::bad_input(format!(
-            "cannot read the LaunchDaemons directory {}: {e} (--launchd-dir)",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|source| InputError::LaunchDaemonsUnreadable {
+        dir: dir.into(),
+        source,
     })?;
     let mut found: Vec<PathBuf> = entries
         .flatten()

@@ -5,96 +5,24 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use super::confirm::confirm;
-use crate::cli::InstanceArgs;
+use crate::cli::queue::{QueueAction, QueueArgs, QueueName};
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::output::{self, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
 
-#[derive(Debug, Args)]
-pub struct QueueArgs {
-    #[command(flatten)]
-    pub instances: InstanceArgs,
-
-    /// Only the messages of this queue.
-    #[arg(long, value_enum, global = true)]
-    pub queue: Option<QueueName>,
-
-    /// JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    #[command(subcommand)]
-    pub action: Option<QueueAction>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueName {
-    Maildrop,
-    Incoming,
-    Active,
-    Deferred,
-    Hold,
-    Corrupt,
-}
-
-impl QueueName {
-    fn as_str(self) -> &'static str {
-        match self {
-            QueueName::Maildrop => "maildrop",
-            QueueName::Incoming => "incoming",
-            QueueName::Active => "active",
-            QueueName::Deferred => "deferred",
-            QueueName::Hold => "hold",
-            QueueName::Corrupt => "corrupt",
-        }
+/// The document `queue --json` answers with: the messages, or what was done to them.
+pub fn schema(args: &QueueArgs) -> Schema {
+    match args.action {
+        None | Some(QueueAction::List) => Schema::QUEUE,
+        Some(_) => Schema::QUEUE_CHANGE,
     }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum QueueAction {
-    /// List the messages: id, queue, size, arrival, sender, recipients, delay reason
-    /// (the default).
-    List,
-    /// Try to deliver deferred mail now (postqueue -f).
-    Flush,
-    /// Delete messages (postsuper -d); all of them only with --yes or at a terminal.
-    Delete(DeleteArgs),
-    /// Put messages on hold: kept, but not delivered (postsuper -h).
-    Hold(Pick),
-    /// Release held messages (postsuper -H).
-    Release(Pick),
-    /// Run messages through the cleanup service again, e.g. after a change of address
-    /// rewriting (postsuper -r).
-    Requeue(Pick),
-}
-
-/// The messages an action applies to.
-#[derive(Debug, Args)]
-pub struct Pick {
-    /// Queue IDs, as `instancectl queue` lists them.
-    #[arg(value_name = "ID", required_unless_present = "all")]
-    pub ids: Vec<String>,
-
-    /// Every message (of the queue given with --queue).
-    #[arg(long, conflicts_with = "ids")]
-    pub all: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DeleteArgs {
-    #[command(flatten)]
-    pub pick: Pick,
-
-    /// Delete all messages without asking (needed when not at a terminal).
-    #[arg(long)]
-    pub yes: bool,
 }
 
 /// A postsuper operation.
@@ -136,9 +64,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::List => return list(host, &instances, args),
         QueueAction::Flush => {
             if args.queue.is_some() {
-                return Err(Error::bad_input(
-                    "flush retries the deferred queue; --queue does not apply to it",
-                ));
+                return Err(InputError::FlushTakesNoQueue.into());
             }
             host.require_root()?;
             return flush(host, &instances, args.json);
@@ -149,15 +75,10 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::Requeue(p) => (&REQUEUE, p),
     };
     if operation.flag == RELEASE.flag && args.queue.is_some_and(|q| q != QueueName::Hold) {
-        return Err(Error::bad_input(
-            "release takes messages out of the hold queue; --queue does not apply to it",
-        ));
+        return Err(InputError::ReleaseTakesNoQueue.into());
     }
     if args.queue == Some(QueueName::Corrupt) {
-        return Err(Error::bad_input(
-            "postsuper does not work on the corrupt queue; look at those files by hand \
-             (postcat) and remove them with rm",
-        ));
+        return Err(InputError::CorruptQueue.into());
     }
     host.require_root()?;
     for id in &pick.ids {
@@ -207,10 +128,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
 /// A queue ID as Postfix writes them: short (hexadecimal) or long (letters and digits).
 fn check_queue_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::bad_input(format!(
-            "{id:?} is not a queue ID; queue IDs are letters and digits, as `instancectl \
-             queue NAME` lists them (e.g. E370454E0F2)"
-        )));
+        return Err(InputError::QueueId { id: id.into() }.into());
     }
     Ok(())
 }
@@ -236,11 +154,11 @@ fn all_listed<'l, 'i>(
         .iter()
         .map(|(i, listed)| match listed {
             Ok(messages) => Ok((*i, &messages[..])),
-            Err(e) => Err(Error::failed(format!(
-                "cannot list the queue of {}, so the IDs cannot be looked up there; name \
-                 the instance that holds them: {e}",
-                i.display_name()
-            ))),
+            Err(e) => Err(PostfixError::QueueUnlisted {
+                instance: i.display_name().to_string(),
+                cause: e.clone(),
+            }
+            .into()),
         })
         .collect()
 }
@@ -272,13 +190,11 @@ fn plan<'i>(
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(Error::bad_input(format!(
-            "no selected instance has queued message(s) {}{}; `instancectl queue` lists them \
-             (nothing was changed)",
-            missing.join(", "),
-            only.map(|q| format!(" in the {} queue", q.as_str()))
-                .unwrap_or_default()
-        )));
+        return Err(InputError::MessagesNotFound {
+            ids: missing.iter().map(|id| id.to_string()).collect(),
+            queue: only.map(|q| q.as_str()),
+        }
+        .into());
     }
     Ok(listings
         .iter()
@@ -339,10 +255,10 @@ fn postsuper(
             count: Some(count),
             note: (!others.is_empty()).then(|| others.join("; ")),
         }),
-        (None, true) => Err(Error::failed(format!(
-            "`{}` did not say how many messages it touched",
-            outcome.command
-        ))),
+        (None, true) => Err(PostfixError::PostsuperSilent {
+            command: outcome.command.to_string(),
+        }
+        .into()),
         (None, false) => Err(Error::CommandFailed {
             context: format!("{}: postsuper failed", instance.display_name()),
             outcome: Box::new(outcome),
@@ -398,7 +314,7 @@ fn report(
     if !json {
         match (&error, touched) {
             (Some(e), _) => eprintln!("instancectl: {name}: {e}"),
-            (None, Some(n)) => println!("{name}: {done} {n} message(s)"),
+            (None, Some(n)) => output::line(format_args!("{name}: {done} {n} message(s)")),
             (None, None) => {}
         }
         if let Some(note) = &note {
@@ -508,16 +424,16 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         }
     }
     if shown.iter().any(|l| !l.messages.is_empty()) {
-        println!("{}", table.trim_fmt());
+        output::line(table.trim_fmt());
     }
     for (listing, (instance, _)) in shown.iter().zip(&listings) {
         match &listing.error {
             Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
-            None => println!(
+            None => output::line(format_args!(
                 "{}: {}",
                 instance.display_name(),
                 summary(&listing.messages)
-            ),
+            )),
         }
     }
     Ok(code)

@@ -2,7 +2,8 @@
 //! as seed 000 does) relays through a provider's smart host. A change is checked
 //! completely first, then applied as a whole or not at all.
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -19,11 +20,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, cmd: &RelayCommand) -> Res
 
 fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result<()> {
     if !args.opts.any() && !args.no_rewrite_from {
-        return Err(Error::bad_input(
-            "nothing to change: give --provider, --relay-host, --sasl-user, \
-             --sasl-password-file/--sasl-password-stdin, --rewrite-from, --no-rewrite-from, \
-             --tls-ca-file or --tls-security-level",
-        ));
+        return Err(InputError::NothingToChange.into());
     }
     let instance = host.instance(&args.name)?;
     // Before the password is asked for.
@@ -53,17 +50,21 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
     if host.runner.dry_run() {
         return Ok(());
     }
-    println!("{}: {}", instance.display_name(), plan.describe());
+    crate::output::line(format_args!(
+        "{}: {}",
+        instance.display_name(),
+        plan.describe()
+    ));
     let summary = relay::summary(&instance);
     for line in summary.lines() {
-        println!("  {line}");
+        crate::output::line(format_args!("  {line}"));
     }
     if summary.deferred_messages > 0 {
-        println!(
+        crate::output::line(format_args!(
             "{} deferred message(s) wait for the next retry; `postqueue -c {} -f` retries them now",
             summary.deferred_messages,
             instance.config_directory.display()
-        );
+        ));
     }
     Ok(())
 }
@@ -110,10 +111,10 @@ fn apply(
         if running {
             tx.step("reloading the instance", |h| manager.reload(h, instance))?;
         } else if !host.runner.dry_run() {
-            println!(
+            crate::output::line(format_args!(
                 "{} is not running; the relay settings take effect when it starts",
                 instance.display_name()
-            );
+            ));
         }
         Ok(())
     })
@@ -138,9 +139,9 @@ fn show(host: &Host, args: &RelayShowArgs) -> Result<()> {
             },
         );
     }
-    println!("{}:", instance.display_name());
+    crate::output::line(format_args!("{}:", instance.display_name()));
     for line in summary.lines() {
-        println!("  {line}");
+        crate::output::line(format_args!("  {line}"));
     }
     Ok(())
 }

@@ -11,7 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::postfix::MAILLOG_FILE_SINCE;
@@ -29,18 +30,17 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         check_address("--from", from)?;
     }
     if args.timeout == 0 {
-        return Err(Error::bad_input("--timeout must be at least 1 second"));
+        return Err(InputError::TimeoutTooShort.into());
     }
     let instance = host.instance(&args.name)?;
     host.require_root()?;
     let dir = instance.config_directory.clone();
     if !host.runner.dry_run() && instance.running_master().is_none() {
-        return Err(Error::bad_input(format!(
-            "{} is not running, so nothing would pick the message up; start it first \
-             (`instancectl start {}`)",
-            instance.display_name(),
-            args.name
-        )));
+        return Err(InputError::NotRunningForTestMail {
+            instance: instance.display_name().to_string(),
+            name: args.name.clone(),
+        }
+        .into());
     }
     let values = host
         .postfix
@@ -76,16 +76,16 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
     }
     let name = instance.display_name();
     match &follower {
-        Some(f) => println!(
+        Some(f) => crate::output::line(format_args!(
             "{name}: test message {message_id} submitted; following {}",
             f.path().display()
-        ),
-        None => println!(
+        )),
+        None => crate::output::line(format_args!(
             "{name}: test message {message_id} submitted; no mail log found (no maillog_file, \
              no {}), so following the queue: a deferral shows with its reason, a delivery \
              only as the message leaving the queue",
             maillog::SYSLOG_FILES.join(" or ")
-        ),
+        )),
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let fate = match follower.as_mut() {
@@ -97,7 +97,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
 
 /// A plausible address: local@domain, nothing a shell, a header or Postfix's command
 /// line would read differently.
-fn check_address(option: &str, address: &str) -> Result<()> {
+fn check_address(option: &'static str, address: &str) -> Result<()> {
     let ok = match address.rsplit_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -112,9 +112,11 @@ fn check_address(option: &str, address: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!(
-            "{option} {address:?} is not an email address; write it as user@example.com"
-        )))
+        Err(InputError::EmailAddress {
+            option,
+            address: address.into(),
+        }
+        .into())
     }
 }
 
@@ -189,7 +191,7 @@ fn follow_log(f: &mut Follower, syslog_name: &str, message_id: &str, deadline: I
                     if let Some((qid, id)) = maillog::message_id(line.text)
                         && id == message_id
                     {
-                        println!("queued as {qid}");
+                        crate::output::line(format_args!("queued as {qid}"));
                         queue_id = Some(qid.to_string());
                     }
                 }
@@ -265,7 +267,7 @@ fn follow_queue(
                 });
                 if mine {
                     if ours.is_none() {
-                        println!("queued as {}", entry.queue_id);
+                        crate::output::line(format_args!("queued as {}", entry.queue_id));
                     }
                     ours = Some(entry.queue_id.clone());
                 }
@@ -303,10 +305,10 @@ fn follow_queue(
 fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
     let dir = instance.config_directory.display();
     let still_queued = |qid: &str| {
-        println!(
+        crate::output::line(format_args!(
             "the message stays in the queue and Postfix retries it: `postqueue -c {dir} -p` \
              lists it, `postsuper -c {dir} -d {qid}` deletes it"
-        );
+        ));
     };
     match fate {
         Fate::Attempt {
@@ -315,7 +317,7 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             tls,
         } => {
             if let Some(tls) = tls {
-                println!("TLS: {tls}");
+                crate::output::line(format_args!("TLS: {tls}"));
             }
             let reply = maillog::server_reply(&delivery.detail);
             let outcome = match delivery.status.as_str() {
@@ -325,7 +327,7 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                 "expired" => "EXPIRED (returned to the sender)",
                 other => other,
             };
-            println!(
+            crate::output::line(format_args!(
                 "{outcome}: to <{}> via {} (dsn {})",
                 delivery.to,
                 if delivery.relay.is_empty() {
@@ -334,19 +336,22 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                     &delivery.relay
                 },
                 delivery.dsn
-            );
+            ));
             if delivery.status == "sent" {
                 if let Some(reply) = reply {
-                    println!("server replied: {reply}");
+                    crate::output::line(format_args!("server replied: {reply}"));
                 }
                 return 0;
             }
-            println!("reason: {}", delivery.detail);
+            crate::output::line(format_args!("reason: {}", delivery.detail));
             if let Some(reply) = reply {
-                println!("server replied: {reply}");
+                crate::output::line(format_args!("server replied: {reply}"));
             }
             if let Some(hint) = diagnose(&delivery.detail) {
-                println!("what to do: {}", hint.replace("NAME", &instance.name));
+                crate::output::line(format_args!(
+                    "what to do: {}",
+                    hint.replace("NAME", &instance.name)
+                ));
             }
             if delivery.status == "deferred" {
                 still_queued(queue_id);
@@ -354,12 +359,15 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             1
         }
         Fate::QueuedDeferred { queue_id, reason } => {
-            println!("DEFERRED: {reason}");
+            crate::output::line(format_args!("DEFERRED: {reason}"));
             if let Some(reply) = maillog::server_reply(reason) {
-                println!("server replied: {reply}");
+                crate::output::line(format_args!("server replied: {reply}"));
             }
             if let Some(hint) = diagnose(reason) {
-                println!("what to do: {}", hint.replace("NAME", &instance.name));
+                crate::output::line(format_args!(
+                    "what to do: {}",
+                    hint.replace("NAME", &instance.name)
+                ));
             }
             still_queued(queue_id);
             1
@@ -369,31 +377,32 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                 .as_deref()
                 .map(|q| format!(" ({q})"))
                 .unwrap_or_default();
-            println!(
+            crate::output::line(format_args!(
                 "LEFT THE QUEUE{which} without being deferred: most likely delivered. Without \
                  a mail log instancectl cannot show the server's reply, or tell a delivery \
-                 from a bounce (which goes to the sender); on macOS, `log show --last 5m \
-                 --predicate 'process == \"smtp\"'` shows it"
-            );
+                 from a bounce (which goes to the sender); on macOS, `log show --info --last 5m \
+                 --predicate 'process == \"smtp\"'` shows it (--info: Postfix logs \
+                 deliveries as Info messages, which log skips by default)"
+            ));
             0
         }
         Fate::Rejected { queue_id, text } => {
-            println!(
+            crate::output::line(format_args!(
                 "REJECTED by {}'s own checks ({queue_id}): {text}",
                 instance.display_name()
-            );
+            ));
             1
         }
         Fate::TimedOut { queue_id } => {
             match queue_id {
-                Some(qid) => println!(
+                Some(qid) => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message ({qid}) is still on its way; \
                      `postqueue -c {dir} -p` shows it"
-                ),
-                None => println!(
+                )),
+                None => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message never showed up in the log; \
                      is the pickup service running (`postfix -c {dir} status`)?"
-                ),
+                )),
             }
             1
         }

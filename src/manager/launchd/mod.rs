@@ -27,19 +27,20 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use super::view::APPLE_POSTFIX_JOBS;
-use super::view::Override as ViewOverride;
 use super::{Drift, ManagerRepair, Repair};
-use super::{ManagerKind, ManagerView, ServiceManager};
+use super::{ManagerKind, ManagerView, Override, ServiceManager};
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 pub mod job;
 pub mod launchctl;
 pub mod lint;
 pub mod strict;
 
 use job::{DaemonJob, JobNaming};
-use launchctl::{JobInfo, Kickstart, Launchctl, Override};
+use launchctl::{JobInfo, Kickstart, LastExit, Launchctl};
 use lint::Runs;
 
 /// How long a job may take from bootstrap to "running".
@@ -112,16 +113,13 @@ impl Launchd {
     fn usable(&self) -> Result<()> {
         self.config.naming.validate()?;
         if !Launchctl::new(crate::runner::Runner::new(true)).available() {
-            return Err(Error::bad_input(
-                "the launchd manager needs launchctl (macOS), and there is none in PATH; \
-                 use --manager postfix on other systems",
-            ));
+            return Err(ManagerError::NoLaunchctl.into());
         }
         if !self.config.daemons_dir.is_dir() {
-            return Err(Error::bad_input(format!(
-                "the LaunchDaemons directory {} does not exist (--launchd-dir)",
-                self.config.daemons_dir.display()
-            )));
+            return Err(InputError::NoLaunchDaemonsDir {
+                dir: self.config.daemons_dir.clone(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -189,25 +187,18 @@ impl Launchd {
         } else {
             format!("already runs {name}")
         };
-        let problems: Vec<String> = job
-            .report
-            .problems
-            .iter()
-            .map(|p| format!("  - {}", p.message))
-            .collect();
-        let problems = if problems.is_empty() {
-            String::new()
-        } else {
-            format!("\nIts problems:\n{}", problems.join("\n"))
-        };
-        Err(Error::bad_input(format!(
-            "the LaunchDaemon {} (label {label}) {what}, so two jobs would fight over one \
-             master.{problems}\nRemove it first: `launchctl bootout system/{label}; rm {}` \
-             (`instancectl plist --check {}` explains each problem)",
-            job.path.display(),
-            job.path.display(),
-            job.path.display()
-        )))
+        Err(ManagerError::ForeignJob {
+            path: job.path.clone(),
+            label: label.into(),
+            what,
+            problems: job
+                .report
+                .problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect(),
+        }
+        .into())
     }
 
     /// `postfix -c DIR check`, which `postfix start` runs and launchd does not.
@@ -227,37 +218,53 @@ impl Launchd {
 
     /// Waits until launchd runs the job, the master's pid file names the job's process,
     /// and every listener answers SMTP. A job that exits (or dies and is spawned again)
-    /// meanwhile is reported with launchd's account of it.
+    /// meanwhile is reported with launchd's account of it. `before` is the job as it
+    /// was before this start (a kickstart of a loaded job, `kickstart -k` of a running
+    /// one): its process and its runs are not this start's, so neither the old process
+    /// still being there nor the end launchd recorded for it (the SIGTERM of `-k`)
+    /// counts as this start failing.
     fn wait_running(
         &self,
         host: &Host,
         instance: &Instance,
         label: &str,
-        not_pid: Option<i32>,
+        before: Option<&JobInfo>,
     ) -> Result<i32> {
         if host.runner.dry_run() {
             return Ok(0);
         }
         let ctl = self.launchctl(host);
         let deadline = Instant::now() + RUNNING_TIMEOUT;
+        let old_pid = before.and_then(|b| b.pid);
+        let old_runs = before.and_then(|b| b.runs).unwrap_or(0);
         let mut first_runs = None;
         loop {
             let Some(job) = ctl.print(label)? else {
-                return Err(Error::failed(format!(
-                    "launchd unloaded {label} while it was starting"
-                )));
+                return Err(ManagerError::UnloadedWhileStarting {
+                    label: label.into(),
+                }
+                .into());
             };
             let runs = job.runs.unwrap_or(0);
-            let first = *first_runs.get_or_insert(runs);
-            // launchd's own account of the last run (exit code, signal, `last exit
-            // reason`, `spawn failed`) says at once that the master died.
-            if (!job.is_running() || runs > first) && job.has_ended() {
-                return Err(self.failed_start(host, instance, label, &job));
+            // A run of this start: launchd counted it (a release that did not print
+            // `runs` is taken at its pid), and the old process is gone.
+            let this_run = job.runs.is_none_or(|r| r > old_runs)
+                && !job.is_stopping()
+                && (old_pid.is_none() || job.pid != old_pid);
+            if this_run {
+                let first = *first_runs.get_or_insert(runs);
+                // launchd's own account of the last run (exit code, signal, `last exit
+                // reason`, `spawn failed`) says at once that the master died; so does a
+                // run counted after the first one this start saw.
+                let respawned =
+                    runs > first && job.last_exit.as_ref().is_some_and(LastExit::is_end);
+                if job.has_ended() || respawned {
+                    return Err(self.failed_start(host, instance, label, &job));
+                }
             }
             let master = instance.running_master();
             let not_serving = crate::probe::not_serving(instance);
-            if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
-            {
+            if this_run && job.is_running() && job.pid == master && not_serving.is_empty() {
                 return Ok(master.unwrap_or_default());
             }
             if Instant::now() >= deadline {
@@ -270,12 +277,13 @@ impl Launchd {
                     ));
                 }
                 reasons.extend(not_serving);
-                return Err(Error::failed(format!(
-                    "{} did not come up under launchd within {} s: {}",
-                    instance.name,
-                    RUNNING_TIMEOUT.as_secs(),
-                    reasons.join("; ")
-                )));
+                return Err(ManagerError::NotUp {
+                    instance: instance.name.clone(),
+                    manager: "launchd",
+                    seconds: RUNNING_TIMEOUT.as_secs(),
+                    reasons,
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -285,10 +293,11 @@ impl Launchd {
     /// (a configuration error does not heal by retrying), find what is in the master's
     /// way, and report both.
     fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
-        let how = job
-            .last_exit
-            .as_ref()
-            .map_or("exited".to_string(), |e| format!("ended with {e}"));
+        let how = match &job.last_exit {
+            None => "exited".to_string(),
+            Some(e @ LastExit::Signal { .. }) => format!("was {e}"),
+            Some(e) => format!("ended with {e}"),
+        };
         let stopped = self.launchctl(host).bootout(label).is_ok();
         let found = if stopped {
             listener_conflicts(instance)
@@ -318,11 +327,14 @@ impl Launchd {
                 instance.name
             )
         };
-        Error::failed(format!(
-            "{}'s master {how} right after launchd started it (runs: {}){why}{next}",
-            instance.name,
-            job.runs.map_or("?".into(), |r| r.to_string()),
-        ))
+        ManagerError::ExitedUnderLaunchd {
+            instance: instance.name.clone(),
+            how,
+            runs: job.runs,
+            why,
+            next,
+        }
+        .into()
     }
 }
 
@@ -377,12 +389,12 @@ impl ServiceManager for Launchd {
         self.usable()?;
         let path = self.plist_path(name);
         if path.exists() {
-            return Err(Error::bad_input(format!(
-                "{} already exists but postmulti knows no instance {name}; it is left from \
-                 an earlier instance: `launchctl bootout system/{}` and remove it first",
-                path.display(),
-                self.label(name)
-            )));
+            return Err(ManagerError::LeftoverPlist {
+                path,
+                name: name.into(),
+                label: self.label(name),
+            }
+            .into());
         }
         self.refuse_foreign(name, config_directory)
     }
@@ -459,22 +471,30 @@ impl ServiceManager for Launchd {
             self.write_plist(host, instance)?;
         }
         let ctl = self.launchctl(host);
-        match ctl.print(&label)? {
+        // The job as launchd had it before this start, when it stays loaded: its runs
+        // so far are not this start's.
+        let before = match ctl.print(&label)? {
             Some(job) if job.is_running() => return Ok(()),
             Some(job) if job.is_stopping() => {
                 ctl.wait_unloaded(&label)?;
                 ctl.bootstrap(&label, &path)?;
+                None
             }
-            Some(_) => {
+            Some(job) => {
                 if ctl.kickstart(&label, false)? == Kickstart::NotLoaded {
                     ctl.bootstrap(&label, &path)?;
+                    None
+                } else {
+                    Some(job)
                 }
             }
             None => {
                 ctl.bootstrap(&label, &path)?;
+                None
             }
-        }
-        self.wait_running(host, instance, &label, None).map(drop)
+        };
+        self.wait_running(host, instance, &label, before.as_ref())
+            .map(drop)
     }
 
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -495,7 +515,8 @@ impl ServiceManager for Launchd {
                 if self.launchctl(host).kickstart(&label, true)? == Kickstart::NotLoaded {
                     return self.start(host, instance);
                 }
-                self.wait_running(host, instance, &label, job.pid).map(drop)
+                self.wait_running(host, instance, &label, Some(&job))
+                    .map(drop)
             }
             None => self.start(host, instance),
         }
@@ -507,11 +528,11 @@ impl ServiceManager for Launchd {
         }
         match self.checked_running_job(host, instance)? {
             Some((label, _)) => self.launchctl(host).kill("SIGHUP", &label),
-            None => Err(Error::failed(format!(
-                "{} is not running under launchd, so there is nothing to reload; start it \
-                 instead",
-                instance.name
-            ))),
+            None => Err(ManagerError::NothingToReload {
+                instance: instance.name.clone(),
+                under: " under launchd".into(),
+            }
+            .into()),
         }
     }
 
@@ -595,14 +616,12 @@ impl ServiceManager for Launchd {
             }
             Ok(_) => {
                 let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-                let gid_ok = meta.gid() == 0 || Some(meta.gid()) == launchctl::wheel_gid();
-                if meta.uid() != 0 || !gid_ok || meta.mode() & 0o7777 != 0o644 {
-                    found.push(rewrite(&format!(
-                        "owner {}:{} mode {:04o}, launchd wants root:wheel 0644",
-                        meta.uid(),
-                        meta.gid(),
-                        meta.mode() & 0o7777
-                    )));
+                // What launchd refuses, as the lint says it: the owner and the group
+                // and other write bits; any group is fine (root:admin 0644 loads).
+                let refused = lint::ownership(&path, meta.uid(), meta.mode());
+                if !refused.is_empty() {
+                    let what: Vec<&str> = refused.iter().map(|p| p.message.as_str()).collect();
+                    found.push(rewrite(&what.join("; ")));
                 }
             }
         }
@@ -682,11 +701,10 @@ impl Launchd {
 
 /// Why there is no LaunchDaemon of instancectl's for the primary instance.
 pub fn primary_refusal() -> Error {
-    Error::bad_input(format!(
-        "the primary instance runs on demand under Apple's own launchd job ({}); \
-         instancectl never writes a LaunchDaemon for it",
-        APPLE_POSTFIX_JOBS.join(" or ")
-    ))
+    InputError::PrimaryHasNoPlist {
+        jobs: APPLE_POSTFIX_JOBS.to_vec(),
+    }
+    .into()
 }
 
 /// Apple's on-demand Postfix job as launchd has it loaded: the first of its names
@@ -734,14 +752,11 @@ impl Launchd {
     ) -> Result<ManagerView> {
         let label = self.label(&instance.name);
         let job = ctl.print(&label)?;
-        let disabled = match overrides.get(&label) {
-            Some(Override::Disabled) => Some(true),
-            Some(Override::Enabled) => Some(false),
-            _ => None,
-        };
+        let listed = overrides.get(&label).cloned();
+        let disabled = listed == Some(Override::Disabled);
         let installed = self.plist_path(&instance.name).exists();
         let summary = match (&job, disabled) {
-            (_, Some(true)) if job.is_none() => "disabled".to_string(),
+            (_, true) if job.is_none() => "disabled".to_string(),
             (None, _) if !installed => "no plist".to_string(),
             (None, _) => "not loaded".to_string(),
             (Some(j), _) => {
@@ -755,7 +770,7 @@ impl Launchd {
                 if j.job_state.as_deref() == Some("spawn failed") {
                     s.push_str(", spawn failed");
                 }
-                if disabled == Some(true) {
+                if disabled {
                     s.push_str(", disabled at boot");
                 }
                 s
@@ -765,13 +780,7 @@ impl Launchd {
         view.restarts_on_exit = true;
         view.label = Some(label);
         view.loaded = Some(job.is_some());
-        view.disabled_override = disabled.map(|d| {
-            if d {
-                ViewOverride::Disabled
-            } else {
-                ViewOverride::Enabled
-            }
-        });
+        view.disabled_override = listed;
         view.summary = Some(summary);
         if let Some(job) = job {
             view.state = job.state.as_ref().map(|s| s.to_string());
