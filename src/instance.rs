@@ -79,7 +79,13 @@ impl Instance {
     /// `postfix status` tests it. A pid file left behind by a killed master is stale
     /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        let state = pid_file::probe(&self.pid_file()?, pid_file::LockTable::read().as_ref());
+        self.running_master_in(pid_file::LockTable::read().as_ref())
+    }
+
+    /// [`Instance::running_master`] against a lock table read once for many
+    /// instances (/proc/locks lists every lock of the host).
+    pub fn running_master_in(&self, locks: Option<&pid_file::LockTable>) -> Option<i32> {
+        let state = pid_file::probe(&self.pid_file()?, locks);
         state.pid.filter(|_| state.running)
     }
 

@@ -116,9 +116,46 @@ impl ServiceManager for PostfixScripts {
 
     /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
     /// live master holds the pid file's lock, and so does this.
-    fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
+    fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
+        self.views(host, std::slice::from_ref(instance))
+            .pop()
+            .unwrap_or_else(|| ManagerView::empty(self.kind()))
+    }
+
+    /// One read of the lock table for all of them.
+    fn views(&self, _host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        let locks = pid_file::LockTable::read();
+        instances
+            .iter()
+            .map(|i| self.view_with(i, locks.as_ref()))
+            .collect()
+    }
+
+    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.running_master().is_none() {
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: String::new(),
+            }
+            .into());
+        }
+        host.postfix
+            .control(&instance.config_directory, "reload")
+            .map(drop)
+            .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
+    }
+
+    fn drift(&self, _host: &Host, _instance: &Instance) -> Result<Vec<Drift>> {
+        // Postfix's scripts keep no state beyond the pid file, which reconcile
+        // already compares.
+        Ok(Vec::new())
+    }
+}
+
+impl PostfixScripts {
+    fn view_with(&self, instance: &Instance, locks: Option<&pid_file::LockTable>) -> ManagerView {
         let state = match instance.pid_file() {
-            Some(file) => pid_file::probe(&file, pid_file::LockTable::read().as_ref()),
+            Some(file) => pid_file::probe(&file, locks),
             None => pid_file::MasterState::not_known("no pid file"),
         };
         let mut view = ManagerView::empty(self.kind());
@@ -144,25 +181,5 @@ impl ServiceManager for PostfixScripts {
             );
         }
         view
-    }
-
-    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
-        if instance.running_master().is_none() {
-            return Err(ManagerError::NothingToReload {
-                instance: instance.display_name().to_string(),
-                under: String::new(),
-            }
-            .into());
-        }
-        host.postfix
-            .control(&instance.config_directory, "reload")
-            .map(drop)
-            .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
-    }
-
-    fn drift(&self, _host: &Host, _instance: &Instance) -> Result<Vec<Drift>> {
-        // Postfix's scripts keep no state beyond the pid file, which reconcile
-        // already compares.
-        Ok(Vec::new())
     }
 }
