@@ -16,7 +16,20 @@ use crate::instance::Instance;
 use crate::output::{self, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
 
+/// The usage lines are written out: the instance comes before the action, and clap's
+/// own usage line of an action would leave it out.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "instancectl queue [NAME | -i NAME | -g GROUP | -a] [ACTION] [OPTIONS]",
+    after_long_help = "Examples:
+  instancectl queue                                  # every instance's mail
+  instancectl queue postfix-out --queue deferred     # why it waits: DELAY REASON
+  instancectl queue postfix-out flush                # retry the deferred mail now
+  instancectl queue postfix-out hold E370454E0F2     # keep it, do not deliver
+  instancectl queue postfix-out release --all
+  instancectl queue postfix-out requeue --all        # after a rewriting change
+  instancectl queue -g mta delete --all --queue deferred --yes"
+)]
 pub struct QueueArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
@@ -59,19 +72,44 @@ impl QueueName {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueAction {
-    /// List the messages: id, queue, size, arrival, sender, recipients, delay reason
-    /// (the default).
+    /// List the messages: id, queue, size, arrival, sender, recipients, and why each
+    /// waits (the default; every instance when none is named).
+    #[command(
+        override_usage = "instancectl queue [NAME | -i NAME | -g GROUP | -a] [list] \
+                                [--queue QUEUE] [--json]"
+    )]
     List,
-    /// Try to deliver deferred mail now (postqueue -f).
+    /// Try to deliver the deferred mail now (postqueue -f); the instance must run.
+    #[command(override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) flush")]
     Flush,
-    /// Delete messages (postsuper -d); all of them only with --yes or at a terminal.
+    /// Delete messages (postsuper -d). --all: every queue, maildrop included (or the
+    /// one --queue names), only with --yes or a yes at the terminal.
+    #[command(
+        override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) delete \
+                                (ID... | --all [--yes]) [--queue QUEUE]"
+    )]
     Delete(DeleteArgs),
-    /// Put messages on hold: kept, but not delivered (postsuper -h).
+    /// Put messages on hold: kept, not delivered, and not expired (postsuper -h).
+    /// --all: the incoming, active and deferred queues.
+    #[command(
+        override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) hold \
+                                (ID... | --all) [--queue QUEUE]"
+    )]
     Hold(Pick),
-    /// Release held messages (postsuper -H).
+    /// Release held messages to the deferred queue (postsuper -H).
+    #[command(
+        override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) release \
+                                (ID... | --all)"
+    )]
     Release(Pick),
-    /// Run messages through the cleanup service again, e.g. after a change of address
-    /// rewriting (postsuper -r).
+    /// Run messages through cleanup again (postsuper -r), e.g. after a change of
+    /// address rewriting or content_filter; they get new queue IDs. --all: the
+    /// incoming, active and deferred queues, so held mail stays on hold (--queue hold
+    /// requeues it); a held message named by its ID leaves hold.
+    #[command(
+        override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) requeue \
+                                (ID... | --all) [--queue QUEUE]"
+    )]
     Requeue(Pick),
 }
 
@@ -82,7 +120,8 @@ pub struct Pick {
     #[arg(value_name = "ID", required_unless_present = "all")]
     pub ids: Vec<String>,
 
-    /// Every message (of the queue given with --queue).
+    /// Every message (of the queue given with --queue; see the action for which
+    /// queues otherwise).
     #[arg(long, conflicts_with = "ids")]
     pub all: bool,
 }
@@ -126,12 +165,23 @@ const RELEASE: Operation = Operation {
 const REQUEUE: Operation = Operation {
     flag: "-r",
     done: "requeued",
-    all_queues: &[],
+    // postsuper's default includes hold, and a requeued message leaves hold: "all"
+    // must not quietly release what someone put on hold (`--queue hold` does).
+    all_queues: &["incoming", "active", "deferred"],
 };
 
 pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
-    let instances = host.select(&args.instances.selection()?)?;
     let action = args.action.as_ref().unwrap_or(&QueueAction::List);
+    let selection = match action {
+        // Listing changes nothing: every instance's queue when none is named, as
+        // mailq shows all of its mail.
+        QueueAction::List => args.instances.selection_or_all(),
+        _ => args
+            .instances
+            .selection()
+            .map_err(|e| named_after_the_action(host, action).unwrap_or(e))?,
+    };
+    let instances = host.select(&selection)?;
     let (operation, pick) = match action {
         QueueAction::List => return list(host, &instances, args),
         QueueAction::Flush => {
@@ -202,6 +252,39 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         results.push(report(instance, operation.done, result, args.json));
     }
     finish(&results, args.json)
+}
+
+/// `queue hold postfix-out ID`: the instance was named after the action, where its
+/// IDs go. Says where it belongs, when one of the IDs is an instance's name.
+fn named_after_the_action(host: &Host, action: &QueueAction) -> Option<Error> {
+    let (verb, pick) = match action {
+        QueueAction::Delete(d) => ("delete", &d.pick),
+        QueueAction::Hold(p) => ("hold", p),
+        QueueAction::Release(p) => ("release", p),
+        QueueAction::Requeue(p) => ("requeue", p),
+        QueueAction::List | QueueAction::Flush => return None,
+    };
+    let instances = host.instances().ok()?;
+    let name = pick
+        .ids
+        .iter()
+        .find(|id| instances.iter().any(|i| &i.name == *id))?;
+    let rest: Vec<&str> = pick
+        .ids
+        .iter()
+        .filter(|id| *id != name)
+        .map(String::as_str)
+        .chain(pick.all.then_some("--all"))
+        .collect();
+    Some(Error::bad_input(format!(
+        "{name} is an instance: name it before the action, as in `instancectl queue {name} \
+         {verb} {}`",
+        if rest.is_empty() {
+            "ID...".to_string()
+        } else {
+            rest.join(" ")
+        }
+    )))
 }
 
 /// A queue ID as Postfix writes them: short (hexadecimal) or long (letters and digits).
@@ -332,7 +415,9 @@ fn postsuper(
         .diagnostics
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && queue::postsuper_count(l).is_none())
+        .filter(|l| {
+            !l.is_empty() && queue::postsuper_count(l).is_none() && !queue::postsuper_per_message(l)
+        })
         .collect();
     match (count, outcome.success()) {
         (Some(count), _) => Ok(Touched {
@@ -471,7 +556,13 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
             name: &i.name,
             messages: listed
                 .as_ref()
-                .map(|m| in_queue(m, args.queue).collect())
+                .map(|m| {
+                    let mut kept: Vec<&QueuedMessage> = in_queue(m, args.queue).collect();
+                    // postqueue lists in the order of its directory walk; people read
+                    // a queue oldest first.
+                    kept.sort_by_key(|m| (m.arrival_time, m.queue_id.clone()));
+                    kept
+                })
                 .unwrap_or_default(),
             error: listed.as_ref().err().cloned(),
         })
@@ -482,61 +573,45 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         output::print_json(Schema::QUEUE, &serde_json::json!({ "instances": shown }))?;
         return Ok(code);
     }
-    let several = instances.len() > 1;
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
-    let mut header = vec![
-        "ID",
-        "QUEUE",
-        "SIZE",
-        "ARRIVAL",
-        "SENDER",
-        "RECIPIENTS",
-        "DELAY REASON",
-    ];
-    if several {
-        header.insert(0, "INSTANCE");
-    }
-    table.set_header(header);
-    for listing in &shown {
-        for m in &listing.messages {
-            let mut row = row(m);
-            if several {
-                row.insert(0, listing.name.to_string());
-            }
-            table.add_row(row);
+    // One section per instance, the table without an INSTANCE column and the long
+    // delay reasons (a whole DNS or SMTP error) below it, once per reason: so that
+    // the table fits 80 columns.
+    let now = std::time::SystemTime::now();
+    for (n, (listing, (instance, _))) in shown.iter().zip(&listings).enumerate() {
+        let name = instance.display_name();
+        if let Some(e) = &listing.error {
+            eprintln!("instancectl: {name}: {e}");
+            continue;
         }
-    }
-    if shown.iter().any(|l| !l.messages.is_empty()) {
+        if n > 0 && !shown[n - 1].messages.is_empty() {
+            println!();
+        }
+        println!("{name}: {}", summary(&listing.messages));
+        if listing.messages.is_empty() {
+            continue;
+        }
+        let mut table = output::table(false);
+        table.set_header(["ID", "QUEUE", "SIZE", "AGE", "SENDER", "RECIPIENTS"]);
+        for m in &listing.messages {
+            table.add_row(row(m, now));
+        }
         println!("{}", table.trim_fmt());
-    }
-    for (listing, (instance, _)) in shown.iter().zip(&listings) {
-        match &listing.error {
-            Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
-            None => println!(
-                "{}: {}",
-                instance.display_name(),
-                summary(&listing.messages)
-            ),
+        for (reason, count) in delay_reasons(&listing.messages) {
+            println!("  {count} waiting because: {reason}");
         }
     }
     Ok(code)
 }
 
 /// A message as the table shows it.
-fn row(m: &QueuedMessage) -> Vec<String> {
-    let mut reasons: Vec<&str> = m
-        .recipients
-        .iter()
-        .filter_map(|r| r.delay_reason.as_deref())
-        .collect();
-    reasons.dedup();
+fn row(m: &QueuedMessage, now: std::time::SystemTime) -> Vec<String> {
+    let arrival = UNIX_EPOCH + Duration::from_secs(m.arrival_time);
+    let age = now.duration_since(arrival).unwrap_or_default().as_secs();
     vec![
         m.queue_id.clone(),
         m.queue_name.clone(),
         m.message_size.to_string(),
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(m.arrival_time))
-            .to_string(),
+        short_age(age),
         if m.sender.is_empty() {
             "<>".to_string()
         } else {
@@ -547,12 +622,40 @@ fn row(m: &QueuedMessage) -> Vec<String> {
             .map(|r| r.address.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        if reasons.is_empty() {
-            "-".to_string()
-        } else {
-            reasons.join("; ")
-        },
     ]
+}
+
+/// `45s`, `12m`, `3h`, `2d`: how long a message has waited, in its largest unit.
+fn short_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Each distinct delay reason with the number of messages that wait for it, most
+/// frequent first.
+fn delay_reasons<'m>(messages: &[&'m QueuedMessage]) -> Vec<(&'m str, usize)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for m in messages {
+        let mut reasons: Vec<&str> = m
+            .recipients
+            .iter()
+            .filter_map(|r| r.delay_reason.as_deref())
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        for reason in reasons {
+            match counts.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((reason, 1)),
+            }
+        }
+    }
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
 }
 
 /// `3 message(s) (2 deferred, 1 hold)` or `no queued mail`.
@@ -637,5 +740,17 @@ mod tests {
         let refs: Vec<&QueuedMessage> = messages.iter().collect();
         assert_eq!(summary(&refs), "2 message(s) (1 maildrop, 1 deferred)");
         assert_eq!(summary(&[]), "no queued mail");
+        let deferred =
+            queue::parse_listing(include_str!("../../tests/data/postqueue-j-deferred.jsonl"))
+                .unwrap();
+        let refs: Vec<&QueuedMessage> = deferred.iter().collect();
+        let reasons = delay_reasons(&refs);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert_eq!(reasons[0].1, deferred.len());
+        assert!(reasons[0].0.contains("Connection refused"), "{reasons:?}");
+        assert_eq!(
+            [0, 59, 60, 3599, 3600, 86399, 86400 * 3].map(short_age),
+            ["0s", "59s", "1m", "59m", "1h", "23h", "3d"]
+        );
     }
 }
