@@ -182,7 +182,8 @@ pub enum Command {
     /// Run a command in an instance's environment (postmulti -x): MAIL_CONFIG and
     /// its directories are set.
     Exec(crate::commands::exec::ExecArgs),
-    /// Show an instance's log lines (its maillog_file, the journal or the syslog file).
+    /// Show one instance's log lines (from its maillog_file, the journal, the syslog
+    /// file or macOS's unified log).
     Logs(crate::commands::logs::LogsArgs),
     /// Print a shell's completion script (bash, zsh, fish) on standard output.
     Completions(CompletionsArgs),
@@ -291,6 +292,28 @@ impl InstanceArgs {
     /// The choice, every instance when none was made.
     pub fn selection_or_all(&self) -> Selection {
         self.given().unwrap_or(Selection::All)
+    }
+}
+
+/// One instance, named as postmulti names it, for a command that works on one at a
+/// time (`logs`): a name, positional or `-i`.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "one_instance", multiple = false, required = true)]
+pub struct OneInstanceArgs {
+    /// The instance (`-` for the primary).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The instance, as postmulti's -i names it (the same as NAME).
+    #[arg(short = 'i', long = "instance", value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+impl OneInstanceArgs {
+    pub fn selection(&self) -> Selection {
+        let name = self.name.as_ref().or(self.instance.as_ref());
+        // clap requires one of the two.
+        Selection::One(name.cloned().unwrap_or_default())
     }
 }
 

@@ -15,6 +15,17 @@ use crate::instance::Instance;
 use crate::runner::Command;
 
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "instancectl exec (NAME | -i NAME | -g GROUP | -a) -- CMD [ARG]...",
+    after_long_help = "With several instances, each one's output follows a line
+`# NAME (CONFIG_DIRECTORY)`.
+
+Examples:
+  instancectl exec postfix-out -- postqueue -p          # mailq of postfix-out
+  instancectl exec postfix-out -- postsuper -d ALL deferred
+  instancectl exec -g mta -- postconf -h queue_directory
+  instancectl exec postfix-out -- sh -c 'postcat -q \"$1\" | head' sh E370454E0F2"
+)]
 pub struct ExecArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
@@ -32,6 +43,17 @@ pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
     let several = instances.len() > 1;
     let mut first_failure = None;
     for instance in &instances {
+        if several {
+            // Which instance the output that follows is from, as `config show` and
+            // `tail` with several files say it.
+            use std::io::Write;
+            println!(
+                "# {} ({})",
+                instance.display_name(),
+                instance.config_directory.display()
+            );
+            let _ = std::io::stdout().flush();
+        }
         let code = host
             .runner
             .interactive(&in_environment(host, instance, &args.command)?)?;

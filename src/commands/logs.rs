@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use crate::cli::InstanceArgs;
+use crate::cli::OneInstanceArgs;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::postfix::maillog::{self, Follower, LogSource};
@@ -23,9 +23,22 @@ const DEFAULT_LINES: usize = 10;
 const POLL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Args)]
+#[command(after_long_help = "Where the lines are read, the first that applies:
+  1. the instance's maillog_file (Postfix 3.4 and later), when it names a file
+  2. on macOS, the unified log (log show; log stream with -f)
+  3. systemd's journal while journald runs (journalctl, the mail facility)
+  4. the syslog daemon's file: /var/log/mail.log, /var/log/maillog or /var/log/mail
+The lines shown are those tagged with the instance's syslog_name
+(postfix-out/smtp[812]: ...); other instances' lines in the same place are left out.
+
+Examples:
+  instancectl logs postfix-out                 # the last 10 lines
+  instancectl logs postfix-out -n 100 --since 2h
+  instancectl logs postfix-out -f              # follow, until interrupted
+  instancectl logs - --since '2026-11-29 14:00'")]
 pub struct LogsArgs {
     #[command(flatten)]
-    pub instances: InstanceArgs,
+    pub instance: OneInstanceArgs,
 
     /// Keep printing lines as they are written, until interrupted.
     #[arg(short = 'f', long)]
@@ -43,12 +56,10 @@ pub struct LogsArgs {
 
 pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let selected = host.select(&args.instances.selection()?)?;
-    let [instance] = selected.as_slice() else {
-        return Err(Error::bad_input(
-            "logs shows one instance at a time; name it (NAME or -i NAME)",
-        ));
-    };
+    let selected = host.select(&args.instance.selection())?;
+    let instance = selected
+        .first()
+        .ok_or_else(|| Error::bad_input("name the instance whose log lines to show"))?;
     let values = host
         .postfix
         .expanded(&instance.config_directory, &["syslog_name", "maillog_file"])?;

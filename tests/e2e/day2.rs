@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::common::Sandbox;
+use crate::common::systemd::Machine;
+use crate::common::{Sandbox, Shell};
 use serde_json::Value;
 
 /// Mail to a relay that refuses connections stays deferred.
@@ -588,4 +589,93 @@ fn every_command_selects_instances_like_postmulti() {
     assert!(run.stdout.contains("postfix-s1: destroyed"), "{run:#?}");
     assert!(run.stdout.contains("postfix-s2: destroyed"), "{run:#?}");
     assert_eq!(names(""), ["-", "postfix-s3"]);
+}
+
+/// Under a real systemd (journald running, no syslog daemon, no maillog_file), `logs`
+/// reads the journal's mail facility and keeps one instance's lines by its
+/// syslog_name.
+#[test]
+fn logs_read_one_instance_from_the_journal() {
+    let Some(m) = Machine::boot() else {
+        return;
+    };
+    m.ctl("init --null-client").ok();
+    for (name, port) in [("postfix-ja", 2541), ("postfix-jb", 2542)] {
+        m.ctl(&format!(
+            "create {name} --listen 127.0.0.1:{port} {REFUSING_RELAY}"
+        ))
+        .ok();
+        let main_cf = m
+            .sh(&format!("postconf -c /etc/{name} -h maillog_file"))
+            .ok();
+        assert_eq!(main_cf.stdout.trim(), "", "{name} logs through syslog");
+        m.sh(&format!(
+            "printf 'Subject: j\\n\\nx\\n' | sendmail -C /etc/{name} -f root to-{name}@example.org"
+        ))
+        .ok();
+    }
+    let journal = "journalctl --no-pager --quiet --output=short-iso SYSLOG_FACILITY=2";
+    for name in ["postfix-ja", "postfix-jb"] {
+        assert!(
+            m.wait_for(
+                &format!("{journal} | grep -q ' {name}/smtp\\[.*status=deferred'"),
+                Duration::from_secs(60)
+            ),
+            "{name}'s deferral never reached the journal:\n{}",
+            m.sh(&format!("{journal} | tail -40")).stdout
+        );
+    }
+    assert!(m.sh("test -S /run/systemd/journal/socket").code == 0);
+    assert!(m.sh("ls /var/log/mail.log /var/log/maillog").code != 0);
+
+    // The journal's own lines of postfix-ja, as the administrator would grep them.
+    let truth: Vec<String> = m
+        .sh(&format!("{journal} | grep ' postfix-ja/'"))
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(truth.len() > 5, "{truth:#?}");
+    let last = m.ctl("logs postfix-ja -n 5").ok();
+    let shown: Vec<&str> = last.stdout.lines().collect();
+    assert_eq!(shown.len(), 5, "{last:#?}");
+    // The newest lines may have grown meanwhile (qmgr, another attempt): the five
+    // shown are five consecutive lines of postfix-ja's, none of postfix-jb's.
+    let at = truth
+        .iter()
+        .position(|l| l == shown[0])
+        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
+    assert_eq!(truth[at..at + 5], shown[..], "{last:#?}");
+    let all = m.ctl("logs postfix-ja -n 1000").ok();
+    assert!(
+        all.stdout.contains("to=<to-postfix-ja@example.org>"),
+        "{all:#?}"
+    );
+    assert!(all.stdout.contains("status=deferred"), "{all:#?}");
+    assert!(
+        all.stdout.lines().all(|l| l.contains(" postfix-ja/")),
+        "{all:#?}"
+    );
+    let other = m.ctl("logs postfix-jb -n 1000").ok();
+    assert!(
+        other.stdout.contains("to=<to-postfix-jb@example.org>"),
+        "{other:#?}"
+    );
+    assert!(!other.stdout.contains("postfix-ja"), "{other:#?}");
+
+    // -f: journalctl --follow, from now on, still one instance only.
+    let follow = m.sh(
+        "timeout 8 instancectl logs postfix-ja -f -n 0 > /tmp/follow.out 2>&1 & sleep 3; \
+         for name in postfix-jb postfix-ja; do printf 'Subject: f\\n\\nx\\n' | \
+         sendmail -C /etc/$name -f root late-$name@example.org; done; wait; cat /tmp/follow.out",
+    );
+    assert!(
+        follow.stdout.contains("late-postfix-ja@example.org"),
+        "{follow:#?}"
+    );
+    assert!(
+        follow.stdout.lines().all(|l| l.contains(" postfix-ja/")),
+        "{follow:#?}"
+    );
 }
