@@ -679,3 +679,199 @@ fn logs_read_one_instance_from_the_journal() {
         "{follow:#?}"
     );
 }
+
+/// Deferred messages of an instance, per `postqueue -j`, and how many are held.
+fn deferred_and_held(sb: &Sandbox, name: &str) -> (usize, usize) {
+    let queue = postqueue(sb, name);
+    (count_in(&queue, "deferred"), count_in(&queue, "hold"))
+}
+
+fn wait_queue(sb: &Sandbox, name: &str, deferred: usize, held: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deferred_and_held(sb, name) != (deferred, held) {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: wanted {deferred} deferred and {held} held: {:?}",
+            postqueue(sb, name)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 12's day: three instances (an input on a port, an output, a null client
+/// whose relay does not resolve) under the default manager, mail queued and deferred
+/// in each, and the administrator's chores done only with instancectl, checking
+/// Postfix's own view after each. What other tests here check in depth (bad queue IDs,
+/// config rollback, exec's whole environment, logs -f) is not repeated.
+#[test]
+fn a_day_of_work_on_three_instances() {
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    let log = "--set maillog_file=/var/log/instances.log";
+    sb.ctl(&format!(
+        "create postfix-out --group mta --role output {log}"
+    ))
+    .ok();
+    sb.ctl(&format!(
+        "create postfix-in --group mta --role input --listen 127.0.0.1:2525 {log}"
+    ))
+    .ok();
+    sb.ctl(&format!(
+        "create postfix-nc --role null-client --set relayhost=[smtp.corp.example]:587 {log}"
+    ))
+    .ok();
+
+    // Mail arrives: over SMTP at the input (its content filter is not running), at
+    // the output (for a domain that does not resolve here), and from a local
+    // program through the null client (whose relay does not resolve).
+    sb.sh("smtp-source -m 3 -f alice@example.com -t bob@example.org 127.0.0.1:2525")
+        .ok();
+    sb.sh("smtp-source -m 2 -f alice@example.com -t carol@nowhere.example 127.0.0.1:10026")
+        .ok();
+    send(&sb, "postfix-nc", 2);
+    wait_queue(&sb, "postfix-in", 3, 0);
+    wait_queue(&sb, "postfix-out", 2, 0);
+    wait_queue(&sb, "postfix-nc", 2, 0);
+
+    // Every queue at once, and why the mail waits.
+    let all = sb.ctl("queue").ok();
+    for expected in [
+        "postfix-in: 3 message(s) (3 deferred)",
+        "postfix-out: 2 message(s) (2 deferred)",
+        "postfix-nc: 2 message(s) (2 deferred)",
+        "3 waiting because: connect to 127.0.0.1[127.0.0.1]:10025: Connection refused",
+        "name=smtp.corp.example",
+        "name=nowhere.example",
+    ] {
+        assert!(all.stdout.contains(expected), "{expected:?} in {all:#?}");
+    }
+    for id in postqueue(&sb, "postfix-in").keys() {
+        assert!(all.stdout.contains(id.as_str()), "{id} in {all:#?}");
+    }
+    let status = sb.ctl("status --no-check").ok();
+    assert!(status.stdout.contains("postfix-nc"), "{status:#?}");
+
+    // Hold one message of the input: only it moves, and postsuper's own line per
+    // message is not repeated as a note.
+    let input_ids: Vec<String> = postqueue(&sb, "postfix-in").into_keys().collect();
+    let held = sb
+        .ctl(&format!("queue postfix-in hold {}", input_ids[0]))
+        .ok();
+    assert_eq!(held.stdout, "postfix-in: put on hold 1 message(s)\n");
+    assert_eq!(held.stderr, "", "{held:#?}");
+    wait_queue(&sb, "postfix-in", 2, 1);
+
+    // The null client's relay is wrong: set it to the output instance, then flush.
+    // The two messages leave it and arrive at the output.
+    let run = sb
+        .ctl("config postfix-nc set relayhost=[127.0.0.1]:10026")
+        .ok();
+    assert!(
+        run.stdout.contains("+relayhost = [127.0.0.1]:10026")
+            && run.stdout.contains("changed, checked and reloaded"),
+        "{run:#?}"
+    );
+    let run = sb.ctl("queue postfix-nc flush").ok();
+    assert!(
+        run.stdout
+            .contains("postfix-nc: asked to retry now (deferred) 2 message(s)")
+    );
+    wait_queue(&sb, "postfix-nc", 0, 0);
+    wait_queue(&sb, "postfix-out", 4, 0);
+
+    // Requeue everything of the input: the held message stays on hold.
+    let run = sb.ctl("queue postfix-in requeue --all").ok();
+    assert!(
+        run.stdout.contains("postfix-in: requeued 2 message(s)"),
+        "{run:#?}"
+    );
+    wait_queue(&sb, "postfix-in", 2, 1);
+    let run = sb.ctl("queue postfix-in release --all").ok();
+    assert!(
+        run.stdout.contains("released from hold 1 message(s)"),
+        "{run:#?}"
+    );
+    wait_queue(&sb, "postfix-in", 3, 0);
+
+    // Delete one of the output's by ID, then the group's deferred mail.
+    let out_ids: Vec<String> = postqueue(&sb, "postfix-out").into_keys().collect();
+    let run = sb
+        .ctl(&format!("queue postfix-out delete {}", out_ids[0]))
+        .ok();
+    assert_eq!(
+        run.stdout, "postfix-out: deleted 1 message(s)\n",
+        "{run:#?}"
+    );
+    assert_eq!(postqueue(&sb, "postfix-out").len(), 3);
+
+    // Postfix's own tools through exec: MAIL_CONFIG picks the instance.
+    let run = sb.ctl("exec postfix-out -- postqueue -p").ok();
+    for id in postqueue(&sb, "postfix-out").keys() {
+        assert!(run.stdout.contains(id.as_str()), "{id} in {run:#?}");
+    }
+    let run = sb.ctl("exec -g mta -- sh -c 'echo $MAIL_CONFIG'").ok();
+    assert_eq!(
+        run.stdout,
+        "# postfix-out (/etc/postfix-out)\n/etc/postfix-out\n\
+         # postfix-in (/etc/postfix-in)\n/etc/postfix-in\n"
+    );
+    let run = sb.ctl("exec postfix-in -- postsuper -d ALL deferred").ok();
+    assert!(run.stderr.contains("Deleted: 3 messages"), "{run:#?}");
+    assert!(postqueue(&sb, "postfix-in").is_empty());
+    let run = sb
+        .ctl("queue -g mta delete --all --queue deferred --yes")
+        .ok();
+    assert!(
+        run.stdout.contains("postfix-out: deleted 3 message(s)"),
+        "{run:#?}"
+    );
+    assert!(postqueue(&sb, "postfix-out").is_empty());
+
+    // The null client's log: only its own lines of the shared file, from the failed
+    // lookups to the delivery through the output instance.
+    let lines = sb.ctl("logs postfix-nc -n 1000").ok();
+    assert!(
+        lines.stdout.lines().all(|l| l.contains(" postfix-nc/")),
+        "{lines:#?}"
+    );
+    assert!(lines.stdout.contains("smtp.corp.example"), "{lines:#?}");
+    assert!(
+        lines.stdout.contains("relay=127.0.0.1[127.0.0.1]:10026")
+            && lines.stdout.contains("status=sent"),
+        "{lines:#?}"
+    );
+    let shared = sb.sh("cat /var/log/instances.log").ok().stdout;
+    assert!(shared.contains(" postfix-in/") && shared.contains(" postfix-out/"));
+
+    // Reload one instance, then stop and start the group.
+    let master = sb.pid_file_pid("postfix-out");
+    assert_eq!(
+        sb.ctl("reload postfix-out").ok().stdout,
+        "postfix-out: reloaded\n"
+    );
+    assert_eq!(
+        sb.pid_file_pid("postfix-out"),
+        master,
+        "a reload keeps the master"
+    );
+    let run = sb.ctl("stop -g mta").ok();
+    assert_eq!(run.stdout, "postfix-in: stopped\npostfix-out: stopped\n");
+    let status = sb.ctl("status -g mta --no-check").ok();
+    assert!(
+        status
+            .stdout
+            .contains("postfix-out: stopped — run: instancectl start postfix-out"),
+        "{status:#?}"
+    );
+    assert_eq!(sb.ctl("status -g mta --no-check --strict").code, 1);
+    // Mail handed to a stopped instance waits in maildrop: queued, not deferred.
+    send(&sb, "postfix-out", 1);
+    let run = sb.ctl("queue postfix-out").ok();
+    assert!(run.stdout.contains("1 message(s) (1 maildrop)"), "{run:#?}");
+    sb.ctl("start -g mta").ok();
+    let status = sb.ctl("status --no-check --strict").ok();
+    assert!(!status.stdout.contains("stopped"), "{status:#?}");
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    // Started again, the output picks the message up and tries it.
+    wait_queue(&sb, "postfix-out", 1, 0);
+}
