@@ -322,6 +322,26 @@ mod tests {
     }
 
     #[test]
+    fn one_instance_of_rsyslogs_mail_log() {
+        let log = include_str!("../../tests/data/mail-log-rsyslog.log");
+        let filter = Filter {
+            syslog_name: "postfix-nc",
+            since: None,
+        };
+        let mine = last_kept(log.lines().map(String::from), &filter, usize::MAX);
+        assert_eq!(mine.len(), 8);
+        assert!(mine.iter().all(|l| l.contains(" postfix-nc/")), "{mine:#?}");
+        // rsyslog's RFC 3339 times with microseconds: --since reads them.
+        let after = Filter {
+            syslog_name: "postfix-nc",
+            since: Some(humantime::parse_rfc3339("2026-11-29T17:48:55Z").unwrap()),
+        };
+        let later = last_kept(log.lines().map(String::from), &after, usize::MAX);
+        assert_eq!(later.len(), 4, "{later:#?}");
+        assert!(later[0].contains("AA092598087: message-id="));
+    }
+
+    #[test]
     fn since_forms() {
         let now = SystemTime::now();
         let ago = parse_since("10m").unwrap();

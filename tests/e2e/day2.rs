@@ -3,6 +3,8 @@
 //! test in its own sandbox.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::common::systemd::Machine;
@@ -874,4 +876,116 @@ fn a_day_of_work_on_three_instances() {
     assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
     // Started again, the output picks the message up and tries it.
     wait_queue(&sb, "postfix-out", 1, 0);
+}
+
+/// Debian's rsyslog, unpacked (not installed: a test may not change the host's /usr)
+/// from the packages the registry serves, once per build directory: rsyslog and the
+/// libraries of its that a Postfix host may lack.
+fn rsyslog_root() -> PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rsyslog");
+        let root = base.join("root");
+        if root.join("usr/sbin/rsyslogd").is_file() {
+            return root;
+        }
+        std::fs::create_dir_all(&base).unwrap();
+        let work = tempfile::tempdir_in(&base).unwrap();
+        let packages = "rsyslog libestr0 libfastjson4 liblognorm5";
+        let script = format!(
+            "set -e; cd {dir}; apt-get download -q {packages} 2>/dev/null || \
+             {{ apt-get update -q >/dev/null && apt-get download -q {packages}; }}; \
+             for deb in *.deb; do dpkg-deb -x \"$deb\" root; done",
+            dir = work.path().display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "could not fetch Debian's rsyslog packages ({packages}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test binary may have won the race; its copy is as good.
+        let _ = std::fs::rename(work.path().join("root"), &root);
+        root
+    })
+    .clone()
+}
+
+/// Shell lines that give a sandbox a /dev of its own (an overlay on the host's, with
+/// its pseudo-terminals), so that a syslog daemon's /dev/log is not made on the host;
+/// and hide a journald of the host's, so that the sandbox has none.
+const PRIVATE_DEV: &str = "set -e
+mkdir -p /tmp/host-dev /tmp/dev-upper /tmp/dev-work
+mount --rbind /dev /tmp/host-dev
+mount -t overlay overlay -o lowerdir=/tmp/host-dev,upperdir=/tmp/dev-upper,workdir=/tmp/dev-work /dev
+mount --rbind /tmp/host-dev/pts /dev/pts
+mount --rbind /tmp/host-dev/shm /dev/shm
+if [ -d /run/systemd/journal ]; then mount -t tmpfs tmpfs /run/systemd/journal; fi";
+
+/// A host without journald whose syslog daemon is rsyslog with Debian's rsyslog.conf
+/// (`mail.* -/var/log/mail.log`): `logs` reads that file and keeps one instance's
+/// lines.
+#[test]
+fn logs_read_one_instance_from_rsyslogs_mail_log() {
+    let rsyslog = rsyslog_root();
+    let sb = initialized();
+    sb.sh(PRIVATE_DEV).ok();
+    let r = rsyslog.display();
+    sb.sh(&format!(
+        "set -e; sed -e '/imklog/d' -e '/IncludeConfig/d' {r}/etc/rsyslog.conf > /tmp/rsyslog.conf
+         mkdir -p /var/spool/rsyslog
+         LD_LIBRARY_PATH={r}/usr/lib/x86_64-linux-gnu {r}/usr/sbin/rsyslogd -f /tmp/rsyslog.conf \
+           -M {r}/usr/lib/x86_64-linux-gnu/rsyslog -i /tmp/rsyslogd.pid"
+    ))
+    .ok();
+    assert!(sb.wait_for("test -S /dev/log", Duration::from_secs(10)));
+    assert_ne!(sb.sh("test -e /run/systemd/journal/socket").code, 0);
+
+    for (name, port) in [("postfix-sa", 2543), ("postfix-sb", 2544)] {
+        with_deferred_mail(&sb, name, &format!("--listen 127.0.0.1:{port}"), 1);
+    }
+    for name in ["postfix-sa", "postfix-sb"] {
+        assert!(
+            sb.wait_for(
+                &format!("grep -q ' {name}/smtp\\[.*status=deferred' /var/log/mail.log"),
+                Duration::from_secs(30)
+            ),
+            "{}",
+            sb.sh("tail -20 /var/log/mail.log").stdout
+        );
+    }
+    let truth: Vec<String> = sb
+        .sh("grep ' postfix-sa/' /var/log/mail.log")
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    // rsyslog's own format: an RFC 3339 time with microseconds, the host, the tag.
+    assert!(
+        truth[0].len() > 32
+            && truth[0].as_bytes()[10] == b'T'
+            && truth[0].contains(" sandbox postfix-sa/"),
+        "{truth:#?}"
+    );
+    let last = sb.ctl("logs postfix-sa -n 4").ok();
+    let shown: Vec<&str> = last.stdout.lines().collect();
+    assert_eq!(shown.len(), 4, "{last:#?}");
+    let at = truth
+        .iter()
+        .position(|l| l == shown[0])
+        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
+    assert_eq!(truth[at..at + 4], shown[..]);
+    let all = sb.ctl("logs postfix-sa -n 1000 --since 10m").ok();
+    assert!(all.stdout.contains("status=deferred"), "{all:#?}");
+    assert!(
+        all.stdout.lines().all(|l| l.contains(" postfix-sa/")),
+        "{all:#?}"
+    );
+    let other = sb.ctl("logs postfix-sb -n 1000").ok();
+    assert!(other.stdout.contains("status=deferred"), "{other:#?}");
+    assert!(!other.stdout.contains("postfix-sa"), "{other:#?}");
 }
