@@ -140,16 +140,22 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
+    #[command(override_usage = "instancectl start (NAME | -i NAME | -g GROUP | -a)")]
     Start(InstanceArgs),
     /// Stop instances, in reverse start order.
+    #[command(override_usage = "instancectl stop (NAME | -i NAME | -g GROUP | -a)")]
     Stop(InstanceArgs),
     /// Stop then start instances.
+    #[command(override_usage = "instancectl restart (NAME | -i NAME | -g GROUP | -a)")]
     Restart(InstanceArgs),
     /// Make running instances re-read their configuration.
+    #[command(override_usage = "instancectl reload (NAME | -i NAME | -g GROUP | -a)")]
     Reload(InstanceArgs),
     /// Enable instances (they start now and at boot).
+    #[command(override_usage = "instancectl enable (NAME | -i NAME | -g GROUP | -a)")]
     Enable(InstanceArgs),
     /// Disable instances (they stop now and stay down at boot).
+    #[command(override_usage = "instancectl disable (NAME | -i NAME | -g GROUP | -a)")]
     Disable(InstanceArgs),
     /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
