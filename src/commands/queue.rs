@@ -79,9 +79,13 @@ pub enum QueueAction {
                                 [--queue QUEUE] [--json]"
     )]
     List,
-    /// Try to deliver the deferred mail now (postqueue -f); the instance must run.
-    #[command(override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) flush")]
-    Flush,
+    /// Try to deliver the deferred mail now (postqueue -f), or only the messages
+    /// named (postqueue -i); the instance must run.
+    #[command(
+        override_usage = "instancectl queue (NAME | -i NAME | -g GROUP | -a) flush \
+                                [ID]..."
+    )]
+    Flush(FlushArgs),
     /// Delete messages (postsuper -d). --all: every queue, maildrop included (or the
     /// one --queue names), only with --yes or a yes at the terminal.
     #[command(
@@ -111,6 +115,13 @@ pub enum QueueAction {
                                 (ID... | --all) [--queue QUEUE]"
     )]
     Requeue(Pick),
+}
+
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// Deferred messages to retry, by queue ID; all deferred mail when none is given.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
 }
 
 /// The messages an action applies to.
@@ -184,14 +195,17 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
     let instances = host.select(&selection)?;
     let (operation, pick) = match action {
         QueueAction::List => return list(host, &instances, args),
-        QueueAction::Flush => {
+        QueueAction::Flush(f) => {
             if args.queue.is_some() {
                 return Err(Error::bad_input(
                     "flush retries the deferred queue; --queue does not apply to it",
                 ));
             }
             host.require_root()?;
-            return flush(host, &instances, args.json);
+            for id in &f.ids {
+                check_queue_id(id)?;
+            }
+            return flush(host, &instances, &f.ids, args.json);
         }
         QueueAction::Delete(d) => (&DELETE, &d.pick),
         QueueAction::Hold(p) => (&HOLD, p),
@@ -262,7 +276,7 @@ fn named_after_the_action(host: &Host, action: &QueueAction) -> Option<Error> {
         QueueAction::Hold(p) => ("hold", p),
         QueueAction::Release(p) => ("release", p),
         QueueAction::Requeue(p) => ("requeue", p),
-        QueueAction::List | QueueAction::Flush => return None,
+        QueueAction::List | QueueAction::Flush(_) => return None,
     };
     let instances = host.instances().ok()?;
     let name = pick
@@ -515,20 +529,43 @@ fn finish(results: &[InstanceResult], json: bool) -> Result<i32> {
 }
 
 /// `postqueue -f` asks the running instance's queue manager to retry deferred mail
-/// now; the count is the deferred messages it had before.
-fn flush(host: &Host, instances: &[Instance], json: bool) -> Result<i32> {
+/// now; the count is the deferred messages it had before. With IDs, `postqueue -i ID`
+/// for each, on the instance that holds it in its deferred queue (an ID none of them
+/// defers is bad input, and nothing is asked).
+fn flush(host: &Host, instances: &[Instance], ids: &[String], json: bool) -> Result<i32> {
+    let work = if ids.is_empty() {
+        instances.iter().map(|i| (i, None)).collect()
+    } else {
+        plan(
+            &all_listed(&listings(host, instances))?,
+            ids,
+            Some(QueueName::Deferred),
+        )?
+    };
     let mut results = Vec::new();
-    for instance in instances {
-        let result = queue::list(&host.postfix, &instance.config_directory).and_then(|messages| {
-            let deferred = in_queue(&messages, Some(QueueName::Deferred)).count() as u64;
-            let dir = instance.config_directory.to_string_lossy();
-            host.runner
-                .change(&host.postfix.command("postqueue").args(["-c", &dir, "-f"]))
-                .map_err(|e| e.context(format!("{}: flush failed", instance.display_name())))?;
-            Ok(Touched {
-                count: (!host.runner.dry_run()).then_some(deferred),
-                note: None,
-            })
+    for (instance, ids) in work {
+        let dir = instance.config_directory.to_string_lossy();
+        let postqueue = host.postfix.command("postqueue").args(["-c", &dir]);
+        let failed = |e: Error| e.context(format!("{}: flush failed", instance.display_name()));
+        let result = match ids {
+            None => queue::list(&host.postfix, &instance.config_directory).and_then(|messages| {
+                let deferred = in_queue(&messages, Some(QueueName::Deferred)).count() as u64;
+                host.runner.change(&postqueue.arg("-f")).map_err(failed)?;
+                Ok(deferred)
+            }),
+            Some(ids) => ids
+                .iter()
+                .try_for_each(|id| {
+                    host.runner
+                        .change(&postqueue.clone().args(["-i", id]))
+                        .map(drop)
+                })
+                .map_err(failed)
+                .map(|()| ids.len() as u64),
+        }
+        .map(|count| Touched {
+            count: (!host.runner.dry_run()).then_some(count),
+            note: None,
         });
         results.push(report(
             instance,
@@ -708,6 +745,11 @@ mod tests {
             panic!()
         };
         assert_eq!(p.ids, ["ABC123", "DEF456"]);
+        let q = parse("instancectl queue postfix-b flush ABC123 DEF456");
+        let Some(QueueAction::Flush(f)) = q.action else {
+            panic!()
+        };
+        assert_eq!(f.ids, ["ABC123", "DEF456"]);
         let q = parse("instancectl queue -i postfix-b requeue --all");
         assert_eq!(q.instances.instance.as_deref(), Some("postfix-b"));
         for bad in [

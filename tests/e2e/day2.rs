@@ -773,10 +773,22 @@ fn a_day_of_work_on_three_instances() {
             && run.stdout.contains("changed, checked and reloaded"),
         "{run:#?}"
     );
+    // One message first (postqueue -i), then the rest (postqueue -f).
+    let nc_ids: Vec<String> = postqueue(&sb, "postfix-nc").into_keys().collect();
+    let run = sb
+        .ctl(&format!("queue postfix-nc flush {}", nc_ids[0]))
+        .ok();
+    assert_eq!(
+        run.stdout,
+        "postfix-nc: asked to retry now (deferred) 1 message(s)\n"
+    );
+    wait_queue(&sb, "postfix-nc", 1, 0);
+    wait_queue(&sb, "postfix-out", 3, 0);
+    assert!(postqueue(&sb, "postfix-nc").contains_key(&nc_ids[1]));
     let run = sb.ctl("queue postfix-nc flush").ok();
     assert!(
         run.stdout
-            .contains("postfix-nc: asked to retry now (deferred) 2 message(s)")
+            .contains("postfix-nc: asked to retry now (deferred) 1 message(s)")
     );
     wait_queue(&sb, "postfix-nc", 0, 0);
     wait_queue(&sb, "postfix-out", 4, 0);
