@@ -3,7 +3,7 @@
 //! are taken into account.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
 
 /// One service line of master.cf (continuation lines joined).
@@ -66,6 +66,16 @@ pub enum BindAddr {
     Ip(IpAddr),
 }
 
+impl BindAddr {
+    /// Every address of the host (`*`), or every IPv6 one (`[::]`).
+    pub fn is_wildcard(&self) -> bool {
+        match self {
+            BindAddr::Any => true,
+            BindAddr::Ip(ip) => ip.is_unspecified(),
+        }
+    }
+}
+
 impl fmt::Display for BindAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -91,15 +101,15 @@ impl Listener {
     /// Two listeners collide when they bind the same port on an overlapping address.
     pub fn collides_with(&self, other: &Listener) -> bool {
         self.port == other.port
-            && (self.addr == other.addr
-                || self.addr == BindAddr::Any
-                || other.addr == BindAddr::Any)
+            && (self.addr == other.addr || self.addr.is_wildcard() || other.addr.is_wildcard())
     }
 
-    /// The address to connect to for a probe: a wildcard is probed on loopback.
+    /// The address to connect to for a probe: a wildcard is probed on loopback, an
+    /// IPv6-only wildcard on IPv6's.
     pub fn probe_addr(&self) -> std::net::SocketAddr {
         let ip = match self.addr {
             BindAddr::Any => IpAddr::from([127, 0, 0, 1]),
+            BindAddr::Ip(IpAddr::V6(ip)) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
             BindAddr::Ip(ip) => ip,
         };
         std::net::SocketAddr::new(ip, self.port)
@@ -175,13 +185,19 @@ fn parse_bind(host: &str) -> BindAddr {
 fn interface_addrs(inet_interfaces: &str, protocols: &str) -> Vec<BindAddr> {
     let ipv6 = protocols.contains("all") || protocols.contains("ipv6");
     let ipv4 = protocols.is_empty() || protocols.contains("all") || protocols.contains("ipv4");
+    // With IPv6 alone the master binds [::] only, where 127.0.0.1 does not answer.
+    let every_address = if ipv6 && !ipv4 {
+        BindAddr::Ip(Ipv6Addr::UNSPECIFIED.into())
+    } else {
+        BindAddr::Any
+    };
     let mut out = Vec::new();
     for word in inet_interfaces
         .split([',', ' ', '\t'])
         .filter(|s| !s.is_empty())
     {
         match word {
-            "all" => return vec![BindAddr::Any],
+            "all" => return vec![every_address],
             "loopback-only" | "localhost" => {
                 if ipv4 {
                     out.push(BindAddr::Ip(IpAddr::from([127, 0, 0, 1])));
@@ -194,7 +210,7 @@ fn interface_addrs(inet_interfaces: &str, protocols: &str) -> Vec<BindAddr> {
         }
     }
     if out.is_empty() {
-        out.push(BindAddr::Any);
+        out.push(every_address);
     }
     out
 }
@@ -278,6 +294,23 @@ pickup    unix  n       -       y       60      1       pickup
         assert!(listeners(&entries, &settings("all", "inet")).is_empty());
         let some = listeners(&entries, &settings("all", "smtp/inet"));
         assert_eq!(some.len(), 2);
+    }
+
+    #[test]
+    fn ipv6_only_wildcard_is_probed_on_ipv6_loopback() {
+        let settings = |protocols: &str| ListenSettings {
+            inet_interfaces: "all".into(),
+            inet_protocols: protocols.into(),
+            master_service_disable: String::new(),
+        };
+        let entries = parse("smtp inet n - n - - smtpd\n");
+        let v6 = listeners(&entries, &settings("ipv6"));
+        assert_eq!(v6[0].to_string(), "[::]:25");
+        assert_eq!(v6[0].probe_addr().to_string(), "[::1]:25");
+        assert!(v6[0].addr.is_wildcard());
+        let both = listeners(&entries, &settings("all"));
+        assert_eq!(both[0].probe_addr().to_string(), "127.0.0.1:25");
+        assert!(v6[0].collides_with(&both[0]));
     }
 
     #[test]

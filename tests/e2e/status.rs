@@ -29,17 +29,16 @@ fn instance<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 fn reasons(i: &Value) -> String {
-    i["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines(i, "reasons")
 }
 
 fn warnings(i: &Value) -> String {
-    i["warnings"]
+    lines(i, "warnings")
+}
+
+/// An instance's list of sentences under `key`, one per line.
+fn lines(i: &Value, key: &str) -> String {
+    i[key]
         .as_array()
         .unwrap()
         .iter()
