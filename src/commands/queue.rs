@@ -443,7 +443,8 @@ fn postsuper(
             outcome.command
         ))),
         (None, false) => Err(Error::CommandFailed {
-            context: format!("{}: postsuper failed", instance.display_name()),
+            // report() puts the instance's name in front.
+            context: "postsuper failed".to_string(),
             outcome: Box::new(outcome),
         }),
     }
@@ -463,7 +464,7 @@ fn wake_pickup(host: &Host, instance: &Instance) -> Result<()> {
     host.runner
         .change(&kick)
         .map(drop)
-        .map_err(|e| e.context(format!("{}: waking pickup", instance.display_name())))
+        .map_err(|e| e.context("waking pickup"))
 }
 
 struct Touched {
@@ -546,7 +547,17 @@ fn flush(host: &Host, instances: &[Instance], ids: &[String], json: bool) -> Res
     for (instance, ids) in work {
         let dir = instance.config_directory.to_string_lossy();
         let postqueue = host.postfix.command("postqueue").args(["-c", &dir]);
-        let failed = |e: Error| e.context(format!("{}: flush failed", instance.display_name()));
+        // Only a running queue manager can retry: say what to do before Postfix's
+        // "mail system is down".
+        let failed = |e: Error| match instance.running_master() {
+            Some(_) => e.context("flush failed"),
+            None => e.context(format!(
+                "flush failed: {} is not running; start it (`instancectl start {}`), then \
+                 flush",
+                instance.display_name(),
+                instance.name
+            )),
+        };
         let result = match ids {
             None => queue::list(&host.postfix, &instance.config_directory).and_then(|messages| {
                 let deferred = in_queue(&messages, Some(QueueName::Deferred)).count() as u64;

@@ -882,6 +882,15 @@ fn a_day_of_work_on_three_instances() {
     send(&sb, "postfix-out", 1);
     let run = sb.ctl("queue postfix-out").ok();
     assert!(run.stdout.contains("1 message(s) (1 maildrop)"), "{run:#?}");
+    let run = sb.ctl("queue postfix-out flush");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.starts_with(
+            "instancectl: postfix-out: flush failed: postfix-out is not running; start it \
+             (`instancectl start postfix-out`), then flush"
+        ) && run.stderr.contains("mail system is down"),
+        "{run:#?}"
+    );
     sb.ctl("start -g mta").ok();
     let status = sb.ctl("status --no-check --strict").ok();
     assert!(!status.stdout.contains("stopped"), "{status:#?}");
