@@ -91,7 +91,15 @@ pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     tracing::info!(?source, syslog_name, "reading");
     match &source {
         LogSource::File(path) => from_file(path, &filter, limit, args.follow),
-        LogSource::Journal => from_command(host, &journal(since), &filter, limit, args.follow),
+        LogSource::Journal => {
+            let tags = journal_tags(host, &syslog_name)?;
+            if tags.is_empty() && !args.follow {
+                // The journal holds no line of this instance.
+                return Ok(());
+            }
+            let history = journal(since, &tags, limit);
+            from_command(host, &history, &filter, limit, args.follow)
+        }
         LogSource::UnifiedLog => {
             from_command(host, &unified_log(host, since), &filter, limit, args.follow)
         }
@@ -212,18 +220,45 @@ fn follow_file(mut follower: Follower, filter: &Filter) -> Result<()> {
     }
 }
 
-/// The journal's mail facility (2), as syslog-style lines with ISO times.
-fn journal(since: Option<SystemTime>) -> Command {
-    let mut cmd = Command::new("journalctl").args([
+/// The instance's syslog tags the journal has seen (`postfix-out/smtp`,
+/// `postfix-out/qmgr`, ...), from its index of SYSLOG_IDENTIFIER values
+/// (`journalctl -F`), which costs little however long the journal is.
+fn journal_tags(host: &Host, syslog_name: &str) -> Result<Vec<String>> {
+    let values = host.runner.query(&Command::new("journalctl").args([
         "--no-pager",
         "--quiet",
-        "--output=short-iso",
-        "SYSLOG_FACILITY=2",
-    ]);
+        "--field=SYSLOG_IDENTIFIER",
+    ]))?;
+    Ok(instance_tags(&values.stdout, syslog_name))
+}
+
+fn instance_tags(identifiers: &str, syslog_name: &str) -> Vec<String> {
+    let prefix = format!("{syslog_name}/");
+    let mut tags: Vec<String> = identifiers
+        .lines()
+        .map(str::trim)
+        .filter(|t| t.strip_prefix(&prefix).is_some_and(|p| !p.is_empty()))
+        .map(String::from)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The journal's mail facility (2), as syslog-style lines with ISO times: only the
+/// entries with the instance's tags (several matches of one field are or-ed), so
+/// journalctl itself finds the last `limit` lines instead of instancectl reading
+/// every mail line the journal holds. The lines are still filtered as a file's are.
+fn journal(since: Option<SystemTime>, tags: &[String], limit: usize) -> Command {
+    let mut cmd = Command::new("journalctl").args(["--no-pager", "--quiet", "--output=short-iso"]);
     if let Some(since) = since {
         cmd = cmd.arg(format!("--since=@{}", epoch(since)));
     }
-    cmd
+    if limit != usize::MAX {
+        cmd = cmd.arg(format!("--lines={limit}"));
+    }
+    cmd.arg("SYSLOG_FACILITY=2")
+        .args(tags.iter().map(|t| format!("SYSLOG_IDENTIFIER={t}")))
 }
 
 /// macOS: Postfix's programs live in daemon_directory and command_directory.
@@ -363,17 +398,29 @@ mod tests {
     #[test]
     fn commands_per_source() {
         let since = UNIX_EPOCH + Duration::from_secs(1_795_963_000);
+        let tags = [
+            "postfix-out/qmgr".to_string(),
+            "postfix-out/smtp".to_string(),
+        ];
         assert_eq!(
-            journal(Some(since)).argv(),
+            journal(Some(since), &tags, 5).argv(),
             [
                 "journalctl",
                 "--no-pager",
                 "--quiet",
                 "--output=short-iso",
+                "--since=@1795963000",
+                "--lines=5",
                 "SYSLOG_FACILITY=2",
-                "--since=@1795963000"
+                "SYSLOG_IDENTIFIER=postfix-out/qmgr",
+                "SYSLOG_IDENTIFIER=postfix-out/smtp"
             ]
         );
-        assert_eq!(following(&journal(None)).argv()[4], "--follow");
+        assert_eq!(following(&journal(None, &tags, 5)).argv()[4], "--follow");
+        // `journalctl -F SYSLOG_IDENTIFIER` lists each value once, in no order.
+        let seen = "postfix-out/smtp\nsystemd\npostfix-out2/smtp\npostfix/qmgr\n\
+                    postfix-out/qmgr\npostfix-out/\nkernel\n";
+        assert_eq!(instance_tags(seen, "postfix-out"), tags);
+        assert_eq!(instance_tags(seen, "postfix"), ["postfix/qmgr"]);
     }
 }

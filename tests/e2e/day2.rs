@@ -639,9 +639,17 @@ fn logs_read_one_instance_from_the_journal() {
         .map(String::from)
         .collect();
     assert!(truth.len() > 5, "{truth:#?}");
-    let last = m.ctl("logs postfix-ja -n 5").ok();
+    let last = m.ctl("-v logs postfix-ja -n 5").ok();
     let shown: Vec<&str> = last.stdout.lines().collect();
     assert_eq!(shown.len(), 5, "{last:#?}");
+    // journalctl itself picks the instance's last lines, by its tags.
+    assert!(
+        last.stderr
+            .contains("'--lines=5' 'SYSLOG_FACILITY=2' 'SYSLOG_IDENTIFIER=postfix-ja/")
+            && last.stderr.contains("'SYSLOG_IDENTIFIER=postfix-ja/smtp'")
+            && !last.stderr.contains("postfix-jb"),
+        "{last:#?}"
+    );
     // The newest lines may have grown meanwhile (qmgr, another attempt): the five
     // shown are five consecutive lines of postfix-ja's, none of postfix-jb's.
     let at = truth
