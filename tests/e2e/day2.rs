@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::common::systemd::Machine;
-use crate::common::{Sandbox, Shell};
+use crate::common::{Run, Sandbox, Shell};
 use serde_json::Value;
 
 /// Mail to a relay that refuses connections stays deferred.
@@ -593,6 +593,50 @@ fn every_command_selects_instances_like_postmulti() {
     assert_eq!(names(""), ["-", "postfix-s3"]);
 }
 
+/// Checks `logs` against the whole log as `source` (a shell command) prints it, once
+/// both instances' deferrals are there: `logs -n N` of the first instance shows N
+/// consecutive lines of its own from the source (newer ones may have come
+/// meanwhile), and each instance's whole listing has its deferral and no line of the
+/// other's. Returns the `-v logs -n N` run (its stderr names the commands it ran).
+fn logs_match_the_source(shell: &impl Shell, source: &str, names: [&str; 2], n: usize) -> Run {
+    for name in names {
+        assert!(
+            shell.wait_for(
+                &format!("{source} | grep -q ' {name}/smtp\\[.*status=deferred'"),
+                Duration::from_secs(60)
+            ),
+            "{name}'s deferral never reached the log:\n{}",
+            shell.sh(&format!("{source} | tail -40")).stdout
+        );
+    }
+    let [name, other] = names;
+    let truth: Vec<String> = shell
+        .sh(&format!("{source} | grep ' {name}/'"))
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    let last = shell.sh(&format!("instancectl -v logs {name} -n {n}")).ok();
+    let shown: Vec<&str> = last.stdout.lines().collect();
+    assert_eq!(shown.len(), n, "{last:#?}");
+    let at = truth
+        .iter()
+        .position(|l| l == shown[0])
+        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
+    assert_eq!(truth[at..at + n], shown[..], "{last:#?}");
+    for (name, other) in [(name, other), (other, name)] {
+        let all = shell.sh(&format!("instancectl logs {name} -n 1000")).ok();
+        assert!(all.stdout.contains("status=deferred"), "{all:#?}");
+        assert!(
+            all.stdout.lines().all(|l| l.contains(&format!(" {name}/"))),
+            "{all:#?}"
+        );
+        assert!(!all.stdout.contains(other), "{all:#?}");
+    }
+    last
+}
+
 /// Under a real systemd (journald running, no syslog daemon, no maillog_file), `logs`
 /// reads the journal's mail facility and keeps one instance's lines by its
 /// syslog_name.
@@ -617,31 +661,9 @@ fn logs_read_one_instance_from_the_journal() {
         .ok();
     }
     let journal = "journalctl --no-pager --quiet --output=short-iso SYSLOG_FACILITY=2";
-    for name in ["postfix-ja", "postfix-jb"] {
-        assert!(
-            m.wait_for(
-                &format!("{journal} | grep -q ' {name}/smtp\\[.*status=deferred'"),
-                Duration::from_secs(60)
-            ),
-            "{name}'s deferral never reached the journal:\n{}",
-            m.sh(&format!("{journal} | tail -40")).stdout
-        );
-    }
     assert!(m.sh("test -S /run/systemd/journal/socket").code == 0);
     assert!(m.sh("ls /var/log/mail.log /var/log/maillog").code != 0);
-
-    // The journal's own lines of postfix-ja, as the administrator would grep them.
-    let truth: Vec<String> = m
-        .sh(&format!("{journal} | grep ' postfix-ja/'"))
-        .ok()
-        .stdout
-        .lines()
-        .map(String::from)
-        .collect();
-    assert!(truth.len() > 5, "{truth:#?}");
-    let last = m.ctl("-v logs postfix-ja -n 5").ok();
-    let shown: Vec<&str> = last.stdout.lines().collect();
-    assert_eq!(shown.len(), 5, "{last:#?}");
+    let last = logs_match_the_source(&m, journal, ["postfix-ja", "postfix-jb"], 5);
     // journalctl itself picks the instance's last lines, by its tags.
     assert!(
         last.stderr
@@ -650,29 +672,6 @@ fn logs_read_one_instance_from_the_journal() {
             && !last.stderr.contains("postfix-jb"),
         "{last:#?}"
     );
-    // The newest lines may have grown meanwhile (qmgr, another attempt): the five
-    // shown are five consecutive lines of postfix-ja's, none of postfix-jb's.
-    let at = truth
-        .iter()
-        .position(|l| l == shown[0])
-        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
-    assert_eq!(truth[at..at + 5], shown[..], "{last:#?}");
-    let all = m.ctl("logs postfix-ja -n 1000").ok();
-    assert!(
-        all.stdout.contains("to=<to-postfix-ja@example.org>"),
-        "{all:#?}"
-    );
-    assert!(all.stdout.contains("status=deferred"), "{all:#?}");
-    assert!(
-        all.stdout.lines().all(|l| l.contains(" postfix-ja/")),
-        "{all:#?}"
-    );
-    let other = m.ctl("logs postfix-jb -n 1000").ok();
-    assert!(
-        other.stdout.contains("to=<to-postfix-jb@example.org>"),
-        "{other:#?}"
-    );
-    assert!(!other.stdout.contains("postfix-ja"), "{other:#?}");
 
     // -f: journalctl --follow, from now on, still one instance only.
     let follow = m.sh(
@@ -976,45 +975,18 @@ fn logs_read_one_instance_from_rsyslogs_mail_log() {
     for (name, port) in [("postfix-sa", 2543), ("postfix-sb", 2544)] {
         with_deferred_mail(&sb, name, &format!("--listen 127.0.0.1:{port}"), 1);
     }
-    for name in ["postfix-sa", "postfix-sb"] {
-        assert!(
-            sb.wait_for(
-                &format!("grep -q ' {name}/smtp\\[.*status=deferred' /var/log/mail.log"),
-                Duration::from_secs(30)
-            ),
-            "{}",
-            sb.sh("tail -20 /var/log/mail.log").stdout
-        );
-    }
-    let truth: Vec<String> = sb
-        .sh("grep ' postfix-sa/' /var/log/mail.log")
-        .ok()
-        .stdout
-        .lines()
-        .map(String::from)
-        .collect();
+    let last = logs_match_the_source(
+        &sb,
+        "cat /var/log/mail.log",
+        ["postfix-sa", "postfix-sb"],
+        4,
+    );
     // rsyslog's own format: an RFC 3339 time with microseconds, the host, the tag.
+    let first = last.stdout.lines().next().unwrap_or_default();
     assert!(
-        truth[0].len() > 32
-            && truth[0].as_bytes()[10] == b'T'
-            && truth[0].contains(" sandbox postfix-sa/"),
-        "{truth:#?}"
+        first.len() > 32 && first.as_bytes()[10] == b'T' && first.contains(" sandbox postfix-sa/"),
+        "{last:#?}"
     );
-    let last = sb.ctl("logs postfix-sa -n 4").ok();
-    let shown: Vec<&str> = last.stdout.lines().collect();
-    assert_eq!(shown.len(), 4, "{last:#?}");
-    let at = truth
-        .iter()
-        .position(|l| l == shown[0])
-        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
-    assert_eq!(truth[at..at + 4], shown[..]);
-    let all = sb.ctl("logs postfix-sa -n 1000 --since 10m").ok();
-    assert!(all.stdout.contains("status=deferred"), "{all:#?}");
-    assert!(
-        all.stdout.lines().all(|l| l.contains(" postfix-sa/")),
-        "{all:#?}"
-    );
-    let other = sb.ctl("logs postfix-sb -n 1000").ok();
-    assert!(other.stdout.contains("status=deferred"), "{other:#?}");
-    assert!(!other.stdout.contains("postfix-sa"), "{other:#?}");
+    let recent = sb.ctl("logs postfix-sa -n 1000 --since 10m").ok();
+    assert!(recent.stdout.contains("status=deferred"), "{recent:#?}");
 }
