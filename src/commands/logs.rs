@@ -181,6 +181,15 @@ fn from_file(path: &Path, filter: &Filter, limit: usize, follow: bool) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
             return follow_file(Follower::at(path, 0), filter);
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Nothing logged there yet: no lines, not a failure.
+            eprintln!(
+                "instancectl: {} does not exist yet: Postfix creates it with the first line \
+                 it logs there",
+                path.display()
+            );
+            return Ok(());
+        }
         Err(e) => return Err(Error::io(path, e)),
     };
     let mut reader = std::io::BufReader::new(file);
@@ -374,6 +383,16 @@ mod tests {
         let later = last_kept(log.lines().map(String::from), &after, usize::MAX);
         assert_eq!(later.len(), 4, "{later:#?}");
         assert!(later[0].contains("AA092598087: message-id="));
+    }
+
+    #[test]
+    fn a_maillog_file_not_written_yet_has_no_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let filter = Filter {
+            syslog_name: "postfix-new",
+            since: None,
+        };
+        assert!(from_file(&dir.path().join("postfix-new.log"), &filter, 10, false).is_ok());
     }
 
     #[test]
