@@ -23,8 +23,9 @@ use crate::postfix::queue::{self, QueuedMessage};
     override_usage = "instancectl queue [NAME | -i NAME | -g GROUP | -a] [ACTION] [OPTIONS]",
     after_long_help = "Examples:
   instancectl queue                                  # every instance's mail
-  instancectl queue postfix-out --queue deferred     # why it waits: DELAY REASON
+  instancectl queue postfix-out --queue deferred     # and why they wait
   instancectl queue postfix-out flush                # retry the deferred mail now
+  instancectl queue postfix-out flush E370454E0F2    # only that message
   instancectl queue postfix-out hold E370454E0F2     # keep it, do not deliver
   instancectl queue postfix-out release --all
   instancectl queue postfix-out requeue --all        # after a rewriting change
