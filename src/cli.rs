@@ -140,23 +140,23 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
-    #[command(override_usage = "instancectl start (NAME | -i NAME | -g GROUP | -a)")]
-    Start(InstanceArgs),
+    #[command(override_usage = "instancectl start (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Start(LifecycleArgs),
     /// Stop instances, in reverse start order.
-    #[command(override_usage = "instancectl stop (NAME | -i NAME | -g GROUP | -a)")]
-    Stop(InstanceArgs),
+    #[command(override_usage = "instancectl stop (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Stop(LifecycleArgs),
     /// Stop then start instances.
-    #[command(override_usage = "instancectl restart (NAME | -i NAME | -g GROUP | -a)")]
-    Restart(InstanceArgs),
+    #[command(override_usage = "instancectl restart (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Restart(LifecycleArgs),
     /// Make running instances re-read their configuration.
-    #[command(override_usage = "instancectl reload (NAME | -i NAME | -g GROUP | -a)")]
-    Reload(InstanceArgs),
+    #[command(override_usage = "instancectl reload (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Reload(LifecycleArgs),
     /// Enable instances (they start now and at boot).
-    #[command(override_usage = "instancectl enable (NAME | -i NAME | -g GROUP | -a)")]
-    Enable(InstanceArgs),
+    #[command(override_usage = "instancectl enable (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Enable(LifecycleArgs),
     /// Disable instances (they stop now and stay down at boot).
-    #[command(override_usage = "instancectl disable (NAME | -i NAME | -g GROUP | -a)")]
-    Disable(InstanceArgs),
+    #[command(override_usage = "instancectl disable (NAME | -i NAME | -g GROUP | -a) [--json]")]
+    Disable(LifecycleArgs),
     /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
     /// List the instances in start order.
@@ -323,6 +323,18 @@ impl OneInstanceArgs {
     }
 }
 
+/// The instances of start, stop, restart, reload, enable and disable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LifecycleArgs {
+    #[command(flatten)]
+    pub instances: InstanceArgs,
+
+    /// Print what became of each instance as a JSON document (progress still shows on
+    /// standard error).
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     #[command(flatten)]
@@ -375,6 +387,10 @@ pub struct ReconcileArgs {
     /// How long a running instance may fail SMTP probes before it is restarted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+
+    /// Print the drift found and the repairs made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -386,6 +402,10 @@ pub struct ApplyArgs {
     /// Remove instances the manifest drops even when mail is queued; it is lost.
     #[arg(long)]
     pub force_discard_queue: bool,
+
+    /// Print the changes planned and made as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

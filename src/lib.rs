@@ -31,7 +31,10 @@ pub(crate) mod validate;
 pub fn run(cli: cli::Cli) -> i32 {
     init_logging(cli.global.verbose, cli.global.log_format);
     progress::init(cli.global.verbose > 0, cli.global.dry_run);
-    match commands::dispatch(&cli) {
+    commands::begin_output(&cli);
+    let outcome = commands::dispatch(&cli);
+    output::finish(&outcome);
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             eprintln!("instancectl: {err}");

@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::{Drift, Repair, ServiceManager};
+use crate::output::{self, Schema};
 
 /// What one reconcile pass found and did.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct Outcome {
     pub found: usize,
     pub repaired: usize,
@@ -119,12 +120,12 @@ pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resu
     for instance in host.instances()? {
         for drift in drift(host, manager, &instance, options)? {
             outcome.found += 1;
-            println!(
+            output::line(format_args!(
                 "{}: {} -> {}",
                 instance.display_name(),
                 drift.problem,
                 drift.repair.describe()
-            );
+            ));
             let result = match &drift.repair {
                 Repair::Start => manager.release_and_start(host, &instance),
                 Repair::Stop => manager.hold_down_and_stop(host, &instance),
@@ -132,18 +133,23 @@ pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resu
                 Repair::Manager { action, .. } => manager.repair(host, &instance, *action),
                 Repair::Report => {
                     outcome.reported += 1;
+                    record(&instance, &drift, "to fix by hand", None);
                     continue;
                 }
             };
             match result {
+                Ok(()) if host.runner.dry_run() => {
+                    outcome.repaired += 1;
+                    record(&instance, &drift, "would repair", None);
+                }
                 Ok(()) => {
                     outcome.repaired += 1;
-                    if !host.runner.dry_run() {
-                        tracing::info!(instance = instance.display_name(), problem = %drift.problem, "drift repaired");
-                    }
+                    record(&instance, &drift, "repaired", None);
+                    tracing::info!(instance = instance.display_name(), problem = %drift.problem, "drift repaired");
                 }
                 Err(e) => {
                     outcome.failed += 1;
+                    record(&instance, &drift, "failed", Some(e.to_string()));
                     eprintln!("{}: repair failed: {e}", instance.display_name());
                 }
             }
@@ -152,21 +158,50 @@ pub fn pass(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resu
     Ok(outcome)
 }
 
+/// One drift in the `instancectl.reconcile/v1` document: what was wrong, the repair,
+/// and what became of it.
+fn record(instance: &Instance, drift: &Drift, result: &str, error: Option<String>) {
+    #[derive(serde::Serialize)]
+    struct Found<'a> {
+        name: &'a str,
+        problem: &'a str,
+        repair: &'a str,
+        /// "repaired", "would repair" (--dry-run), "to fix by hand" or "failed".
+        result: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    }
+    output::record(
+        Schema::RECONCILE,
+        "drifts",
+        Found {
+            name: &instance.name,
+            problem: &drift.problem,
+            repair: drift.repair.describe(),
+            result,
+            error,
+        },
+    );
+}
+
 /// `instancectl reconcile`: one pass; exit 1 when something could not be repaired.
 pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Result<()> {
     host.require_root()?;
+    // A document with no drift still has the list, empty.
+    output::field(Schema::RECONCILE, "drifts", Vec::<()>::new());
     let outcome = pass(host, manager, options)?;
+    output::fields(Schema::RECONCILE, &outcome);
     let verb = if host.runner.dry_run() {
         "would repair"
     } else {
         "repaired"
     };
     match outcome.found {
-        0 => println!("no drift: every instance is as it should be"),
-        n => println!(
+        0 => output::line("no drift: every instance is as it should be"),
+        n => output::line(format_args!(
             "{n} problem(s) found: {} {verb}, {} to fix by hand, {} failed",
             outcome.repaired, outcome.reported, outcome.failed
-        ),
+        )),
     }
     if outcome.reported + outcome.failed > 0 {
         return Err(Error::failed(

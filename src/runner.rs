@@ -120,7 +120,7 @@ impl Runner {
     /// Runs a command that changes the host; in dry-run mode it is only printed.
     pub fn change(&self, cmd: &Command) -> Result<Outcome> {
         if self.dry_run {
-            println!("would run: {}", cmd.display());
+            crate::output::line(format_args!("would run: {}", cmd.display()));
             return Ok(Outcome {
                 command: cmd.display(),
                 code: Some(0),
@@ -154,7 +154,7 @@ impl Runner {
     /// command killed by one, as shells report it).
     pub fn interactive(&self, cmd: &Command) -> Result<i32> {
         if self.dry_run {
-            println!("would run: {}", cmd.display());
+            crate::output::line(format_args!("would run: {}", cmd.display()));
             return Ok(0);
         }
         tracing::info!(command = %cmd.display(), "run");
@@ -206,11 +206,11 @@ impl Runner {
     /// readable by others, not even for a moment.
     pub fn write_file(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if self.dry_run {
-            println!(
+            crate::output::line(format_args!(
                 "would write: {} (mode {mode:04o}, {} bytes)",
                 path.display(),
                 contents.len()
-            );
+            ));
             return Ok(());
         }
         tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), "write");
@@ -227,13 +227,13 @@ impl Runner {
         owner: (u32, u32),
     ) -> Result<()> {
         if self.dry_run {
-            println!(
+            crate::output::line(format_args!(
                 "would write: {} (mode {mode:04o}, owner {}:{}, {} bytes)",
                 path.display(),
                 owner.0,
                 owner.1,
                 contents.len()
-            );
+            ));
             return Ok(());
         }
         tracing::info!(path = %path.display(), mode = format!("{mode:04o}"), uid = owner.0, gid = owner.1, "write");
@@ -245,10 +245,10 @@ impl Runner {
     /// its contents, not even their length.
     pub fn write_secret(&self, path: &Path, contents: &[u8]) -> Result<()> {
         if self.dry_run {
-            println!(
+            crate::output::line(format_args!(
                 "would write: {} (mode 0600, owner root; contents not shown: they hold a password)",
                 path.display()
-            );
+            ));
             return Ok(());
         }
         tracing::info!(path = %path.display(), mode = "0600", "write secret");
@@ -259,7 +259,10 @@ impl Runner {
     /// (e.g. 0600: nobody but the owner). A missing file is left missing.
     pub fn restrict_mode(&self, path: &Path, mode: u32) -> Result<()> {
         if self.dry_run {
-            println!("would make {} mode {mode:04o} at most", path.display());
+            crate::output::line(format_args!(
+                "would make {} mode {mode:04o} at most",
+                path.display()
+            ));
             return Ok(());
         }
         let meta = match std::fs::metadata(path) {
@@ -278,7 +281,7 @@ impl Runner {
 
     pub fn remove_file(&self, path: &Path) -> Result<()> {
         if self.dry_run {
-            println!("would remove: {}", path.display());
+            crate::output::line(format_args!("would remove: {}", path.display()));
             return Ok(());
         }
         tracing::info!(path = %path.display(), "remove");
@@ -291,7 +294,10 @@ impl Runner {
     /// Removes a directory and everything in it.
     pub fn remove_tree(&self, path: &Path) -> Result<()> {
         if self.dry_run {
-            println!("would remove: {}/ (and everything in it)", path.display());
+            crate::output::line(format_args!(
+                "would remove: {}/ (and everything in it)",
+                path.display()
+            ));
             return Ok(());
         }
         tracing::info!(path = %path.display(), "remove tree");

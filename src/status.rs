@@ -3,11 +3,12 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 
 use crate::health::check::CheckStatus;
 use crate::health::verdict::short_duration;
 use crate::health::{InstanceStatus, Report, Verdict};
+use crate::output::cell;
 
 fn verdict_color(v: Verdict) -> Color {
     match v {
@@ -130,45 +131,41 @@ pub fn table(report: &Report, verbose: bool, colour: bool, wide: bool) -> String
     };
     t.set_header(header.to_vec());
     for i in &report.instances {
-        let mut verdict = Cell::new(i.verdict.as_str());
+        let mut verdict = cell(i.verdict.as_str());
         if colour {
             verdict = verdict.fg(verdict_color(i.verdict));
         }
-        let uptime = Cell::new(i.master.uptime_seconds.map_or("-".into(), short_duration));
+        let uptime = cell(i.master.uptime_seconds.map_or("-".into(), short_duration));
         let mut row = vec![
-            Cell::new(&i.name),
-            Cell::new(i.group.as_deref().unwrap_or("-")),
-            Cell::new(i.role.as_deref().unwrap_or("-")),
+            cell(&i.name),
+            cell(i.group.as_deref().unwrap_or("-")),
+            cell(i.role.as_deref().unwrap_or("-")),
             verdict,
         ];
         if wide {
             row.extend([
-                Cell::new(master_cell(i)),
+                cell(master_cell(i)),
                 uptime,
-                Cell::new(
+                cell(
                     i.processes
                         .as_ref()
                         .map_or("-".into(), |p| p.count.to_string()),
                 ),
-                Cell::new(
+                cell(
                     i.processes
                         .as_ref()
                         .map_or("-".into(), |p| human_bytes(p.rss_bytes)),
                 ),
-                Cell::new(smtp_cell(i)),
-                Cell::new(queue_cell(i, true)),
-                Cell::new(check_word(i.check.status)),
+                cell(smtp_cell(i)),
+                cell(queue_cell(i, true)),
+                cell(check_word(i.check.status)),
             ]);
         } else {
-            row.extend([
-                uptime,
-                Cell::new(smtp_cell(i)),
-                Cell::new(queue_cell(i, false)),
-            ]);
+            row.extend([uptime, cell(smtp_cell(i)), cell(queue_cell(i, false))]);
         }
         t.add_row(row);
     }
-    let mut out = t.trim_fmt();
+    let mut out = crate::output::render(&t);
     out.push('\n');
     let mut notes = String::new();
     for i in &report.instances {

@@ -10,6 +10,7 @@ use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
+use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
 use crate::progress;
 use crate::state::InstanceRecord;
@@ -40,28 +41,73 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Resul
     let wanted = manifest::load(&args.file, &defaults)?;
     let current = host.instances()?;
     let changes = plan(host, &wanted, &current)?;
+    output::field(Schema::APPLY, "changes", Vec::<()>::new());
+    output::field(Schema::APPLY, "left_alone", Vec::<()>::new());
     for instance in current.iter().filter(|i| {
         !i.is_primary() && i.record.is_none() && !wanted.iter().any(|w| w.name == i.name)
     }) {
-        println!(
-            "{}: not in the manifest and not made by instancectl; left alone",
-            instance.name
+        output::entry(
+            Schema::APPLY,
+            "left_alone",
+            format_args!(
+                "{}: not in the manifest and not made by instancectl; left alone",
+                instance.name
+            ),
+            &instance.name,
         );
     }
     if changes.is_empty() {
-        println!(
+        output::line(format_args!(
             "nothing to change: the host matches {}",
             args.file.display()
-        );
+        ));
         return Ok(());
     }
     let total = changes.len();
     for (k, change) in changes.into_iter().enumerate() {
         // Progress: which change of how many this is; create says each of its steps.
-        print!("[{}/{total}] ", k + 1);
-        apply(host, manager, change, args.force_discard_queue)?;
+        output::text(format_args!("[{}/{total}] ", k + 1));
+        let (name, kind) = change.describe();
+        let result = apply(host, manager, change, args.force_discard_queue);
+        #[derive(serde::Serialize)]
+        struct Made<'a> {
+            name: &'a str,
+            /// "create", "destroy" or "update".
+            change: &'a str,
+            /// "done", "would do" (--dry-run) or "failed".
+            result: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<String>,
+        }
+        let done = if host.runner.dry_run() {
+            "would do"
+        } else {
+            "done"
+        };
+        output::record(
+            Schema::APPLY,
+            "changes",
+            Made {
+                name: &name,
+                change: kind,
+                result: if result.is_ok() { done } else { "failed" },
+                error: result.as_ref().err().map(ToString::to_string),
+            },
+        );
+        result?;
     }
     Ok(())
+}
+
+impl Change {
+    /// The instance it changes, and what kind of change it is.
+    fn describe(&self) -> (String, &'static str) {
+        match self {
+            Change::Create(w) => (w.name.clone(), "create"),
+            Change::Destroy(name) => (name.clone(), "destroy"),
+            Change::Update(u) => (u.wanted.name.clone(), "update"),
+        }
+    }
 }
 
 fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Change>> {
@@ -139,17 +185,11 @@ fn apply(
 ) -> Result<()> {
     match change {
         Change::Destroy(name) => {
-            println!("{name}: not in the manifest -> destroy");
-            destroy::one(
-                host,
-                manager,
-                &host.instance(&name)?,
-                force_discard_queue,
-                false,
-            )
+            output::line(format_args!("{name}: not in the manifest -> destroy"));
+            destroy::one(host, manager, &host.instance(&name)?, force_discard_queue)
         }
         Change::Create(w) => {
-            println!("{}: missing -> create", w.name);
+            output::line(format_args!("{}: missing -> create", w.name));
             create::run(
                 host,
                 manager,
@@ -185,11 +225,11 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
     let (group, enabled) = (*group, *enabled);
     let name = &w.name;
     if group {
-        println!(
+        output::line(format_args!(
             "{name}: group {} -> {}",
             instance.group.as_deref().unwrap_or("-"),
             w.group.as_deref().unwrap_or("-")
-        );
+        ));
         progress::run(&format!("{name}: postmulti assign"), || {
             host.postfix
                 .postmulti()
@@ -202,7 +242,10 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
             .map(|(k, _)| k.as_str())
             .chain(unset.iter().map(String::as_str))
             .collect();
-        println!("{name}: main.cf differs ({}) -> set", names.join(", "));
+        output::line(format_args!(
+            "{name}: main.cf differs ({}) -> set",
+            names.join(", ")
+        ));
         progress::run(&format!("{name}: postconf"), || {
             host.postfix.set(&instance.config_directory, set)?;
             host.postfix.unset(&instance.config_directory, unset)
@@ -223,11 +266,11 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
     }
     match enabled {
         Some(true) => {
-            println!("{name}: disabled -> enable");
+            output::line(format_args!("{name}: disabled -> enable"));
             lifecycle::enable(host, manager, &Selection::One(name.clone()))
         }
         Some(false) => {
-            println!("{name}: enabled -> disable");
+            output::line(format_args!("{name}: enabled -> disable"));
             lifecycle::disable(host, manager, &Selection::One(name.clone()))
         }
         None => Ok(()),

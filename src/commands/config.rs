@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
+use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
 use crate::runner::Command;
 use crate::transaction::{FileSnapshot, Transaction};
@@ -41,6 +42,10 @@ const RELOAD_SETTLE: Duration = Duration::from_secs(1);
 pub struct ConfigArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
+
+    /// Print the settings (show) or the changes made (set, unset) as a JSON document.
+    #[arg(long, global = true)]
+    pub json: bool,
 
     #[command(subcommand)]
     pub action: Option<ConfigAction>,
@@ -164,16 +169,79 @@ fn show(host: &Host, instances: &[Instance], args: &ShowArgs) -> Result<()> {
             cmd = cmd.arg("-n");
         }
         let out = host.runner.query(&cmd.args(&args.params))?;
+        if output::json_requested() {
+            output::record(
+                Schema::CONFIG,
+                "instances",
+                serde_json::json!({
+                    "name": instance.name,
+                    "config_directory": instance.config_directory,
+                    "settings": MainCf::parse(&out.stdout).params,
+                }),
+            );
+            continue;
+        }
         if instances.len() > 1 {
-            println!(
+            output::line(format_args!(
                 "# {} ({})",
                 instance.display_name(),
                 instance.config_directory.display()
-            );
+            ));
         }
-        print!("{}", out.stdout);
+        output::text(&out.stdout);
     }
     Ok(())
+}
+
+/// One instance's entry in the `instancectl.config-change/v1` document.
+#[derive(serde::Serialize)]
+struct Changed<'a> {
+    name: &'a str,
+    /// "unchanged" (main.cf already said so), "changed" (not running: applies when it
+    /// starts), "reloaded" (checked, reloaded, its listeners answer), "undone" (the
+    /// change of this or another instance failed, so every change was taken back),
+    /// "undo failed" (and taking it back failed too: see the error), or "would change"
+    /// (--dry-run).
+    result: &'a str,
+    /// Each parameter whose main.cf value changed: `old` or `new` is null where main.cf
+    /// does not set it (its default applies).
+    changes: Vec<SettingChange>,
+}
+
+#[derive(serde::Serialize)]
+struct SettingChange {
+    parameter: String,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+/// The parameters whose main.cf value differs between the two texts.
+fn setting_changes(old: &[u8], new: &[u8]) -> Vec<SettingChange> {
+    let old = MainCf::parse(&String::from_utf8_lossy(old)).params;
+    let new = MainCf::parse(&String::from_utf8_lossy(new)).params;
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| SettingChange {
+            parameter: k.clone(),
+            old: old.get(k).cloned(),
+            new: new.get(k).cloned(),
+        })
+        .collect()
+}
+
+/// Says what became of one instance's main.cf.
+fn report(instance: &Instance, result: &str, old: &[u8], new: &[u8], line: Option<String>) {
+    let changed = Changed {
+        name: &instance.name,
+        result,
+        changes: setting_changes(old, new),
+    };
+    match line {
+        Some(line) => output::entry(Schema::CONFIG_CHANGE, "instances", line, changed),
+        None => output::record(Schema::CONFIG_CHANGE, "instances", changed),
+    }
 }
 
 fn postconf(host: &Host, instance: &Instance) -> Command {
@@ -229,28 +297,47 @@ fn change(
         let (old, new) = edited_main_cf(host, instance, edit)?;
         let path = instance.config_directory.join("main.cf");
         if old == new {
-            println!(
-                "{}: main.cf already says so; nothing to change",
-                instance.display_name()
+            report(
+                instance,
+                "unchanged",
+                &old,
+                &new,
+                Some(format!(
+                    "{}: main.cf already says so; nothing to change",
+                    instance.display_name()
+                )),
             );
             continue;
         }
-        print!("{}", diff(&path, &old, &new));
-        edits.push((instance, new));
+        output::text(diff(&path, &old, &new));
+        edits.push((instance, old, new));
     }
     if host.runner.dry_run() {
-        for (instance, new) in &edits {
+        for (instance, old, new) in &edits {
             host.runner
                 .write_file(&instance.config_directory.join("main.cf"), new, 0o644)?;
+            report(instance, "would change", old, new, None);
         }
         return Ok(());
     }
-    Transaction::run(host, |tx| {
-        for (instance, new) in &edits {
-            apply(tx, manager, instance, new)?;
+    let results = Transaction::run(host, |tx| {
+        let mut results = Vec::new();
+        for (instance, _, new) in &edits {
+            results.push(apply(tx, manager, instance, new)?);
         }
-        Ok(())
-    })
+        Ok(results)
+    });
+    // Said once the whole change holds or is undone: a failure in one instance undoes
+    // the change of every instance.
+    for (k, (instance, old, new)) in edits.iter().enumerate() {
+        let result = match &results {
+            Ok(done) => done[k],
+            Err(Error::RollbackFailed { .. }) => "undo failed",
+            Err(_) => "undone",
+        };
+        report(instance, result, old, new, None);
+    }
+    results.map(drop)
 }
 
 /// Writes one instance's new main.cf, checks it, reloads a running instance and waits
@@ -261,7 +348,7 @@ fn apply<'h>(
     manager: &'h dyn ServiceManager,
     instance: &'h Instance,
     new: &[u8],
-) -> Result<(), crate::transaction::StepFailed> {
+) -> Result<&'static str, crate::transaction::StepFailed> {
     let name = instance.display_name();
     let dir = &instance.config_directory;
     let main_cf = dir.join("main.cf");
@@ -302,8 +389,10 @@ fn apply<'h>(
         }
     })?;
     if !running {
-        println!("{name}: changed; it is not running, so the change applies when it starts");
-        return Ok(());
+        output::line(format_args!(
+            "{name}: changed; it is not running, so the change applies when it starts"
+        ));
+        return Ok("changed");
     }
     tx.step(&format!("reloading {name}"), |h| {
         reloaded.set(true);
@@ -313,8 +402,10 @@ fn apply<'h>(
         std::thread::sleep(RELOAD_SETTLE);
         crate::probe::wait_until_serving(instance, SERVING_TIMEOUT).map(drop)
     })?;
-    println!("{name}: changed, checked and reloaded; its listeners answer");
-    Ok(())
+    output::line(format_args!(
+        "{name}: changed, checked and reloaded; its listeners answer"
+    ));
+    Ok("reloaded")
 }
 
 /// After the files are back: a reload, and when the master still throttles a service
@@ -332,6 +423,29 @@ fn back_to_serving(host: &Host, manager: &dyn ServiceManager, instance: &Instanc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setting_changes_name_old_and_new_values() {
+        let old = b"myhostname = a.example\nrelayhost =\ndelay_warning_time = 4h\n";
+        let new = b"myhostname = a.example\nrelayhost = [mx.example]:587\nsmtpd_timeout = 60s\n";
+        let changes: Vec<(String, Option<String>, Option<String>)> = setting_changes(old, new)
+            .into_iter()
+            .map(|c| (c.parameter, c.old, c.new))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("delay_warning_time".into(), Some("4h".into()), None),
+                (
+                    "relayhost".into(),
+                    Some(String::new()),
+                    Some("[mx.example]:587".into())
+                ),
+                ("smtpd_timeout".into(), None, Some("60s".into())),
+            ]
+        );
+        assert!(setting_changes(old, old).is_empty());
+    }
 
     #[test]
     fn unified_diff_of_main_cf() {

@@ -37,6 +37,8 @@ struct Plan {
 }
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<()> {
+    // A failed run's document still names the instance.
+    crate::output::field(crate::output::Schema::CREATE, "name", &args.name);
     let plan = plan(host, manager, args)?;
     apply(host, manager, &plan, !args.no_start, args.json)
 }
@@ -464,9 +466,9 @@ fn report(
 ) -> Result<()> {
     if json && !host.runner.dry_run() {
         let instance = reload_instance(host, name)?;
-        return crate::output::print_json(
+        crate::output::fields(
             crate::output::Schema::CREATE,
-            &Created {
+            Created {
                 name,
                 group: plan.group.as_deref(),
                 role: plan.role,
@@ -477,6 +479,7 @@ fn report(
                 relay: plan.relay.as_ref().map(|_| relay::summary(&instance)),
             },
         );
+        return Ok(());
     }
     match created {
         Some((instance, pid)) => {
@@ -486,19 +489,24 @@ fn report(
             } else {
                 format!("SMTP answering on {}", addrs.join(", "))
             };
-            println!(
+            crate::output::line(format_args!(
                 "created {name} ({} role), master pid {pid}, {serving}",
                 plan.role
-            );
+            ));
         }
         None if host.runner.dry_run() => {}
-        None => println!("created {name} ({} role), enabled, not started", plan.role),
+        None => crate::output::line(format_args!(
+            "created {name} ({} role), enabled, not started",
+            plan.role
+        )),
     }
     if let Some(relay) = &plan.relay
         && !host.runner.dry_run()
     {
-        println!("{}", relay.describe());
-        println!("try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM");
+        crate::output::line(relay.describe());
+        crate::output::line(format_args!(
+            "try it: instancectl test-mail {name} --to YOU@EXAMPLE.COM"
+        ));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
+use crate::output::{self, Schema};
 use crate::postfix::queue::QueueCounts;
 use crate::state::{Intent, IntentAction};
 
@@ -35,9 +36,23 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
         )?;
     }
     for instance in instances.iter().rev() {
-        one(host, manager, instance, args.force_discard_queue, args.json)?;
+        one(host, manager, instance, args.force_discard_queue)?;
     }
     Ok(())
+}
+
+/// One instance's entry in the `instancectl.destroy/v2` document.
+#[derive(serde::Serialize)]
+struct Destroyed<'a> {
+    name: &'a str,
+    /// "destroyed" or "failed".
+    result: &'a str,
+    /// Queued messages deleted with the instance (--force-discard-queue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discarded_messages: Option<u64>,
+    /// The error it failed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 /// Destroys one secondary instance (`apply` uses it for instances a manifest drops).
@@ -46,8 +61,44 @@ pub fn one(
     manager: &dyn ServiceManager,
     instance: &Instance,
     force_discard_queue: bool,
-    json: bool,
 ) -> Result<()> {
+    let name = instance.name.as_str();
+    let discarded = one_steps(host, manager, instance, force_discard_queue).inspect_err(|e| {
+        output::record(
+            Schema::DESTROY,
+            "instances",
+            Destroyed {
+                name,
+                result: "failed",
+                discarded_messages: None,
+                reason: Some(e.to_string()),
+            },
+        )
+    })?;
+    if let Some(discarded) = discarded {
+        output::entry(
+            Schema::DESTROY,
+            "instances",
+            format_args!("{name}: destroyed"),
+            Destroyed {
+                name,
+                result: "destroyed",
+                discarded_messages: Some(discarded),
+                reason: None,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The destroy of one instance, with its intent record; how many queued messages went
+/// with it (none in dry-run mode).
+fn one_steps(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    force_discard_queue: bool,
+) -> Result<Option<u64>> {
     let name = instance.name.as_str();
     refuse_queued(instance, force_discard_queue)?;
     let (queue_directory, data_directory) = instance.directories()?;
@@ -65,26 +116,7 @@ pub fn one(
     host.state.begin(&host.runner, &intent)?;
     destroy(host, manager, instance, true, intent.discard_queue)?;
     host.state.end(&host.runner, name)?;
-    if host.runner.dry_run() {
-        return Ok(());
-    }
-    if json {
-        #[derive(serde::Serialize)]
-        struct Destroyed<'a> {
-            name: &'a str,
-            /// Queued messages deleted with the instance (--force-discard-queue).
-            discarded_messages: u64,
-        }
-        return crate::output::print_json(
-            crate::output::Schema::DESTROY,
-            &Destroyed {
-                name,
-                discarded_messages: queued.total(),
-            },
-        );
-    }
-    println!("{name}: destroyed");
-    Ok(())
+    Ok((!host.runner.dry_run()).then(|| queued.total()))
 }
 
 fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {

@@ -12,11 +12,12 @@ use crate::cli::InstanceArgs;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::output::{self, Schema};
 use crate::runner::Command;
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "instancectl exec (NAME | -i NAME | -g GROUP | -a) -- CMD [ARG]...",
+    override_usage = "instancectl exec (NAME | -i NAME | -g GROUP | -a) [--json] -- CMD [ARG]...",
     after_long_help = "With several instances, each one's output follows a line
 `# NAME (CONFIG_DIRECTORY)`.
 
@@ -30,33 +31,65 @@ pub struct ExecArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
 
+    /// Capture the command's output and print the exit status and output of each
+    /// instance's run as a JSON document.
+    #[arg(long)]
+    pub json: bool,
+
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
 
+/// One instance's run, an entry of the `instancectl.exec/v1` document.
+#[derive(serde::Serialize)]
+struct Ran<'a> {
+    name: &'a str,
+    /// null when a signal killed the command.
+    exit_status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
 /// Runs the command once per selected instance, in start order. With one instance
 /// the exit status is the command's; with several, each failure is reported and the
-/// status is that of the first command that failed.
+/// status is that of the first command that failed. With `--json` the command's
+/// output is captured into the document instead of shown.
 pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
     let instances = host.select(&args.instances.selection()?)?;
+    output::field(Schema::EXEC, "command", &args.command);
     let several = instances.len() > 1;
     let mut first_failure = None;
     for instance in &instances {
-        if several {
-            // Which instance the output that follows is from, as `config show` and
-            // `tail` with several files say it.
-            use std::io::Write;
-            println!(
-                "# {} ({})",
-                instance.display_name(),
-                instance.config_directory.display()
+        let cmd = in_environment(host, instance, &args.command)?;
+        let code = if args.json && !host.runner.dry_run() {
+            let ran = host.runner.probe(&cmd)?;
+            output::record(
+                Schema::EXEC,
+                "instances",
+                Ran {
+                    name: &instance.name,
+                    exit_status: ran.code,
+                    stdout: ran.stdout,
+                    stderr: ran.diagnostics,
+                },
             );
-            let _ = std::io::stdout().flush();
-        }
-        let code = host
-            .runner
-            .interactive(&in_environment(host, instance, &args.command)?)?;
+            // Killed by a signal: the captured run does not say which one.
+            ran.code.unwrap_or(1)
+        } else {
+            if several {
+                // Which instance the output that follows is from, as `config show` and
+                // `tail` with several files say it.
+                use std::io::Write;
+                output::line(format_args!(
+                    "# {} ({})",
+                    instance.display_name(),
+                    instance.config_directory.display()
+                ));
+                let _ = std::io::stdout().flush();
+            }
+            host.runner.interactive(&cmd)?
+        };
         if code != 0 {
             if several {
                 eprintln!(

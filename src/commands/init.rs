@@ -30,11 +30,7 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
     host.require_root()?;
     let mut outcome = Outcome::default();
-    let say = |text: &str| {
-        if !args.json {
-            println!("{text}");
-        }
-    };
+    let say = |text: &str| output::line(text);
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
     let wrapper_set = !primary

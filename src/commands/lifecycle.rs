@@ -11,14 +11,76 @@ use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
+use crate::output::{self, Schema};
 use crate::progress;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What became of one instance, an entry of the `instancectl.lifecycle/v1` document.
+#[derive(serde::Serialize)]
+struct Done<'a> {
+    name: &'a str,
+    /// What was done to it: start, stop, restart, reload, enable or disable (a restart
+    /// is a stop and a start, an enable ends with a start).
+    action: &'a str,
+    /// "started", "already running", "stopped", "already stopped", "restarted",
+    /// "reloaded", "enabled", "disabled", "skipped", "left alone" or "failed".
+    result: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    master_pid: Option<i32>,
+    /// Why it was skipped or left alone, or the error it failed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl<'a> Done<'a> {
+    fn new(instance: &'a Instance, action: &'a str, result: &'a str) -> Self {
+        Done {
+            name: &instance.name,
+            action,
+            result,
+            master_pid: None,
+            reason: None,
+        }
+    }
+
+    fn pid(self, pid: i32) -> Self {
+        Done {
+            master_pid: Some(pid),
+            ..self
+        }
+    }
+
+    fn because(self, reason: impl ToString) -> Self {
+        Done {
+            reason: Some(reason.to_string()),
+            ..self
+        }
+    }
+
+    /// The line for people and the document's entry.
+    fn report(self, line: impl std::fmt::Display) {
+        output::entry(Schema::LIFECYCLE, "instances", line, self);
+    }
+}
+
+/// Records that `action` failed on the instance (the error itself is said at the end
+/// of the run), and passes the result on.
+fn failed<T>(instance: &Instance, action: &str, result: Result<T>) -> Result<T> {
+    if let Err(e) = &result {
+        output::record(
+            Schema::LIFECYCLE,
+            "instances",
+            Done::new(instance, action, "failed").because(e),
+        );
+    }
+    result
+}
+
 /// The selected instances that may run. Naming a disabled instance is an error;
 /// a group or `--all` skips disabled ones, as postmulti does.
-fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
-    let selected = sound(host, selection)?;
+fn runnable(host: &Host, selection: &Selection, action: &str) -> Result<Vec<Instance>> {
+    let selected = sound(host, selection, action)?;
     if let (Selection::One(name), [only]) = (selection, selected.as_slice())
         && !only.enabled
     {
@@ -30,7 +92,9 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
         .into_iter()
         .filter(|i| {
             if !i.enabled {
-                println!("{}: disabled, skipped", i.display_name());
+                Done::new(i, action, "skipped")
+                    .because("disabled")
+                    .report(format_args!("{}: disabled, skipped", i.display_name()));
             }
             i.enabled
         })
@@ -39,7 +103,7 @@ fn runnable(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
 
 /// The selected instances that are not broken. Naming a broken instance is an
 /// error that says how to mend it; a group or `--all` skips broken ones, and says so.
-fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
+fn sound(host: &Host, selection: &Selection, action: &str) -> Result<Vec<Instance>> {
     let selected = host.select(selection)?;
     if let (Selection::One(_), [only]) = (selection, selected.as_slice()) {
         only.require_sound()?;
@@ -49,7 +113,8 @@ fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
         .filter(|i| match i.require_sound() {
             Ok(()) => true,
             Err(e) => {
-                println!("{}: skipped: {e}", i.display_name());
+                let line = format!("{}: skipped: {e}", i.display_name());
+                Done::new(i, action, "skipped").because(e).report(line);
                 false
             }
         })
@@ -61,9 +126,9 @@ fn sound(host: &Host, selection: &Selection) -> Result<Vec<Instance>> {
 /// and every instance outside a group is a chain of its own.
 pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let instances: Vec<Instance> = runnable(host, selection)?
+    let instances: Vec<Instance> = runnable(host, selection, "start")?
         .into_iter()
-        .filter(|i| !unmanaged(manager, i))
+        .filter(|i| !unmanaged(manager, i, "start"))
         .collect();
     if manager.starts_sets() {
         return start_set(host, manager, &instances);
@@ -80,7 +145,20 @@ fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) 
         .iter()
         .map(|i| i.running_master().is_some())
         .collect();
-    manager.release_and_start_set(host, instances)?;
+    if let Err(e) = manager.release_and_start_set(host, instances) {
+        // The supervisor starts what it can: say which ones run and which do not.
+        for (instance, was) in instances.iter().zip(&was_running) {
+            match instance.running_master() {
+                Some(pid) if !host.runner.dry_run() => report_started(instance, pid, *was),
+                _ => output::record(
+                    Schema::LIFECYCLE,
+                    "instances",
+                    Done::new(instance, "start", "failed").because(&e),
+                ),
+            }
+        }
+        return Err(e);
+    }
     if host.runner.dry_run() {
         return Ok(());
     }
@@ -94,10 +172,16 @@ fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) 
             .map(|w| w.join().expect("start wait panicked"))
             .collect()
     });
+    let mut first_error = None;
     for ((instance, pid), was) in instances.iter().zip(pids).zip(was_running) {
-        report_started(instance, pid?, was);
+        match failed(instance, "start", pid) {
+            Ok(pid) => report_started(instance, pid, was),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Independent chains of instances: one per group, in start order, and one for each
@@ -160,42 +244,50 @@ fn in_chains<'i>(
 
 /// Says so, and returns true, when the service manager leaves the instance alone (under
 /// launchd, the primary runs on demand under Apple's own job).
-fn unmanaged(manager: &dyn ServiceManager, instance: &Instance) -> bool {
+fn unmanaged(manager: &dyn ServiceManager, instance: &Instance, action: &str) -> bool {
     if manager.manages(instance) {
         return false;
     }
-    println!(
-        "{}: runs on demand under the system's own job; left alone",
-        instance.display_name()
-    );
+    Done::new(instance, action, "left alone")
+        .because("runs on demand under the system's own job")
+        .report(format_args!(
+            "{}: runs on demand under the system's own job; left alone",
+            instance.display_name()
+        ));
     true
 }
 
 fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
-    if unmanaged(manager, instance) {
+    if unmanaged(manager, instance, "start") {
         return Ok(());
     }
     let was_running = instance.running_master();
     let step = progress::step(format!("{}: starting", instance.display_name()));
-    manager.release_and_start(host, instance)?;
+    failed(instance, "start", manager.release_and_start(host, instance))?;
     if host.runner.dry_run() {
         step.done();
         return Ok(());
     }
-    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = failed(
+        instance,
+        "start",
+        crate::probe::wait_until_serving(instance, START_TIMEOUT),
+    )?;
     step.clear();
     report_started(instance, pid, was_running.is_some());
     Ok(())
 }
 
 fn report_started(instance: &Instance, pid: i32, was_running: bool) {
+    let name = instance.display_name();
     if was_running {
-        println!(
-            "{}: already running (master pid {pid})",
-            instance.display_name()
-        );
+        Done::new(instance, "start", "already running")
+            .pid(pid)
+            .report(format_args!("{name}: already running (master pid {pid})"));
     } else {
-        println!("{}: started (master pid {pid})", instance.display_name());
+        Done::new(instance, "start", "started")
+            .pid(pid)
+            .report(format_args!("{name}: started (master pid {pid})"));
     }
 }
 
@@ -203,16 +295,26 @@ fn report_started(instance: &Instance, pid: i32, was_running: bool) {
 /// in reverse start order.
 pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let instances: Vec<Instance> = sound(host, selection)?
+    let instances: Vec<Instance> = sound(host, selection, "stop")?
         .into_iter()
-        .filter(|i| !unmanaged(manager, i))
+        .filter(|i| !unmanaged(manager, i, "stop"))
         .collect();
     if manager.starts_sets() {
         let was_running: Vec<bool> = instances
             .iter()
             .map(|i| i.running_master().is_some())
             .collect();
-        manager.hold_down_and_stop_set(host, &instances)?;
+        manager
+            .hold_down_and_stop_set(host, &instances)
+            .inspect_err(|e| {
+                for instance in &instances {
+                    output::record(
+                        Schema::LIFECYCLE,
+                        "instances",
+                        Done::new(instance, "stop", "failed").because(e),
+                    );
+                }
+            })?;
         if !host.runner.dry_run() {
             for (instance, was) in instances.iter().zip(was_running).rev() {
                 report_stopped(instance, was);
@@ -229,12 +331,12 @@ pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) ->
 }
 
 fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
-    if unmanaged(manager, instance) {
+    if unmanaged(manager, instance, "stop") {
         return Ok(());
     }
     let was_running = instance.running_master().is_some();
     let step = progress::step(format!("{}: stopping", instance.display_name()));
-    manager.hold_down_and_stop(host, instance)?;
+    failed(instance, "stop", manager.hold_down_and_stop(host, instance))?;
     step.clear();
     if !host.runner.dry_run() {
         report_stopped(instance, was_running);
@@ -248,12 +350,12 @@ fn report_stopped(instance: &Instance, was_running: bool) {
     } else {
         "already stopped"
     };
-    println!("{}: {word}", instance.display_name());
+    Done::new(instance, "stop", word).report(format_args!("{}: {word}", instance.display_name()));
 }
 
 pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    let instances = runnable(host, selection)?;
+    let instances = runnable(host, selection, "restart")?;
     if manager.restarts_in_place() {
         for instance in &instances {
             restart_one(host, manager, instance)?;
@@ -263,15 +365,14 @@ pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
     // Check every configuration before stopping anything: a configuration error
     // found after the stop would leave an instance down that was serving.
     for instance in instances.iter().filter(|i| manager.manages(i)) {
-        host.postfix
-            .require_check(&instance.config_directory)
-            .map_err(|e| {
-                e.context(format!(
-                    "{} fails `postfix check`, so nothing was restarted (what runs keeps \
+        let check = host.postfix.require_check(&instance.config_directory);
+        failed(instance, "restart", check).map_err(|e| {
+            e.context(format!(
+                "{} fails `postfix check`, so nothing was restarted (what runs keeps \
                      running with the configuration it loaded); fix the configuration first",
-                    instance.display_name()
-                ))
-            })?;
+                instance.display_name()
+            ))
+        })?;
     }
     for instance in instances.iter().rev() {
         stop_one(host, manager, instance)?;
@@ -284,30 +385,44 @@ pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
 
 /// A restart the service manager does itself (launchd: `kickstart -k`), in start order.
 fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
-    if unmanaged(manager, instance) {
+    if unmanaged(manager, instance, "restart") {
         return Ok(());
     }
     let step = progress::step(format!("{}: restarting", instance.display_name()));
-    manager.release_and_restart(host, instance)?;
+    failed(
+        instance,
+        "restart",
+        manager.release_and_restart(host, instance),
+    )?;
     if host.runner.dry_run() {
         step.done();
         return Ok(());
     }
-    let pid = crate::probe::wait_until_serving(instance, START_TIMEOUT)?;
+    let pid = failed(
+        instance,
+        "restart",
+        crate::probe::wait_until_serving(instance, START_TIMEOUT),
+    )?;
     step.clear();
-    println!("{}: restarted (master pid {pid})", instance.display_name());
+    Done::new(instance, "restart", "restarted")
+        .pid(pid)
+        .report(format_args!(
+            "{}: restarted (master pid {pid})",
+            instance.display_name()
+        ));
     Ok(())
 }
 
 pub fn reload(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
     host.require_root()?;
-    for instance in runnable(host, selection)? {
-        if unmanaged(manager, &instance) {
+    for instance in runnable(host, selection, "reload")? {
+        if unmanaged(manager, &instance, "reload") {
             continue;
         }
-        manager.reload(host, &instance)?;
+        failed(&instance, "reload", manager.reload(host, &instance))?;
         if !host.runner.dry_run() {
-            println!("{}: reloaded", instance.display_name());
+            Done::new(&instance, "reload", "reloaded")
+                .report(format_args!("{}: reloaded", instance.display_name()));
         }
     }
     Ok(())
@@ -332,10 +447,15 @@ pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) 
     host.require_root()?;
     for instance in secondaries(host, selection, "enabled")? {
         instance.require_sound()?;
-        if !instance.enabled {
-            host.postfix.postmulti().enable(&instance.name)?;
+        failed(&instance, "enable", enable_one(host, manager, &instance))?;
+        if !host.runner.dry_run() {
+            // People read the start's line that follows.
+            output::record(
+                Schema::LIFECYCLE,
+                "instances",
+                Done::new(&instance, "enable", "enabled"),
+            );
         }
-        manager.set_enabled(host, &instance, true)?;
         let instance = Instance {
             enabled: true,
             ..instance
@@ -351,13 +471,27 @@ pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
         let name = &instance.name;
         instance.require_sound()?;
         stop_one(host, manager, instance)?;
-        manager.set_enabled(host, instance, false)?;
-        if instance.enabled {
-            host.postfix.postmulti().disable(name)?;
-        }
+        failed(instance, "disable", disable_one(host, manager, instance))?;
         if !host.runner.dry_run() {
-            println!("{name}: disabled; it stays down until `instancectl enable {name}`");
+            Done::new(instance, "disable", "disabled").report(format_args!(
+                "{name}: disabled; it stays down until `instancectl enable {name}`"
+            ));
         }
+    }
+    Ok(())
+}
+
+fn enable_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    if !instance.enabled {
+        host.postfix.postmulti().enable(&instance.name)?;
+    }
+    manager.set_enabled(host, instance, true)
+}
+
+fn disable_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+    manager.set_enabled(host, instance, false)?;
+    if instance.enabled {
+        host.postfix.postmulti().disable(&instance.name)?;
     }
     Ok(())
 }

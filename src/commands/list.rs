@@ -110,11 +110,11 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
         if with_jobs {
             cells.push(job.unwrap_or_else(|| "-".into()));
         }
-        table.add_row(cells);
+        table.add_row(cells.iter().map(output::cell));
     }
-    println!("{}", table.trim_fmt());
+    output::line(output::render(&table));
     if !notes.is_empty() {
-        println!("\n{}", notes.join("\n"));
+        output::line(format_args!("\n{}", notes.join("\n")));
     }
     Ok(())
 }

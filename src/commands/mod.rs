@@ -57,12 +57,12 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Init(args) => init::run(&host, manager, args),
         Command::Create(args) => create::run(&host, manager, args),
-        Command::Start(t) => lifecycle::start(&host, manager, &t.selection()?),
-        Command::Stop(t) => lifecycle::stop(&host, manager, &t.selection()?),
-        Command::Restart(t) => lifecycle::restart(&host, manager, &t.selection()?),
-        Command::Reload(t) => lifecycle::reload(&host, manager, &t.selection()?),
-        Command::Enable(t) => lifecycle::enable(&host, manager, &t.selection()?),
-        Command::Disable(t) => lifecycle::disable(&host, manager, &t.selection()?),
+        Command::Start(t) => lifecycle::start(&host, manager, &t.instances.selection()?),
+        Command::Stop(t) => lifecycle::stop(&host, manager, &t.instances.selection()?),
+        Command::Restart(t) => lifecycle::restart(&host, manager, &t.instances.selection()?),
+        Command::Reload(t) => lifecycle::reload(&host, manager, &t.instances.selection()?),
+        Command::Enable(t) => lifecycle::enable(&host, manager, &t.instances.selection()?),
+        Command::Disable(t) => lifecycle::disable(&host, manager, &t.instances.selection()?),
         Command::Destroy(args) => destroy::run(&host, manager, args),
         Command::List(args) => list::run(&host, manager, args),
         Command::Relay(cmd) => relay::run(&host, manager, cmd),
@@ -104,6 +104,51 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// Starts the run's output: under `--json` (or `-o json`) the JSON document the
+/// command answers with (see [`crate::output`]).
+pub fn begin_output(cli: &Cli) {
+    let command = &cli.command;
+    use crate::cli::StatusFormat;
+    use crate::output::{Format, Schema};
+    use crate::relay::cli::RelayCommand;
+    let lifecycle = |t: &crate::cli::LifecycleArgs, action: &str| {
+        t.json
+            .then(|| (Schema::LIFECYCLE, Some(action.to_string())))
+    };
+    let document = match command {
+        Command::Init(a) => a.json.then_some((Schema::INIT, None)),
+        Command::Create(a) => a.json.then_some((Schema::CREATE, None)),
+        Command::Start(t) => lifecycle(t, "start"),
+        Command::Stop(t) => lifecycle(t, "stop"),
+        Command::Restart(t) => lifecycle(t, "restart"),
+        Command::Reload(t) => lifecycle(t, "reload"),
+        Command::Enable(t) => lifecycle(t, "enable"),
+        Command::Disable(t) => lifecycle(t, "disable"),
+        Command::Destroy(a) => a.json.then_some((Schema::DESTROY, None)),
+        Command::List(a) => (a.output.format() == Format::Json).then_some((Schema::LIST, None)),
+        Command::Relay(RelayCommand::Show(a)) => a.json.then_some((Schema::RELAY, None)),
+        Command::Reconcile(a) => a.json.then_some((Schema::RECONCILE, None)),
+        Command::Apply(a) => a.json.then_some((Schema::APPLY, None)),
+        Command::Plist(a) => a.json.then_some((Schema::PLIST_CHECK, None)),
+        Command::Status(a) => {
+            (a.json || a.output == Some(StatusFormat::Json)).then_some((Schema::STATUS, None))
+        }
+        Command::Queue(a) => a.json.then(|| (queue::schema(a), None)),
+        Command::Config(a) if a.json && a.only_reads() => Some((Schema::CONFIG, None)),
+        Command::Config(a) => a.json.then_some((Schema::CONFIG_CHANGE, None)),
+        Command::Exec(a) => a.json.then_some((Schema::EXEC, None)),
+        _ => None,
+    };
+    if let Some((schema, action)) = document {
+        crate::output::begin_json(schema);
+        // With --dry-run nothing was done: the entries say what was decided.
+        crate::output::field(schema, "dry_run", cli.global.dry_run);
+        if let Some(action) = action {
+            crate::output::field(schema, "action", action);
+        }
+    }
+}
+
 /// Commands that change the host and so hold the host lock for their whole run.
 /// `supervise` runs for ever and takes the lock only around each change it makes.
 /// `relay show` only reads; `test-mail` changes no configuration and may follow a
@@ -140,13 +185,14 @@ pub fn resume_interrupted(host: &Host, manager: &dyn ServiceManager) {
             IntentAction::Destroy => (destroy::finish(host, manager, &intent), "finished"),
         };
         match result.and_then(|()| host.state.end(&host.runner, &intent.name)) {
-            Ok(()) if host.runner.dry_run() => {
-                println!("{}: would resume the interrupted {what}", intent.name)
-            }
-            Ok(()) => println!(
+            Ok(()) if host.runner.dry_run() => crate::output::line(format!(
+                "{}: would resume the interrupted {what}",
+                intent.name
+            )),
+            Ok(()) => crate::output::line(format!(
                 "{}: {done} the interrupted {what} (pid {} was killed halfway)",
                 intent.name, intent.pid
-            ),
+            )),
             Err(e) => eprintln!(
                 "instancectl: {}: cannot resume the interrupted {what}: {e}",
                 intent.name

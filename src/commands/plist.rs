@@ -24,7 +24,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
             &config.daemons_dir,
             &config.naming,
         );
-        print!("{}", String::from_utf8_lossy(&job.to_xml()));
+        crate::output::text(String::from_utf8_lossy(&job.to_xml()));
         return Ok(0);
     }
     match (&args.check, &args.name) {
@@ -58,7 +58,7 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
         }
     };
     let job = Launchd::new(config.clone()).job(&host, name, &config_directory);
-    print!("{}", String::from_utf8_lossy(&job.to_xml()));
+    crate::output::text(String::from_utf8_lossy(&job.to_xml()));
     Ok(0)
 }
 
@@ -89,10 +89,10 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
     let files = if files.is_empty() {
         let found = postfix_jobs(&config.daemons_dir)?;
         if found.is_empty() && !json {
-            println!(
+            crate::output::line(format_args!(
                 "no LaunchDaemon in {} runs Postfix",
                 config.daemons_dir.display()
-            );
+            ));
             return Ok(0);
         }
         found
@@ -122,7 +122,7 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
             }
             Ok(report) => {
                 problems += report.problems.len();
-                print!("{}", report.render());
+                crate::output::text(report.render());
             }
             Err(e) => unreadable.push(format!("{}: {e}", file.display())),
         }

@@ -47,6 +47,14 @@ pub struct QueueArgs {
     pub action: Option<QueueAction>,
 }
 
+/// The document `queue --json` answers with: the messages, or what was done to them.
+pub fn schema(args: &QueueArgs) -> Schema {
+    match args.action {
+        None | Some(QueueAction::List) => Schema::QUEUE,
+        Some(_) => Schema::QUEUE_CHANGE,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueName {
@@ -499,7 +507,7 @@ fn report(
     if !json {
         match (&error, touched) {
             (Some(e), _) => eprintln!("instancectl: {name}: {e}"),
-            (None, Some(n)) => println!("{name}: {done} {n} message(s)"),
+            (None, Some(n)) => output::line(format_args!("{name}: {done} {n} message(s)")),
             (None, None) => {}
         }
         if let Some(note) = &note {
@@ -633,9 +641,9 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
             continue;
         }
         if n > 0 && !shown[n - 1].messages.is_empty() {
-            println!();
+            output::line("");
         }
-        println!("{name}: {}", summary(&listing.messages));
+        output::line(format_args!("{name}: {}", summary(&listing.messages)));
         if listing.messages.is_empty() {
             continue;
         }
@@ -644,9 +652,9 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         for m in &listing.messages {
             table.add_row(row(m, now));
         }
-        println!("{}", table.trim_fmt());
+        output::line(table.trim_fmt());
         for (reason, count) in delay_reasons(&listing.messages) {
-            println!("  {count} waiting because: {reason}");
+            output::line(format_args!("  {count} waiting because: {reason}"));
         }
     }
     Ok(code)

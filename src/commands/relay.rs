@@ -53,17 +53,21 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
     if host.runner.dry_run() {
         return Ok(());
     }
-    println!("{}: {}", instance.display_name(), plan.describe());
+    crate::output::line(format_args!(
+        "{}: {}",
+        instance.display_name(),
+        plan.describe()
+    ));
     let summary = relay::summary(&instance);
     for line in summary.lines() {
-        println!("  {line}");
+        crate::output::line(format_args!("  {line}"));
     }
     if summary.deferred_messages > 0 {
-        println!(
+        crate::output::line(format_args!(
             "{} deferred message(s) wait for the next retry; `postqueue -c {} -f` retries them now",
             summary.deferred_messages,
             instance.config_directory.display()
-        );
+        ));
     }
     Ok(())
 }
@@ -110,10 +114,10 @@ fn apply(
         if running {
             tx.step("reloading the instance", |h| manager.reload(h, instance))?;
         } else if !host.runner.dry_run() {
-            println!(
+            crate::output::line(format_args!(
                 "{} is not running; the relay settings take effect when it starts",
                 instance.display_name()
-            );
+            ));
         }
         Ok(())
     })
@@ -138,9 +142,9 @@ fn show(host: &Host, args: &RelayShowArgs) -> Result<()> {
             },
         );
     }
-    println!("{}:", instance.display_name());
+    crate::output::line(format_args!("{}:", instance.display_name()));
     for line in summary.lines() {
-        println!("  {line}");
+        crate::output::line(format_args!("  {line}"));
     }
     Ok(())
 }

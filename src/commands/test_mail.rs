@@ -76,16 +76,16 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
     }
     let name = instance.display_name();
     match &follower {
-        Some(f) => println!(
+        Some(f) => crate::output::line(format_args!(
             "{name}: test message {message_id} submitted; following {}",
             f.path().display()
-        ),
-        None => println!(
+        )),
+        None => crate::output::line(format_args!(
             "{name}: test message {message_id} submitted; no mail log found (no maillog_file, \
              no {}), so following the queue: a deferral shows with its reason, a delivery \
              only as the message leaving the queue",
             maillog::SYSLOG_FILES.join(" or ")
-        ),
+        )),
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let fate = match follower.as_mut() {
@@ -189,7 +189,7 @@ fn follow_log(f: &mut Follower, syslog_name: &str, message_id: &str, deadline: I
                     if let Some((qid, id)) = maillog::message_id(line.text)
                         && id == message_id
                     {
-                        println!("queued as {qid}");
+                        crate::output::line(format_args!("queued as {qid}"));
                         queue_id = Some(qid.to_string());
                     }
                 }
@@ -278,7 +278,7 @@ fn follow_queue(
                 // Its maildrop ID is gone once pickup hands it to cleanup: the ID to
                 // give is the one it has in the queue proper.
                 if entry.queue_name != "maildrop" && announced.as_deref() != ours.as_deref() {
-                    println!("queued as {}", entry.queue_id);
+                    crate::output::line(format_args!("queued as {}", entry.queue_id));
                     announced = ours.clone();
                 }
                 let reason = entry.recipients.iter().find_map(|r| r.delay_reason.clone());
@@ -307,11 +307,11 @@ fn follow_queue(
 fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
     let name = &instance.name;
     let still_queued = |qid: &str| {
-        println!(
+        crate::output::line(format_args!(
             "the message stays in the queue and Postfix retries it: `instancectl queue {name}` \
              lists it, `instancectl queue {name} flush` retries it now, `instancectl queue \
              {name} delete {qid}` deletes it"
-        );
+        ));
     };
     match fate {
         Fate::Attempt {
@@ -320,7 +320,7 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             tls,
         } => {
             if let Some(tls) = tls {
-                println!("TLS: {tls}");
+                crate::output::line(format_args!("TLS: {tls}"));
             }
             let reply = maillog::server_reply(&delivery.detail);
             let outcome = match delivery.status.as_str() {
@@ -330,7 +330,7 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                 "expired" => "EXPIRED (returned to the sender)",
                 other => other,
             };
-            println!(
+            crate::output::line(format_args!(
                 "{outcome}: to <{}> via {} (dsn {})",
                 delivery.to,
                 if delivery.relay.is_empty() {
@@ -339,19 +339,22 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                     &delivery.relay
                 },
                 delivery.dsn
-            );
+            ));
             if delivery.status == "sent" {
                 if let Some(reply) = reply {
-                    println!("server replied: {reply}");
+                    crate::output::line(format_args!("server replied: {reply}"));
                 }
                 return 0;
             }
-            println!("reason: {}", delivery.detail);
+            crate::output::line(format_args!("reason: {}", delivery.detail));
             if let Some(reply) = reply {
-                println!("server replied: {reply}");
+                crate::output::line(format_args!("server replied: {reply}"));
             }
             if let Some(hint) = diagnose(&delivery.detail) {
-                println!("what to do: {}", hint.replace("NAME", &instance.name));
+                crate::output::line(format_args!(
+                    "what to do: {}",
+                    hint.replace("NAME", &instance.name)
+                ));
             }
             if delivery.status == "deferred" {
                 still_queued(queue_id);
@@ -359,12 +362,15 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             1
         }
         Fate::QueuedDeferred { queue_id, reason } => {
-            println!("DEFERRED: {reason}");
+            crate::output::line(format_args!("DEFERRED: {reason}"));
             if let Some(reply) = maillog::server_reply(reason) {
-                println!("server replied: {reply}");
+                crate::output::line(format_args!("server replied: {reply}"));
             }
             if let Some(hint) = diagnose(reason) {
-                println!("what to do: {}", hint.replace("NAME", &instance.name));
+                crate::output::line(format_args!(
+                    "what to do: {}",
+                    hint.replace("NAME", &instance.name)
+                ));
             }
             still_queued(queue_id);
             1
@@ -374,31 +380,31 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
                 .as_deref()
                 .map(|q| format!(" ({q})"))
                 .unwrap_or_default();
-            println!(
+            crate::output::line(format_args!(
                 "LEFT THE QUEUE{which} without being deferred: most likely delivered. Without \
                  a mail log instancectl cannot show the server's reply, or tell a delivery \
                  from a bounce (which goes to the sender); on macOS, `log show --last 5m \
                  --predicate 'process == \"smtp\"'` shows it"
-            );
+            ));
             0
         }
         Fate::Rejected { queue_id, text } => {
-            println!(
+            crate::output::line(format_args!(
                 "REJECTED by {}'s own checks ({queue_id}): {text}",
                 instance.display_name()
-            );
+            ));
             1
         }
         Fate::TimedOut { queue_id } => {
             match queue_id {
-                Some(qid) => println!(
+                Some(qid) => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message ({qid}) is still on its way; \
                      `instancectl queue {name}` shows it"
-                ),
-                None => println!(
+                )),
+                None => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message never showed up in the log; \
                      is the instance running (`instancectl status {name}`)?"
-                ),
+                )),
             }
             1
         }

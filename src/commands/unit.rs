@@ -44,6 +44,6 @@ pub fn run(host: &Host, args: &UnitArgs) -> Result<()> {
         &all,
         None,
     );
-    print!("{}", unit.to_text());
+    crate::output::text(unit.to_text());
     Ok(())
 }

@@ -185,10 +185,10 @@ impl Postfix {
     /// its failure is an error with Postfix's own words. A dry run only prints it.
     pub fn require_check(&self, config_dir: &Path) -> Result<()> {
         if self.runner.dry_run() {
-            println!(
+            crate::output::line(format_args!(
                 "would run: {}",
                 self.postfix_in(config_dir).arg("check").display()
-            );
+            ));
             return Ok(());
         }
         let outcome = self.check(config_dir)?;

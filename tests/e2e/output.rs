@@ -60,9 +60,365 @@ fn every_json_document_names_its_schema() {
     assert_eq!(doc["name"], "postfix-a");
 
     let doc = json(&sb.ctl("destroy postfix-a --json").ok());
-    assert_eq!(doc["schema"], "instancectl.destroy/v1");
-    assert_eq!(doc["name"], "postfix-a");
-    assert_eq!(doc["discarded_messages"], 0);
+    assert_eq!(doc["schema"], "instancectl.destroy/v2");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    assert_eq!(results(&doc), [("postfix-a", "", "destroyed")]);
+    assert_eq!(doc["instances"][0]["discarded_messages"], 0);
+}
+
+/// The (name, action, result) of each entry of a document's `instances`.
+fn results(doc: &Value) -> Vec<(&str, &str, &str)> {
+    fn text(v: &Value) -> &str {
+        v.as_str().unwrap_or_default()
+    }
+    doc["instances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no instances: {doc:#}"))
+        .iter()
+        .map(|i| (text(&i["name"]), text(&i["action"]), text(&i["result"])))
+        .collect()
+}
+
+/// The document of a run that succeeded, with `"ok": true` and no error.
+#[track_caller]
+fn ok_json(run: Run, schema: &str) -> Value {
+    let run = run.ok();
+    let doc = json(&run);
+    assert_eq!(doc["schema"], schema, "{run:#?}");
+    assert_eq!(doc["ok"], true, "{run:#?}");
+    assert!(doc["error"].is_null(), "{run:#?}");
+    doc
+}
+
+#[test]
+fn lifecycle_commands_answer_with_one_json_document() {
+    const LIFECYCLE: &str = "instancectl.lifecycle/v1";
+    let sb = Sandbox::scripted().null_client();
+    sb.ctl("create postfix-a --group mta --role output --listen 127.0.0.1:2525")
+        .ok();
+    sb.ctl("create postfix-b --group mta --role input --listen 127.0.0.1:2526")
+        .ok();
+
+    let stop = sb.ctl("stop -g mta --json");
+    assert!(
+        stop.stderr.contains("postfix-b: stopping ..."),
+        "progress stays on stderr: {stop:#?}"
+    );
+    let doc = ok_json(stop, LIFECYCLE);
+    assert_eq!(doc["action"], "stop");
+    assert_eq!(doc["dry_run"], false);
+    assert_eq!(
+        results(&doc),
+        [
+            ("postfix-b", "stop", "stopped"),
+            ("postfix-a", "stop", "stopped")
+        ]
+    );
+    let doc = ok_json(sb.ctl("stop postfix-a --json"), LIFECYCLE);
+    assert_eq!(results(&doc)[0].2, "already stopped");
+
+    // --dry-run: what it would run goes to stderr, stdout keeps the document.
+    let dry = sb.ctl("--dry-run start -g mta --json");
+    assert!(dry.stderr.contains("would run: "), "{dry:#?}");
+    let doc = ok_json(dry, LIFECYCLE);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(sb.banner("127.0.0.1", 2525), "", "a dry run started it");
+
+    let doc = ok_json(sb.ctl("start -g mta --json"), LIFECYCLE);
+    assert_eq!(doc["action"], "start");
+    let started: Vec<(&str, &str)> = results(&doc)
+        .into_iter()
+        .map(|(name, _, result)| (name, result))
+        .collect();
+    assert_eq!(
+        started,
+        [("postfix-a", "started"), ("postfix-b", "started")]
+    );
+    for entry in doc["instances"].as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let on_disk = sb.pid_file_pid(name).expect("a pid file");
+        assert_eq!(entry["master_pid"], on_disk, "{doc:#}");
+    }
+    let doc = ok_json(sb.ctl("start postfix-a --json"), LIFECYCLE);
+    assert_eq!(results(&doc)[0].2, "already running");
+
+    let doc = ok_json(sb.ctl("restart postfix-a --json"), LIFECYCLE);
+    let steps: Vec<(&str, &str)> = results(&doc)
+        .into_iter()
+        .map(|(_, action, result)| (action, result))
+        .collect();
+    assert_eq!(steps, [("stop", "stopped"), ("start", "started")]);
+    let doc = ok_json(sb.ctl("reload postfix-b --json"), LIFECYCLE);
+    assert_eq!(results(&doc)[0].2, "reloaded");
+
+    let doc = ok_json(sb.ctl("disable postfix-b --json"), LIFECYCLE);
+    assert_eq!(
+        results(&doc),
+        [
+            ("postfix-b", "stop", "stopped"),
+            ("postfix-b", "disable", "disabled")
+        ]
+    );
+    let doc = ok_json(sb.ctl("start -g mta --json"), LIFECYCLE);
+    let skipped = &doc["instances"][0];
+    assert_eq!(
+        (&skipped["name"], &skipped["result"], &skipped["reason"]),
+        (
+            &Value::from("postfix-b"),
+            &Value::from("skipped"),
+            &Value::from("disabled")
+        ),
+        "{doc:#}"
+    );
+    assert_eq!(results(&doc)[1].2, "already running");
+    let doc = ok_json(sb.ctl("enable postfix-b --json"), LIFECYCLE);
+    assert_eq!(
+        results(&doc),
+        [
+            ("postfix-b", "enable", "enabled"),
+            ("postfix-b", "start", "started")
+        ]
+    );
+
+    // A start that fails: exit 1, and the document says which instance and why.
+    sb.ctl("stop postfix-b").ok();
+    sb.sh("echo 'bogus line' >> /etc/postfix-b/main.cf").ok();
+    let failed = sb.ctl("start postfix-b --json");
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let doc = json(&failed);
+    assert_eq!(doc["schema"], LIFECYCLE);
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    assert_eq!(doc["error"]["exit_status"], 1, "{doc:#}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("missing '=' after attribute name"),
+        "{doc:#}"
+    );
+    assert_eq!(results(&doc), [("postfix-b", "start", "failed")]);
+    assert_eq!(doc["instances"][0]["reason"], message, "{doc:#}");
+    assert!(failed.stderr.contains("instancectl: "), "{failed:#?}");
+
+    // Bad input: exit 2 as without --json, and still a document.
+    let bad = sb.ctl("stop postfix-nosuch --json");
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    let doc = json(&bad);
+    assert_eq!(doc["schema"], LIFECYCLE);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_status"], 2);
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("postfix-nosuch"),
+        "{doc:#}"
+    );
+    // A command whose own document never came: an error document.
+    let bad = sb.ctl("list postfix-nosuch --json");
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    let doc = json(&bad);
+    assert_eq!(doc["schema"], "instancectl.error/v1");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["exit_status"], 2);
+}
+
+#[test]
+fn a_set_start_under_the_supervisor_says_which_instance_failed() {
+    let sb = Sandbox::new().null_client();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    sb.ctl("create postfix-b --listen 127.0.0.1:2526").ok();
+    let doc = ok_json(sb.ctl("stop --all --json"), "instancectl.lifecycle/v1");
+    let stopped: Vec<&str> = results(&doc).into_iter().map(|r| r.0).collect();
+    assert!(
+        stopped.contains(&"postfix-a") && stopped.contains(&"postfix-b"),
+        "{doc:#}"
+    );
+
+    sb.sh("echo 'bogus line' >> /etc/postfix-b/main.cf").ok();
+    let failed = sb.ctl("start --all --json");
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let doc = json(&failed);
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    let entry = |name: &str| {
+        doc["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no entry for {name}: {doc:#}"))
+            .clone()
+    };
+    assert_eq!(entry("postfix-a")["result"], "started", "{doc:#}");
+    assert_eq!(
+        entry("postfix-a")["master_pid"],
+        sb.pid_file_pid("postfix-a").expect("postfix-a runs")
+    );
+    assert_eq!(entry("postfix-b")["result"], "failed", "{doc:#}");
+    assert!(
+        entry("postfix-b")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("postfix-b"),
+        "{doc:#}"
+    );
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+}
+
+#[test]
+fn changing_commands_answer_with_one_json_document() {
+    let sb = Sandbox::scripted().null_client();
+
+    // A create that fails halfway is undone, and its document says so.
+    let failed =
+        sb.ctl("create postfix-c --listen 127.0.0.1:2527 --set message_size_limit=lots --json");
+    assert_eq!(failed.code, 1, "{failed:#?}");
+    let doc = json(&failed);
+    assert_eq!(doc["schema"], "instancectl.create/v1");
+    assert_eq!(doc["name"], "postfix-c");
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("postfix check failed, so everything this run changed was undone"),
+        "{doc:#}"
+    );
+    let doc = ok_json(
+        sb.ctl("create postfix-a --listen 127.0.0.1:2525 --json"),
+        "instancectl.create/v1",
+    );
+    assert_eq!(doc["started"], true);
+
+    // config show: the settings as an object.
+    let doc = ok_json(sb.ctl("config postfix-a --json"), "instancectl.config/v1");
+    let shown = &doc["instances"][0];
+    assert_eq!(shown["name"], "postfix-a");
+    assert_eq!(shown["config_directory"], "/etc/postfix-a");
+    assert_eq!(shown["settings"]["inet_interfaces"], "127.0.0.1", "{doc:#}");
+    assert_eq!(shown["settings"]["multi_instance_name"], "postfix-a");
+    let doc = ok_json(
+        sb.ctl("config postfix-a show delay_warning_time --json"),
+        "instancectl.config/v1",
+    );
+    assert_eq!(
+        doc["instances"][0]["settings"],
+        serde_json::json!({"delay_warning_time": "0h"})
+    );
+
+    // config set and unset: each changed setting, old and new.
+    const CHANGE: &str = "instancectl.config-change/v1";
+    let set = sb.ctl("config postfix-a set delay_warning_time=4h --json");
+    assert!(
+        set.stderr.contains("+delay_warning_time = 4h"),
+        "the diff is for people, on stderr: {set:#?}"
+    );
+    let doc = ok_json(set, CHANGE);
+    let changed = &doc["instances"][0];
+    assert_eq!(changed["result"], "reloaded", "{doc:#}");
+    assert_eq!(
+        changed["changes"],
+        serde_json::json!([{"parameter": "delay_warning_time", "old": null, "new": "4h"}])
+    );
+    let doc = ok_json(
+        sb.ctl("config postfix-a set delay_warning_time=4h --json"),
+        CHANGE,
+    );
+    assert_eq!(doc["instances"][0]["result"], "unchanged");
+    assert_eq!(doc["instances"][0]["changes"], serde_json::json!([]));
+    let doc = ok_json(
+        sb.ctl("config postfix-a unset delay_warning_time --json"),
+        CHANGE,
+    );
+    assert_eq!(
+        doc["instances"][0]["changes"],
+        serde_json::json!([{"parameter": "delay_warning_time", "old": "4h", "new": null}])
+    );
+    let refused = sb.ctl("config postfix-a set message_size_limit=lots --json");
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    let doc = json(&refused);
+    assert_eq!(doc["schema"], CHANGE);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["instances"][0]["result"], "undone", "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("message_size_limit"),
+        "{doc:#}"
+    );
+
+    // exec: the exit status and output of each run.
+    let doc = ok_json(
+        sb.ctl("exec postfix-a --json -- postconf -h inet_interfaces"),
+        "instancectl.exec/v1",
+    );
+    assert_eq!(
+        doc["command"],
+        serde_json::json!(["postconf", "-h", "inet_interfaces"])
+    );
+    let ran = &doc["instances"][0];
+    assert_eq!(ran["name"], "postfix-a");
+    assert_eq!(ran["exit_status"], 0);
+    assert_eq!(ran["stdout"], "127.0.0.1\n");
+    let failed = sb.ctl("exec postfix-a --json -- sh -c 'echo out; echo err >&2; exit 3'");
+    assert_eq!(failed.code, 3, "{failed:#?}");
+    let doc = json(&failed);
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    assert!(doc["error"].is_null(), "{doc:#}");
+    let ran = &doc["instances"][0];
+    assert_eq!(ran["exit_status"], 3);
+    assert_eq!(ran["stdout"], "out\n");
+    assert!(ran["stderr"].as_str().unwrap().contains("err"), "{doc:#}");
+
+    // reconcile: the drift found and the repair made.
+    sb.sh("postfix -c /etc/postfix-a stop").ok();
+    let doc = ok_json(sb.ctl("reconcile --json"), "instancectl.reconcile/v1");
+    // (The sandbox's primary, never started, is found and started too.)
+    let drifts = doc["drifts"].as_array().unwrap();
+    let drift = drifts
+        .iter()
+        .find(|d| d["name"] == "postfix-a")
+        .unwrap_or_else(|| panic!("no drift of postfix-a: {doc:#}"));
+    assert_eq!(drift["repair"], "start it");
+    assert!(drift["problem"].as_str().unwrap().contains("not running"));
+    assert!(drifts.iter().all(|d| d["result"] == "repaired"), "{doc:#}");
+    assert_eq!(doc["found"], drifts.len());
+    assert_eq!(doc["repaired"], drifts.len());
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    let doc = ok_json(sb.ctl("reconcile --json"), "instancectl.reconcile/v1");
+    assert_eq!(doc["drifts"], serde_json::json!([]));
+
+    // apply: each change planned and made.
+    sb.sh(
+        "printf '[[instance]]\\nname = \"postfix-d\"\\nlisten = [\"127.0.0.1:2528\"]\\n' \
+         > /tmp/instances.toml",
+    )
+    .ok();
+    let doc = ok_json(
+        sb.ctl("apply -f /tmp/instances.toml --json"),
+        "instancectl.apply/v1",
+    );
+    let made: Vec<(&str, &str, &str)> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["change"].as_str().unwrap(),
+                c["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("postfix-a", "destroy", "done"),
+            ("postfix-d", "create", "done")
+        ]
+    );
+    let doc = ok_json(
+        sb.ctl("apply -f /tmp/instances.toml --json"),
+        "instancectl.apply/v1",
+    );
+    assert_eq!(doc["changes"], serde_json::json!([]));
 }
 
 #[test]
@@ -101,6 +457,32 @@ fn tables_fit_80_columns_and_wide_shows_the_rest() {
         lines[0].contains("STATUS") && !lines[0].contains("RSS"),
         "{narrow:#?}"
     );
+    // A name wraps after a dash, never inside a word.
+    let names = [
+        "postfix-outbound-relay-eu-west",
+        "postfix-inbound-submission-eu",
+        "outbound-mail",
+    ];
+    let mut pieces: Vec<String> = Vec::new();
+    for name in names {
+        let parts: Vec<&str> = name.split_inclusive('-').collect();
+        for a in 0..parts.len() {
+            for b in a + 1..=parts.len() {
+                pieces.push(parts[a..b].concat());
+            }
+        }
+    }
+    for line in &lines[1..] {
+        for word in line.split_whitespace() {
+            if word.contains("-out") || word.contains("-in") || word.starts_with("bound") {
+                assert!(
+                    pieces.contains(&word.to_string()),
+                    "{word:?} is cut inside a word:\n{}",
+                    narrow.stdout
+                );
+            }
+        }
+    }
     assert!(narrow.stdout.contains("healthy"), "{narrow:#?}");
 
     let wide = sb.ctl("status -o wide").ok();

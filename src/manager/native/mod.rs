@@ -17,10 +17,10 @@ pub struct Native;
 
 fn ask(host: &Host, request: &Request) -> Result<Response> {
     if host.runner.dry_run() {
-        println!(
+        crate::output::line(format_args!(
             "would ask the supervisor: {}",
             serde_json::to_string(request).unwrap_or_default()
-        );
+        ));
         return Ok(Response {
             ok: true,
             ..Response::default()
