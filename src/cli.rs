@@ -288,11 +288,8 @@ impl InstanceArgs {
 
     /// The choice of a command that needs one; none is bad input.
     pub fn selection(&self) -> crate::error::Result<Selection> {
-        self.given().ok_or_else(|| {
-            crate::error::Error::bad_input(
-                "say which instances: a NAME (or -i NAME), -g GROUP, or -a for all of them",
-            )
-        })
+        self.given()
+            .ok_or_else(|| crate::error::InputError::NoSelection.into())
     }
 
     /// The choice, every instance when none was made.

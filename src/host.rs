@@ -3,6 +3,7 @@
 //! host's business: commands hold the host and a manager side by side, and managers
 //! act on the host they are given.
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
@@ -83,9 +84,10 @@ pub fn select_in(all: Vec<Instance>, selection: &Selection) -> Result<Vec<Instan
                 .filter(|i| i.group.as_deref() == Some(group))
                 .collect();
             if members.is_empty() {
-                Err(Error::bad_input(format!(
-                    "no instance is in group {group:?}; `instancectl list` shows the groups"
-                )))
+                Err(InputError::NoSuchGroup {
+                    group: group.clone(),
+                }
+                .into())
             } else {
                 Ok(members)
             }
@@ -100,13 +102,10 @@ fn find(all: Vec<Instance>, name: &str) -> Result<Instance> {
         .map(|i| i.name.clone())
         .collect();
     all.into_iter().find(|i| i.name == name).ok_or_else(|| {
-        let known = if names.is_empty() {
-            "there are no secondary instances yet".to_string()
-        } else {
-            format!("the instances are: {}", names.join(", "))
-        };
-        Error::bad_input(format!(
-            "no instance named {name:?}; {known} (`-` is the primary)"
-        ))
+        InputError::NoSuchInstance {
+            name: name.into(),
+            known: names,
+        }
+        .into()
     })
 }

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::PostfixError;
+use crate::error::Result;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf::{self, ListenSettings, Listener};
@@ -92,11 +93,13 @@ impl Instance {
     pub fn directories(&self) -> Result<(&Path, &Path)> {
         match (&self.broken, &self.queue_directory, &self.data_directory) {
             (None, Some(queue), Some(data)) => Ok((queue, data)),
-            (why, _, _) => Err(Error::failed(format!(
-                "{} is broken, so instancectl leaves it alone: {}",
-                self.display_name(),
-                why.as_deref().unwrap_or("its directories are not known")
-            ))),
+            (why, _, _) => Err(PostfixError::InstanceBroken {
+                instance: self.display_name().to_string(),
+                why: why
+                    .clone()
+                    .unwrap_or_else(|| "its directories are not known".into()),
+            }
+            .into()),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::error::StateError;
 use crate::error::{Error, Result};
 
 /// Held while it lives; released on drop (or when the process dies).
@@ -15,7 +16,10 @@ pub struct HostLock {
 }
 
 fn open(state_dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File)> {
-    std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, e))?;
+    std::fs::create_dir_all(state_dir).map_err(|error| StateError::Directory {
+        dir: state_dir.into(),
+        error,
+    })?;
     let path = state_dir.join(name);
     let file = OpenOptions::new()
         .create(true)
@@ -37,8 +41,10 @@ impl HostLock {
                     "waiting for another instancectl to finish ({})",
                     path.display()
                 );
-                Flock::lock(file, FlockArg::LockExclusive)
-                    .map_err(|(_, e)| Error::io(&path, e.into()))?
+                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StateError::Lock {
+                    lock: path.clone(),
+                    error: e.into(),
+                })?
             }
         };
         Ok(HostLock { _lock: lock })
@@ -48,12 +54,39 @@ impl HostLock {
     /// masters, so it must refuse instead.
     pub fn supervisor(state_dir: &Path) -> Result<HostLock> {
         let (path, file) = open(state_dir, "supervisor.lock")?;
-        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-            Error::failed(format!(
-                "another instancectl supervisor is already running ({} is locked)",
-                path.display()
-            ))
-        })?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| StateError::SupervisorRunning { lock: path })?;
         Ok(HostLock { _lock: lock })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_supervisor_is_refused_and_told_which_lock_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = HostLock::supervisor(dir.path()).unwrap();
+        let err = HostLock::supervisor(dir.path()).err().unwrap();
+        assert_eq!(err.exit_code(), 1);
+        assert!(matches!(
+            err.into_state(),
+            StateError::SupervisorRunning { lock } if lock == dir.path().join("supervisor.lock")
+        ));
+        drop(first);
+        assert!(HostLock::supervisor(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_state_directory_that_cannot_be_made_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, b"").unwrap();
+        let state_dir = file.join("state");
+        assert!(matches!(
+            HostLock::acquire(&state_dir).err().unwrap().into_state(),
+            StateError::Directory { dir, .. } if dir == state_dir
+        ));
     }
 }

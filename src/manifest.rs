@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::roles::Role;
 use crate::validate::{self, ListenSpec};
@@ -76,27 +77,31 @@ impl Wanted {
 
 /// Reads and checks a manifest; `defaults` is `postconf -d`, to check `set`.
 pub fn load(path: &Path, defaults: &BTreeMap<String, String>) -> Result<Vec<Wanted>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::bad_input(format!("cannot read the manifest {}: {e}", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::ManifestUnreadable {
+        path: path.into(),
+        source,
     })?;
     parse(&text, defaults).map_err(|e| match e {
-        Error::BadInput(msg) => Error::bad_input(format!("{}: {msg}", path.display())),
+        Error::Input(source) => InputError::InManifest {
+            path: path.into(),
+            source,
+        }
+        .into(),
         other => other,
     })
 }
 
 pub fn parse(text: &str, defaults: &BTreeMap<String, String>) -> Result<Vec<Wanted>> {
-    let file: File = toml::from_str(text).map_err(|e| Error::bad_input(e.to_string()))?;
+    let file: File = toml::from_str(text).map_err(|e| InputError::ManifestSyntax {
+        message: e.to_string(),
+    })?;
     let mut names = BTreeSet::new();
     let mut taken: Vec<(ListenSpec, String)> = Vec::new();
     let mut wanted = Vec::new();
     for entry in file.instance {
         validate::instance_name(&entry.name)?;
         if !names.insert(entry.name.clone()) {
-            return Err(Error::bad_input(format!(
-                "instance {} appears twice; each name once",
-                entry.name
-            )));
+            return Err(InputError::ManifestNameTwice { name: entry.name }.into());
         }
         if let Some(group) = &entry.group {
             validate::group_name(group)?;
@@ -104,10 +109,12 @@ pub fn parse(text: &str, defaults: &BTreeMap<String, String>) -> Result<Vec<Want
         let listen = validate::listen_list(&entry.listen, entry.role)?;
         for spec in &listen {
             if let Some((_, other)) = taken.iter().find(|(l, _)| l == spec) {
-                return Err(Error::bad_input(format!(
-                    "{} and {other} both listen on {spec}",
-                    entry.name
-                )));
+                return Err(InputError::ManifestListenTwice {
+                    name: entry.name,
+                    other: other.clone(),
+                    listen: (*spec).into(),
+                }
+                .into());
             }
             taken.push((*spec, entry.name.clone()));
         }
@@ -175,5 +182,38 @@ enabled = false
             let err = parse(text, &defaults()).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn mistakes_name_the_instance_and_the_file() {
+        let input = |text: &str| parse(text, &defaults()).unwrap_err().into_input();
+        assert!(matches!(
+            input("[[instance]]\nname = \"postfix-a\"\n[[instance]]\nname = \"postfix-a\"\n"),
+            InputError::ManifestNameTwice { name } if name == "postfix-a"
+        ));
+        assert!(matches!(
+            input(
+                "[[instance]]\nname = \"postfix-a\"\nlisten = [\"127.0.0.1:2525\"]\n\
+                 [[instance]]\nname = \"postfix-b\"\nlisten = [\"127.0.0.1:2525\"]\n"
+            ),
+            InputError::ManifestListenTwice { name, other, .. }
+                if name == "postfix-b" && other == "postfix-a"
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("instances.toml");
+        std::fs::write(&path, "[[instance]]\nname = \"in\"\n").unwrap();
+        let err = load(&path, &defaults()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(matches!(
+            err.into_input(),
+            InputError::InManifest { path: p, source }
+                if p == path && matches!(*source, InputError::NameWithoutPrefix { .. })
+        ));
+        assert!(matches!(
+            load(&dir.path().join("missing.toml"), &defaults())
+                .unwrap_err()
+                .into_input(),
+            InputError::ManifestUnreadable { .. }
+        ));
     }
 }

@@ -146,7 +146,7 @@ fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Error::failed(format!("cannot write to standard output: {e}")))
+        .map_err(|e| Error::system("cannot write to standard output", e))
 }
 
 /// The JSON document of this run, when `--json` asked for one.

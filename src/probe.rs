@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::PostfixError;
+use crate::error::Result;
 use crate::instance::Instance;
 use crate::postfix::master_cf::{self, Listener};
 
@@ -31,14 +32,11 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
                 if others.is_empty() {
                     return Ok(pid);
                 }
-                let what: Vec<String> = others.iter().map(|f| f.to_string()).collect();
-                return Err(Error::failed(format!(
-                    "{} serves, but another program listens where it does: {}; the kernel \
-                     hands that program some of the connections (SO_REUSEPORT): stop it, or \
-                     give the instance another address or port",
-                    instance.display_name(),
-                    what.join("; ")
-                )));
+                return Err(PostfixError::ForeignListener {
+                    instance: instance.display_name().to_string(),
+                    others: others.iter().map(|f| f.to_string()).collect(),
+                }
+                .into());
             }
             (pid, _) if Instant::now() >= deadline => {
                 let mut reasons = missing;
@@ -49,12 +47,12 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
                         format!("no master process ({} names none alive)", file.display()),
                     );
                 }
-                return Err(Error::failed(format!(
-                    "{} did not come up within {} s: {}",
-                    instance.display_name(),
-                    timeout.as_secs(),
-                    reasons.join("; ")
-                )));
+                return Err(PostfixError::NotServing {
+                    instance: instance.display_name().to_string(),
+                    seconds: timeout.as_secs(),
+                    reasons,
+                }
+                .into());
             }
             _ => std::thread::sleep(Duration::from_millis(100)),
         }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 use crate::manager::{Drift, Repair, ServiceManager};
 use crate::output::{self, Schema};
 
@@ -204,9 +205,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, options: Options) -> Resul
         )),
     }
     if outcome.reported + outcome.failed > 0 {
-        return Err(Error::failed(
-            "some problems remain; see above for what to fix by hand",
-        ));
+        return Err(ManagerError::ProblemsRemain.into());
     }
     Ok(())
 }
@@ -226,7 +225,7 @@ pub fn watch(
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| Error::failed(format!("cannot handle signals: {e}")))?;
+            .map_err(|e| Error::system("cannot handle signals", e))?;
     }
     tracing::info!(manager = ?manager.kind(), interval = ?interval, "watching for drift");
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {

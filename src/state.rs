@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StateError};
 use crate::roles::Role;
 use crate::runner::Runner;
 
@@ -136,7 +136,7 @@ impl StateStore {
         self.dir.join("intents")
     }
 
-    fn intent_path(&self, name: &str) -> PathBuf {
+    pub fn intent_path(&self, name: &str) -> PathBuf {
         self.intents_dir().join(format!("{name}.toml"))
     }
 
@@ -146,8 +146,10 @@ impl StateStore {
             return Ok(());
         }
         let path = self.intent_path(&intent.name);
-        let text = toml::to_string(intent)
-            .map_err(|e| Error::failed(format!("cannot encode intent record: {e}")))?;
+        let text = toml::to_string(intent).map_err(|error| StateError::Encode {
+            record: "intent",
+            error,
+        })?;
         std::fs::create_dir_all(self.intents_dir())
             .map_err(|e| Error::io(self.intents_dir(), e))?;
         crate::runner::atomic_write(&path, text.as_bytes(), 0o644).map_err(|e| Error::io(&path, e))
@@ -197,7 +199,10 @@ impl StateStore {
             self.dir.join("stopped"),
             self.intents_dir(),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            std::fs::create_dir_all(&dir).map_err(|error| StateError::Directory {
+                dir: dir.clone(),
+                error,
+            })?;
         }
         Ok(())
     }
@@ -238,8 +243,10 @@ impl StateStore {
 
     pub fn save(&self, runner: &Runner, name: &str, record: &InstanceRecord) -> Result<()> {
         let path = self.path(name);
-        let text = toml::to_string(record)
-            .map_err(|e| Error::failed(format!("cannot encode instance record: {e}")))?;
+        let text = toml::to_string(record).map_err(|error| StateError::Encode {
+            record: "instance",
+            error,
+        })?;
         runner.write_file(&path, text.as_bytes(), 0o644)
     }
 

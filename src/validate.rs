@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::error::{AddressProblem, InputError};
 use crate::roles::Role;
 
 const NAME_MAX: usize = 40;
@@ -13,28 +14,30 @@ const NAME_MAX: usize = 40;
 /// launchd labels and shells can carry it safely.
 pub fn instance_name(name: &str) -> Result<()> {
     let Some(suffix) = name.strip_prefix("postfix-") else {
-        return Err(Error::bad_input(format!(
-            "instance name {name:?} must start with \"postfix-\" (postmulti requires it), \
-             for example postfix-{}",
-            sanitized(name)
-        )));
+        return Err(InputError::NameWithoutPrefix {
+            name: name.into(),
+            suggestion: sanitized(name),
+        }
+        .into());
     };
     let length = name.chars().count();
     if length > NAME_MAX {
-        return Err(Error::bad_input(format!(
-            "instance name {name:?} is {length} characters long; use at most {NAME_MAX}"
-        )));
+        return Err(InputError::NameTooLong {
+            name: name.into(),
+            length,
+            max: NAME_MAX,
+        }
+        .into());
     }
     // The part after "postfix-" becomes the first label of the instance's myhostname
     // (postfix-in: in.<host>), and Postfix refuses a label that ends with '-'
     // ("valid_hostname: misplaced hyphen"), although postmulti takes the name.
     if !is_safe_word(suffix) || suffix.ends_with('-') {
-        return Err(Error::bad_input(format!(
-            "instance name {name:?} may only use lower-case letters, digits and '-' after \
-             \"postfix-\", starting and ending with a letter or digit, for example \
-             postfix-{}",
-            sanitized(suffix)
-        )));
+        return Err(InputError::NameCharacters {
+            name: name.into(),
+            suggestion: sanitized(suffix),
+        }
+        .into());
     }
     Ok(())
 }
@@ -42,10 +45,10 @@ pub fn instance_name(name: &str) -> Result<()> {
 /// A postmulti group name.
 pub fn group_name(group: &str) -> Result<()> {
     if group.len() > 32 || !is_safe_word(group) {
-        return Err(Error::bad_input(format!(
-            "group {group:?} must be 1 to 32 lower-case letters, digits or '-', starting \
-             with a letter or digit (for example mta)"
-        )));
+        return Err(InputError::GroupName {
+            group: group.into(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -88,6 +91,12 @@ impl ListenSpec {
     }
 }
 
+impl From<ListenSpec> for std::net::SocketAddr {
+    fn from(spec: ListenSpec) -> Self {
+        std::net::SocketAddr::new(spec.ip, spec.port)
+    }
+}
+
 impl std::fmt::Display for ListenSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.service_name())
@@ -97,19 +106,20 @@ impl std::fmt::Display for ListenSpec {
 /// `ADDR[:PORT]`: an IPv4 address, or an IPv6 address in brackets when a port
 /// follows; the port defaults to 25.
 pub fn listen(text: &str) -> Result<ListenSpec> {
-    let hint =
-        "write --listen ADDR[:PORT], for example 127.0.1.1 or 192.0.2.10:25 or [2001:db8::1]:2525";
+    let bad = |problem| InputError::Listen {
+        text: text.into(),
+        problem,
+    };
     let (addr, port) = if let Some(rest) = text.strip_prefix('[') {
         let (addr, after) = rest
             .split_once(']')
-            .ok_or_else(|| Error::bad_input(format!("--listen {text:?}: missing ']'; {hint}")))?;
+            .ok_or_else(|| bad(AddressProblem::MissingBracket))?;
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| {
-                Error::bad_input(format!(
-                    "--listen {text:?}: expected ':PORT' after ']'; {hint}"
-                ))
-            })?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| bad(AddressProblem::NoPortAfterBracket))?,
+            ),
         };
         (addr, port)
     } else if text.matches(':').count() > 1 {
@@ -120,25 +130,18 @@ pub fn listen(text: &str) -> Result<ListenSpec> {
             None => (text, None),
         }
     };
-    let ip: IpAddr = addr.parse().map_err(|_| {
-        Error::bad_input(format!(
-            "--listen {text:?}: {addr:?} is not an IP address (host names are not accepted, \
-             since Postfix binds addresses); {hint}"
-        ))
-    })?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| bad(AddressProblem::NotAnIp(addr.into())))?;
     if ip.is_unspecified() || ip.is_multicast() {
-        return Err(Error::bad_input(format!(
-            "--listen {text:?}: {ip} cannot be listened on; name one address of this host"
-        )));
+        return Err(bad(AddressProblem::NotListenable(ip)).into());
     }
     let port = match port {
         None => 25,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
             _ => {
-                return Err(Error::bad_input(format!(
-                    "--listen {text:?}: port {p:?} must be a number from 1 to 65535"
-                )));
+                return Err(bad(AddressProblem::Port(p.into())).into());
             }
         },
     };
@@ -157,7 +160,10 @@ pub fn listen_list(words: &[String], role: Role) -> Result<Vec<ListenSpec>> {
     }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(dup) = specs.iter().find(|l| !seen.insert(**l)) {
-        return Err(Error::bad_input(format!("--listen {dup} is given twice")));
+        return Err(InputError::ListenTwice {
+            listen: (*dup).into(),
+        }
+        .into());
     }
     Ok(specs)
 }
@@ -202,18 +208,13 @@ const RESERVED: [(&str, &str); 14] = [
 /// `PARAM=VALUE`: a parameter this Postfix knows (`defaults` is `postconf -d`), a
 /// value on one line.
 pub fn setting(text: &str, defaults: &BTreeMap<String, String>) -> Result<(String, String)> {
-    let (name, value) = text.split_once('=').ok_or_else(|| {
-        Error::bad_input(format!(
-            "--set {text:?}: expected PARAM=VALUE, for example --set message_size_limit=20480000"
-        ))
-    })?;
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| InputError::SetWithoutValue { text: text.into() })?;
     let (name, value) = (name.trim(), value.trim());
     parameter(name, defaults)?;
     if value.contains(['\n', '\r', '\0']) {
-        return Err(Error::bad_input(format!(
-            "--set {name}: the value contains a line break or NUL character; main.cf values \
-             are one line (separate list items with commas or spaces)"
-        )));
+        return Err(InputError::SetMultiline { name: name.into() }.into());
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -223,24 +224,21 @@ pub fn setting(text: &str, defaults: &BTreeMap<String, String>) -> Result<(Strin
 /// ties the instance to its directories or has a command of its own.
 pub fn parameter(name: &str, known: &BTreeMap<String, String>) -> Result<()> {
     if let Some((_, why)) = RESERVED.iter().find(|(n, _)| *n == name) {
-        return Err(Error::bad_input(format!(
-            "{name}: this parameter cannot be set this way: {why}"
-        )));
+        return Err(InputError::ReservedParameter {
+            name: name.into(),
+            why,
+        }
+        .into());
     }
     if name.is_empty()
         || !name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        return Err(Error::bad_input(format!(
-            "{name:?} is not a Postfix parameter name (lower-case letters, digits and '_')"
-        )));
+        return Err(InputError::ParameterSpelling { name: name.into() }.into());
     }
     if !known.contains_key(name) {
-        return Err(Error::bad_input(format!(
-            "{name}: this Postfix does not know a parameter named {name:?} \
-             (see `postconf -d` for the list; check the spelling)"
-        )));
+        return Err(InputError::UnknownParameter { name: name.into() }.into());
     }
     Ok(())
 }
@@ -289,6 +287,54 @@ mod tests {
                 .to_string()
                 .contains("postfix-in")
         );
+    }
+
+    #[test]
+    fn each_mistake_is_its_own_variant_holding_what_was_typed() {
+        let input = |r: Result<_>| r.map(|_| ()).unwrap_err().into_input();
+        assert!(matches!(
+            input(instance_name("in")),
+            InputError::NameWithoutPrefix { name, suggestion } if name == "in" && suggestion == "in"
+        ));
+        assert!(matches!(
+            input(instance_name("postfix-x-")),
+            InputError::NameCharacters { .. }
+        ));
+        assert!(matches!(
+            input(listen("127.0.0.1:x").map(drop)),
+            InputError::Listen { text, problem: AddressProblem::Port(port) }
+                if text == "127.0.0.1:x" && port == "x"
+        ));
+        assert!(matches!(
+            input(listen("[::1").map(drop)),
+            InputError::Listen {
+                problem: AddressProblem::MissingBracket,
+                ..
+            }
+        ));
+        assert!(matches!(
+            input(listen("0.0.0.0").map(drop)),
+            InputError::Listen { problem: AddressProblem::NotListenable(ip), .. } if ip.is_unspecified()
+        ));
+        let twice = ["127.0.0.1:2525".to_string(), "127.0.0.1:2525".to_string()];
+        assert!(matches!(
+            input(listen_list(&twice, Role::Plain).map(drop)),
+            InputError::ListenTwice { listen } if listen.port() == 2525
+        ));
+        let defaults: BTreeMap<String, String> =
+            [("message_size_limit".to_string(), "10240000".to_string())].into();
+        assert!(matches!(
+            input(setting("queue_directory=/tmp", &defaults).map(drop)),
+            InputError::ReservedParameter { name, .. } if name == "queue_directory"
+        ));
+        assert!(matches!(
+            input(setting("message_size_limt=5", &defaults).map(drop)),
+            InputError::UnknownParameter { name } if name == "message_size_limt"
+        ));
+        assert!(matches!(
+            input(setting("noequals", &defaults).map(drop)),
+            InputError::SetWithoutValue { text } if text == "noequals"
+        ));
     }
 
     #[test]

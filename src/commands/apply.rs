@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::cli::{ApplyArgs, CreateArgs};
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -130,14 +131,12 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
         if let Some(record) = recorded
             && record.listen != w.listen_words()
         {
-            return Err(Error::bad_input(format!(
-                "{}: the manifest moves it from {} to {}; apply does not move a running \
-                 instance's listeners: `instancectl destroy {}` and apply again",
-                w.name,
-                record.listen.join(", "),
-                w.listen_words().join(", "),
-                w.name
-            )));
+            return Err(InputError::ManifestMovesListeners {
+                name: w.name.clone(),
+                recorded: record.listen.clone(),
+                wanted: w.listen_words(),
+            }
+            .into());
         }
         let desired = create::desired_settings(host, &w.name, w.role, &w.listen, w.set.clone())?;
         let main_cf = MainCf::read(&instance.config_directory).unwrap_or_default();

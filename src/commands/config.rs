@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::cli::InstanceArgs;
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
@@ -156,10 +157,10 @@ fn show(host: &Host, instances: &[Instance], args: &ShowArgs) -> Result<()> {
         }
         for name in &args.params {
             if !known.contains_key(name) {
-                return Err(Error::bad_input(format!(
-                    "{name:?}: this Postfix knows no such parameter and main.cf does not \
-                     define it (see `postconf -d`; check the spelling)"
-                )));
+                return Err(InputError::UndefinedParameter {
+                    name: name.to_string(),
+                }
+                .into());
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 
 /// Goes ahead when `yes` was given or a person at the terminal answers "y"; a dry run
@@ -13,10 +14,10 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<()> {
         return Ok(());
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(Error::bad_input(format!(
-            "{question}: this cannot be undone, and there is no terminal to ask; pass --yes \
-             to go ahead (nothing was changed)"
-        )));
+        return Err(InputError::NoTerminalToConfirm {
+            question: question.into(),
+        }
+        .into());
     }
     eprint!("{question}? This cannot be undone. [y/N] ");
     let _ = std::io::stderr().flush();
@@ -24,9 +25,9 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<()> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| Error::failed(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| Error::system("cannot read the answer", e))?;
     match answer.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Ok(()),
-        _ => Err(Error::bad_input("not confirmed; nothing was changed")),
+        _ => Err(InputError::NotConfirmed.into()),
     }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::CreateArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::{self, Instance};
@@ -75,9 +77,7 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
     let primary =
         MainCf::read(primary_dir).map_err(|e| Error::io(primary_dir.join("main.cf"), e))?;
     if primary.get("multi_instance_enable") != Some("yes") {
-        return Err(Error::bad_input(
-            "multi-instance management is off; run `instancectl init` first",
-        ));
+        return Err(InputError::MultiInstanceOff.into());
     }
     let instances = host.instances()?;
     let new_directories = vec![
@@ -86,17 +86,13 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         sibling(&host.postfix.data_directory, &args.name),
     ];
     if instances.iter().any(|i| i.name == args.name) {
-        return Err(Error::bad_input(format!(
-            "instance {} already exists; pick another name, or `instancectl destroy {}` first",
-            args.name, args.name
-        )));
+        return Err(InputError::InstanceExists {
+            name: args.name.clone(),
+        }
+        .into());
     }
     if let Some(dir) = new_directories.iter().find(|d| d.exists()) {
-        return Err(Error::bad_input(format!(
-            "{} already exists but belongs to no instance postmulti knows; move it away or \
-             pick another name",
-            dir.display()
-        )));
+        return Err(InputError::DirectoryTaken { dir: dir.clone() }.into());
     }
 
     let relay = relay_plan(host, args, &new_directories[0])?;
@@ -140,11 +136,10 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
 fn relay_plan(host: &Host, args: &CreateArgs, config_dir: &Path) -> Result<Option<RelayPlan>> {
     if args.role != Role::Relay {
         if args.relay.any() {
-            return Err(Error::bad_input(format!(
-                "--provider, --sasl-user and the other relay options need --role relay; to make \
-                 an existing instance relay, use `instancectl relay set {}`",
-                args.name
-            )));
+            return Err(InputError::RelayOptionsNeedRelayRole {
+                name: args.name.clone(),
+            }
+            .into());
         }
         return Ok(None);
     }
@@ -225,10 +220,11 @@ pub fn desired_settings(
         && !protocols.contains("all")
         && !protocols.contains("ipv6")
     {
-        return Err(Error::bad_input(format!(
-            "--listen {v6} is an IPv6 address, but --set inet_protocols={protocols} leaves \
-             IPv6 out; drop that --set, or add ipv6 to it"
-        )));
+        return Err(InputError::Ipv6LeftOut {
+            listen: (*v6).into(),
+            protocols: protocols.clone(),
+        }
+        .into());
     }
     Ok(settings)
 }
@@ -278,11 +274,12 @@ fn refuse_disabled_listeners(
             || services.iter().any(|s| *word == format!("{s}/inet"))
     });
     match off {
-        Some(word) if !asked.is_empty() => Err(Error::bad_input(format!(
-            "--listen asks for SMTP on {}, but --set master_service_disable={disabled} turns \
-             {word} off; drop one of the two",
-            services.join(", ")
-        ))),
+        Some(word) if !asked.is_empty() => Err(InputError::ListenersDisabled {
+            services,
+            disabled: disabled.clone(),
+            word: word.into(),
+        }
+        .into()),
         _ => Ok(()),
     }
 }
@@ -327,17 +324,15 @@ fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) ->
     for other in instances {
         for theirs in &other.listeners {
             if let Some(mine) = planned.iter().find(|l| l.collides_with(theirs)) {
-                let fix = if other.is_primary() {
-                    " (make the primary a null client with `instancectl init --null-client`, or"
-                } else {
-                    " (choose"
-                };
-                return Err(Error::bad_input(format!(
-                    "{name} would listen on {mine}, but {} already serves {theirs} ({}){fix} \
-                     another --listen address or port)",
-                    other.display_name(),
-                    theirs.service
-                )));
+                return Err(InputError::ListenerTaken {
+                    name: name.into(),
+                    mine: mine.to_string(),
+                    other: other.display_name().to_string(),
+                    other_is_primary: other.is_primary(),
+                    theirs: theirs.to_string(),
+                    service: theirs.service.clone(),
+                }
+                .into());
             }
         }
     }
@@ -545,9 +540,10 @@ fn planned_instance(plan: &Plan) -> Instance {
 
 fn reload_instance(host: &Host, name: &str) -> Result<Instance> {
     let listed: Vec<Listed> = host.postfix.postmulti().list()?;
-    let entry = listed.iter().find(|l| l.name == name).ok_or_else(|| {
-        Error::failed(format!("postmulti does not list {name} after creating it"))
-    })?;
+    let entry = listed
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| PostfixError::NotListedAfterCreate { name: name.into() })?;
     Ok(instance::load(&host.postfix, &host.state, entry))
 }
 

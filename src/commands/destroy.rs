@@ -7,7 +7,8 @@
 use super::confirm::confirm;
 use super::lifecycle::secondaries;
 use crate::cli::DestroyArgs;
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -27,7 +28,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Res
     if !matches!(selection, Selection::One(_)) {
         let names: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
         if names.is_empty() {
-            return Err(Error::bad_input("no secondary instance is selected"));
+            return Err(InputError::NoSecondarySelected.into());
         }
         confirm(
             &format!("destroy {} ({})", names.join(", "), names.len()),
@@ -130,13 +131,13 @@ fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
             .filter(|(_, n)| *n > 0)
             .map(|(q, n)| format!("{n} in {q}"))
             .collect();
-        return Err(Error::bad_input(format!(
-            "{name} has {} queued message(s) ({}); let them be delivered (`postqueue -c {} -f`), \
-             or pass --force-discard-queue to delete them with the instance",
-            queued.total(),
-            detail.join(", "),
-            instance.config_directory.display()
-        )));
+        return Err(InputError::QueueNotEmpty {
+            name: name.to_string(),
+            total: queued.total(),
+            by_queue: detail,
+            config_directory: instance.config_directory.clone(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -84,9 +85,7 @@ fn runnable(host: &Host, selection: &Selection, action: &str) -> Result<Vec<Inst
     if let (Selection::One(name), [only]) = (selection, selected.as_slice())
         && !only.enabled
     {
-        return Err(Error::bad_input(format!(
-            "{name} is disabled; `instancectl enable {name}` enables and starts it"
-        )));
+        return Err(InputError::Disabled { name: name.clone() }.into());
     }
     Ok(selected
         .into_iter()
@@ -436,9 +435,7 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
         && matches!(selection, Selection::One(_))
         && only.is_primary()
     {
-        return Err(Error::bad_input(format!(
-            "the primary instance cannot be {done}: postmulti needs it to manage the others"
-        )));
+        return Err(InputError::PrimaryRefused { done: done.into() }.into());
     }
     Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use crate::cli::OneInstanceArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::postfix::maillog::{self, Follower, LogSource};
@@ -57,27 +59,23 @@ pub struct LogsArgs {
 pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let selected = host.select(&args.instance.selection())?;
-    let instance = selected
-        .first()
-        .ok_or_else(|| Error::bad_input("name the instance whose log lines to show"))?;
+    let [instance] = selected.as_slice() else {
+        return Err(InputError::OneInstanceOnly { command: "logs" }.into());
+    };
     let values = host
         .postfix
         .expanded(&instance.config_directory, &["syslog_name", "maillog_file"])?;
     let syslog_name = values.get("syslog_name").cloned().unwrap_or_default();
     let maillog_file = values.get("maillog_file").cloned().unwrap_or_default();
-    let source = maillog::source(&maillog_file).ok_or_else(|| {
-        Error::failed(format!(
-            "{} logs nowhere instancectl can read: no maillog_file, no systemd journal, and \
-             no {}; set one with `instancectl config {} set maillog_file=/var/log/{}.log`",
-            instance.display_name(),
-            maillog::SYSLOG_FILES.join(" or "),
-            instance.name,
-            if instance.is_primary() {
-                "postfix"
-            } else {
-                &instance.name
-            }
-        ))
+    let source = maillog::source(&maillog_file).ok_or_else(|| PostfixError::NoLog {
+        instance: instance.display_name().to_string(),
+        name: instance.name.clone(),
+        syslog_files: maillog::SYSLOG_FILES.to_vec(),
+        log: if instance.is_primary() {
+            "postfix".into()
+        } else {
+            instance.name.clone()
+        },
     })?;
     let limit = args.lines.unwrap_or(if since.is_some() {
         usize::MAX
@@ -111,7 +109,7 @@ fn parse_since(text: &str) -> Result<SystemTime> {
     if let Ok(ago) = humantime::parse_duration(text) {
         return SystemTime::now()
             .checked_sub(ago)
-            .ok_or_else(|| Error::bad_input(format!("--since {text:?} is too long ago")));
+            .ok_or_else(|| InputError::SinceTooLongAgo { text: text.into() }.into());
     }
     let parsed = (|| {
         let (date, clock) = text.trim().split_once([' ', 'T'])?;
@@ -127,12 +125,7 @@ fn parse_since(text: &str) -> Result<SystemTime> {
             && (0..=60).contains(&s);
         valid.then(|| maillog::local_time(y, mo - 1, day, h, mi, s))?
     })();
-    parsed.ok_or_else(|| {
-        Error::bad_input(format!(
-            "--since {text:?}: give a duration ago (10m, 2h, 1day) or a local date and time \
-             (2026-11-29 14:00 or 2026-11-29 14:00:05)"
-        ))
-    })
+    parsed.ok_or_else(|| InputError::Since { text: text.into() }.into())
 }
 
 /// Which lines to show.

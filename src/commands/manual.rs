@@ -33,7 +33,7 @@ fn write_out(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
-        .map_err(|e| Error::failed(format!("cannot write to standard output: {e}")))
+        .map_err(|e| Error::system("cannot write to standard output", e))
 }
 
 /// The completion script for `shell`.
@@ -47,7 +47,7 @@ pub fn completions(shell: clap_complete::Shell) -> Result<()> {
 /// section per subcommand.
 pub fn man() -> Result<()> {
     let mut page = Vec::new();
-    render_man(&mut page).map_err(|e| Error::failed(format!("cannot render the manual: {e}")))?;
+    render_man(&mut page).map_err(|e| Error::system("cannot render the manual", e))?;
     write_out(&page)
 }
 

@@ -20,7 +20,8 @@ mod test_mail;
 mod unit;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::error::StateError;
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::manager::{ManagerKind, ServiceManager, SupervisorPace};
@@ -205,10 +206,11 @@ pub fn resume_interrupted(host: &Host, manager: &dyn ServiceManager) {
 /// postmulti still lists it. Its directories are those the run recorded.
 pub(crate) fn interrupted_instance(host: &Host, intent: &Intent) -> Result<(Instance, bool)> {
     let [config, queue, data] = intent.directories.as_slice() else {
-        return Err(Error::failed(format!(
-            "the intent record of {} does not name its three directories",
-            intent.name
-        )));
+        return Err(StateError::IntentIncomplete {
+            name: intent.name.clone(),
+            path: host.state.intent_path(&intent.name),
+        }
+        .into());
     };
     let listed = host.postfix.postmulti().list()?;
     let found = listed.iter().find(|l| l.name == intent.name);

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::{GlobalOpts, PlistArgs};
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::manager::launchd::job::DaemonJob;
 use crate::manager::launchd::{launchctl, lint, strict};
@@ -30,7 +31,7 @@ pub fn run(global: &GlobalOpts, args: &PlistArgs) -> Result<i32> {
     match (&args.check, &args.name) {
         (Some(files), _) => check(&config, files, args.json),
         (None, Some(name)) => print(global, &config, name),
-        (None, None) => Err(Error::bad_input("name an instance, or use --check FILE")),
+        (None, None) => Err(InputError::PlistNeedsInstance.into()),
     }
 }
 
@@ -128,10 +129,7 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
         }
     }
     if !unreadable.is_empty() {
-        return Err(Error::bad_input(format!(
-            "cannot read {}",
-            unreadable.join("; ")
-        )));
+        return Err(InputError::PlistsUnreadable { unreadable }.into());
     }
     if json {
         #[derive(serde::Serialize)]
@@ -152,11 +150,9 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
 
 /// The plists in `dir` whose job runs a Postfix program (or whose label says Postfix).
 fn postfix_jobs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::bad_input(format!(
-            "cannot read the LaunchDaemons directory {}: {e} (--launchd-dir)",
-            dir.display()
-        ))
+    let entries = std::fs::read_dir(dir).map_err(|source| InputError::LaunchDaemonsUnreadable {
+        dir: dir.into(),
+        source,
     })?;
     let mut found: Vec<PathBuf> = entries
         .flatten()

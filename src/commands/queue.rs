@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use super::confirm::confirm;
 use crate::cli::InstanceArgs;
+use crate::error::InputError;
+use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
@@ -206,9 +208,7 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::List => return list(host, &instances, args),
         QueueAction::Flush(f) => {
             if args.queue.is_some() {
-                return Err(Error::bad_input(
-                    "flush retries the deferred queue; --queue does not apply to it",
-                ));
+                return Err(InputError::FlushTakesNoQueue.into());
             }
             host.require_root()?;
             for id in &f.ids {
@@ -222,15 +222,10 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         QueueAction::Requeue(p) => (&REQUEUE, p),
     };
     if operation.flag == RELEASE.flag && args.queue.is_some_and(|q| q != QueueName::Hold) {
-        return Err(Error::bad_input(
-            "release takes messages out of the hold queue; --queue does not apply to it",
-        ));
+        return Err(InputError::ReleaseTakesNoQueue.into());
     }
     if args.queue == Some(QueueName::Corrupt) {
-        return Err(Error::bad_input(
-            "postsuper does not work on the corrupt queue; look at those files by hand \
-             (postcat) and remove them with rm",
-        ));
+        return Err(InputError::CorruptQueue.into());
     }
     host.require_root()?;
     for id in &pick.ids {
@@ -299,24 +294,24 @@ fn named_after_the_action(host: &Host, action: &QueueAction) -> Option<Error> {
         .map(String::as_str)
         .chain(pick.all.then_some("--all"))
         .collect();
-    Some(Error::bad_input(format!(
-        "{name} is an instance: name it before the action, as in `instancectl queue {name} \
-         {verb} {}`",
-        if rest.is_empty() {
-            "ID...".to_string()
-        } else {
-            rest.join(" ")
+    Some(
+        InputError::InstanceAfterAction {
+            name: name.clone(),
+            action: verb,
+            rest: if rest.is_empty() {
+                "ID...".to_string()
+            } else {
+                rest.join(" ")
+            },
         }
-    )))
+        .into(),
+    )
 }
 
 /// A queue ID as Postfix writes them: short (hexadecimal) or long (letters and digits).
 fn check_queue_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::bad_input(format!(
-            "{id:?} is not a queue ID; queue IDs are letters and digits, as `instancectl \
-             queue NAME` lists them (e.g. E370454E0F2)"
-        )));
+        return Err(InputError::QueueId { id: id.into() }.into());
     }
     Ok(())
 }
@@ -342,11 +337,11 @@ fn all_listed<'l, 'i>(
         .iter()
         .map(|(i, listed)| match listed {
             Ok(messages) => Ok((*i, &messages[..])),
-            Err(e) => Err(Error::failed(format!(
-                "cannot list the queue of {}, so the IDs cannot be looked up there; name \
-                 the instance that holds them: {e}",
-                i.display_name()
-            ))),
+            Err(e) => Err(PostfixError::QueueUnlisted {
+                instance: i.display_name().to_string(),
+                cause: e.clone(),
+            }
+            .into()),
         })
         .collect()
 }
@@ -378,13 +373,11 @@ fn plan<'i>(
         .map(String::as_str)
         .collect();
     if !missing.is_empty() {
-        return Err(Error::bad_input(format!(
-            "no selected instance has queued message(s) {}{}; `instancectl queue` lists them \
-             (nothing was changed)",
-            missing.join(", "),
-            only.map(|q| format!(" in the {} queue", q.as_str()))
-                .unwrap_or_default()
-        )));
+        return Err(InputError::MessagesNotFound {
+            ids: missing.iter().map(|id| id.to_string()).collect(),
+            queue: only.map(|q| q.as_str()),
+        }
+        .into());
     }
     Ok(listings
         .iter()
@@ -447,10 +440,10 @@ fn postsuper(
             count: Some(count),
             note: (!others.is_empty()).then(|| others.join("; ")),
         }),
-        (None, true) => Err(Error::failed(format!(
-            "`{}` did not say how many messages it touched",
-            outcome.command
-        ))),
+        (None, true) => Err(PostfixError::PostsuperSilent {
+            command: outcome.command.to_string(),
+        }
+        .into()),
         (None, false) => Err(Error::CommandFailed {
             // report() puts the instance's name in front.
             context: "postsuper failed".to_string(),

@@ -2,7 +2,8 @@
 //! as seed 000 does) relays through a provider's smart host. A change is checked
 //! completely first, then applied as a whole or not at all.
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -19,11 +20,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, cmd: &RelayCommand) -> Res
 
 fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result<()> {
     if !args.opts.any() && !args.no_rewrite_from {
-        return Err(Error::bad_input(
-            "nothing to change: give --provider, --relay-host, --sasl-user, \
-             --sasl-password-file/--sasl-password-stdin, --rewrite-from, --no-rewrite-from, \
-             --tls-ca-file or --tls-security-level",
-        ));
+        return Err(InputError::NothingToChange.into());
     }
     let instance = host.instance(&args.name)?;
     // Before the password is asked for.

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use crate::cli::{StatusArgs, StatusFormat};
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::health::check::CheckPolicy;
 use crate::health::{self, Options, Report};
@@ -24,9 +25,12 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
     if !value.is_finite() || value < min || value > 86400.0 {
-        return Err(Error::bad_input(format!(
-            "{what} must be a number of seconds from {min} to 86400, not {value}"
-        )));
+        return Err(InputError::Seconds {
+            option: what.into(),
+            value,
+            min,
+        }
+        .into());
     }
     Ok(Duration::from_secs_f64(value))
 }

@@ -11,7 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::postfix::MAILLOG_FILE_SINCE;
@@ -29,18 +30,17 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         check_address("--from", from)?;
     }
     if args.timeout == 0 {
-        return Err(Error::bad_input("--timeout must be at least 1 second"));
+        return Err(InputError::TimeoutTooShort.into());
     }
     let instance = host.instance(&args.name)?;
     host.require_root()?;
     let dir = instance.config_directory.clone();
     if !host.runner.dry_run() && instance.running_master().is_none() {
-        return Err(Error::bad_input(format!(
-            "{} is not running, so nothing would pick the message up; start it first \
-             (`instancectl start {}`)",
-            instance.display_name(),
-            args.name
-        )));
+        return Err(InputError::NotRunningForTestMail {
+            instance: instance.display_name().to_string(),
+            name: args.name.clone(),
+        }
+        .into());
     }
     let values = host
         .postfix
@@ -97,7 +97,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
 
 /// A plausible address: local@domain, nothing a shell, a header or Postfix's command
 /// line would read differently.
-fn check_address(option: &str, address: &str) -> Result<()> {
+fn check_address(option: &'static str, address: &str) -> Result<()> {
     let ok = match address.rsplit_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -112,9 +112,11 @@ fn check_address(option: &str, address: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!(
-            "{option} {address:?} is not an email address; write it as user@example.com"
-        )))
+        Err(InputError::EmailAddress {
+            option,
+            address: address.into(),
+        }
+        .into())
     }
 }
 

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::cli::UnitArgs;
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::host::Host;
 use crate::manager::Systemd;
 use crate::validate;
@@ -12,11 +13,10 @@ use crate::validate;
 pub fn run(host: &Host, args: &UnitArgs) -> Result<()> {
     let systemd = Systemd::new();
     if args.name == "-" {
-        return Err(Error::bad_input(format!(
-            "the primary instance runs under the distribution's {}; instancectl writes \
-             no unit for it",
-            systemd.debian.primary_unit()
-        )));
+        return Err(InputError::PrimaryHasNoUnit {
+            unit: systemd.debian.primary_unit().to_string(),
+        }
+        .into());
     }
     validate::instance_name(&args.name)?;
     let all = host.instances()?;

@@ -2,11 +2,14 @@
 //! reconcile talk to this one trait, so they do not care which manager is in use.
 
 mod drift;
+mod error;
 pub mod launchd;
 pub mod native;
 mod postfix_scripts;
 pub mod systemd;
 mod view;
+
+pub use error::ManagerError;
 
 pub use drift::{Drift, ManagerRepair, Repair};
 pub use launchd::{Launchd, LaunchdConfig};
@@ -230,11 +233,12 @@ pub trait ServiceManager: Send + Sync {
 
     /// Makes a repair of what this manager keeps, one that its `drift` reported.
     fn repair(&self, _host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
-        Err(crate::error::Error::failed(format!(
-            "{}: the {:?} manager has no repair {action:?}",
-            instance.display_name(),
-            self.kind()
-        )))
+        Err(ManagerError::NoRepair {
+            instance: instance.display_name().to_string(),
+            manager: format!("{:?}", self.kind()),
+            action: format!("{action:?}"),
+        }
+        .into())
     }
 
     /// Runs this manager's own supervisor in the foreground until it is told to stop,

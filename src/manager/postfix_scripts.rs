@@ -9,9 +9,10 @@ use nix::unistd::Pid;
 
 use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 use crate::postfix::pid_file;
 
 pub struct PostfixScripts;
@@ -123,10 +124,11 @@ impl ServiceManager for PostfixScripts {
 
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
         if instance.running_master().is_none() {
-            return Err(Error::failed(format!(
-                "{} is not running, so there is nothing to reload; start it instead",
-                instance.display_name()
-            )));
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: String::new(),
+            }
+            .into());
         }
         host.postfix
             .control(&instance.config_directory, "reload")

@@ -11,7 +11,7 @@ pub mod queue;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PostfixError, Result};
 use crate::runner::{Command, Outcome, Runner};
 
 /// A Postfix version, compared to decide which features the host has.
@@ -79,7 +79,9 @@ impl Postfix {
             values
                 .get(name)
                 .cloned()
-                .ok_or_else(|| Error::failed(format!("postconf did not report {name}")))
+                .ok_or_else(|| PostfixError::NotReported {
+                    parameter: name.into(),
+                })
         };
         let version_text = get("mail_version")?;
         Ok(Postfix {
@@ -90,9 +92,8 @@ impl Postfix {
             queue_directory: get("queue_directory")?.into(),
             data_directory: get("data_directory")?.into(),
             mail_owner: get("mail_owner")?,
-            version: Version::parse(&version_text).ok_or_else(|| {
-                Error::failed(format!("cannot understand mail_version {version_text:?}"))
-            })?,
+            version: Version::parse(&version_text)
+                .ok_or(PostfixError::Version { text: version_text })?,
             postconf,
         })
     }
@@ -215,14 +216,14 @@ impl Postfix {
     }
 }
 
-fn find_postconf() -> Result<PathBuf> {
+fn find_postconf() -> Result<PathBuf, PostfixError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     dirs.push("/usr/sbin".into());
     dirs.iter()
         .map(|d| d.join("postconf"))
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::PostfixMissing {
+        .ok_or_else(|| PostfixError::Missing {
             searched: "PATH and /usr/sbin".into(),
         })
 }

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::PostfixError;
+use crate::error::Result;
 use crate::postfix::Postfix;
 
 pub const QUEUES: [&str; 6] = [
@@ -116,7 +117,13 @@ pub fn list(postfix: &Postfix, config_dir: &Path) -> Result<Vec<QueuedMessage>> 
         .command("postqueue")
         .args(["-c", &config_dir.to_string_lossy(), "-j"]);
     let out = postfix.runner.query(&cmd)?;
-    parse_listing(&out.stdout).map_err(Error::failed)
+    parse_listing(&out.stdout).map_err(|problem| {
+        PostfixError::QueueListing {
+            problem,
+            config_dir: config_dir.into(),
+        }
+        .into()
+    })
 }
 
 /// How many messages postsuper says it touched: `postsuper: Deleted: 3 messages`,

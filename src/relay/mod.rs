@@ -10,6 +10,7 @@ mod summary;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::runner::Command;
@@ -77,16 +78,17 @@ pub struct Rewrite {
 impl Rewrite {
     /// `LOCAL=ADDRESS`; a bare user name means that user at `myorigin`.
     pub fn parse(text: &str, myorigin: &str) -> Result<Rewrite> {
-        let hint = "write --rewrite-from LOCAL=ADDRESS, for example \
-                    --rewrite-from root=you@gmail.com or --rewrite-from @host.example=you@gmail.com";
         let (local, address) = text
             .split_once('=')
-            .ok_or_else(|| Error::bad_input(format!("--rewrite-from {text:?}: {hint}")))?;
+            .ok_or_else(|| InputError::RewriteWithoutAddress { text: text.into() })?;
         let (local, address) = (local.trim(), address.trim());
-        let bad = |what: &str, value: &str| {
-            Error::bad_input(format!(
-                "--rewrite-from {text:?}: {value:?} is not {what}; {hint}"
-            ))
+        let bad = |expected: &'static str, value: &str| -> Error {
+            InputError::Rewrite {
+                text: text.into(),
+                value: value.into(),
+                expected,
+            }
+            .into()
         };
         if !address_chars(local) || local.is_empty() {
             return Err(bad("a user name or address", local));
@@ -487,12 +489,12 @@ pub fn plan(
                         current.relayhost
                     )
                 };
-                return Err(Error::bad_input(format!(
-                    "{} {now}: give --provider ({}), --sasl-user and \
-                     --sasl-password-file or --sasl-password-stdin",
-                    target.label,
-                    provider::PROVIDER_NAMES
-                )));
+                return Err(InputError::NoRelayHost {
+                    instance: target.label.to_string(),
+                    now,
+                    known: provider::PROVIDER_NAMES,
+                }
+                .into());
             }
         },
     };
@@ -500,10 +502,7 @@ pub fn plan(
         (Some(text), _, _) => RelayHost::parse(text)?,
         (None, Some(endpoint), Some(_)) => endpoint,
         (None, None, Some(_)) => {
-            return Err(Error::bad_input(
-                "--provider custom needs --relay-host HOST:PORT, for example \
-                 --relay-host smtp.example.com:587",
-            ));
+            return Err(InputError::CustomWithoutHost.into());
         }
         (None, _, None) => current
             .host
@@ -512,19 +511,21 @@ pub fn plan(
     };
     let user = match (&opts.sasl_user, provider.fixed_user()) {
         (Some(user), Some(fixed)) if user != fixed => {
-            return Err(Error::bad_input(format!(
-                "--provider {provider} authenticates with the user name {fixed:?} and the API \
-                 key as the password; leave out --sasl-user or write --sasl-user {fixed}"
-            )));
+            return Err(InputError::ProviderFixesUser {
+                provider: provider.to_string(),
+                fixed,
+            }
+            .into());
         }
         (Some(user), _) => user.clone(),
         (None, Some(fixed)) => fixed.to_string(),
         (None, None) => match (&current.user, creating) {
             (Some(user), false) => user.clone(),
             _ => {
-                return Err(Error::bad_input(format!(
-                    "give the SASL user name at {provider} with --sasl-user USER"
-                )));
+                return Err(InputError::NoSaslUser {
+                    provider: provider.to_string(),
+                }
+                .into());
             }
         },
     };
@@ -546,10 +547,7 @@ pub fn plan(
                 user
             )
         };
-        return Err(Error::bad_input(format!(
-            "{why}: pass --sasl-password-file FILE or --sasl-password-stdin (never on the \
-             command line, where other users could read it)"
-        )));
+        return Err(InputError::NoPassword { why }.into());
     }
     let rewrites = if clear_rewrites {
         Vec::new()
@@ -566,23 +564,18 @@ pub fn plan(
             .enumerate()
             .find(|(i, r)| list[..*i].iter().any(|o| o.local == r.local))
         {
-            return Err(Error::bad_input(format!(
-                "--rewrite-from {} is given twice",
-                dup.1.local
-            )));
+            return Err(InputError::RewriteTwice {
+                local: dup.1.local.clone(),
+            }
+            .into());
         }
         list
     };
     let ca_file = match (&opts.tls_ca_file, &current.ca_file) {
         (Some(file), _) => check_ca_file(file)?,
         (None, Some(file)) if !creating && opts.provider.is_none() => file.clone(),
-        _ => detect_ca_bundle().ok_or_else(|| {
-            Error::bad_input(format!(
-                "no CA certificate bundle found on this host (looked for {}); install the \
-                 CA certificates (Debian: apt-get install ca-certificates) or pass \
-                 --tls-ca-file FILE",
-                CA_BUNDLES.join(", ")
-            ))
+        _ => detect_ca_bundle().ok_or_else(|| InputError::NoCaBundle {
+            searched: CA_BUNDLES.to_vec(),
         })?,
     };
     // A new provider or host starts from the safe default.
@@ -594,21 +587,12 @@ pub fn plan(
     if level == TlsLevel::Secure
         && let provider::Host::Ip(ip) = &host.host
     {
-        return Err(Error::bad_input(format!(
-            "the relay host {ip} is an IP address, and Postfix verifies a certificate \
-             against a host name: give --relay-host by name, or pass \
-             --tls-security-level encrypt to encrypt without verifying the server (then \
-             anyone who can intercept the connection can read the password)"
-        )));
+        return Err(InputError::RelayHostIsIp { ip: *ip }.into());
     }
     let files = MapFiles::new(target.config_dir, target.db_type);
     for path in [&files.passwd, &files.generic] {
         if !is_ours(path) {
-            return Err(Error::bad_input(format!(
-                "{} exists and was not written by instancectl; move it aside (instancectl \
-                 would replace it), then try again",
-                path.display()
-            )));
+            return Err(InputError::MapNotOurs { path: path.clone() }.into());
         }
     }
     Ok(RelayPlan {
@@ -629,24 +613,21 @@ fn check_user(user: &str) -> Result<()> {
         || user.contains(':')
         || user.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(Error::bad_input(format!(
-            "--sasl-user {user:?}: a SASL user name cannot be empty or contain ':' or white \
-             space (the password map holds USER:PASSWORD)"
-        )));
+        return Err(InputError::SaslUser { user: user.into() }.into());
     }
     Ok(())
 }
 
 fn check_ca_file(path: &Path) -> Result<PathBuf> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::bad_input(format!("--tls-ca-file {shown}: cannot read it: {e}")))?;
+    let bad = |problem: String| InputError::CaFile {
+        path: path.into(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     if !text.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(Error::bad_input(format!(
-            "--tls-ca-file {shown}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-        )));
+        return Err(bad("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()).into());
     }
-    std::path::absolute(path).map_err(|e| Error::bad_input(format!("--tls-ca-file {shown}: {e}")))
+    Ok(std::path::absolute(path).map_err(|e| bad(e.to_string()))?)
 }
 
 /// Writes the password map (mode 0600 from its creation; the secret never exists in

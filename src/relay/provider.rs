@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::error::{AddressProblem, InputError};
 
 /// Where a relay sends mail, as the user names it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +49,7 @@ impl Provider {
             "sendgrid" => Provider::Sendgrid,
             "custom" => Provider::Custom,
             "ses" => {
-                return Err(Error::bad_input(
-                    "--provider ses needs the SES region, whose SMTP endpoint and credentials \
-                     differ per region: for example --provider ses:us-east-1",
-                ));
+                return Err(InputError::SesWithoutRegion.into());
             }
             other => match other.strip_prefix("ses:") {
                 Some(region) => {
@@ -61,10 +59,11 @@ impl Provider {
                     }
                 }
                 None => {
-                    return Err(Error::bad_input(format!(
-                        "--provider {text:?} is not a provider instancectl knows; use one of \
-                         {PROVIDER_NAMES} (custom takes --relay-host HOST:PORT)"
-                    )));
+                    return Err(InputError::UnknownProvider {
+                        text: text.into(),
+                        known: PROVIDER_NAMES,
+                    }
+                    .into());
                 }
             },
         };
@@ -181,10 +180,10 @@ fn ses_region(region: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_input(format!(
-            "--provider ses:{region}: {region:?} is not an AWS region name; write it as SES \
-             lists it, for example ses:us-east-1 or ses:eu-west-1"
-        )))
+        Err(InputError::SesRegion {
+            region: region.into(),
+        }
+        .into())
     }
 }
 
@@ -207,19 +206,20 @@ impl RelayHost {
     /// `HOST[:PORT]`, `[HOST]:PORT`, `IPV4[:PORT]` or `[IPV6]:PORT` (also
     /// `[ipv6:ADDR]:PORT` as Postfix writes it); the port defaults to 587.
     pub fn parse(text: &str) -> Result<RelayHost> {
-        let hint = "write --relay-host HOST:PORT, for example smtp.example.com:587, \
-                    [192.0.2.25]:587 or [2001:db8::25]:587";
-        let bad = |why: String| Error::bad_input(format!("--relay-host {text:?}: {why}; {hint}"));
+        let bad = |problem| InputError::RelayHost {
+            text: text.into(),
+            problem,
+        };
         let text = text.trim();
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (inside, after) = rest
                 .split_once(']')
-                .ok_or_else(|| bad("missing ']'".into()))?;
+                .ok_or_else(|| bad(AddressProblem::MissingBracket))?;
             let port = match after {
                 "" => None,
                 p => Some(
                     p.strip_prefix(':')
-                        .ok_or_else(|| bad("expected ':PORT' after ']'".into()))?,
+                        .ok_or_else(|| bad(AddressProblem::NoPortAfterBracket))?,
                 ),
             };
             let inside = inside
@@ -228,9 +228,7 @@ impl RelayHost {
                 .unwrap_or(inside);
             (inside, port)
         } else if text.matches(':').count() > 1 {
-            return Err(bad(
-                "an IPv6 address needs brackets when a port follows".into()
-            ));
+            return Err(bad(AddressProblem::Ipv6WithoutBrackets).into());
         } else {
             match text.split_once(':') {
                 Some((h, p)) => (h, Some(p)),
@@ -241,17 +239,17 @@ impl RelayHost {
             None => 587,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => n,
-                _ => return Err(bad(format!("port {p:?} must be a number from 1 to 65535"))),
+                _ => return Err(bad(AddressProblem::Port(p.into())).into()),
             },
         };
         let host = match host.parse::<IpAddr>() {
             Ok(ip) if ip.is_unspecified() || ip.is_multicast() => {
-                return Err(bad(format!("{ip} is not the address of a server")));
+                return Err(bad(AddressProblem::NotAServer(ip)).into());
             }
             Ok(ip) => Host::Ip(ip),
             Err(_) => {
                 if !is_host_name(host) {
-                    return Err(bad(format!("{host:?} is not a host name or IP address")));
+                    return Err(bad(AddressProblem::NotAHostName(host.into())).into());
                 }
                 Host::Name(host.to_ascii_lowercase())
             }
@@ -316,6 +314,38 @@ fn is_host_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_host_and_provider_mistakes_are_variants_holding_what_was_typed() {
+        let problem = |text: &str| match RelayHost::parse(text).unwrap_err().into_input() {
+            InputError::RelayHost {
+                text: typed,
+                problem,
+            } => {
+                assert_eq!(typed, text.trim());
+                problem
+            }
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(matches!(problem("[::1"), AddressProblem::MissingBracket));
+        assert!(matches!(
+            problem("2001:db8::25:587"),
+            AddressProblem::Ipv6WithoutBrackets
+        ));
+        assert!(matches!(problem("smtp.example.com:0"), AddressProblem::Port(p) if p == "0"));
+        assert!(matches!(
+            problem("0.0.0.0:587"),
+            AddressProblem::NotAServer(_)
+        ));
+        assert!(matches!(
+            Provider::parse("ses").unwrap_err().into_input(),
+            InputError::SesWithoutRegion
+        ));
+        assert!(matches!(
+            Provider::parse("ses:mars-1").unwrap_err().into_input(),
+            InputError::SesRegion { region } if region == "mars-1"
+        ));
+    }
 
     #[test]
     fn presets() {

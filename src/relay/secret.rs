@@ -11,6 +11,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::error::{InputError, PasswordProblem};
 
 /// The most a password source may hold. Passwords and API keys are far shorter; the
 /// limit keeps `--sasl-password-file /dev/zero` or an endless pipe from filling memory.
@@ -27,19 +28,13 @@ impl Secret {
         let secret = Secret(Zeroizing::new(text));
         let text = secret.expose();
         if text.is_empty() {
-            return Err(Error::bad_input(format!("{source}: the password is empty")));
+            return Err(password(source, PasswordProblem::Empty));
         }
         if text.chars().any(|c| c.is_control()) {
-            return Err(Error::bad_input(format!(
-                "{source}: the password contains a line break or another control character, \
-                 which a Postfix lookup table cannot hold (is there more than one line?)"
-            )));
+            return Err(password(source, PasswordProblem::ControlCharacter));
         }
         if text.trim() != text {
-            return Err(Error::bad_input(format!(
-                "{source}: the password begins or ends with white space, which postmap would \
-                 strip; the relay would then reject it"
-            )));
+            return Err(password(source, PasswordProblem::SurroundingSpace));
         }
         Ok(secret)
     }
@@ -54,7 +49,7 @@ impl Secret {
     /// it (it is opened non-blocking and looked at before anything is read).
     pub fn from_file(path: &Path) -> Result<Secret> {
         let source = format!("--sasl-password-file {}", path.display());
-        let cannot = |e: std::io::Error| Error::bad_input(format!("{source}: cannot read it: {e}"));
+        let cannot = |e| unreadable(&source, "cannot read it", e);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
@@ -62,10 +57,7 @@ impl Secret {
             .map_err(cannot)?;
         let meta = file.metadata().map_err(cannot)?;
         if !meta.is_file() {
-            return Err(Error::bad_input(format!(
-                "{source}: not a regular file (a FIFO, device or directory); write the \
-                 password to a file, or pipe it to --sasl-password-stdin"
-            )));
+            return Err(password(&source, PasswordProblem::NotARegularFile));
         }
         if meta.len() > MAX_LEN as u64 {
             return Err(too_long(&source));
@@ -106,7 +98,7 @@ impl Secret {
         // again so that it is wiped.
         let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
             drop(Zeroizing::new(e.into_bytes()));
-            Error::bad_input(format!("{source}: the password is not UTF-8 text"))
+            password(source, PasswordProblem::NotUtf8)
         })?;
         Secret::new(text, source)
     }
@@ -119,7 +111,7 @@ fn read_bounded(reader: impl Read, source: &str) -> Result<Zeroizing<Vec<u8>>> {
     reader
         .take(MAX_LEN as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::bad_input(format!("{source}: cannot read it: {e}")))?;
+        .map_err(|e| unreadable(source, "cannot read it", e))?;
     if bytes.len() > MAX_LEN {
         return Err(too_long(source));
     }
@@ -127,24 +119,37 @@ fn read_bounded(reader: impl Read, source: &str) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 fn too_long(source: &str) -> Error {
-    Error::bad_input(format!(
-        "{source}: more than {MAX_LEN} bytes, which is no password; give the file or \
-         input that holds only the password"
-    ))
+    password(source, PasswordProblem::TooLong(MAX_LEN))
+}
+
+fn password(source: &str, problem: PasswordProblem) -> Error {
+    InputError::Password {
+        from: source.into(),
+        problem,
+    }
+    .into()
+}
+
+fn unreadable(source: &str, doing: &'static str, error: impl Into<std::io::Error>) -> Error {
+    InputError::PasswordUnreadable {
+        from: source.into(),
+        doing,
+        error: error.into(),
+    }
+    .into()
 }
 
 fn read_from_terminal(source: &str) -> Result<Secret> {
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
     let stdin = std::io::stdin();
-    let saved = tcgetattr(&stdin)
-        .map_err(|e| Error::bad_input(format!("{source}: cannot use the terminal: {e}")))?;
+    let saved = tcgetattr(&stdin).map_err(|e| unreadable(source, "cannot use the terminal", e))?;
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
     quiet.local_flags.insert(LocalFlags::ECHONL);
     eprint!("SASL password (not shown): ");
     let _ = std::io::stderr().flush();
     tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
-        .map_err(|e| Error::bad_input(format!("{source}: cannot turn off echo: {e}")))?;
+        .map_err(|e| unreadable(source, "cannot turn off echo", e))?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_LEN + 1));
     let read = std::io::BufRead::read_until(
         &mut stdin.lock().take(MAX_LEN as u64 + 1),
@@ -152,7 +157,7 @@ fn read_from_terminal(source: &str) -> Result<Secret> {
         &mut bytes,
     );
     let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
-    read.map_err(|e| Error::bad_input(format!("{source}: cannot read the terminal: {e}")))?;
+    read.map_err(|e| unreadable(source, "cannot read the terminal", e))?;
     if bytes.len() > MAX_LEN {
         return Err(too_long(source));
     }

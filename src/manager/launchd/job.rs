@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use plist::{Dictionary, Value};
 
-use crate::error::{Error, Result};
+use crate::error::InputError;
+use crate::error::Result;
 use crate::postfix::{MASTER_KEEP_STDOUT_SINCE, Version};
 
 /// launchd's own default made explicit: a master that dies young is started again at
@@ -66,16 +67,13 @@ impl JobNaming {
             && p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if !ok {
-            return Err(Error::bad_input(format!(
-                "--label-prefix {p:?} must be a reverse-DNS prefix of letters, digits, '.', \
-                 '-' and '_', such as org.postfix. or com.example.mail."
-            )));
+            return Err(InputError::LabelPrefix { prefix: p.clone() }.into());
         }
         if !self.log_dir.is_absolute() {
-            return Err(Error::bad_input(format!(
-                "--log-dir {} must be an absolute path (launchd opens it from /)",
-                self.log_dir.display()
-            )));
+            return Err(InputError::LogDirRelative {
+                dir: self.log_dir.clone(),
+            }
+            .into());
         }
         Ok(())
     }

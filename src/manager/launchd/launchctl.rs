@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::lint;
 use super::strict;
 use crate::error::{Error, Result};
+use crate::manager::ManagerError;
 use crate::runner::{Command, Outcome, Runner};
 
 /// launchd's errno-style exit statuses that the driver tells apart.
@@ -448,9 +449,10 @@ impl Launchctl {
         let out = self.change(&self.cmd().arg("kill").arg(signal).arg(target(label)))?;
         match out.code {
             Some(0) => Ok(()),
-            Some(status::ENOSERVICE) => Err(Error::failed(format!(
-                "launchd has no job {label} loaded, so there is nothing to signal"
-            ))),
+            Some(status::ENOSERVICE) => Err(ManagerError::NotLoaded {
+                label: label.into(),
+            }
+            .into()),
             _ => Err(self.failed(format!("signalling {label}"), out)),
         }
     }
@@ -500,13 +502,13 @@ impl Launchctl {
                 return Ok(());
             };
             if Instant::now() >= deadline {
-                return Err(Error::failed(format!(
-                    "launchd is still stopping {label} after {} s (state {}, pid {}); \
-                     the master did not exit after SIGTERM and SIGKILL",
-                    self.stop_timeout.as_secs(),
-                    job.state.map_or("unknown".into(), |s| s.to_string()),
-                    job.pid.map_or("none".into(), |p| p.to_string()),
-                )));
+                return Err(ManagerError::StillStopping {
+                    label: label.into(),
+                    seconds: self.stop_timeout.as_secs(),
+                    state: job.state.map_or("unknown".into(), |s| s.to_string()),
+                    pid: job.pid.map_or("none".into(), |p| p.to_string()),
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -670,14 +672,15 @@ impl Launchctl {
                  'process == \"launchd\"'`)"
             ),
         };
-        let context = format!("loading {label} from {file} failed: {reason}");
-        match outcome {
-            Some(outcome) => Error::CommandFailed {
-                context,
-                outcome: Box::new(outcome),
-            },
-            None => Error::failed(context),
+        ManagerError::BootstrapRefused {
+            label: label.into(),
+            file: path.into(),
+            code: outcome.as_ref().and_then(|o| o.code),
+            cause,
+            reason,
+            outcome: outcome.map(Box::new),
         }
+        .into()
     }
 }
 
@@ -854,9 +857,19 @@ mod tests {
                     let dir = tempfile::tempdir().unwrap();
                     let err = driver
                         .bootstrap("x", &dir.path().join("x.plist"))
-                        .unwrap_err()
-                        .to_string();
-                    assert!(err.contains("does not exist"), "{name}: {err}");
+                        .unwrap_err();
+                    assert!(err.to_string().contains("does not exist"), "{name}: {err}");
+                    assert!(
+                        matches!(
+                            err.into_manager(),
+                            ManagerError::BootstrapRefused {
+                                code: Some(code),
+                                cause: BootstrapCause::Missing,
+                                ..
+                            } if code == sample.exit
+                        ),
+                        "{name}"
+                    );
                 }
                 other => panic!("{name}: no decision tested for {other:?}"),
             }
@@ -963,6 +976,7 @@ mod tests {
             r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
 case "$1" in
 print) echo "Could not find service \"${2#system/}\" in domain for system" >&2; exit 113;;
+kill) echo "Could not find service \"${3#system/}\" in domain for system" >&2; exit 113;;
 print-disabled) printf 'disabled services = {\n\t"org.postfix.postfix-in" => disabled\n}\n';;
 enable) ;;
 bootstrap) echo "Bootstrap failed: 5: Input/output error" >&2; exit 5;;
@@ -971,13 +985,26 @@ esac"#,
         let dir = tempfile::tempdir().unwrap();
         let plist = dir.path().join("org.postfix.postfix-in.plist");
         std::fs::write(&plist, b"x").unwrap();
-        let err = fake
-            .driver()
+        let driver = fake.driver();
+        let err = driver
             .bootstrap("org.postfix.postfix-in", &plist)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("disabled by a persistent override"), "{err}");
-        assert!(err.contains("Bootstrap failed: 5"), "{err}");
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("disabled by a persistent override"), "{text}");
+        assert!(text.contains("Bootstrap failed: 5"), "{text}");
+        assert!(matches!(
+            err.into_manager(),
+            ManagerError::BootstrapRefused {
+                code: Some(5),
+                cause: BootstrapCause::Disabled,
+                ..
+            }
+        ));
+        // Signalling a label launchd does not know (113) says so, not "command failed".
+        assert!(matches!(
+            driver.kill("SIGHUP", "org.postfix.postfix-in").unwrap_err().into_manager(),
+            ManagerError::NotLoaded { label } if label == "org.postfix.postfix-in"
+        ));
         let log = fake.log();
         let enable = log.find("enable system/org.postfix.postfix-in").unwrap();
         let bootstrap = log.find("bootstrap system").unwrap();

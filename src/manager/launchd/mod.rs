@@ -30,9 +30,11 @@ use super::view::APPLE_POSTFIX_JOBS;
 use super::view::Override as ViewOverride;
 use super::{Drift, ManagerRepair, Repair};
 use super::{ManagerKind, ManagerView, ServiceManager};
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 pub mod job;
 pub mod launchctl;
 pub mod lint;
@@ -112,16 +114,13 @@ impl Launchd {
     fn usable(&self) -> Result<()> {
         self.config.naming.validate()?;
         if !Launchctl::new(crate::runner::Runner::new(true)).available() {
-            return Err(Error::bad_input(
-                "the launchd manager needs launchctl (macOS), and there is none in PATH; \
-                 use --manager postfix on other systems",
-            ));
+            return Err(ManagerError::NoLaunchctl.into());
         }
         if !self.config.daemons_dir.is_dir() {
-            return Err(Error::bad_input(format!(
-                "the LaunchDaemons directory {} does not exist (--launchd-dir)",
-                self.config.daemons_dir.display()
-            )));
+            return Err(InputError::NoLaunchDaemonsDir {
+                dir: self.config.daemons_dir.clone(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -189,25 +188,18 @@ impl Launchd {
         } else {
             format!("already runs {name}")
         };
-        let problems: Vec<String> = job
-            .report
-            .problems
-            .iter()
-            .map(|p| format!("  - {}", p.message))
-            .collect();
-        let problems = if problems.is_empty() {
-            String::new()
-        } else {
-            format!("\nIts problems:\n{}", problems.join("\n"))
-        };
-        Err(Error::bad_input(format!(
-            "the LaunchDaemon {} (label {label}) {what}, so two jobs would fight over one \
-             master.{problems}\nRemove it first: `launchctl bootout system/{label}; rm {}` \
-             (`instancectl plist --check {}` explains each problem)",
-            job.path.display(),
-            job.path.display(),
-            job.path.display()
-        )))
+        Err(ManagerError::ForeignJob {
+            path: job.path.clone(),
+            label: label.into(),
+            what,
+            problems: job
+                .report
+                .problems
+                .iter()
+                .map(|p| p.message.clone())
+                .collect(),
+        }
+        .into())
     }
 
     /// `postfix -c DIR check`, which `postfix start` runs and launchd does not.
@@ -243,9 +235,10 @@ impl Launchd {
         let mut first_runs = None;
         loop {
             let Some(job) = ctl.print(label)? else {
-                return Err(Error::failed(format!(
-                    "launchd unloaded {label} while it was starting"
-                )));
+                return Err(ManagerError::UnloadedWhileStarting {
+                    label: label.into(),
+                }
+                .into());
             };
             let runs = job.runs.unwrap_or(0);
             let first = *first_runs.get_or_insert(runs);
@@ -270,12 +263,13 @@ impl Launchd {
                     ));
                 }
                 reasons.extend(not_serving);
-                return Err(Error::failed(format!(
-                    "{} did not come up under launchd within {} s: {}",
-                    instance.name,
-                    RUNNING_TIMEOUT.as_secs(),
-                    reasons.join("; ")
-                )));
+                return Err(ManagerError::NotUp {
+                    instance: instance.name.clone(),
+                    manager: "launchd",
+                    seconds: RUNNING_TIMEOUT.as_secs(),
+                    reasons,
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -318,11 +312,14 @@ impl Launchd {
                 instance.name
             )
         };
-        Error::failed(format!(
-            "{}'s master {how} right after launchd started it (runs: {}){why}{next}",
-            instance.name,
-            job.runs.map_or("?".into(), |r| r.to_string()),
-        ))
+        ManagerError::ExitedUnderLaunchd {
+            instance: instance.name.clone(),
+            how,
+            runs: job.runs,
+            why,
+            next,
+        }
+        .into()
     }
 }
 
@@ -377,12 +374,12 @@ impl ServiceManager for Launchd {
         self.usable()?;
         let path = self.plist_path(name);
         if path.exists() {
-            return Err(Error::bad_input(format!(
-                "{} already exists but postmulti knows no instance {name}; it is left from \
-                 an earlier instance: `launchctl bootout system/{}` and remove it first",
-                path.display(),
-                self.label(name)
-            )));
+            return Err(ManagerError::LeftoverPlist {
+                path,
+                name: name.into(),
+                label: self.label(name),
+            }
+            .into());
         }
         self.refuse_foreign(name, config_directory)
     }
@@ -496,11 +493,11 @@ impl ServiceManager for Launchd {
         }
         match self.checked_running_job(host, instance)? {
             Some((label, _)) => self.launchctl(host).kill("SIGHUP", &label),
-            None => Err(Error::failed(format!(
-                "{} is not running under launchd, so there is nothing to reload; start it \
-                 instead",
-                instance.name
-            ))),
+            None => Err(ManagerError::NothingToReload {
+                instance: instance.name.clone(),
+                under: " under launchd".into(),
+            }
+            .into()),
         }
     }
 
@@ -671,11 +668,10 @@ impl Launchd {
 
 /// Why there is no LaunchDaemon of instancectl's for the primary instance.
 pub fn primary_refusal() -> Error {
-    Error::bad_input(format!(
-        "the primary instance runs on demand under Apple's own launchd job ({}); \
-         instancectl never writes a LaunchDaemon for it",
-        APPLE_POSTFIX_JOBS.join(" or ")
-    ))
+    InputError::PrimaryHasNoPlist {
+        jobs: APPLE_POSTFIX_JOBS.to_vec(),
+    }
+    .into()
 }
 
 /// Apple's on-demand Postfix job as launchd has it loaded: the first of its names

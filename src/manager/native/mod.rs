@@ -8,9 +8,10 @@ use std::path::Path;
 
 use super::{Drift, Repair};
 use super::{ManagerKind, ManagerView, ServiceManager, SupervisorPace};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 use supervise::control::{self, ChildReport, Request, Response};
 
 pub struct Native;
@@ -30,10 +31,10 @@ fn ask(host: &Host, request: &Request) -> Result<Response> {
     if response.ok {
         Ok(response)
     } else {
-        Err(Error::failed(format!(
-            "the supervisor refused: {}",
-            response.message
-        )))
+        Err(ManagerError::SupervisorRefused {
+            message: response.message,
+        }
+        .into())
     }
 }
 
@@ -59,8 +60,8 @@ fn report_of<'r>(response: &'r Response, instance: &Instance) -> Option<&'r Chil
 }
 
 /// Why the supervisor could not get an instance running, in Postfix's words.
-fn not_running(instance: &Instance, report: &ChildReport) -> String {
-    let mut text = format!("{} did not start", instance.display_name());
+fn not_running(report: &ChildReport) -> String {
+    let mut text = String::new();
     if let Some(problem) = &report.problem {
         text.push_str(&format!(": {problem}"));
     } else if let Some(exit) = &report.last_exit {
@@ -121,7 +122,11 @@ impl ServiceManager for Native {
         for instance in instances {
             match report_of(&response, instance) {
                 Some(report) if report.state != "running" && !host.runner.dry_run() => {
-                    return Err(Error::failed(not_running(instance, report)));
+                    return Err(ManagerError::NotStarted {
+                        instance: instance.display_name().to_string(),
+                        account: not_running(report),
+                    }
+                    .into());
                 }
                 _ => {}
             }
@@ -168,12 +173,11 @@ impl ServiceManager for Native {
         if host.runner.dry_run() || control::ask(host.state.dir(), &Request::Status).is_ok() {
             return Ok(());
         }
-        Err(Error::bad_input(format!(
-            "no instancectl supervisor is running, so nothing would start {name} or keep it \
-             running; nothing was changed. Start the supervisor first:\n    {}\nthen create \
-             it again (or choose Postfix's own scripts with --manager postfix)",
-            supervisor_start_command()
-        )))
+        Err(ManagerError::NoSupervisorForCreate {
+            name: name.into(),
+            start_command: supervisor_start_command(),
+        }
+        .into())
     }
 
     fn drift(&self, host: &Host, instance: &Instance) -> Result<Vec<Drift>> {

@@ -27,6 +27,7 @@ use super::{ManagerKind, ManagerView, Override, ServiceManager};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::manager::ManagerError;
 use debian::DebianUnits;
 use systemctl::{Systemctl, UnitState};
 use unit::InstanceUnit;
@@ -123,10 +124,7 @@ impl Systemd {
         if booted() {
             Ok(())
         } else {
-            Err(Error::bad_input(format!(
-                "the systemd manager needs systemd as the init system, and this host does \
-                 not run it ({BOOTED_MARK} is missing); use --manager native"
-            )))
+            Err(ManagerError::SystemdNotBooted { mark: BOOTED_MARK }.into())
         }
     }
 
@@ -224,29 +222,31 @@ impl Systemd {
                     return Ok(master.unwrap_or_default());
                 }
                 if Instant::now() >= deadline {
-                    return Err(Error::failed(format!(
-                        "{}'s master runs under systemd (pid {}), but within {} s not every \
-                         listener answered: {}",
-                        instance.name,
-                        master.unwrap_or_default(),
-                        RUNNING_TIMEOUT.as_secs(),
-                        missing.join("; ")
-                    )));
+                    return Err(ManagerError::ListenersSilent {
+                        instance: instance.name.clone(),
+                        pid: master.unwrap_or_default(),
+                        seconds: RUNNING_TIMEOUT.as_secs(),
+                        missing,
+                    }
+                    .into());
                 }
             } else if Instant::now() >= deadline {
-                return Err(Error::failed(format!(
-                    "{} did not come up under systemd within {} s: {unit} is {}; {}",
-                    instance.name,
-                    RUNNING_TIMEOUT.as_secs(),
-                    state.summary(),
-                    match master {
-                        Some(pid) => format!("the master holding the pid file is pid {pid}"),
-                        None => format!(
-                            "{} names no live master",
-                            instance.pid_file().unwrap_or_default().display()
-                        ),
-                    }
-                )));
+                return Err(ManagerError::NotUp {
+                    instance: instance.name.clone(),
+                    manager: "systemd",
+                    seconds: RUNNING_TIMEOUT.as_secs(),
+                    reasons: vec![
+                        format!("{unit} is {}", state.summary()),
+                        match master {
+                            Some(pid) => format!("the master holding the pid file is pid {pid}"),
+                            None => format!(
+                                "{} names no live master",
+                                instance.pid_file().unwrap_or_default().display()
+                            ),
+                        },
+                    ],
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -267,29 +267,14 @@ impl Systemd {
         // Stopped, and not left "failed": the next start begins afresh.
         let stopped =
             ctl.run("stop", unit, &[]).is_ok() && ctl.run("reset-failed", unit, &[]).is_ok();
-        let mut text = format!(
-            "{}'s master did not come up under systemd: {unit} is {}",
-            instance.name,
-            state.summary()
-        );
-        if journal.is_empty() {
-            text.push_str(&format!(
-                "\n(the journal has nothing from {unit}: `journalctl -u {unit}`)"
-            ));
-        } else {
-            text.push_str(&format!(
-                "\nthe journal of {unit} (`journalctl -u {unit} -o cat`):\n    {}",
-                journal.join("\n    ")
-            ));
+        ManagerError::UnitFailed {
+            instance: instance.name.clone(),
+            unit: unit.to_string(),
+            state: state.summary(),
+            journal,
+            stopped,
         }
-        if stopped {
-            text.push_str(&format!(
-                "\ninstancectl stopped {unit} so that systemd does not keep restarting it; \
-                 fix the cause, then `instancectl start {}`",
-                instance.name
-            ));
-        }
-        Error::failed(text)
+        .into()
     }
 
     /// The state of the instance's own unit and of Debian's unit for it.
@@ -483,12 +468,13 @@ impl ServiceManager for Systemd {
             return Ok(());
         }
         if let (Some(pid), false) = (master, host.runner.dry_run()) {
-            return Err(Error::failed(format!(
-                "{}'s master (pid {pid}) already runs outside systemd{}; \
-                 `instancectl reconcile` stops it and starts it under {unit}",
-                instance.name,
-                unit_of_pid(pid).map_or(String::new(), |u| format!(" (in {u})"))
-            )));
+            return Err(ManagerError::OutsideSystemd {
+                instance: instance.name.clone(),
+                pid,
+                in_unit: unit_of_pid(pid),
+                unit,
+            }
+            .into());
         }
         if state.active_state == "failed" {
             // A unit left failed (start limit hit) refuses to start until reset.
@@ -543,12 +529,11 @@ impl ServiceManager for Systemd {
         let unit = self.unit_name(instance);
         let state = ctl.show_one(&unit)?;
         if !state.is_active() {
-            return Err(Error::failed(format!(
-                "{} is not running under systemd ({unit} is {}), so there is nothing to \
-                 reload; start it instead",
-                instance.display_name(),
-                state.summary()
-            )));
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: format!(" under systemd ({unit} is {})", state.summary()),
+            }
+            .into());
         }
         if !instance.is_primary() {
             host.postfix.require_check(&instance.config_directory)?;

@@ -5,7 +5,8 @@
 
 use std::time::SystemTime;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::manager::ManagerError;
 use crate::runner::{Command, Runner};
 
 /// The properties the manager reads, in one `systemctl show` call for many units.
@@ -180,7 +181,11 @@ impl Systemctl {
                     .find(|s| s.id == *unit)
                     .cloned()
                     .ok_or_else(|| {
-                        Error::failed(format!("`{}` said nothing about {unit}", cmd.display()))
+                        ManagerError::UnitUnknown {
+                            command: cmd.display(),
+                            unit: unit.to_string(),
+                        }
+                        .into()
                     })
             })
             .collect()

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Event;
 use crate::error::{Error, Result};
+use crate::manager::ManagerError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -193,13 +194,9 @@ fn answer(stream: &UnixStream, events: Sender<Event>) {
 /// Sends one request to the running supervisor and waits for its answer.
 pub fn ask(state_dir: &Path, request: &Request) -> Result<Response> {
     let path = socket_path(state_dir);
-    let stream = UnixStream::connect(&path).map_err(|e| {
-        Error::failed(format!(
-            "no instancectl supervisor is running ({}: {e}). The native manager needs one: \
-             run `instancectl supervise` (under systemd, or as a container's PID 1), or \
-             choose another manager with --manager",
-            path.display()
-        ))
+    let stream = UnixStream::connect(&path).map_err(|error| ManagerError::NoSupervisor {
+        socket: path.clone(),
+        error,
     })?;
     // Stopping a master can take its whole ExitTimeOut; starting one several seconds.
     // A report is quick, unless the supervisor is busy starting instances or hangs:
@@ -221,14 +218,17 @@ pub fn ask(state_dir: &Path, request: &Request) -> Result<Response> {
         .read_line(&mut line)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                Error::failed(format!(
-                    "the instancectl supervisor did not answer within {} s: it is busy or \
-                     hung (`systemctl restart instancectl` keeps the masters running)",
-                    patience.as_secs()
-                ))
+                ManagerError::SupervisorSilent {
+                    seconds: patience.as_secs(),
+                }
+                .into()
             }
             _ => Error::io(&path, e),
         })?;
-    serde_json::from_str(&line)
-        .map_err(|e| Error::failed(format!("the supervisor's answer is unreadable: {e}")))
+    serde_json::from_str(&line).map_err(|e| {
+        ManagerError::SupervisorAnswer {
+            error: e.to_string(),
+        }
+        .into()
+    })
 }

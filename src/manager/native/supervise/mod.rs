@@ -38,6 +38,7 @@ use output::MasterOutput;
 use prober::{Pace, Probe, Target};
 use reaper::{Change, Exit};
 
+use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::{self, Instance};
@@ -185,9 +186,7 @@ struct Supervisor<'h> {
 /// Runs the supervisor until SIGTERM or SIGINT.
 pub fn run(host: &Host, options: Options) -> Result<()> {
     if host.runner.dry_run() {
-        return Err(Error::bad_input(
-            "supervise has no dry run; `instancectl reconcile --dry-run` shows what would change",
-        ));
+        return Err(InputError::SuperviseDryRun.into());
     }
     host.require_root()?;
     // Said loudly, once, in the journal and in the unit's status line; the masters
@@ -202,7 +201,7 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         tracing::warn!(error = %e, "cannot become a subreaper; orphans go to PID 1");
     }
     let (events, inbox) = mpsc::channel();
-    signals::forward(events.clone()).map_err(|e| Error::failed(format!("signals: {e}")))?;
+    signals::forward(events.clone()).map_err(|e| Error::system("cannot handle signals", e))?;
     let socket = control::socket_path(host.state.dir());
     control::serve(&socket, events.clone()).map_err(|e| Error::io(&socket, e))?;
     let targets = Arc::new(Mutex::new(Vec::new()));
@@ -211,7 +210,7 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
         smtp_probe_every: options.smtp_probe_every,
     };
     prober::spawn(targets.clone(), pace, events)
-        .map_err(|e| Error::failed(format!("prober: {e}")))?;
+        .map_err(|e| Error::system("cannot start the prober", e))?;
     tracing::info!(socket = %socket.display(), interval = ?options.interval, "supervisor started");
 
     let mut supervisor = Supervisor {

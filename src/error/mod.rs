@@ -5,13 +5,21 @@ use std::path::PathBuf;
 
 use crate::outcome::Outcome;
 
+mod input;
+mod postfix;
+mod state;
+
+pub use input::{AddressProblem, InputError, PasswordProblem};
+pub use postfix::PostfixError;
+pub use state::StateError;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The user asked for something that cannot be done as asked; nothing was changed.
-    #[error("{0}")]
-    BadInput(String),
+    #[error(transparent)]
+    Input(Box<InputError>),
 
     /// A command that instancectl ran failed; the outcome carries Postfix's own words.
     #[error("{context}: {outcome}")]
@@ -34,14 +42,30 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error(
-        "Postfix is not installed (no postconf in {searched}). Install it first, \
-         for example `apt-get install postfix` on Debian, then try again."
-    )]
-    PostfixMissing { searched: String },
+    /// Postfix is missing, broken, or did not do what was asked.
+    #[error(transparent)]
+    Postfix(Box<PostfixError>),
 
     #[error("this command changes the host and must run as root (try again with sudo)")]
     NotRoot,
+
+    /// launchd, systemd or the supervisor refused, or did not bring a master up.
+    #[error("{0}")]
+    Manager(Box<dyn ManagerFailure>),
+
+    /// instancectl's own records or locks: another supervisor, an unwritable state
+    /// directory, an incomplete record of an interrupted change.
+    #[error(transparent)]
+    State(Box<StateError>),
+
+    /// The operating system refused something that is neither a file nor a command
+    /// (standard output, signals, a thread, the terminal).
+    #[error("{doing}: {source}")]
+    System {
+        doing: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A multi-step change failed and was undone; `step` names the step that failed.
     #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
@@ -55,21 +79,43 @@ pub enum Error {
         undo: String,
     },
 
-    #[error("{0}")]
-    Failed(String),
-
     /// What instancectl was doing when `source` happened.
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
 }
 
-impl Error {
-    pub fn bad_input(msg: impl Into<String>) -> Self {
-        Error::BadInput(msg.into())
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(Box::new(e))
     }
+}
 
-    pub fn failed(msg: impl Into<String>) -> Self {
-        Error::Failed(msg.into())
+impl From<PostfixError> for Error {
+    fn from(e: PostfixError) -> Self {
+        Error::Postfix(Box::new(e))
+    }
+}
+
+impl From<StateError> for Error {
+    fn from(e: StateError) -> Self {
+        Error::State(Box::new(e))
+    }
+}
+
+/// The service managers' errors, typed in the manager layer above this one (which
+/// is why they are held behind a trait here, not named).
+pub trait ManagerFailure: std::error::Error + Send + Sync + 'static {
+    /// 2 for a refusal found before anything changed, like bad input; 1 otherwise.
+    fn exit_code(&self) -> i32;
+
+    /// For tests that match on the manager's variants.
+    #[cfg(test)]
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+impl Error {
+    pub fn system(doing: &'static str, source: std::io::Error) -> Self {
+        Error::System { doing, source }
     }
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -98,9 +144,31 @@ impl Error {
     /// The process exit status for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadInput(_) | Error::NotRoot => 2,
+            Error::Input(_) | Error::NotRoot => 2,
+            Error::Manager(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
             _ => 1,
+        }
+    }
+}
+
+/// For tests that match on variants: the domain error behind this one, through any
+/// context; panics (failing the test) when it is of another domain.
+#[cfg(test)]
+impl Error {
+    pub fn into_input(self) -> InputError {
+        match self {
+            Error::Input(e) => *e,
+            Error::Context { source, .. } => source.into_input(),
+            other => panic!("not an input error: {other:?}"),
+        }
+    }
+
+    pub fn into_state(self) -> StateError {
+        match self {
+            Error::State(e) => *e,
+            Error::Context { source, .. } => source.into_state(),
+            other => panic!("not a state error: {other:?}"),
         }
     }
 }
@@ -111,12 +179,19 @@ mod tests {
 
     #[test]
     fn context_keeps_the_cause_and_its_exit_status() {
-        let bad = Error::bad_input("no instance named \"postfix-x\"").context("stopping postfix-x");
+        let bad = Error::from(InputError::NoSuchGroup {
+            group: "mta".into(),
+        })
+        .context("stopping mta");
         assert_eq!(
             bad.to_string(),
-            "stopping postfix-x: no instance named \"postfix-x\""
+            "stopping mta: no instance is in group \"mta\"; `instancectl list` shows the groups"
         );
         assert_eq!(bad.exit_code(), 2);
+        assert!(matches!(
+            bad.into_input(),
+            InputError::NoSuchGroup { group } if group == "mta"
+        ));
         let io = Error::io(
             "/etc/postfix-x/main.cf",
             std::io::ErrorKind::NotFound.into(),
