@@ -763,6 +763,17 @@ fn a_day_of_work_on_three_instances() {
     // Hold one message of the input: only it moves, and postsuper's own line per
     // message is not repeated as a note.
     let input_ids: Vec<String> = postqueue(&sb, "postfix-in").into_keys().collect();
+    // The instance named after the action, as git-style commands would have it: bad
+    // input, and the message shows the order.
+    let run = sb.ctl(&format!("queue hold postfix-in {}", input_ids[0]));
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "as in `instancectl queue postfix-in hold {}`",
+            input_ids[0]
+        )),
+        "{run:#?}"
+    );
     let held = sb
         .ctl(&format!("queue postfix-in hold {}", input_ids[0]))
         .ok();
