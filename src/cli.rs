@@ -1,5 +1,10 @@
 //! The command line: what each command and option means. Parsing only; the work is in
-//! `commands`.
+//! `commands`, which takes these types (the command line never reaches into `commands`).
+
+pub mod config;
+pub mod exec;
+pub mod logs;
+pub mod queue;
 
 use std::path::PathBuf;
 
@@ -181,16 +186,16 @@ pub enum Command {
     /// them; exits 1 when any is degraded or down (or stopped, with --strict).
     Status(StatusArgs),
     /// List an instance's queued mail, or flush, delete, hold, release or requeue it.
-    Queue(crate::commands::queue::QueueArgs),
+    Queue(queue::QueueArgs),
     /// Show an instance's main.cf settings, or change them: checked, reloaded, and
     /// undone when the check or the reload fails.
-    Config(crate::commands::config::ConfigArgs),
+    Config(config::ConfigArgs),
     /// Run a command in an instance's environment (postmulti -x): MAIL_CONFIG and
     /// its directories are set.
-    Exec(crate::commands::exec::ExecArgs),
+    Exec(exec::ExecArgs),
     /// Show one instance's log lines (from its maillog_file, the journal, the syslog
     /// file or macOS's unified log).
-    Logs(crate::commands::logs::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Print a shell's completion script (bash, zsh, fish) on standard output.
     Completions(CompletionsArgs),
     /// Print the manual page (roff) on standard output: `instancectl man | man -l -`.

@@ -13,10 +13,10 @@ use crate::manager::ServiceManager;
 use crate::manifest::{self, Wanted};
 use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
-use crate::progress;
 use crate::state::InstanceRecord;
+use crate::transaction::Transaction;
 
-use super::{create, destroy, lifecycle};
+use super::{config, create, destroy, lifecycle};
 
 /// What apply does to one instance.
 enum Change {
@@ -212,6 +212,9 @@ fn apply(
     }
 }
 
+/// Makes one instance match its manifest entry in one transaction: when a step fails,
+/// the group, main.cf and master.cf (through `config`'s change: written, checked,
+/// reloaded, serving) and the record go back to what they were.
 fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<()> {
     let Update {
         wanted: w,
@@ -223,19 +226,9 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
     } = change;
     let (group, enabled) = (*group, *enabled);
     let name = &w.name;
-    if group {
-        output::line(format_args!(
-            "{name}: group {} -> {}",
-            instance.group.as_deref().unwrap_or("-"),
-            w.group.as_deref().unwrap_or("-")
-        ));
-        progress::run(&format!("{name}: postmulti assign"), || {
-            host.postfix
-                .postmulti()
-                .assign_group(name, w.group.as_deref())
-        })?;
-    }
-    if !set.is_empty() || !unset.is_empty() {
+    let main_cf = if set.is_empty() && unset.is_empty() {
+        None
+    } else {
         let names: Vec<&str> = set
             .iter()
             .map(|(k, _)| k.as_str())
@@ -245,33 +238,69 @@ fn update(host: &Host, manager: &dyn ServiceManager, change: &Update) -> Result<
             "{name}: main.cf differs ({}) -> set",
             names.join(", ")
         ));
-        progress::run(&format!("{name}: postconf"), || {
-            host.postfix.set(&instance.config_directory, set)?;
-            host.postfix.unset(&instance.config_directory, unset)
-        })?;
-        if instance.running_master().is_some() && enabled != Some(false) {
-            progress::run(&format!("{name}: reload"), || {
-                manager.reload(host, instance)
-            })?;
-        }
-    }
+        let edit = config::Edit {
+            set: set.clone(),
+            unset: unset.clone(),
+        };
+        config::prepare(host, instance, &edit)?
+    };
     let record = InstanceRecord {
         role: w.role,
         listen: w.listen_words(),
         settings: w.set.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
-    if instance.record.as_ref() != Some(&record) {
-        host.state.save(&host.runner, name, &record)?;
-    }
-    match enabled {
-        Some(true) => {
-            output::line(format_args!("{name}: disabled -> enable"));
-            lifecycle::enable(host, manager, &Selection::One(name.clone()))
+    Transaction::run(host, |tx| {
+        if group {
+            output::line(format_args!(
+                "{name}: group {} -> {}",
+                instance.group.as_deref().unwrap_or("-"),
+                w.group.as_deref().unwrap_or("-")
+            ));
+            tx.step(&format!("{name}: postmulti assign"), |h| {
+                h.postfix.postmulti().assign_group(name, w.group.as_deref())
+            })?;
+            tx.on_undo(&format!("{name}: back to its group"), |h| {
+                h.postfix
+                    .postmulti()
+                    .assign_group(name, instance.group.as_deref())
+            });
         }
-        Some(false) => {
-            output::line(format_args!("{name}: enabled -> disable"));
-            lifecycle::disable(host, manager, &Selection::One(name.clone()))
+        if let Some((old, new)) = &main_cf {
+            if host.runner.dry_run() {
+                tx.step(&format!("{name}: writing main.cf"), |h| {
+                    config::would_write(h, instance, old, new)
+                })?;
+            } else {
+                config::apply(tx, manager, instance, new)?;
+            }
         }
-        None => Ok(()),
-    }
+        if instance.record.as_ref() != Some(&record) {
+            tx.step(&format!("{name}: recording its role and settings"), |h| {
+                h.state.save(&h.runner, name, &record)
+            })?;
+            tx.on_undo(
+                &format!("{name}: its record as it was"),
+                |h| match &instance.record {
+                    Some(old) => h.state.save(&h.runner, name, old),
+                    None => h.state.remove(&h.runner, name),
+                },
+            );
+        }
+        let one = Selection::One(name.clone());
+        match enabled {
+            Some(true) => {
+                output::line(format_args!("{name}: disabled -> enable"));
+                tx.step(&format!("{name}: enable"), |h| {
+                    lifecycle::enable(h, manager, &one)
+                })
+            }
+            Some(false) => {
+                output::line(format_args!("{name}: enabled -> disable"));
+                tx.step(&format!("{name}: disable"), |h| {
+                    lifecycle::disable(h, manager, &one)
+                })
+            }
+            None => Ok(()),
+        }
+    })
 }

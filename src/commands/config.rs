@@ -3,16 +3,15 @@
 //! anything is touched, the change shown as a diff, `postfix check`, a reload, and
 //! the instance's listeners asked to greet again; when any of that fails, main.cf and
 //! master.cf go back byte for byte and the instance is reloaded with them, so it keeps
-//! running as before.
+//! running as before. `apply` changes main.cf through the same functions
+//! ([`prepare`], [`apply`], [`would_write`]).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
-
-use crate::cli::InstanceArgs;
+use crate::cli::config::{ConfigAction, ConfigArgs, ShowArgs};
 use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
@@ -30,84 +29,13 @@ const SERVING_TIMEOUT: Duration = Duration::from_secs(15);
 /// old smtpd that still runs the old settings.
 const RELOAD_SETTLE: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Args)]
-#[command(
-    override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) [show|set|unset] ...",
-    after_long_help = "Examples:
-  instancectl config postfix-out                        # what main.cf sets (postconf -n)
-  instancectl config postfix-out show relayhost message_size_limit
-  instancectl config postfix-out set relayhost=[mx.example]:587 message_size_limit=20480000
-  instancectl config postfix-out unset relayhost
-  instancectl --dry-run config -g mta set smtpd_tls_security_level=may   # the diff only"
-)]
-pub struct ConfigArgs {
-    #[command(flatten)]
-    pub instances: InstanceArgs,
-
-    /// Print the settings (show) or the changes made (set, unset) as a JSON document.
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    #[command(subcommand)]
-    pub action: Option<ConfigAction>,
-}
-
-impl ConfigArgs {
-    /// `show` (the default) changes nothing, so it needs neither root nor the lock.
-    pub fn only_reads(&self) -> bool {
-        matches!(self.action, None | Some(ConfigAction::Show(_)))
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ConfigAction {
-    /// The settings main.cf makes (postconf -n), or the values of the given parameters
-    /// (the default).
-    #[command(
-        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) show \
-                                [-n] [PARAM]..."
-    )]
-    Show(ShowArgs),
-    /// Set main.cf parameters, check, reload; undone when that fails.
-    #[command(
-        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) set \
-                                PARAM=VALUE..."
-    )]
-    Set {
-        /// A parameter and its value, as in main.cf (quote values with spaces or `$`
-        /// for the shell); a running instance is reloaded and must greet again.
-        #[arg(value_name = "PARAM=VALUE", required = true)]
-        settings: Vec<String>,
-    },
-    /// Remove main.cf parameters so that their defaults apply; check, reload; undone
-    /// when that fails.
-    #[command(
-        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) unset \
-                                PARAM..."
-    )]
-    Unset {
-        /// A parameter main.cf sets; `postconf -d PARAM` shows the default it falls
-        /// back to.
-        #[arg(value_name = "PARAM", required = true)]
-        params: Vec<String>,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// Only parameters that main.cf sets (with PARAM: those of them it sets).
-    #[arg(short = 'n')]
-    pub non_default: bool,
-
-    /// Parameters to show; all those main.cf sets when left out.
-    #[arg(value_name = "PARAM")]
-    pub params: Vec<String>,
-}
-
-/// One edit of main.cf.
-enum Edit {
-    Set(Vec<(String, String)>),
-    Unset(Vec<String>),
+/// One edit of main.cf: parameters to set (`postconf -e`), then parameters to remove
+/// so that their defaults apply (`postconf -X`). `config set` and `unset` make one
+/// kind; `apply` may make both.
+#[derive(Default)]
+pub struct Edit {
+    pub set: Vec<(String, String)>,
+    pub unset: Vec<String>,
 }
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ConfigArgs) -> Result<()> {
@@ -128,7 +56,11 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ConfigArgs) -> Resu
                 .iter()
                 .map(|s| validate::setting(s, &defaults))
                 .collect::<Result<Vec<_>>>()?;
-            change(host, manager, &instances, &Edit::Set(settings))
+            let edit = Edit {
+                set: settings,
+                ..Edit::default()
+            };
+            change(host, manager, &instances, &edit)
         }
         Some(ConfigAction::Unset { params }) => {
             let mut known = host.postfix.defaults()?;
@@ -138,7 +70,11 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ConfigArgs) -> Resu
             for name in params {
                 validate::parameter(name, &known)?;
             }
-            change(host, manager, &instances, &Edit::Unset(params.clone()))
+            let edit = Edit {
+                unset: params.clone(),
+                ..Edit::default()
+            };
+            change(host, manager, &instances, &edit)
         }
     }
 }
@@ -259,18 +195,21 @@ fn edited_main_cf(host: &Host, instance: &Instance, edit: &Edit) -> Result<(Vec<
     let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let copy = scratch.path().join("main.cf");
     std::fs::write(&copy, &old).map_err(|e| Error::io(&copy, e))?;
-    let cmd = Command::new(host.postfix.postconf.to_string_lossy())
+    let postconf = Command::new(host.postfix.postconf.to_string_lossy())
         .arg("-c")
         .arg(scratch.path().to_string_lossy());
-    let cmd = match edit {
-        Edit::Set(settings) => cmd
+    let set = (!edit.set.is_empty()).then(|| {
+        postconf
+            .clone()
             .arg("-e")
-            .args(settings.iter().map(|(k, v)| format!("{k} = {v}"))),
-        Edit::Unset(names) => cmd.arg("-X").args(names),
-    };
-    host.runner
-        .query(&cmd)
-        .map_err(|e| e.context("editing a copy of main.cf"))?;
+            .args(edit.set.iter().map(|(k, v)| format!("{k} = {v}")))
+    });
+    let unset = (!edit.unset.is_empty()).then(|| postconf.clone().arg("-X").args(&edit.unset));
+    for cmd in set.iter().chain(&unset) {
+        host.runner
+            .query(cmd)
+            .map_err(|e| e.context("editing a copy of main.cf"))?;
+    }
     let new = std::fs::read(&copy).map_err(|e| Error::io(&copy, e))?;
     Ok((old, new))
 }
@@ -295,29 +234,13 @@ fn change(
     host.require_root()?;
     let mut edits = Vec::new();
     for instance in instances {
-        let (old, new) = edited_main_cf(host, instance, edit)?;
-        let path = instance.config_directory.join("main.cf");
-        if old == new {
-            report(
-                instance,
-                "unchanged",
-                &old,
-                &new,
-                Some(format!(
-                    "{}: main.cf already says so; nothing to change",
-                    instance.display_name()
-                )),
-            );
-            continue;
+        if let Some((old, new)) = prepare(host, instance, edit)? {
+            edits.push((instance, old, new));
         }
-        output::text(diff(&path, &old, &new));
-        edits.push((instance, old, new));
     }
     if host.runner.dry_run() {
         for (instance, old, new) in &edits {
-            host.runner
-                .write_file(&instance.config_directory.join("main.cf"), new, 0o644)?;
-            report(instance, "would change", old, new, None);
+            would_write(host, instance, old, new)?;
         }
         return Ok(());
     }
@@ -341,10 +264,43 @@ fn change(
     results.map(drop)
 }
 
+/// One instance's main.cf before and after `edit`, with the diff shown; none (and said
+/// so) when main.cf already says what the edit would make it say.
+pub fn prepare(
+    host: &Host,
+    instance: &Instance,
+    edit: &Edit,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let (old, new) = edited_main_cf(host, instance, edit)?;
+    if old == new {
+        report(
+            instance,
+            "unchanged",
+            &old,
+            &new,
+            Some(format!(
+                "{}: main.cf already says so; nothing to change",
+                instance.display_name()
+            )),
+        );
+        return Ok(None);
+    }
+    output::text(diff(&instance.config_directory.join("main.cf"), &old, &new));
+    Ok(Some((old, new)))
+}
+
+/// `--dry-run`: shows the write of the new main.cf, and changes nothing.
+pub fn would_write(host: &Host, instance: &Instance, old: &[u8], new: &[u8]) -> Result<()> {
+    host.runner
+        .write_file(&instance.config_directory.join("main.cf"), new, 0o644)?;
+    report(instance, "would change", old, new, None);
+    Ok(())
+}
+
 /// Writes one instance's new main.cf, checks it, reloads a running instance and waits
 /// until its listeners greet; registers putting both files back (and reloading again)
-/// first, so any failure from here on undoes it.
-fn apply<'h>(
+/// first, so any failure from here on (in this step or a later one of `tx`) undoes it.
+pub fn apply<'h>(
     tx: &mut Transaction<'h>,
     manager: &'h dyn ServiceManager,
     instance: &'h Instance,
@@ -411,12 +367,15 @@ fn apply<'h>(
 
 /// After the files are back: a reload, and when the master still throttles a service
 /// that failed under the bad settings (for `service_throttle_time`, 60 s by default),
-/// a restart, so the instance answers again now.
+/// a restart, so the instance answers again now. A restart too when the reload finds
+/// no master: a supervisor kills one whose listeners stopped greeting under the bad
+/// settings, and may not have started it again yet.
 fn back_to_serving(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
-    manager.reload(host, instance)?;
-    std::thread::sleep(RELOAD_SETTLE);
-    if crate::probe::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
-        return Ok(());
+    if manager.reload(host, instance).is_ok() {
+        std::thread::sleep(RELOAD_SETTLE);
+        if crate::probe::wait_until_serving(instance, RELOAD_SETTLE * 3).is_ok() {
+            return Ok(());
+        }
     }
     super::lifecycle::restart(host, manager, &Selection::One(instance.name.clone()))
 }

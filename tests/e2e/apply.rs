@@ -161,3 +161,84 @@ fn a_bad_manifest_changes_nothing() {
         assert_eq!(before, sb.config_snapshot(), "{text} changed the disk");
     }
 }
+
+#[test]
+fn a_setting_postfix_refuses_is_undone_and_the_instance_keeps_serving() {
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    let manifest = |set: &str| {
+        format!(
+            "[[instance]]\nname = \"postfix-a\"\nlisten = [\"127.0.0.1:2541\"]\n\
+             [instance.set]\nsmtpd_banner = \"$myhostname ESMTP applied\"\n{set}"
+        )
+    };
+    write_manifest(&sb, &manifest(""));
+    apply(&sb).ok();
+    let banner = sb.banner("127.0.0.1", 2541);
+    assert!(
+        banner.starts_with("220 ") && banner.contains("applied"),
+        "{banner}"
+    );
+    // main.cf and master.cf, and the record of what the manifest asked for.
+    let files = "/etc/postfix-a/main.cf /etc/postfix-a/master.cf \
+                 /var/lib/instancectl/instances/postfix-a.toml";
+    let pristine = sb.sh(&format!("sha256sum {files}")).ok().stdout;
+
+    // A dry run shows the diff and the write, and changes nothing.
+    write_manifest(&sb, &manifest("message_size_limit = \"lots\""));
+    let dry = sb
+        .ctl(&format!(
+            "--dry-run apply -f {}",
+            sb.root().join("instances.toml").display()
+        ))
+        .ok();
+    assert!(
+        dry.stdout.contains("+message_size_limit = lots"),
+        "{dry:#?}"
+    );
+    assert!(
+        dry.stdout.contains("would write: /etc/postfix-a/main.cf"),
+        "{dry:#?}"
+    );
+    assert_eq!(sb.sh(&format!("sha256sum {files}")).ok().stdout, pristine);
+
+    for (bad, refused_by) in [
+        // postconf writes it; `postfix check` refuses it.
+        (
+            "message_size_limit = \"lots\"",
+            "Postfix refuses the new settings",
+        ),
+        // Passes `postfix check`; every new smtpd dies on it, so the reload leaves
+        // nobody to greet: the wait for the greeting fails.
+        ("smtpd_timeout = \"never\"", "answering after the reload"),
+    ] {
+        write_manifest(&sb, &manifest(bad));
+        let run = apply(&sb);
+        assert_eq!(run.code, 1, "{bad}: {run:#?}\n{}", sb.supervisor_log());
+        assert!(
+            run.stdout.contains("postfix-a: main.cf differs"),
+            "{run:#?}"
+        );
+        assert!(run.stderr.contains(refused_by), "{bad}: {run:#?}");
+        assert!(
+            run.stderr.contains("undone"),
+            "{bad}: {run:#?}\n{}",
+            sb.supervisor_log()
+        );
+        assert_eq!(
+            sb.sh(&format!("sha256sum {files}")).ok().stdout,
+            pristine,
+            "{bad}: the files are not as they were"
+        );
+        assert!(
+            sb.wait_for(
+                "exec 3<>/dev/tcp/127.0.0.1/2541 && timeout 5 head -1 <&3 | grep -q applied",
+                std::time::Duration::from_secs(20)
+            ),
+            "{bad}: postfix-a does not answer after the undo"
+        );
+    }
+    // The manifest as it was: nothing to change.
+    write_manifest(&sb, &manifest(""));
+    assert!(apply(&sb).ok().stdout.contains("nothing to change"));
+}
