@@ -261,8 +261,8 @@ fn details(out: &mut String, i: &InstanceStatus, colour: bool) {
     if let Some(loaded) = v.loaded {
         said.push(format!("loaded {}", if loaded { "yes" } else { "no" }));
     }
-    if let Some(o) = v.disabled_override {
-        said.push(format!("override {o:?}").to_lowercase());
+    if let Some(o) = &v.disabled_override {
+        said.push(format!("override {o}"));
     }
     if let Some(state) = &v.state {
         said.push(format!("state {state}"));

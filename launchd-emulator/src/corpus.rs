@@ -46,6 +46,20 @@ impl Sample {
             .unwrap_or("")
     }
 
+    /// The command's last word: a domain (`system`, `gui/501`) or a service target
+    /// (`system/LABEL`, `gui/501/LABEL`), or a file for commands that take one.
+    pub fn target(&self) -> &str {
+        self.command.split_whitespace().last().unwrap_or("")
+    }
+
+    /// Whether the command names one service (`system/LABEL`, `gui/UID/LABEL`), not a
+    /// whole domain (`launchctl print system`).
+    pub fn is_service_target(&self) -> bool {
+        let target = self.target();
+        let domain_parts = if target.starts_with("system/") { 1 } else { 2 };
+        target.split('/').count() > domain_parts
+    }
+
     /// The value of the `expect: KEY = VALUE` line, if there is one.
     pub fn expected(&self, key: &str) -> Option<&str> {
         self.expect

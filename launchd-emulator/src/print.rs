@@ -3,7 +3,10 @@
 //! Parsers of real output must cope with blank lines, nested blocks (whose deeper-indented
 //! `state = active` is not the job's state), and a `last terminating signal` line that
 //! replaces `last exit code` after a death by signal, so the emulator prints all of those
-//! the way recorded macOS output does.
+//! the way recorded macOS output does. Right after a spawn the state is `xpcproxy` for a
+//! moment ([`crate::supervisor::XPCPROXY_WINDOW`]) while the previous run's end is still
+//! shown, as recorded on macOS 15 and 26: a driver must not take that end for the new
+//! run's.
 
 use crate::macos::Macos;
 use crate::procs::{self, DEFAULT_PATH, LastExit};

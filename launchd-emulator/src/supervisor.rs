@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 const EX_CONFIG: i32 = 78;
 /// How often a stop whose leader is gone checks whether its process group has emptied.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long a job shows `state = xpcproxy` after each spawn: real launchd spawns
+/// through its xpcproxy trampoline, and `print` in that window shows the new pid with
+/// the previous run's end (recorded: tests/data/launchctl/print-fragment-xpcproxy-*).
+pub const XPCPROXY_WINDOW: Duration = Duration::from_millis(100);
 /// Upper bound on the emulator's own shutdown, even for jobs with ExitTimeOut 0 (for ever).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -78,6 +82,13 @@ impl Job {
         match (&self.stop, self.pid) {
             (Some(stop), _) if stop.sigkilled => "SIGKILLed",
             (Some(_), _) => "SIGTERMed",
+            (None, Some(_))
+                if self
+                    .last_spawn
+                    .is_some_and(|t| t.elapsed() < XPCPROXY_WINDOW) =>
+            {
+                "xpcproxy"
+            }
             (None, Some(_)) => "running",
             (None, None) if self.respawn_at.is_some() => "spawn scheduled",
             (None, None) => "not running",

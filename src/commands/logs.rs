@@ -51,6 +51,7 @@ pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     let filter = Filter {
         syslog_name: &syslog_name,
         since,
+        unified: source == LogSource::UnifiedLog,
     };
     tracing::info!(?source, syslog_name, "reading");
     match &source {
@@ -65,7 +66,12 @@ pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
             from_command(host, &history, &filter, limit, args.follow)
         }
         LogSource::UnifiedLog => {
-            from_command(host, &unified_log(host, since), &filter, limit, args.follow)
+            let history = unified_log(
+                &host.postfix.daemon_directory,
+                &host.postfix.command_directory,
+                since,
+            );
+            from_command(host, &history, &filter, limit, args.follow)
         }
     }
 }
@@ -98,17 +104,50 @@ fn parse_since(text: &str) -> Result<SystemTime> {
 struct Filter<'a> {
     syslog_name: &'a str,
     since: Option<SystemTime>,
+    /// Reading macOS's unified log, already narrowed to Postfix's programs by the
+    /// predicate.
+    unified: bool,
 }
 
 impl Filter<'_> {
     fn keeps(&self, line: &str) -> bool {
-        maillog::parse_line(line, self.syslog_name).is_some()
-            && self.since.is_none_or(|since| {
-                // A line whose time cannot be read is shown rather than lost.
-                maillog::line_time(line, SystemTime::now()).is_none_or(|t| t >= since)
-            })
+        let ours = maillog::parse_line(line, self.syslog_name).is_some() || self.untagged(line);
+        ours && self.since.is_none_or(|since| {
+            // A line whose time cannot be read is shown rather than lost.
+            maillog::line_time(line, SystemTime::now()).is_none_or(|t| t >= since)
+        })
+    }
+
+    /// A unified-log line that names only the program (`smtpd[812]:`), not a syslog
+    /// tag (`postfix-in/smtpd[812]:`): recorded `--style syslog` output names the
+    /// process, and whether Postfix's syslog_name survives in it is not recorded, so
+    /// such a line is shown, since the predicate let only Postfix's programs through.
+    fn untagged(&self, line: &str) -> bool {
+        self.unified && names_only_a_program(line)
     }
 }
+
+/// `DATE TIME  HOST PROCESS[PID]: TEXT` (macOS `--style syslog`) whose PROCESS has no
+/// `NAME/` tag. The header lines (`Filtering the log data using ...`, `Timestamp
+/// (process)[PID]`) are not such lines.
+fn names_only_a_program(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let (Some(date), Some(_clock), Some(_host), Some(process)) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return false;
+    };
+    date.len() == 10
+        && date.as_bytes()[4] == b'-'
+        && process.ends_with("]:")
+        && process
+            .split_once('[')
+            .is_some_and(|(name, _)| !name.is_empty() && !name.contains('/'))
+}
+
+/// Said once on stderr when untagged unified-log lines are shown.
+const UNTAGGED_NOTE: &str = "note: these unified-log lines name only the Postfix program, not \
+     the instance's syslog_name, so they may come from any instance";
 
 /// Prints a line; false when standard output has gone (`| head`), to stop quietly.
 fn emit(line: &str) -> bool {
@@ -229,14 +268,29 @@ fn journal(since: Option<SystemTime>, tags: &[String], limit: usize) -> Command 
         .args(tags.iter().map(|t| format!("SYSLOG_IDENTIFIER={t}")))
 }
 
-/// macOS: Postfix's programs live in daemon_directory and command_directory.
-fn unified_log(host: &Host, since: Option<SystemTime>) -> Command {
+/// macOS: the entries of the processes whose executables are Postfix's, in
+/// daemon_directory and command_directory (`processImagePath`, the process that
+/// logged; `senderImagePath` can be a library inside it), with Info messages
+/// (`--info`: Postfix logs deliveries and connections at LOG_INFO, which `log` skips
+/// by default), printed syslog-style.
+fn unified_log(
+    daemon_directory: &Path,
+    command_directory: &Path,
+    since: Option<SystemTime>,
+) -> Command {
     let predicate = format!(
-        "senderImagePath BEGINSWITH \"{}/\" OR senderImagePath BEGINSWITH \"{}/post\"",
-        host.postfix.daemon_directory.display(),
-        host.postfix.command_directory.display()
+        "processImagePath BEGINSWITH \"{}/\" OR processImagePath BEGINSWITH \"{}/post\"",
+        daemon_directory.display(),
+        command_directory.display()
     );
-    let cmd = Command::new("log").args(["show", "--style", "syslog", "--predicate", &predicate]);
+    let cmd = Command::new("log").args([
+        "show",
+        "--style",
+        "syslog",
+        "--info",
+        "--predicate",
+        &predicate,
+    ]);
     // `log show --last` counts minutes, hours or days back from now.
     let minutes = since
         .map(|s| {
@@ -261,7 +315,14 @@ fn following(history: &Command) -> Command {
     let argv = history.argv();
     if argv[0] == "log" {
         let predicate = &argv[argv.iter().position(|a| a == "--predicate").unwrap_or(0) + 1];
-        return Command::new("log").args(["stream", "--style", "syslog", "--predicate", predicate]);
+        return Command::new("log").args([
+            "stream",
+            "--style",
+            "syslog",
+            "--info",
+            "--predicate",
+            predicate,
+        ]);
     }
     Command::new("journalctl").args([
         "--no-pager",
@@ -286,15 +347,26 @@ fn from_command(
         .transpose()?;
     let reader = host.runner.stream(history)?;
     let lines = reader.lines().map_while(|l| l.ok());
+    let mut noted = false;
+    let mut note_once = |line: &str| {
+        if !noted && filter.untagged(line) {
+            noted = true;
+            eprintln!("{UNTAGGED_NOTE}");
+        }
+    };
     for line in &last_kept(lines, filter, limit) {
+        note_once(line);
         if !emit(line) {
             return Ok(());
         }
     }
     if let Some(live) = live.as_mut() {
         for line in live.lines().map_while(|l| l.ok()) {
-            if filter.keeps(&line) && !emit(&line) {
-                return Ok(());
+            if filter.keeps(&line) {
+                note_once(&line);
+                if !emit(&line) {
+                    return Ok(());
+                }
             }
             let _ = std::io::stdout().flush();
         }
@@ -313,6 +385,7 @@ mod tests {
         let filter = Filter {
             syslog_name: "postfix-q",
             since: None,
+            unified: false,
         };
         let all = last_kept(TWO.lines().map(String::from), &filter, usize::MAX);
         assert_eq!(all.len(), 13);
@@ -322,6 +395,88 @@ mod tests {
         assert!(last[1].contains("stopping the Postfix mail system"));
         let none = last_kept(TWO.lines().map(String::from), &filter, 0);
         assert!(none.is_empty());
+    }
+
+    /// Recorded `log stream --style syslog` output (macOS 10.14): the header lines are
+    /// dropped, the line naming a program is kept (the predicate let only Postfix's
+    /// programs through) and its time is read; lines tagged with another instance's
+    /// syslog_name are not, ours are; outside the unified log an untagged line is
+    /// nobody's.
+    #[test]
+    fn the_unified_log_in_syslog_style() {
+        let recorded =
+            include_str!("../../tests/data/unified-log/stream-syslog-style-ernw-10.14.log");
+        let unified = |since| Filter {
+            syslog_name: "postfix-q",
+            since,
+            unified: true,
+        };
+        let kept = last_kept(
+            recorded.lines().map(String::from),
+            &unified(None),
+            usize::MAX,
+        );
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].contains("localhost sudo[2002]:"));
+        assert!(unified(None).untagged(&kept[0]));
+        let written = maillog::line_time(&kept[0], SystemTime::now()).unwrap();
+        assert_eq!(
+            written.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_540_394_613 // 2018-10-24T15:23:33Z
+        );
+        let later = written + Duration::from_secs(1);
+        assert!(last_kept(recorded.lines().map(String::from), &unified(Some(later)), 9).is_empty());
+        // Tagged lines are told apart by instance, in the unified log as anywhere.
+        let two = TWO.lines().map(String::from);
+        let tagged = last_kept(two, &unified(None), usize::MAX);
+        assert_eq!(tagged.len(), 13);
+        assert!(tagged.iter().all(|l| l.contains(" postfix-q/")));
+        let elsewhere = Filter {
+            unified: false,
+            ..unified(None)
+        };
+        assert!(last_kept(recorded.lines().map(String::from), &elsewhere, 9).is_empty());
+    }
+
+    /// `log show`/`log stream` as log(1) documents them: `--style syslog`, `--info`
+    /// (Postfix logs at LOG_INFO, which `log` skips by default), a predicate on
+    /// processImagePath with BEGINSWITH, `--last Nm`.
+    #[test]
+    fn unified_log_commands() {
+        let since = SystemTime::now() - Duration::from_secs(90 * 60);
+        let show = unified_log(
+            Path::new("/usr/libexec/postfix"),
+            Path::new("/usr/sbin"),
+            Some(since),
+        );
+        let predicate = "processImagePath BEGINSWITH \"/usr/libexec/postfix/\" OR \
+                         processImagePath BEGINSWITH \"/usr/sbin/post\"";
+        assert_eq!(
+            show.argv(),
+            [
+                "log",
+                "show",
+                "--style",
+                "syslog",
+                "--info",
+                "--predicate",
+                predicate,
+                "--last",
+                "90m"
+            ]
+        );
+        assert_eq!(
+            following(&show).argv(),
+            [
+                "log",
+                "stream",
+                "--style",
+                "syslog",
+                "--info",
+                "--predicate",
+                predicate
+            ]
+        );
     }
 
     #[test]

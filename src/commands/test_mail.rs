@@ -385,8 +385,9 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             crate::output::line(format_args!(
                 "LEFT THE QUEUE{which} without being deferred: most likely delivered. Without \
                  a mail log instancectl cannot show the server's reply, or tell a delivery \
-                 from a bounce (which goes to the sender); on macOS, `log show --last 5m \
-                 --predicate 'process == \"smtp\"'` shows it"
+                 from a bounce (which goes to the sender); on macOS, `log show --info --last 5m \
+                 --predicate 'process == \"smtp\"'` shows it (--info: Postfix logs \
+                 deliveries as Info messages, which log skips by default)"
             ));
             0
         }

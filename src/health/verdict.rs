@@ -316,6 +316,15 @@ pub fn judge(f: &Facts) -> Judgement {
             job_name(view)
         ));
     }
+    // Neither taken as enabled nor as disabled: said, so that a release's new word
+    // does not pass unnoticed.
+    if let Some(Override::Unknown(word)) = &view.disabled_override {
+        j.warnings.push(format!(
+            "the {} has an override in a word instancectl does not know ({word:?}): \
+             whether it starts at boot is unknown; see `launchctl print-disabled system`",
+            job_name(view)
+        ));
+    }
 
     if let Some(problem) = &view.problem {
         // Without its supervisor nothing starts or restarts it: that comes first.
@@ -890,6 +899,23 @@ mod tests {
 
         c.view = launchd_view("running", Some(315));
         assert_eq!(c.judge().verdict, Verdict::Healthy);
+    }
+
+    #[test]
+    fn an_override_in_an_unknown_word_is_said() {
+        let mut c = Case::healthy();
+        c.view = launchd_view("running", Some(315));
+        c.view.disabled_override = Some(Override::Unknown("paused".into()));
+        let j = c.judge();
+        assert_eq!(j.verdict, Verdict::Healthy);
+        assert!(
+            j.warnings
+                .iter()
+                .any(|w| w.contains("does not know (\"paused\")")),
+            "{j:?}"
+        );
+        c.view.disabled_override = Some(Override::Enabled);
+        assert!(c.judge().warnings.is_empty());
     }
 
     #[test]

@@ -9,16 +9,46 @@ use serde::Serialize;
 
 use super::ManagerKind;
 
-/// A persistent override of whether a job may load (launchd's `print-disabled`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// A persistent override of whether a job may load at boot: launchd's `launchctl
+/// print-disabled` (parsed by the launchd driver into this type) and systemd's
+/// enablement. A job with no override at all is `None` where an `Option<Override>` is
+/// kept (not listed: the job's own default holds), which is not the same as a listed
+/// override in a word instancectl does not know ([`Override::Unknown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Override {
     /// The job is disabled: it does not load at boot and cannot be bootstrapped.
     Disabled,
     /// Explicitly enabled.
     Enabled,
-    /// The manager has no override for the job.
-    None,
+    /// Listed, in a word neither launchctl dialect uses (`disabled`/`enabled`,
+    /// `true`/`false`): kept as printed, and never taken as enabled.
+    Unknown(String),
+}
+
+impl Override {
+    /// The word in JSON: `disabled`, `enabled` or `unknown` (the field stays a string).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Override::Disabled => "disabled",
+            Override::Enabled => "enabled",
+            Override::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Override::Unknown(word) => write!(f, "unknown ({word})"),
+            known => f.write_str(known.as_str()),
+        }
+    }
+}
+
+impl Serialize for Override {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// The service manager's view of one instance's job.
@@ -30,7 +60,8 @@ pub struct ManagerView {
     pub label: Option<String>,
     /// Whether the manager has the job loaded (launchd: `print` finds it).
     pub loaded: Option<bool>,
-    /// The persistent enable/disable override, when the manager has such a thing.
+    /// The persistent enable/disable override; `None` when the manager has no such
+    /// thing or lists none for the job.
     pub disabled_override: Option<Override>,
     /// The job's state in the manager's own words (launchd: `running`, `not running`,
     /// `spawn scheduled`, `waiting`, ...), kept as text so unknown states survive.
@@ -115,4 +146,24 @@ pub fn apple_on_demand_primary(is_primary: bool) -> Option<&'static str> {
     APPLE_POSTFIX_JOBS
         .into_iter()
         .find(|label| is_primary && apple_plist(label).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON field stays one string whatever launchctl printed; the word of an
+    /// unknown override is kept for people.
+    #[test]
+    fn an_override_is_one_word_in_json_and_keeps_an_unknown_word_for_people() {
+        let json = |o: Override| serde_json::to_value(o).unwrap();
+        assert_eq!(json(Override::Disabled), "disabled");
+        assert_eq!(json(Override::Enabled), "enabled");
+        assert_eq!(json(Override::Unknown("maybe".into())), "unknown");
+        assert_eq!(
+            Override::Unknown("maybe".into()).to_string(),
+            "unknown (maybe)"
+        );
+        assert_eq!(Override::Disabled.to_string(), "disabled");
+    }
 }

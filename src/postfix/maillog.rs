@@ -56,12 +56,17 @@ pub fn source(maillog_file: &str) -> Option<LogSource> {
 }
 
 /// When a log line was written, from its leading timestamp: RFC 3339 (rsyslog's and
-/// journalctl's `short-iso`) or RFC 3164 (`Nov 29 14:40:12`, postlogd and classic
+/// journalctl's `short-iso`), macOS's unified log (`2018-10-24 17:23:33.842651+0200`,
+/// `log show --style syslog`) or RFC 3164 (`Nov 29 14:40:12`, postlogd and classic
 /// syslog; local time, in the year that puts it closest before `now`).
 pub fn line_time(line: &str, now: SystemTime) -> Option<SystemTime> {
     let first = line.split_whitespace().next()?;
     if first.len() >= 19 && first.as_bytes()[4] == b'-' {
         return rfc3339(first);
+    }
+    if first.len() == 10 && first.as_bytes()[4] == b'-' {
+        let clock = line.split_whitespace().nth(1)?;
+        return rfc3339(&format!("{first}T{clock}"));
     }
     let mut words = line.split_whitespace();
     let month_name = words.next()?;

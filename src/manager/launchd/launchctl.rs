@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::lint;
 use super::strict;
 use crate::error::{Error, Result};
-use crate::manager::ManagerError;
+use crate::manager::{ManagerError, Override};
 use crate::runner::{Command, Outcome, Runner};
 
 /// launchd's errno-style exit statuses that the driver tells apart.
@@ -188,14 +188,29 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
-    /// Whether a run of the job has ended, by launchd's own account: it recorded how
+    /// Whether launchd loaded the job from `file`. Both sides are compared resolved
+    /// too, so that a path launchd prints through or without a symlink (macOS's `/var`
+    /// and `/etc` are links into `/private`) still names the same file.
+    pub fn is_loaded_from(&self, file: &Path) -> bool {
+        let resolved = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        self.path
+            .as_deref()
+            .is_some_and(|loaded| loaded == file || resolved(loaded) == resolved(file))
+    }
+
+    /// Whether the job's latest run has ended, by launchd's own account: it recorded how
     /// (exit code, signal, or a `last exit reason`), or it could not spawn the job at
-    /// all (`job state = spawn failed`). A job starting up has not; one that ended is
-    /// not waited for.
+    /// all (`job state = spawn failed`). A job that runs, is being spawned (`xpcproxy`)
+    /// or is still being stopped has not: the end launchd shows then is the previous
+    /// run's (recorded: `state = xpcproxy` and `state = running` with the `last
+    /// terminating signal` of the run before). A job starting up has not; one that ended
+    /// is not waited for.
     pub fn has_ended(&self) -> bool {
+        let live =
+            self.is_running() || self.state == Some(JobState::Xpcproxy) || self.is_stopping();
         let ran_and_ended =
             self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
-        ran_and_ended || self.job_state.as_deref() == Some("spawn failed")
+        !live && (ran_and_ended || self.job_state.as_deref() == Some("spawn failed"))
     }
 }
 
@@ -209,17 +224,30 @@ fn property(content: &str) -> Option<(&str, &str)> {
 
 /// Parses what `launchctl print system/LABEL` prints. Real output is indented with
 /// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
-/// `endpoints`, ...) are told apart by their braces: a block closes at the `}` with its
-/// opening line's indentation, so an argument printed raw at column 0 cannot close it.
-/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; a
-/// fragment without a header is read as job-level lines.
+/// `endpoints`, `event triggers`, `LWCR`, ...) are told apart by their braces: a block
+/// closes at the `}` with its opening line's indentation (or a shallower one), so an
+/// argument printed raw at column 0 cannot close it. Lines before the `TARGET = {`
+/// header (such as `Bad request.`) are not the job's; the header is found by its
+/// target (`system/LABEL`, `gui/501/LABEL`), whatever its indentation. A fragment
+/// without a header is read as job-level lines. Unknown properties are kept in
+/// [`JobInfo::properties`], unknown nested blocks skipped, lines that are not `name =
+/// value` ignored: a release that prints more never makes the job's state unreadable.
 pub fn parse_print(text: &str) -> JobInfo {
     let mut info = JobInfo::default();
     let lines: Vec<&str> = text.lines().collect();
+    // The first block opened is the header when it names a target; in a fragment it is
+    // a nested block such as `arguments = {`.
     let header = lines
         .iter()
-        .position(|l| !l.starts_with(char::is_whitespace) && l.trim_end().ends_with(" = {"));
+        .position(|l| l.trim_end().ends_with(" = {"))
+        .filter(|&i| lines[i].trim().trim_end_matches(" = {").contains('/'));
+    let header_indent = header.map_or("", |i| indentation(lines[i]));
     let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
+    // The indentation of the job's own properties: that of its first line.
+    let own_indent = body
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .map_or("", |l| indentation(l));
     // The indentation of each open nested block's opening line.
     let mut open: Vec<&str> = Vec::new();
     let mut in_arguments = false;
@@ -230,19 +258,33 @@ pub fn parse_print(text: &str) -> JobInfo {
         if content.is_empty() {
             continue;
         }
-        let indent = &line[..line.len() - line.trim_start().len()];
+        let indent = indentation(line);
         if let Some(top) = open.last() {
-            if content == "}" && indent == *top {
+            let closes = content == "}" && (indent == *top || indent.len() < top.len());
+            // A job-level property while a block is open: the block's `}` was lost
+            // (an excerpt, a mixed paste), so the job's own lines resume here.
+            // Members of a nested block are deeper than the job's own lines.
+            let resumes = !in_arguments
+                && indent == own_indent
+                && open.first() == Some(&own_indent)
+                && content != "}"
+                && property(content).is_some();
+            if closes {
                 open.pop();
                 in_arguments = false;
-            } else if in_arguments {
-                info.arguments.push(content.to_string());
-            } else if content.ends_with('{') {
-                open.push(indent);
+                continue;
+            } else if !resumes {
+                if in_arguments {
+                    info.arguments.push(content.to_string());
+                } else if content.ends_with('{') {
+                    open.push(indent);
+                }
+                continue;
             }
-            continue;
+            open.clear();
+            in_arguments = false;
         }
-        if header.is_some() && content == "}" && indent.is_empty() {
+        if header.is_some() && content == "}" && indent.len() <= header_indent.len() {
             break;
         }
         let Some((name, value)) = property(content) else {
@@ -278,14 +320,9 @@ pub fn parse_print(text: &str) -> JobInfo {
     info
 }
 
-/// A persistent enable/disable override (`launchctl print-disabled system`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Override {
-    Disabled,
-    Enabled,
-    /// A word neither dialect uses: not taken as enabled.
-    Unknown(String),
+/// The leading whitespace of a line.
+fn indentation(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
 }
 
 /// Parses `launchctl print-disabled system`: `"LABEL" => disabled|enabled` (and the
@@ -472,6 +509,8 @@ impl Launchctl {
                 self.wait_unloaded(label)?;
                 Ok(Kickstart::NotLoaded)
             }
+            // Another status (releases differ): the state decides, not the number.
+            _ if self.print(label)?.is_none() => Ok(Kickstart::NotLoaded),
             _ => Err(self.failed(format!("kickstarting {label}"), out)),
         }
     }
@@ -485,6 +524,9 @@ impl Launchctl {
             Some(0) => Bootout::Stopped,
             Some(status::ESRCH) | Some(status::ENOSERVICE) => return Ok(Bootout::NotLoaded),
             Some(status::EINPROGRESS) => Bootout::Stopped,
+            // Another status (releases differ; by path it is 5 when not loaded): the
+            // state decides, not the number.
+            _ if self.print(label)?.is_none() => return Ok(Bootout::NotLoaded),
             _ => return Err(self.failed(format!("stopping {label} (bootout)"), out)),
         };
         if !self.runner.dry_run() {
@@ -522,7 +564,7 @@ impl Launchctl {
         if let Some(job) = self.print(label)? {
             if job.is_stopping() {
                 self.wait_unloaded(label)?;
-            } else if job.path.as_deref() == Some(path) {
+            } else if job.is_loaded_from(path) {
                 return Ok(Bootstrap::AlreadyLoaded);
             } else {
                 return Err(self.bootstrap_error(
@@ -556,7 +598,7 @@ impl Launchctl {
             match self.print(label)? {
                 Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
                 // Loaded after all (37 also answers a bootstrap of a loaded job).
-                Some(job) if job.path.as_deref() == Some(path) => {
+                Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
                 // The bootout finished between launchd's refusal and this look.
@@ -579,7 +621,7 @@ impl Launchctl {
             if job.is_stopping() {
                 return Ok(BootstrapCause::BootoutInProgress);
             }
-            if job.path.as_deref() != Some(path) {
+            if !job.is_loaded_from(path) {
                 return Ok(BootstrapCause::LoadedFrom(job.path.unwrap_or_default()));
             }
         }
@@ -593,11 +635,7 @@ impl Launchctl {
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let ctx = lint::Context {
-            wheel_gid: wheel_gid(),
-            ..lint::Context::default()
-        };
-        let problems = lint::ownership(path, meta.uid(), meta.gid(), meta.mode(), &ctx);
+        let problems = lint::ownership(path, meta.uid(), meta.mode());
         if !problems.is_empty() {
             return Ok(BootstrapCause::Ownership(problems));
         }
@@ -737,9 +775,9 @@ mod tests {
     fn print_reads_every_recorded_sample() {
         let samples: Vec<_> = launchd_emulator::corpus::load()
             .into_iter()
-            .filter(|s| s.subcommand() == "print" && s.exit == 0)
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
             .collect();
-        assert!(samples.len() >= 8, "{} print samples", samples.len());
+        assert!(samples.len() >= 14, "{} print samples", samples.len());
         for sample in &samples {
             let job = parse_print(&sample.output);
             let name = &sample.name;
@@ -751,6 +789,7 @@ mod tests {
                     "runs" => or_none(job.runs.map(|r| r.to_string())),
                     "last" => last_as_expected(&job.last_exit),
                     "job state" => or_none(job.job_state.clone()),
+                    "ended" => if job.has_ended() { "yes" } else { "no" }.to_string(),
                     other => panic!("{name}: unknown expectation {other}"),
                 };
                 assert_eq!(&got, want, "{name}: {key}");
@@ -785,15 +824,82 @@ mod tests {
         );
     }
 
-    /// Every recorded `print-disabled` layout: each override the recording lists, and
+    /// What an unseen release or a paste may do to a recorded block must not make the
+    /// job unreadable: every recorded `print` sample, changed in each of these ways,
+    /// still gives the same state, pid, runs, end and `job state`.
+    #[test]
+    fn print_survives_what_an_unseen_release_or_a_paste_does_to_it() {
+        type Change = fn(&str) -> String;
+        let variants: [(&str, Change); 6] = [
+            ("indented by four spaces after a blank line", |t| {
+                let body: Vec<String> = t.lines().map(|l| format!("    {l}")).collect();
+                format!("\n{}\n", body.join("\n"))
+            }),
+            ("tabs pasted as spaces", |t| t.replace('\t', "        ")),
+            ("CRLF line ends", |t| t.replace('\n', "\r\n")),
+            ("unknown properties and nested blocks first", |t| {
+                let extra = "\tbrand new = 1 (queried = 0)\n\tnew block = {\n\t\tstate = bogus\n\t\tpid = 1\n\t\tinner = {\n\t\t\truns = 99\n\t\t}\n\t}\n\tsome flags => [\n\t\t0 = \t\t]\n\tbare words without an equals sign\n";
+                match t.split_once(" = {\n") {
+                    Some((head, rest)) if head.contains('/') => {
+                        format!("{head} = {{\n{extra}{rest}")
+                    }
+                    _ => format!(
+                        "{}{t}",
+                        extra.replace("\n\t", "\n").trim_start_matches('\t')
+                    ),
+                }
+            }),
+            ("Bad request. and a blank line before it", |t| {
+                format!("Bad request.\n\n{t}")
+            }),
+            ("a nested block whose closing brace was lost", |t| {
+                t.replacen(
+                    "\n\tendpoints = {\n",
+                    "\n\tendpoints = {\n\t\t\"x\" = {\n",
+                    1,
+                )
+            }),
+        ];
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
+            .collect();
+        let key = |j: &JobInfo| {
+            (
+                j.state.clone(),
+                j.pid,
+                j.runs,
+                j.last_exit.clone(),
+                j.job_state.clone(),
+            )
+        };
+        for sample in &samples {
+            let want = key(&parse_print(&sample.output));
+            assert!(
+                want.0.is_some() || want.3.is_some(),
+                "{}: nothing read at all",
+                sample.name
+            );
+            for (what, change) in &variants {
+                let got = key(&parse_print(&change(&sample.output)));
+                assert_eq!(got, want, "{}, {what}", sample.name);
+            }
+        }
+    }
+
+    /// Every recorded `print-disabled` layout (and the `disabled services` block a
+    /// domain's `print` shows): each override the recording lists, and
     /// nothing from the blocks after it.
     #[test]
     fn print_disabled_reads_every_recorded_layout() {
         let samples: Vec<_> = launchd_emulator::corpus::load()
             .into_iter()
-            .filter(|s| s.subcommand() == "print-disabled")
+            .filter(|s| {
+                s.subcommand() == "print-disabled"
+                    || (s.subcommand() == "print" && s.exit == 0 && !s.is_service_target())
+            })
             .collect();
-        assert!(samples.len() >= 2);
+        assert!(samples.len() >= 3);
         for sample in &samples {
             let map = parse_print_disabled(&sample.output);
             let name = &sample.name;
@@ -923,6 +1029,22 @@ mod tests {
         assert_eq!(job.state, Some(JobState::NotRunning));
         assert_eq!(job.pid, None);
         assert!(!job.is_running());
+    }
+
+    #[test]
+    fn the_loaded_path_is_compared_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        std::fs::write(real.join("x.plist"), b"").unwrap();
+        let job = parse_print(&format!(
+            "system/x = {{\n\tpath = {}\n\tstate = running\n}}\n",
+            real.join("x.plist").display()
+        ));
+        assert!(job.is_loaded_from(&dir.path().join("link/x.plist")));
+        assert!(job.is_loaded_from(&real.join("x.plist")));
+        assert!(!job.is_loaded_from(&real.join("y.plist")));
     }
 
     #[test]
@@ -1104,6 +1226,28 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// An exit status the driver has no rule for (5, as bootout by path answers for a
+    /// job that is not loaded) is judged by the state: not loaded is what bootout
+    /// wanted; loaded means it really failed.
+    #[test]
+    fn an_unknown_status_is_judged_by_the_state() {
+        let fake = Fake::new(
+            r#"d=$(dirname "$0")
+case "$1" in
+bootout|kickstart) echo "Boot-out failed: 5: Input/output error" >&2; exit 5;;
+print) if [ -e "$d/loaded" ]; then printf 'system/x = {\n\tstate = running\n\tpid = 7\n}\n'; exit 0; fi
+       exit 113;;
+esac"#,
+        );
+        let driver = fake.driver();
+        assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded);
+        assert_eq!(driver.kickstart("x", true).unwrap(), Kickstart::NotLoaded);
+        std::fs::write(fake.dir.path().join("loaded"), b"").unwrap();
+        let err = driver.bootout("x").unwrap_err().to_string();
+        assert!(err.contains("Boot-out failed: 5"), "{err}");
+        assert!(driver.kickstart("x", false).is_err());
     }
 
     #[test]

@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use super::view::APPLE_POSTFIX_JOBS;
-use super::view::Override as ViewOverride;
 use super::{Drift, ManagerRepair, Repair};
-use super::{ManagerKind, ManagerView, ServiceManager};
+use super::{ManagerKind, ManagerView, Override, ServiceManager};
 use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -41,7 +40,7 @@ pub mod lint;
 pub mod strict;
 
 use job::{DaemonJob, JobNaming};
-use launchctl::{JobInfo, Kickstart, Launchctl, Override};
+use launchctl::{JobInfo, Kickstart, LastExit, Launchctl};
 use lint::Runs;
 
 /// How long a job may take from bootstrap to "running".
@@ -219,19 +218,25 @@ impl Launchd {
 
     /// Waits until launchd runs the job, the master's pid file names the job's process,
     /// and every listener answers SMTP. A job that exits (or dies and is spawned again)
-    /// meanwhile is reported with launchd's account of it.
+    /// meanwhile is reported with launchd's account of it. `before` is the job as it
+    /// was before this start (a kickstart of a loaded job, `kickstart -k` of a running
+    /// one): its process and its runs are not this start's, so neither the old process
+    /// still being there nor the end launchd recorded for it (the SIGTERM of `-k`)
+    /// counts as this start failing.
     fn wait_running(
         &self,
         host: &Host,
         instance: &Instance,
         label: &str,
-        not_pid: Option<i32>,
+        before: Option<&JobInfo>,
     ) -> Result<i32> {
         if host.runner.dry_run() {
             return Ok(0);
         }
         let ctl = self.launchctl(host);
         let deadline = Instant::now() + RUNNING_TIMEOUT;
+        let old_pid = before.and_then(|b| b.pid);
+        let old_runs = before.and_then(|b| b.runs).unwrap_or(0);
         let mut first_runs = None;
         loop {
             let Some(job) = ctl.print(label)? else {
@@ -241,16 +246,25 @@ impl Launchd {
                 .into());
             };
             let runs = job.runs.unwrap_or(0);
-            let first = *first_runs.get_or_insert(runs);
-            // launchd's own account of the last run (exit code, signal, `last exit
-            // reason`, `spawn failed`) says at once that the master died.
-            if (!job.is_running() || runs > first) && job.has_ended() {
-                return Err(self.failed_start(host, instance, label, &job));
+            // A run of this start: launchd counted it (a release that did not print
+            // `runs` is taken at its pid), and the old process is gone.
+            let this_run = job.runs.is_none_or(|r| r > old_runs)
+                && !job.is_stopping()
+                && (old_pid.is_none() || job.pid != old_pid);
+            if this_run {
+                let first = *first_runs.get_or_insert(runs);
+                // launchd's own account of the last run (exit code, signal, `last exit
+                // reason`, `spawn failed`) says at once that the master died; so does a
+                // run counted after the first one this start saw.
+                let respawned =
+                    runs > first && job.last_exit.as_ref().is_some_and(LastExit::is_end);
+                if job.has_ended() || respawned {
+                    return Err(self.failed_start(host, instance, label, &job));
+                }
             }
             let master = instance.running_master();
             let not_serving = crate::probe::not_serving(instance);
-            if job.is_running() && job.pid != not_pid && job.pid == master && not_serving.is_empty()
-            {
+            if this_run && job.is_running() && job.pid == master && not_serving.is_empty() {
                 return Ok(master.unwrap_or_default());
             }
             if Instant::now() >= deadline {
@@ -279,10 +293,11 @@ impl Launchd {
     /// (a configuration error does not heal by retrying), find what is in the master's
     /// way, and report both.
     fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
-        let how = job
-            .last_exit
-            .as_ref()
-            .map_or("exited".to_string(), |e| format!("ended with {e}"));
+        let how = match &job.last_exit {
+            None => "exited".to_string(),
+            Some(e @ LastExit::Signal { .. }) => format!("was {e}"),
+            Some(e) => format!("ended with {e}"),
+        };
         let stopped = self.launchctl(host).bootout(label).is_ok();
         let found = if stopped {
             listener_conflicts(instance)
@@ -445,22 +460,30 @@ impl ServiceManager for Launchd {
             self.write_plist(host, instance)?;
         }
         let ctl = self.launchctl(host);
-        match ctl.print(&label)? {
+        // The job as launchd had it before this start, when it stays loaded: its runs
+        // so far are not this start's.
+        let before = match ctl.print(&label)? {
             Some(job) if job.is_running() => return Ok(()),
             Some(job) if job.is_stopping() => {
                 ctl.wait_unloaded(&label)?;
                 ctl.bootstrap(&label, &path)?;
+                None
             }
-            Some(_) => {
+            Some(job) => {
                 if ctl.kickstart(&label, false)? == Kickstart::NotLoaded {
                     ctl.bootstrap(&label, &path)?;
+                    None
+                } else {
+                    Some(job)
                 }
             }
             None => {
                 ctl.bootstrap(&label, &path)?;
+                None
             }
-        }
-        self.wait_running(host, instance, &label, None).map(drop)
+        };
+        self.wait_running(host, instance, &label, before.as_ref())
+            .map(drop)
     }
 
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
@@ -481,7 +504,8 @@ impl ServiceManager for Launchd {
                 if self.launchctl(host).kickstart(&label, true)? == Kickstart::NotLoaded {
                     return self.start(host, instance);
                 }
-                self.wait_running(host, instance, &label, job.pid).map(drop)
+                self.wait_running(host, instance, &label, Some(&job))
+                    .map(drop)
             }
             None => self.start(host, instance),
         }
@@ -581,14 +605,12 @@ impl ServiceManager for Launchd {
             }
             Ok(_) => {
                 let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-                let gid_ok = meta.gid() == 0 || Some(meta.gid()) == launchctl::wheel_gid();
-                if meta.uid() != 0 || !gid_ok || meta.mode() & 0o7777 != 0o644 {
-                    found.push(rewrite(&format!(
-                        "owner {}:{} mode {:04o}, launchd wants root:wheel 0644",
-                        meta.uid(),
-                        meta.gid(),
-                        meta.mode() & 0o7777
-                    )));
+                // What launchd refuses, as the lint says it: the owner and the group
+                // and other write bits; any group is fine (root:admin 0644 loads).
+                let refused = lint::ownership(&path, meta.uid(), meta.mode());
+                if !refused.is_empty() {
+                    let what: Vec<&str> = refused.iter().map(|p| p.message.as_str()).collect();
+                    found.push(rewrite(&what.join("; ")));
                 }
             }
         }
@@ -719,14 +741,11 @@ impl Launchd {
     ) -> Result<ManagerView> {
         let label = self.label(&instance.name);
         let job = ctl.print(&label)?;
-        let disabled = match overrides.get(&label) {
-            Some(Override::Disabled) => Some(true),
-            Some(Override::Enabled) => Some(false),
-            _ => None,
-        };
+        let listed = overrides.get(&label).cloned();
+        let disabled = listed == Some(Override::Disabled);
         let installed = self.plist_path(&instance.name).exists();
         let summary = match (&job, disabled) {
-            (_, Some(true)) if job.is_none() => "disabled".to_string(),
+            (_, true) if job.is_none() => "disabled".to_string(),
             (None, _) if !installed => "no plist".to_string(),
             (None, _) => "not loaded".to_string(),
             (Some(j), _) => {
@@ -740,7 +759,7 @@ impl Launchd {
                 if j.job_state.as_deref() == Some("spawn failed") {
                     s.push_str(", spawn failed");
                 }
-                if disabled == Some(true) {
+                if disabled {
                     s.push_str(", disabled at boot");
                 }
                 s
@@ -750,13 +769,7 @@ impl Launchd {
         view.restarts_on_exit = true;
         view.label = Some(label);
         view.loaded = Some(job.is_some());
-        view.disabled_override = disabled.map(|d| {
-            if d {
-                ViewOverride::Disabled
-            } else {
-                ViewOverride::Enabled
-            }
-        });
+        view.disabled_override = listed;
         view.summary = Some(summary);
         if let Some(job) = job {
             view.state = job.state.as_ref().map(|s| s.to_string());
