@@ -485,6 +485,7 @@ mod tests {
         let filter = Filter {
             syslog_name: "postfix-nc",
             since: None,
+            unified: false,
         };
         let mine = last_kept(log.lines().map(String::from), &filter, usize::MAX);
         assert_eq!(mine.len(), 8);
@@ -493,6 +494,7 @@ mod tests {
         let after = Filter {
             syslog_name: "postfix-nc",
             since: Some(humantime::parse_rfc3339("2026-11-29T17:48:55Z").unwrap()),
+            unified: false,
         };
         let later = last_kept(log.lines().map(String::from), &after, usize::MAX);
         assert_eq!(later.len(), 4, "{later:#?}");
@@ -505,6 +507,7 @@ mod tests {
         let filter = Filter {
             syslog_name: "postfix-new",
             since: None,
+            unified: false,
         };
         assert!(from_file(&dir.path().join("postfix-new.log"), &filter, 10, false).is_ok());
     }
