@@ -244,6 +244,7 @@ fn follow_queue(
         .saturating_sub(2);
     let mut checked: BTreeSet<String> = BTreeSet::new();
     let mut ours: Option<String> = None;
+    let mut announced: Option<String> = None;
     let mut last_seen = Instant::now();
     loop {
         let entries = queue::list(&host.postfix, &instance.config_directory)?;
@@ -266,9 +267,6 @@ fn follow_queue(
                     })
                 });
                 if mine {
-                    if ours.is_none() {
-                        crate::output::line(format_args!("queued as {}", entry.queue_id));
-                    }
                     ours = Some(entry.queue_id.clone());
                 }
             }
@@ -279,6 +277,12 @@ fn follow_queue(
         match present {
             Some(entry) => {
                 last_seen = Instant::now();
+                // Its maildrop ID is gone once pickup hands it to cleanup: the ID to
+                // give is the one it has in the queue proper.
+                if entry.queue_name != "maildrop" && announced.as_deref() != ours.as_deref() {
+                    crate::output::line(format_args!("queued as {}", entry.queue_id));
+                    announced = ours.clone();
+                }
                 let reason = entry.recipients.iter().find_map(|r| r.delay_reason.clone());
                 if let Some(reason) = reason
                     && entry.queue_name == "deferred"
@@ -303,11 +307,12 @@ fn follow_queue(
 
 /// Prints what happened and returns the exit status: 0 delivered, 1 otherwise.
 fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
-    let dir = instance.config_directory.display();
+    let name = &instance.name;
     let still_queued = |qid: &str| {
         crate::output::line(format_args!(
-            "the message stays in the queue and Postfix retries it: `postqueue -c {dir} -p` \
-             lists it, `postsuper -c {dir} -d {qid}` deletes it"
+            "the message stays in the queue and Postfix retries it: `instancectl queue {name}` \
+             lists it, `instancectl queue {name} flush` retries it now, `instancectl queue \
+             {name} delete {qid}` deletes it"
         ));
     };
     match fate {
@@ -397,11 +402,11 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             match queue_id {
                 Some(qid) => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message ({qid}) is still on its way; \
-                     `postqueue -c {dir} -p` shows it"
+                     `instancectl queue {name}` shows it"
                 )),
                 None => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message never showed up in the log; \
-                     is the pickup service running (`postfix -c {dir} status`)?"
+                     is the instance running (`instancectl status {name}`)?"
                 )),
             }
             1
@@ -433,10 +438,13 @@ fn diagnose(reason: &str) -> Option<&'static str> {
         || r.contains("network is unreachable")
         || r.contains("no route to host")
     {
-        "the relay cannot be reached: check --relay-host and that this host may connect out \
-         on that port"
+        "the next hop cannot be reached: check where NAME sends its mail (`instancectl config \
+         NAME show relayhost default_transport content_filter`; a relay instance: `instancectl \
+         relay show NAME`), that it is up, and that this host may connect out on that port"
     } else if r.contains("host or domain name not found") || r.contains("unable to look up host") {
-        "the relay's name does not resolve on this host: check --relay-host and DNS"
+        "the next hop's name does not resolve on this host: check where NAME sends its mail \
+         (`instancectl config NAME show relayhost`; a relay instance: `instancectl relay show \
+         NAME`) and this host's DNS"
     } else if r.contains("sender address rejected")
         || r.contains("send as")
         || r.contains("sender not")
@@ -485,7 +493,19 @@ mod tests {
                 .unwrap()
                 .contains("certificate")
         );
-        assert!(diagnose("connect to x[1.2.3.4]:587: Connection refused").is_some());
+        // Not only relay instances defer: an input instance's content filter, an output
+        // instance's destination. The hint names what to look at for any of them.
+        let refused = diagnose("connect to 127.0.0.1[127.0.0.1]:10025: Connection refused");
+        assert!(
+            refused
+                .unwrap()
+                .contains("show relayhost default_transport content_filter"),
+            "{refused:?}"
+        );
+        let unknown = diagnose(
+            "Host or domain name not found. Name service error for name=corp.example type=MX",
+        );
+        assert!(unknown.unwrap().contains("DNS"), "{unknown:?}");
         assert_eq!(diagnose("something new"), None);
     }
 

@@ -144,6 +144,26 @@ pub fn postsuper_count(diagnostics: &str) -> Option<u64> {
     (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
+/// postsuper's line for each message it was given by ID (`postsuper: E370454E0F2:
+/// placed on hold`, `released from hold`, `requeued`, `removed`): what the count
+/// already says, one message at a time.
+pub fn postsuper_per_message(line: &str) -> bool {
+    let Some(rest) = line.trim().strip_prefix("postsuper: ") else {
+        return false;
+    };
+    rest.split_once(": ").is_some_and(|(id, what)| {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && [
+                "placed on hold",
+                "released from hold",
+                "requeued",
+                "removed",
+            ]
+            .contains(&what)
+    })
+}
+
 fn count_files(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -211,7 +231,24 @@ mod tests {
                 Some(1),
                 Some(0),
                 Some(1),
-                None
+                None,
+                Some(1),
+                Some(1),
+                Some(1),
+                Some(1)
+            ]
+        );
+        let per_message: Vec<&str> = POSTSUPER
+            .lines()
+            .filter(|l| postsuper_per_message(l))
+            .collect();
+        assert_eq!(
+            per_message,
+            [
+                "postsuper: C7502598122: placed on hold",
+                "postsuper: C7502598122: released from hold",
+                "postsuper: C7502598122: requeued",
+                "postsuper: C886D598124: removed"
             ]
         );
     }
