@@ -15,6 +15,7 @@ use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::output::Schema;
 use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};
 use crate::postfix::queue;
@@ -33,6 +34,8 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         return Err(InputError::TimeoutTooShort.into());
     }
     let instance = host.instance(&args.name)?;
+    crate::output::field(Schema::TEST_MAIL, "name", &instance.name);
+    crate::output::field(Schema::TEST_MAIL, "to", &args.to);
     host.require_root()?;
     let dir = instance.config_directory.clone();
     if !host.runner.dry_run() && instance.running_master().is_none() {
@@ -48,6 +51,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let syslog_name = get("syslog_name");
     let message_id = new_message_id(&get("myhostname"));
+    crate::output::field(Schema::TEST_MAIL, "message_id", &message_id);
     // Before 3.4 Postfix has no maillog_file: one left in main.cf is ignored (Postfix
     // logs to syslog, or macOS's unified log), so that file would never grow.
     let own_log = if host.postfix.version >= MAILLOG_FILE_SINCE {
@@ -92,6 +96,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         Some(f) => follow_log(f, &syslog_name, &message_id, deadline),
         None => follow_queue(host, &instance, &message_id, started, deadline)?,
     };
+    crate::output::fields(Schema::TEST_MAIL, Followed::new(&fate));
     Ok(report(&instance, &fate, args.timeout))
 }
 
@@ -170,6 +175,63 @@ enum Fate {
     Rejected { queue_id: String, text: String },
     /// Still on its way when time ran out.
     TimedOut { queue_id: Option<String> },
+}
+
+/// The `instancectl.test-mail/v1` document's account of the message's fate.
+#[derive(serde::Serialize)]
+struct Followed<'a> {
+    /// The queue ID the message was followed by (null: never seen in the queue).
+    queue_id: Option<&'a str>,
+    /// delivered, deferred, bounced, expired, rejected (by the instance's own
+    /// checks), left the queue (no log to say how), timed out.
+    outcome: &'a str,
+    /// The server's reply, e.g. "250 2.0.0 Ok: queued as ...".
+    reply: Option<String>,
+    /// Why it was not delivered: the delay reason or the log's explanation.
+    reason: Option<&'a str>,
+    /// The next hop, as the log names it.
+    relay: Option<&'a str>,
+    dsn: Option<&'a str>,
+    /// The log's TLS line for the connection.
+    tls: Option<&'a str>,
+}
+
+impl<'a> Followed<'a> {
+    fn new(fate: &'a Fate) -> Self {
+        let (queue_id, outcome, text) = match fate {
+            Fate::Attempt {
+                queue_id, delivery, ..
+            } => (
+                Some(queue_id.as_str()),
+                match delivery.status.as_str() {
+                    "sent" => "delivered",
+                    other => other,
+                },
+                Some(delivery.detail.as_str()),
+            ),
+            Fate::QueuedDeferred { queue_id, reason } => {
+                (Some(queue_id.as_str()), "deferred", Some(reason.as_str()))
+            }
+            Fate::LeftQueue { queue_id } => (queue_id.as_deref(), "left the queue", None),
+            Fate::Rejected { queue_id, text } => {
+                (Some(queue_id.as_str()), "rejected", Some(text.as_str()))
+            }
+            Fate::TimedOut { queue_id } => (queue_id.as_deref(), "timed out", None),
+        };
+        let attempt = match fate {
+            Fate::Attempt { delivery, tls, .. } => Some((delivery, tls.as_deref())),
+            _ => None,
+        };
+        Followed {
+            queue_id,
+            outcome,
+            reply: text.and_then(maillog::server_reply),
+            reason: text.filter(|_| outcome != "delivered"),
+            relay: attempt.map(|(d, _)| d.relay.as_str()),
+            dsn: attempt.map(|(d, _)| d.dsn.as_str()),
+            tls: attempt.and_then(|(_, tls)| tls),
+        }
+    }
 }
 
 fn follow_log(f: &mut Follower, syslog_name: &str, message_id: &str, deadline: Instant) -> Fate {
