@@ -145,16 +145,22 @@ pub enum Command {
     /// Create an instance, configure its role, enable and start it.
     Create(CreateArgs),
     /// Start instances, in start order.
+    #[command(override_usage = "instancectl start (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Start(LifecycleArgs),
     /// Stop instances, in reverse start order.
+    #[command(override_usage = "instancectl stop (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Stop(LifecycleArgs),
     /// Stop then start instances.
+    #[command(override_usage = "instancectl restart (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Restart(LifecycleArgs),
     /// Make running instances re-read their configuration.
+    #[command(override_usage = "instancectl reload (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Reload(LifecycleArgs),
     /// Enable instances (they start now and at boot).
+    #[command(override_usage = "instancectl enable (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Enable(LifecycleArgs),
     /// Disable instances (they stop now and stay down at boot).
+    #[command(override_usage = "instancectl disable (NAME | -i NAME | -g GROUP | -a) [--json]")]
     Disable(LifecycleArgs),
     /// Stop, disable and remove instances with their queue and data directories.
     Destroy(DestroyArgs),
@@ -187,7 +193,8 @@ pub enum Command {
     /// Run a command in an instance's environment (postmulti -x): MAIL_CONFIG and
     /// its directories are set.
     Exec(exec::ExecArgs),
-    /// Show an instance's log lines (its maillog_file, the journal or the syslog file).
+    /// Show one instance's log lines (from its maillog_file, the journal, the syslog
+    /// file or macOS's unified log).
     Logs(logs::LogsArgs),
     /// Print a shell's completion script (bash, zsh, fish) on standard output.
     Completions(CompletionsArgs),
@@ -293,6 +300,28 @@ impl InstanceArgs {
     /// The choice, every instance when none was made.
     pub fn selection_or_all(&self) -> Selection {
         self.given().unwrap_or(Selection::All)
+    }
+}
+
+/// One instance, named as postmulti names it, for a command that works on one at a
+/// time (`logs`): a name, positional or `-i`.
+#[derive(Debug, Clone, Default, Args)]
+#[group(id = "one_instance", multiple = false, required = true)]
+pub struct OneInstanceArgs {
+    /// The instance (`-` for the primary).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The instance, as postmulti's -i names it (the same as NAME).
+    #[arg(short = 'i', long = "instance", value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+impl OneInstanceArgs {
+    pub fn selection(&self) -> Selection {
+        let name = self.name.as_ref().or(self.instance.as_ref());
+        // clap requires one of the two.
+        Selection::One(name.cloned().unwrap_or_default())
     }
 }
 

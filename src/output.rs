@@ -103,6 +103,10 @@ impl Schema {
     /// The settings `config set` and `config unset` changed.
     pub const CONFIG_CHANGE: Schema = Schema("instancectl.config-change/v1");
     /// A command run in instances' environments: exit status and output of each.
+    /// What `relay set` changed (never the password).
+    pub const RELAY_CHANGE: Schema = Schema("instancectl.relay-change/v1");
+    /// What became of the message `test-mail` sent.
+    pub const TEST_MAIL: Schema = Schema("instancectl.test-mail/v1");
     pub const EXEC: Schema = Schema("instancectl.exec/v1");
     /// A command whose own document was not printed because the run failed first.
     pub const ERROR: Schema = Schema("instancectl.error/v1");
@@ -290,6 +294,8 @@ fn collects(schema: Schema) -> bool {
         Schema::EXEC,
         Schema::CREATE,
         Schema::DESTROY,
+        Schema::RELAY_CHANGE,
+        Schema::TEST_MAIL,
     ]
     .contains(&schema)
 }

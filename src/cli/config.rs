@@ -6,6 +6,15 @@ use clap::{Args, Subcommand};
 use super::InstanceArgs;
 
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) [--json] [show|set|unset] ...",
+    after_long_help = "Examples:
+  instancectl config postfix-out                        # what main.cf sets (postconf -n)
+  instancectl config postfix-out show relayhost message_size_limit
+  instancectl config postfix-out set relayhost=[mx.example]:587 message_size_limit=20480000
+  instancectl config postfix-out unset relayhost
+  instancectl --dry-run config -g mta set smtpd_tls_security_level=may   # the diff only"
+)]
 pub struct ConfigArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,
@@ -29,15 +38,31 @@ impl ConfigArgs {
 pub enum ConfigAction {
     /// The settings main.cf makes (postconf -n), or the values of the given parameters
     /// (the default).
+    #[command(
+        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) show \
+                                [-n] [PARAM]..."
+    )]
     Show(ShowArgs),
     /// Set main.cf parameters, check, reload; undone when that fails.
+    #[command(
+        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) set \
+                                PARAM=VALUE..."
+    )]
     Set {
+        /// A parameter and its value, as in main.cf (quote values with spaces or `$`
+        /// for the shell); a running instance is reloaded and must greet again.
         #[arg(value_name = "PARAM=VALUE", required = true)]
         settings: Vec<String>,
     },
     /// Remove main.cf parameters so that their defaults apply; check, reload; undone
     /// when that fails.
+    #[command(
+        override_usage = "instancectl config (NAME | -i NAME | -g GROUP | -a) unset \
+                                PARAM..."
+    )]
     Unset {
+        /// A parameter main.cf sets; `postconf -d PARAM` shows the default it falls
+        /// back to.
         #[arg(value_name = "PARAM", required = true)]
         params: Vec<String>,
     },

@@ -6,6 +6,17 @@ use clap::Args;
 use super::InstanceArgs;
 
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "instancectl exec (NAME | -i NAME | -g GROUP | -a) [--json] -- CMD [ARG]...",
+    after_long_help = "With several instances, each one's output follows a line
+`# NAME (CONFIG_DIRECTORY)`.
+
+Examples:
+  instancectl exec postfix-out -- postqueue -p          # mailq of postfix-out
+  instancectl exec postfix-out -- postsuper -d ALL deferred
+  instancectl exec -g mta -- postconf -h queue_directory
+  instancectl exec postfix-out -- sh -c 'postcat -q \"$1\" | head' sh E370454E0F2"
+)]
 pub struct ExecArgs {
     #[command(flatten)]
     pub instances: InstanceArgs,

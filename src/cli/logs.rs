@@ -3,12 +3,25 @@
 
 use clap::Args;
 
-use super::InstanceArgs;
+use super::OneInstanceArgs;
 
 #[derive(Debug, Args)]
+#[command(after_long_help = "Where the lines are read, the first that applies:
+  1. the instance's maillog_file (Postfix 3.4 and later), when it names a file
+  2. on macOS, the unified log (log show; log stream with -f)
+  3. systemd's journal while journald runs (journalctl, the mail facility)
+  4. the syslog daemon's file: /var/log/mail.log, /var/log/maillog or /var/log/mail
+The lines shown are those tagged with the instance's syslog_name
+(postfix-out/smtp[812]: ...); other instances' lines in the same place are left out.
+
+Examples:
+  instancectl logs postfix-out                 # the last 10 lines
+  instancectl logs postfix-out -n 100 --since 2h
+  instancectl logs postfix-out -f              # follow, until interrupted
+  instancectl logs - --since '2026-11-29 14:00'")]
 pub struct LogsArgs {
     #[command(flatten)]
-    pub instances: InstanceArgs,
+    pub instance: OneInstanceArgs,
 
     /// Keep printing lines as they are written, until interrupted.
     #[arg(short = 'f', long)]

@@ -49,6 +49,17 @@ pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
             // Killed by a signal: the captured run does not say which one.
             ran.code.unwrap_or(1)
         } else {
+            if several {
+                // Which instance the output that follows is from, as `config show` and
+                // `tail` with several files say it.
+                use std::io::Write;
+                output::line(format_args!(
+                    "# {} ({})",
+                    instance.display_name(),
+                    instance.config_directory.display()
+                ));
+                let _ = std::io::stdout().flush();
+            }
             host.runner.interactive(&cmd)?
         };
         if code != 0 {

@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let selected = host.select(&args.instances.selection()?)?;
+    let selected = host.select(&args.instance.selection())?;
     let [instance] = selected.as_slice() else {
         return Err(InputError::OneInstanceOnly { command: "logs" }.into());
     };
@@ -56,7 +56,15 @@ pub fn run(host: &Host, args: &LogsArgs) -> Result<()> {
     tracing::info!(?source, syslog_name, "reading");
     match &source {
         LogSource::File(path) => from_file(path, &filter, limit, args.follow),
-        LogSource::Journal => from_command(host, &journal(since), &filter, limit, args.follow),
+        LogSource::Journal => {
+            let tags = journal_tags(host, &syslog_name)?;
+            if tags.is_empty() && !args.follow {
+                // The journal holds no line of this instance.
+                return Ok(());
+            }
+            let history = journal(since, &tags, limit);
+            from_command(host, &history, &filter, limit, args.follow)
+        }
         LogSource::UnifiedLog => {
             let history = unified_log(
                 &host.postfix.daemon_directory,
@@ -171,6 +179,15 @@ fn from_file(path: &Path, filter: &Filter, limit: usize, follow: bool) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => {
             return follow_file(Follower::at(path, 0), filter);
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Nothing logged there yet: no lines, not a failure.
+            eprintln!(
+                "instancectl: {} does not exist yet: Postfix creates it with the first line \
+                 it logs there",
+                path.display()
+            );
+            return Ok(());
+        }
         Err(e) => return Err(Error::io(path, e)),
     };
     let mut reader = std::io::BufReader::new(file);
@@ -210,18 +227,45 @@ fn follow_file(mut follower: Follower, filter: &Filter) -> Result<()> {
     }
 }
 
-/// The journal's mail facility (2), as syslog-style lines with ISO times.
-fn journal(since: Option<SystemTime>) -> Command {
-    let mut cmd = Command::new("journalctl").args([
+/// The instance's syslog tags the journal has seen (`postfix-out/smtp`,
+/// `postfix-out/qmgr`, ...), from its index of SYSLOG_IDENTIFIER values
+/// (`journalctl -F`), which costs little however long the journal is.
+fn journal_tags(host: &Host, syslog_name: &str) -> Result<Vec<String>> {
+    let values = host.runner.query(&Command::new("journalctl").args([
         "--no-pager",
         "--quiet",
-        "--output=short-iso",
-        "SYSLOG_FACILITY=2",
-    ]);
+        "--field=SYSLOG_IDENTIFIER",
+    ]))?;
+    Ok(instance_tags(&values.stdout, syslog_name))
+}
+
+fn instance_tags(identifiers: &str, syslog_name: &str) -> Vec<String> {
+    let prefix = format!("{syslog_name}/");
+    let mut tags: Vec<String> = identifiers
+        .lines()
+        .map(str::trim)
+        .filter(|t| t.strip_prefix(&prefix).is_some_and(|p| !p.is_empty()))
+        .map(String::from)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The journal's mail facility (2), as syslog-style lines with ISO times: only the
+/// entries with the instance's tags (several matches of one field are or-ed), so
+/// journalctl itself finds the last `limit` lines instead of instancectl reading
+/// every mail line the journal holds. The lines are still filtered as a file's are.
+fn journal(since: Option<SystemTime>, tags: &[String], limit: usize) -> Command {
+    let mut cmd = Command::new("journalctl").args(["--no-pager", "--quiet", "--output=short-iso"]);
     if let Some(since) = since {
         cmd = cmd.arg(format!("--since=@{}", epoch(since)));
     }
-    cmd
+    if limit != usize::MAX {
+        cmd = cmd.arg(format!("--lines={limit}"));
+    }
+    cmd.arg("SYSLOG_FACILITY=2")
+        .args(tags.iter().map(|t| format!("SYSLOG_IDENTIFIER={t}")))
 }
 
 /// macOS: the entries of the processes whose executables are Postfix's, in
@@ -436,6 +480,39 @@ mod tests {
     }
 
     #[test]
+    fn one_instance_of_rsyslogs_mail_log() {
+        let log = include_str!("../../tests/data/mail-log-rsyslog.log");
+        let filter = Filter {
+            syslog_name: "postfix-nc",
+            since: None,
+            unified: false,
+        };
+        let mine = last_kept(log.lines().map(String::from), &filter, usize::MAX);
+        assert_eq!(mine.len(), 8);
+        assert!(mine.iter().all(|l| l.contains(" postfix-nc/")), "{mine:#?}");
+        // rsyslog's RFC 3339 times with microseconds: --since reads them.
+        let after = Filter {
+            syslog_name: "postfix-nc",
+            since: Some(humantime::parse_rfc3339("2026-11-29T17:48:55Z").unwrap()),
+            unified: false,
+        };
+        let later = last_kept(log.lines().map(String::from), &after, usize::MAX);
+        assert_eq!(later.len(), 4, "{later:#?}");
+        assert!(later[0].contains("AA092598087: message-id="));
+    }
+
+    #[test]
+    fn a_maillog_file_not_written_yet_has_no_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let filter = Filter {
+            syslog_name: "postfix-new",
+            since: None,
+            unified: false,
+        };
+        assert!(from_file(&dir.path().join("postfix-new.log"), &filter, 10, false).is_ok());
+    }
+
+    #[test]
     fn since_forms() {
         let now = SystemTime::now();
         let ago = parse_since("10m").unwrap();
@@ -457,17 +534,29 @@ mod tests {
     #[test]
     fn commands_per_source() {
         let since = UNIX_EPOCH + Duration::from_secs(1_795_963_000);
+        let tags = [
+            "postfix-out/qmgr".to_string(),
+            "postfix-out/smtp".to_string(),
+        ];
         assert_eq!(
-            journal(Some(since)).argv(),
+            journal(Some(since), &tags, 5).argv(),
             [
                 "journalctl",
                 "--no-pager",
                 "--quiet",
                 "--output=short-iso",
+                "--since=@1795963000",
+                "--lines=5",
                 "SYSLOG_FACILITY=2",
-                "--since=@1795963000"
+                "SYSLOG_IDENTIFIER=postfix-out/qmgr",
+                "SYSLOG_IDENTIFIER=postfix-out/smtp"
             ]
         );
-        assert_eq!(following(&journal(None)).argv()[4], "--follow");
+        assert_eq!(following(&journal(None, &tags, 5)).argv()[4], "--follow");
+        // `journalctl -F SYSLOG_IDENTIFIER` lists each value once, in no order.
+        let seen = "postfix-out/smtp\nsystemd\npostfix-out2/smtp\npostfix/qmgr\n\
+                    postfix-out/qmgr\npostfix-out/\nkernel\n";
+        assert_eq!(instance_tags(seen, "postfix-out"), tags);
+        assert_eq!(instance_tags(seen, "postfix"), ["postfix/qmgr"]);
     }
 }

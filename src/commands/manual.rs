@@ -65,6 +65,22 @@ fn render_man(page: &mut Vec<u8>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A command's text after its options (where the day-2 commands keep their examples
+/// and where they read from), line for line as `--help` shows it: clap_mangen's own
+/// EXTRA section would fill the lines into one paragraph.
+fn render_after_help(page: &mut Vec<u8>, cmd: &clap::Command) -> std::io::Result<()> {
+    let Some(text) = cmd.get_after_long_help().or_else(|| cmd.get_after_help()) else {
+        return Ok(());
+    };
+    writeln!(page, ".PP\n.nf")?;
+    for line in text.to_string().lines() {
+        // \& keeps a leading . or ' from being read as a request.
+        let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+        writeln!(page, "\\&{escaped}")?;
+    }
+    writeln!(page, ".fi")
+}
+
 /// A page section per command (`relay set` and `relay show` too), with its options.
 fn render_commands(
     page: &mut Vec<u8>,
@@ -78,7 +94,28 @@ fn render_commands(
         sub_man.render_synopsis_section(page)?;
         sub_man.render_description_section(page)?;
         sub_man.render_options_section(page)?;
+        render_after_help(page, sub)?;
         render_commands(page, sub, &name)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_keep_their_lines() {
+        let mut page = Vec::new();
+        render_man(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        let queue = &page[page.find(".SH \"INSTANCECTL QUEUE\"").unwrap()..];
+        let examples = &queue[queue.find(".nf").unwrap()..queue.find(".fi").unwrap()];
+        assert!(
+            examples.contains(
+                "\\&  instancectl queue postfix\\-out hold E370454E0F2     # keep it, do not deliver\n"
+            ),
+            "{examples}"
+        );
+    }
 }

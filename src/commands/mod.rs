@@ -128,6 +128,8 @@ pub fn begin_output(cli: &Cli) {
         Command::Destroy(a) => a.json.then_some((Schema::DESTROY, None)),
         Command::List(a) => (a.output.format() == Format::Json).then_some((Schema::LIST, None)),
         Command::Relay(RelayCommand::Show(a)) => a.json.then_some((Schema::RELAY, None)),
+        Command::Relay(RelayCommand::Set(a)) => a.json.then_some((Schema::RELAY_CHANGE, None)),
+        Command::TestMail(a) => a.json.then_some((Schema::TEST_MAIL, None)),
         Command::Reconcile(a) => a.json.then_some((Schema::RECONCILE, None)),
         Command::Apply(a) => a.json.then_some((Schema::APPLY, None)),
         Command::Plist(a) => a.json.then_some((Schema::PLIST_CHECK, None)),

@@ -54,20 +54,34 @@ const RELEASE: Operation = Operation {
 const REQUEUE: Operation = Operation {
     flag: "-r",
     done: "requeued",
-    all_queues: &[],
+    // postsuper's default includes hold, and a requeued message leaves hold: "all"
+    // must not quietly release what someone put on hold (`--queue hold` does).
+    all_queues: &["incoming", "active", "deferred"],
 };
 
 pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
-    let instances = host.select(&args.instances.selection()?)?;
     let action = args.action.as_ref().unwrap_or(&QueueAction::List);
+    let selection = match action {
+        // Listing changes nothing: every instance's queue when none is named, as
+        // mailq shows all of its mail.
+        QueueAction::List => args.instances.selection_or_all(),
+        _ => args
+            .instances
+            .selection()
+            .map_err(|e| named_after_the_action(host, action).unwrap_or(e))?,
+    };
+    let instances = host.select(&selection)?;
     let (operation, pick) = match action {
         QueueAction::List => return list(host, &instances, args),
-        QueueAction::Flush => {
+        QueueAction::Flush(f) => {
             if args.queue.is_some() {
                 return Err(InputError::FlushTakesNoQueue.into());
             }
             host.require_root()?;
-            return flush(host, &instances, args.json);
+            for id in &f.ids {
+                check_queue_id(id)?;
+            }
+            return flush(host, &instances, &f.ids, args.json);
         }
         QueueAction::Delete(d) => (&DELETE, &d.pick),
         QueueAction::Hold(p) => (&HOLD, p),
@@ -123,6 +137,42 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         results.push(report(instance, operation.done, result, args.json));
     }
     finish(&results, args.json)
+}
+
+/// `queue hold postfix-out ID`: the instance was named after the action, where its
+/// IDs go. Says where it belongs, when one of the IDs is an instance's name.
+fn named_after_the_action(host: &Host, action: &QueueAction) -> Option<Error> {
+    let (verb, pick) = match action {
+        QueueAction::Delete(d) => ("delete", &d.pick),
+        QueueAction::Hold(p) => ("hold", p),
+        QueueAction::Release(p) => ("release", p),
+        QueueAction::Requeue(p) => ("requeue", p),
+        QueueAction::List | QueueAction::Flush(_) => return None,
+    };
+    let instances = host.instances().ok()?;
+    let name = pick
+        .ids
+        .iter()
+        .find(|id| instances.iter().any(|i| &i.name == *id))?;
+    let rest: Vec<&str> = pick
+        .ids
+        .iter()
+        .filter(|id| *id != name)
+        .map(String::as_str)
+        .chain(pick.all.then_some("--all"))
+        .collect();
+    Some(
+        InputError::InstanceAfterAction {
+            name: name.clone(),
+            action: verb,
+            rest: if rest.is_empty() {
+                "ID...".to_string()
+            } else {
+                rest.join(" ")
+            },
+        }
+        .into(),
+    )
 }
 
 /// A queue ID as Postfix writes them: short (hexadecimal) or long (letters and digits).
@@ -248,7 +298,9 @@ fn postsuper(
         .diagnostics
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && queue::postsuper_count(l).is_none())
+        .filter(|l| {
+            !l.is_empty() && queue::postsuper_count(l).is_none() && !queue::postsuper_per_message(l)
+        })
         .collect();
     match (count, outcome.success()) {
         (Some(count), _) => Ok(Touched {
@@ -260,7 +312,8 @@ fn postsuper(
         }
         .into()),
         (None, false) => Err(Error::CommandFailed {
-            context: format!("{}: postsuper failed", instance.display_name()),
+            // report() puts the instance's name in front.
+            context: "postsuper failed".to_string(),
             outcome: Box::new(outcome),
         }),
     }
@@ -280,7 +333,7 @@ fn wake_pickup(host: &Host, instance: &Instance) -> Result<()> {
     host.runner
         .change(&kick)
         .map(drop)
-        .map_err(|e| e.context(format!("{}: waking pickup", instance.display_name())))
+        .map_err(|e| e.context("waking pickup"))
 }
 
 struct Touched {
@@ -346,20 +399,53 @@ fn finish(results: &[InstanceResult], json: bool) -> Result<i32> {
 }
 
 /// `postqueue -f` asks the running instance's queue manager to retry deferred mail
-/// now; the count is the deferred messages it had before.
-fn flush(host: &Host, instances: &[Instance], json: bool) -> Result<i32> {
+/// now; the count is the deferred messages it had before. With IDs, `postqueue -i ID`
+/// for each, on the instance that holds it in its deferred queue (an ID none of them
+/// defers is bad input, and nothing is asked).
+fn flush(host: &Host, instances: &[Instance], ids: &[String], json: bool) -> Result<i32> {
+    let work = if ids.is_empty() {
+        instances.iter().map(|i| (i, None)).collect()
+    } else {
+        plan(
+            &all_listed(&listings(host, instances))?,
+            ids,
+            Some(QueueName::Deferred),
+        )?
+    };
     let mut results = Vec::new();
-    for instance in instances {
-        let result = queue::list(&host.postfix, &instance.config_directory).and_then(|messages| {
-            let deferred = in_queue(&messages, Some(QueueName::Deferred)).count() as u64;
-            let dir = instance.config_directory.to_string_lossy();
-            host.runner
-                .change(&host.postfix.command("postqueue").args(["-c", &dir, "-f"]))
-                .map_err(|e| e.context(format!("{}: flush failed", instance.display_name())))?;
-            Ok(Touched {
-                count: (!host.runner.dry_run()).then_some(deferred),
-                note: None,
-            })
+    for (instance, ids) in work {
+        let dir = instance.config_directory.to_string_lossy();
+        let postqueue = host.postfix.command("postqueue").args(["-c", &dir]);
+        // Only a running queue manager can retry: say what to do before Postfix's
+        // "mail system is down".
+        let failed = |e: Error| match instance.running_master() {
+            Some(_) => e.context("flush failed"),
+            None => e.context(format!(
+                "flush failed: {} is not running; start it (`instancectl start {}`), then \
+                 flush",
+                instance.display_name(),
+                instance.name
+            )),
+        };
+        let result = match ids {
+            None => queue::list(&host.postfix, &instance.config_directory).and_then(|messages| {
+                let deferred = in_queue(&messages, Some(QueueName::Deferred)).count() as u64;
+                host.runner.change(&postqueue.arg("-f")).map_err(failed)?;
+                Ok(deferred)
+            }),
+            Some(ids) => ids
+                .iter()
+                .try_for_each(|id| {
+                    host.runner
+                        .change(&postqueue.clone().args(["-i", id]))
+                        .map(drop)
+                })
+                .map_err(failed)
+                .map(|()| ids.len() as u64),
+        }
+        .map(|count| Touched {
+            count: (!host.runner.dry_run()).then_some(count),
+            note: None,
         });
         results.push(report(
             instance,
@@ -387,7 +473,13 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
             name: &i.name,
             messages: listed
                 .as_ref()
-                .map(|m| in_queue(m, args.queue).collect())
+                .map(|m| {
+                    let mut kept: Vec<&QueuedMessage> = in_queue(m, args.queue).collect();
+                    // postqueue lists in the order of its directory walk; people read
+                    // a queue oldest first.
+                    kept.sort_by_key(|m| (m.arrival_time, m.queue_id.clone()));
+                    kept
+                })
                 .unwrap_or_default(),
             error: listed.as_ref().err().cloned(),
         })
@@ -398,61 +490,45 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         output::print_json(Schema::QUEUE, &serde_json::json!({ "instances": shown }))?;
         return Ok(code);
     }
-    let several = instances.len() > 1;
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
-    let mut header = vec![
-        "ID",
-        "QUEUE",
-        "SIZE",
-        "ARRIVAL",
-        "SENDER",
-        "RECIPIENTS",
-        "DELAY REASON",
-    ];
-    if several {
-        header.insert(0, "INSTANCE");
-    }
-    table.set_header(header);
-    for listing in &shown {
-        for m in &listing.messages {
-            let mut row = row(m);
-            if several {
-                row.insert(0, listing.name.to_string());
-            }
-            table.add_row(row);
+    // One section per instance, the table without an INSTANCE column and the long
+    // delay reasons (a whole DNS or SMTP error) below it, once per reason: so that
+    // the table fits 80 columns.
+    let now = std::time::SystemTime::now();
+    for (n, (listing, (instance, _))) in shown.iter().zip(&listings).enumerate() {
+        let name = instance.display_name();
+        if let Some(e) = &listing.error {
+            eprintln!("instancectl: {name}: {e}");
+            continue;
         }
-    }
-    if shown.iter().any(|l| !l.messages.is_empty()) {
+        if n > 0 && !shown[n - 1].messages.is_empty() {
+            output::line("");
+        }
+        output::line(format_args!("{name}: {}", summary(&listing.messages)));
+        if listing.messages.is_empty() {
+            continue;
+        }
+        let mut table = output::table(false);
+        table.set_header(["ID", "QUEUE", "SIZE", "AGE", "SENDER", "RECIPIENTS"]);
+        for m in &listing.messages {
+            table.add_row(row(m, now));
+        }
         output::line(table.trim_fmt());
-    }
-    for (listing, (instance, _)) in shown.iter().zip(&listings) {
-        match &listing.error {
-            Some(e) => eprintln!("instancectl: {}: {e}", instance.display_name()),
-            None => output::line(format_args!(
-                "{}: {}",
-                instance.display_name(),
-                summary(&listing.messages)
-            )),
+        for (reason, count) in delay_reasons(&listing.messages) {
+            output::line(format_args!("  {count} waiting because: {reason}"));
         }
     }
     Ok(code)
 }
 
 /// A message as the table shows it.
-fn row(m: &QueuedMessage) -> Vec<String> {
-    let mut reasons: Vec<&str> = m
-        .recipients
-        .iter()
-        .filter_map(|r| r.delay_reason.as_deref())
-        .collect();
-    reasons.dedup();
+fn row(m: &QueuedMessage, now: std::time::SystemTime) -> Vec<String> {
+    let arrival = UNIX_EPOCH + Duration::from_secs(m.arrival_time);
+    let age = now.duration_since(arrival).unwrap_or_default().as_secs();
     vec![
         m.queue_id.clone(),
         m.queue_name.clone(),
         m.message_size.to_string(),
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(m.arrival_time))
-            .to_string(),
+        short_age(age),
         if m.sender.is_empty() {
             "<>".to_string()
         } else {
@@ -463,12 +539,40 @@ fn row(m: &QueuedMessage) -> Vec<String> {
             .map(|r| r.address.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        if reasons.is_empty() {
-            "-".to_string()
-        } else {
-            reasons.join("; ")
-        },
     ]
+}
+
+/// `45s`, `12m`, `3h`, `2d`: how long a message has waited, in its largest unit.
+fn short_age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Each distinct delay reason with the number of messages that wait for it, most
+/// frequent first.
+fn delay_reasons<'m>(messages: &[&'m QueuedMessage]) -> Vec<(&'m str, usize)> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for m in messages {
+        let mut reasons: Vec<&str> = m
+            .recipients
+            .iter()
+            .filter_map(|r| r.delay_reason.as_deref())
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        for reason in reasons {
+            match counts.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((reason, 1)),
+            }
+        }
+    }
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
 }
 
 /// `3 message(s) (2 deferred, 1 hold)` or `no queued mail`.
@@ -521,6 +625,11 @@ mod tests {
             panic!()
         };
         assert_eq!(p.ids, ["ABC123", "DEF456"]);
+        let q = parse("instancectl queue postfix-b flush ABC123 DEF456");
+        let Some(QueueAction::Flush(f)) = q.action else {
+            panic!()
+        };
+        assert_eq!(f.ids, ["ABC123", "DEF456"]);
         let q = parse("instancectl queue -i postfix-b requeue --all");
         assert_eq!(q.instances.instance.as_deref(), Some("postfix-b"));
         for bad in [
@@ -553,5 +662,17 @@ mod tests {
         let refs: Vec<&QueuedMessage> = messages.iter().collect();
         assert_eq!(summary(&refs), "2 message(s) (1 maildrop, 1 deferred)");
         assert_eq!(summary(&[]), "no queued mail");
+        let deferred =
+            queue::parse_listing(include_str!("../../tests/data/postqueue-j-deferred.jsonl"))
+                .unwrap();
+        let refs: Vec<&QueuedMessage> = deferred.iter().collect();
+        let reasons = delay_reasons(&refs);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert_eq!(reasons[0].1, deferred.len());
+        assert!(reasons[0].0.contains("Connection refused"), "{reasons:?}");
+        assert_eq!(
+            [0, 59, 60, 3599, 3600, 86399, 86400 * 3].map(short_age),
+            ["0s", "59s", "1m", "59m", "1h", "23h", "3d"]
+        );
     }
 }

@@ -2,11 +2,11 @@
 //! as seed 000 does) relays through a provider's smart host. A change is checked
 //! completely first, then applied as a whole or not at all.
 
-use crate::error::InputError;
-use crate::error::Result;
+use crate::error::{Error, InputError, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
+use crate::output::Schema;
 use crate::relay::cli::{RelayCommand, RelaySetArgs, RelayShowArgs};
 use crate::relay::{self, RelayPlan};
 use crate::transaction::Transaction;
@@ -37,16 +37,30 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
     } else {
         instance.name.clone()
     };
+    let current = relay::Current::read(&dir);
     let target = relay::Target {
         label: &label,
         config_dir: &dir,
         db_type: &db_type,
         myorigin: &myorigin,
-        current: relay::Current::read(&dir),
+        current: current.clone(),
     };
     // dispatch holds the host lock.
     let plan = relay::plan(&args.opts, args.no_rewrite_from, target, false)?;
-    apply(host, manager, &instance, &plan)?;
+    crate::output::fields(
+        Schema::RELAY_CHANGE,
+        Changed::new(&instance, &current, &plan),
+    );
+    let applied = apply(host, manager, &instance, &plan);
+    let result = match &applied {
+        Ok(_) if host.runner.dry_run() => "would change",
+        Ok(true) => "reloaded",
+        Ok(false) => "changed",
+        Err(Error::RollbackFailed { .. }) => "undo failed",
+        Err(_) => "undone",
+    };
+    crate::output::field(Schema::RELAY_CHANGE, "result", result);
+    applied?;
     if host.runner.dry_run() {
         return Ok(());
     }
@@ -69,14 +83,59 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
     Ok(())
 }
 
+/// The `instancectl.relay-change/v1` document's fields: the relay as it now is (never
+/// the password) and which of its parts differ from before.
+#[derive(serde::Serialize)]
+struct Changed<'a> {
+    name: &'a str,
+    provider: String,
+    relay_host: String,
+    tls_security_level: relay::TlsLevel,
+    sasl_user: &'a str,
+    /// A new password went into the password map.
+    credentials_written: bool,
+    sender_rewrites: usize,
+    /// Which of relay_host, tls_security_level, sasl_user and sender_rewrites changed.
+    changed: Vec<&'static str>,
+}
+
+impl<'a> Changed<'a> {
+    fn new(instance: &'a Instance, current: &relay::Current, plan: &'a RelayPlan) -> Self {
+        let relay_host = plan.host.relayhost();
+        let differs = [
+            ("relay_host", current.relayhost != relay_host),
+            ("tls_security_level", current.level != Some(plan.level)),
+            (
+                "sasl_user",
+                current.user.as_deref() != Some(plan.user.as_str()),
+            ),
+            ("sender_rewrites", current.rewrites != plan.rewrites),
+        ];
+        Changed {
+            name: &instance.name,
+            provider: plan.provider.to_string(),
+            relay_host,
+            tls_security_level: plan.level,
+            sasl_user: &plan.user,
+            credentials_written: plan.password.is_some(),
+            sender_rewrites: plan.rewrites.len(),
+            changed: differs
+                .into_iter()
+                .filter_map(|(name, differs)| differs.then_some(name))
+                .collect(),
+        }
+    }
+}
+
 /// Writes the maps and settings, checks the result with `postfix check` and reloads a
-/// running instance; any failure puts every file back as it was.
+/// running instance; any failure puts every file back as it was. Returns whether the
+/// instance was reloaded.
 fn apply(
     host: &Host,
     manager: &dyn ServiceManager,
     instance: &Instance,
     plan: &RelayPlan,
-) -> Result<()> {
+) -> Result<bool> {
     let dir = &instance.config_directory;
     let running = instance.running_master().is_some();
     Transaction::run(host, |tx| {
@@ -116,7 +175,7 @@ fn apply(
                 instance.display_name()
             ));
         }
-        Ok(())
+        Ok(running)
     })
 }
 

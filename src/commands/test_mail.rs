@@ -15,6 +15,7 @@ use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
 use crate::instance::Instance;
+use crate::output::Schema;
 use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};
 use crate::postfix::queue;
@@ -33,6 +34,8 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         return Err(InputError::TimeoutTooShort.into());
     }
     let instance = host.instance(&args.name)?;
+    crate::output::field(Schema::TEST_MAIL, "name", &instance.name);
+    crate::output::field(Schema::TEST_MAIL, "to", &args.to);
     host.require_root()?;
     let dir = instance.config_directory.clone();
     if !host.runner.dry_run() && instance.running_master().is_none() {
@@ -48,6 +51,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let syslog_name = get("syslog_name");
     let message_id = new_message_id(&get("myhostname"));
+    crate::output::field(Schema::TEST_MAIL, "message_id", &message_id);
     // Before 3.4 Postfix has no maillog_file: one left in main.cf is ignored (Postfix
     // logs to syslog, or macOS's unified log), so that file would never grow.
     let own_log = if host.postfix.version >= MAILLOG_FILE_SINCE {
@@ -92,6 +96,7 @@ pub fn run(host: &Host, args: &TestMailArgs) -> Result<i32> {
         Some(f) => follow_log(f, &syslog_name, &message_id, deadline),
         None => follow_queue(host, &instance, &message_id, started, deadline)?,
     };
+    crate::output::fields(Schema::TEST_MAIL, Followed::new(&fate));
     Ok(report(&instance, &fate, args.timeout))
 }
 
@@ -172,6 +177,63 @@ enum Fate {
     TimedOut { queue_id: Option<String> },
 }
 
+/// The `instancectl.test-mail/v1` document's account of the message's fate.
+#[derive(serde::Serialize)]
+struct Followed<'a> {
+    /// The queue ID the message was followed by (null: never seen in the queue).
+    queue_id: Option<&'a str>,
+    /// delivered, deferred, bounced, expired, rejected (by the instance's own
+    /// checks), left the queue (no log to say how), timed out.
+    outcome: &'a str,
+    /// The server's reply, e.g. "250 2.0.0 Ok: queued as ...".
+    reply: Option<String>,
+    /// Why it was not delivered: the delay reason or the log's explanation.
+    reason: Option<&'a str>,
+    /// The next hop, as the log names it.
+    relay: Option<&'a str>,
+    dsn: Option<&'a str>,
+    /// The log's TLS line for the connection.
+    tls: Option<&'a str>,
+}
+
+impl<'a> Followed<'a> {
+    fn new(fate: &'a Fate) -> Self {
+        let (queue_id, outcome, text) = match fate {
+            Fate::Attempt {
+                queue_id, delivery, ..
+            } => (
+                Some(queue_id.as_str()),
+                match delivery.status.as_str() {
+                    "sent" => "delivered",
+                    other => other,
+                },
+                Some(delivery.detail.as_str()),
+            ),
+            Fate::QueuedDeferred { queue_id, reason } => {
+                (Some(queue_id.as_str()), "deferred", Some(reason.as_str()))
+            }
+            Fate::LeftQueue { queue_id } => (queue_id.as_deref(), "left the queue", None),
+            Fate::Rejected { queue_id, text } => {
+                (Some(queue_id.as_str()), "rejected", Some(text.as_str()))
+            }
+            Fate::TimedOut { queue_id } => (queue_id.as_deref(), "timed out", None),
+        };
+        let attempt = match fate {
+            Fate::Attempt { delivery, tls, .. } => Some((delivery, tls.as_deref())),
+            _ => None,
+        };
+        Followed {
+            queue_id,
+            outcome,
+            reply: text.and_then(maillog::server_reply),
+            reason: text.filter(|_| outcome != "delivered"),
+            relay: attempt.map(|(d, _)| d.relay.as_str()),
+            dsn: attempt.map(|(d, _)| d.dsn.as_str()),
+            tls: attempt.and_then(|(_, tls)| tls),
+        }
+    }
+}
+
 fn follow_log(f: &mut Follower, syslog_name: &str, message_id: &str, deadline: Instant) -> Fate {
     let mut queue_id: Option<String> = None;
     // The last TLS line of each smtp process: it precedes that process's deliveries.
@@ -244,6 +306,7 @@ fn follow_queue(
         .saturating_sub(2);
     let mut checked: BTreeSet<String> = BTreeSet::new();
     let mut ours: Option<String> = None;
+    let mut announced: Option<String> = None;
     let mut last_seen = Instant::now();
     loop {
         let entries = queue::list(&host.postfix, &instance.config_directory)?;
@@ -266,9 +329,6 @@ fn follow_queue(
                     })
                 });
                 if mine {
-                    if ours.is_none() {
-                        crate::output::line(format_args!("queued as {}", entry.queue_id));
-                    }
                     ours = Some(entry.queue_id.clone());
                 }
             }
@@ -279,6 +339,12 @@ fn follow_queue(
         match present {
             Some(entry) => {
                 last_seen = Instant::now();
+                // Its maildrop ID is gone once pickup hands it to cleanup: the ID to
+                // give is the one it has in the queue proper.
+                if entry.queue_name != "maildrop" && announced.as_deref() != ours.as_deref() {
+                    crate::output::line(format_args!("queued as {}", entry.queue_id));
+                    announced = ours.clone();
+                }
                 let reason = entry.recipients.iter().find_map(|r| r.delay_reason.clone());
                 if let Some(reason) = reason
                     && entry.queue_name == "deferred"
@@ -303,11 +369,12 @@ fn follow_queue(
 
 /// Prints what happened and returns the exit status: 0 delivered, 1 otherwise.
 fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
-    let dir = instance.config_directory.display();
+    let name = &instance.name;
     let still_queued = |qid: &str| {
         crate::output::line(format_args!(
-            "the message stays in the queue and Postfix retries it: `postqueue -c {dir} -p` \
-             lists it, `postsuper -c {dir} -d {qid}` deletes it"
+            "the message stays in the queue and Postfix retries it: `instancectl queue {name}` \
+             lists it, `instancectl queue {name} flush` retries it now, `instancectl queue \
+             {name} delete {qid}` deletes it"
         ));
     };
     match fate {
@@ -397,11 +464,11 @@ fn report(instance: &Instance, fate: &Fate, timeout: u64) -> i32 {
             match queue_id {
                 Some(qid) => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message ({qid}) is still on its way; \
-                     `postqueue -c {dir} -p` shows it"
+                     `instancectl queue {name}` shows it"
                 )),
                 None => crate::output::line(format_args!(
                     "NO OUTCOME after {timeout} s: the message never showed up in the log; \
-                     is the pickup service running (`postfix -c {dir} status`)?"
+                     is the instance running (`instancectl status {name}`)?"
                 )),
             }
             1
@@ -433,10 +500,13 @@ fn diagnose(reason: &str) -> Option<&'static str> {
         || r.contains("network is unreachable")
         || r.contains("no route to host")
     {
-        "the relay cannot be reached: check --relay-host and that this host may connect out \
-         on that port"
+        "the next hop cannot be reached: check where NAME sends its mail (`instancectl config \
+         NAME show relayhost default_transport content_filter`; a relay instance: `instancectl \
+         relay show NAME`), that it is up, and that this host may connect out on that port"
     } else if r.contains("host or domain name not found") || r.contains("unable to look up host") {
-        "the relay's name does not resolve on this host: check --relay-host and DNS"
+        "the next hop's name does not resolve on this host: check where NAME sends its mail \
+         (`instancectl config NAME show relayhost`; a relay instance: `instancectl relay show \
+         NAME`) and this host's DNS"
     } else if r.contains("sender address rejected")
         || r.contains("send as")
         || r.contains("sender not")
@@ -485,7 +555,19 @@ mod tests {
                 .unwrap()
                 .contains("certificate")
         );
-        assert!(diagnose("connect to x[1.2.3.4]:587: Connection refused").is_some());
+        // Not only relay instances defer: an input instance's content filter, an output
+        // instance's destination. The hint names what to look at for any of them.
+        let refused = diagnose("connect to 127.0.0.1[127.0.0.1]:10025: Connection refused");
+        assert!(
+            refused
+                .unwrap()
+                .contains("show relayhost default_transport content_filter"),
+            "{refused:?}"
+        );
+        let unknown = diagnose(
+            "Host or domain name not found. Name service error for name=corp.example type=MX",
+        );
+        assert!(unknown.unwrap().contains("DNS"), "{unknown:?}");
         assert_eq!(diagnose("something new"), None);
     }
 

@@ -253,6 +253,17 @@ pub enum InputError {
     QueueId { id: String },
 
     #[error(
+        "{name} is an instance: name it before the action, as in `instancectl queue {name} \
+         {action} {rest}`"
+    )]
+    InstanceAfterAction {
+        name: String,
+        action: &'static str,
+        /// What else followed the action (the IDs, `--all`), or `ID...`.
+        rest: String,
+    },
+
+    #[error(
         "no selected instance has queued message(s) {}{}; `instancectl queue` lists them \
          (nothing was changed)",
         .ids.join(", "),

@@ -148,6 +148,26 @@ pub fn postsuper_count(diagnostics: &str) -> Option<u64> {
     (!counts.is_empty()).then(|| counts.iter().sum())
 }
 
+/// postsuper's line for each message it was given by ID (`postsuper: E370454E0F2:
+/// placed on hold`, `released from hold`, `requeued`, `removed`): what the count
+/// already says, one message at a time.
+pub fn postsuper_per_message(line: &str) -> bool {
+    let Some(rest) = line.trim().strip_prefix("postsuper: ") else {
+        return false;
+    };
+    rest.split_once(": ").is_some_and(|(id, what)| {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && [
+                "placed on hold",
+                "released from hold",
+                "requeued",
+                "removed",
+            ]
+            .contains(&what)
+    })
+}
+
 /// The messages of one queue: 0 when it does not exist, an error when it cannot be
 /// read.
 fn count_queue(dir: &Path) -> std::io::Result<u64> {
@@ -229,7 +249,24 @@ mod tests {
                 Some(1),
                 Some(0),
                 Some(1),
-                None
+                None,
+                Some(1),
+                Some(1),
+                Some(1),
+                Some(1)
+            ]
+        );
+        let per_message: Vec<&str> = POSTSUPER
+            .lines()
+            .filter(|l| postsuper_per_message(l))
+            .collect();
+        assert_eq!(
+            per_message,
+            [
+                "postsuper: C7502598122: placed on hold",
+                "postsuper: C7502598122: released from hold",
+                "postsuper: C7502598122: requeued",
+                "postsuper: C886D598124: removed"
             ]
         );
     }

@@ -91,6 +91,10 @@ pub struct RelaySetArgs {
     /// Remove every sender rewrite.
     #[arg(long, conflicts_with = "rewrite_from", help_heading = "Relay")]
     pub no_rewrite_from: bool,
+
+    /// Print what changed as a JSON document (never the password).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,4 +124,8 @@ pub struct TestMailArgs {
     /// How long to follow the message before giving up, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+
+    /// Print what became of the message as a JSON document.
+    #[arg(long)]
+    pub json: bool,
 }

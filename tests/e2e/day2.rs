@@ -3,9 +3,12 @@
 //! test in its own sandbox.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::Sandbox;
+use crate::common::systemd::Machine;
+use crate::common::{Run, Sandbox, Shell};
 use serde_json::Value;
 
 /// Mail to a relay that refuses connections stays deferred.
@@ -588,4 +591,413 @@ fn every_command_selects_instances_like_postmulti() {
     assert!(run.stdout.contains("postfix-s1: destroyed"), "{run:#?}");
     assert!(run.stdout.contains("postfix-s2: destroyed"), "{run:#?}");
     assert_eq!(names(""), ["-", "postfix-s3"]);
+}
+
+/// Checks `logs` against the whole log as `source` (a shell command) prints it, once
+/// both instances' deferrals are there: `logs -n N` of the first instance shows N
+/// consecutive lines of its own from the source (newer ones may have come
+/// meanwhile), and each instance's whole listing has its deferral and no line of the
+/// other's. Returns the `-v logs -n N` run (its stderr names the commands it ran).
+fn logs_match_the_source(shell: &impl Shell, source: &str, names: [&str; 2], n: usize) -> Run {
+    for name in names {
+        assert!(
+            shell.wait_for(
+                &format!("{source} | grep -q ' {name}/smtp\\[.*status=deferred'"),
+                Duration::from_secs(60)
+            ),
+            "{name}'s deferral never reached the log:\n{}",
+            shell.sh(&format!("{source} | tail -40")).stdout
+        );
+    }
+    let [name, other] = names;
+    let truth: Vec<String> = shell
+        .sh(&format!("{source} | grep ' {name}/'"))
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    let last = shell.sh(&format!("instancectl -v logs {name} -n {n}")).ok();
+    let shown: Vec<&str> = last.stdout.lines().collect();
+    assert_eq!(shown.len(), n, "{last:#?}");
+    let at = truth
+        .iter()
+        .position(|l| l == shown[0])
+        .unwrap_or_else(|| panic!("{shown:#?} not in {truth:#?}"));
+    assert_eq!(truth[at..at + n], shown[..], "{last:#?}");
+    for (name, other) in [(name, other), (other, name)] {
+        let all = shell.sh(&format!("instancectl logs {name} -n 1000")).ok();
+        assert!(all.stdout.contains("status=deferred"), "{all:#?}");
+        assert!(
+            all.stdout.lines().all(|l| l.contains(&format!(" {name}/"))),
+            "{all:#?}"
+        );
+        assert!(!all.stdout.contains(other), "{all:#?}");
+    }
+    last
+}
+
+/// Under a real systemd (journald running, no syslog daemon, no maillog_file), `logs`
+/// reads the journal's mail facility and keeps one instance's lines by its
+/// syslog_name.
+#[test]
+fn logs_read_one_instance_from_the_journal() {
+    let Some(m) = Machine::boot() else {
+        return;
+    };
+    m.ctl("init --null-client").ok();
+    for (name, port) in [("postfix-ja", 2541), ("postfix-jb", 2542)] {
+        m.ctl(&format!(
+            "create {name} --listen 127.0.0.1:{port} {REFUSING_RELAY}"
+        ))
+        .ok();
+        let main_cf = m
+            .sh(&format!("postconf -c /etc/{name} -h maillog_file"))
+            .ok();
+        assert_eq!(main_cf.stdout.trim(), "", "{name} logs through syslog");
+        m.sh(&format!(
+            "printf 'Subject: j\\n\\nx\\n' | sendmail -C /etc/{name} -f root to-{name}@example.org"
+        ))
+        .ok();
+    }
+    let journal = "journalctl --no-pager --quiet --output=short-iso SYSLOG_FACILITY=2";
+    assert!(m.sh("test -S /run/systemd/journal/socket").code == 0);
+    assert!(m.sh("ls /var/log/mail.log /var/log/maillog").code != 0);
+    let last = logs_match_the_source(&m, journal, ["postfix-ja", "postfix-jb"], 5);
+    // journalctl itself picks the instance's last lines, by its tags.
+    assert!(
+        last.stderr
+            .contains("'--lines=5' 'SYSLOG_FACILITY=2' 'SYSLOG_IDENTIFIER=postfix-ja/")
+            && last.stderr.contains("'SYSLOG_IDENTIFIER=postfix-ja/smtp'")
+            && !last.stderr.contains("postfix-jb"),
+        "{last:#?}"
+    );
+
+    // -f: journalctl --follow, from now on, still one instance only.
+    let follow = m.sh(
+        "timeout 8 instancectl logs postfix-ja -f -n 0 > /tmp/follow.out 2>&1 & sleep 3; \
+         for name in postfix-jb postfix-ja; do printf 'Subject: f\\n\\nx\\n' | \
+         sendmail -C /etc/$name -f root late-$name@example.org; done; wait; cat /tmp/follow.out",
+    );
+    assert!(
+        follow.stdout.contains("late-postfix-ja@example.org"),
+        "{follow:#?}"
+    );
+    assert!(
+        follow.stdout.lines().all(|l| l.contains(" postfix-ja/")),
+        "{follow:#?}"
+    );
+}
+
+/// Deferred messages of an instance, per `postqueue -j`, and how many are held.
+fn deferred_and_held(sb: &Sandbox, name: &str) -> (usize, usize) {
+    let queue = postqueue(sb, name);
+    (count_in(&queue, "deferred"), count_in(&queue, "hold"))
+}
+
+fn wait_queue(sb: &Sandbox, name: &str, deferred: usize, held: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deferred_and_held(sb, name) != (deferred, held) {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: wanted {deferred} deferred and {held} held: {:?}",
+            postqueue(sb, name)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 12's day: three instances (an input on a port, an output, a null client
+/// whose relay does not resolve) under the default manager, mail queued and deferred
+/// in each, and the administrator's chores done only with instancectl, checking
+/// Postfix's own view after each. What other tests here check in depth (bad queue IDs,
+/// config rollback, exec's whole environment, logs -f) is not repeated.
+#[test]
+fn a_day_of_work_on_three_instances() {
+    let sb = Sandbox::new();
+    sb.ctl("init --null-client").ok();
+    let log = "--set maillog_file=/var/log/instances.log";
+    sb.ctl(&format!(
+        "create postfix-out --group mta --role output {log}"
+    ))
+    .ok();
+    sb.ctl(&format!(
+        "create postfix-in --group mta --role input --listen 127.0.0.1:2525 {log}"
+    ))
+    .ok();
+    sb.ctl(&format!(
+        "create postfix-nc --role null-client --set relayhost=[smtp.corp.example]:587 {log}"
+    ))
+    .ok();
+
+    // Mail arrives: over SMTP at the input (its content filter is not running), at
+    // the output (for a domain that does not resolve here), and from a local
+    // program through the null client (whose relay does not resolve).
+    sb.sh("smtp-source -m 3 -f alice@example.com -t bob@example.org 127.0.0.1:2525")
+        .ok();
+    sb.sh("smtp-source -m 2 -f alice@example.com -t carol@nowhere.example 127.0.0.1:10026")
+        .ok();
+    send(&sb, "postfix-nc", 2);
+    wait_queue(&sb, "postfix-in", 3, 0);
+    wait_queue(&sb, "postfix-out", 2, 0);
+    wait_queue(&sb, "postfix-nc", 2, 0);
+
+    // Every queue at once, and why the mail waits.
+    let all = sb.ctl("queue").ok();
+    for expected in [
+        "postfix-in: 3 message(s) (3 deferred)",
+        "postfix-out: 2 message(s) (2 deferred)",
+        "postfix-nc: 2 message(s) (2 deferred)",
+        "3 waiting because: connect to 127.0.0.1[127.0.0.1]:10025: Connection refused",
+        "name=smtp.corp.example",
+        "name=nowhere.example",
+    ] {
+        assert!(all.stdout.contains(expected), "{expected:?} in {all:#?}");
+    }
+    for id in postqueue(&sb, "postfix-in").keys() {
+        assert!(all.stdout.contains(id.as_str()), "{id} in {all:#?}");
+    }
+    let status = sb.ctl("status --no-check").ok();
+    assert!(status.stdout.contains("postfix-nc"), "{status:#?}");
+
+    // Hold one message of the input: only it moves, and postsuper's own line per
+    // message is not repeated as a note.
+    let input_ids: Vec<String> = postqueue(&sb, "postfix-in").into_keys().collect();
+    // The instance named after the action, as git-style commands would have it: bad
+    // input, and the message shows the order.
+    let run = sb.ctl(&format!("queue hold postfix-in {}", input_ids[0]));
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "as in `instancectl queue postfix-in hold {}`",
+            input_ids[0]
+        )),
+        "{run:#?}"
+    );
+    let held = sb
+        .ctl(&format!("queue postfix-in hold {}", input_ids[0]))
+        .ok();
+    assert_eq!(held.stdout, "postfix-in: put on hold 1 message(s)\n");
+    assert_eq!(held.stderr, "", "{held:#?}");
+    wait_queue(&sb, "postfix-in", 2, 1);
+
+    // The null client's relay is wrong: set it to the output instance, then flush.
+    // The two messages leave it and arrive at the output.
+    let run = sb
+        .ctl("config postfix-nc set relayhost=[127.0.0.1]:10026")
+        .ok();
+    assert!(
+        run.stdout.contains("+relayhost = [127.0.0.1]:10026")
+            && run.stdout.contains("changed, checked and reloaded"),
+        "{run:#?}"
+    );
+    // One message first (postqueue -i), then the rest (postqueue -f).
+    let nc_ids: Vec<String> = postqueue(&sb, "postfix-nc").into_keys().collect();
+    let run = sb
+        .ctl(&format!("queue postfix-nc flush {}", nc_ids[0]))
+        .ok();
+    assert_eq!(
+        run.stdout,
+        "postfix-nc: asked to retry now (deferred) 1 message(s)\n"
+    );
+    wait_queue(&sb, "postfix-nc", 1, 0);
+    wait_queue(&sb, "postfix-out", 3, 0);
+    assert!(postqueue(&sb, "postfix-nc").contains_key(&nc_ids[1]));
+    let run = sb.ctl("queue postfix-nc flush").ok();
+    assert!(
+        run.stdout
+            .contains("postfix-nc: asked to retry now (deferred) 1 message(s)")
+    );
+    wait_queue(&sb, "postfix-nc", 0, 0);
+    wait_queue(&sb, "postfix-out", 4, 0);
+
+    // Requeue everything of the input: the held message stays on hold.
+    let run = sb.ctl("queue postfix-in requeue --all").ok();
+    assert!(
+        run.stdout.contains("postfix-in: requeued 2 message(s)"),
+        "{run:#?}"
+    );
+    wait_queue(&sb, "postfix-in", 2, 1);
+    let run = sb.ctl("queue postfix-in release --all").ok();
+    assert!(
+        run.stdout.contains("released from hold 1 message(s)"),
+        "{run:#?}"
+    );
+    wait_queue(&sb, "postfix-in", 3, 0);
+
+    // Delete one of the output's by ID, then the group's deferred mail.
+    let out_ids: Vec<String> = postqueue(&sb, "postfix-out").into_keys().collect();
+    let run = sb
+        .ctl(&format!("queue postfix-out delete {}", out_ids[0]))
+        .ok();
+    assert_eq!(
+        run.stdout, "postfix-out: deleted 1 message(s)\n",
+        "{run:#?}"
+    );
+    assert_eq!(postqueue(&sb, "postfix-out").len(), 3);
+
+    // Postfix's own tools through exec: MAIL_CONFIG picks the instance.
+    let run = sb.ctl("exec postfix-out -- postqueue -p").ok();
+    for id in postqueue(&sb, "postfix-out").keys() {
+        assert!(run.stdout.contains(id.as_str()), "{id} in {run:#?}");
+    }
+    let run = sb.ctl("exec -g mta -- sh -c 'echo $MAIL_CONFIG'").ok();
+    assert_eq!(
+        run.stdout,
+        "# postfix-out (/etc/postfix-out)\n/etc/postfix-out\n\
+         # postfix-in (/etc/postfix-in)\n/etc/postfix-in\n"
+    );
+    let run = sb.ctl("exec postfix-in -- postsuper -d ALL deferred").ok();
+    assert!(run.stderr.contains("Deleted: 3 messages"), "{run:#?}");
+    assert!(postqueue(&sb, "postfix-in").is_empty());
+    let run = sb
+        .ctl("queue -g mta delete --all --queue deferred --yes")
+        .ok();
+    assert!(
+        run.stdout.contains("postfix-out: deleted 3 message(s)"),
+        "{run:#?}"
+    );
+    assert!(postqueue(&sb, "postfix-out").is_empty());
+
+    // The null client's log: only its own lines of the shared file, from the failed
+    // lookups to the delivery through the output instance.
+    let lines = sb.ctl("logs postfix-nc -n 1000").ok();
+    assert!(
+        lines.stdout.lines().all(|l| l.contains(" postfix-nc/")),
+        "{lines:#?}"
+    );
+    assert!(lines.stdout.contains("smtp.corp.example"), "{lines:#?}");
+    assert!(
+        lines.stdout.contains("relay=127.0.0.1[127.0.0.1]:10026")
+            && lines.stdout.contains("status=sent"),
+        "{lines:#?}"
+    );
+    let shared = sb.sh("cat /var/log/instances.log").ok().stdout;
+    assert!(shared.contains(" postfix-in/") && shared.contains(" postfix-out/"));
+
+    // Reload one instance, then stop and start the group.
+    let master = sb.pid_file_pid("postfix-out");
+    assert_eq!(
+        sb.ctl("reload postfix-out").ok().stdout,
+        "postfix-out: reloaded\n"
+    );
+    assert_eq!(
+        sb.pid_file_pid("postfix-out"),
+        master,
+        "a reload keeps the master"
+    );
+    let run = sb.ctl("stop -g mta").ok();
+    assert_eq!(run.stdout, "postfix-in: stopped\npostfix-out: stopped\n");
+    let status = sb.ctl("status -g mta --no-check").ok();
+    assert!(
+        status
+            .stdout
+            .contains("postfix-out: stopped — run: instancectl start postfix-out"),
+        "{status:#?}"
+    );
+    assert_eq!(sb.ctl("status -g mta --no-check --strict").code, 1);
+    // Mail handed to a stopped instance waits in maildrop: queued, not deferred.
+    send(&sb, "postfix-out", 1);
+    let run = sb.ctl("queue postfix-out").ok();
+    assert!(run.stdout.contains("1 message(s) (1 maildrop)"), "{run:#?}");
+    let run = sb.ctl("queue postfix-out flush");
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.starts_with(
+            "instancectl: postfix-out: flush failed: postfix-out is not running; start it \
+             (`instancectl start postfix-out`), then flush"
+        ) && run.stderr.contains("mail system is down"),
+        "{run:#?}"
+    );
+    sb.ctl("start -g mta").ok();
+    let status = sb.ctl("status --no-check --strict").ok();
+    assert!(!status.stdout.contains("stopped"), "{status:#?}");
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    // Started again, the output picks the message up and tries it.
+    wait_queue(&sb, "postfix-out", 1, 0);
+}
+
+/// Debian's rsyslog, unpacked (not installed: a test may not change the host's /usr)
+/// from the packages the registry serves, once per build directory: rsyslog and the
+/// libraries of its that a Postfix host may lack.
+fn rsyslog_root() -> PathBuf {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rsyslog");
+        let root = base.join("root");
+        if root.join("usr/sbin/rsyslogd").is_file() {
+            return root;
+        }
+        std::fs::create_dir_all(&base).unwrap();
+        let work = tempfile::tempdir_in(&base).unwrap();
+        let packages = "rsyslog libestr0 libfastjson4 liblognorm5";
+        let script = format!(
+            "set -e; cd {dir}; apt-get download -q {packages} 2>/dev/null || \
+             {{ apt-get update -q >/dev/null && apt-get download -q {packages}; }}; \
+             for deb in *.deb; do dpkg-deb -x \"$deb\" root; done",
+            dir = work.path().display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "could not fetch Debian's rsyslog packages ({packages}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Another test binary may have won the race; its copy is as good.
+        let _ = std::fs::rename(work.path().join("root"), &root);
+        root
+    })
+    .clone()
+}
+
+/// Shell lines that give a sandbox a /dev of its own (an overlay on the host's, with
+/// its pseudo-terminals), so that a syslog daemon's /dev/log is not made on the host;
+/// and hide a journald of the host's, so that the sandbox has none.
+const PRIVATE_DEV: &str = "set -e
+mkdir -p /tmp/host-dev /tmp/dev-upper /tmp/dev-work
+mount --rbind /dev /tmp/host-dev
+mount -t overlay overlay -o lowerdir=/tmp/host-dev,upperdir=/tmp/dev-upper,workdir=/tmp/dev-work /dev
+mount --rbind /tmp/host-dev/pts /dev/pts
+mount --rbind /tmp/host-dev/shm /dev/shm
+if [ -d /run/systemd/journal ]; then mount -t tmpfs tmpfs /run/systemd/journal; fi";
+
+/// A host without journald whose syslog daemon is rsyslog with Debian's rsyslog.conf
+/// (`mail.* -/var/log/mail.log`): `logs` reads that file and keeps one instance's
+/// lines.
+#[test]
+fn logs_read_one_instance_from_rsyslogs_mail_log() {
+    let rsyslog = rsyslog_root();
+    let sb = initialized();
+    sb.sh(PRIVATE_DEV).ok();
+    let r = rsyslog.display();
+    sb.sh(&format!(
+        "set -e; sed -e '/imklog/d' -e '/IncludeConfig/d' {r}/etc/rsyslog.conf > /tmp/rsyslog.conf
+         mkdir -p /var/spool/rsyslog
+         LD_LIBRARY_PATH={r}/usr/lib/x86_64-linux-gnu {r}/usr/sbin/rsyslogd -f /tmp/rsyslog.conf \
+           -M {r}/usr/lib/x86_64-linux-gnu/rsyslog -i /tmp/rsyslogd.pid"
+    ))
+    .ok();
+    assert!(sb.wait_for("test -S /dev/log", Duration::from_secs(10)));
+    assert_ne!(sb.sh("test -e /run/systemd/journal/socket").code, 0);
+
+    for (name, port) in [("postfix-sa", 2543), ("postfix-sb", 2544)] {
+        with_deferred_mail(&sb, name, &format!("--listen 127.0.0.1:{port}"), 1);
+    }
+    let last = logs_match_the_source(
+        &sb,
+        "cat /var/log/mail.log",
+        ["postfix-sa", "postfix-sb"],
+        4,
+    );
+    // rsyslog's own format: an RFC 3339 time with microseconds, the host, the tag.
+    let first = last.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.len() > 32 && first.as_bytes()[10] == b'T' && first.contains(" sandbox postfix-sa/"),
+        "{last:#?}"
+    );
+    let recent = sb.ctl("logs postfix-sa -n 1000 --since 10m").ok();
+    assert!(recent.stdout.contains("status=deferred"), "{recent:#?}");
 }

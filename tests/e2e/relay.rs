@@ -395,6 +395,41 @@ fn a_wrong_password_is_an_authentication_failure_until_it_is_fixed() {
         "{sent:#?}"
     );
     assert!(sent.stdout.contains("stays in the queue"), "{sent:#?}");
+    // The same deferral as a document: the people's lines go to stderr.
+    let sent_json = sb.ctl("test-mail postfix-relay --to rcpt@dest.example --json");
+    assert_eq!(sent_json.code, 1, "{sent_json:#?}");
+    let doc: serde_json::Value = serde_json::from_str(&sent_json.stdout).unwrap();
+    assert_eq!(doc["schema"], "instancectl.test-mail/v1", "{doc}");
+    assert_eq!(doc["name"], "postfix-relay", "{doc}");
+    assert_eq!(doc["to"], "rcpt@dest.example", "{doc}");
+    assert_eq!(doc["outcome"], "deferred", "{doc}");
+    assert_eq!(doc["ok"], false, "{doc}");
+    assert_eq!(doc["error"], serde_json::Value::Null, "{doc}");
+    let deferred_qid = doc["queue_id"].as_str().unwrap();
+    assert!(
+        sent_json
+            .stderr
+            .contains(&format!("queued as {deferred_qid}")),
+        "{sent_json:#?}"
+    );
+    assert!(
+        doc["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("SASL authentication failed"),
+        "{doc}"
+    );
+    assert!(
+        doc["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("535 5.7.8 Error: authentication failed"),
+        "{doc}"
+    );
+    assert!(
+        sent_json.stderr.contains("an authentication failure"),
+        "{sent_json:#?}"
+    );
 
     let show = sb.ctl("relay show postfix-relay").ok();
     assert!(
@@ -404,7 +439,7 @@ fn a_wrong_password_is_an_authentication_failure_until_it_is_fixed() {
     );
     assert!(
         show.stdout.contains(
-            "1 message(s) deferred): 4.7.8 SASL authentication failed; \
+            "2 message(s) deferred): 4.7.8 SASL authentication failed; \
                               server relay.test[127.0.0.1] said: 535 5.7.8"
         ),
         "{show:#?}"
@@ -413,16 +448,28 @@ fn a_wrong_password_is_an_authentication_failure_until_it_is_fixed() {
     // The right password, given again, and the deferred message goes out.
     let watch = ArgvWatch::start(&secret);
     let fixed = sb.sh_input(
-        "instancectl -v relay set postfix-relay --sasl-password-stdin",
+        "instancectl -v relay set postfix-relay --sasl-password-stdin --json",
         &format!("{secret}\n"),
     );
     let leaked = watch.finish();
     assert!(leaked.is_empty(), "the password was in {leaked:?}");
     assert_eq!(fixed.code, 0, "{fixed:#?}");
     assert!(
-        fixed.stdout.contains("1 deferred message(s) wait"),
+        fixed.stderr.contains("2 deferred message(s) wait"),
         "{fixed:#?}"
     );
+    let doc: serde_json::Value = serde_json::from_str(&fixed.stdout).unwrap();
+    assert_eq!(doc["schema"], "instancectl.relay-change/v1", "{doc}");
+    assert_eq!(doc["name"], "postfix-relay", "{doc}");
+    assert_eq!(doc["relay_host"], "[relay.test]:2587", "{doc}");
+    assert_eq!(doc["tls_security_level"], "secure", "{doc}");
+    assert_eq!(doc["sasl_user"], USER, "{doc}");
+    assert_eq!(doc["credentials_written"], true, "{doc}");
+    // Only the password changed.
+    assert_eq!(doc["changed"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["result"], "reloaded", "{doc}");
+    assert_eq!(doc["ok"], true, "{doc}");
+    assert_eq!(doc["error"], serde_json::Value::Null, "{doc}");
     sb.sh("postqueue -c /etc/postfix-relay -f").ok();
     assert!(
         sb.wait_for(
@@ -435,8 +482,20 @@ fn a_wrong_password_is_an_authentication_failure_until_it_is_fixed() {
         sb.wait_for("test -z \"$(postqueue -c /etc/postfix-relay -j)\"", WAIT),
         "the queue did not empty"
     );
-    let again = sb.ctl("test-mail postfix-relay --to rcpt@dest.example");
+    let again = sb.ctl("test-mail postfix-relay --to rcpt@dest.example --json");
     assert_eq!(again.code, 0, "{again:#?}");
+    let doc: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(doc["outcome"], "delivered", "{doc}");
+    assert_eq!(doc["relay"], "relay.test[127.0.0.1]:2587", "{doc}");
+    assert!(
+        doc["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("250 2.0.0 Ok: queued as "),
+        "{doc}"
+    );
+    assert_eq!(doc["reason"], serde_json::Value::Null, "{doc}");
+    assert_eq!(doc["ok"], true, "{doc}");
     let show_after = sb.ctl("relay show postfix-relay").ok();
     assert!(
         !show_after.stdout.contains("last delivery problem"),
@@ -446,7 +505,7 @@ fn a_wrong_password_is_an_authentication_failure_until_it_is_fixed() {
         &sb,
         &secret,
         "/etc/postfix-relay",
-        &[&sent, &show, &fixed, &again, &show_after],
+        &[&sent, &sent_json, &show, &fixed, &again, &show_after],
     );
     assert!(files_containing(&sb, &wrong).is_empty());
 }
