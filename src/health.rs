@@ -174,6 +174,8 @@ struct Observed {
     check: CheckResult,
     /// Other programs listening on the running master's addresses and ports.
     foreign: Vec<sockets::Foreign>,
+    /// Its smart host, when it relays through one.
+    relay: Option<crate::relay::RelaySummary>,
 }
 
 /// Looks at one instance: pid file and lock, listeners (in parallel), queues, and
@@ -186,8 +188,11 @@ fn observe(
     opts: &Options,
     checks: &check::Slots,
 ) -> Observed {
+    // The check first: remembered it costs a file read; when it runs, the probes
+    // below would only compete with it for the CPU.
+    let check = check::check(postfix, instance, &opts.check, checks);
+    let relay = Some(crate::relay::summary(instance)).filter(|r| r.relay_host.is_some());
     std::thread::scope(|s| {
-        let check = s.spawn(|| check::check(postfix, instance, &opts.check, checks));
         let master = match instance.pid_file() {
             Some(file) => pid_file::probe(&file, locks),
             None => MasterState::not_known("the instance's queue directory is not known"),
@@ -217,8 +222,9 @@ fn observe(
                 master,
                 listeners,
                 queues,
-                check: check.join().expect("postfix check panicked"),
+                check,
                 foreign,
+                relay,
             };
         }
         let probe_all = instance.enabled || master.running;
@@ -262,8 +268,9 @@ fn observe(
             master,
             listeners,
             queues,
-            check: check.join().expect("postfix check panicked"),
+            check,
             foreign,
+            relay,
         }
     })
 }
@@ -288,7 +295,9 @@ pub fn effective_myhostname(instance: &Instance, hostname: &str) -> String {
 
 fn host_name() -> String {
     // uname's nodename, which is what Postfix's get_hostname() reads.
-    sysinfo::System::host_name().unwrap_or_default()
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Every pair of instances configured on the same address and port.
@@ -341,6 +350,14 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// How many instances are looked at at once: a look mostly waits for the kernel
+/// (files, /proc) or for a greeting, so a few per core.
+fn observers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 8)
+        .unwrap_or(16)
+}
+
 /// Gathers the status of `selected` (a subset of `all`, which conflicts are computed
 /// against). Instances are looked at in parallel, each probe with its own timeout,
 /// while the service manager is asked for its view; the process table is read once.
@@ -352,8 +369,6 @@ pub fn gather(
     opts: &Options,
 ) -> Report {
     let started = Instant::now();
-    let locks = LockTable::read();
-    let listening = sockets::listening();
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
@@ -365,19 +380,14 @@ pub fn gather(
     let checks = &checks;
     let (table, views, observed) = std::thread::scope(|s| {
         let table = s.spawn(ProcessTable::snapshot);
-        let workers: Vec<_> = selected
-            .iter()
-            .map(|instance| {
-                let locks = locks.as_ref();
-                let listening = &listening;
-                s.spawn(move || observe(postfix, instance, locks, listening, opts, checks))
-            })
-            .collect();
-        let views = manager.views(host, selected);
-        let observed: Vec<Observed> = workers
-            .into_iter()
-            .map(|w| w.join().expect("status worker panicked"))
-            .collect();
+        let views = s.spawn(|| manager.views(host, selected));
+        let locks = s.spawn(LockTable::read);
+        let listening = sockets::listening();
+        let locks = locks.join().expect("reading /proc/locks panicked");
+        let observed = crate::parallel::map(selected, observers(), |instance| {
+            observe(postfix, instance, locks.as_ref(), &listening, opts, checks)
+        });
+        let views = views.join().expect("manager views panicked");
         (table.join().unwrap_or_default(), views, observed)
     });
 
@@ -528,7 +538,7 @@ pub fn gather(
                 }),
                 queues_error: seen.queues.err(),
                 check: seen.check,
-                relay: Some(crate::relay::summary(instance)).filter(|r| r.relay_host.is_some()),
+                relay: seen.relay,
             }
         })
         .collect();

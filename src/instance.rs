@@ -79,7 +79,13 @@ impl Instance {
     /// `postfix status` tests it. A pid file left behind by a killed master is stale
     /// even when its pid now belongs to another process.
     pub fn running_master(&self) -> Option<i32> {
-        let state = pid_file::probe(&self.pid_file()?, pid_file::LockTable::read().as_ref());
+        self.running_master_in(pid_file::LockTable::read().as_ref())
+    }
+
+    /// [`Instance::running_master`] against a lock table read once for many
+    /// instances (/proc/locks lists every lock of the host).
+    pub fn running_master_in(&self, locks: Option<&pid_file::LockTable>) -> Option<i32> {
+        let state = pid_file::probe(&self.pid_file()?, locks);
         state.pid.filter(|_| state.running)
     }
 
@@ -120,9 +126,24 @@ fn builtin_default(postfix: &Postfix, name: &str) -> Option<String> {
 
 /// Builds the model of one listed instance from its files.
 pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance {
+    load_with(
+        postfix,
+        state,
+        listed,
+        MainCf::read(&listed.config_directory).as_ref(),
+    )
+}
+
+/// [`load`] with the instance's main.cf already read.
+fn load_with(
+    postfix: &Postfix,
+    state: &StateStore,
+    listed: &Listed,
+    read: std::result::Result<&MainCf, &std::io::Error>,
+) -> Instance {
     let dir = &listed.config_directory;
-    let read = MainCf::read(dir);
-    let main_cf = read.as_ref().cloned().unwrap_or_default();
+    let empty = MainCf::default();
+    let main_cf = read.unwrap_or(&empty);
     let defaults = |name: &str| builtin_default(postfix, name);
     let get = |name: &str| main_cf.expanded(name, &defaults).unwrap_or_default();
     let settings = ListenSettings {
@@ -148,7 +169,7 @@ pub fn load(postfix: &Postfix, state: &StateStore, listed: &Listed) -> Instance 
     if listed.is_primary() {
         return instance;
     }
-    instance.broken = match &read {
+    instance.broken = match read {
         Err(e) => Some(format!(
             "{} cannot be read ({e}); restore the instance's configuration directory, or take \
              {} off multi_instance_directories in {}",
@@ -204,6 +225,11 @@ fn own_directories_problem(postfix: &Postfix, dir: &Path, cf: &MainCf) -> Option
 
 /// Every instance on the host, the primary first, in postmulti's start order.
 pub fn load_all(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> {
-    let listed = postfix.postmulti().list()?;
-    Ok(listed.iter().map(|l| load(postfix, state, l)).collect())
+    let listed = postfix.postmulti().list_with_files()?;
+    // Each instance's files are read on their own (master.cf, the state records), a
+    // few at a time: two hundred instances are read in the time of a few dozen.
+    let workers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+    Ok(crate::parallel::map(&listed, workers, |(l, main_cf)| {
+        load_with(postfix, state, l, main_cf.as_ref())
+    }))
 }

@@ -12,6 +12,7 @@ pub mod manager;
 pub(crate) mod manifest;
 pub(crate) mod outcome;
 pub(crate) mod output;
+pub(crate) mod parallel;
 pub(crate) mod postfix;
 pub(crate) mod probe;
 pub(crate) mod process;

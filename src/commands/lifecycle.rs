@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::error::InputError;
 use crate::error::Result;
+use crate::health::check::{self, CheckPolicy, CheckStatus};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -132,8 +133,11 @@ pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -
     if manager.starts_sets() {
         return start_set(host, manager, &instances);
     }
+    let checks = check::Slots::new(parallel_chains());
     in_chains(&instances, |chain| {
-        chain.iter().try_for_each(|i| start_one(host, manager, i))
+        chain
+            .iter()
+            .try_for_each(|i| start_one(host, manager, i, &checks))
     })
 }
 
@@ -217,27 +221,8 @@ fn in_chains<'i>(
     instances: &'i [Instance],
     each: impl Fn(&[&'i Instance]) -> Result<()> + Sync,
 ) -> Result<()> {
-    let chains = chains(instances);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
-        chains.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..parallel_chains().min(chains.len()) {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(chain) = chains.get(k) else {
-                        break;
-                    };
-                    let result = each(chain);
-                    *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-                }
-            });
-        }
-    });
-    results
+    crate::parallel::map(&chains(instances), parallel_chains(), |chain| each(chain))
         .into_iter()
-        .filter_map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect()
 }
 
@@ -256,13 +241,45 @@ fn unmanaged(manager: &dyn ServiceManager, instance: &Instance, action: &str) ->
     true
 }
 
-fn start_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> Result<()> {
+/// Whether instancectl has just checked the configuration itself and found it sound,
+/// for a manager that would check it again before the start: the result remembered
+/// by status or the last start, the quick check, or the full `postfix check` (see
+/// [`CheckPolicy::before_start`]). A check that does not pass leaves the start to the
+/// manager's own, which refuses it in Postfix's words.
+fn checked_before_start(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    slots: &check::Slots,
+) -> bool {
+    if !manager.checks_before_start()
+        || host.runner.dry_run()
+        || instance.running_master().is_some()
+    {
+        return false;
+    }
+    let policy = CheckPolicy::before_start(host.state.dir());
+    let result = check::check(&host.postfix, instance, &policy, slots);
+    matches!(result.status, CheckStatus::Ok | CheckStatus::Warnings)
+}
+
+fn start_one(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    instance: &Instance,
+    checks: &check::Slots,
+) -> Result<()> {
     if unmanaged(manager, instance, "start") {
         return Ok(());
     }
     let was_running = instance.running_master();
     let step = progress::step(format!("{}: starting", instance.display_name()));
-    failed(instance, "start", manager.release_and_start(host, instance))?;
+    let started = if checked_before_start(host, manager, instance, checks) {
+        manager.release_and_start_checked(host, instance)
+    } else {
+        manager.release_and_start(host, instance)
+    };
+    failed(instance, "start", started)?;
     if host.runner.dry_run() {
         step.done();
         return Ok(());
@@ -376,8 +393,9 @@ pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection)
     for instance in instances.iter().rev() {
         stop_one(host, manager, instance)?;
     }
+    let checks = check::Slots::new(1);
     for instance in &instances {
-        start_one(host, manager, instance)?;
+        start_one(host, manager, instance, &checks)?;
     }
     Ok(())
 }
@@ -457,7 +475,7 @@ pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) 
             enabled: true,
             ..instance
         };
-        start_one(host, manager, &instance)?;
+        start_one(host, manager, &instance, &check::Slots::new(1))?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::instance::Instance;
 use crate::manager::ManagerView;
 use crate::manager::ServiceManager;
 use crate::output::{self, Format, Schema};
+use crate::postfix::pid_file::LockTable;
 
 #[derive(Serialize)]
 struct Row {
@@ -32,7 +33,7 @@ struct Row {
 }
 
 impl Row {
-    fn of(instance: &Instance, view: ManagerView) -> Row {
+    fn of(instance: &Instance, view: ManagerView, locks: Option<&LockTable>) -> Row {
         let job = view.summary.is_some().then_some(view);
         Row {
             name: instance.name.clone(),
@@ -44,7 +45,7 @@ impl Row {
             data_directory: shown(&instance.data_directory),
             broken: instance.broken.clone(),
             listen: instance.listeners.iter().map(|l| l.to_string()).collect(),
-            master_pid: instance.running_master(),
+            master_pid: instance.running_master_in(locks),
             job,
         }
     }
@@ -58,10 +59,11 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ListArgs) -> Result
     let selected = host.select(&args.instances.selection_or_all())?;
     // One question to the manager for all of them (launchd: one print-disabled).
     let views = manager.views(host, &selected);
+    let locks = LockTable::read();
     let rows: Vec<Row> = selected
         .iter()
         .zip(views)
-        .map(|(i, v)| Row::of(i, v))
+        .map(|(i, v)| Row::of(i, v, locks.as_ref()))
         .collect();
     let with_jobs = rows.iter().any(|r| r.job.is_some());
     let format = args.output.format();

@@ -9,19 +9,13 @@ use std::time::Duration;
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::error::InputError;
 use crate::error::{Error, Result};
-use crate::health::check::CheckPolicy;
+use crate::health::check::{self, CheckPolicy};
 use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
 use crate::instance;
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::status;
-
-/// A remembered `postfix check` result is reused for this long while main.cf and
-/// master.cf are unchanged.
-const CHECK_MAX_AGE: Duration = Duration::from_secs(600);
-/// `postfix check` normally takes half a second; a fatal error adds one.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn seconds(what: &str, value: f64, min: f64) -> Result<Duration> {
     if !value.is_finite() || value < min || value > 86400.0 {
@@ -77,10 +71,11 @@ pub fn run(
         check: CheckPolicy {
             enabled: !args.no_check,
             recheck: args.recheck,
-            max_age: CHECK_MAX_AGE,
-            timeout: CHECK_TIMEOUT,
+            at_least_quick: false,
+            max_age: check::MAX_AGE,
+            timeout: check::TIMEOUT,
             cannot_run,
-            cache_dir: Some(host.state.dir().join("health")),
+            cache_dir: Some(check::remembered_in(host.state.dir())),
         },
         strict: args.strict,
     };

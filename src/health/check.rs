@@ -88,6 +88,13 @@ impl CheckResult {
     }
 }
 
+/// A remembered result is reused for this long while main.cf and master.cf are
+/// unchanged (status; a start runs at least the quick check, see
+/// [`CheckPolicy::before_start`]).
+pub const MAX_AGE: Duration = Duration::from_secs(600);
+/// `postfix check` normally takes half a second; a fatal error adds one.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A failed check is remembered at most this long, even while main.cf and master.cf
 /// are unchanged.
 pub const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
@@ -99,6 +106,9 @@ pub struct CheckPolicy {
     pub enabled: bool,
     /// Run it even when a remembered result is fresh.
     pub recheck: bool,
+    /// Run at least the quick check even when a remembered result is fresh: before a
+    /// start, postsuper's look at the queue is what `postfix start` never leaves out.
+    pub at_least_quick: bool,
     /// A remembered result older than this is run again.
     pub max_age: Duration,
     /// A check still running after this is killed.
@@ -108,6 +118,30 @@ pub struct CheckPolicy {
     pub cannot_run: Option<String>,
     /// Where results are remembered; `None` remembers nothing.
     pub cache_dir: Option<PathBuf>,
+}
+
+impl CheckPolicy {
+    /// The check before a start that skips the manager's own (`postfix start`'s
+    /// check-fatal and check-warn, launchd's `postfix check`): the full check when no
+    /// passing full check of the same layout is remembered from the last 7.5 to 10
+    /// minutes, else the quick check (postsuper, the master.cf tests). Its result is
+    /// remembered for status, and status's for it.
+    pub fn before_start(state_dir: &Path) -> CheckPolicy {
+        CheckPolicy {
+            enabled: true,
+            recheck: false,
+            at_least_quick: true,
+            max_age: MAX_AGE,
+            timeout: TIMEOUT,
+            cannot_run: None,
+            cache_dir: Some(remembered_in(state_dir)),
+        }
+    }
+}
+
+/// Where results are remembered, in instancectl's state directory.
+pub fn remembered_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("health")
 }
 
 /// What a remembered result must match to be reused.
@@ -301,7 +335,11 @@ pub fn check(
             CheckStatus::Failed | CheckStatus::Timeout => max_age.min(FAILURE_MAX_AGE),
             _ => max_age,
         };
-        !policy.recheck && e.key == key && age <= limit.as_secs() && full_young(e)
+        !policy.recheck
+            && !policy.at_least_quick
+            && e.key == key
+            && age <= limit.as_secs()
+            && full_young(e)
     });
     if let Some(e) = fresh {
         return CheckResult {

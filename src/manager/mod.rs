@@ -109,6 +109,14 @@ impl dyn ServiceManager + '_ {
         self.start(host, instance)
     }
 
+    /// `release_and_start` of an instance whose configuration instancectl has just
+    /// checked itself (see [`ServiceManager::start_checked`]).
+    pub fn release_and_start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
+        instance.require_sound()?;
+        host.state.hold_down(&host.runner, &instance.name, false)?;
+        self.start_checked(host, instance)
+    }
+
     /// Stops an instance; it stays down until started again. When the stop fails,
     /// the mark goes again: a failed command leaves no mark (a stale one would keep a
     /// supervisor started later from adopting a master that still runs).
@@ -204,6 +212,20 @@ pub trait ServiceManager: Send + Sync {
 
     /// Stops the instance; stopping a stopped instance changes nothing.
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()>;
+
+    /// Whether `start` checks the configuration first (`postfix start` runs Postfix's
+    /// check-fatal and check-warn; the launchd manager runs `postfix check`, which
+    /// launchd does not), a check `start_checked` leaves out.
+    fn checks_before_start(&self) -> bool {
+        false
+    }
+
+    /// Starts an instance whose configuration instancectl has just checked itself and
+    /// found sound (`health::check` before a start): `start` without the manager's own
+    /// check.
+    fn start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
+        self.start(host, instance)
+    }
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()>;
 

@@ -48,6 +48,30 @@ impl ServiceManager for PostfixScripts {
             .map_err(|e| e.context(format!("starting {}", instance.display_name())))
     }
 
+    fn checks_before_start(&self) -> bool {
+        true
+    }
+
+    /// Postfix's own way to skip the checks of a start: postfix-script's `start` sees
+    /// `$queue_directory/quick-start`, removes it and leaves out check-fatal and
+    /// check-warn (its `quick-stop` writes the file). A file the start did not get to
+    /// remove (it failed before) goes again, so a later `postfix start` checks.
+    fn start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
+        let Some(queue) = instance.queue_directory.as_deref() else {
+            return self.start(host, instance);
+        };
+        if instance.running_master().is_some() {
+            return Ok(());
+        }
+        let marker = queue.join("quick-start");
+        host.runner.write_file(&marker, b"", 0o644)?;
+        let started = self.start(host, instance);
+        if marker.exists() {
+            host.runner.remove_file(&marker)?;
+        }
+        started
+    }
+
     fn stop(&self, host: &Host, instance: &Instance) -> Result<()> {
         let Some(pid) = instance.running_master() else {
             return Ok(());
@@ -92,9 +116,46 @@ impl ServiceManager for PostfixScripts {
 
     /// Postfix's scripts keep no record of their own: `postfix status` asks whether a
     /// live master holds the pid file's lock, and so does this.
-    fn view(&self, _host: &Host, instance: &Instance) -> ManagerView {
+    fn view(&self, host: &Host, instance: &Instance) -> ManagerView {
+        self.views(host, std::slice::from_ref(instance))
+            .pop()
+            .unwrap_or_else(|| ManagerView::empty(self.kind()))
+    }
+
+    /// One read of the lock table for all of them.
+    fn views(&self, _host: &Host, instances: &[Instance]) -> Vec<ManagerView> {
+        let locks = pid_file::LockTable::read();
+        instances
+            .iter()
+            .map(|i| self.view_with(i, locks.as_ref()))
+            .collect()
+    }
+
+    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.running_master().is_none() {
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: String::new(),
+            }
+            .into());
+        }
+        host.postfix
+            .control(&instance.config_directory, "reload")
+            .map(drop)
+            .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
+    }
+
+    fn drift(&self, _host: &Host, _instance: &Instance) -> Result<Vec<Drift>> {
+        // Postfix's scripts keep no state beyond the pid file, which reconcile
+        // already compares.
+        Ok(Vec::new())
+    }
+}
+
+impl PostfixScripts {
+    fn view_with(&self, instance: &Instance, locks: Option<&pid_file::LockTable>) -> ManagerView {
         let state = match instance.pid_file() {
-            Some(file) => pid_file::probe(&file, pid_file::LockTable::read().as_ref()),
+            Some(file) => pid_file::probe(&file, locks),
             None => pid_file::MasterState::not_known("no pid file"),
         };
         let mut view = ManagerView::empty(self.kind());
@@ -120,25 +181,5 @@ impl ServiceManager for PostfixScripts {
             );
         }
         view
-    }
-
-    fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
-        if instance.running_master().is_none() {
-            return Err(ManagerError::NothingToReload {
-                instance: instance.display_name().to_string(),
-                under: String::new(),
-            }
-            .into());
-        }
-        host.postfix
-            .control(&instance.config_directory, "reload")
-            .map(drop)
-            .map_err(|e| e.context(format!("reloading {}", instance.display_name())))
-    }
-
-    fn drift(&self, _host: &Host, _instance: &Instance) -> Result<Vec<Drift>> {
-        // Postfix's scripts keep no state beyond the pid file, which reconcile
-        // already compares.
-        Ok(Vec::new())
     }
 }

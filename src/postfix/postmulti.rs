@@ -34,6 +34,17 @@ impl Listed {
 /// directory without a readable main.cf is still listed (disabled, named after the
 /// directory), so that status can report it.
 pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
+    Ok(read_list_with_files(primary_config)?
+        .into_iter()
+        .map(|(listed, _)| listed)
+        .collect())
+}
+
+/// [`read_list`], each instance with its main.cf as read for the list, so that who
+/// needs the file next does not read and parse it again.
+pub fn read_list_with_files(
+    primary_config: &Path,
+) -> Result<Vec<(Listed, std::io::Result<MainCf>)>> {
     let dir_name = |dir: &Path| {
         dir.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -58,12 +69,13 @@ pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
         MainCf::read(primary_config).map_err(|e| Error::io(primary_config.join("main.cf"), e))?;
     // In the primary, multi_instance_enable turns multi-instance management on; the
     // primary itself is always enabled (postmulti lists it with "y" either way).
-    let mut out = vec![Listed {
+    let mut first = Listed {
         enabled: true,
         ..entry(primary_config, &primary)
-    }];
-    out[0].name = "-".into();
-    out[0].group = None;
+    };
+    first.name = "-".into();
+    first.group = None;
+    let mut out = vec![(first, Ok(primary.clone()))];
     let dirs = primary
         .expanded("multi_instance_directories", &|name| {
             (name == "config_directory").then(|| primary_config.to_string_lossy().into_owned())
@@ -71,8 +83,9 @@ pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
         .unwrap_or_default();
     for dir in dirs.split([',', ' ', '\t']).filter(|d| !d.is_empty()) {
         let dir = Path::new(dir);
-        out.push(match MainCf::read(dir) {
-            Ok(cf) => entry(dir, &cf),
+        let read = MainCf::read(dir);
+        let listed = match &read {
+            Ok(cf) => entry(dir, cf),
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "listed instance without a readable main.cf");
                 Listed {
@@ -82,7 +95,8 @@ pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
                     config_directory: dir.to_path_buf(),
                 }
             }
-        });
+        };
+        out.push((listed, read));
     }
     Ok(out)
 }
@@ -110,6 +124,11 @@ impl<'a> Postmulti<'a> {
     /// Every instance, the primary first, in start order.
     pub fn list(&self) -> Result<Vec<Listed>> {
         read_list(&self.postfix.config_directory)
+    }
+
+    /// [`Postmulti::list`] with each instance's main.cf (see [`read_list_with_files`]).
+    pub fn list_with_files(&self) -> Result<Vec<(Listed, std::io::Result<MainCf>)>> {
+        read_list_with_files(&self.postfix.config_directory)
     }
 
     pub fn init(&self) -> Result<()> {

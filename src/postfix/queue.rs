@@ -25,30 +25,34 @@ pub struct QueueCounts {
 
 impl QueueCounts {
     pub fn read(queue_directory: &Path) -> QueueCounts {
-        let count = |q: &str| count_files(&queue_directory.join(q));
-        QueueCounts {
-            maildrop: count("maildrop"),
-            incoming: count("incoming"),
-            active: count("active"),
-            deferred: count("deferred"),
-            hold: count("hold"),
-            corrupt: count("corrupt"),
-        }
+        QueueCounts::counted(queue_directory, |q| count_queue(q).unwrap_or(0))
     }
 
     /// Like [`QueueCounts::read`], but a queue directory that exists and cannot be
     /// read is an error instead of a zero: the queues belong to the mail owner, so
-    /// only root (or that user) can count them.
+    /// only root (or that user) can count them. Each directory is read once.
     pub fn read_checked(queue_directory: &Path) -> Result<QueueCounts, String> {
-        for q in QUEUES {
-            let dir = queue_directory.join(q);
-            if let Err(e) = std::fs::read_dir(&dir)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(format!("cannot read {}: {e}", dir.display()));
+        let mut unreadable = None;
+        let counts = QueueCounts::counted(queue_directory, |dir| match count_queue(dir) {
+            Ok(n) => n,
+            Err(e) => {
+                unreadable.get_or_insert(format!("cannot read {}: {e}", dir.display()));
+                0
             }
+        });
+        unreadable.map_or(Ok(counts), Err)
+    }
+
+    fn counted(queue_directory: &Path, mut count: impl FnMut(&Path) -> u64) -> QueueCounts {
+        let mut of = |q: &str| count(&queue_directory.join(q));
+        QueueCounts {
+            maildrop: of("maildrop"),
+            incoming: of("incoming"),
+            active: of("active"),
+            deferred: of("deferred"),
+            hold: of("hold"),
+            corrupt: of("corrupt"),
         }
-        Ok(QueueCounts::read(queue_directory))
     }
 
     pub fn by_name(&self) -> [(&'static str, u64); 6] {
@@ -164,10 +168,24 @@ pub fn postsuper_per_message(line: &str) -> bool {
     })
 }
 
+/// The messages of one queue: 0 when it does not exist, an error when it cannot be
+/// read.
+fn count_queue(dir: &Path) -> std::io::Result<u64> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(count_entries(entries)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
 fn count_files(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
+    count_entries(entries)
+}
+
+fn count_entries(entries: std::fs::ReadDir) -> u64 {
     entries
         .flatten()
         .map(|e| match e.file_type() {

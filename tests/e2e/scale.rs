@@ -264,3 +264,45 @@ fn status_remembers_greetings_while_the_master_holds_its_listeners() {
     assert_eq!(closed["ok"], false, "{closed:#}");
     assert_eq!(closed["remembered"], false, "{closed:#}");
 }
+
+/// With Postfix's scripts, a start after instancectl's own check leaves out
+/// postfix-script's check-fatal and check-warn the way Postfix itself allows (the
+/// queue directory's `quick-start` file, which the start removes); an instance whose
+/// check fails is left to `postfix start`'s own check, which refuses it in Postfix's
+/// words.
+#[test]
+fn a_checked_start_skips_postfix_scripts_second_check() {
+    let sb = Sandbox::scripted();
+    sb.ctl("init --null-client").ok();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    sb.ctl("stop postfix-a").ok();
+    // status remembers the full check; the start runs the quick one on top.
+    assert_eq!(check_of(&sb, "postfix-a")["quick"], false);
+
+    let start = sb.ctl("-v start postfix-a").ok();
+    assert!(
+        start.stderr.contains("/var/spool/postfix-a/quick-start"),
+        "{start:#?}"
+    );
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
+    assert!(
+        sb.sh("test -e /var/spool/postfix-a/quick-start").code != 0,
+        "postfix-script removes quick-start when it starts"
+    );
+    assert_eq!(
+        check_of(&sb, "postfix-a")["quick"],
+        true,
+        "remembered for status"
+    );
+
+    sb.ctl("stop postfix-a").ok();
+    sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf; sleep 3")
+        .ok();
+    let broken = sb.ctl("start postfix-a");
+    assert_eq!(broken.code, 1, "{broken:#?}");
+    assert!(
+        broken.stderr.contains("missing '=' after attribute name"),
+        "{broken:#?}"
+    );
+    assert!(sb.sh("test -e /var/spool/postfix-a/quick-start").code != 0);
+}

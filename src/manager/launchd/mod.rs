@@ -451,9 +451,20 @@ impl ServiceManager for Launchd {
         if instance.is_primary() {
             return Ok(());
         }
+        self.check(host, instance)?;
+        self.start_checked(host, instance)
+    }
+
+    fn checks_before_start(&self) -> bool {
+        true
+    }
+
+    fn start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.is_primary() {
+            return Ok(());
+        }
         self.usable()?;
         self.refuse_foreign(&instance.name, &instance.config_directory)?;
-        self.check(host, instance)?;
         let label = self.label(&instance.name);
         let path = self.plist_path(&instance.name);
         if !path.exists() {
