@@ -11,7 +11,9 @@ bash scripts/install.sh
 ctl=/usr/local/sbin/instancectl
 state=/var/lib/instancectl
 
-if ! pgrep -f '[i]nstancectl supervise' >/dev/null; then
+# Only this PID namespace counts: supervisors of containers (or of test sandboxes)
+# show up in the host's process list too, but manage other instances.
+if ! pgrep --ns $$ --nslist pid -f '[i]nstancectl supervise' >/dev/null; then
   echo "starting the supervisor (log: /var/log/instancectl-supervise.log)"
   mkdir -p "$state"
   setsid "$ctl" supervise >>/var/log/instancectl-supervise.log 2>&1 < /dev/null &
