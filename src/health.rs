@@ -214,14 +214,10 @@ fn observe(
         if let (Some(path), Some(pid), false) = (&greetings, running_pid, opts.check.recheck)
             && let Some(listeners) = listening::recall(path, instance, pid, listening)
         {
-            let queues = match &instance.queue_directory {
-                Some(dir) => QueueCounts::read_checked(dir),
-                None => Err("the instance's queue directory is not known".into()),
-            };
             return Observed {
                 master,
                 listeners,
-                queues,
+                queues: queue_counts(instance),
                 check,
                 foreign,
                 relay,
@@ -253,10 +249,7 @@ fn observe(
                 })
             })
             .collect();
-        let queues = match &instance.queue_directory {
-            Some(dir) => QueueCounts::read_checked(dir),
-            None => Err("the instance's queue directory is not known".into()),
-        };
+        let queues = queue_counts(instance);
         let listeners: Vec<ListenerStatus> = probes
             .into_iter()
             .map(|p| p.join().expect("listener probe panicked"))
@@ -273,6 +266,14 @@ fn observe(
             relay,
         }
     })
+}
+
+/// The instance's queue counts, read in one pass.
+fn queue_counts(instance: &Instance) -> Result<QueueCounts, String> {
+    match &instance.queue_directory {
+        Some(dir) => QueueCounts::read_checked(dir),
+        None => Err("the instance's queue directory is not known".into()),
+    }
 }
 
 /// The myhostname an instance uses: main.cf's, else Postfix's default, which is the
