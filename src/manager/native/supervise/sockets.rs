@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
@@ -27,9 +27,11 @@ pub struct Table {
 }
 
 impl Table {
-    /// Asks netlink; reads /proc/net/tcp and tcp6 when netlink fails.
+    /// Asks netlink once; reads /proc/net/tcp and tcp6 when netlink fails.
     pub fn read() -> std::io::Result<Table> {
-        netlink::listening().or_else(|_| Table::read_proc())
+        let mut table = Table::default();
+        Reader::default().read(&mut table)?;
+        Ok(table)
     }
 
     /// Reads both files; a missing tcp6 (no IPv6 in the kernel) is an empty one.
@@ -51,15 +53,90 @@ impl Table {
     /// The accept queue of the socket `listener` binds, or None when nothing listens
     /// there. A wildcard listener is bound on 0.0.0.0 or [::].
     pub fn accept_queue(&self, listener: &Listener) -> Option<u32> {
-        let candidates: Vec<IpAddr> = match listener.addr {
-            BindAddr::Any => vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()],
-            BindAddr::Ip(ip) => vec![ip],
+        let queue = |ip: IpAddr| {
+            self.listening
+                .get(&SocketAddr::new(ip, listener.port))
+                .copied()
         };
-        candidates
-            .into_iter()
-            .filter_map(|ip| self.listening.get(&SocketAddr::new(ip, listener.port)))
-            .copied()
-            .max()
+        match listener.addr {
+            // None < Some: either family's socket will do, the longer queue counts.
+            BindAddr::Any => {
+                queue(Ipv4Addr::UNSPECIFIED.into()).max(queue(Ipv6Addr::UNSPECIFIED.into()))
+            }
+            BindAddr::Ip(ip) => queue(ip),
+        }
+    }
+}
+
+/// Reads the table again and again on one netlink socket into one buffer: the prober
+/// reads it every interval, and a socket and a 32 KiB buffer each time were most of
+/// what an idle interval cost. It keeps the last answer's bytes, so that an answer
+/// that did not change (the usual one: the same sockets, nothing waiting) is known
+/// as such without being parsed or looked at instance by instance.
+#[derive(Default)]
+pub struct Reader {
+    socket: Option<OwnedFd>,
+    datagram: Vec<u8>,
+    /// The datagrams of the last answer, back to back, and where each ends.
+    last: Vec<u8>,
+    last_ends: Vec<usize>,
+    answer: Vec<u8>,
+    answer_ends: Vec<usize>,
+}
+
+/// Whether a read found the table as the read before it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Changed,
+    Unchanged,
+}
+
+impl Reader {
+    /// Brings `table` up to date: from netlink, or from /proc/net/tcp and tcp6 when
+    /// netlink fails (the socket is opened again on the next read). `Unchanged` only
+    /// when netlink gave the very bytes of the read before, which `table` holds.
+    pub fn read(&mut self, table: &mut Table) -> std::io::Result<Read> {
+        match self.netlink() {
+            Ok(()) if self.answer == self.last && !self.last_ends.is_empty() => {
+                return Ok(Read::Unchanged);
+            }
+            Ok(()) => {
+                let mut listening = HashMap::new();
+                let mut start = 0;
+                let parsed = self.answer_ends.iter().try_for_each(|&end| {
+                    netlink::parse(&self.answer[start..end], &mut listening).map(|_| start = end)
+                });
+                if parsed.is_ok() {
+                    std::mem::swap(&mut self.answer, &mut self.last);
+                    std::mem::swap(&mut self.answer_ends, &mut self.last_ends);
+                    table.listening = listening;
+                    return Ok(Read::Changed);
+                }
+            }
+            Err(_) => {}
+        }
+        self.socket = None;
+        self.last.clear();
+        self.last_ends.clear();
+        *table = Table::read_proc()?;
+        Ok(Read::Changed)
+    }
+
+    /// Asks for both families' listening sockets; the datagrams land in `answer`.
+    fn netlink(&mut self) -> std::io::Result<()> {
+        let fd = match &self.socket {
+            Some(fd) => fd.as_raw_fd(),
+            None => self.socket.insert(netlink::open()?).as_raw_fd(),
+        };
+        if self.datagram.is_empty() {
+            self.datagram = vec![0u8; 32 * 1024];
+        }
+        self.answer.clear();
+        self.answer_ends.clear();
+        netlink::listening(fd, &mut self.datagram, |datagram| {
+            self.answer.extend_from_slice(datagram);
+            self.answer_ends.push(self.answer.len());
+        })
     }
 }
 
@@ -151,26 +228,50 @@ mod netlink {
         Ok(Parsed::More)
     }
 
-    pub fn listening() -> std::io::Result<Table> {
-        let fd = socket(
+    pub fn open() -> std::io::Result<OwnedFd> {
+        Ok(socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
             SockProtocol::NetlinkSockDiag,
-        )?;
+        )?)
+    }
+
+    /// Dumps the listening sockets of both families, handing each datagram of the
+    /// answers to `each` (the last of each family holds its NLMSG_DONE).
+    pub fn listening(
+        fd: std::os::fd::RawFd,
+        datagram: &mut [u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> std::io::Result<()> {
         let kernel = NetlinkAddr::new(0, 0);
-        let mut listening = HashMap::new();
-        let mut datagram = vec![0u8; 32 * 1024];
         for family in [AF_INET, AF_INET6] {
-            sendto(fd.as_raw_fd(), &request(family), &kernel, MsgFlags::empty())?;
+            sendto(fd, &request(family), &kernel, MsgFlags::empty())?;
             loop {
-                let n = recv(fd.as_raw_fd(), &mut datagram, MsgFlags::empty())?;
-                if parse(&datagram[..n], &mut listening)? == Parsed::Done {
+                let n = recv(fd, datagram, MsgFlags::empty())?;
+                let done = is_done(&datagram[..n]);
+                each(&datagram[..n]);
+                if done {
                     break;
                 }
             }
         }
-        Ok(Table { listening })
+        Ok(())
+    }
+
+    /// Whether a datagram ends a dump: it holds NLMSG_DONE or NLMSG_ERROR (an error
+    /// ends it too, and parsing it reports the error).
+    fn is_done(datagram: &[u8]) -> bool {
+        let mut rest = datagram;
+        while rest.len() >= HEADER {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+            if kind == NLMSG_DONE || kind == NLMSG_ERROR || len < HEADER {
+                return true;
+            }
+            rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+        }
+        datagram.is_empty()
     }
 }
 
@@ -221,6 +322,30 @@ mod tests {
         assert_eq!(request.len(), 72);
         assert_eq!(&request[4..8], &[20, 0, 0x01, 0x03]);
         assert_eq!(&request[16..24], &[2, 6, 0, 0, 0x00, 0x04, 0, 0]);
+    }
+
+    /// One reader, read again and again as the prober does, follows a listener of
+    /// this test's own: bound, a connection waiting, gone.
+    #[test]
+    fn a_reused_reader_sees_each_change() {
+        let mut reader = Reader::default();
+        let mut table = Table::default();
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let ours = listener(BindAddr::Ip("127.0.0.1".parse().unwrap()), port);
+        // Other tests may open sockets meanwhile, but each of these reads follows a
+        // change of this test's own: none can find the answer unchanged.
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), Some(0));
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), Some(1));
+        drop(server);
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), None);
+        // Whatever the next read says, the table it leaves is right.
+        reader.read(&mut table).unwrap();
+        assert_eq!(table.accept_queue(&ours), None);
     }
 
     #[test]
