@@ -86,6 +86,8 @@ pub fn spawn(targets: Targets, pace: Pace, events: Sender<Event>) -> std::io::Re
             let mut looked_at: Arc<Vec<Target>> = Arc::default();
             // One entry per target of `looked_at`, in its order.
             let mut memory: Vec<Memory> = Vec::new();
+            // The targets of `looked_at` that were adopted (usually none).
+            let mut adopted: Vec<usize> = Vec::new();
             let mut reader = Reader::default();
             let mut table = Table::default();
             // The last look at every target found nothing to follow up.
@@ -96,6 +98,9 @@ pub fn spawn(targets: Targets, pace: Pace, events: Sender<Event>) -> std::io::Re
                 if !Arc::ptr_eq(&snapshot, &looked_at) {
                     memory = carried_over(&looked_at, memory, &snapshot);
                     looked_at = snapshot;
+                    adopted = (0..looked_at.len())
+                        .filter(|&k| looked_at[k].adopted)
+                        .collect();
                     quiet = false;
                 }
                 if looked_at.is_empty() {
@@ -106,7 +111,7 @@ pub fn spawn(targets: Targets, pace: Pace, events: Sender<Event>) -> std::io::Re
                     // The same masters, sockets and queues as a look that found all
                     // well would find all well again; only an adopted master's end
                     // does not show in them.
-                    adopted_gone(&looked_at)
+                    adopted_gone(&looked_at, &adopted)
                 } else {
                     let look = look_at_all(&looked_at, &mut memory, read.map(|_| &table), pace);
                     quiet = look.quiet;
@@ -141,11 +146,12 @@ fn carried_over(old: &[Target], memory: Vec<Memory>, new: &[Target]) -> Vec<Memo
         .collect()
 }
 
-/// The adopted masters that no longer exist.
-fn adopted_gone(targets: &[Target]) -> Vec<Probe> {
-    targets
+/// The adopted masters (`targets[k]` for each `k` of `adopted`) that no longer exist.
+fn adopted_gone(targets: &[Target], adopted: &[usize]) -> Vec<Probe> {
+    adopted
         .iter()
-        .filter(|t| t.adopted && kill(Pid::from_raw(t.pid), None).is_err())
+        .map(|&k| &targets[k])
+        .filter(|t| kill(Pid::from_raw(t.pid), None).is_err())
         .map(|t| Probe {
             name: t.instance.name.clone(),
             pid: t.pid,

@@ -165,15 +165,16 @@ mod netlink {
     const MSG_LEN: usize = 72;
 
     /// A dump request for the listening TCP sockets of one address family.
-    pub fn request(family: u8) -> Vec<u8> {
-        let mut m = Vec::with_capacity(HEADER + REQUEST);
-        m.extend_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
-        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        m.extend_from_slice(&[0; 8]); // sequence number, port id
-        m.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
-        m.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
-        m.extend_from_slice(&[0; 48]); // any socket id
+    pub fn request(family: u8) -> [u8; HEADER + REQUEST] {
+        let mut m = [0u8; HEADER + REQUEST];
+        m[0..4].copy_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        // Sequence number and port id 0; then the request: family, protocol, no
+        // extensions, states; any socket id.
+        m[HEADER] = family;
+        m[HEADER + 1] = IPPROTO_TCP;
+        m[HEADER + 4..HEADER + 8].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
         m
     }
 
