@@ -101,6 +101,8 @@ pub fn spawn(targets: Targets, pace: Pace, events: Sender<Event>) -> std::io::Re
                     adopted = (0..looked_at.len())
                         .filter(|&k| looked_at[k].adopted)
                         .collect();
+                    reader =
+                        Reader::for_listeners(looked_at.iter().flat_map(|t| &t.instance.listeners));
                     quiet = false;
                 }
                 if looked_at.is_empty() {

@@ -75,6 +75,9 @@ impl Table {
 /// as such without being parsed or looked at instance by instance.
 #[derive(Default)]
 pub struct Reader {
+    /// Only the IPv4 listening sockets are asked for (each family's dump walks the
+    /// kernel's whole listening hash table, busy or not).
+    ipv4_only: bool,
     socket: Option<OwnedFd>,
     datagram: Vec<u8>,
     /// The datagrams of the last answer, back to back, and where each ends.
@@ -92,6 +95,18 @@ pub enum Read {
 }
 
 impl Reader {
+    /// A reader that asks only for the address families `listeners` can be bound
+    /// in: IPv4 alone when each has an IPv4 address of its own (a wildcard listener
+    /// may be bound on [::]).
+    pub fn for_listeners<'a>(listeners: impl IntoIterator<Item = &'a Listener>) -> Reader {
+        Reader {
+            ipv4_only: listeners
+                .into_iter()
+                .all(|l| matches!(l.addr, BindAddr::Ip(IpAddr::V4(_)))),
+            ..Reader::default()
+        }
+    }
+
     /// Brings `table` up to date: from netlink, or from /proc/net/tcp and tcp6 when
     /// netlink fails (the socket is opened again on the next read). `Unchanged` only
     /// when netlink gave the very bytes of the read before, which `table` holds.
@@ -133,7 +148,12 @@ impl Reader {
         }
         self.answer.clear();
         self.answer_ends.clear();
-        netlink::listening(fd, &mut self.datagram, |datagram| {
+        let families: &[u8] = if self.ipv4_only {
+            &[netlink::AF_INET]
+        } else {
+            &[netlink::AF_INET, netlink::AF_INET6]
+        };
+        netlink::listening(fd, &mut self.datagram, families, |datagram| {
             self.answer.extend_from_slice(datagram);
             self.answer_ends.push(self.answer.len());
         })
@@ -149,8 +169,8 @@ mod netlink {
     const NLMSG_DONE: u16 = 3;
     const NLM_F_REQUEST: u16 = 0x1;
     const NLM_F_DUMP: u16 = 0x300;
-    const AF_INET: u8 = 2;
-    const AF_INET6: u8 = 10;
+    pub const AF_INET: u8 = 2;
+    pub const AF_INET6: u8 = 10;
     const IPPROTO_TCP: u8 = 6;
     const TCP_LISTEN: u32 = 10;
     /// struct nlmsghdr.
@@ -238,15 +258,16 @@ mod netlink {
         )?)
     }
 
-    /// Dumps the listening sockets of both families, handing each datagram of the
+    /// Dumps the listening sockets of `families`, handing each datagram of the
     /// answers to `each` (the last of each family holds its NLMSG_DONE).
     pub fn listening(
         fd: std::os::fd::RawFd,
         datagram: &mut [u8],
+        families: &[u8],
         mut each: impl FnMut(&[u8]),
     ) -> std::io::Result<()> {
         let kernel = NetlinkAddr::new(0, 0);
-        for family in [AF_INET, AF_INET6] {
+        for &family in families {
             sendto(fd, &request(family), &kernel, MsgFlags::empty())?;
             loop {
                 let n = recv(fd, datagram, MsgFlags::empty())?;
@@ -329,11 +350,12 @@ mod tests {
     /// this test's own: bound, a connection waiting, gone.
     #[test]
     fn a_reused_reader_sees_each_change() {
-        let mut reader = Reader::default();
         let mut table = Table::default();
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = server.local_addr().unwrap().port();
         let ours = listener(BindAddr::Ip("127.0.0.1".parse().unwrap()), port);
+        let mut reader = Reader::for_listeners([&ours]);
+        assert!(reader.ipv4_only);
         // Other tests may open sockets meanwhile, but each of these reads follows a
         // change of this test's own: none can find the answer unchanged.
         assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
@@ -347,6 +369,17 @@ mod tests {
         // Whatever the next read says, the table it leaves is right.
         reader.read(&mut table).unwrap();
         assert_eq!(table.accept_queue(&ours), None);
+    }
+
+    #[test]
+    fn ipv6_is_asked_for_only_when_a_listener_may_be_bound_there() {
+        let v4 = listener(BindAddr::Ip("127.0.0.1".parse().unwrap()), 25);
+        let v6 = listener(BindAddr::Ip("::1".parse().unwrap()), 25);
+        let any = listener(BindAddr::Any, 25);
+        assert!(Reader::for_listeners([&v4, &v4]).ipv4_only);
+        assert!(!Reader::for_listeners([&v4, &v6]).ipv4_only);
+        assert!(!Reader::for_listeners([&any]).ipv4_only);
+        assert!(!Reader::default().ipv4_only);
     }
 
     #[test]
