@@ -118,16 +118,19 @@ impl LastExit {
             Some((n, rest)) => (n.trim(), Some(rest.trim().to_string())),
             None => (text, None),
         };
-        match num.parse() {
-            Ok(code) => LastExit::Code { code, name },
-            Err(_) => LastExit::Other { text: text.into() },
+        match integer(num).filter(|_| !num.contains(char::is_whitespace)) {
+            Some(code) => LastExit::Code { code, name },
+            None => LastExit::Other { text: text.into() },
         }
     }
 
     fn parse_signal(text: &str) -> LastExit {
         let (description, number) = match text.rsplit_once(':') {
-            Some((d, n)) => (d.trim().to_string(), n.trim().parse().ok()),
-            None => (text.to_string(), text.trim().parse().ok()),
+            Some((d, n)) => (d.trim().to_string(), integer(n)),
+            None => (
+                text.to_string(),
+                integer(text).filter(|_| !text.contains(' ')),
+            ),
         };
         LastExit::Signal {
             number,
@@ -222,45 +225,121 @@ fn property(content: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// An integer as launchd prints it, or as a paste or another release may: its first
+/// word, decimal or `0x` hexadecimal, signed or not (`16090`, `-9`, `0x4e`, `3 (pid)`).
+fn integer<T: TryFrom<i64>>(text: &str) -> Option<T> {
+    let word = text.split_whitespace().next()?;
+    let (negative, digits) = match word.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word.strip_prefix('+').unwrap_or(word)),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i64>().ok()?,
+    };
+    T::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// The line that opens the job's block in `print` output: the first `NAME = {` line when
+/// NAME is a target (`system/LABEL`, `gui/501/LABEL`), or when everything after it is
+/// inside it (a paste that left the domain out of the target). A fragment (`arguments = {` followed by
+/// job lines) has none.
+fn header_line(lines: &[&str]) -> Option<usize> {
+    let first = lines.iter().position(|l| l.trim_end().ends_with(" = {"))?;
+    if lines[..first].iter().any(|l| property(l.trim()).is_some()) {
+        return None;
+    }
+    if lines[first].trim().trim_end_matches(" = {").contains('/') {
+        return Some(first);
+    }
+    // Without a target: the header when every later line is deeper than it, up to its
+    // own `}` (or the end of a cut excerpt), and nothing follows that `}`.
+    let indent = indentation(lines[first]);
+    let mut closed = false;
+    for line in lines[first + 1..].iter().filter(|l| !l.trim().is_empty()) {
+        let deeper = indentation(line).len() > indent.len() && line.starts_with(indent);
+        if closed || !(deeper || line.trim() == "}" && indentation(line) == indent) {
+            return None;
+        }
+        closed = !deeper;
+    }
+    Some(first)
+}
+
+/// The indentation of a fragment's own lines: the commonest among its properties outside
+/// nested blocks (the shallower on a tie). An excerpt filtered through grep or sed keeps
+/// members of nested blocks (a coalition's `state = active`, two tabs deep) without
+/// their opening lines; they are not the job's.
+fn fragment_indent<'a>(body: &[&'a str]) -> &'a str {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut depth = 0usize;
+    for line in body {
+        let content = line.trim();
+        if content == "}" {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if depth == 0 && property(content).is_some() {
+            *counts.entry(indentation(line)).or_default() += 1;
+        }
+        if content.ends_with('{') {
+            depth += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.len().cmp(&a.0.len())))
+        .map_or("", |(indent, _)| indent)
+}
+
 /// Parses what `launchctl print system/LABEL` prints. Real output is indented with
 /// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
 /// `endpoints`, `event triggers`, `LWCR`, ...) are told apart by their braces: a block
-/// closes at the `}` with its opening line's indentation (or a shallower one), so an
-/// argument printed raw at column 0 cannot close it. Lines before the `TARGET = {`
-/// header (such as `Bad request.`) are not the job's; the header is found by its
-/// target (`system/LABEL`, `gui/501/LABEL`), whatever its indentation. A fragment
-/// without a header is read as job-level lines. Unknown properties are kept in
+/// closes at the `}` with its opening line's indentation (or a shallower one, when the
+/// block has no `}` of its own indentation: a cut excerpt). `arguments` closes only at
+/// its own `}` when there is one, because launchctl prints an argument's embedded
+/// newlines raw, so a shell script's `}` or `pid = ...` at column 0 is an argument.
+/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; the
+/// header is found by its target (`system/LABEL`, `gui/501/LABEL`), whatever its
+/// indentation. A fragment without a header is read as job-level lines at its commonest
+/// indentation; deeper lines outside a block are a nested block's members whose opening
+/// line was cut or filtered out. Unknown properties are kept in
 /// [`JobInfo::properties`], unknown nested blocks skipped, lines that are not `name =
 /// value` ignored: a release that prints more never makes the job's state unreadable.
 pub fn parse_print(text: &str) -> JobInfo {
     let mut info = JobInfo::default();
     let lines: Vec<&str> = text.lines().collect();
-    // The first block opened is the header when it names a target; in a fragment it is
-    // a nested block such as `arguments = {`.
-    let header = lines
-        .iter()
-        .position(|l| l.trim_end().ends_with(" = {"))
-        .filter(|&i| lines[i].trim().trim_end_matches(" = {").contains('/'));
+    let header = header_line(&lines);
     let header_indent = header.map_or("", |i| indentation(lines[i]));
     let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
-    // The indentation of the job's own properties: that of its first line.
-    let own_indent = body
-        .iter()
-        .find(|l| !l.trim().is_empty())
-        .map_or("", |l| indentation(l));
+    // The indentation of the job's own properties: in a block, that of its first line.
+    let own_indent = match header {
+        Some(_) => body
+            .iter()
+            .find(|l| !l.trim().is_empty())
+            .map_or("", |l| indentation(l)),
+        None => fragment_indent(body),
+    };
     // The indentation of each open nested block's opening line.
     let mut open: Vec<&str> = Vec::new();
     let mut in_arguments = false;
+    // Whether the open `arguments` block has a `}` of its own indentation further on.
+    let mut arguments_closed_later = false;
     let mut reason = None;
     let mut signal = None;
-    for line in body {
+    for (n, line) in body.iter().enumerate() {
         let content = line.trim();
         if content.is_empty() {
             continue;
         }
         let indent = indentation(line);
         if let Some(top) = open.last() {
-            let closes = content == "}" && (indent == *top || indent.len() < top.len());
+            let own_close = indent == *top;
+            let shallower = indent.len() < top.len() && !(in_arguments && arguments_closed_later);
+            let closes = content == "}" && (own_close || shallower);
             // A job-level property while a block is open: the block's `}` was lost
             // (an excerpt, a mixed paste), so the job's own lines resume here.
             // Members of a nested block are deeper than the job's own lines.
@@ -287,19 +366,27 @@ pub fn parse_print(text: &str) -> JobInfo {
         if header.is_some() && content == "}" && indent.len() <= header_indent.len() {
             break;
         }
+        // Deeper than the job's own lines and in no block that is here.
+        if indent.len() > own_indent.len() && indent.starts_with(own_indent) {
+            continue;
+        }
         let Some((name, value)) = property(content) else {
             continue;
         };
         if value == "{" {
             open.push(indent);
             in_arguments = name == "arguments";
+            arguments_closed_later = in_arguments
+                && body[n + 1..]
+                    .iter()
+                    .any(|l| l.trim() == "}" && indentation(l) == indent);
             continue;
         }
         info.properties.insert(name.to_string(), value.to_string());
         match name {
             "state" => info.state = Some(JobState::parse(value)),
-            "pid" => info.pid = value.parse().ok(),
-            "runs" => info.runs = value.parse().ok(),
+            "pid" => info.pid = integer(value),
+            "runs" => info.runs = integer(value),
             "path" => info.path = Some(value.into()),
             "program" => info.program = Some(value.into()),
             "job state" => info.job_state = Some(value.into()),
@@ -830,7 +917,7 @@ mod tests {
     #[test]
     fn print_survives_what_an_unseen_release_or_a_paste_does_to_it() {
         type Change = fn(&str) -> String;
-        let variants: [(&str, Change); 6] = [
+        let variants: [(&str, Change); 8] = [
             ("indented by four spaces after a blank line", |t| {
                 let body: Vec<String> = t.lines().map(|l| format!("    {l}")).collect();
                 format!("\n{}\n", body.join("\n"))
@@ -849,6 +936,26 @@ mod tests {
                     ),
                 }
             }),
+            (
+                "the domain left out of the header (a redacted paste)",
+                |t| {
+                    let (head, rest) = t.split_once(" = {\n").unwrap_or(("", t));
+                    match head.rsplit_once('/') {
+                        Some((_, label)) if !head.contains('\n') => format!("{label} = {{\n{rest}"),
+                        _ => t.to_string(),
+                    }
+                },
+            ),
+            (
+                "an argument with newlines, printed raw (a shell script's `}` at column 0)",
+                |t| {
+                    t.replacen(
+                    "\targuments = {\n",
+                    "\targuments = {\n\t\t/bin/sh\n\t\t-c\n\t\tp=/x\n[ -x \"$p\" ] || {\n  exit 1\n}\npid = 99\nstate = bogus\n}\nexec \"$p\"\n",
+                    1,
+                )
+                },
+            ),
             ("Bad request. and a blank line before it", |t| {
                 format!("Bad request.\n\n{t}")
             }),
@@ -1025,6 +1132,38 @@ mod tests {
                 text: "something new".into()
             })
         );
+        // Numbers in other forms: negative (as `launchctl list` prints a signal), hex,
+        // or followed by a remark; words are kept as they are, not taken for a number.
+        assert_eq!(
+            with("last exit code = -9").last_exit,
+            Some(LastExit::Code {
+                code: -9,
+                name: None
+            })
+        );
+        assert_eq!(
+            with("last exit code = 0x4e: EX_CONFIG").last_exit,
+            Some(LastExit::Code {
+                code: 78,
+                name: Some("EX_CONFIG".into())
+            })
+        );
+        assert_eq!(
+            with("last exit code = 1 maybe").last_exit,
+            Some(LastExit::Other {
+                text: "1 maybe".into()
+            })
+        );
+        let odd = with("pid = 0x10\n\truns = 3 (spawned)\n\tlast terminating signal = Killed");
+        assert_eq!((odd.pid, odd.runs), (Some(16), Some(3)));
+        assert_eq!(
+            odd.last_exit,
+            Some(LastExit::Signal {
+                number: None,
+                description: "Killed".into()
+            })
+        );
+        assert!(odd.last_exit.unwrap().is_end());
         let job = with("last exit code = 0");
         assert_eq!(job.state, Some(JobState::NotRunning));
         assert_eq!(job.pid, None);
