@@ -926,11 +926,23 @@ mod tests {
             ("CRLF line ends", |t| t.replace('\n', "\r\n")),
             ("unknown properties and nested blocks first", |t| {
                 let extra = "\tbrand new = 1 (queried = 0)\n\tnew block = {\n\t\tstate = bogus\n\t\tpid = 1\n\t\tinner = {\n\t\t\truns = 99\n\t\t}\n\t}\n\tsome flags => [\n\t\t0 = \t\t]\n\tbare words without an equals sign\n";
-                match t.split_once(" = {\n") {
-                    Some((head, rest)) if head.contains('/') => {
-                        format!("{head} = {{\n{extra}{rest}")
+                let lines: Vec<&str> = t.lines().collect();
+                match header_line(&lines) {
+                    // Right after the header, at the job's level (4 spaces in a paste
+                    // that has them).
+                    Some(i) => {
+                        let unit = lines[i + 1..]
+                            .iter()
+                            .find(|l| !l.trim().is_empty())
+                            .map_or("\t", |l| indentation(l));
+                        format!(
+                            "{}\n{}{}\n",
+                            lines[..=i].join("\n"),
+                            extra.replace('\t', unit),
+                            lines[i + 1..].join("\n")
+                        )
                     }
-                    _ => format!(
+                    None => format!(
                         "{}{t}",
                         extra.replace("\n\t", "\n").trim_start_matches('\t')
                     ),
