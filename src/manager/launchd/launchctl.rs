@@ -1041,8 +1041,10 @@ mod tests {
         }
     }
 
-    /// The recorded failures: the driver decides by the exit status, whatever the
-    /// words around it (`Bad request.` or not).
+    /// The recorded failures: the driver decides by the exit status where it is
+    /// unambiguous (113, 3, 36), whatever the words around it (`Bad request.` or not),
+    /// and by the state where it is not: a refused bootstrap, whatever its status (5,
+    /// 37, 119), is explained by what print, print-disabled and the file say.
     #[test]
     fn recorded_failures_are_classified_by_exit_status() {
         for sample in launchd_emulator::corpus::load()
@@ -1050,10 +1052,17 @@ mod tests {
             .filter(|s| s.stream == "stderr")
         {
             let text = sample.output.replace('\'', "'\\''");
-            // The recorded failure answers its own subcommand; nothing else is loaded.
+            let disabled = sample.expected("cause") == Some("disabled");
+            // The recorded failure answers its own subcommand; nothing else is loaded,
+            // and the label is disabled when that was the recorded cause.
+            let listing = if disabled {
+                r#"\n\tdisabled services = {\n\t\t"x" => disabled\n\t}\n"#
+            } else {
+                r"\n\tdisabled services = {\n\t}\n"
+            };
             let fake = Fake::new(&format!(
                 "case \"$1\" in {}) printf '%s' '{text}' >&2; exit {};;\n\
-                 print) exit 113;; print-disabled) exit 0;; esac",
+                 print) exit 113;; print-disabled) printf '{listing}';; esac",
                 sample.subcommand(),
                 sample.exit
             ));
@@ -1073,25 +1082,35 @@ mod tests {
                 ("bootout", 36) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped, "{name}")
                 }
-                // By path (2: no file, 5: not loaded): the driver never boots out by
-                // path; the emulator's answers to these are checked against them.
-                ("bootout", 2 | 5) => assert!(sample.command.ends_with(".plist"), "{name}"),
+                // By path (2: no file, 5 or 113: not loaded): the driver never boots out
+                // by path; the emulator's answers to these are checked against them.
+                ("bootout", 2 | 5 | 113) => {
+                    assert!(sample.command.ends_with(".plist"), "{name}")
+                }
                 // Refused for good (the fake answers the same every time, and print
                 // finds no job): after the retries, the cause is read from the state.
-                ("bootstrap", 5 | 37) => {
+                ("bootstrap", code) => {
                     let dir = tempfile::tempdir().unwrap();
                     let err = driver
                         .bootstrap("x", &dir.path().join("x.plist"))
                         .unwrap_err();
-                    assert!(err.to_string().contains("does not exist"), "{name}: {err}");
+                    let (cause, words) = if disabled {
+                        (
+                            BootstrapCause::Disabled,
+                            "disabled by a persistent override",
+                        )
+                    } else {
+                        (BootstrapCause::Missing, "does not exist")
+                    };
+                    assert!(err.to_string().contains(words), "{name}: {err}");
                     assert!(
                         matches!(
                             err.into_manager(),
                             ManagerError::BootstrapRefused {
-                                code: Some(code),
-                                cause: BootstrapCause::Missing,
+                                code: Some(c),
+                                cause: ref got,
                                 ..
-                            } if code == sample.exit
+                            } if c == code && *got == cause
                         ),
                         "{name}"
                     );
