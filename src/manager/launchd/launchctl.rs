@@ -191,6 +191,12 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
+    /// Whether launchd is spawning the job right now (`state = xpcproxy`): the pid is
+    /// the trampoline that execs the program, and the run is counted in `runs` already.
+    pub fn is_spawning(&self) -> bool {
+        self.state == Some(JobState::Xpcproxy)
+    }
+
     /// Whether launchd loaded the job from `file`. Both sides are compared resolved
     /// too, so that a path launchd prints through or without a symlink (macOS's `/var`
     /// and `/etc` are links into `/private`) still names the same file.
@@ -209,8 +215,7 @@ impl JobInfo {
     /// terminating signal` of the run before). A job starting up has not; one that ended
     /// is not waited for.
     pub fn has_ended(&self) -> bool {
-        let live =
-            self.is_running() || self.state == Some(JobState::Xpcproxy) || self.is_stopping();
+        let live = self.is_running() || self.is_spawning() || self.is_stopping();
         let ran_and_ended =
             self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
         !live && (ran_and_ended || self.job_state.as_deref() == Some("spawn failed"))
@@ -624,13 +629,31 @@ impl Launchctl {
 
     /// Waits until `print` no longer finds the label.
     pub fn wait_unloaded(&self, label: &str) -> Result<()> {
+        self.wait_until(label, |job| job.is_none()).map(drop)
+    }
+
+    /// Waits while launchd is stopping the job, and returns it as it is then: `None`
+    /// once a bootout has unloaded it, or the job when it was spawned again (a
+    /// `kickstart -k` shows the same `SIGTERMed` state on the way, and the job never
+    /// leaves the domain).
+    pub fn wait_stopped(&self, label: &str) -> Result<Option<JobInfo>> {
+        self.wait_until(label, |job| !job.is_some_and(JobInfo::is_stopping))
+    }
+
+    /// Reads the job until `done` says so, for at most `stop_timeout`.
+    fn wait_until(
+        &self,
+        label: &str,
+        done: impl Fn(Option<&JobInfo>) -> bool,
+    ) -> Result<Option<JobInfo>> {
         let deadline = Instant::now() + self.stop_timeout;
         loop {
             let job = self.print(label)?;
-            let Some(job) = job else {
-                return Ok(());
-            };
+            if done(job.as_ref()) {
+                return Ok(job);
+            }
             if Instant::now() >= deadline {
+                let job = job.unwrap_or_default();
                 return Err(ManagerError::StillStopping {
                     label: label.into(),
                     seconds: self.stop_timeout.as_secs(),
@@ -648,19 +671,20 @@ impl Launchctl {
     /// from another file is an error, and a "disabled" override is cleared (enable
     /// before bootstrap). After a refusal the state is read again to name the cause.
     pub fn bootstrap(&self, label: &str, path: &Path) -> Result<Bootstrap> {
-        if let Some(job) = self.print(label)? {
-            if job.is_stopping() {
-                self.wait_unloaded(label)?;
-            } else if job.is_loaded_from(path) {
+        let mut loaded = self.print(label)?;
+        if loaded.as_ref().is_some_and(JobInfo::is_stopping) {
+            loaded = self.wait_stopped(label)?;
+        }
+        if let Some(job) = loaded {
+            if job.is_loaded_from(path) {
                 return Ok(Bootstrap::AlreadyLoaded);
-            } else {
-                return Err(self.bootstrap_error(
-                    label,
-                    path,
-                    None,
-                    BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
-                ));
             }
+            return Err(self.bootstrap_error(
+                label,
+                path,
+                None,
+                BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
+            ));
         }
         if self.override_of(label)? == Some(Override::Disabled) {
             self.enable(label)?;
@@ -682,14 +706,19 @@ impl Launchctl {
             if out.success() {
                 return Ok(Bootstrap::Loaded);
             }
-            match self.print(label)? {
-                Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
-                // Loaded after all (37 also answers a bootstrap of a loaded job).
+            let (was_stopping, job) = match self.print(label)? {
+                Some(job) if job.is_stopping() => (true, self.wait_stopped(label)?),
+                job => (false, job),
+            };
+            match job {
+                // Loaded after all (37 also answers a bootstrap of a loaded job, and a
+                // `kickstart -k` under way ends with the job running again).
                 Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
-                // The bootout finished between launchd's refusal and this look.
-                None if out.code == Some(status::EALREADY) => {}
+                // The stop that made launchd refuse is over, or the bootout finished
+                // between launchd's refusal (37) and this look: try again.
+                None if was_stopping || out.code == Some(status::EALREADY) => {}
                 _ => break,
             }
             if attempt == BOOTSTRAP_ATTEMPTS {
@@ -752,6 +781,11 @@ impl Launchctl {
     ) -> Error {
         let file = path.display();
         let reason = match &cause {
+            BootstrapCause::LoadedFrom(other) if other.as_os_str().is_empty() => format!(
+                "{label} is already loaded, and launchd does not say from which file \
+                 (`launchctl print system/{label}` shows what it runs); `launchctl bootout \
+                 system/{label}` first if it is not this instance's"
+            ),
             BootstrapCause::LoadedFrom(other) => format!(
                 "{label} is already loaded from {}; `launchctl bootout system/{label}` \
                  first, and remove that file if it is a stale copy",
@@ -1396,6 +1430,77 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays
+    /// in the domain and runs again: a bootstrap that meets it waits for the stop to be
+    /// over and finds the job loaded from its file, instead of waiting for an unload
+    /// that never comes (and failing after the stop timeout).
+    #[test]
+    fn a_bootstrap_during_a_kickstart_k_finds_the_job_running_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        let fake = Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+       if [ $n -le 3 ]; then printf 'system/x = {{\n\tpath = {p}\n\tstate = SIGTERMed\n\tpid = 7\n}}\n'; exit 0; fi
+       printf 'system/x = {{\n\tpath = {p}\n\tstate = running\n\tpid = 8\n}}\n';;
+esac"#,
+            p = plist.display()
+        ));
+        let started = Instant::now();
+        assert_eq!(
+            fake.driver().bootstrap("x", &plist).unwrap(),
+            Bootstrap::AlreadyLoaded
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!fake.log().contains("bootstrap"), "{}", fake.log());
+        // The job as it is once the stop is over.
+        std::fs::remove_file(fake.dir.path().join("polls")).unwrap();
+        let after = fake.driver().wait_stopped("x").unwrap().unwrap();
+        assert!(after.is_running() && after.pid == Some(8), "{after:?}");
+    }
+
+    /// A loaded job whose `print` names no file (a paste, a release that leaves `path`
+    /// out) is not taken for this instance's, and the message does not name an empty
+    /// path.
+    #[test]
+    fn a_label_loaded_from_an_unnamed_file_is_named_as_such() {
+        let fake = Fake::new(
+            r#"case "$1" in print) printf 'system/x = {\n\tstate = running\n\tpid = 7\n}\n';; esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = fake
+            .driver()
+            .bootstrap("x", &dir.path().join("x.plist"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not say from which file"), "{err}");
+        assert!(!err.contains("loaded from ;"), "{err}");
+    }
+
+    /// `state = xpcproxy` is a spawn under way, as recorded on macOS 15 and 26: not
+    /// running yet, not ended, and not stopping.
+    #[test]
+    fn a_recorded_xpcproxy_state_is_a_spawn() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.expected("state") == Some("xpcproxy"))
+            .collect();
+        assert!(samples.len() >= 2);
+        for sample in samples {
+            let job = parse_print(&sample.output);
+            assert!(job.is_spawning(), "{}", sample.name);
+            assert!(!job.is_running() && !job.has_ended() && !job.is_stopping());
+        }
+        let running = parse_print("system/x = {\n\tstate = running\n\tpid = 5\n}\n");
+        assert!(!running.is_spawning());
     }
 
     /// An exit status the driver has no rule for (5, as bootout by path answers for a

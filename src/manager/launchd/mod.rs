@@ -473,13 +473,16 @@ impl ServiceManager for Launchd {
         let ctl = self.launchctl(host);
         // The job as launchd had it before this start, when it stays loaded: its runs
         // so far are not this start's.
-        let before = match ctl.print(&label)? {
+        let mut loaded = ctl.print(&label)?;
+        // A bootout or `kickstart -k` under way: what is left once it is over.
+        if loaded.as_ref().is_some_and(JobInfo::is_stopping) {
+            loaded = ctl.wait_stopped(&label)?;
+        }
+        let before = match loaded {
             Some(job) if job.is_running() => return Ok(()),
-            Some(job) if job.is_stopping() => {
-                ctl.wait_unloaded(&label)?;
-                ctl.bootstrap(&label, &path)?;
-                None
-            }
+            // Being spawned (KeepAlive's respawn, or a kickstart a moment ago): launchd
+            // has counted that run already, and it is the one this start waits for.
+            Some(job) if job.is_spawning() => None,
             Some(job) => {
                 if ctl.kickstart(&label, false)? == Kickstart::NotLoaded {
                     ctl.bootstrap(&label, &path)?;
