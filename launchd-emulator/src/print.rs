@@ -149,9 +149,10 @@ pub fn service(job: &Job) -> String {
 }
 
 /// `launchctl print-disabled system`: every override, in the layout of the release.
-/// Up to macOS 12: unindented, `=> true`/`=> false`, and a `login item associations`
-/// block after it; from macOS 13: a blank first line, the block indented by a tab and
-/// its entries by two, `=> disabled`/`=> enabled` (tests/data/launchctl has both).
+/// Up to macOS 12: unindented, `=> true`/`=> false`, nothing after it (the system
+/// domain has no `login item associations` block; a user domain's has); from macOS 13:
+/// a blank first line, the block indented by a tab and its entries by two, `=>
+/// disabled`/`=> enabled` (tests/data/launchctl has both).
 pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, macos: Macos) -> String {
     let new = macos.is_13_or_later();
     let (outer, inner) = if new { ("\t", "\t\t") } else { ("", "\t") };
@@ -170,8 +171,5 @@ pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, macos: Mac
         let _ = writeln!(o, "{inner}\"{label}\" => {word}");
     }
     let _ = writeln!(o, "{outer}}}");
-    if !new {
-        o.push_str("login item associations = {\n}\n");
-    }
     o
 }
