@@ -50,8 +50,10 @@ fn last_exit_line(last: Option<LastExit>) -> String {
     }
 }
 
-/// The block `launchctl print system/LABEL` prints for a loaded job.
-pub fn service(job: &Job) -> String {
+/// The block `launchctl print system/LABEL` prints for a loaded job. The `type` line
+/// is printed from macOS 13 on: the recordings of OS X 10.10 and macOS 11/12 have none
+/// (tests/data/launchctl/print-running-yosemite-boxen-104, print-not-running-system-mip-17).
+pub fn service(job: &Job, macos: Macos) -> String {
     let spec = &job.spec;
     let running = job.pid.is_some();
     let mut o = String::new();
@@ -62,7 +64,9 @@ pub fn service(job: &Job) -> String {
     line(0, &format!("system/{} = {{", spec.label));
     line(1, &format!("active count = {}", u8::from(running)));
     line(1, &format!("path = {}", job.path.display()));
-    line(1, "type = LaunchDaemon");
+    if macos.is_13_or_later() {
+        line(1, "type = LaunchDaemon");
+    }
     line(1, &format!("state = {}", job.state_name()));
     line(0, "");
     line(1, &format!("program = {}", spec.program));
