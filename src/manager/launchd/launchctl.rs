@@ -1235,6 +1235,21 @@ mod tests {
         assert!(!job.is_running());
     }
 
+    /// What a later release may print inside the job's block that no recording has
+    /// yet: a list over several lines (`[` ... `]`) whose members look like properties,
+    /// and a block opened with `=> {`. Lines deeper than the job's own are never the
+    /// job's.
+    #[test]
+    fn deeper_lines_outside_a_known_block_are_not_the_jobs() {
+        let job = parse_print(
+            "system/x = {\n\tstate = running\n\tnew list = [\n\t\tstate = bogus\n\t\tpid = 3\n\t]\n\
+             \tnew map => {\n\t\truns = 99\n\t}\n\tpid = 42\n\truns = 2\n\tlast exit code = (never exited)\n}\n",
+        );
+        assert_eq!(job.state, Some(JobState::Running));
+        assert_eq!((job.pid, job.runs), (Some(42), Some(2)));
+        assert_eq!(job.last_exit, Some(LastExit::Never));
+    }
+
     #[test]
     fn the_loaded_path_is_compared_resolved() {
         let dir = tempfile::tempdir().unwrap();
