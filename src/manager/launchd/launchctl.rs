@@ -249,15 +249,20 @@ fn integer<T: TryFrom<i64>>(text: &str) -> Option<T> {
 }
 
 /// The line that opens the job's block in `print` output: the first `NAME = {` line when
-/// NAME is a target (`system/LABEL`, `gui/501/LABEL`), or when everything after it is
-/// inside it (a paste that left the domain out of the target). A fragment (`arguments = {` followed by
+/// NAME is a target (`system/LABEL`, `gui/501/LABEL`) or a label (older releases printed
+/// the label alone), or when everything after it is inside it (a paste that left the
+/// domain out of the target). A fragment (`arguments = {` followed by
 /// job lines) has none.
 fn header_line(lines: &[&str]) -> Option<usize> {
     let first = lines.iter().position(|l| l.trim_end().ends_with(" = {"))?;
     if lines[..first].iter().any(|l| property(l.trim()).is_some()) {
         return None;
     }
-    if lines[first].trim().trim_end_matches(" = {").contains('/') {
+    let name = lines[first].trim().trim_end_matches(" = {");
+    // A target, or a bare label as OS X 10.10 to 10.15 printed it (`dev.mysql = {`):
+    // dotted, one word, not a quoted endpoint name.
+    let label = name.contains('.') && !name.contains(char::is_whitespace) && !name.starts_with('"');
+    if name.contains('/') || label {
         return Some(first);
     }
     // Without a target: the header when every later line is deeper than it, up to its
