@@ -333,6 +333,8 @@ pub fn parse_print(text: &str) -> JobInfo {
             .map_or("", |l| indentation(l)),
         None => fragment_indent(body),
     };
+    // Every line at the header's indentation (a paste that lost it all).
+    let flat = header.is_some() && own_indent == header_indent;
     // The indentation of each open nested block's opening line.
     let mut open: Vec<&str> = Vec::new();
     let mut in_arguments = false;
@@ -352,8 +354,10 @@ pub fn parse_print(text: &str) -> JobInfo {
             let closes = content == "}" && (own_close || shallower);
             // A job-level property while a block is open: the block's `}` was lost
             // (an excerpt, a mixed paste), so the job's own lines resume here.
-            // Members of a nested block are deeper than the job's own lines.
-            let resumes = !in_arguments
+            // Members of a nested block are deeper than the job's own lines, unless
+            // the paste lost all indentation: then only the braces tell.
+            let resumes = !flat
+                && !in_arguments
                 && indent == own_indent
                 && open.first() == Some(&own_indent)
                 && content != "}"
@@ -956,7 +960,7 @@ mod tests {
     #[test]
     fn print_survives_what_an_unseen_release_or_a_paste_does_to_it() {
         type Change = fn(&str) -> String;
-        let variants: [(&str, Change); 8] = [
+        let variants: [(&str, Change); 9] = [
             ("indented by four spaces after a blank line", |t| {
                 let body: Vec<String> = t.lines().map(|l| format!("    {l}")).collect();
                 format!("\n{}\n", body.join("\n"))
@@ -1005,6 +1009,18 @@ mod tests {
                     "\targuments = {\n\t\t/bin/sh\n\t\t-c\n\t\tp=/x\n[ -x \"$p\" ] || {\n  exit 1\n}\npid = 99\nstate = bogus\n}\nexec \"$p\"\n",
                     1,
                 )
+                },
+            ),
+            (
+                "every line's indentation lost (a paste or a string literal)",
+                |t| {
+                    let lines: Vec<&str> = t.lines().collect();
+                    if header_line(&lines).is_none() {
+                        // A fragment's depth is all that tells nested lines apart.
+                        return t.to_string();
+                    }
+                    let flat: Vec<&str> = lines.iter().map(|l| l.trim_start()).collect();
+                    format!("{}\n", flat.join("\n"))
                 },
             ),
             ("Bad request. and a blank line before it", |t| {
