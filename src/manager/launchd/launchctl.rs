@@ -451,6 +451,13 @@ pub fn parse_print_disabled(text: &str) -> BTreeMap<String, Override> {
     out
 }
 
+/// Whether an override may keep launchd from loading the job: `disabled`, or a word
+/// instancectl does not know (a later release's), which is never taken for enabled.
+/// Enabling such a label before a bootstrap is harmless when it was enabled after all.
+pub fn may_block_loading(listed: Option<&Override>) -> bool {
+    matches!(listed, Some(Override::Disabled | Override::Unknown(_)))
+}
+
 /// Why launchd refused to bootstrap a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootstrapCause {
@@ -458,6 +465,8 @@ pub enum BootstrapCause {
     LoadedFrom(PathBuf),
     /// A persistent `launchctl disable` override is in force.
     Disabled,
+    /// An override in a word instancectl does not know is in force, as printed.
+    UnknownOverride(String),
     /// A bootout of the label is still stopping it.
     BootoutInProgress,
     /// The file is not there.
@@ -695,7 +704,7 @@ impl Launchctl {
                 BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
             ));
         }
-        if self.override_of(label)? == Some(Override::Disabled) {
+        if may_block_loading(self.override_of(label)?.as_ref()) {
             self.enable(label)?;
         }
         let load = || {
@@ -750,8 +759,10 @@ impl Launchctl {
                 return Ok(BootstrapCause::LoadedFrom(job.path.unwrap_or_default()));
             }
         }
-        if self.override_of(label)? == Some(Override::Disabled) {
-            return Ok(BootstrapCause::Disabled);
+        match self.override_of(label)? {
+            Some(Override::Disabled) => return Ok(BootstrapCause::Disabled),
+            Some(Override::Unknown(word)) => return Ok(BootstrapCause::UnknownOverride(word)),
+            _ => {}
         }
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -804,6 +815,11 @@ impl Launchctl {
                 "{label} is disabled by a persistent override (it survives reboots and \
                  re-creating the file), and enabling it did not take; run `launchctl \
                  enable system/{label}`"
+            ),
+            BootstrapCause::UnknownOverride(word) => format!(
+                "{label} has a launchd override instancectl cannot read (`\"{label}\" => \
+                 {word}` in `launchctl print-disabled system`), and enabling it did not take; \
+                 run `launchctl enable system/{label}`"
             ),
             BootstrapCause::BootoutInProgress => format!(
                 "launchd is still stopping the previous {label} (bootout in progress); try \
@@ -1371,6 +1387,36 @@ esac"#,
         let enable = log.find("enable system/org.postfix.postfix-in").unwrap();
         let bootstrap = log.find("bootstrap system").unwrap();
         assert!(enable < bootstrap, "{log}");
+    }
+
+    /// An override in a word no recorded release prints (a later one's) is not taken
+    /// for enabled: the label is enabled before the bootstrap, and a refusal names the
+    /// override as printed instead of "none of the known causes".
+    #[test]
+    fn an_override_in_an_unknown_word_is_enabled_first_and_named() {
+        let fake = Fake::new(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) exit 113;;
+print-disabled) printf '\n\tdisabled services = {\n\t\t"x" => disabled (user)\n\t}\n';;
+bootstrap) echo "Bootstrap failed: 5: Input/output error" >&2; exit 5;;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        let err = fake.driver().bootstrap("x", &plist).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("override instancectl cannot read"), "{text}");
+        assert!(text.contains("disabled (user)"), "{text}");
+        let log = fake.log();
+        assert!(
+            log.find("enable system/x").unwrap() < log.find("bootstrap system").unwrap(),
+            "{log}"
+        );
+        assert!(may_block_loading(Some(&Override::Disabled)));
+        assert!(!may_block_loading(Some(&Override::Enabled)));
+        assert!(!may_block_loading(None));
     }
 
     #[test]

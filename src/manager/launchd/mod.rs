@@ -409,9 +409,12 @@ impl ServiceManager for Launchd {
         let path = self.write_plist(host, instance)?;
         let label = self.label(&instance.name);
         let ctl = self.launchctl(host);
-        let enabled = ctl.override_of(&label).and_then(|o| match o {
-            Some(Override::Disabled) => ctl.enable(&label),
-            _ => Ok(()),
+        let enabled = ctl.override_of(&label).and_then(|o| {
+            if launchctl::may_block_loading(o.as_ref()) {
+                ctl.enable(&label)
+            } else {
+                Ok(())
+            }
         });
         // The plist was this step's own write: a failure takes it back, so the undo
         // of `create` (which starts after this step) leaves nothing behind.
