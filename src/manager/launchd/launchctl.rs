@@ -1153,6 +1153,14 @@ mod tests {
                 ("bootout", 36) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped, "{name}")
                 }
+                // Refused: an error that says what launchctl could not do and shows
+                // launchctl's own words.
+                ("enable", _) => {
+                    let err = driver.enable("x").unwrap_err().to_string();
+                    assert!(err.contains("could not enable x"), "{name}: {err}");
+                    let recorded = sample.output.trim();
+                    assert!(err.contains(recorded), "{name}: {err}");
+                }
                 // By path (2: no file, 5 or 113: not loaded): the driver never boots out
                 // by path; the emulator's answers to these are checked against them.
                 ("bootout", 2 | 5 | 113) => {
