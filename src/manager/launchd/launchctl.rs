@@ -1146,6 +1146,26 @@ mod tests {
                     Kickstart::NotLoaded,
                     "{name}"
                 ),
+                // Another refusal: the state decides. Not loaded is what a start wants
+                // to know; loaded, the refusal is reported in launchctl's words.
+                ("kickstart", _) => {
+                    assert_eq!(
+                        driver.kickstart("x", true).unwrap(),
+                        Kickstart::NotLoaded,
+                        "{name}"
+                    );
+                    let loaded = Fake::new(&format!(
+                        "case \"$1\" in kickstart) printf '%s' '{text}' >&2; exit {};;\n\
+                         print) printf 'system/x = {{\\n\\tstate = running\\n\\tpid = 5\\n}}\\n';; esac",
+                        sample.exit
+                    ));
+                    let err = loaded
+                        .driver()
+                        .kickstart("x", true)
+                        .unwrap_err()
+                        .to_string();
+                    assert!(err.contains(sample.output.trim()), "{name}: {err}");
+                }
                 ("bootout", 3) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded, "{name}")
                 }
