@@ -147,6 +147,13 @@ impl Error {
             Error::Input(_) | Error::NotRoot => 2,
             Error::Manager(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
+            // As env(1), nohup(1) and the shells say it: not found, or not executable.
+            Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::Spawn { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                126
+            }
             _ => 1,
         }
     }
