@@ -68,7 +68,7 @@ pub enum Error {
     },
 
     /// A multi-step change failed and was undone; `step` names the step that failed.
-    #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
+    #[error("{step} failed, so everything this change did was undone.\n{cause}")]
     RolledBack { step: String, cause: Box<Error> },
 
     /// A multi-step change failed and undoing it failed too: the host needs attention.
