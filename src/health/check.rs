@@ -132,9 +132,13 @@ pub struct CheckPolicy {
 
 impl CheckPolicy {
     /// The check before a start that skips the manager's own (`postfix start`'s
-    /// check-fatal and check-warn, launchd's `postfix check`): the full check when no
-    /// passing full check of the same layout is remembered from the last 7.5 to 10
-    /// minutes, else the quick check (postsuper, the master.cf tests). Its result is
+    /// check-fatal and check-warn, launchd's `postfix check`). `postfix start` refuses
+    /// to start only on check-fatal (post-install create-missing, master.cf, postconf,
+    /// the postlog service, postsuper); check-warn's ownership and permission findings
+    /// are warnings it prints and starts anyway. So: the quick check (postsuper, the
+    /// master.cf tests) when a passing full check of the same layout is remembered, of
+    /// any age, and the full check when none is or the quick check fails (the full
+    /// one creates missing queue directories, as Postfix's start does). Its result is
     /// remembered for status, and status's for it.
     pub fn before_start(state_dir: &Path) -> CheckPolicy {
         CheckPolicy {
@@ -417,10 +421,12 @@ pub fn check(
             && e.layout.as_ref() == Some(&now_layout)
             && matches!(e.result.status, CheckStatus::Ok | CheckStatus::Warnings)
     });
-    let full_due = quick_base.is_none_or(|e| !full_young(e));
+    // Before a start only what `postfix start` refuses on matters, and the quick check
+    // is that part (see [`CheckPolicy::before_start`]): the full check's age does not.
+    let full_due = quick_base.is_none_or(|e| !policy.at_least_quick && !full_young(e));
     let (result, full_checked_at) = match quick_base {
         Some(base) if !full_due || !slots.take_full() => {
-            let unchanged = base.key == key;
+            let unchanged = base.key == key && !policy.at_least_quick;
             let mut result = if unchanged {
                 // Only the full check's age is wrong, and it waits its turn.
                 CheckResult {
@@ -444,7 +450,16 @@ pub fn check(
             if unchanged {
                 return result;
             }
-            (result, base.full_checked_at())
+            if policy.at_least_quick && result.status == CheckStatus::Failed {
+                // A missing queue directory fails postsuper; Postfix's own start
+                // creates it first (post-install create-missing), and so does the full
+                // check: its word is the one that counts.
+                let full = slots.run(|| run(postfix, dir, policy.timeout));
+                let at = full.checked_at_unix.unwrap_or(0);
+                (full, at)
+            } else {
+                (result, base.full_checked_at())
+            }
         }
         _ if full_due && !policy.recheck && quick_base.is_none() && !slots.take_full() => {
             // Never checked, or the layout changed, or the last full check failed:
