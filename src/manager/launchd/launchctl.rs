@@ -399,7 +399,8 @@ pub fn parse_print(text: &str) -> JobInfo {
         info.properties.insert(name.to_string(), value.to_string());
         match name {
             "state" => info.state = Some(JobState::parse(value)),
-            "pid" => info.pid = integer(value),
+            // No process has pid 0 (several tools take `pid = 0` for "none").
+            "pid" => info.pid = integer(value).filter(|&pid: &i32| pid > 0),
             "runs" => info.runs = integer(value),
             "path" => info.path = Some(value.into()),
             "program" => info.program = Some(value.into()),
@@ -1294,6 +1295,7 @@ mod tests {
             })
         );
         assert!(odd.last_exit.unwrap().is_end());
+        assert_eq!(with("pid = 0").pid, None);
         let job = with("last exit code = 0");
         assert_eq!(job.state, Some(JobState::NotRunning));
         assert_eq!(job.pid, None);
