@@ -142,6 +142,15 @@ impl LastExit {
     pub fn is_end(&self) -> bool {
         *self != LastExit::Never
     }
+
+    /// How a process ended, as the predicate of a sentence about it ("the master ...").
+    pub fn how_it_ended(&self) -> String {
+        match self {
+            LastExit::Never => "has not exited".into(),
+            LastExit::Signal { .. } | LastExit::Reason { .. } => format!("was {self}"),
+            LastExit::Code { .. } | LastExit::Other { .. } => format!("ended with {self}"),
+        }
+    }
 }
 
 impl std::fmt::Display for LastExit {
@@ -1250,8 +1259,24 @@ mod tests {
             })
         );
         assert_eq!(
-            killed.last_exit.unwrap().to_string(),
+            killed.last_exit.as_ref().unwrap().to_string(),
             "killed by signal 9 (Killed)"
+        );
+        assert_eq!(
+            killed.last_exit.unwrap().how_it_ended(),
+            "was killed by signal 9 (Killed)"
+        );
+        let refused = with("last exit reason = OS_REASON_CODESIGNING");
+        assert_eq!(
+            refused.last_exit.unwrap().how_it_ended(),
+            "was ended by the system (OS_REASON_CODESIGNING)"
+        );
+        assert_eq!(
+            with("last exit code = 78: EX_CONFIG")
+                .last_exit
+                .unwrap()
+                .how_it_ended(),
+            "ended with exit status 78 (EX_CONFIG)"
         );
         assert_eq!(
             with("last exit code = (never exited)").last_exit,

@@ -294,9 +294,11 @@ impl Launchd {
     /// way, and report both.
     fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
         let how = match &job.last_exit {
+            Some(end) => end.how_it_ended(),
+            None if job.job_state.as_deref() == Some("spawn failed") => {
+                "could not be spawned (launchd: spawn failed)".to_string()
+            }
             None => "exited".to_string(),
-            Some(e @ LastExit::Signal { .. }) => format!("was {e}"),
-            Some(e) => format!("ended with {e}"),
         };
         let stopped = self.launchctl(host).bootout(label).is_ok();
         let found = if stopped {
