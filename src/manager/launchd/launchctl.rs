@@ -405,6 +405,12 @@ pub fn parse_print(text: &str) -> JobInfo {
                     .any(|l| l.trim() == "}" && indentation(l) == indent);
             continue;
         }
+        // The job's own line comes first: launchd prints each once, before the nested
+        // blocks, and a grep of the output keeps the blocks' members (a coalition's
+        // `state = active`) after it, without their blocks.
+        if info.properties.contains_key(name) {
+            continue;
+        }
         info.properties.insert(name.to_string(), value.to_string());
         match name {
             "state" => info.state = Some(JobState::parse(value)),
@@ -1085,6 +1091,36 @@ mod tests {
                 assert_eq!(got, want, "{}, {what}", sample.name);
             }
         }
+    }
+
+    /// An administrator's `launchctl print ... | grep 'state ='` of every recorded block:
+    /// the nested blocks' `state = active` lines (often more of them than the job's own
+    /// line, and deeper) never replace the job's state.
+    #[test]
+    fn a_grep_for_the_state_keeps_the_jobs_state() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
+            .collect();
+        let mut nested = 0;
+        for sample in &samples {
+            let lines: Vec<&str> = sample.output.lines().collect();
+            if header_line(&lines).is_none() {
+                continue;
+            }
+            let want = parse_print(&sample.output).state;
+            let grepped: Vec<&str> = lines
+                .into_iter()
+                .filter(|l| l.contains("state = "))
+                .collect();
+            nested += grepped.len().saturating_sub(2);
+            let got = parse_print(&format!("{}\n", grepped.join("\n"))).state;
+            assert_eq!(got, want, "{}: {grepped:?}", sample.name);
+        }
+        assert!(
+            nested > 5,
+            "the recordings have nested state lines to ignore"
+        );
     }
 
     /// Every recorded `print-disabled` layout (and the `disabled services` block a
