@@ -1093,29 +1093,45 @@ mod tests {
         }
     }
 
-    /// An administrator's `launchctl print ... | grep 'state ='` of every recorded block:
-    /// the nested blocks' `state = active` lines (often more of them than the job's own
-    /// line, and deeper) never replace the job's state.
+    /// An administrator's `launchctl print ... | grep -E 'state =|pid =|runs =|last '` of
+    /// every recorded block: the nested blocks' `state = active` lines (often more of
+    /// them than the job's own line, and deeper) never replace what the job's lines say.
     #[test]
-    fn a_grep_for_the_state_keeps_the_jobs_state() {
-        let samples: Vec<_> = launchd_emulator::corpus::load()
+    fn a_grep_of_every_recorded_block_reads_the_same() {
+        let keys = [
+            "state = ",
+            "pid = ",
+            "runs = ",
+            "last exit code = ",
+            "last terminating signal = ",
+            "last exit reason = ",
+            "job state = ",
+        ];
+        let read = |j: JobInfo| (j.state, j.pid, j.runs, j.last_exit, j.job_state);
+        let mut nested = 0;
+        for sample in launchd_emulator::corpus::load()
             .into_iter()
             .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
-            .collect();
-        let mut nested = 0;
-        for sample in &samples {
+        {
             let lines: Vec<&str> = sample.output.lines().collect();
             if header_line(&lines).is_none() {
                 continue;
             }
-            let want = parse_print(&sample.output).state;
             let grepped: Vec<&str> = lines
                 .into_iter()
-                .filter(|l| l.contains("state = "))
+                .filter(|l| keys.iter().any(|k| l.trim_start().starts_with(k)))
                 .collect();
-            nested += grepped.len().saturating_sub(2);
-            let got = parse_print(&format!("{}\n", grepped.join("\n"))).state;
-            assert_eq!(got, want, "{}: {grepped:?}", sample.name);
+            nested += grepped
+                .iter()
+                .filter(|l| l.contains("state = active"))
+                .count();
+            let got = read(parse_print(&format!("{}\n", grepped.join("\n"))));
+            assert_eq!(
+                got,
+                read(parse_print(&sample.output)),
+                "{}: {grepped:?}",
+                sample.name
+            );
         }
         assert!(
             nested > 5,
