@@ -1171,6 +1171,30 @@ mod tests {
                 };
                 assert_eq!(&got, want, "{name}: {label}");
             }
+            // What a paste or a later release may do to it changes nothing.
+            type Change = fn(&str) -> String;
+            let variants: [(&str, Change); 5] = [
+                ("CRLF line ends", |t| t.replace('\n', "\r\n")),
+                ("tabs pasted as spaces", |t| t.replace('\t', "    ")),
+                ("a blank line, then all indented by a tab", |t| {
+                    let body: Vec<String> = t.lines().map(|l| format!("\t{l}")).collect();
+                    format!("\n{}\n", body.join("\n"))
+                }),
+                ("every line's indentation lost", |t| {
+                    let flat: Vec<&str> = t.lines().map(str::trim_start).collect();
+                    format!("{}\n", flat.join("\n"))
+                }),
+                ("another block after it", |t| {
+                    format!("{t}\nlogin item associations = {{\n\t\"a.b\" => \"c.d\"\n}}\n")
+                }),
+            ];
+            for (what, change) in variants {
+                assert_eq!(
+                    parse_print_disabled(&change(&sample.output)),
+                    map,
+                    "{name}, {what}"
+                );
+            }
         }
     }
 
