@@ -50,9 +50,10 @@ fn last_exit_line(last: Option<LastExit>) -> String {
     }
 }
 
-/// The block `launchctl print system/LABEL` prints for a loaded job. The `type` line
-/// is printed from macOS 13 on: the recordings of OS X 10.10 and macOS 11/12 have none
-/// (tests/data/launchctl/print-running-yosemite-boxen-104, print-not-running-system-mip-17).
+/// The block `launchctl print system/LABEL` prints for a loaded job. The `type` and `job
+/// state` lines are printed from macOS 13 on: the recordings of OS X 10.10, 10.14/15 and
+/// macOS 11/12 have neither (tests/data/launchctl/print-running-yosemite-boxen-104,
+/// print-running-properties-block-mojave-shipit, print-not-running-system-mip-17).
 pub fn service(job: &Job, macos: Macos) -> String {
     let spec = &job.spec;
     let running = job.pid.is_some();
@@ -126,10 +127,13 @@ pub fn service(job: &Job, macos: Macos) -> String {
     line(1, "}");
     line(0, "");
     line(1, "spawn type = daemon (3)");
-    if running {
-        line(1, "job state = running");
-    } else if job.last_exit.is_some() {
-        line(1, "job state = exited");
+    // `job state` too is only recorded from macOS 13 on.
+    if macos.is_13_or_later() {
+        if running {
+            line(1, "job state = running");
+        } else if job.last_exit.is_some() {
+            line(1, "job state = exited");
+        }
     }
     let mut props = Vec::new();
     if spec.has_keepalive() {
