@@ -356,25 +356,9 @@ impl<'a> Job<'a> {
         }
     }
 
-    fn boolean(&mut self, key: &str) -> Option<bool> {
-        match self.d.get(key) {
-            None => None,
-            Some(Value::Boolean(b)) => Some(*b),
-            Some(_) => {
-                self.push(
-                    Kind::Key,
-                    Some(key),
-                    format!("{key} must be <true/> or <false/>"),
-                    format!("write <key>{key}</key> <true/>"),
-                );
-                None
-            }
-        }
-    }
-
     fn check(mut self) -> Findings {
         self.label();
-        self.types();
+        self.keys();
         let runs_master = match self.argv() {
             Some(argv) => self.command(&argv),
             None => false,
@@ -668,9 +652,10 @@ impl<'a> Job<'a> {
     /// the job when that condition holds, so it counts too.
     fn on_demand_trigger(&self) -> Option<&'static str> {
         if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
-            && conditions
-                .keys()
-                .any(|k| !matches!(k.as_str(), "SuccessfulExit" | "Crashed"))
+            && conditions.keys().any(|k| {
+                KEEP_ALIVE_CONDITIONS.iter().any(|(known, _)| known == k)
+                    && !matches!(k.as_str(), "SuccessfulExit" | "Crashed")
+            })
         {
             return Some("KeepAlive");
         }
@@ -731,35 +716,142 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// The types launchd wants for the keys every job may have.
-    fn types(&mut self) {
-        for key in ["ThrottleInterval", "ExitTimeOut"] {
-            if let Some(v) = self.d.get(key)
-                && v.as_signed_integer().is_none()
-            {
-                self.push(
+    /// Every key launchd.plist(5) documents, checked for the shape of its value, and
+    /// every other key checked for a misspelling of a documented one. launchd ignores a
+    /// key it does not know, or one whose value has the wrong type, so either mistake
+    /// leaves the job without what the key was written for.
+    fn keys(&mut self) {
+        let keys: Vec<(String, Value)> =
+            self.d.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (key, value) in &keys {
+            match KEYS.iter().find(|(known, _)| known == key) {
+                Some((_, Some(shape))) if !shape.accepts(value) => self.push(
                     Kind::Key,
                     Some(key),
-                    format!("{key} must be an <integer> (seconds)"),
-                    format!("write <key>{key}</key> <integer>10</integer>"),
-                );
+                    format!(
+                        "{key} must be {}, not {}: launchd ignores a key whose value has \
+                         the wrong type",
+                        shape.describe(),
+                        value_kind(value)
+                    ),
+                    format!("write <key>{key}</key> {}", shape.example()),
+                ),
+                Some(_) => {}
+                None => {
+                    if let Some(meant) = near_miss(key, KEYS.iter().map(|(k, _)| *k)) {
+                        self.push(
+                            Kind::Key,
+                            Some(key),
+                            format!(
+                                "launchd knows no key {key:?} and ignores it (keys are \
+                                 case-sensitive): the job runs as if it were not there"
+                            ),
+                            format!("spell it {meant}"),
+                        );
+                    }
+                }
             }
         }
-        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
-            self.string(key);
+        if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive") {
+            let conditions = conditions.clone();
+            self.keep_alive_conditions(&conditions);
         }
-        for key in ["RunAtLoad", "LaunchOnlyOnce", "AbandonProcessGroup"] {
-            self.boolean(key);
+        if let Some(value) = self.d.get("StartCalendarInterval") {
+            let value = value.clone();
+            self.calendar(&value);
         }
-        if let Some(v) = self.d.get("KeepAlive")
-            && !matches!(v, Value::Boolean(_) | Value::Dictionary(_))
-        {
-            self.push(
-                Kind::Key,
-                Some("KeepAlive"),
-                "KeepAlive must be <true/> or a <dict> of conditions".into(),
-                "write <key>KeepAlive</key> <true/>",
-            );
+    }
+
+    /// The conditions of a KeepAlive dictionary. One launchd does not know is ignored,
+    /// and a dictionary left without a condition it knows never restarts the job.
+    fn keep_alive_conditions(&mut self, conditions: &Dictionary) {
+        for (name, value) in conditions {
+            match KEEP_ALIVE_CONDITIONS
+                .iter()
+                .find(|(known, _)| known == name)
+            {
+                Some((_, shape)) if !shape.accepts(value) => self.push(
+                    Kind::Key,
+                    Some("KeepAlive"),
+                    format!(
+                        "KeepAlive's {name} must be {}, not {}: launchd ignores the condition",
+                        shape.describe(),
+                        value_kind(value)
+                    ),
+                    format!("write <key>{name}</key> {}", shape.example()),
+                ),
+                Some(_) => {}
+                None => {
+                    let known: Vec<&str> = KEEP_ALIVE_CONDITIONS.iter().map(|(k, _)| *k).collect();
+                    self.push(
+                        Kind::Key,
+                        Some("KeepAlive"),
+                        format!(
+                            "KeepAlive has no condition {name:?}: launchd ignores it, so it \
+                             does not keep the job alive the way it says"
+                        ),
+                        match near_miss(name, known.iter().copied()) {
+                            Some(meant) => format!("spell it {meant}"),
+                            None => format!("use one of {}", known.join(", ")),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// StartCalendarInterval: a dictionary of Minute, Hour, Day, Weekday and Month, or
+    /// an array of them. A field left out is a wildcard, so a misspelled one (`Minutes`)
+    /// makes the job run far more often than meant.
+    fn calendar(&mut self, value: &Value) {
+        let entries: Vec<&Dictionary> = match value {
+            Value::Dictionary(d) => vec![d],
+            Value::Array(items) => items.iter().filter_map(Value::as_dictionary).collect(),
+            // The wrong shape is reported by `keys`.
+            _ => return,
+        };
+        for entry in entries {
+            for (field, v) in entry {
+                let Some((_, low, high)) = CALENDAR_FIELDS.iter().find(|(f, _, _)| f == field)
+                else {
+                    let fields: Vec<&str> = CALENDAR_FIELDS.iter().map(|(f, _, _)| *f).collect();
+                    self.push(
+                        Kind::Key,
+                        Some("StartCalendarInterval"),
+                        format!(
+                            "StartCalendarInterval has no field {field:?}: launchd ignores it, \
+                             and a field left out matches every value, so the job runs more \
+                             often than it says"
+                        ),
+                        match near_miss(field, fields.iter().copied()) {
+                            Some(meant) => format!("spell it {meant}"),
+                            None => format!("use {}", fields.join(", ")),
+                        },
+                    );
+                    continue;
+                };
+                let in_range = v
+                    .as_signed_integer()
+                    .is_some_and(|n| (*low..=*high).contains(&n));
+                if !in_range {
+                    self.push(
+                        Kind::Key,
+                        Some("StartCalendarInterval"),
+                        format!(
+                            "StartCalendarInterval's {field} must be an <integer> from {low} \
+                             to {high}, not {}",
+                            match v.as_signed_integer() {
+                                Some(n) => n.to_string(),
+                                None => value_kind(v).to_string(),
+                            }
+                        ),
+                        format!(
+                            "write <key>{field}</key> <integer>{low}</integer>, or leave the \
+                             field out to match every value"
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -767,7 +859,7 @@ impl<'a> Job<'a> {
     /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
     /// file. So it works, but the file alone does not say whether the job loads.
     fn disabled(&mut self) {
-        if self.boolean("Disabled") != Some(true) {
+        if self.d.get("Disabled") != Some(&Value::Boolean(true)) {
             return;
         }
         let label = self
@@ -792,6 +884,217 @@ impl<'a> Job<'a> {
             ),
         );
     }
+}
+
+/// What launchd.plist(5) says a key's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Str,
+    Bool,
+    Int,
+    /// An array of strings.
+    Strings,
+    /// A string or an array of strings (LimitLoadToSessionType).
+    StrOrStrings,
+    /// An integer, or a string that strtoul(3) reads ("022" for Umask).
+    IntOrStr,
+    Dict,
+    /// A dictionary of strings (EnvironmentVariables).
+    StrDict,
+    /// A dictionary of integers (the resource limits).
+    IntDict,
+    /// A dictionary of booleans (PathState, OtherJobEnabled).
+    BoolDict,
+    BoolOrDict,
+    /// A dictionary or an array of dictionaries (StartCalendarInterval).
+    DictOrDicts,
+}
+
+impl Shape {
+    fn accepts(self, v: &Value) -> bool {
+        let all = |d: &Dictionary, shape: Shape| d.values().all(|x| shape.accepts(x));
+        match self {
+            Shape::Str => matches!(v, Value::String(_)),
+            Shape::Bool => matches!(v, Value::Boolean(_)),
+            Shape::Int => matches!(v, Value::Integer(_)),
+            Shape::Strings => v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| Shape::Str.accepts(x))),
+            Shape::StrOrStrings => Shape::Str.accepts(v) || Shape::Strings.accepts(v),
+            Shape::IntOrStr => Shape::Int.accepts(v) || Shape::Str.accepts(v),
+            Shape::Dict => matches!(v, Value::Dictionary(_)),
+            Shape::StrDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Str)),
+            Shape::IntDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Int)),
+            Shape::BoolDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Bool)),
+            Shape::BoolOrDict => Shape::Bool.accepts(v) || Shape::Dict.accepts(v),
+            Shape::DictOrDicts => {
+                Shape::Dict.accepts(v)
+                    || v.as_array()
+                        .is_some_and(|a| a.iter().all(|x| Shape::Dict.accepts(x)))
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Shape::Str => "a <string>",
+            Shape::Bool => "<true/> or <false/>",
+            Shape::Int => "an <integer>",
+            Shape::Strings => "an <array> of <string>s",
+            Shape::StrOrStrings => "a <string> or an <array> of <string>s",
+            Shape::IntOrStr => "an <integer> (or a <string> such as \"022\")",
+            Shape::Dict => "a <dict>",
+            Shape::StrDict => "a <dict> of <string>s",
+            Shape::IntDict => "a <dict> of <integer>s",
+            Shape::BoolDict => "a <dict> of <true/> and <false/>",
+            Shape::BoolOrDict => "<true/>, <false/> or a <dict> of conditions",
+            Shape::DictOrDicts => "a <dict> of <integer>s, or an <array> of them",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Shape::Str => "<string>...</string>",
+            Shape::Bool | Shape::BoolOrDict => "<true/>",
+            Shape::Int | Shape::IntOrStr => "<integer>10</integer>",
+            Shape::Strings | Shape::StrOrStrings => "<array><string>...</string></array>",
+            Shape::Dict | Shape::DictOrDicts => "<dict>...</dict>",
+            Shape::StrDict => "<dict><key>NAME</key><string>value</string></dict>",
+            Shape::IntDict => "<dict><key>NumberOfFiles</key><integer>1024</integer></dict>",
+            Shape::BoolDict => "<dict><key>/path</key><true/></dict>",
+        }
+    }
+}
+
+/// What a value is, in the words of a plist.
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a <string>",
+        Value::Integer(_) => "an <integer>",
+        Value::Real(_) => "a <real>",
+        Value::Boolean(_) => "a boolean",
+        Value::Array(_) => "an <array>",
+        Value::Dictionary(_) => "a <dict>",
+        Value::Date(_) => "a <date>",
+        Value::Data(_) => "<data>",
+        _ => "another type",
+    }
+}
+
+/// The keys of launchd.plist(5) from Mac OS X 10.4 to macOS 15, with the shape their
+/// value must have. `None`: checked by a rule of its own (Label, Program,
+/// ProgramArguments), or a key Apple's own jobs use without documenting it; those are
+/// listed so that the spelling check does not take them for a misspelling.
+const KEYS: &[(&str, Option<Shape>)] = &[
+    ("Label", None),
+    ("Program", None),
+    ("ProgramArguments", None),
+    ("BundleProgram", Some(Shape::Str)),
+    ("Disabled", Some(Shape::Bool)),
+    ("UserName", Some(Shape::Str)),
+    ("GroupName", Some(Shape::Str)),
+    ("InitGroups", Some(Shape::Bool)),
+    ("inetdCompatibility", Some(Shape::Dict)),
+    ("LimitLoadToHosts", Some(Shape::Strings)),
+    ("LimitLoadFromHosts", Some(Shape::Strings)),
+    ("LimitLoadToSessionType", Some(Shape::StrOrStrings)),
+    ("LimitLoadToHardware", Some(Shape::Dict)),
+    ("LimitLoadFromHardware", Some(Shape::Dict)),
+    ("EnableGlobbing", Some(Shape::Bool)),
+    ("EnableTransactions", Some(Shape::Bool)),
+    ("EnablePressuredExit", Some(Shape::Bool)),
+    ("OnDemand", Some(Shape::Bool)),
+    ("ServiceIPC", Some(Shape::Bool)),
+    ("KeepAlive", Some(Shape::BoolOrDict)),
+    ("RunAtLoad", Some(Shape::Bool)),
+    ("RootDirectory", Some(Shape::Str)),
+    ("WorkingDirectory", Some(Shape::Str)),
+    ("EnvironmentVariables", Some(Shape::StrDict)),
+    ("Umask", Some(Shape::IntOrStr)),
+    ("TimeOut", Some(Shape::Int)),
+    ("ExitTimeOut", Some(Shape::Int)),
+    ("ThrottleInterval", Some(Shape::Int)),
+    ("WatchPaths", Some(Shape::Strings)),
+    ("QueueDirectories", Some(Shape::Strings)),
+    ("StartOnMount", Some(Shape::Bool)),
+    ("StartInterval", Some(Shape::Int)),
+    ("StartCalendarInterval", Some(Shape::DictOrDicts)),
+    ("StandardInPath", Some(Shape::Str)),
+    ("StandardOutPath", Some(Shape::Str)),
+    ("StandardErrorPath", Some(Shape::Str)),
+    ("Debug", Some(Shape::Bool)),
+    ("WaitForDebugger", Some(Shape::Bool)),
+    ("SoftResourceLimits", Some(Shape::IntDict)),
+    ("HardResourceLimits", Some(Shape::IntDict)),
+    ("Nice", Some(Shape::Int)),
+    ("ProcessType", Some(Shape::Str)),
+    ("AbandonProcessGroup", Some(Shape::Bool)),
+    ("LowPriorityIO", Some(Shape::Bool)),
+    ("LowPriorityBackgroundIO", Some(Shape::Bool)),
+    ("MaterializeDatalessFiles", Some(Shape::Bool)),
+    ("LaunchOnlyOnce", Some(Shape::Bool)),
+    ("MachServices", Some(Shape::Dict)),
+    ("Sockets", Some(Shape::Dict)),
+    ("LaunchEvents", Some(Shape::Dict)),
+    ("SessionCreate", Some(Shape::Bool)),
+    ("LegacyTimers", Some(Shape::Bool)),
+    ("AssociatedBundleIdentifiers", Some(Shape::StrOrStrings)),
+    ("HopefullyExitsFirst", Some(Shape::Bool)),
+    ("HopefullyExitsLast", Some(Shape::Bool)),
+    ("ServiceDescription", Some(Shape::Str)),
+    // In Apple's own jobs, not in the manual page.
+    ("POSIXSpawnType", None),
+    ("BeginTransactionAtShutdown", None),
+    ("PreventsSleep", None),
+    ("JetsamProperties", None),
+    ("EnableTransactionsOnSleep", None),
+];
+
+/// The conditions of a KeepAlive dictionary (launchd.plist(5); NetworkState is no
+/// longer acted on but still accepted).
+const KEEP_ALIVE_CONDITIONS: &[(&str, Shape)] = &[
+    ("SuccessfulExit", Shape::Bool),
+    ("Crashed", Shape::Bool),
+    ("NetworkState", Shape::Bool),
+    ("PathState", Shape::BoolDict),
+    ("OtherJobEnabled", Shape::BoolDict),
+    ("OtherJobActive", Shape::BoolDict),
+    ("AfterInitialDemand", Shape::BoolOrDict),
+];
+
+/// The fields of a StartCalendarInterval entry and their ranges (Weekday 0 and 7 are
+/// both Sunday).
+const CALENDAR_FIELDS: &[(&str, i64, i64)] = &[
+    ("Minute", 0, 59),
+    ("Hour", 0, 23),
+    ("Day", 1, 31),
+    ("Weekday", 0, 7),
+    ("Month", 1, 12),
+];
+
+/// The known name that `name` is probably a misspelling of: the same but for case, cut
+/// short (`Crash`), or a letter or two away (two only in names long enough that two
+/// typos still leave them unmistakable). An unknown name near none of them is someone
+/// else's key and is left alone.
+fn near_miss<'k>(name: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        if k == name {
+            return None;
+        }
+        let cut_short =
+            name.len() >= 5 && k.len() > name.len() && k[..name.len()].eq_ignore_ascii_case(name);
+        let distance = if k.eq_ignore_ascii_case(name) || cut_short {
+            0
+        } else {
+            strsim::damerau_levenshtein(k, name)
+        };
+        let allowed = if k.len() >= 10 { 2 } else { 1 };
+        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, k));
+        }
+    }
+    best.map(|(_, k)| k)
 }
 
 fn known_names(list: &[Listed]) -> String {
@@ -1410,6 +1713,121 @@ mod tests {
             text.contains("ThrottleInterval must be an <integer>"),
             "{text}"
         );
+    }
+
+    /// launchd ignores a key it does not know or whose value has the wrong type, so the
+    /// job silently lacks what the key says: each such key is an error naming the fix.
+    #[test]
+    fn misspelled_and_mistyped_keys_are_found() {
+        let args = "<key>ProgramArguments</key><array><string>/usr/local/bin/x</string></array>";
+        let cases = [
+            (
+                "<key>StartInterval</key><string>60</string>",
+                "StartInterval must be an <integer>, not a <string>",
+                "<integer>10</integer>",
+            ),
+            (
+                "<key>Keepalive</key><true/>",
+                "launchd knows no key \"Keepalive\"",
+                "spell it KeepAlive",
+            ),
+            (
+                "<key>StartCalenderInterval</key><dict><key>Hour</key><integer>3</integer></dict>",
+                "no key \"StartCalenderInterval\"",
+                "spell it StartCalendarInterval",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>Crash</key><true/></dict>",
+                "KeepAlive has no condition \"Crash\"",
+                "spell it Crashed",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>SuccesfulExit</key><false/></dict>",
+                "KeepAlive has no condition \"SuccesfulExit\"",
+                "spell it SuccessfulExit",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>PathState</key><true/></dict>",
+                "KeepAlive's PathState must be a <dict> of <true/> and <false/>",
+                "<key>/path</key>",
+            ),
+            (
+                "<key>StartCalendarInterval</key><dict><key>Minutes</key><integer>20</integer></dict>",
+                "StartCalendarInterval has no field \"Minutes\"",
+                "spell it Minute",
+            ),
+            (
+                "<key>StartCalendarInterval</key><array><dict><key>Hour</key><integer>24</integer></dict></array>",
+                "Hour must be an <integer> from 0 to 23, not 24",
+                "<integer>0</integer>",
+            ),
+            (
+                "<key>StartCalendarInterval</key><dict><key>Weekday</key><string>1</string></dict>",
+                "Weekday must be an <integer> from 0 to 7, not a <string>",
+                "leave the field out",
+            ),
+            (
+                "<key>EnvironmentVariables</key><dict><key>N</key><integer>1</integer></dict>",
+                "EnvironmentVariables must be a <dict> of <string>s, not a <dict>",
+                "<string>value</string>",
+            ),
+            (
+                "<key>UserName</key><array><string>root</string></array>",
+                "UserName must be a <string>, not an <array>",
+                "<string>...</string>",
+            ),
+        ];
+        for (body, message, fix) in cases {
+            let r = check(&format!("{args}{body}"));
+            assert_eq!(kinds(&r), [Kind::Key], "{body}: {}", r.render());
+            assert!(
+                r.problems[0].message.contains(message),
+                "{body}: {}",
+                r.render()
+            );
+            assert!(r.problems[0].fix.contains(fix), "{body}: {}", r.render());
+            assert!(r.problems[0].line.is_some(), "{body}: {}", r.render());
+        }
+    }
+
+    /// Keys Apple's own jobs use, every documented shape of a value, and keys of the
+    /// author's own that resemble no launchd key: none of them is a finding.
+    #[test]
+    fn documented_keys_and_others_own_keys_are_not_misspellings() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/sbin/x</string></array>\
+             <key>POSIXSpawnType</key><string>Interactive</string>\
+             <key>EnablePressuredExit</key><false/>\
+             <key>BeginTransactionAtShutdown</key><true/>\
+             <key>PreventsSleep</key><true/>\
+             <key>AssociatedBundleIdentifiers</key><string>io.macadmins.Outset</string>\
+             <key>LimitLoadToSessionType</key><array><string>Aqua</string><string>Background</string></array>\
+             <key>Umask</key><string>022</string><key>Nice</key><integer>5</integer>\
+             <key>HardResourceLimits</key><dict><key>NumberOfFiles</key><integer>4096</integer></dict>\
+             <key>StartCalendarInterval</key><array><dict><key>Weekday</key><integer>7</integer>\
+             <key>Hour</key><integer>3</integer></dict><dict><key>Minute</key><integer>0</integer></dict></array>\
+             <key>KeepAlive</key><dict><key>OtherJobEnabled</key><dict><key>com.x</key><true/></dict>\
+             <key>AfterInitialDemand</key><true/></dict>\
+             <key>ServiceDescription</key><string>x</string><key>Debug</key><false/>\
+             <key>OurOwnSetting</key><string>kept by the author's tooling</string>",
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// A KeepAlive condition launchd does not know does not make a master's job one
+    /// started on demand: it is still not started at load.
+    #[test]
+    fn a_misspelled_condition_does_not_make_a_master_job_on_demand() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+             <string>-c</string><string>/etc/postfix-in</string></array>\
+             <key>KeepAlive</key><dict><key>Crash</key><true/></dict>",
+        );
+        assert_eq!(kinds(&r), [Kind::Key, Kind::NotKeptAlive], "{}", r.render());
     }
 
     #[test]
