@@ -25,6 +25,13 @@ use super::strict;
 use crate::postfix::Version;
 use crate::postfix::postmulti::Listed;
 
+/// The fix for every command that does not keep the master in the foreground.
+const RUN_IN_FOREGROUND: &str = "run the master in the foreground: ProgramArguments = \
+     [<daemon_directory>/master, -c, <config_directory>] (what `instancectl plist NAME` writes)";
+
+/// `postfix start-fg` exists since Postfix 3.3 (macOS ships 3.2).
+const START_FG_SINCE: Version = Version(3, 3, 0);
+
 /// What kind of problem, printed as `error[KIND]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -281,6 +288,8 @@ struct Job<'a> {
     ctx: &'a Context,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// The command puts the master in the background, so KeepAlive is no cure.
+    daemonizes: bool,
 }
 
 /// What the lint found in a job's keys and command.
@@ -303,6 +312,7 @@ impl<'a> Job<'a> {
             ctx,
             problems: Vec::new(),
             warnings: Vec::new(),
+            daemonizes: false,
         }
     }
 
@@ -517,11 +527,18 @@ impl<'a> Job<'a> {
         };
         let on_demand = self.on_demand_trigger().is_some();
         let always_kept_alive = self.d.get("KeepAlive") == Some(&Value::Boolean(true));
+        // Any KeepAlive (also one written without a value, as in seed 002) means the
+        // author wants launchd to start the job again when it exits.
+        let restarted = matches!(
+            self.d.get("KeepAlive"),
+            Some(Value::Boolean(true) | Value::Dictionary(_))
+        ) || self.valueless("KeepAlive");
         let mut starts_master = false;
         for finding in analyze(argv) {
+            self.daemonizes |= matches!(finding, Finding::Daemonizes(_));
             match finding {
                 Finding::StartsMaster => starts_master = true,
-                Finding::Daemonizes(why) => self.push(
+                Finding::Daemonizes(why) if restarted => self.push(
                     Kind::Daemonizes,
                     Some(key),
                     format!(
@@ -529,10 +546,21 @@ impl<'a> Job<'a> {
                          ended and, with KeepAlive, starts it again every ThrottleInterval \
                          into \"the Postfix mail system is already running\""
                     ),
-                    "run the master in the foreground: ProgramArguments = \
-                     [<daemon_directory>/master, -c, <config_directory>] (what `instancectl \
-                     plist NAME` writes)",
+                    RUN_IN_FOREGROUND,
                 ),
+                // Without KeepAlive it works as a starter at boot: the master runs in a
+                // session of its own, which launchd leaves alone when the job exits.
+                Finding::Daemonizes(why) => self.warn(
+                    Kind::Daemonizes,
+                    Some(key),
+                    format!(
+                        "{why}: the master keeps running, but not as launchd's job (launchd \
+                         sees the job exit at once): a master that dies stays down, and \
+                         `launchctl bootout` or `kickstart -k` do not stop it"
+                    ),
+                    RUN_IN_FOREGROUND,
+                ),
+                Finding::StartFg(how) => self.start_fg(key, &how),
                 Finding::Refused(why, fix) => {
                     self.push(Kind::WrongCommand, Some(key), why, fix);
                 }
@@ -591,6 +619,54 @@ impl<'a> Job<'a> {
             }
         }
         starts_master
+    }
+
+    /// `postfix start-fg` runs the master in the foreground (Postfix 3.3 and later), but
+    /// postfix-script refuses it as soon as the primary main.cf sets
+    /// multi_instance_directories: on a host with secondary instances, and always under
+    /// postmulti. On a single-instance host it works until postmulti is set up.
+    fn start_fg(&mut self, key: &str, how: &str) {
+        let refusal = "(\"start-fg does not support multi_instance_directories\")";
+        if let Some(have) = self.ctx.version
+            && have < START_FG_SINCE
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} exists since Postfix {START_FG_SINCE}, and this host has Postfix \
+                     {have}: the job exits at once"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        } else if how.starts_with("postmulti")
+            || self
+                .ctx
+                .instances
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|l| !l.is_primary()))
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} is refused whenever multi_instance_directories is set {refusal}, \
+                     so it cannot run an instance of a multi-instance host"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        } else {
+            self.warn(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} keeps the master in the foreground only while the primary \
+                     main.cf sets no multi_instance_directories: after `postmulti -e init` \
+                     postfix-script refuses it {refusal} and the job exits at once"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        }
     }
 
     fn instance_name(&mut self, key: &str, name: &str) {
@@ -706,6 +782,7 @@ impl<'a> Job<'a> {
         }
         if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
             && !self.valueless("KeepAlive")
+            && !self.daemonizes
         {
             self.warn(
                 Kind::NotKeptAlive,
@@ -1138,6 +1215,8 @@ pub enum Finding {
     StartsMaster,
     /// It cannot run a master under launchd; message and fix.
     Refused(String, String),
+    /// `postfix start-fg` (how it was called): whether it works depends on the host.
+    StartFg(String),
     /// A Postfix command that does its work and exits (`postfix reload`); what it is.
     Exits(String),
     /// `master -e N`.
@@ -1254,14 +1333,7 @@ fn analyze_postfix(args: &[String], how: &str) -> Vec<Finding> {
         ]),
         Some("start-fg") => out.extend([
             Finding::StartsMaster,
-            Finding::Refused(
-                format!(
-                    "{how} start-fg is refused whenever multi_instance_directories is set \
-                 (\"start-fg does not support multi_instance_directories\"), so it cannot \
-                 run a secondary instance"
-                ),
-                "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
-            ),
+            Finding::StartFg(format!("{how} start-fg")),
         ]),
         Some(verb) => out.push(Finding::Exits(format!("{how} {verb}"))),
         None => {}
@@ -1828,6 +1900,86 @@ mod tests {
              <key>KeepAlive</key><dict><key>Crash</key><true/></dict>",
         );
         assert_eq!(kinds(&r), [Kind::Key, Kind::NotKeptAlive], "{}", r.render());
+    }
+
+    /// `postfix start` daemonizes: with KeepAlive that is a restart loop (an error);
+    /// without, the job works as a starter at boot whose master launchd does not
+    /// supervise (a warning).
+    #[test]
+    fn a_daemonizing_starter_is_an_error_only_when_launchd_restarts_it() {
+        let args = "<key>ProgramArguments</key><array><string>/usr/sbin/postfix</string>\
+                    <string>start</string></array>";
+        for starter in [
+            "<key>RunAtLoad</key><true/>",
+            "<key>RunAtLoad</key><true/><key>LaunchOnlyOnce</key><true/>",
+            "<key>RunAtLoad</key><true/><key>KeepAlive</key><false/>",
+        ] {
+            let r = check(&format!("{args}{starter}"));
+            assert!(r.problems.is_empty(), "{starter}: {}", r.render());
+            assert_eq!(r.warnings.len(), 1, "{starter}: {}", r.render());
+            assert_eq!(r.warnings[0].kind, Kind::Daemonizes);
+            assert!(
+                r.render().contains("not as launchd's job"),
+                "{}",
+                r.render()
+            );
+        }
+        for restarted in [
+            "<key>KeepAlive</key><true/>",
+            "<key>RunAtLoad</key><true/><key>KeepAlive</key><dict>\
+             <key>SuccessfulExit</key><true/></dict>",
+        ] {
+            let r = check(&format!("{args}{restarted}"));
+            assert_eq!(kinds(&r), [Kind::Daemonizes], "{restarted}: {}", r.render());
+        }
+    }
+
+    /// `postfix start-fg` works on a single-instance host with Postfix 3.3 or later, and
+    /// is refused on a multi-instance host, under postmulti, and before 3.3.
+    #[test]
+    fn start_fg_is_judged_by_the_host() {
+        let job = |argv: &str| {
+            plist(&format!(
+                "<key>ProgramArguments</key><array>{argv}</array><key>KeepAlive</key><true/>"
+            ))
+        };
+        let start_fg = job("<string>/usr/sbin/postfix</string><string>start-fg</string>");
+        let name = Path::new("x.plist");
+        let r = check_bytes(&start_fg, name, &Context::default());
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert!(r.render().contains("postmulti -e init"), "{}", r.render());
+
+        let multi = Context {
+            instances: Some(vec![listed("postfix-out")]),
+            ..Context::default()
+        };
+        let r = check_bytes(&start_fg, name, &multi);
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render().contains("cannot run an instance"),
+            "{}",
+            r.render()
+        );
+
+        let apple = Context {
+            version: Some(Version(3, 2, 2)),
+            ..Context::default()
+        };
+        let r = check_bytes(&start_fg, name, &apple);
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render().contains("exists since Postfix 3.3.0"),
+            "{}",
+            r.render()
+        );
+
+        let postmulti = job(
+            "<string>/usr/sbin/postmulti</string><string>-i</string><string>postfix-out</string>\
+             <string>-p</string><string>start-fg</string>",
+        );
+        let r = check_bytes(&postmulti, name, &Context::default());
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
     }
 
     #[test]
