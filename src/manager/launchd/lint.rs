@@ -171,6 +171,7 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
         report
             .problems
             .extend(ownership(path, meta.uid(), meta.mode()));
+        report.problems.extend(same_label_elsewhere(path, &bytes));
         if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
             report.notes.push(format!(
                 "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
@@ -179,6 +180,25 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
                 meta.gid()
             ));
         }
+    } else if let Some(agents) = agents_dir(path) {
+        // A LaunchAgent is loaded by its user: launchd wants it owned by that user (the
+        // owner of the LaunchAgents directory) or by root, and written by no one else.
+        let dir_owner = std::fs::metadata(&agents).map(|m| m.uid()).ok();
+        if meta.uid() != 0 && Some(meta.uid()) != dir_owner {
+            report.problems.push(Problem {
+                kind: Kind::Ownership,
+                line: None,
+                message: format!(
+                    "owned by uid {}, neither root nor the owner of {}: launchd refuses it \
+                     (\"bad ownership/permissions\")",
+                    meta.uid(),
+                    agents.display()
+                ),
+                fix: format!("chown {} {}", dir_owner.unwrap_or(0), path.display()),
+            });
+        }
+        report.problems.extend(write_bits(path, meta.mode()));
+        report.problems.extend(same_label_elsewhere(path, &bytes));
     } else {
         report.notes.push(format!(
             "not installed in {}, so its owner, its mode and the instances it names were \
@@ -223,23 +243,70 @@ pub fn ownership(path: &Path, uid: u32, mode: u32) -> Vec<Problem> {
             fix: format!("chown root:wheel {file}"),
         });
     }
-    if mode & 0o022 != 0 {
-        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
-            (true, true) => "group and others",
-            (true, false) => "group",
-            _ => "others",
-        };
-        problems.push(Problem {
-            kind: Kind::Ownership,
-            line: None,
-            message: format!(
-                "mode {:04o} lets {who} write it: launchd refuses it (\"bad ownership/permissions\")",
-                mode & 0o7777
-            ),
-            fix: format!("chmod 644 {file}"),
-        });
-    }
+    problems.extend(write_bits(path, mode));
     problems
+}
+
+/// launchd refuses a job file that group or others may write, LaunchDaemon or
+/// LaunchAgent alike.
+fn write_bits(path: &Path, mode: u32) -> Option<Problem> {
+    if mode & 0o022 == 0 {
+        return None;
+    }
+    let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (true, true) => "group and others",
+        (true, false) => "group",
+        _ => "others",
+    };
+    Some(Problem {
+        kind: Kind::Ownership,
+        line: None,
+        message: format!(
+            "mode {:04o} lets {who} write it: launchd refuses it (\"bad ownership/permissions\")",
+            mode & 0o7777
+        ),
+        fix: format!("chmod 644 {}", path.display()),
+    })
+}
+
+/// The LaunchAgents directory the file is in, if it is in one.
+fn agents_dir(path: &Path) -> Option<PathBuf> {
+    let parent = path.canonicalize().ok()?.parent()?.to_path_buf();
+    (parent.file_name()? == "LaunchAgents").then_some(parent)
+}
+
+/// Another plist beside this one with the same Label: launchd loads one job per label,
+/// so whichever is bootstrapped second is refused ("service already loaded"), at boot
+/// too.
+fn same_label_elsewhere(path: &Path, bytes: &[u8]) -> Option<Problem> {
+    let label_of = |bytes: &[u8]| {
+        strict::parse(bytes)
+            .dict()
+            .and_then(|d| d.get("Label"))
+            .and_then(Value::as_string)
+            .map(str::to_string)
+    };
+    let label = label_of(bytes)?;
+    let this = path.canonicalize().ok()?;
+    let mut others: Vec<PathBuf> = std::fs::read_dir(this.parent()?)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "plist") && *p != this)
+        .filter(|p| std::fs::read(p).ok().and_then(|b| label_of(&b)).as_ref() == Some(&label))
+        .collect();
+    others.sort();
+    let first = others.first()?;
+    Some(Problem {
+        kind: Kind::Label,
+        line: None,
+        message: format!(
+            "{} has the Label {label} too: launchd loads one job per label, so the second \
+             to be bootstrapped is refused (\"service already loaded\"), at boot as well",
+            first.display()
+        ),
+        fix: "give each job its own Label (and name the file after it), or remove the copy".into(),
+    })
 }
 
 /// Checks a plist's contents; `path` names it in messages and gives the expected label.
@@ -256,12 +323,14 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
         })
         .collect();
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     match parsed.value.as_ref() {
         None => {}
         Some(Value::Dictionary(d)) => {
             let job = Job::new(d, &parsed, path, ctx).check();
             problems.extend(job.problems);
             warnings = job.warnings;
+            notes = job.notes;
         }
         Some(_) => problems.push(Problem {
             kind: Kind::Syntax,
@@ -277,7 +346,7 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
         path: path.to_path_buf(),
         problems,
         warnings,
-        notes: Vec::new(),
+        notes,
     }
 }
 
@@ -288,6 +357,7 @@ struct Job<'a> {
     ctx: &'a Context,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    notes: Vec<String>,
     /// The command puts the master in the background, so KeepAlive is no cure.
     daemonizes: bool,
 }
@@ -296,6 +366,7 @@ struct Job<'a> {
 struct Findings {
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    notes: Vec<String>,
 }
 
 impl<'a> Job<'a> {
@@ -312,6 +383,7 @@ impl<'a> Job<'a> {
             ctx,
             problems: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
             daemonizes: false,
         }
     }
@@ -400,6 +472,7 @@ impl<'a> Job<'a> {
         Findings {
             problems: self.problems,
             warnings: self.warnings,
+            notes: self.notes,
         }
     }
 
@@ -425,18 +498,14 @@ impl<'a> Job<'a> {
             .unwrap_or_default();
         let stem = stem.strip_suffix(".plist").unwrap_or(&stem).to_string();
         // A convention, not a rule of launchd's: Apple's own ssh.plist has the label
-        // com.openssh.sshd and loads.
+        // com.openssh.sshd and loads. Two files with one label are the breakage; that
+        // is checked among the installed files (`check_file`).
         if stem != label {
-            self.warn(
-                Kind::Label,
-                Some("Label"),
-                format!(
-                    "Label {label} differs from the file name {stem}.plist; launchd's \
-                     convention (and every admin's `launchctl print system/LABEL`) expects \
-                     them to match"
-                ),
-                format!("name the file {label}.plist, or change Label to {stem}"),
-            );
+            let file = self.path.file_name().unwrap_or_default().to_string_lossy();
+            self.notes.push(format!(
+                "the job's Label is {label} and the file is {file}: launchd knows the job by \
+                 its Label (`launchctl print system/{label}`), not by the file's name"
+            ));
         }
     }
 
@@ -1519,7 +1588,15 @@ mod tests {
         // Its label matches this file name, so nothing else is wrong.
         assert_eq!(report.problems.len(), 5, "{text}");
         let elsewhere = check_bytes(SEED, Path::new("seed-002-launchdaemon.plist"), &ctx);
-        assert!(elsewhere.warnings.iter().any(|w| w.kind == Kind::Label));
+        assert!(elsewhere.problems.iter().all(|p| p.kind != Kind::Label));
+        assert!(
+            elsewhere
+                .notes
+                .iter()
+                .any(|n| n.contains("Label is org.postfix.in")),
+            "{}",
+            elsewhere.render()
+        );
     }
 
     /// `SEVERITY[KIND]@LINE` of every finding, in the notation of tests/data/plists/EXPECTED.
@@ -1980,6 +2057,107 @@ mod tests {
         );
         let r = check_bytes(&postmulti, name, &Context::default());
         assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+    }
+
+    /// A Label that differs from the file name loads (Apple's ssh.plist, tftp.plist):
+    /// only a note. Two installed files with one Label are the real breakage.
+    #[test]
+    fn one_label_in_two_installed_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemons = dir.path().join("LaunchDaemons");
+        std::fs::create_dir(&daemons).unwrap();
+        let job = |label: &str| {
+            plist_with_label(
+                label,
+                "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+                 <string>-c</string><string>/etc/postfix-out</string></array>\
+                 <key>KeepAlive</key><true/>",
+            )
+        };
+        let out = daemons.join("org.postfix.postfix-out.plist");
+        std::fs::write(&out, job("org.postfix.postfix-out")).unwrap();
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let ctx = Context {
+            daemons_dir: daemons.clone(),
+            ..Context::default()
+        };
+        let alone = check_file(&out, &ctx).unwrap();
+        assert!(alone.problems.is_empty(), "{}", alone.render());
+
+        // The copy made for a second instance, its Label left unchanged.
+        let copy = daemons.join("org.postfix.postfix-in.plist");
+        std::fs::write(&copy, job("org.postfix.postfix-out")).unwrap();
+        let report = check_file(&copy, &ctx).unwrap();
+        let labels: Vec<&Problem> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == Kind::Label)
+            .collect();
+        assert_eq!(labels.len(), 1, "{}", report.render());
+        assert!(
+            labels[0]
+                .message
+                .contains("org.postfix.postfix-out.plist has the Label")
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("the file is org.postfix.postfix-in.plist"))
+        );
+        // The mismatch alone, outside any daemons directory: a note, no finding.
+        let r = check_bytes(
+            &job("com.openssh.sshd"),
+            Path::new("ssh.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+        assert_eq!(r.notes.len(), 1, "{}", r.render());
+    }
+
+    /// A LaunchAgent is refused when others may write it or when it belongs to neither
+    /// root nor the user whose LaunchAgents directory holds it.
+    #[test]
+    fn launch_agents_owner_and_mode() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let agents = dir.path().join("LaunchAgents");
+        std::fs::create_dir(&agents).unwrap();
+        std::os::unix::fs::chown(&agents, Some(501), Some(20)).unwrap();
+        let path = agents.join("x.plist");
+        std::fs::write(
+            &path,
+            plist("<key>ProgramArguments</key><array><string>/bin/x</string></array>"),
+        )
+        .unwrap();
+        let ctx = Context::default();
+        let set = |uid: u32, mode: u32| {
+            std::os::unix::fs::chown(&path, Some(uid), Some(20)).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
+            check_file(&path, &ctx).unwrap()
+        };
+        for (uid, mode) in [(501, 0o644), (0, 0o644), (501, 0o600)] {
+            let r = set(uid, mode);
+            assert!(r.problems.is_empty(), "{uid} {mode:o}: {}", r.render());
+        }
+        let r = set(501, 0o666);
+        assert_eq!(kinds(&r), [Kind::Ownership], "{}", r.render());
+        assert!(r.render().contains("lets group and others write it"));
+        let r = set(502, 0o644);
+        assert_eq!(kinds(&r), [Kind::Ownership], "{}", r.render());
+        assert!(
+            r.render().contains("neither root nor the owner"),
+            "{}",
+            r.render()
+        );
     }
 
     #[test]
