@@ -442,7 +442,10 @@ impl<'a> Job<'a> {
         self.label();
         self.keys();
         let runs_master = match self.argv() {
-            Some(argv) => self.command(&argv),
+            Some(argv) => {
+                self.spawn(&argv);
+                self.command(&argv)
+            }
             None => false,
         };
         self.disabled();
@@ -584,6 +587,81 @@ impl<'a> Job<'a> {
                 // Judge what the author meant to run; the mismatch is reported above.
                 Some(args)
             }
+        }
+    }
+
+    /// What launchd hands to posix_spawn: the executable (Program, or else the first
+    /// of ProgramArguments) and the arguments, each as written. There is no shell, so a
+    /// command line in one string, a `~`, or quotes around an argument do not mean what
+    /// they mean to a shell.
+    fn spawn(&mut self, argv: &[String]) {
+        let (key, executable) = match self.d.get("Program").and_then(Value::as_string) {
+            Some(program) => ("Program", program.to_string()),
+            None => ("ProgramArguments", argv[0].clone()),
+        };
+        let globbing = self.d.get("EnableGlobbing") == Some(&Value::Boolean(true));
+        if executable.starts_with('~') && !globbing {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{executable}: launchd starts the job without a shell, so ~ is not \
+                     expanded and the job fails to spawn (\"No such file or directory\")"
+                ),
+                "write the full path (/Users/NAME/... or /var/root/...)",
+            );
+        }
+        if let Some((path, rest)) = executable.split_once(char::is_whitespace)
+            && path.starts_with('/')
+            && rest.trim_start().starts_with('-')
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{key} holds the command line {executable:?}, but launchd executes the \
+                     whole string as one file name, which does not exist: the job fails to \
+                     spawn"
+                ),
+                format!(
+                    "give each word its own <string> in ProgramArguments: [{path}, {}]",
+                    rest.split_whitespace().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        // A shell or an interpreter reads quotes in its script argument itself.
+        if matches!(
+            basename(&executable),
+            "sh" | "bash" | "zsh" | "dash" | "ksh" | "csh" | "tcsh" | "fish" | "env"
+        ) || basename(&executable).starts_with("python")
+            || matches!(
+                basename(&executable),
+                "perl" | "ruby" | "node" | "osascript"
+            )
+        {
+            return;
+        }
+        let quoted = |a: &str| {
+            let wrapped = |q: char| a.len() >= 2 && a.starts_with(q) && a.ends_with(q);
+            let value_quoted = |q: char| a.contains(&format!("={q}")) && a.ends_with(q);
+            wrapped('"') || wrapped('\'') || value_quoted('"') || value_quoted('\'')
+        };
+        let suspicious: Vec<&String> = argv[1..]
+            .iter()
+            .filter(|a| quoted(a) || a.starts_with(char::is_whitespace))
+            .collect();
+        if let Some(first) = suspicious.first() {
+            self.warn(
+                Kind::WrongCommand,
+                Some("ProgramArguments"),
+                format!(
+                    "the argument {first:?} reaches the program with its quotes or spaces: \
+                     launchd passes each <string> as it is written, without a shell to \
+                     remove them"
+                ),
+                "write the argument without the shell's quoting, e.g. \
+                 <string>--flagfile=/path/with spaces</string>",
+            );
         }
     }
 
@@ -2158,6 +2236,53 @@ mod tests {
             "{}",
             r.render()
         );
+    }
+
+    /// launchd runs no shell: a command line in Program, a `~`, and quotes around an
+    /// argument (osquery#2161: `--flagfile="..."` silently not read) are taken literally.
+    #[test]
+    fn what_a_shell_would_do_launchd_does_not() {
+        let r = check(
+            "<key>Program</key><string>/usr/local/bin/osqueryd --flagfile=/var/osquery/osquery.flags</string>",
+        );
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render()
+                .contains("[/usr/local/bin/osqueryd, --flagfile=/var/osquery/osquery.flags]"),
+            "{}",
+            r.render()
+        );
+        let r = check("<key>ProgramArguments</key><array><string>~/bin/sync.sh</string></array>");
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(r.render().contains("~ is not expanded"), "{}", r.render());
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/local/bin/osqueryd</string>\
+             <string> --flagfile=\"/private/var/osquery/osquery.flags\"</string></array>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert!(
+            r.render().contains("with its quotes or spaces"),
+            "{}",
+            r.render()
+        );
+        // What works: a path with spaces, a shell's own quoting, globbing on old releases.
+        for fine in [
+            "<key>Program</key><string>/Applications/Some App.app/Contents/MacOS/Some App</string>",
+            "<key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string>\
+             <string>exec \"/usr/local/bin/x\" --y='z'</string></array>",
+            "<key>ProgramArguments</key><array><string>~/bin/x</string></array>\
+             <key>EnableGlobbing</key><true/>",
+            "<key>ProgramArguments</key><array><string>/usr/bin/x</string>\
+             <string>--title=It's</string><string>a\"b</string></array>",
+        ] {
+            let r = check(fine);
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty(),
+                "{fine}: {}",
+                r.render()
+            );
+        }
     }
 
     #[test]
