@@ -426,11 +426,15 @@ impl<'a> Job<'a> {
         match self.d.get(key) {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
+            Some(other) => {
                 self.push(
                     Kind::Key,
                     Some(key),
-                    format!("{key} must be a <string>"),
+                    format!(
+                        "{key} must be a <string>, not {}: launchd ignores a key whose value \
+                         has the wrong type",
+                        value_kind(other)
+                    ),
                     format!("write <key>{key}</key> <string>...</string>"),
                 );
                 None
@@ -851,23 +855,37 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// `-c DIR`: the master reads DIR/main.cf, whether or not postmulti lists DIR (a
+    /// second Postfix kept by hand, as in the nohair-custom plist, runs all the same).
+    /// So only a DIR that is neither an instance postmulti lists nor a directory with a
+    /// main.cf on this host is an error: there the master exits at once.
     fn config_dir(&mut self, key: &str, dir: &str) {
         let Some(list) = &self.ctx.instances else {
             return;
         };
-        let dir_path = Path::new(dir);
-        if !list.iter().any(|l| l.config_directory == dir_path) {
-            let known = known_names(list);
-            self.push(
-                Kind::UnknownInstance,
-                Some(key),
-                format!(
-                    "-c {dir}: no instance postmulti knows uses that configuration \
-                     directory ({known})"
-                ),
-                "point -c at the config_directory of an instance `postmulti -l` lists",
-            );
+        if list
+            .iter()
+            .any(|l| same_directory(&l.config_directory, Path::new(dir)))
+        {
+            return;
         }
+        let known = known_names(list);
+        if Path::new(dir).join("main.cf").is_file() {
+            self.notes.push(format!(
+                "-c {dir} is not an instance `postmulti -l` lists ({known}): the master runs \
+                 it, but instancectl does not manage it"
+            ));
+            return;
+        }
+        self.push(
+            Kind::UnknownInstance,
+            Some(key),
+            format!(
+                "-c {dir}: this host has no main.cf there, and no instance postmulti knows \
+                 uses that configuration directory ({known}): the master exits at once"
+            ),
+            "point -c at the config_directory of an instance `postmulti -l` lists",
+        );
     }
 
     /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
@@ -1321,6 +1339,25 @@ fn near_miss<'k>(name: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k
     best.map(|(_, k)| k)
 }
 
+/// Whether two configuration directories are the same: written with or without a
+/// trailing slash, through macOS's /etc -> /private/etc link, or as links resolved on
+/// this host.
+fn same_directory(a: &Path, b: &Path) -> bool {
+    let plain = |p: &Path| {
+        let text = p.to_string_lossy();
+        let text = text.trim_end_matches('/');
+        let text = text.strip_prefix("/private").unwrap_or(text);
+        PathBuf::from(text)
+    };
+    if plain(a) == plain(b) {
+        return true;
+    }
+    matches!(
+        (a.canonicalize(), b.canonicalize()),
+        (Ok(x), Ok(y)) if x == y
+    )
+}
+
 fn known_names(list: &[Listed]) -> String {
     let names: Vec<&str> = list
         .iter()
@@ -1727,7 +1764,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 26);
+        assert!(listed.len() >= 49);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
@@ -2283,6 +2320,46 @@ mod tests {
                 r.render()
             );
         }
+    }
+
+    /// `master -c DIR` runs whatever main.cf DIR holds: a directory postmulti does not
+    /// list is an error only when it holds no main.cf on this host. macOS writes /etc as
+    /// /private/etc, and a trailing slash is the same directory.
+    #[test]
+    fn a_config_directory_is_judged_by_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let by_hand = dir.path().join("postfix.custom");
+        std::fs::create_dir(&by_hand).unwrap();
+        std::fs::write(by_hand.join("main.cf"), "").unwrap();
+        let job = |config: &str| {
+            plist(&format!(
+                "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+                 <string>-c</string><string>{config}</string></array><key>KeepAlive</key><true/>"
+            ))
+        };
+        let ctx = Context {
+            instances: Some(vec![listed("postfix-out")]),
+            ..Context::default()
+        };
+        let name = Path::new("x.plist");
+        let r = check_bytes(&job(&format!("{}/", by_hand.display())), name, &ctx);
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("instancectl does not manage it"))
+        );
+        for listed_dir in ["/private/etc/postfix-out/", "/etc/postfix-out"] {
+            let r = check_bytes(&job(listed_dir), name, &ctx);
+            assert!(
+                r.problems.is_empty() && r.notes.is_empty(),
+                "{}",
+                r.render()
+            );
+        }
+        let r = check_bytes(&job("/etc/postfix-nowhere"), name, &ctx);
+        assert_eq!(kinds(&r), [Kind::UnknownInstance], "{}", r.render());
+        assert!(r.render().contains("no main.cf there"), "{}", r.render());
     }
 
     #[test]
