@@ -2362,6 +2362,47 @@ mod tests {
         assert!(r.render().contains("no main.cf there"), "{}", r.render());
     }
 
+    /// What `instancectl plist NAME` and `plist --supervisor` write passes the lint with
+    /// no finding at all: the reference copies in plists/ (byte-identical to the
+    /// generator's output, job.rs checks that) and the supervisor job for other paths.
+    #[test]
+    fn the_generators_plists_pass_their_own_lint() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plists");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let name = entry.file_name();
+            let r = check_bytes(&bytes, Path::new(&name), &Context::default());
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty() && r.notes.is_empty(),
+                "{}",
+                r.render()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 3);
+        let naming = super::super::job::JobNaming {
+            label_prefix: "com.example.mail.".into(),
+            log_dir: "/Library/Logs".into(),
+        };
+        let supervisor = super::super::job::DaemonJob::supervisor(
+            Path::new("/opt/local/sbin/instancectl"),
+            "30s",
+            Path::new("/Library/LaunchDaemons"),
+            &naming,
+        );
+        let r = check_bytes(
+            &supervisor.to_xml(),
+            Path::new("com.example.mail.instancectl.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty() && r.notes.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
     #[test]
     fn missing_program_and_label() {
         let r = check_bytes(
