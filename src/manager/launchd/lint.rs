@@ -587,6 +587,23 @@ impl<'a> Job<'a> {
                         "remove Program and let ProgramArguments name the executable: \
                          [<daemon_directory>/master, -c, <config_directory>]",
                     );
+                } else if !same && lost_first_argument(&p, &args[0]) {
+                    // Program given, and ProgramArguments written as if it held only
+                    // the arguments: the first of them becomes argv[0] and is lost.
+                    self.push(
+                        Kind::ProgramMismatch,
+                        Some("ProgramArguments"),
+                        format!(
+                            "ProgramArguments starts with {:?}, but with Program set the \
+                             first element is only argv[0], the program's name: {p} never \
+                             receives {:?} as an argument",
+                            args[0], args[0]
+                        ),
+                        format!(
+                            "put the program's name first: ProgramArguments = [{p}, {}]",
+                            args.join(", ")
+                        ),
+                    );
                 }
                 // Judge what the author meant to run; the mismatch is reported above.
                 Some(args)
@@ -1388,6 +1405,32 @@ fn suggest_name(name: &str) -> Option<String> {
         .unwrap_or(&cleaned)
         .trim_matches('-');
     (!rest.is_empty()).then(|| format!("postfix-{rest}"))
+}
+
+/// Whether `first`, the first of ProgramArguments beside Program, is plainly an argument
+/// rather than a name for the program: an option, or the script an interpreter was
+/// meant to run. (Another program's path there is the wrapper idiom of Apple's
+/// ssh.plist and works.)
+fn lost_first_argument(program: &str, first: &str) -> bool {
+    const INTERPRETERS: [&str; 10] = [
+        "sh",
+        "bash",
+        "zsh",
+        "node",
+        "ruby",
+        "perl",
+        "php",
+        "java",
+        "osascript",
+        "deno",
+    ];
+    const SCRIPTS: [&str; 10] = [
+        ".js", ".mjs", ".py", ".rb", ".pl", ".php", ".sh", ".jar", ".ts", ".scpt",
+    ];
+    let interpreter = basename(program);
+    first.starts_with('-')
+        || ((INTERPRETERS.contains(&interpreter) || interpreter.starts_with("python"))
+            && SCRIPTS.iter().any(|ext| first.ends_with(ext)))
 }
 
 /// What a command line reveals about a job.
@@ -2401,6 +2444,65 @@ mod tests {
             "{}",
             r.render()
         );
+    }
+
+    /// With Program set, ProgramArguments[0] is only argv[0]: a job that lists just the
+    /// arguments there loses the first one (node never sees its script).
+    #[test]
+    fn the_first_argument_lost_to_argv0_is_found() {
+        for (program, args) in [
+            (
+                "/usr/local/bin/node",
+                "<string>/opt/app/server.js</string><string>--port</string><string>80</string>",
+            ),
+            (
+                "/usr/local/bin/osqueryd",
+                "<string>--flagfile=/var/osquery/osquery.flags</string>",
+            ),
+            ("/usr/bin/python3", "<string>sync.py</string>"),
+        ] {
+            let r = check(&format!(
+                "<key>Program</key><string>{program}</string>\
+                 <key>ProgramArguments</key><array>{args}</array>"
+            ));
+            assert_eq!(
+                kinds(&r),
+                [Kind::ProgramMismatch],
+                "{program}: {}",
+                r.render()
+            );
+            assert!(
+                r.render()
+                    .contains(&format!("ProgramArguments = [{program}, ")),
+                "{}",
+                r.render()
+            );
+        }
+        // The working forms: argv[0] as the program's path or name, and a wrapper.
+        for (program, args) in [
+            (
+                "/usr/local/bin/node",
+                "<string>node</string><string>/opt/app/server.js</string>",
+            ),
+            (
+                "/usr/libexec/sshd-keygen-wrapper",
+                "<string>/usr/sbin/sshd</string><string>-i</string>",
+            ),
+            (
+                "/bin/bash",
+                "<string>/bin/sh</string><string>-c</string><string>exec x</string>",
+            ),
+        ] {
+            let r = check(&format!(
+                "<key>Program</key><string>{program}</string>\
+                 <key>ProgramArguments</key><array>{args}</array>"
+            ));
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty(),
+                "{program}: {}",
+                r.render()
+            );
+        }
     }
 
     #[test]
