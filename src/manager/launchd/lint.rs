@@ -1807,7 +1807,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 49);
+        assert!(listed.len() >= 52);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
