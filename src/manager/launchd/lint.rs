@@ -1807,7 +1807,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 52);
+        assert!(listed.len() >= 53);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
@@ -2524,6 +2524,10 @@ mod tests {
         // load, because only the owner and the write bits can make launchd refuse.
         assert!(ownership(p, 0, 0o100644).is_empty());
         assert!(ownership(p, 0, 0o100444).is_empty());
+        // 0600 (brew services before homebrew-services#126) and 0700 (what tailscaled
+        // install-system-daemon writes) load too: no one else can write them.
+        assert!(ownership(p, 0, 0o100600).is_empty());
+        assert!(ownership(p, 0, 0o100700).is_empty());
         let group_writable = ownership(p, 0, 0o100664);
         assert_eq!(group_writable.len(), 1);
         assert!(
