@@ -498,6 +498,17 @@ impl<'a> Job<'a> {
             }
             return;
         };
+        if label.trim().is_empty() {
+            self.push(
+                Kind::Key,
+                Some("Label"),
+                "the Label is empty: launchd refuses the job (\"Invalid or missing service \
+                 identifier\")"
+                    .into(),
+                "name the job, e.g. <string>org.postfix.NAME</string>",
+            );
+            return;
+        }
         let stem = self
             .path
             .file_name()
@@ -2515,6 +2526,13 @@ mod tests {
         let text = r.render();
         assert!(text.contains("no Label"), "{text}");
         assert!(text.contains("nothing to run"), "{text}");
+        let r = check_bytes(
+            &plist_with_label(" ", "<key>Program</key><string>/bin/x</string>"),
+            Path::new("x.plist"),
+            &Context::default(),
+        );
+        assert_eq!(kinds(&r), [Kind::Key], "{}", r.render());
+        assert!(r.render().contains("the Label is empty"), "{}", r.render());
     }
 
     #[test]
