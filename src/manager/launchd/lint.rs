@@ -417,6 +417,16 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// KeepAlive true, or the 10.4 spelling of it, `OnDemand` false, which launchd
+    /// still honours where KeepAlive is not set (Apple's mDNSResponder job used it for
+    /// years): launchd starts the job at load and again whenever it exits.
+    fn always_kept_alive(&self) -> bool {
+        match self.d.get("KeepAlive") {
+            Some(v) => *v == Value::Boolean(true),
+            None => self.d.get("OnDemand") == Some(&Value::Boolean(false)),
+        }
+    }
+
     /// Whether the key was written without a value (already reported as syntax).
     fn valueless(&self, key: &str) -> bool {
         self.parsed.keys_without_value.iter().any(|k| k == key)
@@ -705,13 +715,12 @@ impl<'a> Job<'a> {
             "Program"
         };
         let on_demand = self.on_demand_trigger().is_some();
-        let always_kept_alive = self.d.get("KeepAlive") == Some(&Value::Boolean(true));
+        let always_kept_alive = self.always_kept_alive();
         // Any KeepAlive (also one written without a value, as in seed 002) means the
         // author wants launchd to start the job again when it exits.
-        let restarted = matches!(
-            self.d.get("KeepAlive"),
-            Some(Value::Boolean(true) | Value::Dictionary(_))
-        ) || self.valueless("KeepAlive");
+        let restarted = always_kept_alive
+            || matches!(self.d.get("KeepAlive"), Some(Value::Dictionary(_)))
+            || self.valueless("KeepAlive");
         let mut starts_master = false;
         for finding in analyze(argv) {
             self.daemonizes |= matches!(finding, Finding::Daemonizes(_));
@@ -954,11 +963,9 @@ impl<'a> Job<'a> {
         {
             return;
         }
-        let starts_at_load = match self.d.get("KeepAlive") {
-            Some(Value::Boolean(true)) => true,
-            Some(Value::Dictionary(conditions)) => conditions.contains_key("SuccessfulExit"),
-            _ => false,
-        };
+        let starts_at_load = self.always_kept_alive()
+            || matches!(self.d.get("KeepAlive"), Some(Value::Dictionary(conditions))
+                if conditions.contains_key("SuccessfulExit"));
         // A value of the wrong type is reported by `types`.
         if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
             && !self.valueless("RunAtLoad")
@@ -974,6 +981,7 @@ impl<'a> Job<'a> {
             );
         }
         if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
+            && !self.always_kept_alive()
             && !self.valueless("KeepAlive")
             && !self.daemonizes
         {
@@ -1988,6 +1996,17 @@ mod tests {
                 r.render()
             );
         }
+        // OnDemand false, the 10.4 key, keeps the job alive where KeepAlive is not set.
+        let r = check(&format!("{args}<key>OnDemand</key><false/>"));
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+        let r = check(&format!(
+            "{args}<key>OnDemand</key><false/><key>KeepAlive</key><false/>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
         // Crashed alone needs a first run that crashed: RunAtLoad is still needed.
         let r = check(&format!(
             "{args}<key>KeepAlive</key><dict><key>Crashed</key><true/></dict>"
