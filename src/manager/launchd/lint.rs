@@ -322,14 +322,27 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
             fix: e.fix.clone(),
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Problem> = parsed
+        .duplicates
+        .iter()
+        .map(|d| Problem {
+            kind: Kind::Key,
+            line: Some(d.line),
+            message: format!(
+                "<key>{}</key> is written twice (first on line {}): plutil keeps the last \
+                 value without a word, so the first one does nothing",
+                d.key, d.first
+            ),
+            fix: "keep one of them".into(),
+        })
+        .collect();
     let mut notes = Vec::new();
     match parsed.value.as_ref() {
         None => {}
         Some(Value::Dictionary(d)) => {
             let job = Job::new(d, &parsed, path, ctx).check();
             problems.extend(job.problems);
-            warnings = job.warnings;
+            warnings.extend(job.warnings);
             notes = job.notes;
         }
         Some(_) => problems.push(Problem {
@@ -2533,6 +2546,24 @@ mod tests {
                 r.render()
             );
         }
+    }
+
+    /// A key written twice loads (the last value wins): a warning at the second one.
+    #[test]
+    fn a_repeated_key_is_a_warning() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/bin/x</string></array>\n\
+             <key>RunAtLoad</key><false/>\n<key>RunAtLoad</key><true/>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert_eq!(r.warnings[0].kind, Kind::Key);
+        assert_eq!(r.warnings[0].line, Some(7), "{}", r.render());
+        assert!(
+            r.render().contains("written twice (first on line 6)"),
+            "{}",
+            r.render()
+        );
     }
 
     #[test]

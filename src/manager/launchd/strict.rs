@@ -37,6 +37,20 @@ pub struct Parsed {
     pub key_lines: BTreeMap<String, usize>,
     /// Keys of the top-level dictionary that had no value.
     pub keys_without_value: Vec<String>,
+    /// Keys written twice in one dictionary. CoreFoundation's reader (plutil's) keeps
+    /// the last value without a word, so this is not a syntax error here; the value
+    /// built keeps the last one too.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A key written a second time in the same dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub key: String,
+    /// Where it was written first.
+    pub first: usize,
+    /// Where it was written again.
+    pub line: usize,
 }
 
 impl Parsed {
@@ -680,11 +694,11 @@ impl Builder<'_> {
                     }
                     let value = self.value(false)?;
                     if let Some(first) = seen_lines.get(&key) {
-                        self.error(
-                            tok.line,
-                            format!("<key>{key}</key> appears twice (first on line {first})"),
-                            "keep one of them",
-                        );
+                        self.parsed.duplicates.push(Duplicate {
+                            key: key.clone(),
+                            first: *first,
+                            line: tok.line,
+                        });
                     }
                     seen_lines.insert(key.clone(), tok.line);
                     if top {
@@ -869,10 +883,6 @@ mod tests {
                 "bare '&'",
             ),
             ("<dict><key>A</key><string>x</dict>", "inside <string>"),
-            (
-                "<dict><key>A</key><true/><key>A</key><false/></dict>",
-                "appears twice",
-            ),
             ("<dict></array>", "closes <dict>"),
             ("<dict/><dict/>", "exactly one"),
             ("<dict><key>A</key><true/>", "</plist> closes <dict>"),
@@ -909,6 +919,27 @@ mod tests {
         assert!(!parse(b"").is_valid());
         assert!(!parse(b"<dict/>").is_valid());
         assert!(!parse(b"<plist><dict>").is_valid());
+    }
+
+    /// CoreFoundation keeps the last of two values of a key (CFPropertyList.c,
+    /// parseDictTag: CFDictionarySetValue), so a repeated key is recorded, not refused.
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let text = doc("<dict>\n<key>A</key><true/>\n<key>A</key><false/>\n</dict>");
+        let parsed = parse(text.as_bytes());
+        assert!(parsed.is_valid(), "{:?}", parsed.errors);
+        assert_eq!(
+            parsed.dict().unwrap().get("A"),
+            Some(&Value::Boolean(false))
+        );
+        assert_eq!(
+            parsed.duplicates,
+            [Duplicate {
+                key: "A".into(),
+                first: 5,
+                line: 6
+            }]
+        );
     }
 
     #[test]
