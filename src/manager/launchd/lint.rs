@@ -454,8 +454,8 @@ impl<'a> Job<'a> {
                     Kind::Key,
                     Some(key),
                     format!(
-                        "{key} must be a <string>, not {}: launchd ignores a key whose value \
-                         has the wrong type",
+                        "{key} must be a <string>, not {}: launchd does not use a value of the \
+                         wrong type (it skips the key)",
                         value_kind(other)
                     ),
                     format!("write <key>{key}</key> <string>...</string>"),
@@ -1020,8 +1020,8 @@ impl<'a> Job<'a> {
                     Kind::Key,
                     Some(key),
                     format!(
-                        "{key} must be {}, not {}: launchd ignores a key whose value has \
-                         the wrong type",
+                        "{key} must be {}, not {}: launchd does not use a value of the \
+                         wrong type (it skips the key)",
                         shape.describe(),
                         value_kind(value)
                     ),
