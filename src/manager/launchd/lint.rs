@@ -1839,7 +1839,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 53);
+        assert!(listed.len() >= 55);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
