@@ -1159,19 +1159,31 @@ impl<'a> Job<'a> {
             .and_then(Value::as_string)
             .unwrap_or("LABEL")
             .to_string();
+        // A LaunchAgent's overrides live in its user's GUI domain, a daemon's in system.
+        let agent = self
+            .path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "LaunchAgents");
+        let domain = if agent { "gui/$(id -u)" } else { "system" };
+        let target = format!("{domain}/{label}");
         self.warn(
             Kind::Disabled,
             Some("Disabled"),
             format!(
                 "Disabled is true: launchd loads the job at boot only if an override enables \
-                 it. `launchctl enable system/{label}` (and `launchctl load -w`) writes such an \
+                 it. `launchctl enable {target}` (and `launchctl load -w`) writes such an \
                  override, which wins over this key and outlives reboots and edits of the file; \
-                 `launchctl disable system/{label}` writes the opposite one"
+                 `launchctl disable {target}` writes the opposite one"
             ),
             format!(
-                "see which applies with `launchctl print-disabled system | grep {label}`; to \
-                 keep the job down, remove Disabled and use `launchctl disable \
-                 system/{label}` (or `instancectl disable NAME`)"
+                "see which applies with `launchctl print-disabled {domain} | grep {label}`; to \
+                 keep the job down, remove Disabled and use `launchctl disable {target}`{}",
+                if agent {
+                    ""
+                } else {
+                    " (or `instancectl disable NAME`)"
+                }
             ),
         );
     }
@@ -2564,6 +2576,33 @@ mod tests {
             "{}",
             r.render()
         );
+    }
+
+    /// The Disabled warning names the domain the override lives in: system for a
+    /// daemon, the user's GUI domain for an agent.
+    #[test]
+    fn the_disabled_warning_names_the_right_domain() {
+        let body = "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                    <key>Disabled</key><true/>";
+        let r = check_bytes(
+            &plist(body),
+            Path::new("/Library/LaunchDaemons/x.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.render().contains("launchctl enable system/x"),
+            "{}",
+            r.render()
+        );
+        let r = check_bytes(
+            &plist(body),
+            Path::new("/Users/a/Library/LaunchAgents/x.plist"),
+            &Context::default(),
+        );
+        let text = r.render();
+        assert!(text.contains("launchctl enable gui/$(id -u)/x"), "{text}");
+        assert!(text.contains("print-disabled gui/$(id -u)"), "{text}");
+        assert!(!text.contains("instancectl disable"), "{text}");
     }
 
     #[test]
