@@ -172,6 +172,7 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
             .problems
             .extend(ownership(path, meta.uid(), meta.mode()));
         report.problems.extend(same_label_elsewhere(path, &bytes));
+        report.problems.extend(not_for_the_system_session(&bytes));
         if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
             report.notes.push(format!(
                 "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
@@ -306,6 +307,36 @@ fn same_label_elsewhere(path: &Path, bytes: &[u8]) -> Option<Problem> {
             first.display()
         ),
         fix: "give each job its own Label (and name the file after it), or remove the copy".into(),
+    })
+}
+
+/// A LaunchDaemon is loaded in the System session. One whose LimitLoadToSessionType
+/// names only user sessions (Aqua, Background, LoginWindow, StandardIO: an agent's plist
+/// copied into the daemons directory) is not loaded there; that is why Homebrew's
+/// generated plists, which serve as agents and as daemons (`sudo brew services`), list
+/// System among all five session types.
+fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
+    let parsed = strict::parse(bytes);
+    let sessions: Vec<&str> = match parsed.dict()?.get("LimitLoadToSessionType")? {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_string).collect(),
+        _ => return None,
+    };
+    if sessions.is_empty() || sessions.contains(&"System") {
+        return None;
+    }
+    Some(Problem {
+        kind: Kind::Key,
+        line: parsed.key_lines.get("LimitLoadToSessionType").copied(),
+        message: format!(
+            "LimitLoadToSessionType is {}, but a LaunchDaemon is loaded in the System \
+             session: launchd does not load it there, at boot or by hand (launchctl finds \
+             nothing to load, or answers \"Service cannot load in requested session\")",
+            sessions.join(", ")
+        ),
+        fix: "add System to LimitLoadToSessionType, or remove the key (or install the \
+              plist as a LaunchAgent)"
+            .into(),
     })
 }
 
@@ -2603,6 +2634,58 @@ mod tests {
         assert!(text.contains("launchctl enable gui/$(id -u)/x"), "{text}");
         assert!(text.contains("print-disabled gui/$(id -u)"), "{text}");
         assert!(!text.contains("instancectl disable"), "{text}");
+    }
+
+    /// An agent's plist (LimitLoadToSessionType Aqua) installed as a LaunchDaemon is
+    /// not loaded; Homebrew's list of all five sessions includes System and loads.
+    #[test]
+    fn a_daemon_limited_to_user_sessions_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemons = dir.path().join("LaunchDaemons");
+        std::fs::create_dir(&daemons).unwrap();
+        let ctx = Context {
+            daemons_dir: daemons.clone(),
+            ..Context::default()
+        };
+        let install = |name: &str, sessions: &str| {
+            let path = daemons.join(name);
+            std::fs::write(
+                &path,
+                plist_with_label(
+                    name.trim_end_matches(".plist"),
+                    &format!(
+                        "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                         <key>LimitLoadToSessionType</key>{sessions}"
+                    ),
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+            check_file(&path, &ctx).unwrap()
+        };
+        let r = install("a.plist", "<string>Aqua</string>");
+        assert_eq!(kinds(&r), [Kind::Key], "{}", r.render());
+        assert!(
+            r.render()
+                .contains("Service cannot load in requested session")
+        );
+        let r = install(
+            "b.plist",
+            "<array><string>Aqua</string><string>Background</string><string>LoginWindow</string>\
+             <string>StandardIO</string><string>System</string></array>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // The same agent's plist checked where it belongs is fine.
+        let r = check_bytes(
+            &plist(
+                "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                    <key>LimitLoadToSessionType</key><string>Aqua</string>",
+            ),
+            Path::new("x.plist"),
+            &Context::default(),
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
     }
 
     #[test]
