@@ -2688,6 +2688,25 @@ mod tests {
         assert!(r.problems.is_empty(), "{}", r.render());
     }
 
+    /// MacPorts runs `postfix start` under daemondo, which stays in the foreground and
+    /// watches the daemon for launchd: the job is fine, and not a master job.
+    #[test]
+    fn postfix_under_macports_daemondo_is_fine() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/opt/local/bin/daemondo</string>\
+             <string>--label=postfix</string><string>--start-cmd</string>\
+             <string>/opt/local/sbin/postfix</string><string>start</string><string>;</string>\
+             <string>--stop-cmd</string><string>/opt/local/sbin/postfix</string>\
+             <string>stop</string><string>;</string><string>--pid=none</string></array>\
+             <key>Debug</key><false/><key>Disabled</key><false/><key>KeepAlive</key><true/>",
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
     #[test]
     fn missing_program_and_label() {
         let r = check_bytes(
