@@ -1,20 +1,22 @@
-//! `instancectl plist --check`: what is wrong with a LaunchDaemon plist that runs
-//! Postfix, each problem with its fix.
+//! `instancectl plist --check`: what is wrong with a LaunchDaemon (or LaunchAgent)
+//! plist, above all one that runs Postfix, each problem with its fix.
 //!
 //! It reads the file with the strict reader (so a key without a value is an error, as it
-//! is for launchd) and then judges what the job would do: which program launchd really
-//! executes (Program wins over ProgramArguments[0]), whether that program daemonizes
+//! is for launchd) and then judges what the job would do: whether every key is one
+//! launchd knows, with a value of the shape it takes (launchd silently skips the
+//! others), what launchd really executes (Program wins over ProgramArguments[0], and no
+//! shell splits, expands or unquotes anything), whether that program daemonizes
 //! (`postfix start`, `postmulti -p start`, `master -w`), whether the instance it names is
-//! one postmulti knows, whether the label matches the file name, whether a boot daemon
-//! starts at load and is kept alive, and whether launchd would accept the file's owner
-//! and mode.
+//! one postmulti knows, whether a boot daemon starts at load and is kept alive, and, for
+//! installed files, whether launchd would accept the owner and mode, load the job in
+//! its session, and find its Label unused by another file.
 //!
 //! Only a job that runs a Postfix master is held to the master's rules (started at
 //! load, kept alive, run as root): Apple's newaliases and postfixsetup jobs, one-shot
-//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses.
-//! tests/data/plists holds real plists from Apple, admins and package managers with
-//! the findings each must give, so that a rule that alarms on a working plist fails a
-//! test.
+//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses or
+//! ignores. tests/data/plists holds real plists from Apple, admins, package managers and
+//! third parties with the findings each must give, so that a rule that alarms on a
+//! working plist, or misses a broken one, fails a test.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
