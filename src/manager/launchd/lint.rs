@@ -1409,8 +1409,8 @@ const CALENDAR_FIELDS: &[(&str, i64, i64)] = &[
 ];
 
 /// The known name that `name` is probably a misspelling of: the same but for case, cut
-/// short (`Crash`), or a letter or two away (two only in names long enough that two
-/// typos still leave them unmistakable). An unknown name near none of them is someone
+/// short (`Crash`), or a letter or a few away (more only in names long enough that the
+/// typos still leave them unmistakable: `StandardOutputPath`, `QueueDirectory`). An unknown name near none of them is someone
 /// else's key and is left alone.
 fn near_miss<'k>(name: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
     let mut best: Option<(usize, &str)> = None;
@@ -1425,7 +1425,11 @@ fn near_miss<'k>(name: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k
         } else {
             strsim::damerau_levenshtein(k, name)
         };
-        let allowed = if k.len() >= 10 { 2 } else { 1 };
+        let allowed = match k.len() {
+            ..10 => 1,
+            10..15 => 2,
+            _ => 3,
+        };
         if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, k));
         }
@@ -2125,6 +2129,21 @@ mod tests {
                 "<key>Keepalive</key><true/>",
                 "launchd knows no key \"Keepalive\"",
                 "spell it KeepAlive",
+            ),
+            (
+                "<key>StandardOutputPath</key><string>/tmp/x.log</string>",
+                "no key \"StandardOutputPath\"",
+                "spell it StandardOutPath",
+            ),
+            (
+                "<key>QueueDirectory</key><array><string>/var/spool/x</string></array>",
+                "no key \"QueueDirectory\"",
+                "spell it QueueDirectories",
+            ),
+            (
+                "<key>Username</key><string>_postfix</string>",
+                "no key \"Username\"",
+                "spell it UserName",
             ),
             (
                 "<key>StartCalenderInterval</key><dict><key>Hour</key><integer>3</integer></dict>",
