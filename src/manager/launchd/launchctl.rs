@@ -1458,10 +1458,18 @@ mod tests {
     impl Fake {
         fn new(script: &str) -> Fake {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("launchctl");
-            std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            let text = dir.path().join("launchctl.sh");
+            std::fs::write(&text, format!("#!/bin/sh\n{script}\n")).unwrap();
+            // Written by another process: a file this one has open for writing can be
+            // inherited by a child another test forks at that moment, and executing it
+            // then fails with ETXTBSY ("Text file busy").
+            let installed = std::process::Command::new("install")
+                .args(["-m", "755"])
+                .arg(&text)
+                .arg(dir.path().join("launchctl"))
+                .status()
                 .unwrap();
+            assert!(installed.success());
             Fake { dir }
         }
 
