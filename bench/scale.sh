@@ -453,6 +453,13 @@ native_manager() {
   st="$(inf "time_runs $RUNS instancectl status --json")"
   timed_row "status --json, warm (checks remembered and fresh)" "$st" "$base" 0.03 150
   timed_row "status --json --no-check" "$(inf "time_runs $RUNS instancectl status --json --no-check")" "$base"
+  # Every full check due at once, as after a quiet hour: one round of them runs, the
+  # others show their last result and wait for later runs.
+  local age_checks
+  age_checks='perl -pi -e '"'"'s/"(checked_at|full_checked_at)": (\d+)/"\"$1\": ".($2 - 7200)/ge'"'"' /var/lib/instancectl/health/*.check.json'
+  ins "$age_checks"
+  t="$(inf "time_once instancectl status --json" || true)"
+  timed_row "status --json after every full check came due (one run)" "$t 0 $t $t" "$base" 1.0
   # Every instance healthy, and the check results fresh, again.
   ins "instancectl status >/dev/null" || say "status after the configuration changes is not healthy"
   pl="$(inf "time_runs $RUNS postmulti -l")"

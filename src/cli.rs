@@ -432,9 +432,9 @@ pub struct PlistArgs {
     #[arg(long, default_value = "10s", requires = "supervisor", value_parser = parse_interval)]
     pub interval: String,
 
-    /// Check LaunchDaemon plists and report each problem with its fix; without FILE,
-    /// every plist in the LaunchDaemons directory that runs Postfix. Exits 1 when a
-    /// problem is found.
+    /// Check LaunchDaemon plists and report each problem with its fix; a directory
+    /// stands for every *.plist in it; without FILE, every plist in the LaunchDaemons
+    /// directory that runs Postfix. Exits 1 when a problem is found.
     #[arg(long, value_name = "FILE", num_args = 0..)]
     pub check: Option<Vec<PathBuf>>,
 

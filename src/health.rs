@@ -373,11 +373,14 @@ pub fn gather(
     let postfix = &host.postfix;
     // postfix check is a shell script with a dozen children: run a few at a time, not
     // fifty at once on a mail server.
-    let checks = check::Slots::new(
-        std::thread::available_parallelism()
-            .map(|n| n.get() * 2)
-            .unwrap_or(4),
-    );
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4);
+    let checks = if opts.check.recheck {
+        check::Slots::new(workers)
+    } else {
+        check::Slots::one_round(workers)
+    };
     let checks = &checks;
     let (table, views, observed) = std::thread::scope(|s| {
         let table = s.spawn(ProcessTable::snapshot);

@@ -36,12 +36,13 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// The launchctl subcommand (`print`, `print-disabled`, `bootout`, ...).
+    /// The launchctl subcommand (`print`, `print-disabled`, `bootout`, ...), whether the
+    /// command names `launchctl` or `/bin/launchctl`.
     pub fn subcommand(&self) -> &str {
         let mut words = self.command.split_whitespace();
         words
             .by_ref()
-            .find(|w| *w == "launchctl")
+            .find(|w| *w == "launchctl" || w.ends_with("/launchctl"))
             .and_then(|_| words.next())
             .unwrap_or("")
     }

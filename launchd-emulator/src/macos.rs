@@ -6,9 +6,12 @@
 //! be (`--macos 12`, `--macos 13`, `--macos 10.11`, ...), and every difference it knows of
 //! is decided here, each from recorded output (tests/data/launchctl):
 //!
-//! - `print-disabled`: unindented with `=> true/false` (and a `login item associations`
-//!   block) up to macOS 12; from 13 a blank first line, the block indented by a tab,
+//! - `print-disabled`: unindented with `=> true/false` up to macOS 12 (the system
+//!   domain prints no `login item associations` block after it, recorded on 12.6.5);
+//!   from 13 a blank first line, the block indented by a tab,
 //!   entries by two, `=> disabled/enabled`.
+//! - `print` of a job: from 13 `type = LaunchDaemon` and `job state` lines (neither is
+//!   recorded on 10.10, 10.14/15, 11 or 12).
 //! - `print` of an unknown service: from 13 `Bad request.` comes first.
 //! - `bootout`: from 13 it returns 0 at once while the job shows `SIGTERMed`, and a
 //!   bootstrap of the label in that window fails with 37; older releases return when the

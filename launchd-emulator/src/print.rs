@@ -50,8 +50,11 @@ fn last_exit_line(last: Option<LastExit>) -> String {
     }
 }
 
-/// The block `launchctl print system/LABEL` prints for a loaded job.
-pub fn service(job: &Job) -> String {
+/// The block `launchctl print system/LABEL` prints for a loaded job. The `type` and `job
+/// state` lines are printed from macOS 13 on: the recordings of OS X 10.10, 10.14/15 and
+/// macOS 11/12 have neither (tests/data/launchctl/print-running-yosemite-boxen-104,
+/// print-running-properties-block-mojave-shipit, print-not-running-system-mip-17).
+pub fn service(job: &Job, macos: Macos) -> String {
     let spec = &job.spec;
     let running = job.pid.is_some();
     let mut o = String::new();
@@ -62,7 +65,9 @@ pub fn service(job: &Job) -> String {
     line(0, &format!("system/{} = {{", spec.label));
     line(1, &format!("active count = {}", u8::from(running)));
     line(1, &format!("path = {}", job.path.display()));
-    line(1, "type = LaunchDaemon");
+    if macos.is_13_or_later() {
+        line(1, "type = LaunchDaemon");
+    }
     line(1, &format!("state = {}", job.state_name()));
     line(0, "");
     line(1, &format!("program = {}", spec.program));
@@ -122,10 +127,13 @@ pub fn service(job: &Job) -> String {
     line(1, "}");
     line(0, "");
     line(1, "spawn type = daemon (3)");
-    if running {
-        line(1, "job state = running");
-    } else if job.last_exit.is_some() {
-        line(1, "job state = exited");
+    // `job state` too is only recorded from macOS 13 on.
+    if macos.is_13_or_later() {
+        if running {
+            line(1, "job state = running");
+        } else if job.last_exit.is_some() {
+            line(1, "job state = exited");
+        }
     }
     let mut props = Vec::new();
     if spec.has_keepalive() {
@@ -149,9 +157,10 @@ pub fn service(job: &Job) -> String {
 }
 
 /// `launchctl print-disabled system`: every override, in the layout of the release.
-/// Up to macOS 12: unindented, `=> true`/`=> false`, and a `login item associations`
-/// block after it; from macOS 13: a blank first line, the block indented by a tab and
-/// its entries by two, `=> disabled`/`=> enabled` (tests/data/launchctl has both).
+/// Up to macOS 12: unindented, `=> true`/`=> false`, nothing after it (the system
+/// domain has no `login item associations` block; a user domain's has); from macOS 13:
+/// a blank first line, the block indented by a tab and its entries by two, `=>
+/// disabled`/`=> enabled` (tests/data/launchctl has both).
 pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, macos: Macos) -> String {
     let new = macos.is_13_or_later();
     let (outer, inner) = if new { ("\t", "\t\t") } else { ("", "\t") };
@@ -170,8 +179,5 @@ pub fn disabled<'a>(overrides: impl Iterator<Item = (&'a str, bool)>, macos: Mac
         let _ = writeln!(o, "{inner}\"{label}\" => {word}");
     }
     let _ = writeln!(o, "{outer}}}");
-    if !new {
-        o.push_str("login item associations = {\n}\n");
-    }
     o
 }

@@ -474,7 +474,10 @@ impl Daemon {
     /// `launchctl print system/LABEL`.
     pub fn print(&self, label: &str) -> Result<String, i32> {
         let st = self.lock();
-        st.jobs.get(label).map(print::service).ok_or(ENOSERVICE)
+        st.jobs
+            .get(label)
+            .map(|job| print::service(job, self.cfg.macos))
+            .ok_or(ENOSERVICE)
     }
 
     /// `launchctl print-disabled system`.

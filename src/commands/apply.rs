@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::cli::{ApplyArgs, CreateArgs};
 use crate::error::InputError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host::{Host, Selection};
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
@@ -65,6 +65,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Resul
         return Ok(());
     }
     let total = changes.len();
+    let mut made: Vec<String> = Vec::new();
     for (k, change) in changes.into_iter().enumerate() {
         // Progress: which change of how many this is; create says each of its steps.
         output::text(format_args!("[{}/{total}] ", k + 1));
@@ -95,7 +96,24 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &ApplyArgs) -> Resul
                 error: result.as_ref().err().map(ToString::to_string),
             },
         );
-        result?;
+        match result {
+            Ok(()) => made.push(format!("{kind} {name}")),
+            // What failed was undone, not what came before it: say where apply stopped.
+            Err(e) if !made.is_empty() => {
+                return Err(Error::Context {
+                    context: format!(
+                        "apply stopped at change {} of {total} ({kind} {name}); the {} before \
+                         it stay as made ({}) and the rest were not tried; once the cause is \
+                         fixed, apply the manifest again to finish",
+                        k + 1,
+                        made.len(),
+                        made.join(", ")
+                    ),
+                    source: Box::new(e),
+                });
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

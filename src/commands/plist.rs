@@ -63,6 +63,26 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
     Ok(0)
 }
 
+/// The files named, a directory standing for every `*.plist` in it (sorted), as an
+/// administrator checks /Library/LaunchDaemons as a whole.
+fn with_directories_listed(named: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in named {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut plists: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| crate::error::Error::io(path, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "plist"))
+            .collect();
+        plists.sort();
+        files.extend(plists);
+    }
+    Ok(files)
+}
+
 /// One file's problems, for `--check --json`.
 #[derive(serde::Serialize)]
 struct Checked {
@@ -98,7 +118,7 @@ fn check(config: &LaunchdConfig, files: &[PathBuf], json: bool) -> Result<i32> {
         }
         found
     } else {
-        files.to_vec()
+        with_directories_listed(files)?
     };
     let mut unreadable = Vec::new();
     let mut problems = 0;
@@ -174,4 +194,27 @@ fn postfix_jobs(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_stands_for_its_plists() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.plist", "a.plist", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let single = PathBuf::from("/elsewhere/x.plist");
+        let files = with_directories_listed(&[single.clone(), dir.path().to_path_buf()]).unwrap();
+        assert_eq!(
+            files,
+            vec![
+                single,
+                dir.path().join("a.plist"),
+                dir.path().join("b.plist")
+            ]
+        );
+    }
 }

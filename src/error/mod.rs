@@ -68,7 +68,7 @@ pub enum Error {
     },
 
     /// A multi-step change failed and was undone; `step` names the step that failed.
-    #[error("{step} failed, so everything this run changed was undone.\n{cause}")]
+    #[error("{step} failed, so everything this change did was undone.\n{cause}")]
     RolledBack { step: String, cause: Box<Error> },
 
     /// A multi-step change failed and undoing it failed too: the host needs attention.
@@ -147,6 +147,13 @@ impl Error {
             Error::Input(_) | Error::NotRoot => 2,
             Error::Manager(e) => e.exit_code(),
             Error::Context { source, .. } => source.exit_code(),
+            // As env(1), nohup(1) and the shells say it: not found, or not executable.
+            Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::Spawn { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                126
+            }
             _ => 1,
         }
     }

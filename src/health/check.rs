@@ -20,6 +20,11 @@
 //! the maximum age, as before. So the first status after an edit in every instance
 //! costs milliseconds per instance instead of half a second.
 //!
+//! A status run runs at most one round of full checks that merely came due (see
+//! [`Slots::one_round`]), so that the first status after a quiet hour on a host with
+//! many instances does not pay for all of them at once; the rest show their last
+//! result, marked due, and are taken by later runs.
+//!
 //! Note what Postfix's check does besides checking: it creates missing queue
 //! directories (post-install create-missing) and lets postsuper repair the queue's
 //! structure, exactly as `postfix start` does before it starts the master.
@@ -71,6 +76,10 @@ pub struct CheckResult {
     /// module's doc); status and output of the rest are the last full check's.
     #[serde(default)]
     pub quick: bool,
+    /// The full check is older than its maximum age and waits for a later status run
+    /// (see [`Slots::one_round`]); what is shown is the last result.
+    #[serde(default)]
+    pub full_check_due: bool,
 }
 
 impl CheckResult {
@@ -84,6 +93,7 @@ impl CheckResult {
             cached: false,
             reason: Some(reason.into()),
             quick: false,
+            full_check_due: false,
         }
     }
 }
@@ -122,9 +132,13 @@ pub struct CheckPolicy {
 
 impl CheckPolicy {
     /// The check before a start that skips the manager's own (`postfix start`'s
-    /// check-fatal and check-warn, launchd's `postfix check`): the full check when no
-    /// passing full check of the same layout is remembered from the last 7.5 to 10
-    /// minutes, else the quick check (postsuper, the master.cf tests). Its result is
+    /// check-fatal and check-warn, launchd's `postfix check`). `postfix start` refuses
+    /// to start only on check-fatal (post-install create-missing, master.cf, postconf,
+    /// the postlog service, postsuper); check-warn's ownership and permission findings
+    /// are warnings it prints and starts anyway. So: the quick check (postsuper, the
+    /// master.cf tests) when a passing full check of the same layout is remembered, of
+    /// any age, and the full check when none is or the quick check fails (the full
+    /// one creates missing queue directories, as Postfix's start does). Its result is
     /// remembered for status, and status's for it.
     pub fn before_start(state_dir: &Path) -> CheckPolicy {
         CheckPolicy {
@@ -267,18 +281,56 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// A limit on how many checks run at once.
+/// A limit on how many checks run at once, and for a status run, how many full
+/// checks it may run in all.
 pub struct Slots {
     free: std::sync::Mutex<usize>,
     freed: std::sync::Condvar,
+    /// Full checks this run may still start, of how many; `None`: as many as needed.
+    full_left: Option<(std::sync::atomic::AtomicUsize, usize)>,
 }
 
 impl Slots {
+    /// `n` checks at once, as many full checks as are needed (a start, `--recheck`).
     pub fn new(n: usize) -> Slots {
         Slots {
             free: std::sync::Mutex::new(n.max(1)),
             freed: std::sync::Condvar::new(),
+            full_left: None,
         }
+    }
+
+    /// `n` checks at once, and at most `n` full checks that merely came due (one
+    /// round): a status run then costs at most one check's time more than a warm
+    /// one, however many instances' full checks came due while nobody asked. The
+    /// others keep their remembered result, marked due, until a later run.
+    pub fn one_round(n: usize) -> Slots {
+        Slots {
+            full_left: Some((std::sync::atomic::AtomicUsize::new(n.max(1)), n.max(1))),
+            ..Slots::new(n)
+        }
+    }
+
+    /// Takes one full check from the budget; false when none is left.
+    fn take_full(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.full_left.as_ref().is_none_or(|(left, _)| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
+
+    /// Why a full check that came due was not run in this run.
+    fn waits(&self, full_checked_at: Option<u64>) -> String {
+        let round = self.full_left.as_ref().map_or(0, |(_, round)| *round);
+        let last = match full_checked_at {
+            Some(at) => format!("the last one ran {}", crate::health::rfc3339(at)),
+            None => "it never ran".to_string(),
+        };
+        format!(
+            "the full check is due ({last}) and waits for a later status run, which \
+             runs at most {round} full checks; `status --recheck` runs them all now"
+        )
     }
 
     fn run<T>(&self, f: impl FnOnce() -> T) -> T {
@@ -359,28 +411,71 @@ pub fn check(
         };
     }
     let now_layout = layout(dir);
-    // The last full check passed, is young enough, and looked at the same layout.
+    // The last full check passed and looked at the same layout: an edit of main.cf or
+    // master.cf needs only the quick check.
     let quick_base = entry.as_ref().filter(|e| {
         !policy.recheck
             && e.key.mail_version == key.mail_version
             && e.key.config_directory == key.config_directory
             && e.full_checked_at.is_some()
             && e.layout.as_ref() == Some(&now_layout)
-            && full_young(e)
             && matches!(e.result.status, CheckStatus::Ok | CheckStatus::Warnings)
     });
+    // Before a start only what `postfix start` refuses on matters, and the quick check
+    // is that part (see [`CheckPolicy::before_start`]): the full check's age does not.
+    let full_due = quick_base.is_none_or(|e| !policy.at_least_quick && !full_young(e));
     let (result, full_checked_at) = match quick_base {
-        Some(base) => (
-            quick(
-                postfix,
-                dir,
-                &base.result,
-                base.full_checked_at(),
-                policy.timeout,
-            ),
-            base.full_checked_at(),
-        ),
-        None => {
+        Some(base) if !full_due || !slots.take_full() => {
+            let unchanged = base.key == key && !policy.at_least_quick;
+            let mut result = if unchanged {
+                // Only the full check's age is wrong, and it waits its turn.
+                CheckResult {
+                    cached: true,
+                    checked_at_unix: Some(base.checked_at),
+                    ..base.result.clone()
+                }
+            } else {
+                quick(
+                    postfix,
+                    dir,
+                    &base.result,
+                    base.full_checked_at(),
+                    policy.timeout,
+                )
+            };
+            if full_due {
+                result.full_check_due = true;
+                result.reason = Some(slots.waits(base.full_checked_at));
+            }
+            if unchanged {
+                return result;
+            }
+            if policy.at_least_quick && result.status == CheckStatus::Failed {
+                // A missing queue directory fails postsuper; Postfix's own start
+                // creates it first (post-install create-missing), and so does the full
+                // check: its word is the one that counts.
+                let full = slots.run(|| run(postfix, dir, policy.timeout));
+                let at = full.checked_at_unix.unwrap_or(0);
+                (full, at)
+            } else {
+                (result, base.full_checked_at())
+            }
+        }
+        _ if full_due && !policy.recheck && quick_base.is_none() && !slots.take_full() => {
+            // Never checked, or the layout changed, or the last full check failed:
+            // nothing cheaper stands in for the full check.
+            let mut result = match remembered {
+                Some(result) => CheckResult {
+                    cached: true,
+                    ..result
+                },
+                None => CheckResult::not_run(String::new()),
+            };
+            result.full_check_due = true;
+            result.reason = Some(slots.waits(entry.as_ref().and_then(|e| e.full_checked_at)));
+            return result;
+        }
+        _ => {
             let result = slots.run(|| run(postfix, dir, policy.timeout));
             let at = result.checked_at_unix.unwrap_or(0);
             (result, at)
@@ -449,6 +544,7 @@ fn quick(
             cmd.display()
         )),
         quick: true,
+        full_check_due: false,
     }
 }
 
@@ -516,6 +612,7 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
         cached: false,
         reason: None,
         quick: false,
+        full_check_due: false,
     }
 }
 

@@ -591,6 +591,7 @@ mod tests {
             cached: false,
             reason: None,
             quick: false,
+            full_check_due: false,
         }
     }
 

@@ -241,4 +241,41 @@ fn a_setting_postfix_refuses_is_undone_and_the_instance_keeps_serving() {
     // The manifest as it was: nothing to change.
     write_manifest(&sb, &manifest(""));
     assert!(apply(&sb).ok().stdout.contains("nothing to change"));
+
+    // A failure in the second change undoes that change only; the message says the
+    // first stays made, and a second apply finishes once the cause is gone.
+    let two = |b_set: &str| {
+        format!(
+            "{}message_size_limit = \"20480000\"\n\
+             [[instance]]\nname = \"postfix-b\"\nlisten = [\"127.0.0.1:2542\"]\n\
+             [instance.set]\n{b_set}",
+            manifest("")
+        )
+    };
+    write_manifest(&sb, &two("message_size_limit = \"lots\""));
+    let run = apply(&sb);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stderr.contains(
+            "apply stopped at change 2 of 2 (create postfix-b); the 1 before it stay as made \
+             (update postfix-a)"
+        ),
+        "{run:#?}"
+    );
+    assert_eq!(
+        sb.sh("postconf -c /etc/postfix-a -h message_size_limit")
+            .ok()
+            .stdout,
+        "20480000\n"
+    );
+    assert!(
+        sb.sh("test -e /etc/postfix-b").code != 0,
+        "postfix-b undone"
+    );
+    write_manifest(&sb, &two(""));
+    let finished = apply(&sb).ok();
+    assert!(
+        finished.stdout.contains("postfix-b: missing -> create"),
+        "{finished:#?}"
+    );
 }

@@ -449,6 +449,12 @@ fn exec_runs_in_the_instance_environment_like_postmulti_x() {
 
     // The exit status passes through; with several instances each failure is named.
     assert_eq!(sb.ctl("exec postfix-e -- sh -c 'exit 7'").code, 7);
+    // As a shell says it: 127 for a command that is not there, 126 for one that
+    // cannot be run.
+    let missing = sb.ctl("exec postfix-e -- no-such-command");
+    assert_eq!(missing.code, 127, "{missing:#?}");
+    assert!(missing.stderr.contains("no-such-command"), "{missing:#?}");
+    assert_eq!(sb.ctl("exec postfix-e -- /etc/postfix-e/main.cf").code, 126);
     let run = sb.ctl("exec -a -- sh -c 'test \"$MAIL_CONFIG\" = /etc/postfix'");
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("postfix-e: `sh -c"), "{run:#?}");

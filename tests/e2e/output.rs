@@ -277,7 +277,7 @@ fn changing_commands_answer_with_one_json_document() {
     assert_eq!(doc["ok"], false, "{doc:#}");
     let message = doc["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("postfix check failed, so everything this run changed was undone"),
+        message.contains("postfix check failed, so everything this change did was undone"),
         "{doc:#}"
     );
     let doc = ok_json(

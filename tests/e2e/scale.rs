@@ -189,6 +189,66 @@ fn an_edit_of_main_cf_gets_the_quick_check() {
     assert_eq!(layout["quick"], false, "{layout:#}");
 }
 
+/// Makes every remembered check two hours old, so that each full check is due.
+fn age_remembered_checks(sb: &Sandbox) {
+    sb.sh(
+        "perl -pi -e 's/\"(checked_at|full_checked_at)\": (\\d+)/\"\\\"$1\\\": \".($2 - 7200)/ge' \
+         /var/lib/instancectl/health/*.check.json",
+    )
+    .ok();
+}
+
+/// Which instances' full checks a status run left waiting, and which it ran.
+fn due_and_ran(sb: &Sandbox, args: &str) -> (Vec<String>, Vec<String>) {
+    // One CPU: a round is two full checks, fewer than the three instances.
+    let run = sb.sh(&format!("taskset -c 0 instancectl status --json {args}"));
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{run:#?}"));
+    let (mut due, mut ran) = (vec![], vec![]);
+    for i in report["instances"].as_array().unwrap() {
+        let name = i["name"].as_str().unwrap().to_string();
+        let check = &i["check"];
+        if check["full_check_due"] == true {
+            assert_eq!(check["status"], "ok", "the last result is shown: {check:#}");
+            assert_eq!(check["cached"], true, "{check:#}");
+            assert!(
+                check["reason"].as_str().unwrap().contains("--recheck"),
+                "{check:#}"
+            );
+            due.push(name);
+        } else if check["cached"] == false {
+            assert_eq!(check["quick"], false, "{check:#}");
+            ran.push(name);
+        }
+    }
+    (due, ran)
+}
+
+/// Full checks that came due while nobody ran status do not all run in the next
+/// status run: one round does, the others show their last result until a later run.
+#[test]
+fn due_full_checks_run_one_round_per_status_run() {
+    let sb = Sandbox::scripted();
+    sb.ctl("init --null-client").ok();
+    sb.ctl("create postfix-a --listen 127.0.0.1:2525").ok();
+    sb.ctl("create postfix-b --listen 127.0.0.1:2526").ok();
+    // The primary, a null client, is down here: status says so and exits 1.
+    sb.ctl("status --json");
+
+    age_remembered_checks(&sb);
+    let (due, ran) = due_and_ran(&sb, "");
+    assert_eq!((due.len(), ran.len()), (1, 2), "due {due:?}, ran {ran:?}");
+    // The next run takes the one left; nothing is due after it.
+    let (due2, ran2) = due_and_ran(&sb, "");
+    assert_eq!((due2.clone(), ran2), (vec![], due), "due {due2:?}");
+
+    // --recheck runs every one.
+    age_remembered_checks(&sb);
+    let (due, ran) = due_and_ran(&sb, "--recheck");
+    assert!(due.is_empty(), "{due:?}");
+    assert_eq!(ran.len(), 3, "{ran:?}");
+}
+
 fn listener_of(sb: &Sandbox, name: &str) -> Value {
     let run = sb.ctl(&format!("status {name} --json"));
     let report: Value = serde_json::from_str(&run.stdout)
@@ -302,6 +362,27 @@ fn a_checked_start_skips_postfix_scripts_second_check() {
         true,
         "remembered for status"
     );
+
+    // A full check of any age will do before a start: what Postfix's own start
+    // refuses on is the quick check's part; the rest only ever warns.
+    sb.ctl("stop postfix-a").ok();
+    age_remembered_checks(&sb);
+    let after_hours = sb.ctl("-vv start postfix-a").ok();
+    assert!(
+        after_hours.stderr.contains("postsuper -c /etc/postfix-a")
+            && !after_hours
+                .stderr
+                .contains("postfix -c /etc/postfix-a check"),
+        "{after_hours:#?}"
+    );
+
+    // A queue directory gone: postsuper fails on it, and the full check creates it
+    // again, as Postfix's own start does.
+    sb.ctl("stop postfix-a").ok();
+    sb.sh("rm -rf /var/spool/postfix-a/deferred").ok();
+    sb.ctl("start postfix-a").ok();
+    assert!(sb.sh("test -d /var/spool/postfix-a/deferred").code == 0);
+    assert!(sb.banner("127.0.0.1", 2525).starts_with("220 "));
 
     sb.ctl("stop postfix-a").ok();
     sb.sh("echo 'bogus line' >> /etc/postfix-a/main.cf; sleep 3")

@@ -118,16 +118,19 @@ impl LastExit {
             Some((n, rest)) => (n.trim(), Some(rest.trim().to_string())),
             None => (text, None),
         };
-        match num.parse() {
-            Ok(code) => LastExit::Code { code, name },
-            Err(_) => LastExit::Other { text: text.into() },
+        match integer(num).filter(|_| !num.contains(char::is_whitespace)) {
+            Some(code) => LastExit::Code { code, name },
+            None => LastExit::Other { text: text.into() },
         }
     }
 
     fn parse_signal(text: &str) -> LastExit {
         let (description, number) = match text.rsplit_once(':') {
-            Some((d, n)) => (d.trim().to_string(), n.trim().parse().ok()),
-            None => (text.to_string(), text.trim().parse().ok()),
+            Some((d, n)) => (d.trim().to_string(), integer(n)),
+            None => (
+                text.to_string(),
+                integer(text).filter(|_| !text.contains(' ')),
+            ),
         };
         LastExit::Signal {
             number,
@@ -138,6 +141,15 @@ impl LastExit {
     /// Whether this is an end at all (`(never exited)` is not).
     pub fn is_end(&self) -> bool {
         *self != LastExit::Never
+    }
+
+    /// How a process ended, as the predicate of a sentence about it ("the master ...").
+    pub fn how_it_ended(&self) -> String {
+        match self {
+            LastExit::Never => "has not exited".into(),
+            LastExit::Signal { .. } | LastExit::Reason { .. } => format!("was {self}"),
+            LastExit::Code { .. } | LastExit::Other { .. } => format!("ended with {self}"),
+        }
     }
 }
 
@@ -188,6 +200,12 @@ impl JobInfo {
         self.state.as_ref().is_some_and(JobState::is_stopping)
     }
 
+    /// Whether launchd is spawning the job right now (`state = xpcproxy`): the pid is
+    /// the trampoline that execs the program, and the run is counted in `runs` already.
+    pub fn is_spawning(&self) -> bool {
+        self.state == Some(JobState::Xpcproxy)
+    }
+
     /// Whether launchd loaded the job from `file`. Both sides are compared resolved
     /// too, so that a path launchd prints through or without a symlink (macOS's `/var`
     /// and `/etc` are links into `/private`) still names the same file.
@@ -206,8 +224,7 @@ impl JobInfo {
     /// terminating signal` of the run before). A job starting up has not; one that ended
     /// is not waited for.
     pub fn has_ended(&self) -> bool {
-        let live =
-            self.is_running() || self.state == Some(JobState::Xpcproxy) || self.is_stopping();
+        let live = self.is_running() || self.is_spawning() || self.is_stopping();
         let ran_and_ended =
             self.runs.unwrap_or(0) > 0 && self.last_exit.as_ref().is_some_and(LastExit::is_end);
         !live && (ran_and_ended || self.job_state.as_deref() == Some("spawn failed"))
@@ -222,49 +239,134 @@ fn property(content: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// An integer as launchd prints it, or as a paste or another release may: its first
+/// word, decimal or `0x` hexadecimal, signed or not (`16090`, `-9`, `0x4e`, `3 (pid)`).
+fn integer<T: TryFrom<i64>>(text: &str) -> Option<T> {
+    let word = text.split_whitespace().next()?;
+    let (negative, digits) = match word.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word.strip_prefix('+').unwrap_or(word)),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i64>().ok()?,
+    };
+    T::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// The line that opens the job's block in `print` output: the first `NAME = {` line when
+/// NAME is a target (`system/LABEL`, `gui/501/LABEL`) or a label (older releases printed
+/// the label alone), or when everything after it is inside it (a paste that left the
+/// domain out of the target). A fragment (`arguments = {` followed by
+/// job lines) has none.
+fn header_line(lines: &[&str]) -> Option<usize> {
+    let first = lines.iter().position(|l| l.trim_end().ends_with(" = {"))?;
+    if lines[..first].iter().any(|l| property(l.trim()).is_some()) {
+        return None;
+    }
+    let name = lines[first].trim().trim_end_matches(" = {");
+    // A target, or a bare label as OS X 10.10 to 10.15 printed it (`dev.mysql = {`):
+    // dotted, one word, not a quoted endpoint name.
+    let label = name.contains('.') && !name.contains(char::is_whitespace) && !name.starts_with('"');
+    if name.contains('/') || label {
+        return Some(first);
+    }
+    // Without a target: the header when every later line is deeper than it, up to its
+    // own `}` (or the end of a cut excerpt), and nothing follows that `}`.
+    let indent = indentation(lines[first]);
+    let mut closed = false;
+    for line in lines[first + 1..].iter().filter(|l| !l.trim().is_empty()) {
+        let deeper = indentation(line).len() > indent.len() && line.starts_with(indent);
+        if closed || !(deeper || line.trim() == "}" && indentation(line) == indent) {
+            return None;
+        }
+        closed = !deeper;
+    }
+    Some(first)
+}
+
+/// The indentation of a fragment's own lines: the commonest among its properties outside
+/// nested blocks (the shallower on a tie). An excerpt filtered through grep or sed keeps
+/// members of nested blocks (a coalition's `state = active`, two tabs deep) without
+/// their opening lines; they are not the job's.
+fn fragment_indent<'a>(body: &[&'a str]) -> &'a str {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut depth = 0usize;
+    for line in body {
+        let content = line.trim();
+        if content == "}" {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if depth == 0 && property(content).is_some() {
+            *counts.entry(indentation(line)).or_default() += 1;
+        }
+        if content.ends_with('{') {
+            depth += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.len().cmp(&a.0.len())))
+        .map_or("", |(indent, _)| indent)
+}
+
 /// Parses what `launchctl print system/LABEL` prints. Real output is indented with
 /// tabs, pastes with spaces; nested blocks (`arguments`, `resource coalition`,
 /// `endpoints`, `event triggers`, `LWCR`, ...) are told apart by their braces: a block
-/// closes at the `}` with its opening line's indentation (or a shallower one), so an
-/// argument printed raw at column 0 cannot close it. Lines before the `TARGET = {`
-/// header (such as `Bad request.`) are not the job's; the header is found by its
-/// target (`system/LABEL`, `gui/501/LABEL`), whatever its indentation. A fragment
-/// without a header is read as job-level lines. Unknown properties are kept in
+/// closes at the `}` with its opening line's indentation (or a shallower one, when the
+/// block has no `}` of its own indentation: a cut excerpt). `arguments` closes only at
+/// its own `}` when there is one, because launchctl prints an argument's embedded
+/// newlines raw, so a shell script's `}` or `pid = ...` at column 0 is an argument.
+/// Lines before the `TARGET = {` header (such as `Bad request.`) are not the job's; the
+/// header is found by its target (`system/LABEL`, `gui/501/LABEL`), whatever its
+/// indentation. A fragment without a header is read as job-level lines at its commonest
+/// indentation; deeper lines outside a block are a nested block's members whose opening
+/// line was cut or filtered out. Unknown properties are kept in
 /// [`JobInfo::properties`], unknown nested blocks skipped, lines that are not `name =
 /// value` ignored: a release that prints more never makes the job's state unreadable.
 pub fn parse_print(text: &str) -> JobInfo {
     let mut info = JobInfo::default();
     let lines: Vec<&str> = text.lines().collect();
-    // The first block opened is the header when it names a target; in a fragment it is
-    // a nested block such as `arguments = {`.
-    let header = lines
-        .iter()
-        .position(|l| l.trim_end().ends_with(" = {"))
-        .filter(|&i| lines[i].trim().trim_end_matches(" = {").contains('/'));
+    let header = header_line(&lines);
     let header_indent = header.map_or("", |i| indentation(lines[i]));
     let body = header.map_or(&lines[..], |i| &lines[i + 1..]);
-    // The indentation of the job's own properties: that of its first line.
-    let own_indent = body
-        .iter()
-        .find(|l| !l.trim().is_empty())
-        .map_or("", |l| indentation(l));
+    // The indentation of the job's own properties: in a block, that of its first line.
+    let own_indent = match header {
+        Some(_) => body
+            .iter()
+            .find(|l| !l.trim().is_empty())
+            .map_or("", |l| indentation(l)),
+        None => fragment_indent(body),
+    };
+    // Every line at the header's indentation (a paste that lost it all).
+    let flat = header.is_some() && own_indent == header_indent;
     // The indentation of each open nested block's opening line.
     let mut open: Vec<&str> = Vec::new();
     let mut in_arguments = false;
+    // Whether the open `arguments` block has a `}` of its own indentation further on.
+    let mut arguments_closed_later = false;
     let mut reason = None;
     let mut signal = None;
-    for line in body {
+    for (n, line) in body.iter().enumerate() {
         let content = line.trim();
         if content.is_empty() {
             continue;
         }
         let indent = indentation(line);
         if let Some(top) = open.last() {
-            let closes = content == "}" && (indent == *top || indent.len() < top.len());
+            let own_close = indent == *top;
+            let shallower = indent.len() < top.len() && !(in_arguments && arguments_closed_later);
+            let closes = content == "}" && (own_close || shallower);
             // A job-level property while a block is open: the block's `}` was lost
             // (an excerpt, a mixed paste), so the job's own lines resume here.
-            // Members of a nested block are deeper than the job's own lines.
-            let resumes = !in_arguments
+            // Members of a nested block are deeper than the job's own lines, unless
+            // the paste lost all indentation: then only the braces tell.
+            let resumes = !flat
+                && !in_arguments
                 && indent == own_indent
                 && open.first() == Some(&own_indent)
                 && content != "}"
@@ -287,19 +389,34 @@ pub fn parse_print(text: &str) -> JobInfo {
         if header.is_some() && content == "}" && indent.len() <= header_indent.len() {
             break;
         }
+        // Deeper than the job's own lines and in no block that is here.
+        if indent.len() > own_indent.len() && indent.starts_with(own_indent) {
+            continue;
+        }
         let Some((name, value)) = property(content) else {
             continue;
         };
         if value == "{" {
             open.push(indent);
             in_arguments = name == "arguments";
+            arguments_closed_later = in_arguments
+                && body[n + 1..]
+                    .iter()
+                    .any(|l| l.trim() == "}" && indentation(l) == indent);
+            continue;
+        }
+        // The job's own line comes first: launchd prints each once, before the nested
+        // blocks, and a grep of the output keeps the blocks' members (a coalition's
+        // `state = active`) after it, without their blocks.
+        if info.properties.contains_key(name) {
             continue;
         }
         info.properties.insert(name.to_string(), value.to_string());
         match name {
             "state" => info.state = Some(JobState::parse(value)),
-            "pid" => info.pid = value.parse().ok(),
-            "runs" => info.runs = value.parse().ok(),
+            // No process has pid 0 (several tools take `pid = 0` for "none").
+            "pid" => info.pid = integer(value).filter(|&pid: &i32| pid > 0),
+            "runs" => info.runs = integer(value),
             "path" => info.path = Some(value.into()),
             "program" => info.program = Some(value.into()),
             "job state" => info.job_state = Some(value.into()),
@@ -350,6 +467,13 @@ pub fn parse_print_disabled(text: &str) -> BTreeMap<String, Override> {
     out
 }
 
+/// Whether an override may keep launchd from loading the job: `disabled`, or a word
+/// instancectl does not know (a later release's), which is never taken for enabled.
+/// Enabling such a label before a bootstrap is harmless when it was enabled after all.
+pub fn may_block_loading(listed: Option<&Override>) -> bool {
+    matches!(listed, Some(Override::Disabled | Override::Unknown(_)))
+}
+
 /// Why launchd refused to bootstrap a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootstrapCause {
@@ -357,6 +481,8 @@ pub enum BootstrapCause {
     LoadedFrom(PathBuf),
     /// A persistent `launchctl disable` override is in force.
     Disabled,
+    /// An override in a word instancectl does not know is in force, as printed.
+    UnknownOverride(String),
     /// A bootout of the label is still stopping it.
     BootoutInProgress,
     /// The file is not there.
@@ -537,13 +663,31 @@ impl Launchctl {
 
     /// Waits until `print` no longer finds the label.
     pub fn wait_unloaded(&self, label: &str) -> Result<()> {
+        self.wait_until(label, |job| job.is_none()).map(drop)
+    }
+
+    /// Waits while launchd is stopping the job, and returns it as it is then: `None`
+    /// once a bootout has unloaded it, or the job when it was spawned again (a
+    /// `kickstart -k` shows the same `SIGTERMed` state on the way, and the job never
+    /// leaves the domain).
+    pub fn wait_stopped(&self, label: &str) -> Result<Option<JobInfo>> {
+        self.wait_until(label, |job| !job.is_some_and(JobInfo::is_stopping))
+    }
+
+    /// Reads the job until `done` says so, for at most `stop_timeout`.
+    fn wait_until(
+        &self,
+        label: &str,
+        done: impl Fn(Option<&JobInfo>) -> bool,
+    ) -> Result<Option<JobInfo>> {
         let deadline = Instant::now() + self.stop_timeout;
         loop {
             let job = self.print(label)?;
-            let Some(job) = job else {
-                return Ok(());
-            };
+            if done(job.as_ref()) {
+                return Ok(job);
+            }
             if Instant::now() >= deadline {
+                let job = job.unwrap_or_default();
                 return Err(ManagerError::StillStopping {
                     label: label.into(),
                     seconds: self.stop_timeout.as_secs(),
@@ -561,21 +705,22 @@ impl Launchctl {
     /// from another file is an error, and a "disabled" override is cleared (enable
     /// before bootstrap). After a refusal the state is read again to name the cause.
     pub fn bootstrap(&self, label: &str, path: &Path) -> Result<Bootstrap> {
-        if let Some(job) = self.print(label)? {
-            if job.is_stopping() {
-                self.wait_unloaded(label)?;
-            } else if job.is_loaded_from(path) {
-                return Ok(Bootstrap::AlreadyLoaded);
-            } else {
-                return Err(self.bootstrap_error(
-                    label,
-                    path,
-                    None,
-                    BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
-                ));
-            }
+        let mut loaded = self.print(label)?;
+        if loaded.as_ref().is_some_and(JobInfo::is_stopping) {
+            loaded = self.wait_stopped(label)?;
         }
-        if self.override_of(label)? == Some(Override::Disabled) {
+        if let Some(job) = loaded {
+            if job.is_loaded_from(path) {
+                return Ok(Bootstrap::AlreadyLoaded);
+            }
+            return Err(self.bootstrap_error(
+                label,
+                path,
+                None,
+                BootstrapCause::LoadedFrom(job.path.unwrap_or_default()),
+            ));
+        }
+        if may_block_loading(self.override_of(label)?.as_ref()) {
             self.enable(label)?;
         }
         let load = || {
@@ -595,14 +740,19 @@ impl Launchctl {
             if out.success() {
                 return Ok(Bootstrap::Loaded);
             }
-            match self.print(label)? {
-                Some(job) if job.is_stopping() => self.wait_unloaded(label)?,
-                // Loaded after all (37 also answers a bootstrap of a loaded job).
+            let (was_stopping, job) = match self.print(label)? {
+                Some(job) if job.is_stopping() => (true, self.wait_stopped(label)?),
+                job => (false, job),
+            };
+            match job {
+                // Loaded after all (37 also answers a bootstrap of a loaded job, and a
+                // `kickstart -k` under way ends with the job running again).
                 Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
-                // The bootout finished between launchd's refusal and this look.
-                None if out.code == Some(status::EALREADY) => {}
+                // The stop that made launchd refuse is over, or the bootout finished
+                // between launchd's refusal (37) and this look: try again.
+                None if was_stopping || out.code == Some(status::EALREADY) => {}
                 _ => break,
             }
             if attempt == BOOTSTRAP_ATTEMPTS {
@@ -625,8 +775,10 @@ impl Launchctl {
                 return Ok(BootstrapCause::LoadedFrom(job.path.unwrap_or_default()));
             }
         }
-        if self.override_of(label)? == Some(Override::Disabled) {
-            return Ok(BootstrapCause::Disabled);
+        match self.override_of(label)? {
+            Some(Override::Disabled) => return Ok(BootstrapCause::Disabled),
+            Some(Override::Unknown(word)) => return Ok(BootstrapCause::UnknownOverride(word)),
+            _ => {}
         }
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -665,6 +817,11 @@ impl Launchctl {
     ) -> Error {
         let file = path.display();
         let reason = match &cause {
+            BootstrapCause::LoadedFrom(other) if other.as_os_str().is_empty() => format!(
+                "{label} is already loaded, and launchd does not say from which file \
+                 (`launchctl print system/{label}` shows what it runs); `launchctl bootout \
+                 system/{label}` first if it is not this instance's"
+            ),
             BootstrapCause::LoadedFrom(other) => format!(
                 "{label} is already loaded from {}; `launchctl bootout system/{label}` \
                  first, and remove that file if it is a stale copy",
@@ -674,6 +831,11 @@ impl Launchctl {
                 "{label} is disabled by a persistent override (it survives reboots and \
                  re-creating the file), and enabling it did not take; run `launchctl \
                  enable system/{label}`"
+            ),
+            BootstrapCause::UnknownOverride(word) => format!(
+                "{label} has a launchd override instancectl cannot read (`\"{label}\" => \
+                 {word}` in `launchctl print-disabled system`), and enabling it did not take; \
+                 run `launchctl enable system/{label}`"
             ),
             BootstrapCause::BootoutInProgress => format!(
                 "launchd is still stopping the previous {label} (bootout in progress); try \
@@ -830,7 +992,7 @@ mod tests {
     #[test]
     fn print_survives_what_an_unseen_release_or_a_paste_does_to_it() {
         type Change = fn(&str) -> String;
-        let variants: [(&str, Change); 6] = [
+        let variants: [(&str, Change); 9] = [
             ("indented by four spaces after a blank line", |t| {
                 let body: Vec<String> = t.lines().map(|l| format!("    {l}")).collect();
                 format!("\n{}\n", body.join("\n"))
@@ -839,16 +1001,60 @@ mod tests {
             ("CRLF line ends", |t| t.replace('\n', "\r\n")),
             ("unknown properties and nested blocks first", |t| {
                 let extra = "\tbrand new = 1 (queried = 0)\n\tnew block = {\n\t\tstate = bogus\n\t\tpid = 1\n\t\tinner = {\n\t\t\truns = 99\n\t\t}\n\t}\n\tsome flags => [\n\t\t0 = \t\t]\n\tbare words without an equals sign\n";
-                match t.split_once(" = {\n") {
-                    Some((head, rest)) if head.contains('/') => {
-                        format!("{head} = {{\n{extra}{rest}")
+                let lines: Vec<&str> = t.lines().collect();
+                match header_line(&lines) {
+                    // Right after the header, at the job's level (4 spaces in a paste
+                    // that has them).
+                    Some(i) => {
+                        let unit = lines[i + 1..]
+                            .iter()
+                            .find(|l| !l.trim().is_empty())
+                            .map_or("\t", |l| indentation(l));
+                        format!(
+                            "{}\n{}{}\n",
+                            lines[..=i].join("\n"),
+                            extra.replace('\t', unit),
+                            lines[i + 1..].join("\n")
+                        )
                     }
-                    _ => format!(
+                    None => format!(
                         "{}{t}",
                         extra.replace("\n\t", "\n").trim_start_matches('\t')
                     ),
                 }
             }),
+            (
+                "the domain left out of the header (a redacted paste)",
+                |t| {
+                    let (head, rest) = t.split_once(" = {\n").unwrap_or(("", t));
+                    match head.rsplit_once('/') {
+                        Some((_, label)) if !head.contains('\n') => format!("{label} = {{\n{rest}"),
+                        _ => t.to_string(),
+                    }
+                },
+            ),
+            (
+                "an argument with newlines, printed raw (a shell script's `}` at column 0)",
+                |t| {
+                    t.replacen(
+                    "\targuments = {\n",
+                    "\targuments = {\n\t\t/bin/sh\n\t\t-c\n\t\tp=/x\n[ -x \"$p\" ] || {\n  exit 1\n}\npid = 99\nstate = bogus\n}\nexec \"$p\"\n",
+                    1,
+                )
+                },
+            ),
+            (
+                "every line's indentation lost (a paste or a string literal)",
+                |t| {
+                    let lines: Vec<&str> = t.lines().collect();
+                    if header_line(&lines).is_none() {
+                        // A fragment's depth is all that tells nested lines apart.
+                        return t.to_string();
+                    }
+                    let flat: Vec<&str> = lines.iter().map(|l| l.trim_start()).collect();
+                    format!("{}\n", flat.join("\n"))
+                },
+            ),
             ("Bad request. and a blank line before it", |t| {
                 format!("Bad request.\n\n{t}")
             }),
@@ -887,6 +1093,52 @@ mod tests {
         }
     }
 
+    /// An administrator's `launchctl print ... | grep -E 'state =|pid =|runs =|last '` of
+    /// every recorded block: the nested blocks' `state = active` lines (often more of
+    /// them than the job's own line, and deeper) never replace what the job's lines say.
+    #[test]
+    fn a_grep_of_every_recorded_block_reads_the_same() {
+        let keys = [
+            "state = ",
+            "pid = ",
+            "runs = ",
+            "last exit code = ",
+            "last terminating signal = ",
+            "last exit reason = ",
+            "job state = ",
+        ];
+        let read = |j: JobInfo| (j.state, j.pid, j.runs, j.last_exit, j.job_state);
+        let mut nested = 0;
+        for sample in launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.subcommand() == "print" && s.exit == 0 && s.is_service_target())
+        {
+            let lines: Vec<&str> = sample.output.lines().collect();
+            if header_line(&lines).is_none() {
+                continue;
+            }
+            let grepped: Vec<&str> = lines
+                .into_iter()
+                .filter(|l| keys.iter().any(|k| l.trim_start().starts_with(k)))
+                .collect();
+            nested += grepped
+                .iter()
+                .filter(|l| l.contains("state = active"))
+                .count();
+            let got = read(parse_print(&format!("{}\n", grepped.join("\n"))));
+            assert_eq!(
+                got,
+                read(parse_print(&sample.output)),
+                "{}: {grepped:?}",
+                sample.name
+            );
+        }
+        assert!(
+            nested > 5,
+            "the recordings have nested state lines to ignore"
+        );
+    }
+
     /// Every recorded `print-disabled` layout (and the `disabled services` block a
     /// domain's `print` shows): each override the recording lists, and
     /// nothing from the blocks after it.
@@ -919,11 +1171,37 @@ mod tests {
                 };
                 assert_eq!(&got, want, "{name}: {label}");
             }
+            // What a paste or a later release may do to it changes nothing.
+            type Change = fn(&str) -> String;
+            let variants: [(&str, Change); 5] = [
+                ("CRLF line ends", |t| t.replace('\n', "\r\n")),
+                ("tabs pasted as spaces", |t| t.replace('\t', "    ")),
+                ("a blank line, then all indented by a tab", |t| {
+                    let body: Vec<String> = t.lines().map(|l| format!("\t{l}")).collect();
+                    format!("\n{}\n", body.join("\n"))
+                }),
+                ("every line's indentation lost", |t| {
+                    let flat: Vec<&str> = t.lines().map(str::trim_start).collect();
+                    format!("{}\n", flat.join("\n"))
+                }),
+                ("another block after it", |t| {
+                    format!("{t}\nlogin item associations = {{\n\t\"a.b\" => \"c.d\"\n}}\n")
+                }),
+            ];
+            for (what, change) in variants {
+                assert_eq!(
+                    parse_print_disabled(&change(&sample.output)),
+                    map,
+                    "{name}, {what}"
+                );
+            }
         }
     }
 
-    /// The recorded failures: the driver decides by the exit status, whatever the
-    /// words around it (`Bad request.` or not).
+    /// The recorded failures: the driver decides by the exit status where it is
+    /// unambiguous (113, 3, 36), whatever the words around it (`Bad request.` or not),
+    /// and by the state where it is not: a refused bootstrap, whatever its status (5,
+    /// 37, 119), is explained by what print, print-disabled and the file say.
     #[test]
     fn recorded_failures_are_classified_by_exit_status() {
         for sample in launchd_emulator::corpus::load()
@@ -931,10 +1209,17 @@ mod tests {
             .filter(|s| s.stream == "stderr")
         {
             let text = sample.output.replace('\'', "'\\''");
-            // The recorded failure answers its own subcommand; nothing else is loaded.
+            let disabled = sample.expected("cause") == Some("disabled");
+            // The recorded failure answers its own subcommand; nothing else is loaded,
+            // and the label is disabled when that was the recorded cause.
+            let listing = if disabled {
+                r#"\n\tdisabled services = {\n\t\t"x" => disabled\n\t}\n"#
+            } else {
+                r"\n\tdisabled services = {\n\t}\n"
+            };
             let fake = Fake::new(&format!(
                 "case \"$1\" in {}) printf '%s' '{text}' >&2; exit {};;\n\
-                 print) exit 113;; print-disabled) exit 0;; esac",
+                 print) exit 113;; print-disabled) printf '{listing}';; esac",
                 sample.subcommand(),
                 sample.exit
             ));
@@ -947,6 +1232,26 @@ mod tests {
                     Kickstart::NotLoaded,
                     "{name}"
                 ),
+                // Another refusal: the state decides. Not loaded is what a start wants
+                // to know; loaded, the refusal is reported in launchctl's words.
+                ("kickstart", _) => {
+                    assert_eq!(
+                        driver.kickstart("x", true).unwrap(),
+                        Kickstart::NotLoaded,
+                        "{name}"
+                    );
+                    let loaded = Fake::new(&format!(
+                        "case \"$1\" in kickstart) printf '%s' '{text}' >&2; exit {};;\n\
+                         print) printf 'system/x = {{\\n\\tstate = running\\n\\tpid = 5\\n}}\\n';; esac",
+                        sample.exit
+                    ));
+                    let err = loaded
+                        .driver()
+                        .kickstart("x", true)
+                        .unwrap_err()
+                        .to_string();
+                    assert!(err.contains(sample.output.trim()), "{name}: {err}");
+                }
                 ("bootout", 3) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded, "{name}")
                 }
@@ -954,25 +1259,43 @@ mod tests {
                 ("bootout", 36) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::Stopped, "{name}")
                 }
-                // By path (2: no file, 5: not loaded): the driver never boots out by
-                // path; the emulator's answers to these are checked against them.
-                ("bootout", 2 | 5) => assert!(sample.command.ends_with(".plist"), "{name}"),
+                // Refused: an error that says what launchctl could not do and shows
+                // launchctl's own words.
+                ("enable", _) => {
+                    let err = driver.enable("x").unwrap_err().to_string();
+                    assert!(err.contains("could not enable x"), "{name}: {err}");
+                    let recorded = sample.output.trim();
+                    assert!(err.contains(recorded), "{name}: {err}");
+                }
+                // By path (2: no file, 5 or 113: not loaded): the driver never boots out
+                // by path; the emulator's answers to these are checked against them.
+                ("bootout", 2 | 5 | 113) => {
+                    assert!(sample.command.ends_with(".plist"), "{name}")
+                }
                 // Refused for good (the fake answers the same every time, and print
                 // finds no job): after the retries, the cause is read from the state.
-                ("bootstrap", 5 | 37) => {
+                ("bootstrap", code) => {
                     let dir = tempfile::tempdir().unwrap();
                     let err = driver
                         .bootstrap("x", &dir.path().join("x.plist"))
                         .unwrap_err();
-                    assert!(err.to_string().contains("does not exist"), "{name}: {err}");
+                    let (cause, words) = if disabled {
+                        (
+                            BootstrapCause::Disabled,
+                            "disabled by a persistent override",
+                        )
+                    } else {
+                        (BootstrapCause::Missing, "does not exist")
+                    };
+                    assert!(err.to_string().contains(words), "{name}: {err}");
                     assert!(
                         matches!(
                             err.into_manager(),
                             ManagerError::BootstrapRefused {
-                                code: Some(code),
-                                cause: BootstrapCause::Missing,
+                                code: Some(c),
+                                cause: ref got,
                                 ..
-                            } if code == sample.exit
+                            } if c == code && *got == cause
                         ),
                         "{name}"
                     );
@@ -1012,8 +1335,24 @@ mod tests {
             })
         );
         assert_eq!(
-            killed.last_exit.unwrap().to_string(),
+            killed.last_exit.as_ref().unwrap().to_string(),
             "killed by signal 9 (Killed)"
+        );
+        assert_eq!(
+            killed.last_exit.unwrap().how_it_ended(),
+            "was killed by signal 9 (Killed)"
+        );
+        let refused = with("last exit reason = OS_REASON_CODESIGNING");
+        assert_eq!(
+            refused.last_exit.unwrap().how_it_ended(),
+            "was ended by the system (OS_REASON_CODESIGNING)"
+        );
+        assert_eq!(
+            with("last exit code = 78: EX_CONFIG")
+                .last_exit
+                .unwrap()
+                .how_it_ended(),
+            "ended with exit status 78 (EX_CONFIG)"
         );
         assert_eq!(
             with("last exit code = (never exited)").last_exit,
@@ -1025,10 +1364,58 @@ mod tests {
                 text: "something new".into()
             })
         );
+        // Numbers in other forms: negative (as `launchctl list` prints a signal), hex,
+        // or followed by a remark; words are kept as they are, not taken for a number.
+        assert_eq!(
+            with("last exit code = -9").last_exit,
+            Some(LastExit::Code {
+                code: -9,
+                name: None
+            })
+        );
+        assert_eq!(
+            with("last exit code = 0x4e: EX_CONFIG").last_exit,
+            Some(LastExit::Code {
+                code: 78,
+                name: Some("EX_CONFIG".into())
+            })
+        );
+        assert_eq!(
+            with("last exit code = 1 maybe").last_exit,
+            Some(LastExit::Other {
+                text: "1 maybe".into()
+            })
+        );
+        let odd = with("pid = 0x10\n\truns = 3 (spawned)\n\tlast terminating signal = Killed");
+        assert_eq!((odd.pid, odd.runs), (Some(16), Some(3)));
+        assert_eq!(
+            odd.last_exit,
+            Some(LastExit::Signal {
+                number: None,
+                description: "Killed".into()
+            })
+        );
+        assert!(odd.last_exit.unwrap().is_end());
+        assert_eq!(with("pid = 0").pid, None);
         let job = with("last exit code = 0");
         assert_eq!(job.state, Some(JobState::NotRunning));
         assert_eq!(job.pid, None);
         assert!(!job.is_running());
+    }
+
+    /// What a later release may print inside the job's block that no recording has
+    /// yet: a list over several lines (`[` ... `]`) whose members look like properties,
+    /// and a block opened with `=> {`. Lines deeper than the job's own are never the
+    /// job's.
+    #[test]
+    fn deeper_lines_outside_a_known_block_are_not_the_jobs() {
+        let job = parse_print(
+            "system/x = {\n\tstate = running\n\tnew list = [\n\t\tstate = bogus\n\t\tpid = 3\n\t]\n\
+             \tnew map => {\n\t\truns = 99\n\t}\n\tpid = 42\n\truns = 2\n\tlast exit code = (never exited)\n}\n",
+        );
+        assert_eq!(job.state, Some(JobState::Running));
+        assert_eq!((job.pid, job.runs), (Some(42), Some(2)));
+        assert_eq!(job.last_exit, Some(LastExit::Never));
     }
 
     #[test]
@@ -1071,10 +1458,18 @@ mod tests {
     impl Fake {
         fn new(script: &str) -> Fake {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("launchctl");
-            std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            let text = dir.path().join("launchctl.sh");
+            std::fs::write(&text, format!("#!/bin/sh\n{script}\n")).unwrap();
+            // Written by another process: a file this one has open for writing can be
+            // inherited by a child another test forks at that moment, and executing it
+            // then fails with ETXTBSY ("Text file busy").
+            let installed = std::process::Command::new("install")
+                .args(["-m", "755"])
+                .arg(&text)
+                .arg(dir.path().join("launchctl"))
+                .status()
                 .unwrap();
+            assert!(installed.success());
             Fake { dir }
         }
 
@@ -1131,6 +1526,36 @@ esac"#,
         let enable = log.find("enable system/org.postfix.postfix-in").unwrap();
         let bootstrap = log.find("bootstrap system").unwrap();
         assert!(enable < bootstrap, "{log}");
+    }
+
+    /// An override in a word no recorded release prints (a later one's) is not taken
+    /// for enabled: the label is enabled before the bootstrap, and a refusal names the
+    /// override as printed instead of "none of the known causes".
+    #[test]
+    fn an_override_in_an_unknown_word_is_enabled_first_and_named() {
+        let fake = Fake::new(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) exit 113;;
+print-disabled) printf '\n\tdisabled services = {\n\t\t"x" => disabled (user)\n\t}\n';;
+bootstrap) echo "Bootstrap failed: 5: Input/output error" >&2; exit 5;;
+esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        let err = fake.driver().bootstrap("x", &plist).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("override instancectl cannot read"), "{text}");
+        assert!(text.contains("disabled (user)"), "{text}");
+        let log = fake.log();
+        assert!(
+            log.find("enable system/x").unwrap() < log.find("bootstrap system").unwrap(),
+            "{log}"
+        );
+        assert!(may_block_loading(Some(&Override::Disabled)));
+        assert!(!may_block_loading(Some(&Override::Enabled)));
+        assert!(!may_block_loading(None));
     }
 
     #[test]
@@ -1226,6 +1651,77 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays
+    /// in the domain and runs again: a bootstrap that meets it waits for the stop to be
+    /// over and finds the job loaded from its file, instead of waiting for an unload
+    /// that never comes (and failing after the stop timeout).
+    #[test]
+    fn a_bootstrap_during_a_kickstart_k_finds_the_job_running_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        let fake = Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+       if [ $n -le 3 ]; then printf 'system/x = {{\n\tpath = {p}\n\tstate = SIGTERMed\n\tpid = 7\n}}\n'; exit 0; fi
+       printf 'system/x = {{\n\tpath = {p}\n\tstate = running\n\tpid = 8\n}}\n';;
+esac"#,
+            p = plist.display()
+        ));
+        let started = Instant::now();
+        assert_eq!(
+            fake.driver().bootstrap("x", &plist).unwrap(),
+            Bootstrap::AlreadyLoaded
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!fake.log().contains("bootstrap"), "{}", fake.log());
+        // The job as it is once the stop is over.
+        std::fs::remove_file(fake.dir.path().join("polls")).unwrap();
+        let after = fake.driver().wait_stopped("x").unwrap().unwrap();
+        assert!(after.is_running() && after.pid == Some(8), "{after:?}");
+    }
+
+    /// A loaded job whose `print` names no file (a paste, a release that leaves `path`
+    /// out) is not taken for this instance's, and the message does not name an empty
+    /// path.
+    #[test]
+    fn a_label_loaded_from_an_unnamed_file_is_named_as_such() {
+        let fake = Fake::new(
+            r#"case "$1" in print) printf 'system/x = {\n\tstate = running\n\tpid = 7\n}\n';; esac"#,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = fake
+            .driver()
+            .bootstrap("x", &dir.path().join("x.plist"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not say from which file"), "{err}");
+        assert!(!err.contains("loaded from ;"), "{err}");
+    }
+
+    /// `state = xpcproxy` is a spawn under way, as recorded on macOS 15 and 26: not
+    /// running yet, not ended, and not stopping.
+    #[test]
+    fn a_recorded_xpcproxy_state_is_a_spawn() {
+        let samples: Vec<_> = launchd_emulator::corpus::load()
+            .into_iter()
+            .filter(|s| s.expected("state") == Some("xpcproxy"))
+            .collect();
+        assert!(samples.len() >= 2);
+        for sample in samples {
+            let job = parse_print(&sample.output);
+            assert!(job.is_spawning(), "{}", sample.name);
+            assert!(!job.is_running() && !job.has_ended() && !job.is_stopping());
+        }
+        let running = parse_print("system/x = {\n\tstate = running\n\tpid = 5\n}\n");
+        assert!(!running.is_spawning());
     }
 
     /// An exit status the driver has no rule for (5, as bootout by path answers for a

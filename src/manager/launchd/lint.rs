@@ -1,20 +1,22 @@
-//! `instancectl plist --check`: what is wrong with a LaunchDaemon plist that runs
-//! Postfix, each problem with its fix.
+//! `instancectl plist --check`: what is wrong with a LaunchDaemon (or LaunchAgent)
+//! plist, above all one that runs Postfix, each problem with its fix.
 //!
 //! It reads the file with the strict reader (so a key without a value is an error, as it
-//! is for launchd) and then judges what the job would do: which program launchd really
-//! executes (Program wins over ProgramArguments[0]), whether that program daemonizes
+//! is for launchd) and then judges what the job would do: whether every key is one
+//! launchd knows, with a value of the shape it takes (launchd silently skips the
+//! others), what launchd really executes (Program wins over ProgramArguments[0], and no
+//! shell splits, expands or unquotes anything), whether that program daemonizes
 //! (`postfix start`, `postmulti -p start`, `master -w`), whether the instance it names is
-//! one postmulti knows, whether the label matches the file name, whether a boot daemon
-//! starts at load and is kept alive, and whether launchd would accept the file's owner
-//! and mode.
+//! one postmulti knows, whether a boot daemon starts at load and is kept alive, and, for
+//! installed files, whether launchd would accept the owner and mode, load the job in
+//! its session, and find its Label unused by another file.
 //!
 //! Only a job that runs a Postfix master is held to the master's rules (started at
 //! load, kept alive, run as root): Apple's newaliases and postfixsetup jobs, one-shot
-//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses.
-//! tests/data/plists holds real plists from Apple, admins and package managers with
-//! the findings each must give, so that a rule that alarms on a working plist fails a
-//! test.
+//! (LaunchOnlyOnce) jobs and other daemons are judged on what launchd itself refuses or
+//! ignores. tests/data/plists holds real plists from Apple, admins, package managers and
+//! third parties with the findings each must give, so that a rule that alarms on a
+//! working plist, or misses a broken one, fails a test.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,13 @@ use ::plist::{Dictionary, Value};
 use super::strict;
 use crate::postfix::Version;
 use crate::postfix::postmulti::Listed;
+
+/// The fix for every command that does not keep the master in the foreground.
+const RUN_IN_FOREGROUND: &str = "run the master in the foreground: ProgramArguments = \
+     [<daemon_directory>/master, -c, <config_directory>] (what `instancectl plist NAME` writes)";
+
+/// `postfix start-fg` exists since Postfix 3.3 (macOS ships 3.2).
+const START_FG_SINCE: Version = Version(3, 3, 0);
 
 /// What kind of problem, printed as `error[KIND]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +173,8 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
         report
             .problems
             .extend(ownership(path, meta.uid(), meta.mode()));
+        report.problems.extend(same_label_elsewhere(path, &bytes));
+        report.problems.extend(not_for_the_system_session(&bytes));
         if meta.gid() != 0 && Some(meta.gid()) != ctx.wheel_gid {
             report.notes.push(format!(
                 "group is gid {}, not wheel; launchd accepts it (it checks the owner and the \
@@ -172,6 +183,25 @@ pub fn check_file(path: &Path, ctx: &Context) -> std::io::Result<Report> {
                 meta.gid()
             ));
         }
+    } else if let Some(agents) = agents_dir(path) {
+        // A LaunchAgent is loaded by its user: launchd wants it owned by that user (the
+        // owner of the LaunchAgents directory) or by root, and written by no one else.
+        let dir_owner = std::fs::metadata(&agents).map(|m| m.uid()).ok();
+        if meta.uid() != 0 && Some(meta.uid()) != dir_owner {
+            report.problems.push(Problem {
+                kind: Kind::Ownership,
+                line: None,
+                message: format!(
+                    "owned by uid {}, neither root nor the owner of {}: launchd refuses it \
+                     (\"bad ownership/permissions\")",
+                    meta.uid(),
+                    agents.display()
+                ),
+                fix: format!("chown {} {}", dir_owner.unwrap_or(0), path.display()),
+            });
+        }
+        report.problems.extend(write_bits(path, meta.mode()));
+        report.problems.extend(same_label_elsewhere(path, &bytes));
     } else {
         report.notes.push(format!(
             "not installed in {}, so its owner, its mode and the instances it names were \
@@ -216,23 +246,100 @@ pub fn ownership(path: &Path, uid: u32, mode: u32) -> Vec<Problem> {
             fix: format!("chown root:wheel {file}"),
         });
     }
-    if mode & 0o022 != 0 {
-        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
-            (true, true) => "group and others",
-            (true, false) => "group",
-            _ => "others",
-        };
-        problems.push(Problem {
-            kind: Kind::Ownership,
-            line: None,
-            message: format!(
-                "mode {:04o} lets {who} write it: launchd refuses it (\"bad ownership/permissions\")",
-                mode & 0o7777
-            ),
-            fix: format!("chmod 644 {file}"),
-        });
-    }
+    problems.extend(write_bits(path, mode));
     problems
+}
+
+/// launchd refuses a job file that group or others may write, LaunchDaemon or
+/// LaunchAgent alike.
+fn write_bits(path: &Path, mode: u32) -> Option<Problem> {
+    if mode & 0o022 == 0 {
+        return None;
+    }
+    let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (true, true) => "group and others",
+        (true, false) => "group",
+        _ => "others",
+    };
+    Some(Problem {
+        kind: Kind::Ownership,
+        line: None,
+        message: format!(
+            "mode {:04o} lets {who} write it: launchd refuses it (\"bad ownership/permissions\")",
+            mode & 0o7777
+        ),
+        fix: format!("chmod 644 {}", path.display()),
+    })
+}
+
+/// The LaunchAgents directory the file is in, if it is in one.
+fn agents_dir(path: &Path) -> Option<PathBuf> {
+    let parent = path.canonicalize().ok()?.parent()?.to_path_buf();
+    (parent.file_name()? == "LaunchAgents").then_some(parent)
+}
+
+/// Another plist beside this one with the same Label: launchd loads one job per label,
+/// so whichever is bootstrapped second is refused ("service already loaded"), at boot
+/// too.
+fn same_label_elsewhere(path: &Path, bytes: &[u8]) -> Option<Problem> {
+    let label_of = |bytes: &[u8]| {
+        strict::parse(bytes)
+            .dict()
+            .and_then(|d| d.get("Label"))
+            .and_then(Value::as_string)
+            .map(str::to_string)
+    };
+    let label = label_of(bytes)?;
+    let this = path.canonicalize().ok()?;
+    let mut others: Vec<PathBuf> = std::fs::read_dir(this.parent()?)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "plist") && *p != this)
+        .filter(|p| std::fs::read(p).ok().and_then(|b| label_of(&b)).as_ref() == Some(&label))
+        .collect();
+    others.sort();
+    let first = others.first()?;
+    Some(Problem {
+        kind: Kind::Label,
+        line: None,
+        message: format!(
+            "{} has the Label {label} too: launchd loads one job per label, so the second \
+             to be bootstrapped is refused (\"service already loaded\"), at boot as well",
+            first.display()
+        ),
+        fix: "give each job its own Label (and name the file after it), or remove the copy".into(),
+    })
+}
+
+/// A LaunchDaemon is loaded in the System session. One whose LimitLoadToSessionType
+/// names only user sessions (Aqua, Background, LoginWindow, StandardIO: an agent's plist
+/// copied into the daemons directory) is not loaded there; that is why Homebrew's
+/// generated plists, which serve as agents and as daemons (`sudo brew services`), list
+/// System among all five session types.
+fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
+    let parsed = strict::parse(bytes);
+    let sessions: Vec<&str> = match parsed.dict()?.get("LimitLoadToSessionType")? {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_string).collect(),
+        _ => return None,
+    };
+    if sessions.is_empty() || sessions.contains(&"System") {
+        return None;
+    }
+    Some(Problem {
+        kind: Kind::Key,
+        line: parsed.key_lines.get("LimitLoadToSessionType").copied(),
+        message: format!(
+            "LimitLoadToSessionType is {}, but a LaunchDaemon is loaded in the System \
+             session: launchd does not load it there, at boot or by hand (launchctl finds \
+             nothing to load, or answers \"Service cannot load in requested session\")",
+            sessions.join(", ")
+        ),
+        fix: "add System to LimitLoadToSessionType, or remove the key (or install the \
+              plist as a LaunchAgent)"
+            .into(),
+    })
 }
 
 /// Checks a plist's contents; `path` names it in messages and gives the expected label.
@@ -248,13 +355,28 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
             fix: e.fix.clone(),
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<Problem> = parsed
+        .duplicates
+        .iter()
+        .map(|d| Problem {
+            kind: Kind::Key,
+            line: Some(d.line),
+            message: format!(
+                "<key>{}</key> is written twice (first on line {}): plutil keeps the last \
+                 value without a word, so the first one does nothing",
+                d.key, d.first
+            ),
+            fix: "keep one of them".into(),
+        })
+        .collect();
+    let mut notes = Vec::new();
     match parsed.value.as_ref() {
         None => {}
         Some(Value::Dictionary(d)) => {
             let job = Job::new(d, &parsed, path, ctx).check();
             problems.extend(job.problems);
-            warnings = job.warnings;
+            warnings.extend(job.warnings);
+            notes = job.notes;
         }
         Some(_) => problems.push(Problem {
             kind: Kind::Syntax,
@@ -270,7 +392,7 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
         path: path.to_path_buf(),
         problems,
         warnings,
-        notes: Vec::new(),
+        notes,
     }
 }
 
@@ -281,12 +403,16 @@ struct Job<'a> {
     ctx: &'a Context,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    notes: Vec<String>,
+    /// The command puts the master in the background, so KeepAlive is no cure.
+    daemonizes: bool,
 }
 
 /// What the lint found in a job's keys and command.
 struct Findings {
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    notes: Vec<String>,
 }
 
 impl<'a> Job<'a> {
@@ -303,6 +429,8 @@ impl<'a> Job<'a> {
             ctx,
             problems: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
+            daemonizes: false,
         }
     }
 
@@ -335,6 +463,16 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// KeepAlive true, or the 10.4 spelling of it, `OnDemand` false, which launchd
+    /// still honours where KeepAlive is not set (Apple's mDNSResponder job used it for
+    /// years): launchd starts the job at load and again whenever it exits.
+    fn always_kept_alive(&self) -> bool {
+        match self.d.get("KeepAlive") {
+            Some(v) => *v == Value::Boolean(true),
+            None => self.d.get("OnDemand") == Some(&Value::Boolean(false)),
+        }
+    }
+
     /// Whether the key was written without a value (already reported as syntax).
     fn valueless(&self, key: &str) -> bool {
         self.parsed.keys_without_value.iter().any(|k| k == key)
@@ -344,28 +482,16 @@ impl<'a> Job<'a> {
         match self.d.get(key) {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
+            Some(other) => {
                 self.push(
                     Kind::Key,
                     Some(key),
-                    format!("{key} must be a <string>"),
+                    format!(
+                        "{key} must be a <string>, not {}: launchd does not use a value of the \
+                         wrong type (it skips the key)",
+                        value_kind(other)
+                    ),
                     format!("write <key>{key}</key> <string>...</string>"),
-                );
-                None
-            }
-        }
-    }
-
-    fn boolean(&mut self, key: &str) -> Option<bool> {
-        match self.d.get(key) {
-            None => None,
-            Some(Value::Boolean(b)) => Some(*b),
-            Some(_) => {
-                self.push(
-                    Kind::Key,
-                    Some(key),
-                    format!("{key} must be <true/> or <false/>"),
-                    format!("write <key>{key}</key> <true/>"),
                 );
                 None
             }
@@ -374,9 +500,12 @@ impl<'a> Job<'a> {
 
     fn check(mut self) -> Findings {
         self.label();
-        self.types();
+        self.keys();
         let runs_master = match self.argv() {
-            Some(argv) => self.command(&argv),
+            Some(argv) => {
+                self.spawn(&argv);
+                self.command(&argv)
+            }
             None => false,
         };
         self.disabled();
@@ -406,6 +535,7 @@ impl<'a> Job<'a> {
         Findings {
             problems: self.problems,
             warnings: self.warnings,
+            notes: self.notes,
         }
     }
 
@@ -424,6 +554,17 @@ impl<'a> Job<'a> {
             }
             return;
         };
+        if label.trim().is_empty() {
+            self.push(
+                Kind::Key,
+                Some("Label"),
+                "the Label is empty: launchd refuses the job (\"Invalid or missing service \
+                 identifier\")"
+                    .into(),
+                "name the job, e.g. <string>org.postfix.NAME</string>",
+            );
+            return;
+        }
         let stem = self
             .path
             .file_name()
@@ -431,18 +572,14 @@ impl<'a> Job<'a> {
             .unwrap_or_default();
         let stem = stem.strip_suffix(".plist").unwrap_or(&stem).to_string();
         // A convention, not a rule of launchd's: Apple's own ssh.plist has the label
-        // com.openssh.sshd and loads.
+        // com.openssh.sshd and loads. Two files with one label are the breakage; that
+        // is checked among the installed files (`check_file`).
         if stem != label {
-            self.warn(
-                Kind::Label,
-                Some("Label"),
-                format!(
-                    "Label {label} differs from the file name {stem}.plist; launchd's \
-                     convention (and every admin's `launchctl print system/LABEL`) expects \
-                     them to match"
-                ),
-                format!("name the file {label}.plist, or change Label to {stem}"),
-            );
+            let file = self.path.file_name().unwrap_or_default().to_string_lossy();
+            self.notes.push(format!(
+                "the job's Label is {label} and the file is {file}: launchd knows the job by \
+                 its Label (`launchctl print system/{label}`), not by the file's name"
+            ));
         }
     }
 
@@ -517,10 +654,102 @@ impl<'a> Job<'a> {
                         "remove Program and let ProgramArguments name the executable: \
                          [<daemon_directory>/master, -c, <config_directory>]",
                     );
+                } else if !same && lost_first_argument(&p, &args[0]) {
+                    // Program given, and ProgramArguments written as if it held only
+                    // the arguments: the first of them becomes argv[0] and is lost.
+                    self.push(
+                        Kind::ProgramMismatch,
+                        Some("ProgramArguments"),
+                        format!(
+                            "ProgramArguments starts with {:?}, but with Program set the \
+                             first element is only argv[0], the program's name: {p} never \
+                             receives {:?} as an argument",
+                            args[0], args[0]
+                        ),
+                        format!(
+                            "put the program's name first: ProgramArguments = [{p}, {}]",
+                            args.join(", ")
+                        ),
+                    );
                 }
                 // Judge what the author meant to run; the mismatch is reported above.
                 Some(args)
             }
+        }
+    }
+
+    /// What launchd hands to posix_spawn: the executable (Program, or else the first
+    /// of ProgramArguments) and the arguments, each as written. There is no shell, so a
+    /// command line in one string, a `~`, or quotes around an argument do not mean what
+    /// they mean to a shell.
+    fn spawn(&mut self, argv: &[String]) {
+        let (key, executable) = match self.d.get("Program").and_then(Value::as_string) {
+            Some(program) => ("Program", program.to_string()),
+            None => ("ProgramArguments", argv[0].clone()),
+        };
+        let globbing = self.d.get("EnableGlobbing") == Some(&Value::Boolean(true));
+        if executable.starts_with('~') && !globbing {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{executable}: launchd starts the job without a shell, so ~ is not \
+                     expanded and the job fails to spawn (\"No such file or directory\")"
+                ),
+                "write the full path (/Users/NAME/... or /var/root/...)",
+            );
+        }
+        if let Some((path, rest)) = executable.split_once(char::is_whitespace)
+            && path.starts_with('/')
+            && rest.trim_start().starts_with('-')
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{key} holds the command line {executable:?}, but launchd executes the \
+                     whole string as one file name, which does not exist: the job fails to \
+                     spawn"
+                ),
+                format!(
+                    "give each word its own <string> in ProgramArguments: [{path}, {}]",
+                    rest.split_whitespace().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        // A shell or an interpreter reads quotes in its script argument itself.
+        if matches!(
+            basename(&executable),
+            "sh" | "bash" | "zsh" | "dash" | "ksh" | "csh" | "tcsh" | "fish" | "env"
+        ) || basename(&executable).starts_with("python")
+            || matches!(
+                basename(&executable),
+                "perl" | "ruby" | "node" | "osascript"
+            )
+        {
+            return;
+        }
+        let quoted = |a: &str| {
+            let wrapped = |q: char| a.len() >= 2 && a.starts_with(q) && a.ends_with(q);
+            let value_quoted = |q: char| a.contains(&format!("={q}")) && a.ends_with(q);
+            wrapped('"') || wrapped('\'') || value_quoted('"') || value_quoted('\'')
+        };
+        let suspicious: Vec<&String> = argv[1..]
+            .iter()
+            .filter(|a| quoted(a) || a.starts_with(char::is_whitespace))
+            .collect();
+        if let Some(first) = suspicious.first() {
+            self.warn(
+                Kind::WrongCommand,
+                Some("ProgramArguments"),
+                format!(
+                    "the argument {first:?} reaches the program with its quotes or spaces: \
+                     launchd passes each <string> as it is written, without a shell to \
+                     remove them"
+                ),
+                "write the argument without the shell's quoting, e.g. \
+                 <string>--flagfile=/path/with spaces</string>",
+            );
         }
     }
 
@@ -532,12 +761,18 @@ impl<'a> Job<'a> {
             "Program"
         };
         let on_demand = self.on_demand_trigger().is_some();
-        let always_kept_alive = self.d.get("KeepAlive") == Some(&Value::Boolean(true));
+        let always_kept_alive = self.always_kept_alive();
+        // Any KeepAlive (also one written without a value, as in seed 002) means the
+        // author wants launchd to start the job again when it exits.
+        let restarted = always_kept_alive
+            || matches!(self.d.get("KeepAlive"), Some(Value::Dictionary(_)))
+            || self.valueless("KeepAlive");
         let mut starts_master = false;
         for finding in analyze(argv) {
+            self.daemonizes |= matches!(finding, Finding::Daemonizes(_));
             match finding {
                 Finding::StartsMaster => starts_master = true,
-                Finding::Daemonizes(why) => self.push(
+                Finding::Daemonizes(why) if restarted => self.push(
                     Kind::Daemonizes,
                     Some(key),
                     format!(
@@ -545,10 +780,21 @@ impl<'a> Job<'a> {
                          ended and, with KeepAlive, starts it again every ThrottleInterval \
                          into \"the Postfix mail system is already running\""
                     ),
-                    "run the master in the foreground: ProgramArguments = \
-                     [<daemon_directory>/master, -c, <config_directory>] (what `instancectl \
-                     plist NAME` writes)",
+                    RUN_IN_FOREGROUND,
                 ),
+                // Without KeepAlive it works as a starter at boot: the master runs in a
+                // session of its own, which launchd leaves alone when the job exits.
+                Finding::Daemonizes(why) => self.warn(
+                    Kind::Daemonizes,
+                    Some(key),
+                    format!(
+                        "{why}: the master keeps running, but not as launchd's job (launchd \
+                         sees the job exit at once): a master that dies stays down, and \
+                         `launchctl bootout` or `kickstart -k` do not stop it"
+                    ),
+                    RUN_IN_FOREGROUND,
+                ),
+                Finding::StartFg(how) => self.start_fg(key, &how),
                 Finding::Refused(why, fix) => {
                     self.push(Kind::WrongCommand, Some(key), why, fix);
                 }
@@ -609,6 +855,54 @@ impl<'a> Job<'a> {
         starts_master
     }
 
+    /// `postfix start-fg` runs the master in the foreground (Postfix 3.3 and later), but
+    /// postfix-script refuses it as soon as the primary main.cf sets
+    /// multi_instance_directories: on a host with secondary instances, and always under
+    /// postmulti. On a single-instance host it works until postmulti is set up.
+    fn start_fg(&mut self, key: &str, how: &str) {
+        let refusal = "(\"start-fg does not support multi_instance_directories\")";
+        if let Some(have) = self.ctx.version
+            && have < START_FG_SINCE
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} exists since Postfix {START_FG_SINCE}, and this host has Postfix \
+                     {have}: the job exits at once"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        } else if how.starts_with("postmulti")
+            || self
+                .ctx
+                .instances
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|l| !l.is_primary()))
+        {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} is refused whenever multi_instance_directories is set {refusal}, \
+                     so it cannot run an instance of a multi-instance host"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        } else {
+            self.warn(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{how} keeps the master in the foreground only while the primary \
+                     main.cf sets no multi_instance_directories: after `postmulti -e init` \
+                     postfix-script refuses it {refusal} and the job exits at once"
+                ),
+                RUN_IN_FOREGROUND,
+            );
+        }
+    }
+
     fn instance_name(&mut self, key: &str, name: &str) {
         if name == "-" {
             return;
@@ -644,23 +938,37 @@ impl<'a> Job<'a> {
         }
     }
 
+    /// `-c DIR`: the master reads DIR/main.cf, whether or not postmulti lists DIR (a
+    /// second Postfix kept by hand, as in the nohair-custom plist, runs all the same).
+    /// So only a DIR that is neither an instance postmulti lists nor a directory with a
+    /// main.cf on this host is an error: there the master exits at once.
     fn config_dir(&mut self, key: &str, dir: &str) {
         let Some(list) = &self.ctx.instances else {
             return;
         };
-        let dir_path = Path::new(dir);
-        if !list.iter().any(|l| l.config_directory == dir_path) {
-            let known = known_names(list);
-            self.push(
-                Kind::UnknownInstance,
-                Some(key),
-                format!(
-                    "-c {dir}: no instance postmulti knows uses that configuration \
-                     directory ({known})"
-                ),
-                "point -c at the config_directory of an instance `postmulti -l` lists",
-            );
+        if list
+            .iter()
+            .any(|l| same_directory(&l.config_directory, Path::new(dir)))
+        {
+            return;
         }
+        let known = known_names(list);
+        if Path::new(dir).join("main.cf").is_file() {
+            self.notes.push(format!(
+                "-c {dir} is not an instance `postmulti -l` lists ({known}): the master runs \
+                 it, but instancectl does not manage it"
+            ));
+            return;
+        }
+        self.push(
+            Kind::UnknownInstance,
+            Some(key),
+            format!(
+                "-c {dir}: this host has no main.cf there, and no instance postmulti knows \
+                 uses that configuration directory ({known}): the master exits at once"
+            ),
+            "point -c at the config_directory of an instance `postmulti -l` lists",
+        );
     }
 
     /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
@@ -668,9 +976,10 @@ impl<'a> Job<'a> {
     /// the job when that condition holds, so it counts too.
     fn on_demand_trigger(&self) -> Option<&'static str> {
         if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
-            && conditions
-                .keys()
-                .any(|k| !matches!(k.as_str(), "SuccessfulExit" | "Crashed"))
+            && conditions.keys().any(|k| {
+                KEEP_ALIVE_CONDITIONS.iter().any(|(known, _)| known == k)
+                    && !matches!(k.as_str(), "SuccessfulExit" | "Crashed")
+            })
         {
             return Some("KeepAlive");
         }
@@ -700,11 +1009,9 @@ impl<'a> Job<'a> {
         {
             return;
         }
-        let starts_at_load = match self.d.get("KeepAlive") {
-            Some(Value::Boolean(true)) => true,
-            Some(Value::Dictionary(conditions)) => conditions.contains_key("SuccessfulExit"),
-            _ => false,
-        };
+        let starts_at_load = self.always_kept_alive()
+            || matches!(self.d.get("KeepAlive"), Some(Value::Dictionary(conditions))
+                if conditions.contains_key("SuccessfulExit"));
         // A value of the wrong type is reported by `types`.
         if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
             && !self.valueless("RunAtLoad")
@@ -720,7 +1027,9 @@ impl<'a> Job<'a> {
             );
         }
         if matches!(self.d.get("KeepAlive"), None | Some(Value::Boolean(false)))
+            && !self.always_kept_alive()
             && !self.valueless("KeepAlive")
+            && !self.daemonizes
         {
             self.warn(
                 Kind::NotKeptAlive,
@@ -731,35 +1040,142 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// The types launchd wants for the keys every job may have.
-    fn types(&mut self) {
-        for key in ["ThrottleInterval", "ExitTimeOut"] {
-            if let Some(v) = self.d.get(key)
-                && v.as_signed_integer().is_none()
-            {
-                self.push(
+    /// Every key launchd.plist(5) documents, checked for the shape of its value, and
+    /// every other key checked for a misspelling of a documented one. launchd ignores a
+    /// key it does not know, or one whose value has the wrong type, so either mistake
+    /// leaves the job without what the key was written for.
+    fn keys(&mut self) {
+        let keys: Vec<(String, Value)> =
+            self.d.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (key, value) in &keys {
+            match KEYS.iter().find(|(known, _)| known == key) {
+                Some((_, Some(shape))) if !shape.accepts(value) => self.push(
                     Kind::Key,
                     Some(key),
-                    format!("{key} must be an <integer> (seconds)"),
-                    format!("write <key>{key}</key> <integer>10</integer>"),
-                );
+                    format!(
+                        "{key} must be {}, not {}: launchd does not use a value of the \
+                         wrong type (it skips the key)",
+                        shape.describe(),
+                        value_kind(value)
+                    ),
+                    format!("write <key>{key}</key> {}", shape.example()),
+                ),
+                Some(_) => {}
+                None => {
+                    if let Some(meant) = near_miss(key, KEYS.iter().map(|(k, _)| *k)) {
+                        self.push(
+                            Kind::Key,
+                            Some(key),
+                            format!(
+                                "launchd knows no key {key:?} and ignores it (keys are \
+                                 case-sensitive): the job runs as if it were not there"
+                            ),
+                            format!("spell it {meant}"),
+                        );
+                    }
+                }
             }
         }
-        for key in ["StandardOutPath", "StandardErrorPath", "UserName"] {
-            self.string(key);
+        if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive") {
+            let conditions = conditions.clone();
+            self.keep_alive_conditions(&conditions);
         }
-        for key in ["RunAtLoad", "LaunchOnlyOnce", "AbandonProcessGroup"] {
-            self.boolean(key);
+        if let Some(value) = self.d.get("StartCalendarInterval") {
+            let value = value.clone();
+            self.calendar(&value);
         }
-        if let Some(v) = self.d.get("KeepAlive")
-            && !matches!(v, Value::Boolean(_) | Value::Dictionary(_))
-        {
-            self.push(
-                Kind::Key,
-                Some("KeepAlive"),
-                "KeepAlive must be <true/> or a <dict> of conditions".into(),
-                "write <key>KeepAlive</key> <true/>",
-            );
+    }
+
+    /// The conditions of a KeepAlive dictionary. One launchd does not know is ignored,
+    /// and a dictionary left without a condition it knows never restarts the job.
+    fn keep_alive_conditions(&mut self, conditions: &Dictionary) {
+        for (name, value) in conditions {
+            match KEEP_ALIVE_CONDITIONS
+                .iter()
+                .find(|(known, _)| known == name)
+            {
+                Some((_, shape)) if !shape.accepts(value) => self.push(
+                    Kind::Key,
+                    Some("KeepAlive"),
+                    format!(
+                        "KeepAlive's {name} must be {}, not {}: launchd ignores the condition",
+                        shape.describe(),
+                        value_kind(value)
+                    ),
+                    format!("write <key>{name}</key> {}", shape.example()),
+                ),
+                Some(_) => {}
+                None => {
+                    let known: Vec<&str> = KEEP_ALIVE_CONDITIONS.iter().map(|(k, _)| *k).collect();
+                    self.push(
+                        Kind::Key,
+                        Some("KeepAlive"),
+                        format!(
+                            "KeepAlive has no condition {name:?}: launchd ignores it, so it \
+                             does not keep the job alive the way it says"
+                        ),
+                        match near_miss(name, known.iter().copied()) {
+                            Some(meant) => format!("spell it {meant}"),
+                            None => format!("use one of {}", known.join(", ")),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// StartCalendarInterval: a dictionary of Minute, Hour, Day, Weekday and Month, or
+    /// an array of them. A field left out is a wildcard, so a misspelled one (`Minutes`)
+    /// makes the job run far more often than meant.
+    fn calendar(&mut self, value: &Value) {
+        let entries: Vec<&Dictionary> = match value {
+            Value::Dictionary(d) => vec![d],
+            Value::Array(items) => items.iter().filter_map(Value::as_dictionary).collect(),
+            // The wrong shape is reported by `keys`.
+            _ => return,
+        };
+        for entry in entries {
+            for (field, v) in entry {
+                let Some((_, low, high)) = CALENDAR_FIELDS.iter().find(|(f, _, _)| f == field)
+                else {
+                    let fields: Vec<&str> = CALENDAR_FIELDS.iter().map(|(f, _, _)| *f).collect();
+                    self.push(
+                        Kind::Key,
+                        Some("StartCalendarInterval"),
+                        format!(
+                            "StartCalendarInterval has no field {field:?}: launchd ignores it, \
+                             and a field left out matches every value, so the job runs more \
+                             often than it says"
+                        ),
+                        match near_miss(field, fields.iter().copied()) {
+                            Some(meant) => format!("spell it {meant}"),
+                            None => format!("use {}", fields.join(", ")),
+                        },
+                    );
+                    continue;
+                };
+                let in_range = v
+                    .as_signed_integer()
+                    .is_some_and(|n| (*low..=*high).contains(&n));
+                if !in_range {
+                    self.push(
+                        Kind::Key,
+                        Some("StartCalendarInterval"),
+                        format!(
+                            "StartCalendarInterval's {field} must be an <integer> from {low} \
+                             to {high}, not {}",
+                            match v.as_signed_integer() {
+                                Some(n) => n.to_string(),
+                                None => value_kind(v).to_string(),
+                            }
+                        ),
+                        format!(
+                            "write <key>{field}</key> <integer>{low}</integer>, or leave the \
+                             field out to match every value"
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -767,7 +1183,7 @@ impl<'a> Job<'a> {
     /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
     /// file. So it works, but the file alone does not say whether the job loads.
     fn disabled(&mut self) {
-        if self.boolean("Disabled") != Some(true) {
+        if self.d.get("Disabled") != Some(&Value::Boolean(true)) {
             return;
         }
         let label = self
@@ -776,22 +1192,268 @@ impl<'a> Job<'a> {
             .and_then(Value::as_string)
             .unwrap_or("LABEL")
             .to_string();
+        // A LaunchAgent's overrides live in its user's GUI domain, a daemon's in system.
+        let agent = self
+            .path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "LaunchAgents");
+        let domain = if agent { "gui/$(id -u)" } else { "system" };
+        let target = format!("{domain}/{label}");
         self.warn(
             Kind::Disabled,
             Some("Disabled"),
             format!(
                 "Disabled is true: launchd loads the job at boot only if an override enables \
-                 it. `launchctl enable system/{label}` (and `launchctl load -w`) writes such an \
+                 it. `launchctl enable {target}` (and `launchctl load -w`) writes such an \
                  override, which wins over this key and outlives reboots and edits of the file; \
-                 `launchctl disable system/{label}` writes the opposite one"
+                 `launchctl disable {target}` writes the opposite one"
             ),
             format!(
-                "see which applies with `launchctl print-disabled system | grep {label}`; to \
-                 keep the job down, remove Disabled and use `launchctl disable \
-                 system/{label}` (or `instancectl disable NAME`)"
+                "see which applies with `launchctl print-disabled {domain} | grep {label}`; to \
+                 keep the job down, remove Disabled and use `launchctl disable {target}`{}",
+                if agent {
+                    ""
+                } else {
+                    " (or `instancectl disable NAME`)"
+                }
             ),
         );
     }
+}
+
+/// What launchd.plist(5) says a key's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Str,
+    Bool,
+    Int,
+    /// An array of strings.
+    Strings,
+    /// A string or an array of strings (LimitLoadToSessionType).
+    StrOrStrings,
+    /// An integer, or a string that strtoul(3) reads ("022" for Umask).
+    IntOrStr,
+    Dict,
+    /// A dictionary of strings (EnvironmentVariables).
+    StrDict,
+    /// A dictionary of integers (the resource limits).
+    IntDict,
+    /// A dictionary of booleans (PathState, OtherJobEnabled).
+    BoolDict,
+    BoolOrDict,
+    /// A dictionary or an array of dictionaries (StartCalendarInterval).
+    DictOrDicts,
+}
+
+impl Shape {
+    fn accepts(self, v: &Value) -> bool {
+        let all = |d: &Dictionary, shape: Shape| d.values().all(|x| shape.accepts(x));
+        match self {
+            Shape::Str => matches!(v, Value::String(_)),
+            Shape::Bool => matches!(v, Value::Boolean(_)),
+            Shape::Int => matches!(v, Value::Integer(_)),
+            Shape::Strings => v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| Shape::Str.accepts(x))),
+            Shape::StrOrStrings => Shape::Str.accepts(v) || Shape::Strings.accepts(v),
+            Shape::IntOrStr => Shape::Int.accepts(v) || Shape::Str.accepts(v),
+            Shape::Dict => matches!(v, Value::Dictionary(_)),
+            Shape::StrDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Str)),
+            Shape::IntDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Int)),
+            Shape::BoolDict => v.as_dictionary().is_some_and(|d| all(d, Shape::Bool)),
+            Shape::BoolOrDict => Shape::Bool.accepts(v) || Shape::Dict.accepts(v),
+            Shape::DictOrDicts => {
+                Shape::Dict.accepts(v)
+                    || v.as_array()
+                        .is_some_and(|a| a.iter().all(|x| Shape::Dict.accepts(x)))
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Shape::Str => "a <string>",
+            Shape::Bool => "<true/> or <false/>",
+            Shape::Int => "an <integer>",
+            Shape::Strings => "an <array> of <string>s",
+            Shape::StrOrStrings => "a <string> or an <array> of <string>s",
+            Shape::IntOrStr => "an <integer> (or a <string> such as \"022\")",
+            Shape::Dict => "a <dict>",
+            Shape::StrDict => "a <dict> of <string>s",
+            Shape::IntDict => "a <dict> of <integer>s",
+            Shape::BoolDict => "a <dict> of <true/> and <false/>",
+            Shape::BoolOrDict => "<true/>, <false/> or a <dict> of conditions",
+            Shape::DictOrDicts => "a <dict> of <integer>s, or an <array> of them",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Shape::Str => "<string>...</string>",
+            Shape::Bool | Shape::BoolOrDict => "<true/>",
+            Shape::Int | Shape::IntOrStr => "<integer>10</integer>",
+            Shape::Strings | Shape::StrOrStrings => "<array><string>...</string></array>",
+            Shape::Dict | Shape::DictOrDicts => "<dict>...</dict>",
+            Shape::StrDict => "<dict><key>NAME</key><string>value</string></dict>",
+            Shape::IntDict => "<dict><key>NumberOfFiles</key><integer>1024</integer></dict>",
+            Shape::BoolDict => "<dict><key>/path</key><true/></dict>",
+        }
+    }
+}
+
+/// What a value is, in the words of a plist.
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a <string>",
+        Value::Integer(_) => "an <integer>",
+        Value::Real(_) => "a <real>",
+        Value::Boolean(_) => "a boolean",
+        Value::Array(_) => "an <array>",
+        Value::Dictionary(_) => "a <dict>",
+        Value::Date(_) => "a <date>",
+        Value::Data(_) => "<data>",
+        _ => "another type",
+    }
+}
+
+/// The keys of launchd.plist(5) from Mac OS X 10.4 to macOS 15, with the shape their
+/// value must have. `None`: checked by a rule of its own (Label, Program,
+/// ProgramArguments), or a key Apple's own jobs use without documenting it; those are
+/// listed so that the spelling check does not take them for a misspelling.
+const KEYS: &[(&str, Option<Shape>)] = &[
+    ("Label", None),
+    ("Program", None),
+    ("ProgramArguments", None),
+    ("BundleProgram", Some(Shape::Str)),
+    ("Disabled", Some(Shape::Bool)),
+    ("UserName", Some(Shape::Str)),
+    ("GroupName", Some(Shape::Str)),
+    ("InitGroups", Some(Shape::Bool)),
+    ("inetdCompatibility", Some(Shape::Dict)),
+    ("LimitLoadToHosts", Some(Shape::Strings)),
+    ("LimitLoadFromHosts", Some(Shape::Strings)),
+    ("LimitLoadToSessionType", Some(Shape::StrOrStrings)),
+    ("LimitLoadToHardware", Some(Shape::Dict)),
+    ("LimitLoadFromHardware", Some(Shape::Dict)),
+    ("EnableGlobbing", Some(Shape::Bool)),
+    ("EnableTransactions", Some(Shape::Bool)),
+    ("EnablePressuredExit", Some(Shape::Bool)),
+    ("OnDemand", Some(Shape::Bool)),
+    ("ServiceIPC", Some(Shape::Bool)),
+    ("KeepAlive", Some(Shape::BoolOrDict)),
+    ("RunAtLoad", Some(Shape::Bool)),
+    ("RootDirectory", Some(Shape::Str)),
+    ("WorkingDirectory", Some(Shape::Str)),
+    ("EnvironmentVariables", Some(Shape::StrDict)),
+    ("Umask", Some(Shape::IntOrStr)),
+    ("TimeOut", Some(Shape::Int)),
+    ("ExitTimeOut", Some(Shape::Int)),
+    ("ThrottleInterval", Some(Shape::Int)),
+    ("WatchPaths", Some(Shape::Strings)),
+    ("QueueDirectories", Some(Shape::Strings)),
+    ("StartOnMount", Some(Shape::Bool)),
+    ("StartInterval", Some(Shape::Int)),
+    ("StartCalendarInterval", Some(Shape::DictOrDicts)),
+    ("StandardInPath", Some(Shape::Str)),
+    ("StandardOutPath", Some(Shape::Str)),
+    ("StandardErrorPath", Some(Shape::Str)),
+    ("Debug", Some(Shape::Bool)),
+    ("WaitForDebugger", Some(Shape::Bool)),
+    ("SoftResourceLimits", Some(Shape::IntDict)),
+    ("HardResourceLimits", Some(Shape::IntDict)),
+    ("Nice", Some(Shape::Int)),
+    ("ProcessType", Some(Shape::Str)),
+    ("AbandonProcessGroup", Some(Shape::Bool)),
+    ("LowPriorityIO", Some(Shape::Bool)),
+    ("LowPriorityBackgroundIO", Some(Shape::Bool)),
+    ("MaterializeDatalessFiles", Some(Shape::Bool)),
+    ("LaunchOnlyOnce", Some(Shape::Bool)),
+    ("MachServices", Some(Shape::Dict)),
+    ("Sockets", Some(Shape::Dict)),
+    ("LaunchEvents", Some(Shape::Dict)),
+    ("SessionCreate", Some(Shape::Bool)),
+    ("LegacyTimers", Some(Shape::Bool)),
+    ("AssociatedBundleIdentifiers", Some(Shape::StrOrStrings)),
+    ("HopefullyExitsFirst", Some(Shape::Bool)),
+    ("HopefullyExitsLast", Some(Shape::Bool)),
+    ("ServiceDescription", Some(Shape::Str)),
+    // In Apple's own jobs, not in the manual page.
+    ("POSIXSpawnType", None),
+    ("BeginTransactionAtShutdown", None),
+    ("PreventsSleep", None),
+    ("JetsamProperties", None),
+    ("EnableTransactionsOnSleep", None),
+];
+
+/// The conditions of a KeepAlive dictionary (launchd.plist(5); NetworkState is no
+/// longer acted on but still accepted).
+const KEEP_ALIVE_CONDITIONS: &[(&str, Shape)] = &[
+    ("SuccessfulExit", Shape::Bool),
+    ("Crashed", Shape::Bool),
+    ("NetworkState", Shape::Bool),
+    ("PathState", Shape::BoolDict),
+    ("OtherJobEnabled", Shape::BoolDict),
+    ("OtherJobActive", Shape::BoolDict),
+    ("AfterInitialDemand", Shape::BoolOrDict),
+];
+
+/// The fields of a StartCalendarInterval entry and their ranges (Weekday 0 and 7 are
+/// both Sunday).
+const CALENDAR_FIELDS: &[(&str, i64, i64)] = &[
+    ("Minute", 0, 59),
+    ("Hour", 0, 23),
+    ("Day", 1, 31),
+    ("Weekday", 0, 7),
+    ("Month", 1, 12),
+];
+
+/// The known name that `name` is probably a misspelling of: the same but for case, cut
+/// short (`Crash`), or a letter or a few away (more only in names long enough that the
+/// typos still leave them unmistakable: `StandardOutputPath`, `QueueDirectory`). An unknown name near none of them is someone
+/// else's key and is left alone.
+fn near_miss<'k>(name: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    let mut best: Option<(usize, &str)> = None;
+    for k in known {
+        if k == name {
+            return None;
+        }
+        let cut_short =
+            name.len() >= 5 && k.len() > name.len() && k[..name.len()].eq_ignore_ascii_case(name);
+        let distance = if k.eq_ignore_ascii_case(name) || cut_short {
+            0
+        } else {
+            strsim::damerau_levenshtein(k, name)
+        };
+        let allowed = match k.len() {
+            ..10 => 1,
+            10..15 => 2,
+            _ => 3,
+        };
+        if distance <= allowed && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, k));
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Whether two configuration directories are the same: written with or without a
+/// trailing slash, through macOS's /etc -> /private/etc link, or as links resolved on
+/// this host.
+fn same_directory(a: &Path, b: &Path) -> bool {
+    let plain = |p: &Path| {
+        let text = p.to_string_lossy();
+        let text = text.trim_end_matches('/');
+        let text = text.strip_prefix("/private").unwrap_or(text);
+        PathBuf::from(text)
+    };
+    if plain(a) == plain(b) {
+        return true;
+    }
+    matches!(
+        (a.canonicalize(), b.canonicalize()),
+        (Ok(x), Ok(y)) if x == y
+    )
 }
 
 fn known_names(list: &[Listed]) -> String {
@@ -826,6 +1488,32 @@ fn suggest_name(name: &str) -> Option<String> {
     (!rest.is_empty()).then(|| format!("postfix-{rest}"))
 }
 
+/// Whether `first`, the first of ProgramArguments beside Program, is plainly an argument
+/// rather than a name for the program: an option, or the script an interpreter was
+/// meant to run. (Another program's path there is the wrapper idiom of Apple's
+/// ssh.plist and works.)
+fn lost_first_argument(program: &str, first: &str) -> bool {
+    const INTERPRETERS: [&str; 10] = [
+        "sh",
+        "bash",
+        "zsh",
+        "node",
+        "ruby",
+        "perl",
+        "php",
+        "java",
+        "osascript",
+        "deno",
+    ];
+    const SCRIPTS: [&str; 10] = [
+        ".js", ".mjs", ".py", ".rb", ".pl", ".php", ".sh", ".jar", ".ts", ".scpt",
+    ];
+    let interpreter = basename(program);
+    first.starts_with('-')
+        || ((INTERPRETERS.contains(&interpreter) || interpreter.starts_with("python"))
+            && SCRIPTS.iter().any(|ext| first.ends_with(ext)))
+}
+
 /// What a command line reveals about a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
@@ -835,6 +1523,8 @@ pub enum Finding {
     StartsMaster,
     /// It cannot run a master under launchd; message and fix.
     Refused(String, String),
+    /// `postfix start-fg` (how it was called): whether it works depends on the host.
+    StartFg(String),
     /// A Postfix command that does its work and exits (`postfix reload`); what it is.
     Exits(String),
     /// `master -e N`.
@@ -951,14 +1641,7 @@ fn analyze_postfix(args: &[String], how: &str) -> Vec<Finding> {
         ]),
         Some("start-fg") => out.extend([
             Finding::StartsMaster,
-            Finding::Refused(
-                format!(
-                    "{how} start-fg is refused whenever multi_instance_directories is set \
-                 (\"start-fg does not support multi_instance_directories\"), so it cannot \
-                 run a secondary instance"
-                ),
-                "run [<daemon_directory>/master, -c, <config_directory>] instead".into(),
-            ),
+            Finding::StartFg(format!("{how} start-fg")),
         ]),
         Some(verb) => out.push(Finding::Exits(format!("{how} {verb}"))),
         None => {}
@@ -1144,7 +1827,15 @@ mod tests {
         // Its label matches this file name, so nothing else is wrong.
         assert_eq!(report.problems.len(), 5, "{text}");
         let elsewhere = check_bytes(SEED, Path::new("seed-002-launchdaemon.plist"), &ctx);
-        assert!(elsewhere.warnings.iter().any(|w| w.kind == Kind::Label));
+        assert!(elsewhere.problems.iter().all(|p| p.kind != Kind::Label));
+        assert!(
+            elsewhere
+                .notes
+                .iter()
+                .any(|n| n.contains("Label is org.postfix.in")),
+            "{}",
+            elsewhere.render()
+        );
     }
 
     /// `SEVERITY[KIND]@LINE` of every finding, in the notation of tests/data/plists/EXPECTED.
@@ -1197,7 +1888,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 26);
+        assert!(listed.len() >= 55);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
@@ -1367,6 +2058,17 @@ mod tests {
                 r.render()
             );
         }
+        // OnDemand false, the 10.4 key, keeps the job alive where KeepAlive is not set.
+        let r = check(&format!("{args}<key>OnDemand</key><false/>"));
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+        let r = check(&format!(
+            "{args}<key>OnDemand</key><false/><key>KeepAlive</key><false/>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
         // Crashed alone needs a first run that crashed: RunAtLoad is still needed.
         let r = check(&format!(
             "{args}<key>KeepAlive</key><dict><key>Crashed</key><true/></dict>"
@@ -1412,6 +2114,620 @@ mod tests {
         );
     }
 
+    /// launchd ignores a key it does not know or whose value has the wrong type, so the
+    /// job silently lacks what the key says: each such key is an error naming the fix.
+    #[test]
+    fn misspelled_and_mistyped_keys_are_found() {
+        let args = "<key>ProgramArguments</key><array><string>/usr/local/bin/x</string></array>";
+        let cases = [
+            (
+                "<key>StartInterval</key><string>60</string>",
+                "StartInterval must be an <integer>, not a <string>",
+                "<integer>10</integer>",
+            ),
+            (
+                "<key>Keepalive</key><true/>",
+                "launchd knows no key \"Keepalive\"",
+                "spell it KeepAlive",
+            ),
+            (
+                "<key>StandardOutputPath</key><string>/tmp/x.log</string>",
+                "no key \"StandardOutputPath\"",
+                "spell it StandardOutPath",
+            ),
+            (
+                "<key>QueueDirectory</key><array><string>/var/spool/x</string></array>",
+                "no key \"QueueDirectory\"",
+                "spell it QueueDirectories",
+            ),
+            (
+                "<key>Username</key><string>_postfix</string>",
+                "no key \"Username\"",
+                "spell it UserName",
+            ),
+            (
+                "<key>StartCalenderInterval</key><dict><key>Hour</key><integer>3</integer></dict>",
+                "no key \"StartCalenderInterval\"",
+                "spell it StartCalendarInterval",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>Crash</key><true/></dict>",
+                "KeepAlive has no condition \"Crash\"",
+                "spell it Crashed",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>SuccesfulExit</key><false/></dict>",
+                "KeepAlive has no condition \"SuccesfulExit\"",
+                "spell it SuccessfulExit",
+            ),
+            (
+                "<key>KeepAlive</key><dict><key>PathState</key><true/></dict>",
+                "KeepAlive's PathState must be a <dict> of <true/> and <false/>",
+                "<key>/path</key>",
+            ),
+            (
+                "<key>StartCalendarInterval</key><dict><key>Minutes</key><integer>20</integer></dict>",
+                "StartCalendarInterval has no field \"Minutes\"",
+                "spell it Minute",
+            ),
+            (
+                "<key>StartCalendarInterval</key><array><dict><key>Hour</key><integer>24</integer></dict></array>",
+                "Hour must be an <integer> from 0 to 23, not 24",
+                "<integer>0</integer>",
+            ),
+            (
+                "<key>StartCalendarInterval</key><dict><key>Weekday</key><string>1</string></dict>",
+                "Weekday must be an <integer> from 0 to 7, not a <string>",
+                "leave the field out",
+            ),
+            (
+                "<key>EnvironmentVariables</key><dict><key>N</key><integer>1</integer></dict>",
+                "EnvironmentVariables must be a <dict> of <string>s, not a <dict>",
+                "<string>value</string>",
+            ),
+            (
+                "<key>UserName</key><array><string>root</string></array>",
+                "UserName must be a <string>, not an <array>",
+                "<string>...</string>",
+            ),
+        ];
+        for (body, message, fix) in cases {
+            let r = check(&format!("{args}{body}"));
+            assert_eq!(kinds(&r), [Kind::Key], "{body}: {}", r.render());
+            assert!(
+                r.problems[0].message.contains(message),
+                "{body}: {}",
+                r.render()
+            );
+            assert!(r.problems[0].fix.contains(fix), "{body}: {}", r.render());
+            assert!(r.problems[0].line.is_some(), "{body}: {}", r.render());
+        }
+    }
+
+    /// Keys Apple's own jobs use, every documented shape of a value, and keys of the
+    /// author's own that resemble no launchd key: none of them is a finding.
+    #[test]
+    fn documented_keys_and_others_own_keys_are_not_misspellings() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/sbin/x</string></array>\
+             <key>POSIXSpawnType</key><string>Interactive</string>\
+             <key>EnablePressuredExit</key><false/>\
+             <key>BeginTransactionAtShutdown</key><true/>\
+             <key>PreventsSleep</key><true/>\
+             <key>AssociatedBundleIdentifiers</key><string>io.macadmins.Outset</string>\
+             <key>LimitLoadToSessionType</key><array><string>Aqua</string><string>Background</string></array>\
+             <key>Umask</key><string>022</string><key>Nice</key><integer>5</integer>\
+             <key>HardResourceLimits</key><dict><key>NumberOfFiles</key><integer>4096</integer></dict>\
+             <key>StartCalendarInterval</key><array><dict><key>Weekday</key><integer>7</integer>\
+             <key>Hour</key><integer>3</integer></dict><dict><key>Minute</key><integer>0</integer></dict></array>\
+             <key>KeepAlive</key><dict><key>OtherJobEnabled</key><dict><key>com.x</key><true/></dict>\
+             <key>AfterInitialDemand</key><true/></dict>\
+             <key>ServiceDescription</key><string>x</string><key>Debug</key><false/>\
+             <key>OurOwnSetting</key><string>kept by the author's tooling</string>",
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// A KeepAlive condition launchd does not know does not make a master's job one
+    /// started on demand: it is still not started at load.
+    #[test]
+    fn a_misspelled_condition_does_not_make_a_master_job_on_demand() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+             <string>-c</string><string>/etc/postfix-in</string></array>\
+             <key>KeepAlive</key><dict><key>Crash</key><true/></dict>",
+        );
+        assert_eq!(kinds(&r), [Kind::Key, Kind::NotKeptAlive], "{}", r.render());
+    }
+
+    /// `postfix start` daemonizes: with KeepAlive that is a restart loop (an error);
+    /// without, the job works as a starter at boot whose master launchd does not
+    /// supervise (a warning).
+    #[test]
+    fn a_daemonizing_starter_is_an_error_only_when_launchd_restarts_it() {
+        let args = "<key>ProgramArguments</key><array><string>/usr/sbin/postfix</string>\
+                    <string>start</string></array>";
+        for starter in [
+            "<key>RunAtLoad</key><true/>",
+            "<key>RunAtLoad</key><true/><key>LaunchOnlyOnce</key><true/>",
+            "<key>RunAtLoad</key><true/><key>KeepAlive</key><false/>",
+        ] {
+            let r = check(&format!("{args}{starter}"));
+            assert!(r.problems.is_empty(), "{starter}: {}", r.render());
+            assert_eq!(r.warnings.len(), 1, "{starter}: {}", r.render());
+            assert_eq!(r.warnings[0].kind, Kind::Daemonizes);
+            assert!(
+                r.render().contains("not as launchd's job"),
+                "{}",
+                r.render()
+            );
+        }
+        for restarted in [
+            "<key>KeepAlive</key><true/>",
+            "<key>RunAtLoad</key><true/><key>KeepAlive</key><dict>\
+             <key>SuccessfulExit</key><true/></dict>",
+        ] {
+            let r = check(&format!("{args}{restarted}"));
+            assert_eq!(kinds(&r), [Kind::Daemonizes], "{restarted}: {}", r.render());
+        }
+    }
+
+    /// `postfix start-fg` works on a single-instance host with Postfix 3.3 or later, and
+    /// is refused on a multi-instance host, under postmulti, and before 3.3.
+    #[test]
+    fn start_fg_is_judged_by_the_host() {
+        let job = |argv: &str| {
+            plist(&format!(
+                "<key>ProgramArguments</key><array>{argv}</array><key>KeepAlive</key><true/>"
+            ))
+        };
+        let start_fg = job("<string>/usr/sbin/postfix</string><string>start-fg</string>");
+        let name = Path::new("x.plist");
+        let r = check_bytes(&start_fg, name, &Context::default());
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert!(r.render().contains("postmulti -e init"), "{}", r.render());
+
+        let multi = Context {
+            instances: Some(vec![listed("postfix-out")]),
+            ..Context::default()
+        };
+        let r = check_bytes(&start_fg, name, &multi);
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render().contains("cannot run an instance"),
+            "{}",
+            r.render()
+        );
+
+        let apple = Context {
+            version: Some(Version(3, 2, 2)),
+            ..Context::default()
+        };
+        let r = check_bytes(&start_fg, name, &apple);
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render().contains("exists since Postfix 3.3.0"),
+            "{}",
+            r.render()
+        );
+
+        let postmulti = job(
+            "<string>/usr/sbin/postmulti</string><string>-i</string><string>postfix-out</string>\
+             <string>-p</string><string>start-fg</string>",
+        );
+        let r = check_bytes(&postmulti, name, &Context::default());
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+    }
+
+    /// A Label that differs from the file name loads (Apple's ssh.plist, tftp.plist):
+    /// only a note. Two installed files with one Label are the real breakage.
+    #[test]
+    fn one_label_in_two_installed_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemons = dir.path().join("LaunchDaemons");
+        std::fs::create_dir(&daemons).unwrap();
+        let job = |label: &str| {
+            plist_with_label(
+                label,
+                "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+                 <string>-c</string><string>/etc/postfix-out</string></array>\
+                 <key>KeepAlive</key><true/>",
+            )
+        };
+        let out = daemons.join("org.postfix.postfix-out.plist");
+        std::fs::write(&out, job("org.postfix.postfix-out")).unwrap();
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let ctx = Context {
+            daemons_dir: daemons.clone(),
+            ..Context::default()
+        };
+        let alone = check_file(&out, &ctx).unwrap();
+        assert!(alone.problems.is_empty(), "{}", alone.render());
+
+        // The copy made for a second instance, its Label left unchanged.
+        let copy = daemons.join("org.postfix.postfix-in.plist");
+        std::fs::write(&copy, job("org.postfix.postfix-out")).unwrap();
+        let report = check_file(&copy, &ctx).unwrap();
+        let labels: Vec<&Problem> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind == Kind::Label)
+            .collect();
+        assert_eq!(labels.len(), 1, "{}", report.render());
+        assert!(
+            labels[0]
+                .message
+                .contains("org.postfix.postfix-out.plist has the Label")
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("the file is org.postfix.postfix-in.plist"))
+        );
+        // The mismatch alone, outside any daemons directory: a note, no finding.
+        let r = check_bytes(
+            &job("com.openssh.sshd"),
+            Path::new("ssh.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+        assert_eq!(r.notes.len(), 1, "{}", r.render());
+    }
+
+    /// A LaunchAgent is refused when others may write it or when it belongs to neither
+    /// root nor the user whose LaunchAgents directory holds it.
+    #[test]
+    fn launch_agents_owner_and_mode() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let agents = dir.path().join("LaunchAgents");
+        std::fs::create_dir(&agents).unwrap();
+        std::os::unix::fs::chown(&agents, Some(501), Some(20)).unwrap();
+        let path = agents.join("x.plist");
+        std::fs::write(
+            &path,
+            plist("<key>ProgramArguments</key><array><string>/bin/x</string></array>"),
+        )
+        .unwrap();
+        let ctx = Context::default();
+        let set = |uid: u32, mode: u32| {
+            std::os::unix::fs::chown(&path, Some(uid), Some(20)).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap();
+            check_file(&path, &ctx).unwrap()
+        };
+        for (uid, mode) in [(501, 0o644), (0, 0o644), (501, 0o600)] {
+            let r = set(uid, mode);
+            assert!(r.problems.is_empty(), "{uid} {mode:o}: {}", r.render());
+        }
+        let r = set(501, 0o666);
+        assert_eq!(kinds(&r), [Kind::Ownership], "{}", r.render());
+        assert!(r.render().contains("lets group and others write it"));
+        let r = set(502, 0o644);
+        assert_eq!(kinds(&r), [Kind::Ownership], "{}", r.render());
+        assert!(
+            r.render().contains("neither root nor the owner"),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// launchd runs no shell: a command line in Program, a `~`, and quotes around an
+    /// argument (osquery#2161: `--flagfile="..."` silently not read) are taken literally.
+    #[test]
+    fn what_a_shell_would_do_launchd_does_not() {
+        let r = check(
+            "<key>Program</key><string>/usr/local/bin/osqueryd --flagfile=/var/osquery/osquery.flags</string>",
+        );
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.render()
+                .contains("[/usr/local/bin/osqueryd, --flagfile=/var/osquery/osquery.flags]"),
+            "{}",
+            r.render()
+        );
+        let r = check("<key>ProgramArguments</key><array><string>~/bin/sync.sh</string></array>");
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(r.render().contains("~ is not expanded"), "{}", r.render());
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/usr/local/bin/osqueryd</string>\
+             <string> --flagfile=\"/private/var/osquery/osquery.flags\"</string></array>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert!(
+            r.render().contains("with its quotes or spaces"),
+            "{}",
+            r.render()
+        );
+        // What works: a path with spaces, a shell's own quoting, globbing on old releases.
+        for fine in [
+            "<key>Program</key><string>/Applications/Some App.app/Contents/MacOS/Some App</string>",
+            "<key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string>\
+             <string>exec \"/usr/local/bin/x\" --y='z'</string></array>",
+            "<key>ProgramArguments</key><array><string>~/bin/x</string></array>\
+             <key>EnableGlobbing</key><true/>",
+            "<key>ProgramArguments</key><array><string>/usr/bin/x</string>\
+             <string>--title=It's</string><string>a\"b</string></array>",
+        ] {
+            let r = check(fine);
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty(),
+                "{fine}: {}",
+                r.render()
+            );
+        }
+    }
+
+    /// `master -c DIR` runs whatever main.cf DIR holds: a directory postmulti does not
+    /// list is an error only when it holds no main.cf on this host. macOS writes /etc as
+    /// /private/etc, and a trailing slash is the same directory.
+    #[test]
+    fn a_config_directory_is_judged_by_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let by_hand = dir.path().join("postfix.custom");
+        std::fs::create_dir(&by_hand).unwrap();
+        std::fs::write(by_hand.join("main.cf"), "").unwrap();
+        let job = |config: &str| {
+            plist(&format!(
+                "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+                 <string>-c</string><string>{config}</string></array><key>KeepAlive</key><true/>"
+            ))
+        };
+        let ctx = Context {
+            instances: Some(vec![listed("postfix-out")]),
+            ..Context::default()
+        };
+        let name = Path::new("x.plist");
+        let r = check_bytes(&job(&format!("{}/", by_hand.display())), name, &ctx);
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("instancectl does not manage it"))
+        );
+        for listed_dir in ["/private/etc/postfix-out/", "/etc/postfix-out"] {
+            let r = check_bytes(&job(listed_dir), name, &ctx);
+            assert!(
+                r.problems.is_empty() && r.notes.is_empty(),
+                "{}",
+                r.render()
+            );
+        }
+        let r = check_bytes(&job("/etc/postfix-nowhere"), name, &ctx);
+        assert_eq!(kinds(&r), [Kind::UnknownInstance], "{}", r.render());
+        assert!(r.render().contains("no main.cf there"), "{}", r.render());
+    }
+
+    /// What `instancectl plist NAME` and `plist --supervisor` write passes the lint with
+    /// no finding at all: the reference copies in plists/ (byte-identical to the
+    /// generator's output, job.rs checks that) and the supervisor job for other paths.
+    #[test]
+    fn the_generators_plists_pass_their_own_lint() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plists");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let name = entry.file_name();
+            let r = check_bytes(&bytes, Path::new(&name), &Context::default());
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty() && r.notes.is_empty(),
+                "{}",
+                r.render()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 3);
+        let naming = super::super::job::JobNaming {
+            label_prefix: "com.example.mail.".into(),
+            log_dir: "/Library/Logs".into(),
+        };
+        let supervisor = super::super::job::DaemonJob::supervisor(
+            Path::new("/opt/local/sbin/instancectl"),
+            "30s",
+            Path::new("/Library/LaunchDaemons"),
+            &naming,
+        );
+        let r = check_bytes(
+            &supervisor.to_xml(),
+            Path::new("com.example.mail.instancectl.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty() && r.notes.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// With Program set, ProgramArguments[0] is only argv[0]: a job that lists just the
+    /// arguments there loses the first one (node never sees its script).
+    #[test]
+    fn the_first_argument_lost_to_argv0_is_found() {
+        for (program, args) in [
+            (
+                "/usr/local/bin/node",
+                "<string>/opt/app/server.js</string><string>--port</string><string>80</string>",
+            ),
+            (
+                "/usr/local/bin/osqueryd",
+                "<string>--flagfile=/var/osquery/osquery.flags</string>",
+            ),
+            ("/usr/bin/python3", "<string>sync.py</string>"),
+        ] {
+            let r = check(&format!(
+                "<key>Program</key><string>{program}</string>\
+                 <key>ProgramArguments</key><array>{args}</array>"
+            ));
+            assert_eq!(
+                kinds(&r),
+                [Kind::ProgramMismatch],
+                "{program}: {}",
+                r.render()
+            );
+            assert!(
+                r.render()
+                    .contains(&format!("ProgramArguments = [{program}, ")),
+                "{}",
+                r.render()
+            );
+        }
+        // The working forms: argv[0] as the program's path or name, and a wrapper.
+        for (program, args) in [
+            (
+                "/usr/local/bin/node",
+                "<string>node</string><string>/opt/app/server.js</string>",
+            ),
+            (
+                "/usr/libexec/sshd-keygen-wrapper",
+                "<string>/usr/sbin/sshd</string><string>-i</string>",
+            ),
+            (
+                "/bin/bash",
+                "<string>/bin/sh</string><string>-c</string><string>exec x</string>",
+            ),
+        ] {
+            let r = check(&format!(
+                "<key>Program</key><string>{program}</string>\
+                 <key>ProgramArguments</key><array>{args}</array>"
+            ));
+            assert!(
+                r.problems.is_empty() && r.warnings.is_empty(),
+                "{program}: {}",
+                r.render()
+            );
+        }
+    }
+
+    /// A key written twice loads (the last value wins): a warning at the second one.
+    #[test]
+    fn a_repeated_key_is_a_warning() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/bin/x</string></array>\n\
+             <key>RunAtLoad</key><false/>\n<key>RunAtLoad</key><true/>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(r.warnings.len(), 1, "{}", r.render());
+        assert_eq!(r.warnings[0].kind, Kind::Key);
+        assert_eq!(r.warnings[0].line, Some(7), "{}", r.render());
+        assert!(
+            r.render().contains("written twice (first on line 6)"),
+            "{}",
+            r.render()
+        );
+    }
+
+    /// The Disabled warning names the domain the override lives in: system for a
+    /// daemon, the user's GUI domain for an agent.
+    #[test]
+    fn the_disabled_warning_names_the_right_domain() {
+        let body = "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                    <key>Disabled</key><true/>";
+        let r = check_bytes(
+            &plist(body),
+            Path::new("/Library/LaunchDaemons/x.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.render().contains("launchctl enable system/x"),
+            "{}",
+            r.render()
+        );
+        let r = check_bytes(
+            &plist(body),
+            Path::new("/Users/a/Library/LaunchAgents/x.plist"),
+            &Context::default(),
+        );
+        let text = r.render();
+        assert!(text.contains("launchctl enable gui/$(id -u)/x"), "{text}");
+        assert!(text.contains("print-disabled gui/$(id -u)"), "{text}");
+        assert!(!text.contains("instancectl disable"), "{text}");
+    }
+
+    /// An agent's plist (LimitLoadToSessionType Aqua) installed as a LaunchDaemon is
+    /// not loaded; Homebrew's list of all five sessions includes System and loads.
+    #[test]
+    fn a_daemon_limited_to_user_sessions_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemons = dir.path().join("LaunchDaemons");
+        std::fs::create_dir(&daemons).unwrap();
+        let ctx = Context {
+            daemons_dir: daemons.clone(),
+            ..Context::default()
+        };
+        let install = |name: &str, sessions: &str| {
+            let path = daemons.join(name);
+            std::fs::write(
+                &path,
+                plist_with_label(
+                    name.trim_end_matches(".plist"),
+                    &format!(
+                        "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                         <key>LimitLoadToSessionType</key>{sessions}"
+                    ),
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+            check_file(&path, &ctx).unwrap()
+        };
+        let r = install("a.plist", "<string>Aqua</string>");
+        assert_eq!(kinds(&r), [Kind::Key], "{}", r.render());
+        assert!(
+            r.render()
+                .contains("Service cannot load in requested session")
+        );
+        let r = install(
+            "b.plist",
+            "<array><string>Aqua</string><string>Background</string><string>LoginWindow</string>\
+             <string>StandardIO</string><string>System</string></array>",
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+        // The same agent's plist checked where it belongs is fine.
+        let r = check_bytes(
+            &plist(
+                "<key>ProgramArguments</key><array><string>/bin/x</string></array>\
+                    <key>LimitLoadToSessionType</key><string>Aqua</string>",
+            ),
+            Path::new("x.plist"),
+            &Context::default(),
+        );
+        assert!(r.problems.is_empty(), "{}", r.render());
+    }
+
+    /// MacPorts runs `postfix start` under daemondo, which stays in the foreground and
+    /// watches the daemon for launchd: the job is fine, and not a master job.
+    #[test]
+    fn postfix_under_macports_daemondo_is_fine() {
+        let r = check(
+            "<key>ProgramArguments</key><array><string>/opt/local/bin/daemondo</string>\
+             <string>--label=postfix</string><string>--start-cmd</string>\
+             <string>/opt/local/sbin/postfix</string><string>start</string><string>;</string>\
+             <string>--stop-cmd</string><string>/opt/local/sbin/postfix</string>\
+             <string>stop</string><string>;</string><string>--pid=none</string></array>\
+             <key>Debug</key><false/><key>Disabled</key><false/><key>KeepAlive</key><true/>",
+        );
+        assert!(
+            r.problems.is_empty() && r.warnings.is_empty(),
+            "{}",
+            r.render()
+        );
+    }
+
     #[test]
     fn missing_program_and_label() {
         let r = check_bytes(
@@ -1422,6 +2738,13 @@ mod tests {
         let text = r.render();
         assert!(text.contains("no Label"), "{text}");
         assert!(text.contains("nothing to run"), "{text}");
+        let r = check_bytes(
+            &plist_with_label(" ", "<key>Program</key><string>/bin/x</string>"),
+            Path::new("x.plist"),
+            &Context::default(),
+        );
+        assert_eq!(kinds(&r), [Kind::Key], "{}", r.render());
+        assert!(r.render().contains("the Label is empty"), "{}", r.render());
     }
 
     #[test]
@@ -1431,6 +2754,10 @@ mod tests {
         // load, because only the owner and the write bits can make launchd refuse.
         assert!(ownership(p, 0, 0o100644).is_empty());
         assert!(ownership(p, 0, 0o100444).is_empty());
+        // 0600 (brew services before homebrew-services#126) and 0700 (what tailscaled
+        // install-system-daemon writes) load too: no one else can write them.
+        assert!(ownership(p, 0, 0o100600).is_empty());
+        assert!(ownership(p, 0, 0o100700).is_empty());
         let group_writable = ownership(p, 0, 0o100664);
         assert_eq!(group_writable.len(), 1);
         assert!(

@@ -294,9 +294,11 @@ impl Launchd {
     /// way, and report both.
     fn failed_start(&self, host: &Host, instance: &Instance, label: &str, job: &JobInfo) -> Error {
         let how = match &job.last_exit {
+            Some(end) => end.how_it_ended(),
+            None if job.job_state.as_deref() == Some("spawn failed") => {
+                "could not be spawned (launchd: spawn failed)".to_string()
+            }
             None => "exited".to_string(),
-            Some(e @ LastExit::Signal { .. }) => format!("was {e}"),
-            Some(e) => format!("ended with {e}"),
         };
         let stopped = self.launchctl(host).bootout(label).is_ok();
         let found = if stopped {
@@ -409,9 +411,12 @@ impl ServiceManager for Launchd {
         let path = self.write_plist(host, instance)?;
         let label = self.label(&instance.name);
         let ctl = self.launchctl(host);
-        let enabled = ctl.override_of(&label).and_then(|o| match o {
-            Some(Override::Disabled) => ctl.enable(&label),
-            _ => Ok(()),
+        let enabled = ctl.override_of(&label).and_then(|o| {
+            if launchctl::may_block_loading(o.as_ref()) {
+                ctl.enable(&label)
+            } else {
+                Ok(())
+            }
         });
         // The plist was this step's own write: a failure takes it back, so the undo
         // of `create` (which starts after this step) leaves nothing behind.
@@ -473,13 +478,16 @@ impl ServiceManager for Launchd {
         let ctl = self.launchctl(host);
         // The job as launchd had it before this start, when it stays loaded: its runs
         // so far are not this start's.
-        let before = match ctl.print(&label)? {
+        let mut loaded = ctl.print(&label)?;
+        // A bootout or `kickstart -k` under way: what is left once it is over.
+        if loaded.as_ref().is_some_and(JobInfo::is_stopping) {
+            loaded = ctl.wait_stopped(&label)?;
+        }
+        let before = match loaded {
             Some(job) if job.is_running() => return Ok(()),
-            Some(job) if job.is_stopping() => {
-                ctl.wait_unloaded(&label)?;
-                ctl.bootstrap(&label, &path)?;
-                None
-            }
+            // Being spawned (KeepAlive's respawn, or a kickstart a moment ago): launchd
+            // has counted that run already, and it is the one this start waits for.
+            Some(job) if job.is_spawning() => None,
             Some(job) => {
                 if ctl.kickstart(&label, false)? == Kickstart::NotLoaded {
                     ctl.bootstrap(&label, &path)?;

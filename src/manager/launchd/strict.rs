@@ -37,6 +37,20 @@ pub struct Parsed {
     pub key_lines: BTreeMap<String, usize>,
     /// Keys of the top-level dictionary that had no value.
     pub keys_without_value: Vec<String>,
+    /// Keys written twice in one dictionary. CoreFoundation's reader (plutil's) keeps
+    /// the last value without a word, so this is not a syntax error here; the value
+    /// built keeps the last one too.
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// A key written a second time in the same dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub key: String,
+    /// Where it was written first.
+    pub first: usize,
+    /// Where it was written again.
+    pub line: usize,
 }
 
 impl Parsed {
@@ -78,6 +92,18 @@ pub fn parse(bytes: &[u8]) -> Parsed {
             );
         }
     };
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    if start.starts_with('{') || start.starts_with('(') {
+        // plutil reads JSON and OpenStep plists; launchctl answers "Invalid property
+        // list" (rdar://23486380).
+        return fatal(
+            1,
+            "a JSON or old-style (OpenStep) property list: launchd reads only XML and \
+             binary ones and refuses it"
+                .into(),
+            "convert it with `plutil -convert xml1 FILE`",
+        );
+    }
     let tokens = match tokenize(text) {
         Ok(t) => t,
         Err((line, message)) => {
@@ -439,19 +465,19 @@ impl Builder<'_> {
     fn scalar(&mut self, kind: &str, text: String, line: usize) -> Option<Value> {
         match kind {
             "string" => Some(Value::String(text)),
-            "integer" => match text.trim().parse::<i64>() {
-                Ok(n) => Some(Value::Integer(n.into())),
-                Err(_) => match text.trim().parse::<u64>() {
-                    Ok(n) => Some(Value::Integer(n.into())),
-                    Err(_) => {
-                        self.error(
-                            line,
-                            format!("<integer>{text}</integer> is not an integer"),
-                            "write a whole number in decimal, e.g. <integer>10</integer>",
-                        );
-                        None
-                    }
-                },
+            "integer" => match cf_integer(&text) {
+                Some(n) => Some(Value::Integer(n)),
+                None => {
+                    self.error(
+                        line,
+                        format!(
+                            "<integer>{text}</integer> is not an integer, so launchd refuses \
+                             the whole file"
+                        ),
+                        "write a whole number in decimal, e.g. <integer>10</integer>",
+                    );
+                    None
+                }
             },
             "real" => match text.trim().parse::<f64>() {
                 Ok(f) => Some(Value::Real(f)),
@@ -668,11 +694,11 @@ impl Builder<'_> {
                     }
                     let value = self.value(false)?;
                     if let Some(first) = seen_lines.get(&key) {
-                        self.error(
-                            tok.line,
-                            format!("<key>{key}</key> appears twice (first on line {first})"),
-                            "keep one of them",
-                        );
+                        self.parsed.duplicates.push(Duplicate {
+                            key: key.clone(),
+                            first: *first,
+                            line: tok.line,
+                        });
                     }
                     seen_lines.insert(key.clone(), tok.line);
                     if top {
@@ -705,6 +731,34 @@ fn describe(tok: &Tok) -> String {
         Tok::Open { name, .. } => format!("<{name}>"),
         Tok::Close { name } => format!("</{name}>"),
         Tok::Text { text } => format!("text {:?}", text.trim()),
+    }
+}
+
+/// An `<integer>` as CoreFoundation reads one (CFPropertyList.c, parseIntegerTag):
+/// white space, an optional sign, more white space, then decimal digits or `0x` and hex
+/// digits. Anything else makes the whole property list unreadable.
+fn cf_integer(text: &str) -> Option<::plist::Integer> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, text.strip_prefix('+').unwrap_or(text).trim_start()),
+    };
+    let (radix, digits) = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => (16, hex),
+        None => (10, digits),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    if negative {
+        let value = i64::try_from(magnitude).ok()?;
+        Some((-value).into())
+    } else {
+        Some(magnitude.into())
     }
 }
 
@@ -757,6 +811,43 @@ mod tests {
         assert_eq!(strict.key_lines["Label"], 5);
     }
 
+    /// CoreFoundation reads hex and signed integers with white space inside; launchd
+    /// takes such files, so the reader must too. A `*` (as in a hand-edited locate
+    /// job) is not an integer.
+    #[test]
+    fn integers_are_read_as_corefoundation_reads_them() {
+        for (text, value) in [
+            ("438", 438),
+            (" 0x1B6 ", 0x1b6),
+            ("0X1f", 0x1f),
+            ("- 5", -5),
+            ("+7", 7),
+            ("0644", 644),
+        ] {
+            let parsed = parse(
+                doc(&format!(
+                    "<dict><key>N</key><integer>{text}</integer></dict>"
+                ))
+                .as_bytes(),
+            );
+            assert!(parsed.is_valid(), "{text}: {:?}", parsed.errors);
+            assert_eq!(
+                parsed.dict().unwrap().get("N"),
+                Some(&Value::Integer(::plist::Integer::from(value))),
+                "{text}"
+            );
+        }
+        for bad in ["*", "", "0x", "1.5", "12abc", "--1"] {
+            let parsed = parse(
+                doc(&format!(
+                    "<dict><key>N</key><integer>{bad}</integer></dict>"
+                ))
+                .as_bytes(),
+            );
+            assert!(!parsed.is_valid(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn cdata_is_text() {
         // (The plist crate reads a CDATA section as an empty string.)
@@ -792,10 +883,6 @@ mod tests {
                 "bare '&'",
             ),
             ("<dict><key>A</key><string>x</dict>", "inside <string>"),
-            (
-                "<dict><key>A</key><true/><key>A</key><false/></dict>",
-                "appears twice",
-            ),
             ("<dict></array>", "closes <dict>"),
             ("<dict/><dict/>", "exactly one"),
             ("<dict><key>A</key><true/>", "</plist> closes <dict>"),
@@ -820,9 +907,39 @@ mod tests {
             );
             assert!(parsed.errors.iter().all(|e| e.line >= 3), "{body}");
         }
+        for other_format in [
+            "{\"Label\": \"x\", \"Program\": \"/bin/x\"}",
+            "\u{feff}{ Label = x; Program = \"/bin/x\"; }",
+        ] {
+            let parsed = parse(other_format.as_bytes());
+            assert_eq!(parsed.errors.len(), 1, "{other_format}");
+            assert!(parsed.errors[0].message.contains("JSON or old-style"));
+            assert!(parsed.errors[0].fix.contains("plutil -convert xml1"));
+        }
         assert!(!parse(b"").is_valid());
         assert!(!parse(b"<dict/>").is_valid());
         assert!(!parse(b"<plist><dict>").is_valid());
+    }
+
+    /// CoreFoundation keeps the last of two values of a key (CFPropertyList.c,
+    /// parseDictTag: CFDictionarySetValue), so a repeated key is recorded, not refused.
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let text = doc("<dict>\n<key>A</key><true/>\n<key>A</key><false/>\n</dict>");
+        let parsed = parse(text.as_bytes());
+        assert!(parsed.is_valid(), "{:?}", parsed.errors);
+        assert_eq!(
+            parsed.dict().unwrap().get("A"),
+            Some(&Value::Boolean(false))
+        );
+        assert_eq!(
+            parsed.duplicates,
+            [Duplicate {
+                key: "A".into(),
+                first: 5,
+                line: 6
+            }]
+        );
     }
 
     #[test]
