@@ -261,6 +261,20 @@ cpu_ticks() {
 
 status_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
+# Every thread of a process: "TID NAME utime+stime" (ticks); the supervisor names its
+# threads (prober, reaper, control, ...), so a cost can be told to its thread.
+thread_ticks() {
+  local t stat name
+  for t in /proc/"$1"/task/[0-9]*; do
+    stat="$(cat "$t/stat" 2>/dev/null)" || continue
+    name="${stat#*(}" name="${name%%)*}"
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo "${t##*/} ${name// /_} $((${12} + ${13}))"
+  done
+}
+
 # Every process of the sandbox with its utime+stime+cutime+cstime (ticks).
 sandbox_ticks() {
   local ns p stat
@@ -290,12 +304,14 @@ stats() {
 # idle_measure PID DURATION TAG: the CPU (% of one core over the wall time), VmRSS,
 # VmHWM and threads (min-max, sampled each second) of PID while nothing is asked of
 # it, plus the CPU of the whole sandbox over the same window. Sets idle_cpu,
-# idle_wall, idle_rss, idle_hwm, idle_threads, idle_tmin, idle_tmax, idle_total.
+# idle_wall, idle_rss, idle_hwm, idle_threads, idle_tmin, idle_tmax, idle_total and
+# idle_by_thread (ticks per thread name).
 idle_measure() {
   local pid=$1 duration=$2 tag=$3 hz c0 c1 w0 w1 t0 thr
   hz="$(getconf CLK_TCK)"
   idle_tmin=999999 idle_tmax=0
   sandbox_ticks >"$work/$tag.ticks0"
+  thread_ticks "$pid" >"$work/$tag.threads0"
   c0="$(cpu_ticks "$pid")" w0=${EPOCHREALTIME/./}
   t0=$SECONDS
   while ((SECONDS - t0 < duration)); do
@@ -305,6 +321,7 @@ idle_measure() {
     sleep 1
   done
   c1="$(cpu_ticks "$pid")" w1=${EPOCHREALTIME/./}
+  thread_ticks "$pid" >"$work/$tag.threads1"
   sandbox_ticks >"$work/$tag.ticks1"
   idle_wall="$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')"
   idle_cpu="$(awk -v c=$((c1 - c0)) -v hz="$hz" -v w="$idle_wall" 'BEGIN { printf "%.2f", c / hz / w * 100 }')"
@@ -312,9 +329,15 @@ idle_measure() {
   idle_total="$(awk -v hz="$hz" -v w="$idle_wall" 'NR == FNR { t0[$1] = $2; next }
     { d += $2 - ($1 in t0 ? t0[$1] : 0) } END { printf "%.2f", d / hz / w * 100 }' \
     "$work/$tag.ticks0" "$work/$tag.ticks1")"
+  # Per thread (threads that ended meanwhile are in the process total only).
+  idle_by_thread="$(awk 'NR == FNR { t0[$1] = $3; next }
+    { d = $3 - ($1 in t0 ? t0[$1] : 0); if (d > 0) by[$2] += d }
+    END { for (n in by) printf "%s %d, ", n, by[n] }' \
+    "$work/$tag.threads0" "$work/$tag.threads1" | sed 's/, $//')"
+  [ -n "$idle_by_thread" ] || idle_by_thread="none"
   idle_rss="$(status_field "$pid" VmRSS)" idle_hwm="$(status_field "$pid" VmHWM)"
   idle_threads="$(status_field "$pid" Threads)"
-  say "$tag: $((c1 - c0)) ticks ($hz/s) in $idle_wall s: $idle_cpu % of one core"
+  say "$tag: $((c1 - c0)) ticks ($hz/s) in $idle_wall s: $idle_cpu % of one core (by thread: $idle_by_thread)"
 }
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }

@@ -114,6 +114,7 @@ native() {
   say "native: idle for $DURATION s"
   idle_measure "$sup" "$DURATION" native-idle
   row "supervisor idle CPU, $N instances, --interval $INTERVAL, ${idle_wall} s" "$idle_cpu % of one core" "< 1 %" "$(verdict "$idle_cpu < 1")"
+  row "  by thread (ticks of $(getconf CLK_TCK)/s)" "$idle_by_thread"
   row "supervisor RSS (VmRSS) after the idle period" "$(mb "$idle_rss")" "< 20 MB" "$(verdict "$idle_rss < 20480")"
   row "supervisor peak RSS (VmHWM)" "$(mb "$idle_hwm")" "< 20 MB" "$(verdict "$idle_hwm < 20480")"
   row "supervisor threads (now; min-max while idle)" "$idle_threads; $idle_tmin-$idle_tmax"

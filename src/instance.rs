@@ -224,6 +224,30 @@ fn own_directories_problem(postfix: &Postfix, dir: &Path, cf: &MainCf) -> Option
 }
 
 /// Every instance on the host, the primary first, in postmulti's start order.
+/// Independent chains of `items` in start order: one per group (postmulti's start
+/// order within it: output before input), and one for each item outside a group.
+/// Chains do not depend on each other and may start at the same time.
+pub fn start_chains<'a, 'g, T>(
+    items: &'a [T],
+    group_of: impl Fn(&'a T) -> Option<&'g str>,
+) -> Vec<Vec<&'a T>> {
+    let mut out: Vec<Vec<&T>> = Vec::new();
+    let mut by_group: std::collections::BTreeMap<&'g str, usize> = Default::default();
+    for item in items {
+        match group_of(item) {
+            Some(group) => match by_group.get(group) {
+                Some(&k) => out[k].push(item),
+                None => {
+                    by_group.insert(group, out.len());
+                    out.push(vec![item]);
+                }
+            },
+            None => out.push(vec![item]),
+        }
+    }
+    out
+}
+
 pub fn load_all(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> {
     let listed = postfix.postmulti().list_with_files()?;
     // Each instance's files are read on their own (master.cf, the state records), a
@@ -232,4 +256,38 @@ pub fn load_all(postfix: &Postfix, state: &StateStore) -> Result<Vec<Instance>> 
     Ok(crate::parallel::map(&listed, workers, |(l, main_cf)| {
         load_with(postfix, state, l, main_cf.as_ref())
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::start_chains;
+
+    /// postmulti's start order of a host with two groups and instances outside any.
+    #[test]
+    fn a_chain_per_group_in_start_order_and_one_per_ungrouped_instance() {
+        let order = [
+            ("-", None),
+            ("postfix-out", Some("mta")),
+            ("postfix-b1", None),
+            ("postfix-in", Some("mta")),
+            ("postfix-relay", Some("relay")),
+            ("postfix-b2", None),
+            ("postfix-last", Some("mta")),
+        ];
+        let chains: Vec<Vec<&str>> = start_chains(&order, |(_, group)| *group)
+            .into_iter()
+            .map(|chain| chain.into_iter().map(|(name, _)| *name).collect())
+            .collect();
+        assert_eq!(
+            chains,
+            [
+                vec!["-"],
+                vec!["postfix-out", "postfix-in", "postfix-last"],
+                vec!["postfix-b1"],
+                vec!["postfix-relay"],
+                vec!["postfix-b2"],
+            ]
+        );
+        assert!(start_chains(&[] as &[(&str, Option<&str>)], |(_, g)| *g).is_empty());
+    }
 }

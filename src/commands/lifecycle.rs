@@ -11,7 +11,7 @@ use crate::error::InputError;
 use crate::error::Result;
 use crate::health::check::{self, CheckPolicy, CheckStatus};
 use crate::host::{Host, Selection};
-use crate::instance::Instance;
+use crate::instance::{self, Instance};
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::progress;
@@ -187,26 +187,6 @@ fn start_set(host: &Host, manager: &dyn ServiceManager, instances: &[Instance]) 
     first_error.map_or(Ok(()), Err)
 }
 
-/// Independent chains of instances: one per group, in start order, and one for each
-/// instance outside a group.
-fn chains(instances: &[Instance]) -> Vec<Vec<&Instance>> {
-    let mut out: Vec<Vec<&Instance>> = Vec::new();
-    let mut by_group: std::collections::BTreeMap<&str, usize> = Default::default();
-    for instance in instances {
-        match instance.group.as_deref() {
-            Some(group) => match by_group.get(group) {
-                Some(&k) => out[k].push(instance),
-                None => {
-                    by_group.insert(group, out.len());
-                    out.push(vec![instance]);
-                }
-            },
-            None => out.push(vec![instance]),
-        }
-    }
-    out
-}
-
 /// How many chains run at once: a start runs `postfix check` (a shell script with a
 /// dozen children), so not all fifty at once on a mail server.
 fn parallel_chains() -> usize {
@@ -221,7 +201,8 @@ fn in_chains<'i>(
     instances: &'i [Instance],
     each: impl Fn(&[&'i Instance]) -> Result<()> + Sync,
 ) -> Result<()> {
-    crate::parallel::map(&chains(instances), parallel_chains(), |chain| each(chain))
+    let chains = instance::start_chains(instances, |i| i.group.as_deref());
+    crate::parallel::map(&chains, parallel_chains(), |chain| each(chain))
         .into_iter()
         .collect()
 }

@@ -92,11 +92,19 @@ fn the_supervisor_starts_and_stops_a_set_on_one_request() {
     mta_and_one_more(&sb);
 
     stop_all_input_first(&sb);
+    let before = sb.supervisor_log().len();
     let start = sb.ctl("start --all").ok().stdout;
     for name in ["postfix-out", "postfix-in", "postfix-a"] {
         assert!(start.contains(&format!("{name}: started")), "{start}");
     }
     assert!(start_ticks(&sb, "postfix-out") <= start_ticks(&sb, "postfix-in"));
+    // The supervisor starts postfix-a (outside the group) with postfix-out, and
+    // postfix-in only once postfix-out listens: in start order (out, in, a) one
+    // after another, postfix-a would come last.
+    let log = sb.supervisor_log()[before..].to_string();
+    let started = |name: &str| position(&log, &format!("started instance=\"{name}\""));
+    assert!(started("postfix-out") < started("postfix-in"), "{log}");
+    assert!(started("postfix-a") < started("postfix-in"), "{log}");
     for port in [2525, 10026, 2601] {
         assert!(sb.banner("127.0.0.1", port).starts_with("220 "), "{port}");
     }

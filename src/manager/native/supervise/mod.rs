@@ -1,6 +1,7 @@
 //! The native supervisor: runs each wanted instance's master in the foreground as its
 //! own child (`master -c DIR`, since `postfix start` daemonizes and `postfix start-fg`
-//! refuses multi-instance setups), in start order, each serving before the next;
+//! refuses multi-instance setups), independent instances at once and a group's in
+//! start order, each listening before the next;
 //! restarts a master the moment it exits, with backoff; kills and restarts one that
 //! stops answering; never restarts in a loop on a configuration error; stops
 //! everything in reverse order on SIGTERM. It works as a container's PID 1.
@@ -24,8 +25,8 @@ mod systemd;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill, killpg};
@@ -44,13 +45,14 @@ use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::{self, Instance};
 use crate::lock::HostLock;
+use crate::postfix::postmulti::Listed;
 use crate::process;
 use crate::runner::Command;
 
 /// How long a master may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an ordered start waits for a master to serve before starting the next.
-/// It is short because the loop handles no other event meanwhile.
+/// How long a start waits for a wave of masters to listen before starting the next
+/// wave. It is short because the loop handles no other event meanwhile.
 const SERVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
@@ -205,7 +207,7 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
     signals::forward(events.clone()).map_err(|e| Error::system("cannot handle signals", e))?;
     let socket = control::socket_path(host.state.dir());
     control::serve(&socket, events.clone()).map_err(|e| Error::io(&socket, e))?;
-    let targets = Arc::new(Mutex::new(Vec::new()));
+    let targets: prober::Targets = Arc::default();
     let pace = Pace {
         interval: options.interval,
         smtp_probe_every: options.smtp_probe_every,
@@ -239,8 +241,13 @@ pub fn run(host: &Host, options: Options) -> Result<()> {
 impl Supervisor<'_> {
     fn event_loop(&mut self, inbox: &Receiver<Event>) -> Result<()> {
         loop {
-            let wait = self.until_next_start().unwrap_or(self.options.interval);
-            match inbox.recv_timeout(wait) {
+            // Idle, nothing is due: the loop sleeps until an event (a signal, a
+            // request, the prober's report) wakes it.
+            let event = match self.until_due() {
+                Some(wait) => inbox.recv_timeout(wait),
+                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
                 Ok(Event::ChildExited) => self.collect_exits(),
                 Ok(Event::Reload) => {
                     tracing::info!("SIGHUP: re-reading the desired state");
@@ -316,16 +323,30 @@ impl Supervisor<'_> {
         }
     }
 
-    fn until_next_start(&self) -> Option<Duration> {
+    /// How long until the loop has something to do of its own: a start that comes
+    /// due, a stopped master to kill, or an instance with a configuration error whose
+    /// configuration is looked at once per interval (see [`Self::start_due`]).
+    /// None: nothing until an event.
+    fn until_due(&self) -> Option<Duration> {
+        let hung_limit = self.options.interval * self.options.hung_after;
+        let now = Instant::now();
         self.children
             .iter()
-            .filter_map(|c| c.next_start)
+            .filter_map(|c| {
+                let kill_at = c.pid.and(c.stopped_since).map(|since| since + hung_limit);
+                let recheck_at = (c.wanted && c.pid.is_none() && c.config_error.is_some())
+                    .then(|| now + self.options.interval);
+                [c.next_start, kill_at, recheck_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            })
             .min()
-            .map(|t| t.saturating_duration_since(Instant::now()))
+            .map(|t| t.saturating_duration_since(now))
     }
 
     /// Re-reads postmulti's list, enable flags and stop marks, then starts what is
-    /// wanted and not running (in order, each serving before the next) and stops
+    /// wanted and not running (see [`Self::start_in_chains`]) and stops
     /// what runs and is not wanted.
     fn sync(&mut self) {
         let instances = match self.host.instances() {
@@ -362,18 +383,43 @@ impl Supervisor<'_> {
             tracing::info!(instance = gone.name(), "no longer listed; forgotten");
         }
         self.check_before_starting();
+        let mut to_start = Vec::new();
         for i in 0..self.children.len() {
-            let child = &self.children[i];
+            let child = &mut self.children[i];
             if !child.wanted && child.pid.is_some() {
-                stop(&mut self.children[i]);
+                stop(child);
             } else if child.wanted && child.pid.is_none() {
                 // An explicit request clears a backoff and re-checks the configuration.
-                self.children[i].next_start = None;
-                self.children[i].config_error = None;
-                self.start(i, true);
+                child.next_start = None;
+                child.config_error = None;
+                to_start.push(i);
             }
         }
+        self.start_in_chains(&to_start);
         self.publish_targets();
+    }
+
+    /// Starts children `indices` (in start order), independent ones at the same time:
+    /// a group is a chain in start order whose next master starts once the one before
+    /// listens, and every instance outside a group is a chain of its own. Wave by
+    /// wave (the first of every chain, then the second, ...), the masters start one
+    /// right after another and are waited for together: one after another, each
+    /// waited for, two hundred took twenty seconds.
+    fn start_in_chains(&mut self, indices: &[usize]) {
+        let chains: Vec<Vec<usize>> =
+            instance::start_chains(indices, |&i| self.children[i].instance.group.as_deref())
+                .into_iter()
+                .map(|chain| chain.into_iter().copied().collect())
+                .collect();
+        let longest = chains.iter().map(Vec::len).max().unwrap_or(0);
+        for wave in 0..longest {
+            let started: Vec<usize> = chains
+                .iter()
+                .filter_map(|chain| chain.get(wave).copied())
+                .filter(|&i| self.start(i, Listing::Fresh))
+                .collect();
+            self.wait_listening(&started);
+        }
     }
 
     /// Runs `postfix check` for every instance about to start whose configuration
@@ -418,7 +464,9 @@ impl Supervisor<'_> {
                 Some(i) => {
                     stop(&mut self.children[i]);
                     self.children[i].config_error = None;
-                    self.start(i, true);
+                    if self.start(i, Listing::Reread) {
+                        self.wait_listening(&[i]);
+                    }
                     self.publish_targets();
                 }
                 None => {
@@ -444,9 +492,9 @@ impl Supervisor<'_> {
     }
 
     /// Starts child `i`: adopts a master that already runs, checks the configuration
-    /// when it changed, then runs `master -c DIR` as a child. With `wait`, returns
-    /// once it serves (or the wait times out), so the next one starts after it.
-    fn start(&mut self, i: usize, wait: bool) {
+    /// when it changed, then runs `master -c DIR` as a child. Returns whether it
+    /// started a master (which [`Self::wait_listening`] may then wait for).
+    fn start(&mut self, i: usize, listing: Listing) -> bool {
         let host = self.host;
         let child = &mut self.children[i];
         child.next_start = None;
@@ -458,7 +506,7 @@ impl Supervisor<'_> {
                 child.adopted = true;
                 child.started_at = Some(Instant::now());
             }
-            return;
+            return false;
         }
         let stamp = config_stamp(&child.instance);
         if child.checked != Some(stamp) {
@@ -472,21 +520,26 @@ impl Supervisor<'_> {
                         "configuration error; not starting until the configuration changes"
                     );
                     child.config_error = Some((message, stamp));
-                    return;
+                    return false;
                 }
                 Err(e) => {
                     tracing::error!(instance = child.name(), error = %e, "cannot run postfix check");
                     child.config_error = Some((e.to_string(), stamp));
-                    return;
+                    return false;
                 }
             }
         }
         // The configuration may have changed since the list was read (listeners
         // added or disabled), and the probes must follow what this master will serve.
-        if let Ok(list) = host.postfix.postmulti().list()
-            && let Some(listed) = list.iter().find(|l| l.name == child.instance.name)
-        {
-            child.instance = instance::load(&host.postfix, &host.state, listed);
+        // Only this instance's files: postmulti's list reads every instance's main.cf.
+        if listing == Listing::Reread {
+            let listed = Listed {
+                name: child.instance.name.clone(),
+                group: child.instance.group.clone(),
+                enabled: child.instance.enabled,
+                config_directory: child.instance.config_directory.clone(),
+            };
+            child.instance = instance::load(&host.postfix, &host.state, &listed);
         }
         let master = Command::new(host.postfix.master_binary().to_string_lossy())
             .arg("-c")
@@ -505,39 +558,64 @@ impl Supervisor<'_> {
             Err(e) => {
                 tracing::error!(instance = child.name(), error = %e, "cannot start the master");
                 self.schedule_restart(i, Duration::ZERO);
-                return;
+                return false;
             }
         }
-        if wait {
-            self.wait_serving(i);
-        }
+        true
     }
 
-    /// Waits until child `i` serves on every listener, or exits, or time runs out.
-    fn wait_serving(&mut self, i: usize) {
-        let Some(pid) = self.children[i].pid else {
-            return;
-        };
+    /// Waits until the masters of children `started` listen on every listener of
+    /// theirs, or exit, or time runs out. Listening is what the next in a chain
+    /// needs (a connection to it waits in the queue until the master hands it to a
+    /// daemon); the socket table says so for all of them at once, without a word
+    /// on the wire, where an SMTP probe of each would start an smtpd per instance.
+    fn wait_listening(&mut self, started: &[usize]) {
         let deadline = Instant::now() + SERVE_TIMEOUT;
+        let mut pending = started.to_vec();
+        let mut reader = sockets::Reader::default();
+        let mut table = sockets::Table::default();
         loop {
-            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => {
-                    return self.exited(i, Ended::Child(Exit::Code(code)));
+            let listed = reader.read(&mut table).is_ok();
+            let mut waiting = Vec::new();
+            for i in pending {
+                let Some(pid) = self.children[i].pid else {
+                    continue;
+                };
+                match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, code)) => {
+                        self.exited(i, Ended::Child(Exit::Code(code)));
+                        continue;
+                    }
+                    Ok(WaitStatus::Signaled(_, sig, _)) => {
+                        self.exited(i, Ended::Child(Exit::Signal(sig as i32)));
+                        continue;
+                    }
+                    _ => {}
                 }
-                Ok(WaitStatus::Signaled(_, sig, _)) => {
-                    return self.exited(i, Ended::Child(Exit::Signal(sig as i32)));
+                let instance = &self.children[i].instance;
+                let listening = if listed {
+                    instance
+                        .listeners
+                        .iter()
+                        .all(|l| table.accept_queue(l).is_some())
+                } else {
+                    crate::probe::not_serving(instance).is_empty()
+                };
+                if !listening {
+                    waiting.push(i);
                 }
-                _ => {}
             }
-            let instance = &self.children[i].instance;
-            if crate::probe::not_serving(instance).is_empty() {
+            pending = waiting;
+            if pending.is_empty() {
                 return;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(instance = instance.display_name(), "not serving yet");
+                for &i in &pending {
+                    tracing::warn!(instance = self.children[i].name(), "not listening yet");
+                }
                 return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -562,7 +640,7 @@ impl Supervisor<'_> {
                 if child.runs > 0 {
                     tracing::info!(instance = child.name(), "restarting after backoff");
                 }
-                self.start(i, false);
+                self.start(i, Listing::Reread);
                 started = true;
             }
         }
@@ -718,7 +796,7 @@ impl Supervisor<'_> {
             })
             .collect();
         if let Ok(mut shared) = self.targets.lock() {
-            *shared = targets;
+            *shared = Arc::new(targets);
         }
     }
 }
@@ -743,6 +821,15 @@ fn taken_listeners(instance: &Instance) -> Vec<String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether [`Supervisor::start`] reads the instance's files again first: a start
+/// right after the list was read (a sync) need not; a restart after a backoff or on
+/// request must, so that the probes follow what the new master will serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Fresh,
+    Reread,
 }
 
 /// How a master's run ended.

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
@@ -27,9 +27,11 @@ pub struct Table {
 }
 
 impl Table {
-    /// Asks netlink; reads /proc/net/tcp and tcp6 when netlink fails.
+    /// Asks netlink once; reads /proc/net/tcp and tcp6 when netlink fails.
     pub fn read() -> std::io::Result<Table> {
-        netlink::listening().or_else(|_| Table::read_proc())
+        let mut table = Table::default();
+        Reader::default().read(&mut table)?;
+        Ok(table)
     }
 
     /// Reads both files; a missing tcp6 (no IPv6 in the kernel) is an empty one.
@@ -51,15 +53,110 @@ impl Table {
     /// The accept queue of the socket `listener` binds, or None when nothing listens
     /// there. A wildcard listener is bound on 0.0.0.0 or [::].
     pub fn accept_queue(&self, listener: &Listener) -> Option<u32> {
-        let candidates: Vec<IpAddr> = match listener.addr {
-            BindAddr::Any => vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()],
-            BindAddr::Ip(ip) => vec![ip],
+        let queue = |ip: IpAddr| {
+            self.listening
+                .get(&SocketAddr::new(ip, listener.port))
+                .copied()
         };
-        candidates
-            .into_iter()
-            .filter_map(|ip| self.listening.get(&SocketAddr::new(ip, listener.port)))
-            .copied()
-            .max()
+        match listener.addr {
+            // None < Some: either family's socket will do, the longer queue counts.
+            BindAddr::Any => {
+                queue(Ipv4Addr::UNSPECIFIED.into()).max(queue(Ipv6Addr::UNSPECIFIED.into()))
+            }
+            BindAddr::Ip(ip) => queue(ip),
+        }
+    }
+}
+
+/// Reads the table again and again on one netlink socket into one buffer: the prober
+/// reads it every interval, and a socket and a 32 KiB buffer each time were most of
+/// what an idle interval cost. It keeps the last answer's bytes, so that an answer
+/// that did not change (the usual one: the same sockets, nothing waiting) is known
+/// as such without being parsed or looked at instance by instance.
+#[derive(Default)]
+pub struct Reader {
+    /// Only the IPv4 listening sockets are asked for (each family's dump walks the
+    /// kernel's whole listening hash table, busy or not).
+    ipv4_only: bool,
+    socket: Option<OwnedFd>,
+    datagram: Vec<u8>,
+    /// The datagrams of the last answer, back to back, and where each ends.
+    last: Vec<u8>,
+    last_ends: Vec<usize>,
+    answer: Vec<u8>,
+    answer_ends: Vec<usize>,
+}
+
+/// Whether a read found the table as the read before it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Changed,
+    Unchanged,
+}
+
+impl Reader {
+    /// A reader that asks only for the address families `listeners` can be bound
+    /// in: IPv4 alone when each has an IPv4 address of its own (a wildcard listener
+    /// may be bound on [::]).
+    pub fn for_listeners<'a>(listeners: impl IntoIterator<Item = &'a Listener>) -> Reader {
+        Reader {
+            ipv4_only: listeners
+                .into_iter()
+                .all(|l| matches!(l.addr, BindAddr::Ip(IpAddr::V4(_)))),
+            ..Reader::default()
+        }
+    }
+
+    /// Brings `table` up to date: from netlink, or from /proc/net/tcp and tcp6 when
+    /// netlink fails (the socket is opened again on the next read). `Unchanged` only
+    /// when netlink gave the very bytes of the read before, which `table` holds.
+    pub fn read(&mut self, table: &mut Table) -> std::io::Result<Read> {
+        match self.netlink() {
+            Ok(()) if self.answer == self.last && !self.last_ends.is_empty() => {
+                return Ok(Read::Unchanged);
+            }
+            Ok(()) => {
+                let mut listening = HashMap::new();
+                let mut start = 0;
+                let parsed = self.answer_ends.iter().try_for_each(|&end| {
+                    netlink::parse(&self.answer[start..end], &mut listening).map(|_| start = end)
+                });
+                if parsed.is_ok() {
+                    std::mem::swap(&mut self.answer, &mut self.last);
+                    std::mem::swap(&mut self.answer_ends, &mut self.last_ends);
+                    table.listening = listening;
+                    return Ok(Read::Changed);
+                }
+            }
+            Err(_) => {}
+        }
+        self.socket = None;
+        self.last.clear();
+        self.last_ends.clear();
+        *table = Table::read_proc()?;
+        Ok(Read::Changed)
+    }
+
+    /// Asks for both families' listening sockets; the datagrams land in `answer`.
+    fn netlink(&mut self) -> std::io::Result<()> {
+        let fd = match &self.socket {
+            Some(fd) => fd.as_raw_fd(),
+            None => self.socket.insert(netlink::open()?).as_raw_fd(),
+        };
+        if self.datagram.is_empty() {
+            self.datagram = vec![0u8; 32 * 1024];
+        }
+        self.answer.clear();
+        self.answer_ends.clear();
+        let families: &[u8] = if self.ipv4_only {
+            &[netlink::AF_INET]
+        } else {
+            &[netlink::AF_INET, netlink::AF_INET6]
+        };
+        netlink::listening(fd, &mut self.datagram, families, |datagram| {
+            self.answer.extend_from_slice(datagram);
+            self.answer_ends.push(self.answer.len());
+        })
     }
 }
 
@@ -72,8 +169,8 @@ mod netlink {
     const NLMSG_DONE: u16 = 3;
     const NLM_F_REQUEST: u16 = 0x1;
     const NLM_F_DUMP: u16 = 0x300;
-    const AF_INET: u8 = 2;
-    const AF_INET6: u8 = 10;
+    pub const AF_INET: u8 = 2;
+    pub const AF_INET6: u8 = 10;
     const IPPROTO_TCP: u8 = 6;
     const TCP_LISTEN: u32 = 10;
     /// struct nlmsghdr.
@@ -88,15 +185,16 @@ mod netlink {
     const MSG_LEN: usize = 72;
 
     /// A dump request for the listening TCP sockets of one address family.
-    pub fn request(family: u8) -> Vec<u8> {
-        let mut m = Vec::with_capacity(HEADER + REQUEST);
-        m.extend_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
-        m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        m.extend_from_slice(&[0; 8]); // sequence number, port id
-        m.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
-        m.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
-        m.extend_from_slice(&[0; 48]); // any socket id
+    pub fn request(family: u8) -> [u8; HEADER + REQUEST] {
+        let mut m = [0u8; HEADER + REQUEST];
+        m[0..4].copy_from_slice(&((HEADER + REQUEST) as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        // Sequence number and port id 0; then the request: family, protocol, no
+        // extensions, states; any socket id.
+        m[HEADER] = family;
+        m[HEADER + 1] = IPPROTO_TCP;
+        m[HEADER + 4..HEADER + 8].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
         m
     }
 
@@ -151,26 +249,51 @@ mod netlink {
         Ok(Parsed::More)
     }
 
-    pub fn listening() -> std::io::Result<Table> {
-        let fd = socket(
+    pub fn open() -> std::io::Result<OwnedFd> {
+        Ok(socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
             SockProtocol::NetlinkSockDiag,
-        )?;
+        )?)
+    }
+
+    /// Dumps the listening sockets of `families`, handing each datagram of the
+    /// answers to `each` (the last of each family holds its NLMSG_DONE).
+    pub fn listening(
+        fd: std::os::fd::RawFd,
+        datagram: &mut [u8],
+        families: &[u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> std::io::Result<()> {
         let kernel = NetlinkAddr::new(0, 0);
-        let mut listening = HashMap::new();
-        let mut datagram = vec![0u8; 32 * 1024];
-        for family in [AF_INET, AF_INET6] {
-            sendto(fd.as_raw_fd(), &request(family), &kernel, MsgFlags::empty())?;
+        for &family in families {
+            sendto(fd, &request(family), &kernel, MsgFlags::empty())?;
             loop {
-                let n = recv(fd.as_raw_fd(), &mut datagram, MsgFlags::empty())?;
-                if parse(&datagram[..n], &mut listening)? == Parsed::Done {
+                let n = recv(fd, datagram, MsgFlags::empty())?;
+                let done = is_done(&datagram[..n]);
+                each(&datagram[..n]);
+                if done {
                     break;
                 }
             }
         }
-        Ok(Table { listening })
+        Ok(())
+    }
+
+    /// Whether a datagram ends a dump: it holds NLMSG_DONE or NLMSG_ERROR (an error
+    /// ends it too, and parsing it reports the error).
+    fn is_done(datagram: &[u8]) -> bool {
+        let mut rest = datagram;
+        while rest.len() >= HEADER {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+            if kind == NLMSG_DONE || kind == NLMSG_ERROR || len < HEADER {
+                return true;
+            }
+            rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+        }
+        datagram.is_empty()
     }
 }
 
@@ -221,6 +344,42 @@ mod tests {
         assert_eq!(request.len(), 72);
         assert_eq!(&request[4..8], &[20, 0, 0x01, 0x03]);
         assert_eq!(&request[16..24], &[2, 6, 0, 0, 0x00, 0x04, 0, 0]);
+    }
+
+    /// One reader, read again and again as the prober does, follows a listener of
+    /// this test's own: bound, a connection waiting, gone.
+    #[test]
+    fn a_reused_reader_sees_each_change() {
+        let mut table = Table::default();
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let ours = listener(BindAddr::Ip("127.0.0.1".parse().unwrap()), port);
+        let mut reader = Reader::for_listeners([&ours]);
+        assert!(reader.ipv4_only);
+        // Other tests may open sockets meanwhile, but each of these reads follows a
+        // change of this test's own: none can find the answer unchanged.
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), Some(0));
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), Some(1));
+        drop(server);
+        assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
+        assert_eq!(table.accept_queue(&ours), None);
+        // Whatever the next read says, the table it leaves is right.
+        reader.read(&mut table).unwrap();
+        assert_eq!(table.accept_queue(&ours), None);
+    }
+
+    #[test]
+    fn ipv6_is_asked_for_only_when_a_listener_may_be_bound_there() {
+        let v4 = listener(BindAddr::Ip("127.0.0.1".parse().unwrap()), 25);
+        let v6 = listener(BindAddr::Ip("::1".parse().unwrap()), 25);
+        let any = listener(BindAddr::Any, 25);
+        assert!(Reader::for_listeners([&v4, &v4]).ipv4_only);
+        assert!(!Reader::for_listeners([&v4, &v6]).ipv4_only);
+        assert!(!Reader::for_listeners([&any]).ipv4_only);
+        assert!(!Reader::default().ipv4_only);
     }
 
     #[test]
