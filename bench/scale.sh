@@ -556,6 +556,11 @@ main() {
   fi
   sb_path="$base_path"
   sandbox_up "$dir"
+  # The cache keeps no remembered checks, and instances instancectl made have the one
+  # their create ran (a start uses it, of any age: README, "The check before a
+  # start"). One full check of every instance, untimed, puts them back.
+  say "status --recheck: every instance's full check, remembered as after its create"
+  ins "instancectl status --recheck >/dev/null 2>&1" || true
   if [ "${IDLE_ONLY:-}" = 1 ]; then
     idle_only
     sandbox_down
