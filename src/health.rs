@@ -4,7 +4,6 @@
 //! `instancectl status` reports it; the supervisor uses the same probes to decide that
 //! an instance is hung.
 
-pub mod check;
 pub mod listening;
 
 pub mod procs;
@@ -29,8 +28,9 @@ use crate::postfix::queue::QueueCounts;
 use crate::probe::sockets;
 use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
 
+use crate::check::{self, CheckPolicy, CheckResult};
+use crate::output::rfc3339;
 use crate::postfix::pid_file::{self, LockTable, MasterState};
-use check::{CheckPolicy, CheckResult};
 use procs::{ProcInfo, ProcessTable};
 use verdict::{Facts, ListenerClash};
 
@@ -336,12 +336,6 @@ fn myhostname_conflicts(all: &[Instance], names: &[String]) -> Vec<Conflict> {
             instances,
         })
         .collect()
-}
-
-/// RFC 3339 in UTC for seconds since the epoch.
-pub fn rfc3339(secs: u64) -> String {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn unix_now() -> u64 {

@@ -1,6 +1,7 @@
 //! instancectl: run several Postfix instances on one host (postmulti's multi-instance
 //! setup) and keep them running under the host's service manager.
 
+pub mod check;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod error;

@@ -300,6 +300,12 @@ fn collects(schema: Schema) -> bool {
     .contains(&schema)
 }
 
+/// RFC 3339 in UTC for seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::Color;
 
-use crate::health::check::CheckStatus;
+use crate::check::CheckStatus;
 use crate::health::verdict::short_duration;
 use crate::health::{InstanceStatus, Report, Verdict};
 use crate::output::cell;

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use crate::check::{self, CheckPolicy, CheckStatus};
 use crate::error::InputError;
 use crate::error::Result;
-use crate::health::check::{self, CheckPolicy, CheckStatus};
 use crate::host::{Host, Selection};
 use crate::instance::{self, Instance};
 use crate::manager::ServiceManager;

@@ -6,10 +6,10 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use crate::check::{self, CheckPolicy};
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::error::InputError;
 use crate::error::{Error, Result};
-use crate::health::check::{self, CheckPolicy};
 use crate::health::{self, Options, Report};
 use crate::host::{self, Host, Selection};
 use crate::instance;
@@ -119,7 +119,7 @@ pub fn run(
                 let header = format!(
                     "Every {}s: instancectl status{what}    {}\n\n",
                     interval.as_secs_f64(),
-                    health::rfc3339(
+                    crate::output::rfc3339(
                         std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map(|d| d.as_secs())

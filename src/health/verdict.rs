@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::check::{CheckResult, CheckStatus};
+use crate::check::{CheckResult, CheckStatus};
 use crate::manager::{ManagerView, Override};
 use crate::postfix::pid_file::MasterState;
 use crate::postfix::queue::QueueCounts;

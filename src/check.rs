@@ -324,7 +324,7 @@ impl Slots {
     fn waits(&self, full_checked_at: Option<u64>) -> String {
         let round = self.full_left.as_ref().map_or(0, |(_, round)| *round);
         let last = match full_checked_at {
-            Some(at) => format!("the last one ran {}", crate::health::rfc3339(at)),
+            Some(at) => format!("the last one ran {}", crate::output::rfc3339(at)),
             None => "it never ran".to_string(),
         };
         format!(
@@ -533,14 +533,14 @@ fn quick(
     CheckResult {
         status,
         output,
-        checked_at: checked_at_unix.map(crate::health::rfc3339),
+        checked_at: checked_at_unix.map(crate::output::rfc3339),
         checked_at_unix,
         duration_ms: Some(started.elapsed().as_millis() as u64),
         cached: false,
         reason: Some(format!(
             "main.cf or master.cf changed since the full check of {}: ran `{}` and the \
              master.cf tests",
-            crate::health::rfc3339(full_checked_at),
+            crate::output::rfc3339(full_checked_at),
             cmd.display()
         )),
         quick: true,
@@ -606,7 +606,7 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
     CheckResult {
         status,
         output,
-        checked_at: checked_at_unix.map(crate::health::rfc3339),
+        checked_at: checked_at_unix.map(crate::output::rfc3339),
         checked_at_unix,
         duration_ms,
         cached: false,
