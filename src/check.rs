@@ -13,7 +13,8 @@
 //! change are run alone (a quick check, a few milliseconds): `postsuper -c DIR`,
 //! which is the step of `postfix check` that reads main.cf the way every Postfix
 //! program does (a bad line or value is fatal there, as it is for `postfix check`
-//! and for the master) and checks the queue's structure; and the master.cf tests of
+//! and for the master) and checks the queue's structure; `postconf -M`, which reads
+//! master.cf as the master does (a bad line is fatal there); and the master.cf tests of
 //! postfix-script (the file exists; a `postlog` service when `maillog_file` is set).
 //! The rest of the full check (missing directories, ownership and permissions) does
 //! not depend on the edited files: it runs again when the full result is older than
@@ -508,23 +509,40 @@ fn quick(
     timeout: Duration,
 ) -> CheckResult {
     let started = Instant::now();
-    let cmd = postfix
-        .command("postsuper")
-        .arg("-c")
-        .arg(config_directory.to_string_lossy());
-    let failure = match postfix.runner.probe_within(&cmd, timeout) {
+    let dir = config_directory.to_string_lossy();
+    // postsuper reads main.cf as every Postfix program does and checks the queue;
+    // `postconf -M` reads master.cf as the master does (a bad line is fatal there).
+    let steps = [
+        postfix.command("postsuper").arg("-c").arg(dir.as_ref()),
+        postfix
+            .command("postconf")
+            .arg("-c")
+            .arg(dir.as_ref())
+            .arg("-M"),
+    ];
+    let failure_of = |cmd: &crate::runner::Command| match postfix.runner.probe_within(cmd, timeout)
+    {
         Ok(None) => Some(format!(
             "`{}` did not finish within {} s and was killed",
             cmd.display(),
             timeout.as_secs_f64()
         )),
-        Ok(Some(o)) if o.success() => master_cf_problem(config_directory),
+        Ok(Some(o)) if o.success() => None,
         Ok(Some(o)) => Some(match o.message() {
             "" => format!("`{}` failed and printed nothing", o.command),
             text => text.to_string(),
         }),
         Err(e) => Some(e.to_string()),
     };
+    let failure = steps
+        .iter()
+        .find_map(failure_of)
+        .or_else(|| master_cf_problem(config_directory));
+    let ran = steps
+        .iter()
+        .map(|c| format!("`{}`", c.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let checked_at_unix = Some(now_secs());
     let (status, output) = match failure {
         Some(text) => (CheckStatus::Failed, text),
@@ -538,10 +556,9 @@ fn quick(
         duration_ms: Some(started.elapsed().as_millis() as u64),
         cached: false,
         reason: Some(format!(
-            "main.cf or master.cf changed since the full check of {}: ran `{}` and the \
+            "main.cf or master.cf changed since the full check of {}: ran {ran} and the \
              master.cf tests",
             crate::output::rfc3339(full_checked_at),
-            cmd.display()
         )),
         quick: true,
         full_check_due: false,

@@ -187,6 +187,20 @@ fn an_edit_of_main_cf_gets_the_quick_check() {
         .ok();
     let layout = check_of(&sb, "postfix-a");
     assert_eq!(layout["quick"], false, "{layout:#}");
+
+    // A master.cf line the master would die on, the quick check finds too.
+    sb.sh("echo 'broken inet n' >> /etc/postfix-a/master.cf; sleep 3")
+        .ok();
+    let bad_master_cf = check_of(&sb, "postfix-a");
+    assert_eq!(bad_master_cf["status"], "failed", "{bad_master_cf:#}");
+    assert_eq!(bad_master_cf["quick"], true, "{bad_master_cf:#}");
+    assert!(
+        bad_master_cf["output"]
+            .as_str()
+            .unwrap()
+            .contains("bad field count"),
+        "{bad_master_cf:#}"
+    );
 }
 
 /// Makes every remembered check two hours old, so that each full check is due.
