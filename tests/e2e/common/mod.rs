@@ -267,12 +267,16 @@ while :; do sleep 1 & wait $!; done",
     /// Every file under /etc/postfix*, the secondary instances' queue and data
     /// directories and instancectl's state directory, with checksums of the
     /// configuration files: equal snapshots mean nothing on disk changed. The
-    /// primary's queue is left out: its running master makes files there at will.
+    /// primary's queue is left out: its running master makes files there at will; so
+    /// is the health cache (remembered check results and greetings), which `status`
+    /// and every start write, as the supervisor's start of the primary may meanwhile.
     pub fn config_snapshot(&self) -> String {
         self.sh(
             "cd / && find etc/postfix* var/spool/postfix-* var/lib/postfix-* var/lib/instancectl \
-             -path 'var/spool/postfix*/pid' -prune -o ! -type s -printf '%y %m %p\\n' 2>/dev/null | sort; \
-             find etc/postfix* var/lib/instancectl -type f -exec sha256sum {} + 2>/dev/null | sort",
+             \\( -path 'var/spool/postfix*/pid' -o -path var/lib/instancectl/health \\) -prune \
+             -o ! -type s -printf '%y %m %p\\n' 2>/dev/null | sort; \
+             find etc/postfix* var/lib/instancectl -path var/lib/instancectl/health -prune \
+             -o -type f -exec sha256sum {} + 2>/dev/null | sort",
         )
         .stdout
     }
