@@ -40,6 +40,7 @@ use crate::instance::Instance;
 use crate::postfix::Postfix;
 use crate::postfix::main_cf::MainCf;
 use crate::postfix::master_cf;
+use crate::runner::Command;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,8 +426,14 @@ pub fn check(
     // Before a start only what `postfix start` refuses on matters, and the quick check
     // is that part (see [`CheckPolicy::before_start`]): the full check's age does not.
     let full_due = quick_base.is_none_or(|e| !policy.at_least_quick && !full_young(e));
+    let run_full = || {
+        let result = slots.run(|| run(postfix, dir, policy.timeout));
+        let at = result.checked_at_unix.unwrap_or(0);
+        (result, at)
+    };
     let (result, full_checked_at) = match quick_base {
-        Some(base) if !full_due || !slots.take_full() => {
+        _ if full_due && (policy.recheck || slots.take_full()) => run_full(),
+        Some(base) => {
             let unchanged = base.key == key && !policy.at_least_quick;
             let mut result = if unchanged {
                 // Only the full check's age is wrong, and it waits its turn.
@@ -455,16 +462,14 @@ pub fn check(
                 // A missing queue directory fails postsuper; Postfix's own start
                 // creates it first (post-install create-missing), and so does the full
                 // check: its word is the one that counts.
-                let full = slots.run(|| run(postfix, dir, policy.timeout));
-                let at = full.checked_at_unix.unwrap_or(0);
-                (full, at)
+                run_full()
             } else {
                 (result, base.full_checked_at())
             }
         }
-        _ if full_due && !policy.recheck && quick_base.is_none() && !slots.take_full() => {
+        None => {
             // Never checked, or the layout changed, or the last full check failed:
-            // nothing cheaper stands in for the full check.
+            // nothing cheaper stands in for the full check, which waits its turn.
             let mut result = match remembered {
                 Some(result) => CheckResult {
                     cached: true,
@@ -475,11 +480,6 @@ pub fn check(
             result.full_check_due = true;
             result.reason = Some(slots.waits(entry.as_ref().and_then(|e| e.full_checked_at)));
             return result;
-        }
-        _ => {
-            let result = slots.run(|| run(postfix, dir, policy.timeout));
-            let at = result.checked_at_unix.unwrap_or(0);
-            (result, at)
         }
     };
     if let Some(path) = path {
@@ -520,19 +520,9 @@ fn quick(
             .arg(dir.as_ref())
             .arg("-M"),
     ];
-    let failure_of = |cmd: &crate::runner::Command| match postfix.runner.probe_within(cmd, timeout)
-    {
-        Ok(None) => Some(format!(
-            "`{}` did not finish within {} s and was killed",
-            cmd.display(),
-            timeout.as_secs_f64()
-        )),
-        Ok(Some(o)) if o.success() => None,
-        Ok(Some(o)) => Some(match o.message() {
-            "" => format!("`{}` failed and printed nothing", o.command),
-            text => text.to_string(),
-        }),
-        Err(e) => Some(e.to_string()),
+    let failure_of = |cmd: &Command| match judged(postfix, cmd, timeout) {
+        (CheckStatus::Ok | CheckStatus::Warnings, _) => None,
+        (_, text) => Some(text),
     };
     let failure = steps
         .iter()
@@ -589,18 +579,10 @@ fn master_cf_problem(config_directory: &Path) -> Option<String> {
     })
 }
 
-/// Runs `postfix -c DIR check` now.
-pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> CheckResult {
-    let started = Instant::now();
-    let cmd = postfix
-        .command("postfix")
-        .arg("-c")
-        .arg(config_directory.to_string_lossy())
-        .arg("check");
-    let outcome = postfix.runner.probe_within(&cmd, timeout);
-    let duration_ms = Some(started.elapsed().as_millis() as u64);
-    let checked_at_unix = Some(now_secs());
-    let (status, output) = match outcome {
+/// Runs one command of a check and says how it came out, in Postfix's words where
+/// it said any (warnings on success, its fatal error otherwise).
+fn judged(postfix: &Postfix, cmd: &Command, timeout: Duration) -> (CheckStatus, String) {
+    match postfix.runner.probe_within(cmd, timeout) {
         Ok(None) => (
             CheckStatus::Timeout,
             format!(
@@ -619,7 +601,20 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
             (CheckStatus::Failed, text)
         }
         Err(e) => (CheckStatus::Failed, e.to_string()),
-    };
+    }
+}
+
+/// Runs `postfix -c DIR check` now.
+pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> CheckResult {
+    let started = Instant::now();
+    let cmd = postfix
+        .command("postfix")
+        .arg("-c")
+        .arg(config_directory.to_string_lossy())
+        .arg("check");
+    let (status, output) = judged(postfix, &cmd, timeout);
+    let duration_ms = Some(started.elapsed().as_millis() as u64);
+    let checked_at_unix = Some(now_secs());
     CheckResult {
         status,
         output,

@@ -370,11 +370,7 @@ pub fn gather(
     let workers = std::thread::available_parallelism()
         .map(|n| n.get() * 2)
         .unwrap_or(4);
-    let checks = if opts.check.recheck {
-        check::Slots::new(workers)
-    } else {
-        check::Slots::one_round(workers)
-    };
+    let checks = check::Slots::one_round(workers);
     let checks = &checks;
     let (table, views, observed) = std::thread::scope(|s| {
         let table = s.spawn(ProcessTable::snapshot);
