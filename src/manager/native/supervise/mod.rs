@@ -134,6 +134,27 @@ impl Supervised {
         }
     }
 
+    /// Takes the outcome of the check before a start of the configuration `stamp`:
+    /// passed, or a configuration error that keeps the master down until the
+    /// configuration changes. Returns whether it passed.
+    fn checked_as(&mut self, stamp: ConfigStamp, outcome: std::result::Result<(), String>) -> bool {
+        match outcome {
+            Ok(()) => {
+                self.checked = Some(stamp);
+                true
+            }
+            Err(message) => {
+                tracing::error!(
+                    instance = self.name(),
+                    problem = %message,
+                    "configuration error; not starting until the configuration changes"
+                );
+                self.config_error = Some((message, stamp));
+                false
+            }
+        }
+    }
+
     fn name(&self) -> &str {
         self.instance.display_name()
     }
@@ -382,7 +403,6 @@ impl Supervisor<'_> {
             stop(&mut gone);
             tracing::info!(instance = gone.name(), "no longer listed; forgotten");
         }
-        self.check_before_starting();
         let mut to_start = Vec::new();
         for i in 0..self.children.len() {
             let child = &mut self.children[i];
@@ -395,6 +415,7 @@ impl Supervisor<'_> {
                 to_start.push(i);
             }
         }
+        self.check_before_starting();
         self.start_in_chains(&to_start);
         self.publish_targets();
     }
@@ -427,7 +448,8 @@ impl Supervisor<'_> {
     /// The quick check stands in for `postfix check` where a passing full check is
     /// remembered (see [`check_before_start`]); the full one, half a second of CPU
     /// each, made a boot with two hundred instances take over a minute one after
-    /// another. A check that fails is left for [`Self::start`] to run again and report.
+    /// another. A check that fails is reported here, and [`Self::start`] does not run
+    /// it again while the configuration stays as it is.
     fn check_before_starting(&mut self) {
         let due: Vec<(usize, ConfigStamp)> = self
             .children
@@ -440,13 +462,11 @@ impl Supervisor<'_> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let slots = check::Slots::new(workers);
         let (host, children) = (self.host, &self.children);
-        let passed = crate::parallel::map(&due, workers, |(i, _)| {
-            check_before_start(host, &children[*i].instance, &slots).is_ok()
+        let outcomes = crate::parallel::map(&due, workers, |(i, _)| {
+            check_before_start(host, &children[*i].instance, &slots)
         });
-        for ((i, stamp), passed) in due.into_iter().zip(passed) {
-            if passed {
-                self.children[i].checked = Some(stamp);
-            }
+        for ((i, stamp), outcome) in due.into_iter().zip(outcomes) {
+            self.children[i].checked_as(stamp, outcome);
         }
     }
 
@@ -504,18 +524,17 @@ impl Supervisor<'_> {
             return false;
         }
         let stamp = config_stamp(&child.instance);
+        if child
+            .config_error
+            .as_ref()
+            .is_some_and(|(_, s)| *s == stamp)
+        {
+            return false;
+        }
         if child.checked != Some(stamp) {
-            match check_before_start(host, &child.instance, &check::Slots::new(1)) {
-                Ok(()) => child.checked = Some(stamp),
-                Err(message) => {
-                    tracing::error!(
-                        instance = child.name(),
-                        problem = %message,
-                        "configuration error; not starting until the configuration changes"
-                    );
-                    child.config_error = Some((message, stamp));
-                    return false;
-                }
+            let outcome = check_before_start(host, &child.instance, &check::Slots::new(1));
+            if !child.checked_as(stamp, outcome) {
+                return false;
             }
         }
         // The configuration may have changed since the list was read (listeners
