@@ -113,11 +113,16 @@ fn the_supervisor_starts_and_stops_a_set_on_one_request() {
     assert!(again.contains("postfix-a: already running"), "{again}");
 }
 
+/// The JSON document of `status ARGS` run by `prefix` (a command that runs it, e.g.
+/// under taskset), whatever its exit status.
+fn status_report(sb: &Sandbox, prefix: &str, args: &str) -> Value {
+    let run = sb.sh(&format!("{prefix} instancectl status --json {args}"));
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{run:#?}"))
+}
+
 fn check_of(sb: &Sandbox, name: &str) -> Value {
-    let run = sb.ctl(&format!("status {name} --json"));
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{run:#?}"));
-    report["instances"][0]["check"].clone()
+    status_report(sb, "", name)["instances"][0]["check"].clone()
 }
 
 #[test]
@@ -215,9 +220,7 @@ fn age_remembered_checks(sb: &Sandbox) {
 /// Which instances' full checks a status run left waiting, and which it ran.
 fn due_and_ran(sb: &Sandbox, args: &str) -> (Vec<String>, Vec<String>) {
     // One CPU: a round is two full checks, fewer than the three instances.
-    let run = sb.sh(&format!("taskset -c 0 instancectl status --json {args}"));
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{run:#?}"));
+    let report = status_report(sb, "taskset -c 0", args);
     let (mut due, mut ran) = (vec![], vec![]);
     for i in report["instances"].as_array().unwrap() {
         let name = i["name"].as_str().unwrap().to_string();
@@ -264,10 +267,7 @@ fn due_full_checks_run_one_round_per_status_run() {
 }
 
 fn listener_of(sb: &Sandbox, name: &str) -> Value {
-    let run = sb.ctl(&format!("status {name} --json"));
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("status printed no JSON ({e}):\n{run:#?}"));
-    report["instances"][0]["listeners"][0].clone()
+    status_report(sb, "", name)["instances"][0]["listeners"][0].clone()
 }
 
 /// smtpd's connect lines in the instance's own log.
