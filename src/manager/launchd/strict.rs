@@ -41,6 +41,12 @@ pub struct Parsed {
     /// the last value without a word, so this is not a syntax error here; the value
     /// built keeps the last one too.
     pub duplicates: Vec<Duplicate>,
+    /// The line of the first thing written after `</plist>`. CoreFoundation's reader
+    /// (CFPropertyList.c, parseXMLPropertyList) stops at the end of the first element
+    /// and ignores the rest, so this is not a syntax error either: Apple's own
+    /// com.apple.mail_migration.plist (dovecot-239, dovecot-279) ends with an editor's
+    /// `~` lines.
+    pub after_end: Option<usize>,
 }
 
 /// A key written a second time in the same dictionary.
@@ -376,14 +382,17 @@ impl Builder<'_> {
                 return;
             }
         }
-        self.skip_space();
-        if let Some(t) = self.peek().cloned() {
-            self.error(
-                t.line,
-                format!("{} after </plist>", describe(&t.tok)),
-                "remove everything after </plist>",
-            );
-        }
+        self.parsed.after_end = self.tokens[self.pos..]
+            .iter()
+            .find(|t| !matches!(&t.tok, Tok::Text { text } if text.trim().is_empty()))
+            .map(|t| match &t.tok {
+                // The line of its first visible character, not of the line break before.
+                Tok::Text { text } => {
+                    let blank = &text[..text.len() - text.trim_start().len()];
+                    t.line + blank.matches('\n').count()
+                }
+                _ => t.line,
+            });
     }
 
     /// Reads one value element. Returns `Ok(None)` for an element that was reported
@@ -974,5 +983,26 @@ mod tests {
         assert!(parsed.is_valid());
         assert_eq!(parsed.value, Some(Value::Dictionary(dict)));
         assert!(!parse(b"bplist00garbage").is_valid());
+    }
+
+    /// CoreFoundation stops reading at the end of the first element, so an editor's
+    /// `~` lines after `</plist>` (Apple's com.apple.mail_migration.plist) do not make
+    /// the file invalid; where they start is kept for a warning. Inside `<plist>`, a
+    /// second value is still an error.
+    #[test]
+    fn what_follows_the_plist_element_is_ignored_but_noted() {
+        let text = format!(
+            "{}~\n~ \n",
+            doc("<dict><key>Label</key><string>x</string></dict>")
+        );
+        let parsed = parse(text.as_bytes());
+        assert!(parsed.is_valid(), "{:?}", parsed.errors);
+        assert_eq!(parsed.after_end, Some(6));
+        let clean = parse(doc("<dict/>").as_bytes());
+        assert!(clean.is_valid());
+        assert_eq!(clean.after_end, None);
+        let two = parse(doc("<dict/>\n<dict/>").as_bytes());
+        assert!(!two.is_valid());
+        assert!(two.errors[0].message.contains("after the top-level value"));
     }
 }
