@@ -521,7 +521,7 @@ impl<'a> Job<'a> {
             }
             None => false,
         };
-        self.disabled();
+        self.disabled(runs_master);
         if !runs_master {
             // Apple's newaliases and postfixsetup jobs, one-shot jobs, other daemons:
             // launchd's own rules only.
@@ -1257,7 +1257,9 @@ impl<'a> Job<'a> {
     /// `Disabled = true` is only a default: an override that `launchctl enable` (or
     /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
     /// file. So it works, but the file alone does not say whether the job loads.
-    fn disabled(&mut self) {
+    /// `instancectl disable` is offered only for a job that runs a Postfix master: it
+    /// does nothing for Apple's ClamAV or sshd jobs.
+    fn disabled(&mut self, runs_master: bool) {
         if self.d.get("Disabled") != Some(&Value::Boolean(true)) {
             return;
         }
@@ -1287,10 +1289,10 @@ impl<'a> Job<'a> {
             format!(
                 "see which applies with `launchctl print-disabled {domain} | grep {label}`; to \
                  keep the job down, remove Disabled and use `launchctl disable {target}`{}",
-                if agent {
-                    ""
-                } else {
+                if runs_master && !agent {
                     " (or `instancectl disable NAME`)"
+                } else {
+                    ""
                 }
             ),
         );
@@ -2714,6 +2716,26 @@ mod tests {
         );
         assert!(
             r.render().contains("launchctl enable system/x"),
+            "{}",
+            r.render()
+        );
+        // instancectl's own command is offered for a Postfix master only.
+        assert!(
+            !r.render().contains("instancectl disable"),
+            "{}",
+            r.render()
+        );
+        let master = body.replace(
+            "/bin/x</string>",
+            "/usr/libexec/postfix/master</string><string>-c</string><string>/etc/postfix-in</string>",
+        );
+        let r = check_bytes(
+            &plist(&format!("{master}<key>KeepAlive</key><true/>")),
+            Path::new("/Library/LaunchDaemons/x.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.render().contains("instancectl disable NAME"),
             "{}",
             r.render()
         );
