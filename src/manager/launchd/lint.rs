@@ -1965,7 +1965,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 104);
+        assert!(listed.len() >= 105);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);

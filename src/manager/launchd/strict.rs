@@ -444,7 +444,12 @@ impl Builder<'_> {
                 };
                 self.error(
                     line,
-                    format!("<key>{text}</key> outside a <dict>"),
+                    // plutil reads it as a string; launchctl answers "Invalid property
+                    // list" (a KeepAlive key left inside ProgramArguments, Ask Different).
+                    format!(
+                        "<key>{text}</key> outside a <dict>: launchd refuses the whole file \
+                         (\"Invalid property list\") even where plutil -lint says OK"
+                    ),
                     "keys belong inside <dict>; use <string> for a value",
                 );
                 Ok(None)
