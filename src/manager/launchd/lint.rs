@@ -1042,14 +1042,15 @@ impl<'a> Job<'a> {
     /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
     /// a condition other than how the job exited (PathState, OtherJobEnabled, ...)
     /// starts the job when that condition holds, so it counts too; AfterInitialDemand
-    /// only delays the other conditions until a first demand, it is none itself.
+    /// only delays the other conditions until a first demand, and NetworkState is no
+    /// longer acted on (launchd.plist(5) of current releases), so neither starts a job.
     fn on_demand_trigger(&self) -> Option<&'static str> {
         if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
             && conditions.keys().any(|k| {
                 KEEP_ALIVE_CONDITIONS.iter().any(|(known, _)| known == k)
                     && !matches!(
                         k.as_str(),
-                        "SuccessfulExit" | "Crashed" | "AfterInitialDemand"
+                        "SuccessfulExit" | "Crashed" | "AfterInitialDemand" | "NetworkState"
                     )
             })
         {
@@ -3073,6 +3074,11 @@ mod tests {
         let r = check(&format!(
             "{master}<key>KeepAlive</key><dict><key>Crashed</key><true/>\
              <key>AfterInitialDemand</key><true/></dict>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
+        // NetworkState is no longer acted on: it starts nothing.
+        let r = check(&format!(
+            "{master}<key>KeepAlive</key><dict><key>NetworkState</key><true/></dict>"
         ));
         assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
     }
