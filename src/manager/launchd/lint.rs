@@ -1966,7 +1966,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 105);
+        assert!(listed.len() >= 106);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
