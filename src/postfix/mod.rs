@@ -164,13 +164,6 @@ impl Postfix {
             .map(drop)
     }
 
-    /// Removes a master.cf entry (`postconf -MX service/type`).
-    pub fn remove_master_entry(&self, config_dir: &Path, service_type: &str) -> Result<()> {
-        self.runner
-            .change(&self.postconf_in(config_dir).arg("-MX").arg(service_type))
-            .map(drop)
-    }
-
     fn postfix_in(&self, config_dir: &Path) -> Command {
         self.command("postfix")
             .arg("-c")
