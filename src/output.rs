@@ -102,11 +102,11 @@ impl Schema {
     pub const CONFIG: Schema = Schema("instancectl.config/v1");
     /// The settings `config set` and `config unset` changed.
     pub const CONFIG_CHANGE: Schema = Schema("instancectl.config-change/v1");
-    /// A command run in instances' environments: exit status and output of each.
     /// What `relay set` changed (never the password).
     pub const RELAY_CHANGE: Schema = Schema("instancectl.relay-change/v1");
     /// What became of the message `test-mail` sent.
     pub const TEST_MAIL: Schema = Schema("instancectl.test-mail/v1");
+    /// A command run in instances' environments: exit status and output of each.
     pub const EXEC: Schema = Schema("instancectl.exec/v1");
     /// A command whose own document was not printed because the run failed first.
     pub const ERROR: Schema = Schema("instancectl.error/v1");
@@ -298,6 +298,12 @@ fn collects(schema: Schema) -> bool {
         Schema::TEST_MAIL,
     ]
     .contains(&schema)
+}
+
+/// Whether colour may be used on a terminal: not when NO_COLOR is set to anything
+/// but the empty string (no-color.org).
+pub fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// RFC 3339 in UTC for seconds since the epoch.

@@ -56,7 +56,7 @@ pub fn run(
     let stdout_tty = std::io::stdout().is_terminal();
     let colour = stdout_tty
         && matches!(format, Some(StatusFormat::Table | StatusFormat::Wide))
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && output::colour_allowed();
 
     let is_root = nix::unistd::geteuid().is_root();
     let cannot_run = if host.runner.dry_run() {
