@@ -257,7 +257,7 @@ pub trait ServiceManager: Send + Sync {
     fn repair(&self, _host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
         Err(ManagerError::NoRepair {
             instance: instance.display_name().to_string(),
-            manager: format!("{:?}", self.kind()),
+            manager: self.kind().to_string(),
             action: format!("{action:?}"),
         }
         .into())

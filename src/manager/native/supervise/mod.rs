@@ -337,8 +337,7 @@ impl Supervisor<'_> {
                     problem = "the master process is stopped (SIGSTOP)",
                     "hung; killing the master"
                 );
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                process::kill_master(pid);
                 child.stopped_since = None;
             }
         }
@@ -769,8 +768,7 @@ impl Supervisor<'_> {
                             pid = probe.pid,
                             "hung; killing the master"
                         );
-                        let _ = killpg(Pid::from_raw(probe.pid), Signal::SIGKILL);
-                        let _ = kill(Pid::from_raw(probe.pid), Signal::SIGKILL);
+                        process::kill_master(probe.pid);
                         child.failed_probes = 0;
                         if adopted {
                             self.exited(i, Ended::KilledAsHung);
@@ -809,9 +807,6 @@ impl Supervisor<'_> {
     }
 }
 
-/// The instance's listeners that something else listens on although its master is
-/// gone. The master's own daemons die with their process group a moment after it, so
-/// a listener counts as taken only if it stays bound for a little while.
 /// The check before a start that every manager's start uses
 /// ([`CheckPolicy::before_start`]): the quick check on top of a remembered full check
 /// that passed, else the full `postfix check`; remembered for `status`. So a boot with
@@ -829,6 +824,9 @@ fn check_before_start(
     }
 }
 
+/// The instance's listeners that something else listens on although its master is
+/// gone. The master's own daemons die with their process group a moment after it, so
+/// a listener counts as taken only if it stays bound for a little while.
 fn taken_listeners(instance: &Instance) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_millis(300);
     loop {
