@@ -106,7 +106,8 @@ impl Postfix {
         self.daemon_directory.join("master")
     }
 
-    fn postconf_in(&self, config_dir: &Path) -> Command {
+    /// `postconf -c DIR`, to which the caller adds what to read or change.
+    pub fn postconf_in(&self, config_dir: &Path) -> Command {
         Command::new(self.postconf.to_string_lossy())
             .arg("-c")
             .arg(config_dir.to_string_lossy())

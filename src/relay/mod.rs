@@ -635,19 +635,21 @@ fn check_ca_file(path: &Path) -> Result<PathBuf> {
 /// A sender map no longer wanted is removed with its index.
 pub fn write_maps(host: &Host, plan: &RelayPlan) -> Result<()> {
     let files = &plan.files;
-    if let Some(password) = &plan.password {
+    let index_passwd = if let Some(password) = &plan.password {
         host.runner
             .write_secret(&files.passwd, plan.passwd_contents(password).as_bytes())?;
-        postmap(host, files, &files.passwd)?;
-        for index in files.index_files(&files.passwd) {
-            host.runner.restrict_mode(&index, 0o600)?;
-        }
+        true
     } else if files.passwd.exists()
         && summary::index_problem(&files.passwd, &files.index_files(&files.passwd)).is_some()
     {
         // Edited by hand since it was indexed, or its index lost: what Postfix reads
         // is not what the file says, so index it again.
         host.runner.restrict_mode(&files.passwd, 0o600)?;
+        true
+    } else {
+        false
+    };
+    if index_passwd {
         postmap(host, files, &files.passwd)?;
         for index in files.index_files(&files.passwd) {
             host.runner.restrict_mode(&index, 0o600)?;
@@ -709,12 +711,10 @@ pub fn write_settings(host: &Host, config_dir: &Path, plan: &RelayPlan) -> Resul
 pub fn unchroot_smtp(host: &Host, config_dir: &Path) -> Result<()> {
     if config_dir.exists() {
         let out = host.runner.query(
-            &Command::new(host.postfix.postconf.to_string_lossy()).args([
-                "-c",
-                &config_dir.to_string_lossy(),
-                "-F",
-                "smtp/unix/chroot",
-            ]),
+            &host
+                .postfix
+                .postconf_in(config_dir)
+                .args(["-F", "smtp/unix/chroot"]),
         )?;
         if out.stdout.trim().ends_with("= n") {
             return Ok(());

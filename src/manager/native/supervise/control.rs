@@ -41,7 +41,7 @@ pub enum Request {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChildReport {
     pub name: String,
-    /// running, starting, backoff, stopped, config-error.
+    /// running, backoff (waiting to start again), stopped, config-error.
     pub state: String,
     pub pid: Option<i32>,
     /// The master was already running when the supervisor found it.
