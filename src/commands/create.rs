@@ -80,11 +80,7 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         return Err(InputError::MultiInstanceOff.into());
     }
     let instances = host.instances()?;
-    let new_directories = vec![
-        sibling(primary_dir, &args.name),
-        sibling(&host.postfix.queue_directory, &args.name),
-        sibling(&host.postfix.data_directory, &args.name),
-    ];
+    let new_directories = host.postfix.new_instance_directories(&args.name).to_vec();
     if instances.iter().any(|i| i.name == args.name) {
         return Err(InputError::InstanceExists {
             name: args.name.clone(),
@@ -227,10 +223,6 @@ pub fn desired_settings(
         .into());
     }
     Ok(settings)
-}
-
-fn sibling(dir: &Path, name: &str) -> PathBuf {
-    dir.parent().unwrap_or(Path::new("/")).join(name)
 }
 
 /// A distinct myhostname per instance, so instances can talk SMTP to each other

@@ -205,6 +205,17 @@ impl Postfix {
         self.runner.change(&self.postfix_in(config_dir).arg(verb))
     }
 
+    /// The configuration, queue and data directories `postmulti -e create` gives a
+    /// new instance: beside the primary's, named after the instance.
+    pub fn new_instance_directories(&self, name: &str) -> [PathBuf; 3] {
+        let beside = |dir: &Path| dir.parent().unwrap_or(Path::new("/")).join(name);
+        [
+            beside(&self.config_directory),
+            beside(&self.queue_directory),
+            beside(&self.data_directory),
+        ]
+    }
+
     pub fn postmulti(&self) -> postmulti::Postmulti<'_> {
         postmulti::Postmulti::new(self)
     }
@@ -243,6 +254,29 @@ mod tests {
         assert_eq!(map["mail_version"], "3.7.11");
         assert_eq!(map["relayhost"], "");
         assert_eq!(map["mydestination"], "$myhostname, localhost");
+    }
+
+    #[test]
+    fn a_new_instance_lives_beside_the_primary() {
+        let postfix = Postfix {
+            runner: Runner::new(true),
+            postconf: "/usr/sbin/postconf".into(),
+            command_directory: "/usr/sbin".into(),
+            daemon_directory: "/usr/lib/postfix/sbin".into(),
+            config_directory: "/etc/postfix".into(),
+            queue_directory: "/var/spool/postfix".into(),
+            data_directory: "/var/lib/postfix".into(),
+            mail_owner: "postfix".into(),
+            version: Version(3, 7, 11),
+        };
+        assert_eq!(
+            postfix.new_instance_directories("postfix-in"),
+            [
+                PathBuf::from("/etc/postfix-in"),
+                PathBuf::from("/var/spool/postfix-in"),
+                PathBuf::from("/var/lib/postfix-in"),
+            ]
+        );
     }
 
     #[test]
