@@ -361,15 +361,10 @@ fn build(
 ) -> Result<Option<(Instance, i32)>> {
     let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
-    let primary_main_cf = host.postfix.config_directory.join("main.cf");
-    let original_primary =
-        std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
-
     Transaction::run(host, |tx| {
         tx.label_steps(name);
-        tx.on_undo("restore the primary main.cf", move |h| {
-            restore_file(h, &primary_main_cf, &original_primary)
-        });
+        // postmulti create edits the primary's main.cf (multi_instance_directories).
+        tx.guard_file(&host.postfix.config_directory.join("main.cf"))?;
         let leftovers = plan.new_directories.clone();
         tx.on_undo("remove the instance", move |h| {
             remove_instance(h, name, &leftovers)
@@ -560,19 +555,6 @@ fn configure_ports(host: &Host, dir: &Path, listen: &[ListenSpec]) -> Result<()>
         )?;
     }
     Ok(())
-}
-
-fn restore_file(host: &Host, path: &Path, original: &[u8]) -> Result<()> {
-    let now = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if now == original {
-        return Ok(());
-    }
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .permissions(),
-    );
-    host.runner.write_file(path, original, mode & 0o7777)
 }
 
 /// Takes back a partly created instance: postmulti's own destroy first, then whatever
