@@ -5,6 +5,7 @@ pub mod config;
 pub mod exec;
 pub mod logs;
 pub mod queue;
+pub mod relay;
 
 use std::path::PathBuf;
 
@@ -13,8 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::host::Selection;
 use crate::manager::launchd::job::JobNaming;
 use crate::manager::{LaunchdConfig, ManagerKind};
-use crate::relay::cli::{RelayCommand, RelayOpts, TestMailArgs};
+use crate::relay::RelayOpts;
 use crate::roles::Role;
+use relay::{RelayCommand, TestMailArgs};
 
 #[derive(Debug, Parser)]
 #[command(

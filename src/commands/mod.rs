@@ -110,8 +110,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 pub fn begin_output(cli: &Cli) {
     let command = &cli.command;
     use crate::cli::StatusFormat;
+    use crate::cli::relay::RelayCommand;
     use crate::output::{Format, Schema};
-    use crate::relay::cli::RelayCommand;
     let lifecycle = |t: &crate::cli::LifecycleArgs, action: &str| {
         t.json
             .then(|| (Schema::LIFECYCLE, Some(action.to_string())))
@@ -166,7 +166,7 @@ fn changes_host(command: &Command) -> bool {
             | Command::Supervise(_)
             | Command::Plist(_)
             | Command::Unit(_)
-            | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
+            | Command::Relay(crate::cli::relay::RelayCommand::Show(_))
             | Command::TestMail(_)
             | Command::Queue(_)
             | Command::Exec(_)
