@@ -31,7 +31,8 @@ use crate::instance::Instance;
 #[serde(rename_all = "kebab-case")]
 pub enum ManagerKind {
     /// instancectl's own supervisor (`instancectl supervise`) runs each master as
-    /// its child; the default on Linux.
+    /// its child; the default on Linux without systemd, or where instancectl's unit
+    /// runs the supervisor.
     Native,
     /// Postfix's own `postfix start/stop/reload`, per instance; nothing restarts a
     /// master that dies.
