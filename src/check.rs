@@ -32,7 +32,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -276,13 +276,6 @@ fn spread(max_age: Duration, name: &str) -> Duration {
     max_age.mul_f64(0.75 + f64::from(hash % 1000) / 4000.0)
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A limit on how many checks run at once, and for a status run, how many full
 /// checks it may run in all.
 pub struct Slots {
@@ -372,7 +365,7 @@ pub fn check(
         .as_ref()
         .and_then(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok());
     let max_age = spread(policy.max_age, &instance.name);
-    let now = now_secs();
+    let now = crate::output::unix_now();
     let full_young = |e: &CacheEntry| now.saturating_sub(e.full_checked_at()) <= max_age.as_secs();
     let remembered = entry
         .as_ref()
@@ -533,7 +526,7 @@ fn quick(
         .map(|c| format!("`{}`", c.display()))
         .collect::<Vec<_>>()
         .join(", ");
-    let checked_at_unix = Some(now_secs());
+    let checked_at_unix = Some(crate::output::unix_now());
     let (status, output) = match failure {
         Some(text) => (CheckStatus::Failed, text),
         None => (full.status, full.output.clone()),
@@ -614,7 +607,7 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
         .arg("check");
     let (status, output) = judged(postfix, &cmd, timeout);
     let duration_ms = Some(started.elapsed().as_millis() as u64);
-    let checked_at_unix = Some(now_secs());
+    let checked_at_unix = Some(crate::output::unix_now());
     CheckResult {
         status,
         output,

@@ -13,7 +13,7 @@ pub use verdict::Verdict;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -338,13 +338,6 @@ fn myhostname_conflicts(all: &[Instance], names: &[String]) -> Vec<Conflict> {
         .collect()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// How many instances are looked at at once: a look mostly waits for the kernel
 /// (files, /proc) or for a greeting, so a few per core.
 fn observers() -> usize {
@@ -393,7 +386,7 @@ pub fn gather(
     let mut conflicts = listener_conflicts(all);
     conflicts.extend(myhostname_conflicts(all, &myhostnames));
     let enabled: BTreeMap<&str, bool> = all.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
-    let now = unix_now();
+    let now = crate::output::unix_now();
 
     let instances: Vec<InstanceStatus> = selected
         .iter()

@@ -306,6 +306,14 @@ pub fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Seconds since the epoch now, as reports and records keep time (0 on a clock set
+/// before 1970, which no report is worth failing for).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// RFC 3339 in UTC for seconds since the epoch.
 pub fn rfc3339(secs: u64) -> String {
     let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);

@@ -64,10 +64,7 @@ impl Intent {
             action,
             name: name.to_string(),
             pid: std::process::id(),
-            started: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            started: crate::output::unix_now(),
             directories,
             discard_queue: false,
         }

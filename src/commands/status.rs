@@ -119,12 +119,7 @@ pub fn run(
                 let header = format!(
                     "Every {}s: instancectl status{what}    {}\n\n",
                     interval.as_secs_f64(),
-                    crate::output::rfc3339(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs())
-                            .unwrap_or(0)
-                    )
+                    crate::output::rfc3339(crate::output::unix_now())
                 );
                 // Home, then each line cleared to its end, then the rest of the screen:
                 // no flicker and no leftovers from a longer previous frame. A frame
