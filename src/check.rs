@@ -155,6 +155,30 @@ impl CheckPolicy {
     }
 }
 
+/// Whether `instance` may start, by the check before a start
+/// ([`CheckPolicy::before_start`]: the quick check on top of a remembered full check
+/// that passed, else the full `postfix check`, remembered for `status`; so a boot with
+/// many instances costs a few milliseconds each, not half a second). Warnings do not
+/// keep it down, as they do not keep down `postfix start`; a failure comes back in
+/// Postfix's words.
+pub fn before_start(
+    postfix: &Postfix,
+    state_dir: &Path,
+    instance: &Instance,
+    slots: &Slots,
+) -> Result<(), String> {
+    let result = check(
+        postfix,
+        instance,
+        &CheckPolicy::before_start(state_dir),
+        slots,
+    );
+    match result.status {
+        CheckStatus::Ok | CheckStatus::Warnings => Ok(()),
+        _ => Err(format!("postfix check failed: {}", result.output.trim())),
+    }
+}
+
 /// Where results are remembered, in instancectl's state directory.
 pub fn remembered_in(state_dir: &Path) -> PathBuf {
     state_dir.join("health")
