@@ -222,7 +222,6 @@ fn change(
     instances: &[Instance],
     edit: &Edit,
 ) -> Result<()> {
-    host.require_root()?;
     let mut edits = Vec::new();
     for instance in instances {
         if let Some((old, new)) = prepare(host, instance, edit)? {

@@ -71,7 +71,6 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         .iter()
         .map(|s| validate::setting(s, &defaults))
         .collect::<Result<Vec<_>>>()?;
-    host.require_root()?;
 
     let primary_dir = &host.postfix.config_directory;
     let primary =

@@ -29,7 +29,6 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 ];
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
-    host.require_root()?;
     let mut outcome = Outcome {
         dry_run: host.runner.dry_run(),
         ..Outcome::default()

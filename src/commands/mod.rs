@@ -47,6 +47,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     let manager = kind.build_with(&cli.global.launchd.config());
     let manager = manager.as_ref();
     // One changing command at a time: postmulti edits the primary main.cf in place.
+    // Root is required here, once, before anything is read or asked (a password).
     let _lock = if changes_host(&cli.command) {
         host.require_root()?;
         let lock = host.lock()?;

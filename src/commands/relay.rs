@@ -23,8 +23,6 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
         return Err(InputError::NothingToChange.into());
     }
     let instance = host.instance(&args.name)?;
-    // Before the password is asked for.
-    host.require_root()?;
     let dir = instance.config_directory.clone();
     let values = host
         .postfix
