@@ -494,16 +494,18 @@ fn report(
 
 /// Undoes a create that was killed halfway: stops what it started, unregisters it,
 /// and takes back postmulti's create and the directories, as a failed step would have.
+/// `listed`: postmulti lists the instance (its create ran).
 pub(crate) fn undo_interrupted(
     host: &Host,
     manager: &dyn ServiceManager,
     intent: &Intent,
+    instance: &Instance,
+    listed: bool,
 ) -> Result<()> {
-    let (instance, listed) = super::interrupted_instance(host, intent)?;
     if listed {
-        manager.hold_down_and_stop(host, &instance)?;
+        manager.hold_down_and_stop(host, instance)?;
     }
-    manager.forget(host, &instance)?;
+    manager.forget(host, instance)?;
     remove_instance(host, &intent.name, &intent.directories)?;
     host.state.remove(&host.runner, &intent.name)
 }

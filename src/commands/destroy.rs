@@ -144,9 +144,14 @@ fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
 /// Finishes a destroy that was killed halfway, from where it stopped: the steps
 /// already done are skipped (postmulti no longer lists the instance once its own
 /// destroy ran; then only the directories and records are left).
-pub(crate) fn finish(host: &Host, manager: &dyn ServiceManager, intent: &Intent) -> Result<()> {
-    let (instance, listed) = super::interrupted_instance(host, intent)?;
-    destroy(host, manager, &instance, listed, intent.discard_queue)
+pub(crate) fn finish(
+    host: &Host,
+    manager: &dyn ServiceManager,
+    intent: &Intent,
+    instance: &Instance,
+    listed: bool,
+) -> Result<()> {
+    destroy(host, manager, instance, listed, intent.discard_queue)
 }
 
 /// The steps of a destroy. `listed`: postmulti still lists the instance.
