@@ -85,7 +85,7 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    pub fn not_run(reason: impl Into<String>) -> CheckResult {
+    fn not_run(reason: impl Into<String>) -> CheckResult {
         CheckResult {
             status: CheckStatus::NotRun,
             output: String::new(),

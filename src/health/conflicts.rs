@@ -150,7 +150,7 @@ impl<'a> Conflicts<'a> {
 /// The myhostname an instance uses: main.cf's, else Postfix's default, which is the
 /// host name when it has a dot, else the host name plus `.$mydomain` (or
 /// `.localdomain`), as mail_params.c computes it.
-pub fn effective_myhostname(instance: &Instance, hostname: &str) -> String {
+fn effective_myhostname(instance: &Instance, hostname: &str) -> String {
     if let Some(name) = instance.myhostname.as_deref().filter(|n| !n.is_empty()) {
         return name.to_string();
     }

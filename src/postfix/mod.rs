@@ -234,7 +234,7 @@ fn find_postconf() -> Result<PathBuf, PostfixError> {
 }
 
 /// Parses postconf's `name = value` lines.
-pub fn parse_postconf(text: &str) -> BTreeMap<String, String> {
+fn parse_postconf(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|line| {
             let (name, value) = line.split_once('=')?;

@@ -62,7 +62,7 @@ pub const CA_BUNDLES: [&str; 4] = [
 ];
 
 /// The host's CA bundle, the first of [`CA_BUNDLES`] that exists.
-pub fn detect_ca_bundle() -> Option<PathBuf> {
+fn detect_ca_bundle() -> Option<PathBuf> {
     CA_BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
@@ -163,7 +163,7 @@ impl MapFiles {
     }
 
     /// `type:path` as main.cf names a map.
-    pub fn map_name(&self, source: &Path) -> String {
+    fn map_name(&self, source: &Path) -> String {
         format!("{}:{}", self.db_type, source.display())
     }
 
@@ -178,7 +178,7 @@ impl MapFiles {
     /// The temporary files a failed postmap may leave beside the index: Berkeley DB
     /// (hash, btree) builds `__db.NAME.db` and renames it into place, so on a full
     /// disk an empty `__db.sasl_passwd.db` stays behind.
-    pub fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
+    fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
         if !matches!(self.db_type.as_str(), "hash" | "btree") {
             return Vec::new();
         }
@@ -193,7 +193,7 @@ impl MapFiles {
 }
 
 /// The file name suffixes of each indexed table type.
-pub fn index_suffixes(db_type: &str) -> &'static [&'static str] {
+fn index_suffixes(db_type: &str) -> &'static [&'static str] {
     match db_type {
         "hash" | "btree" => &[".db"],
         "lmdb" => &[".lmdb"],

@@ -85,7 +85,7 @@ pub fn instance_unit(name: &str) -> String {
 }
 
 /// Where the mask of Debian's unit for an instance lives.
-pub fn mask_path(name: &str) -> std::path::PathBuf {
+fn mask_path(name: &str) -> std::path::PathBuf {
     Path::new(UNIT_DIR).join(instance_unit(name))
 }
 

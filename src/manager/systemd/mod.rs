@@ -363,7 +363,7 @@ impl Systemd {
 
 /// The systemd unit whose cgroup holds a process (from /proc/PID/cgroup), such as
 /// `instancectl-postfix-in.service` or Debian's `postfix@postfix-in.service`.
-pub fn unit_of_pid(pid: i32) -> Option<String> {
+fn unit_of_pid(pid: i32) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     unit_in_cgroup(&text)
 }

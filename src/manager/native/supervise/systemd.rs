@@ -19,7 +19,7 @@ use crate::runner::Command;
 /// Whether systemd started this very process as a service: it sets INVOCATION_ID
 /// for every service, and SYSTEMD_EXEC_PID (systemd 248+) to the pid it executed. A
 /// process that merely inherited them (run from a shell of a service) does not count.
-pub fn is_service() -> bool {
+fn is_service() -> bool {
     std::env::var_os("INVOCATION_ID").is_some()
         && std::env::var("SYSTEMD_EXEC_PID").is_ok_and(|pid| pid == std::process::id().to_string())
 }
