@@ -109,7 +109,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A failed check is remembered at most this long, even while main.cf and master.cf
 /// are unchanged.
-pub const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
+const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// When to run the check and where to remember it.
 #[derive(Debug, Clone)]
@@ -217,7 +217,7 @@ impl CacheEntry {
 /// while they keep their values, an edit of main.cf or master.cf cannot change what
 /// post-install and the permission checks find. (postfix(1) exports most of them to
 /// postfix-script; the compatibility level changes what postfix(1) says.)
-pub const LAYOUT: &[&str] = &[
+const LAYOUT: &[&str] = &[
     "command_directory",
     "compatibility_level",
     "daemon_directory",

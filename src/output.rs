@@ -32,7 +32,7 @@ pub enum Format {
 }
 
 /// The width tables keep to without `-o wide`.
-pub const TABLE_WIDTH: u16 = 80;
+const TABLE_WIDTH: u16 = 80;
 
 /// An aligned table without borders; unless `wide`, long cells wrap inside their
 /// column so that the table fits [`TABLE_WIDTH`] columns. Cells made with [`cell`]

@@ -30,7 +30,7 @@ use crate::probe::sockets::ListeningSocket;
 
 /// A remembered greeting is shown again for at most this long; then the listener is
 /// probed (two lines in the mail log per listener every five minutes at most).
-pub const GREETING_MAX_AGE: Duration = Duration::from_secs(300);
+const GREETING_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Whether process `pid` holds, for every entry of `wanted`, one of its socket
 /// inodes (`socket:[INODE]` links in /proc/PID/fd). It stops reading at the last one

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 /// The first line of every map instancectl writes; a file without it is the user's
 /// and is never overwritten.
-pub const MARKER: &str = "# Written by instancectl";
+const MARKER: &str = "# Written by instancectl";
 
 /// How sure the smtp client must be of the relay before it sends the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -54,7 +54,7 @@ impl TlsLevel {
 
 /// Where the CA bundle is on common systems: Debian and Ubuntu, RHEL and Fedora,
 /// macOS (and Alpine, the BSDs), SUSE.
-pub const CA_BUNDLES: [&str; 4] = [
+const CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",

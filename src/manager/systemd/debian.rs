@@ -26,8 +26,8 @@ const GENERATOR_DIRS: [&str; 2] = [
     "/usr/lib/systemd/system-generators",
 ];
 pub const GENERATOR: &str = "postfix-instance-generator";
-pub const TEMPLATE: &str = "postfix@.service";
-pub const POSTFIX_SERVICE: &str = "postfix.service";
+const TEMPLATE: &str = "postfix@.service";
+const POSTFIX_SERVICE: &str = "postfix.service";
 
 /// What of Debian's Postfix units this host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -10,7 +10,7 @@ use crate::manager::ManagerError;
 use crate::runner::{Command, Runner};
 
 /// The properties the manager reads, in one `systemctl show` call for many units.
-pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainPID,\
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainPID,\
                               ExecMainCode,ExecMainStatus,NRestarts,UnitFileState";
 
 /// How a process ended, as systemd records it in ExecMainCode (the CLD_* codes of
