@@ -136,7 +136,7 @@ pub fn begin_output(cli: &Cli) {
         Command::Status(a) => {
             (a.json || a.output == Some(StatusFormat::Json)).then_some((Schema::STATUS, None))
         }
-        Command::Queue(a) => a.json.then(|| (queue::schema(a), None)),
+        Command::Queue(a) => (a.output.format() == Format::Json).then(|| (queue::schema(a), None)),
         Command::Config(a) if a.json && a.only_reads() => Some((Schema::CONFIG, None)),
         Command::Config(a) => a.json.then_some((Schema::CONFIG_CHANGE, None)),
         Command::Exec(a) => a.json.then_some((Schema::EXEC, None)),
