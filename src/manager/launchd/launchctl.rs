@@ -27,11 +27,12 @@ use crate::runner::{Command, Outcome, Runner};
 pub mod status {
     /// bootout: the service is not loaded ("No such process").
     pub const ESRCH: i32 = 3;
-    /// bootstrap: one of several causes ("Input/output error").
+    /// bootstrap: one of several causes ("Input/output error"), among them a bootout
+    /// of the label still in progress (recorded on macOS 26).
     pub const EIO: i32 = 5;
     /// bootout/kickstart: a bootout of the job is still in progress.
     pub const EINPROGRESS: i32 = 36;
-    /// bootstrap: a bootout of the label is still in progress (macOS 13 and later).
+    /// bootstrap: a bootout of the label is still in progress (recorded on macOS 13.4).
     pub const EALREADY: i32 = 37;
     /// print/kickstart/kill: no such service in the domain.
     pub const ENOSERVICE: i32 = 113;
@@ -732,10 +733,12 @@ impl Launchctl {
             )
         };
         let mut out = load()?;
-        // A bootout of the label that has not finished makes launchd refuse: with 37
-        // ("Operation already in progress") on macOS 13 and later, where bootout
-        // returns at once and the job shows `SIGTERMed`, with 5 on older releases.
-        // Read the state, not the words: wait for the old job to go, and try again.
+        // A bootout of the label that has not finished makes launchd refuse: bootout
+        // returns at once on macOS 13 and later and the job shows `SIGTERMed` until its
+        // process exits; a bootstrap in that window was recorded failing with 37
+        // ("Operation already in progress", 13.4) and with 5 (26.3, 26.5.2), and with 5
+        // on older releases. Read the state, not the words: wait for the old job to go,
+        // and try again.
         for attempt in 1..=BOOTSTRAP_ATTEMPTS {
             if out.success() {
                 return Ok(Bootstrap::Loaded);
@@ -751,8 +754,11 @@ impl Launchctl {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
                 // The stop that made launchd refuse is over, or the bootout finished
-                // between launchd's refusal (37) and this look: try again.
-                None if was_stopping || out.code == Some(status::EALREADY) => {}
+                // between launchd's refusal (37, or 5 on macOS 26) and this look: try
+                // again. A refusal for good (a disabled label, a bad file) is refused
+                // the same way again, and then diagnosed.
+                None if was_stopping
+                    || matches!(out.code, Some(status::EALREADY | status::EIO)) => {}
                 _ => break,
             }
             if attempt == BOOTSTRAP_ATTEMPTS {
@@ -1651,6 +1657,45 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// The sequence recorded on macOS 26.5.2 (kxn/codex-remote-feishu #914 and #916):
+    /// after a bootout the job shows `SIGTERMed`, a bootstrap in that window is refused
+    /// with 5 (not 37), and the same bootstrap succeeds once print no longer finds the
+    /// job. When the job is already gone by the time the driver looks after the
+    /// refusal, the refusal was that window closing: the driver tries again instead of
+    /// reporting "none of the known causes applies".
+    #[test]
+    fn a_bootstrap_refused_with_5_in_the_sigtermed_window_is_retried_once_the_job_is_gone() {
+        let recorded = launchd_emulator::corpus::load()
+            .into_iter()
+            .find(|s| s.name == "error-bootstrap-5-sigtermed-window-codex-remote-914.sample")
+            .unwrap();
+        let words = recorded.output.replace('\'', "'\\''");
+        let fake = Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
+       if [ $n -le 1 ]; then printf 'system/x = {{\n\tstate = SIGTERMed\n\tpid = 7\n}}\n'; exit 0; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
+       printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
+bootstrap) if [ ! -e "$d/refused" ]; then touch "$d/refused"
+             printf '%s' '{words}' >&2; exit {code}; fi
+           touch "$d/loaded";;
+esac"#,
+            code = recorded.exit
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let plist = dir.path().join("x.plist");
+        std::fs::write(&plist, b"x").unwrap();
+        assert_eq!(
+            fake.driver().bootstrap("x", &plist).unwrap(),
+            Bootstrap::Loaded,
+            "{}",
+            fake.log()
+        );
+        assert_eq!(fake.log().matches("bootstrap system").count(), 2);
     }
 
     /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays
