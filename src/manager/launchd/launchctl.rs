@@ -513,6 +513,9 @@ pub struct Launchctl {
     program: String,
     /// How long to wait for launchd to finish stopping a job.
     pub stop_timeout: Duration,
+    /// The pause before trying a refused bootstrap again when nothing is loaded under
+    /// the label (launchd's refusal was the tail of a bootout, or a transient one).
+    pub retry_pause: Duration,
 }
 
 /// The service target of `label` in the system domain.
@@ -527,6 +530,7 @@ impl Launchctl {
             runner,
             program: "launchctl".into(),
             stop_timeout: Duration::from_secs(90),
+            retry_pause: Duration::from_millis(500),
         }
     }
 
@@ -753,12 +757,19 @@ impl Launchctl {
                 Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
-                // The stop that made launchd refuse is over, or the bootout finished
-                // between launchd's refusal (37, or 5 on macOS 26) and this look: try
-                // again. A refusal for good (a disabled label, a bad file) is refused
-                // the same way again, and then diagnosed.
-                None if was_stopping
-                    || matches!(out.code, Some(status::EALREADY | status::EIO)) => {}
+                // The stop that made launchd refuse is over: try again.
+                None if was_stopping => {}
+                // Nothing loaded, and launchd said 37, or 5 as macOS 26 answers the
+                // bootout window (kxn/codex-remote-feishu #914): the bootout finished
+                // between the refusal and this look, or the refusal was transient (a
+                // 5 on a fresh install that a second bootstrap cleared,
+                // tomcounsell/ai #2104). Try again after a pause; a refusal for good
+                // (a disabled label, a bad file) is refused again, and then diagnosed.
+                None if matches!(out.code, Some(status::EALREADY | status::EIO)) => {
+                    if attempt < BOOTSTRAP_ATTEMPTS && !self.runner.dry_run() {
+                        std::thread::sleep(self.retry_pause * attempt);
+                    }
+                }
                 _ => break,
             }
             if attempt == BOOTSTRAP_ATTEMPTS {
@@ -1484,6 +1495,7 @@ mod tests {
                 runner: Runner::new(false),
                 program: self.dir.path().join("launchctl").display().to_string(),
                 stop_timeout: Duration::from_secs(5),
+                retry_pause: Duration::from_millis(10),
             }
         }
 
