@@ -739,9 +739,9 @@ impl Launchctl {
         let mut out = load()?;
         // A bootout of the label that has not finished makes launchd refuse: bootout
         // returns at once on macOS 13 and later and the job shows `SIGTERMed` until its
-        // process exits; a bootstrap in that window was recorded failing with 37
-        // ("Operation already in progress", 13.4) and with 5 (26.3, 26.5.2), and with 5
-        // on older releases. Read the state, not the words: wait for the old job to go,
+        // process exits; a bootstrap in that window was recorded failing with 5 (26.3,
+        // 26.5.2), and a label launchd is busy with with 37 ("Operation already in
+        // progress", 13.4). Read the state, not the words: wait for the old job to go,
         // and try again.
         for attempt in 1..=BOOTSTRAP_ATTEMPTS {
             if out.success() {
