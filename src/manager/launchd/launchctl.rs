@@ -1669,24 +1669,24 @@ esac"#,
         );
     }
 
-    /// The sequence recorded on macOS 26.5.2 (kxn/codex-remote-feishu #914 and #916):
-    /// after a bootout the job shows `SIGTERMed`, a bootstrap in that window is refused
-    /// with 5 (not 37), and the same bootstrap succeeds once print no longer finds the
-    /// job. When the job is already gone by the time the driver looks after the
-    /// refusal, the refusal was that window closing: the driver tries again instead of
-    /// reporting "none of the known causes applies".
+    /// The sequence recorded on macOS 26 (kxn/codex-remote-feishu #914 and #916 on
+    /// 26.5.2, bilbo's smoke test of 2026-10): after a bootout the job shows
+    /// `SIGTERMed` with its pid, a bootstrap in that window is refused with 5 (not 37),
+    /// and the same bootstrap succeeds once print no longer finds the job. When the job
+    /// is already gone by the time the driver looks after the refusal, the refusal was
+    /// that window closing: the driver tries again instead of reporting "none of the
+    /// known causes applies" (or blaming the file).
     #[test]
     fn a_bootstrap_refused_with_5_in_the_sigtermed_window_is_retried_once_the_job_is_gone() {
-        let recorded = launchd_emulator::corpus::load()
-            .into_iter()
-            .find(|s| s.name == "error-bootstrap-5-sigtermed-window-codex-remote-914.sample")
-            .unwrap();
-        let words = recorded.output.replace('\'', "'\\''");
+        let corpus = launchd_emulator::corpus::load();
+        let recorded = |name: &str| corpus.iter().find(|s| s.name == name).unwrap();
+        let refusal = recorded("error-bootstrap-5-sigtermed-window-codex-remote-914.sample");
+        let words = refusal.output.replace('\'', "'\\''");
         let fake = Fake::new(&format!(
             r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
 case "$1" in
 print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
-       if [ $n -le 1 ]; then printf 'system/x = {{\n\tstate = SIGTERMed\n\tpid = 7\n}}\n'; exit 0; fi
+       if [ $n -le 1 ]; then cat "$d/sigtermed"; exit 0; fi
        if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
        printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
 print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
@@ -1694,8 +1694,13 @@ bootstrap) if [ ! -e "$d/refused" ]; then touch "$d/refused"
              printf '%s' '{words}' >&2; exit {code}; fi
            touch "$d/loaded";;
 esac"#,
-            code = recorded.exit
+            code = refusal.exit
         ));
+        std::fs::write(
+            fake.dir.path().join("sigtermed"),
+            &recorded("print-filtered-sigtermed-pid-bilbo.sample").output,
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let plist = dir.path().join("x.plist");
         std::fs::write(&plist, b"x").unwrap();
