@@ -41,6 +41,10 @@ pub mod status {
 /// How often a bootstrap refused because a bootout was still finishing is tried.
 const BOOTSTRAP_ATTEMPTS: u32 = 3;
 
+/// The longest pause between two tries of a bootstrap launchd refuses while nothing is
+/// loaded under the label.
+const BOOTSTRAP_MAX_PAUSE: Duration = Duration::from_secs(2);
+
 /// The `state` property of `launchctl print`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "text")]
@@ -513,9 +517,13 @@ pub struct Launchctl {
     program: String,
     /// How long to wait for launchd to finish stopping a job.
     pub stop_timeout: Duration,
-    /// The pause before trying a refused bootstrap again when nothing is loaded under
-    /// the label (launchd's refusal was the tail of a bootout, or a transient one).
+    /// The first pause before trying again a bootstrap that launchd refused while
+    /// nothing is loaded under the label and neither the state nor the file explains
+    /// it (the tail of a bootout, or a transient refusal); it doubles at each try.
     pub retry_pause: Duration,
+    /// How long such a bootstrap is tried again: after a bootout, launchd refused it
+    /// with 5 for about 5 s on macOS 26.5.1 (headroomlabs-ai/headroom #1289).
+    pub settle_timeout: Duration,
 }
 
 /// The service target of `label` in the system domain.
@@ -530,7 +538,8 @@ impl Launchctl {
             runner,
             program: "launchctl".into(),
             stop_timeout: Duration::from_secs(90),
-            retry_pause: Duration::from_millis(500),
+            retry_pause: Duration::from_millis(250),
+            settle_timeout: Duration::from_secs(15),
         }
     }
 
@@ -739,11 +748,14 @@ impl Launchctl {
         let mut out = load()?;
         // A bootout of the label that has not finished makes launchd refuse: bootout
         // returns at once on macOS 13 and later and the job shows `SIGTERMed` until its
-        // process exits; a bootstrap in that window was recorded failing with 5 (26.3,
-        // 26.5.2), and a label launchd is busy with with 37 ("Operation already in
-        // progress", 13.4). Read the state, not the words: wait for the old job to go,
-        // and try again.
-        for attempt in 1..=BOOTSTRAP_ATTEMPTS {
+        // process exits, and launchd may go on refusing for seconds after `print` no
+        // longer finds the job. A bootstrap then was recorded failing with 5 (26.3,
+        // 26.5.1, 26.5.2), and one of a label launchd is busy with with 37 ("Operation
+        // already in progress", 13.4). Read the state, not the words.
+        let settle_until = Instant::now() + self.settle_timeout;
+        let mut pause = self.retry_pause;
+        let mut attempt = 1;
+        loop {
             if out.success() {
                 return Ok(Bootstrap::Loaded);
             }
@@ -751,30 +763,37 @@ impl Launchctl {
                 Some(job) if job.is_stopping() => (true, self.wait_stopped(label)?),
                 job => (false, job),
             };
-            match job {
+            let again = match job {
                 // Loaded after all (37 also answers a bootstrap of a loaded job, and a
                 // `kickstart -k` under way ends with the job running again).
                 Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
-                // The stop that made launchd refuse is over: try again.
-                None if was_stopping => {}
-                // Nothing loaded, and launchd said 37, or 5 as macOS 26 answers the
-                // bootout window (kxn/codex-remote-feishu #914): the bootout finished
-                // between the refusal and this look, or the refusal was transient (a
-                // 5 on a fresh install that a second bootstrap cleared,
-                // tomcounsell/ai #2104). Try again after a pause; a refusal for good
-                // (a disabled label, a bad file) is refused again, and then diagnosed.
-                None if matches!(out.code, Some(status::EALREADY | status::EIO)) => {
-                    if attempt < BOOTSTRAP_ATTEMPTS && !self.runner.dry_run() {
-                        std::thread::sleep(self.retry_pause * attempt);
-                    }
+                // The stop that made launchd refuse is over, or launchd said it is
+                // busy with the label (37) and is done by now: try again at once.
+                None if was_stopping || out.code == Some(status::EALREADY) => {
+                    attempt < BOOTSTRAP_ATTEMPTS
                 }
-                _ => break,
-            }
-            if attempt == BOOTSTRAP_ATTEMPTS {
+                // Nothing loaded: a cause the state or the file shows (disabled, a bad
+                // file) is reported at once. Without one, launchd is still letting go
+                // of the label after a bootout (recorded for seconds on macOS 26), or
+                // refused once on a fresh install (tomcounsell/ai #2104): try again,
+                // pausing longer each time, until the settle time is over.
+                None => {
+                    let cause = self.diagnose(label, path)?;
+                    if cause != BootstrapCause::Unknown || Instant::now() >= settle_until {
+                        return Err(self.bootstrap_error(label, path, Some(out), cause));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(BOOTSTRAP_MAX_PAUSE);
+                    true
+                }
+                Some(_) => false,
+            };
+            if !again {
                 break;
             }
+            attempt += 1;
             out = load()?;
         }
         // Refused: find out why from the state, not from the words.
@@ -1494,12 +1513,52 @@ mod tests {
                 program: self.dir.path().join("launchctl").display().to_string(),
                 stop_timeout: Duration::from_secs(5),
                 retry_pause: Duration::from_millis(10),
+                settle_timeout: Duration::from_secs(2),
             }
         }
 
         fn log(&self) -> String {
             std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
         }
+    }
+
+    /// A job file in which instancectl finds no cause for a refusal when the tests run
+    /// as root (a valid plist, the label asked for, mode 0644); run as another user,
+    /// its owner is the cause. Returns the file and whether it is clean.
+    fn clean_plist(dir: &Path, label: &str) -> (PathBuf, bool) {
+        let path = dir.join(format!("{label}.plist"));
+        std::fs::write(
+            &path,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+                 <key>Label</key><string>{label}</string><key>ProgramArguments</key>\
+                 <array><string>/bin/true</string></array></dict></plist>\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        (path, nix::unistd::geteuid().is_root())
+    }
+
+    /// A fake launchctl that answers a bootstrap with a recorded refusal `refusals`
+    /// times, then loads the job; print finds nothing until then, and no override is
+    /// listed.
+    fn refusing_fake(sample: &launchd_emulator::corpus::Sample, refusals: u32) -> Fake {
+        let words = sample.output.replace('\'', "'\\''");
+        Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) if [ -e "$d/sigtermed" ] && [ ! -e "$d/looked" ]; then touch "$d/looked"; cat "$d/sigtermed"; exit 0; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
+       printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
+bootstrap) n=$(cat "$d/tries" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/tries"
+           if [ $n -le {refusals} ]; then printf '%s' '{words}' >&2; exit {code}; fi
+           touch "$d/loaded";;
+esac"#,
+            code = sample.exit
+        ))
     }
 
     #[test]
@@ -1680,37 +1739,82 @@ esac"#,
     fn a_bootstrap_refused_with_5_in_the_sigtermed_window_is_retried_once_the_job_is_gone() {
         let corpus = launchd_emulator::corpus::load();
         let recorded = |name: &str| corpus.iter().find(|s| s.name == name).unwrap();
-        let refusal = recorded("error-bootstrap-5-sigtermed-window-codex-remote-914.sample");
-        let words = refusal.output.replace('\'', "'\\''");
-        let fake = Fake::new(&format!(
-            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
-case "$1" in
-print) n=$(cat "$d/polls" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/polls"
-       if [ $n -le 1 ]; then cat "$d/sigtermed"; exit 0; fi
-       if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
-       printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
-print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
-bootstrap) if [ ! -e "$d/refused" ]; then touch "$d/refused"
-             printf '%s' '{words}' >&2; exit {code}; fi
-           touch "$d/loaded";;
-esac"#,
-            code = refusal.exit
-        ));
+        let fake = refusing_fake(
+            recorded("error-bootstrap-5-sigtermed-window-codex-remote-914.sample"),
+            1,
+        );
         std::fs::write(
             fake.dir.path().join("sigtermed"),
             &recorded("print-filtered-sigtermed-pid-bilbo.sample").output,
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let plist = dir.path().join("x.plist");
-        std::fs::write(&plist, b"x").unwrap();
-        assert_eq!(
-            fake.driver().bootstrap("x", &plist).unwrap(),
-            Bootstrap::Loaded,
-            "{}",
-            fake.log()
-        );
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            let err = result.unwrap_err().to_string();
+            return assert!(err.contains("not root"), "{err}");
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
         assert_eq!(fake.log().matches("bootstrap system").count(), 2);
+    }
+
+    /// headroomlabs-ai/headroom #1289, macOS 26.5.1: after a bootout, launchd refused
+    /// ten bootstraps in a row with 5 over about 5 s, while nothing was loaded under
+    /// the label, and took the eleventh. A file with no fault in it is tried again
+    /// with growing pauses until launchd takes it.
+    #[test]
+    fn a_bootstrap_refused_for_seconds_after_a_bootout_is_tried_until_launchd_takes_it() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, 6);
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            return assert!(result.is_err());
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        assert_eq!(fake.log().matches("bootstrap system").count(), 7);
+    }
+
+    /// A refusal that does not end is reported once the settle time is over, with
+    /// launchctl's words and the causes that were ruled out; a refusal whose cause
+    /// the file shows is reported at once, without waiting.
+    #[test]
+    fn a_bootstrap_refused_for_good_is_reported_after_the_settle_time_or_at_once() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, u32::MAX);
+        let driver = fake.driver();
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let started = Instant::now();
+        let err = driver.bootstrap("x", &plist).unwrap_err();
+        let took = started.elapsed();
+        let text = err.to_string();
+        assert!(text.contains("Bootstrap failed: 5"), "{text}");
+        if clean {
+            assert!(text.contains("none of the known causes"), "{text}");
+            assert!(took >= driver.settle_timeout, "{took:?}");
+            assert!(took < driver.settle_timeout * 3, "{took:?}");
+            assert!(fake.log().matches("bootstrap system").count() > 2);
+        }
+        // A missing file is a cause: one bootstrap, no wait.
+        let before = fake.log().matches("bootstrap system").count();
+        let started = Instant::now();
+        let err = driver
+            .bootstrap("x", &dir.path().join("gone.plist"))
+            .unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(started.elapsed() < driver.settle_timeout);
+        assert_eq!(fake.log().matches("bootstrap system").count(), before + 1);
     }
 
     /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays
