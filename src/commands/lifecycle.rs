@@ -261,18 +261,31 @@ fn start_one(
         manager.release_and_start(host, instance)
     };
     failed(instance, "start", started)?;
+    if let Some(pid) = serving_after(host, instance, "start", step)? {
+        report_started(instance, pid, was_running.is_some());
+    }
+    Ok(())
+}
+
+/// After the manager did `action`: the master's pid once the instance serves, or
+/// None on a dry run, where nothing was started to wait for.
+fn serving_after(
+    host: &Host,
+    instance: &Instance,
+    action: &str,
+    step: progress::Step,
+) -> Result<Option<i32>> {
     if host.runner.dry_run() {
         step.done();
-        return Ok(());
+        return Ok(None);
     }
     let pid = failed(
         instance,
-        "start",
+        action,
         crate::probe::wait_until_serving(instance, START_TIMEOUT),
     )?;
     step.clear();
-    report_started(instance, pid, was_running.is_some());
-    Ok(())
+    Ok(Some(pid))
 }
 
 fn report_started(instance: &Instance, pid: i32, was_running: bool) {
@@ -392,16 +405,9 @@ fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -
         "restart",
         manager.release_and_restart(host, instance),
     )?;
-    if host.runner.dry_run() {
-        step.done();
+    let Some(pid) = serving_after(host, instance, "restart", step)? else {
         return Ok(());
-    }
-    let pid = failed(
-        instance,
-        "restart",
-        crate::probe::wait_until_serving(instance, START_TIMEOUT),
-    )?;
-    step.clear();
+    };
     Done::new(instance, "restart", "restarted")
         .pid(pid)
         .report(format_args!(
