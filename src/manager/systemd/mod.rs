@@ -363,14 +363,14 @@ impl Systemd {
 
 /// The systemd unit whose cgroup holds a process (from /proc/PID/cgroup), such as
 /// `instancectl-postfix-in.service` or Debian's `postfix@postfix-in.service`.
-fn unit_of_pid(pid: i32) -> Option<String> {
+pub fn unit_of_pid(pid: i32) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     unit_in_cgroup(&text)
 }
 
 /// The unit named in /proc/PID/cgroup: the systemd hierarchy's path (cgroup v1
 /// `name=systemd`, else the unified `0::` line), last component that is a unit.
-pub fn unit_in_cgroup(text: &str) -> Option<String> {
+fn unit_in_cgroup(text: &str) -> Option<String> {
     let path = |prefix: &str| {
         text.lines().find_map(|l| {
             l.split_once(':')
@@ -715,5 +715,13 @@ mod tests {
             Some("postfix@postfix-in.service")
         );
         assert_eq!(unit_in_cgroup("0::/\n"), None);
+        // The supervisor's own, under contrib/instancectl.service on a hybrid host.
+        assert_eq!(
+            unit_in_cgroup(
+                "12:pids:/system.slice/instancectl.service\n1:name=systemd:/system.slice/instancectl.service\n0::/system.slice/instancectl.service\n"
+            )
+            .as_deref(),
+            Some("instancectl.service")
+        );
     }
 }
