@@ -161,6 +161,13 @@ impl ServiceManager for Native {
     }
 
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.running_master().is_none() {
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: String::new(),
+            }
+            .into());
+        }
         host.postfix
             .control(&instance.config_directory, "reload")
             .map(drop)
