@@ -29,7 +29,7 @@ pub fn resume_interrupted(host: &Host, manager: &dyn ServiceManager) {
                         create::undo_interrupted(host, manager, &intent, &instance, listed)
                     }
                     IntentAction::Destroy => {
-                        destroy::finish(host, manager, &intent, &instance, listed)
+                        destroy::destroy(host, manager, &instance, listed, intent.discard_queue)
                     }
                 }
             });
