@@ -4,7 +4,8 @@
 //! when enabled. The primary stays with the distribution's unit (Debian's
 //! `postfix@-.service`).
 //!
-//! - start: `postfix check`, mask Debian's `postfix@NAME.service` (stopping it first
+//! - start: `postfix check` (unless instancectl has just checked the configuration
+//!   itself, see `checks_before_start`), mask Debian's `postfix@NAME.service` (stopping it first
 //!   when it runs the master, see [`debian`]), write the unit if it is missing or
 //!   stale, `systemctl start`, then wait until `systemctl show` has the unit running
 //!   with the master's pid and every listener answers SMTP. A master that does not
@@ -453,12 +454,27 @@ impl ServiceManager for Systemd {
     }
 
     fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if !instance.is_primary() {
+            self.usable()?;
+            host.postfix.require_check(&instance.config_directory)?;
+        }
+        self.start_checked(host, instance)
+    }
+
+    /// `start` runs `postfix check` before `systemctl start`, so that a refusal comes
+    /// back in Postfix's words rather than as a failed unit; where instancectl has
+    /// just checked the configuration itself, that check is left out (the unit's
+    /// ExecStartPre still runs its own).
+    fn checks_before_start(&self) -> bool {
+        true
+    }
+
+    fn start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
         let ctl = Self::ctl(host);
         if instance.is_primary() {
             return ctl.run("start", &self.debian.primary_unit(), &[]);
         }
         self.usable()?;
-        host.postfix.require_check(&instance.config_directory)?;
         self.take_over(host, instance)?;
         self.write_units(host, instance, None)?;
         let unit = unit::unit_name(&instance.name);
