@@ -32,7 +32,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +85,7 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    pub fn not_run(reason: impl Into<String>) -> CheckResult {
+    fn not_run(reason: impl Into<String>) -> CheckResult {
         CheckResult {
             status: CheckStatus::NotRun,
             output: String::new(),
@@ -109,7 +109,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A failed check is remembered at most this long, even while main.cf and master.cf
 /// are unchanged.
-pub const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
+const FAILURE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// When to run the check and where to remember it.
 #[derive(Debug, Clone)]
@@ -155,6 +155,30 @@ impl CheckPolicy {
     }
 }
 
+/// Whether `instance` may start, by the check before a start
+/// ([`CheckPolicy::before_start`]: the quick check on top of a remembered full check
+/// that passed, else the full `postfix check`, remembered for `status`; so a boot with
+/// many instances costs a few milliseconds each, not half a second). Warnings do not
+/// keep it down, as they do not keep down `postfix start`; a failure comes back in
+/// Postfix's words.
+pub fn before_start(
+    postfix: &Postfix,
+    state_dir: &Path,
+    instance: &Instance,
+    slots: &Slots,
+) -> Result<(), String> {
+    let result = check(
+        postfix,
+        instance,
+        &CheckPolicy::before_start(state_dir),
+        slots,
+    );
+    match result.status {
+        CheckStatus::Ok | CheckStatus::Warnings => Ok(()),
+        _ => Err(format!("postfix check failed: {}", result.output.trim())),
+    }
+}
+
 /// Where results are remembered, in instancectl's state directory.
 pub fn remembered_in(state_dir: &Path) -> PathBuf {
     state_dir.join("health")
@@ -193,7 +217,7 @@ impl CacheEntry {
 /// while they keep their values, an edit of main.cf or master.cf cannot change what
 /// post-install and the permission checks find. (postfix(1) exports most of them to
 /// postfix-script; the compatibility level changes what postfix(1) says.)
-pub const LAYOUT: &[&str] = &[
+const LAYOUT: &[&str] = &[
     "command_directory",
     "compatibility_level",
     "daemon_directory",
@@ -274,13 +298,6 @@ fn spread(max_age: Duration, name: &str) -> Duration {
         (h ^ u32::from(b)).wrapping_mul(16_777_619)
     });
     max_age.mul_f64(0.75 + f64::from(hash % 1000) / 4000.0)
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// A limit on how many checks run at once, and for a status run, how many full
@@ -372,7 +389,7 @@ pub fn check(
         .as_ref()
         .and_then(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok());
     let max_age = spread(policy.max_age, &instance.name);
-    let now = now_secs();
+    let now = crate::output::unix_now();
     let full_young = |e: &CacheEntry| now.saturating_sub(e.full_checked_at()) <= max_age.as_secs();
     let remembered = entry
         .as_ref()
@@ -533,7 +550,7 @@ fn quick(
         .map(|c| format!("`{}`", c.display()))
         .collect::<Vec<_>>()
         .join(", ");
-    let checked_at_unix = Some(now_secs());
+    let checked_at_unix = Some(crate::output::unix_now());
     let (status, output) = match failure {
         Some(text) => (CheckStatus::Failed, text),
         None => (full.status, full.output.clone()),
@@ -614,7 +631,7 @@ pub fn run(postfix: &Postfix, config_directory: &Path, timeout: Duration) -> Che
         .arg("check");
     let (status, output) = judged(postfix, &cmd, timeout);
     let duration_ms = Some(started.elapsed().as_millis() as u64);
-    let checked_at_unix = Some(now_secs());
+    let checked_at_unix = Some(crate::output::unix_now());
     CheckResult {
         status,
         output,

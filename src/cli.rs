@@ -5,6 +5,7 @@ pub mod config;
 pub mod exec;
 pub mod logs;
 pub mod queue;
+pub mod relay;
 
 use std::path::PathBuf;
 
@@ -13,8 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::host::Selection;
 use crate::manager::launchd::job::JobNaming;
 use crate::manager::{LaunchdConfig, ManagerKind};
-use crate::relay::cli::{RelayCommand, RelayOpts, TestMailArgs};
+use crate::relay::RelayOpts;
 use crate::roles::Role;
+use relay::{RelayCommand, TestMailArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,15 +106,16 @@ fn launchd_hidden() -> bool {
         || std::env::var("INSTANCECTL_MANAGER").is_ok_and(|m| m == "launchd"))
 }
 
-/// `--json` and `-o table|wide|json`, for every command that reports something.
+/// `--json` and `-o table|wide|json`, for every command that reports something. Both
+/// may follow a subcommand (`queue NAME list -o json`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
     /// Print a JSON document (with a "schema" field) instead of text; the same as -o json.
-    #[arg(long, conflicts_with = "output")]
+    #[arg(long, global = true, conflicts_with = "output")]
     pub json: bool,
 
-    /// How to print: table, wide (every column) or json.
-    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    /// How to print: table, wide (every column, nothing wrapped) or json.
+    #[arg(short = 'o', long, global = true, value_enum, value_name = "FORMAT")]
     pub output: Option<crate::output::Format>,
 }
 

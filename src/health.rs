@@ -4,16 +4,15 @@
 //! `instancectl status` reports it; the supervisor uses the same probes to decide that
 //! an instance is hung.
 
+pub mod conflicts;
 pub mod listening;
-
 pub mod procs;
 pub mod verdict;
 
 pub use verdict::Verdict;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -22,7 +21,6 @@ use crate::instance::Instance;
 use crate::manager::ManagerView;
 use crate::manager::ServiceManager;
 use crate::postfix::Postfix;
-use crate::postfix::main_cf::MainCf;
 
 use crate::postfix::queue::QueueCounts;
 use crate::probe::sockets;
@@ -31,8 +29,9 @@ use crate::probe::{ListenerStatus, millis, probe_kinds, probe_listener};
 use crate::check::{self, CheckPolicy, CheckResult};
 use crate::output::rfc3339;
 use crate::postfix::pid_file::{self, LockTable, MasterState};
+use conflicts::{Conflict, Conflicts};
 use procs::{ProcInfo, ProcessTable};
-use verdict::{Facts, ListenerClash};
+use verdict::Facts;
 
 /// The master's state with its process.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,23 +95,6 @@ pub struct InstanceStatus {
     /// The smart host the instance relays through, and whether credentials are
     /// present (never the secret); null when it relays through none.
     pub relay: Option<crate::relay::RelaySummary>,
-}
-
-/// A problem between instances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Conflict {
-    /// Two instances are configured on the same address and port (or one on every
-    /// address of that port); `addresses[i]` belongs to `instances[i]`.
-    Listener {
-        instances: [String; 2],
-        addresses: [String; 2],
-    },
-    /// Several instances share a myhostname.
-    Myhostname {
-        myhostname: String,
-        instances: Vec<String>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -276,75 +258,6 @@ fn queue_counts(instance: &Instance) -> Result<QueueCounts, String> {
     }
 }
 
-/// The myhostname an instance uses: main.cf's, else Postfix's default, which is the
-/// host name when it has a dot, else the host name plus `.$mydomain` (or
-/// `.localdomain`), as mail_params.c computes it.
-pub fn effective_myhostname(instance: &Instance, hostname: &str) -> String {
-    if let Some(name) = instance.myhostname.as_deref().filter(|n| !n.is_empty()) {
-        return name.to_string();
-    }
-    if hostname.contains('.') {
-        return hostname.to_string();
-    }
-    let main_cf = MainCf::read(&instance.config_directory).unwrap_or_default();
-    let domain = main_cf
-        .expanded("mydomain", &|_| None)
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "localdomain".into());
-    format!("{hostname}.{domain}")
-}
-
-fn host_name() -> String {
-    // uname's nodename, which is what Postfix's get_hostname() reads.
-    nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// Every pair of instances configured on the same address and port.
-fn listener_conflicts(all: &[Instance]) -> Vec<Conflict> {
-    let mut out = Vec::new();
-    for (i, a) in all.iter().enumerate() {
-        for b in &all[i + 1..] {
-            for la in &a.listeners {
-                for lb in b.listeners.iter().filter(|lb| la.collides_with(lb)) {
-                    out.push(Conflict::Listener {
-                        instances: [a.name.clone(), b.name.clone()],
-                        addresses: [la.to_string(), lb.to_string()],
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Groups of instances that share a myhostname (compared without case).
-fn myhostname_conflicts(all: &[Instance], names: &[String]) -> Vec<Conflict> {
-    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (instance, myhostname) in all.iter().zip(names) {
-        by_name
-            .entry(myhostname.to_ascii_lowercase())
-            .or_default()
-            .push(instance.name.clone());
-    }
-    by_name
-        .into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(myhostname, instances)| Conflict::Myhostname {
-            myhostname,
-            instances,
-        })
-        .collect()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// How many instances are looked at at once: a look mostly waits for the kernel
 /// (files, /proc) or for a greeting, so a few per core.
 fn observers() -> usize {
@@ -385,15 +298,9 @@ pub fn gather(
         (table.join().unwrap_or_default(), views, observed)
     });
 
-    let hostname = host_name();
-    let myhostnames: Vec<String> = all
-        .iter()
-        .map(|i| effective_myhostname(i, &hostname))
-        .collect();
-    let mut conflicts = listener_conflicts(all);
-    conflicts.extend(myhostname_conflicts(all, &myhostnames));
-    let enabled: BTreeMap<&str, bool> = all.iter().map(|i| (i.name.as_str(), i.enabled)).collect();
-    let now = unix_now();
+    let hostname = conflicts::host_name();
+    let conflicts = Conflicts::find(all, &hostname);
+    let now = crate::output::unix_now();
 
     let instances: Vec<InstanceStatus> = selected
         .iter()
@@ -401,41 +308,8 @@ pub fn gather(
         .zip(observed)
         .map(|((instance, view), seen)| {
             let name = instance.name.as_str();
-            let myhostname = all
-                .iter()
-                .position(|i| i.name == name)
-                .map(|p| myhostnames[p].clone())
-                .unwrap_or_else(|| effective_myhostname(instance, &hostname));
-            let mut clashes = Vec::new();
-            let mut same = Vec::new();
-            for c in &conflicts {
-                match c {
-                    Conflict::Listener {
-                        instances,
-                        addresses,
-                    } => {
-                        for k in 0..2 {
-                            if instances[k] == name {
-                                let other = &instances[1 - k];
-                                clashes.push(ListenerClash {
-                                    ours: addresses[k].clone(),
-                                    other: display(other),
-                                    other_name: other.clone(),
-                                    theirs: addresses[1 - k].clone(),
-                                    other_enabled: enabled.get(other.as_str()) == Some(&true),
-                                });
-                            }
-                        }
-                    }
-                    Conflict::Myhostname { instances, .. } => {
-                        if instances.iter().any(|i| i == name) {
-                            same.extend(
-                                instances.iter().filter(|i| *i != name).map(|i| display(i)),
-                            );
-                        }
-                    }
-                }
-            }
+            let myhostname = conflicts.myhostname(instance, &hostname);
+            let (clashes, same) = conflicts.of(name);
             let master_proc = seen.master.pid.and_then(|p| table.get(p));
             let uptime = master_proc.map(|p| now.saturating_sub(p.start_time));
             let stale_name = seen
@@ -463,27 +337,7 @@ pub fn gather(
                 same_myhostname: &same,
             });
             let mut warnings = judgement.warnings;
-            for l in seen.listeners.iter().filter(|l| l.ok) {
-                let Some(host) = l.banner.as_deref().and_then(banner_host) else {
-                    continue;
-                };
-                if host.eq_ignore_ascii_case(&myhostname) {
-                    continue;
-                }
-                let owners: Vec<String> = all
-                    .iter()
-                    .zip(&myhostnames)
-                    .filter(|(i, m)| i.name != name && m.eq_ignore_ascii_case(host))
-                    .map(|(i, _)| display(&i.name))
-                    .collect();
-                if !owners.is_empty() {
-                    warnings.push(format!(
-                        "{} is answered by {} (its greeting names {host}, not {myhostname})",
-                        l.address,
-                        owners.join(" or ")
-                    ));
-                }
-            }
+            warnings.extend(conflicts.answered_by_another(name, &myhostname, &seen.listeners));
             if !seen.master.running {
                 for l in seen.listeners.iter().filter(|l| l.ok) {
                     warnings.push(format!(
@@ -538,14 +392,7 @@ pub fn gather(
         .collect();
 
     let names: Vec<&str> = selected.iter().map(|i| i.name.as_str()).collect();
-    conflicts.retain(|c| match c {
-        Conflict::Listener { instances, .. } => {
-            instances.iter().any(|i| names.contains(&i.as_str()))
-        }
-        Conflict::Myhostname { instances, .. } => {
-            instances.iter().any(|i| names.contains(&i.as_str()))
-        }
-    });
+    let conflicts = conflicts.involving(&names);
     let count = |v: Verdict| instances.iter().filter(|i| i.verdict == v).count();
     let verdict = instances
         .iter()
@@ -581,33 +428,9 @@ pub fn gather(
     }
 }
 
-/// The host name a greeting announces: `220 mx.example.org ESMTP ...`.
-fn banner_host(banner: &str) -> Option<&str> {
-    banner.get(4..)?.split_whitespace().next()
-}
-
-/// The name to show for an instance name (`-` is the primary).
-fn display(name: &str) -> String {
-    if name == "-" {
-        "the primary instance".into()
-    } else {
-        name.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn greeting_host() {
-        assert_eq!(
-            banner_host("220 in.example.org ESMTP Postfix"),
-            Some("in.example.org")
-        );
-        assert_eq!(banner_host("220-mx.example.org"), Some("mx.example.org"));
-        assert_eq!(banner_host("220"), None);
-    }
 
     #[test]
     fn rfc3339_dates() {

@@ -31,7 +31,8 @@ pub(crate) mod validate;
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: cli::Cli) -> i32 {
-    init_logging(cli.global.verbose, cli.global.log_format);
+    let supervising = matches!(cli.command, cli::Command::Supervise(_));
+    init_logging(cli.global.verbose, cli.global.log_format, supervising);
     progress::init(cli.global.verbose > 0, cli.global.dry_run);
     commands::begin_output(&cli);
     let outcome = commands::dispatch(&cli);
@@ -47,8 +48,7 @@ pub fn run(cli: cli::Cli) -> i32 {
 
 /// One line per event on stderr. The supervisor logs its events (started, exited,
 /// restarted, gave up) at info level, so it shows them without -v.
-fn init_logging(verbose: u8, format: cli::LogFormat) {
-    let supervising = std::env::args().any(|a| a == "supervise");
+fn init_logging(verbose: u8, format: cli::LogFormat, supervising: bool) {
     let level = match (verbose, supervising) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
@@ -59,7 +59,7 @@ fn init_logging(verbose: u8, format: cli::LogFormat) {
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(std::io::stderr().is_terminal() && output::colour_allowed())
         .with_writer(std::io::stderr);
     let _ = match format {
         cli::LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -32,7 +32,7 @@ pub enum Format {
 }
 
 /// The width tables keep to without `-o wide`.
-pub const TABLE_WIDTH: u16 = 80;
+const TABLE_WIDTH: u16 = 80;
 
 /// An aligned table without borders; unless `wide`, long cells wrap inside their
 /// column so that the table fits [`TABLE_WIDTH`] columns. Cells made with [`cell`]
@@ -102,11 +102,11 @@ impl Schema {
     pub const CONFIG: Schema = Schema("instancectl.config/v1");
     /// The settings `config set` and `config unset` changed.
     pub const CONFIG_CHANGE: Schema = Schema("instancectl.config-change/v1");
-    /// A command run in instances' environments: exit status and output of each.
     /// What `relay set` changed (never the password).
     pub const RELAY_CHANGE: Schema = Schema("instancectl.relay-change/v1");
     /// What became of the message `test-mail` sent.
     pub const TEST_MAIL: Schema = Schema("instancectl.test-mail/v1");
+    /// A command run in instances' environments: exit status and output of each.
     pub const EXEC: Schema = Schema("instancectl.exec/v1");
     /// A command whose own document was not printed because the run failed first.
     pub const ERROR: Schema = Schema("instancectl.error/v1");
@@ -298,6 +298,20 @@ fn collects(schema: Schema) -> bool {
         Schema::TEST_MAIL,
     ]
     .contains(&schema)
+}
+
+/// Whether colour may be used on a terminal: not when NO_COLOR is set to anything
+/// but the empty string (no-color.org).
+pub fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Seconds since the epoch now, as reports and records keep time (0 on a clock set
+/// before 1970, which no report is worth failing for).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// RFC 3339 in UTC for seconds since the epoch.

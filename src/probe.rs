@@ -49,6 +49,7 @@ pub fn wait_until_serving(instance: &Instance, timeout: Duration) -> Result<i32>
                 }
                 return Err(PostfixError::NotServing {
                     instance: instance.display_name().to_string(),
+                    name: instance.name.clone(),
                     seconds: timeout.as_secs(),
                     reasons,
                 }
@@ -218,6 +219,28 @@ mod tests {
             .into_iter()
             .next()
             .unwrap()
+    }
+
+    #[test]
+    fn an_instance_that_never_comes_up_is_named_with_where_to_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let instance = Instance {
+            name: "postfix-in".into(),
+            group: None,
+            enabled: true,
+            config_directory: dir.path().join("etc"),
+            queue_directory: Some(dir.path().join("spool")),
+            data_directory: Some(dir.path().join("lib")),
+            myhostname: None,
+            listeners: Vec::new(),
+            record: None,
+            broken: None,
+        };
+        let err = wait_until_serving(&instance, Duration::ZERO).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("postfix-in did not come up within 0 s: no master process"));
+        assert!(text.contains("`instancectl logs postfix-in`"), "{text}");
+        assert_eq!(err.exit_code(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Facts about a process by pid: whether it lives (a zombie does not count: it has
-//! exited and only waits to be reaped) and whether it is stopped.
+//! exited and only waits to be reaped) and whether it is stopped; and the one way a
+//! master that will not stop is killed.
 
-use nix::sys::signal::kill;
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 /// The one-letter state from /proc/PID/stat (Linux), e.g. `S`, `T`, `Z`.
@@ -40,6 +41,14 @@ pub fn liveness(pid: i32) -> Liveness {
 /// The process exists and has not exited.
 pub fn is_alive(pid: i32) -> bool {
     liveness(pid) != Liveness::Gone
+}
+
+/// Kills a master with its daemons: SIGKILL to its process group (the master leads
+/// one: it calls setsid) and to the master itself, which a stopped or hung master
+/// cannot ignore. A process already gone is no error.
+pub fn kill_master(pid: i32) {
+    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 #[cfg(test)]

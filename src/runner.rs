@@ -323,7 +323,7 @@ pub fn atomic_write(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
 
 /// [`atomic_write`], and the temporary file is given to `owner` (uid, gid) before the
 /// rename, so the file never appears with another owner.
-pub fn atomic_write_owned(
+fn atomic_write_owned(
     path: &Path,
     contents: &[u8],
     mode: u32,

@@ -64,10 +64,7 @@ impl Intent {
             action,
             name: name.to_string(),
             pid: std::process::id(),
-            started: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            started: crate::output::unix_now(),
             directories,
             discard_queue: false,
         }
@@ -152,7 +149,7 @@ impl StateStore {
         })?;
         std::fs::create_dir_all(self.intents_dir())
             .map_err(|e| Error::io(self.intents_dir(), e))?;
-        crate::runner::atomic_write(&path, text.as_bytes(), 0o644).map_err(|e| Error::io(&path, e))
+        runner.write_file(&path, text.as_bytes(), 0o644)
     }
 
     /// Marks a recorded change as done (or undone).
@@ -160,11 +157,7 @@ impl StateStore {
         if runner.dry_run() {
             return Ok(());
         }
-        let path = self.intent_path(name);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
-            _ => Ok(()),
-        }
+        runner.remove_file(&self.intent_path(name))
     }
 
     /// The recorded change to an instance, if one is under way or was interrupted.

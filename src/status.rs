@@ -36,7 +36,7 @@ fn paint(text: &str, v: Verdict, colour: bool) -> String {
 }
 
 /// 1536 -> "1.5K": sizes for people, in powers of 1024.
-pub fn human_bytes(bytes: u64) -> String {
+fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
     let mut value = bytes as f64;
     let mut unit = 0;

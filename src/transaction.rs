@@ -5,6 +5,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
 use crate::host::Host;
 
@@ -105,15 +107,16 @@ impl<'h> Transaction<'h> {
     }
 }
 
-/// A file's bytes and mode as they were, or that it did not exist.
+/// A file's bytes and mode as they were, or that it did not exist. The bytes are
+/// wiped when dropped: the file may be a password map (`relay set` guards it).
 pub struct FileSnapshot {
     path: PathBuf,
-    saved: Option<(Vec<u8>, u32)>,
+    saved: Option<(Zeroizing<Vec<u8>>, u32)>,
 }
 
 impl FileSnapshot {
     pub fn take(path: &Path) -> Result<FileSnapshot> {
-        let saved = match std::fs::read(path) {
+        let saved = match std::fs::read(path).map(Zeroizing::new) {
             Ok(bytes) => {
                 let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
                 Some((bytes, meta.permissions().mode() & 0o7777))
@@ -137,7 +140,8 @@ impl FileSnapshot {
     pub fn restore(&self, host: &Host) -> Result<()> {
         match &self.saved {
             Some((bytes, mode)) => {
-                if std::fs::read(&self.path).ok().as_deref() == Some(&bytes[..]) {
+                let now = std::fs::read(&self.path).ok().map(Zeroizing::new);
+                if now.as_deref() == Some(bytes) {
                     Ok(())
                 } else {
                     host.runner.write_file(&self.path, bytes, *mode)

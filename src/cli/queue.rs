@@ -29,9 +29,9 @@ pub struct QueueArgs {
     #[arg(long, value_enum, global = true)]
     pub queue: Option<QueueName>,
 
-    /// JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
+    /// `--json`, `-o table|wide|json`.
+    #[command(flatten)]
+    pub output: super::OutputArgs,
 
     #[command(subcommand)]
     pub action: Option<QueueAction>,
@@ -67,7 +67,7 @@ pub enum QueueAction {
     /// waits (the default; every instance when none is named).
     #[command(
         override_usage = "instancectl queue [NAME | -i NAME | -g GROUP | -a] [list] \
-                                [--queue QUEUE] [--json]"
+                                [--queue QUEUE] [--json | -o FORMAT]"
     )]
     List,
     /// Try to deliver the deferred mail now (postqueue -f), or only the messages

@@ -19,7 +19,6 @@ use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
-use crate::runner::Command;
 use crate::transaction::{FileSnapshot, Transaction};
 use crate::validate;
 
@@ -101,7 +100,7 @@ fn show(host: &Host, instances: &[Instance], args: &ShowArgs) -> Result<()> {
         }
     }
     for instance in instances {
-        let mut cmd = postconf(host, instance);
+        let mut cmd = host.postfix.postconf_in(&instance.config_directory);
         if args.non_default || args.params.is_empty() {
             cmd = cmd.arg("-n");
         }
@@ -181,12 +180,6 @@ fn report(instance: &Instance, result: &str, old: &[u8], new: &[u8], line: Optio
     }
 }
 
-fn postconf(host: &Host, instance: &Instance) -> Command {
-    Command::new(host.postfix.postconf.to_string_lossy())
-        .arg("-c")
-        .arg(instance.config_directory.to_string_lossy())
-}
-
 /// main.cf as the edit leaves it: `postconf -e` or `-X` run on a copy, so that the
 /// text is exactly what Postfix itself would write, and the diff shows it.
 fn edited_main_cf(host: &Host, instance: &Instance, edit: &Edit) -> Result<(Vec<u8>, Vec<u8>)> {
@@ -195,9 +188,7 @@ fn edited_main_cf(host: &Host, instance: &Instance, edit: &Edit) -> Result<(Vec<
     let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let copy = scratch.path().join("main.cf");
     std::fs::write(&copy, &old).map_err(|e| Error::io(&copy, e))?;
-    let postconf = Command::new(host.postfix.postconf.to_string_lossy())
-        .arg("-c")
-        .arg(scratch.path().to_string_lossy());
+    let postconf = host.postfix.postconf_in(scratch.path());
     let set = (!edit.set.is_empty()).then(|| {
         postconf
             .clone()
@@ -231,7 +222,6 @@ fn change(
     instances: &[Instance],
     edit: &Edit,
 ) -> Result<()> {
-    host.require_root()?;
     let mut edits = Vec::new();
     for instance in instances {
         if let Some((old, new)) = prepare(host, instance, edit)? {

@@ -71,7 +71,6 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         .iter()
         .map(|s| validate::setting(s, &defaults))
         .collect::<Result<Vec<_>>>()?;
-    host.require_root()?;
 
     let primary_dir = &host.postfix.config_directory;
     let primary =
@@ -80,11 +79,7 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         return Err(InputError::MultiInstanceOff.into());
     }
     let instances = host.instances()?;
-    let new_directories = vec![
-        sibling(primary_dir, &args.name),
-        sibling(&host.postfix.queue_directory, &args.name),
-        sibling(&host.postfix.data_directory, &args.name),
-    ];
+    let new_directories = host.postfix.new_instance_directories(&args.name).to_vec();
     if instances.iter().any(|i| i.name == args.name) {
         return Err(InputError::InstanceExists {
             name: args.name.clone(),
@@ -229,10 +224,6 @@ pub fn desired_settings(
     Ok(settings)
 }
 
-fn sibling(dir: &Path, name: &str) -> PathBuf {
-    dir.parent().unwrap_or(Path::new("/")).join(name)
-}
-
 /// A distinct myhostname per instance, so instances can talk SMTP to each other
 /// without "mail loops back to myself".
 fn derived_hostname(host: &Host, name: &str) -> Result<String> {
@@ -369,15 +360,10 @@ fn build(
 ) -> Result<Option<(Instance, i32)>> {
     let name = plan.name.as_str();
     let dir = plan.config_directory.clone();
-    let primary_main_cf = host.postfix.config_directory.join("main.cf");
-    let original_primary =
-        std::fs::read(&primary_main_cf).map_err(|e| Error::io(&primary_main_cf, e))?;
-
     Transaction::run(host, |tx| {
         tx.label_steps(name);
-        tx.on_undo("restore the primary main.cf", move |h| {
-            restore_file(h, &primary_main_cf, &original_primary)
-        });
+        // postmulti create edits the primary's main.cf (multi_instance_directories).
+        tx.guard_file(&host.postfix.config_directory.join("main.cf"))?;
         let leftovers = plan.new_directories.clone();
         tx.on_undo("remove the instance", move |h| {
             remove_instance(h, name, &leftovers)
@@ -508,16 +494,18 @@ fn report(
 
 /// Undoes a create that was killed halfway: stops what it started, unregisters it,
 /// and takes back postmulti's create and the directories, as a failed step would have.
+/// `listed`: postmulti lists the instance (its create ran).
 pub(crate) fn undo_interrupted(
     host: &Host,
     manager: &dyn ServiceManager,
     intent: &Intent,
+    instance: &Instance,
+    listed: bool,
 ) -> Result<()> {
-    let (instance, listed) = super::interrupted_instance(host, intent)?;
     if listed {
-        manager.hold_down_and_stop(host, &instance)?;
+        manager.hold_down_and_stop(host, instance)?;
     }
-    manager.forget(host, &instance)?;
+    manager.forget(host, instance)?;
     remove_instance(host, &intent.name, &intent.directories)?;
     host.state.remove(&host.runner, &intent.name)
 }
@@ -568,19 +556,6 @@ fn configure_ports(host: &Host, dir: &Path, listen: &[ListenSpec]) -> Result<()>
         )?;
     }
     Ok(())
-}
-
-fn restore_file(host: &Host, path: &Path, original: &[u8]) -> Result<()> {
-    let now = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if now == original {
-        return Ok(());
-    }
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .permissions(),
-    );
-    host.runner.write_file(path, original, mode & 0o7777)
 }
 
 /// Takes back a partly created instance: postmulti's own destroy first, then whatever

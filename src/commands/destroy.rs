@@ -18,7 +18,6 @@ use crate::state::{Intent, IntentAction};
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &DestroyArgs) -> Result<()> {
     let selection = args.instances.selection()?;
-    host.require_root()?;
     let instances = secondaries(host, &selection, "destroyed")?;
     // Every instance's queue is looked at before the first one goes, and before
     // anyone is asked.
@@ -142,16 +141,11 @@ fn refuse_queued(instance: &Instance, force_discard_queue: bool) -> Result<()> {
     Ok(())
 }
 
-/// Finishes a destroy that was killed halfway, from where it stopped: the steps
-/// already done are skipped (postmulti no longer lists the instance once its own
-/// destroy ran; then only the directories and records are left).
-pub(crate) fn finish(host: &Host, manager: &dyn ServiceManager, intent: &Intent) -> Result<()> {
-    let (instance, listed) = super::interrupted_instance(host, intent)?;
-    destroy(host, manager, &instance, listed, intent.discard_queue)
-}
-
-/// The steps of a destroy. `listed`: postmulti still lists the instance.
-fn destroy(
+/// The steps of a destroy. `listed`: postmulti still lists the instance. A destroy
+/// killed halfway is finished with them from where it stopped: postmulti no longer
+/// lists the instance once its own destroy ran, and then only the directories and
+/// records are left.
+pub(crate) fn destroy(
     host: &Host,
     manager: &dyn ServiceManager,
     instance: &Instance,

@@ -77,7 +77,7 @@ pub fn run(host: &Host, args: &ExecArgs) -> Result<i32> {
 }
 
 /// The command with the instance's environment, as `postmulti -x` sets it up.
-pub fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Result<Command> {
+fn in_environment(host: &Host, instance: &Instance, argv: &[String]) -> Result<Command> {
     let (queue_directory, data_directory) = instance.directories()?;
     let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
     let search = std::env::var("PATH").unwrap_or_default();

@@ -10,9 +10,10 @@ use crate::manager::ServiceManager;
 use crate::output::{self, Schema};
 use crate::postfix::main_cf::MainCf;
 
-/// What init changed, for `--json`.
+/// What init changed (with --dry-run: would change), for `--json`.
 #[derive(Debug, Default, Serialize)]
 struct Outcome {
+    dry_run: bool,
     /// postmulti -e init ran (false: multi-instance management was already on).
     multi_instance_turned_on: bool,
     /// null when --null-client was not given; false when the primary already was one.
@@ -28,8 +29,10 @@ const NULL_CLIENT_PRIMARY: [(&str, &str); 2] = [
 ];
 
 pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result<()> {
-    host.require_root()?;
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        dry_run: host.runner.dry_run(),
+        ..Outcome::default()
+    };
     let say = |text: &str| output::line(text);
     let dir = &host.postfix.config_directory;
     let primary = MainCf::read(dir).unwrap_or_default();
@@ -68,7 +71,7 @@ pub fn run(host: &Host, manager: &dyn ServiceManager, args: &InitArgs) -> Result
             }
         }
     }
-    if args.json && !host.runner.dry_run() {
+    if args.json {
         output::print_json(Schema::INIT, &outcome)?;
     }
     Ok(())

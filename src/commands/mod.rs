@@ -15,17 +15,16 @@ mod manual;
 mod plist;
 pub mod queue;
 mod relay;
+mod resume;
 mod status;
 mod test_mail;
 mod unit;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
-use crate::error::StateError;
 use crate::host::Host;
-use crate::instance::{self, Instance};
-use crate::manager::{ManagerKind, ServiceManager, SupervisorPace};
-use crate::state::{Intent, IntentAction};
+use crate::manager::{ManagerKind, SupervisorPace};
+use resume::resume_interrupted;
 
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     // These work without Postfix on the host, so they come before Host::open.
@@ -47,6 +46,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     let manager = kind.build_with(&cli.global.launchd.config());
     let manager = manager.as_ref();
     // One changing command at a time: postmulti edits the primary main.cf in place.
+    // Root is required here, once, before anything is read or asked (a password).
     let _lock = if changes_host(&cli.command) {
         host.require_root()?;
         let lock = host.lock()?;
@@ -110,8 +110,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
 pub fn begin_output(cli: &Cli) {
     let command = &cli.command;
     use crate::cli::StatusFormat;
+    use crate::cli::relay::RelayCommand;
     use crate::output::{Format, Schema};
-    use crate::relay::cli::RelayCommand;
     let lifecycle = |t: &crate::cli::LifecycleArgs, action: &str| {
         t.json
             .then(|| (Schema::LIFECYCLE, Some(action.to_string())))
@@ -136,7 +136,7 @@ pub fn begin_output(cli: &Cli) {
         Command::Status(a) => {
             (a.json || a.output == Some(StatusFormat::Json)).then_some((Schema::STATUS, None))
         }
-        Command::Queue(a) => a.json.then(|| (queue::schema(a), None)),
+        Command::Queue(a) => (a.output.format() == Format::Json).then(|| (queue::schema(a), None)),
         Command::Config(a) if a.json && a.only_reads() => Some((Schema::CONFIG, None)),
         Command::Config(a) => a.json.then_some((Schema::CONFIG_CHANGE, None)),
         Command::Exec(a) => a.json.then_some((Schema::EXEC, None)),
@@ -166,73 +166,10 @@ fn changes_host(command: &Command) -> bool {
             | Command::Supervise(_)
             | Command::Plist(_)
             | Command::Unit(_)
-            | Command::Relay(crate::relay::cli::RelayCommand::Show(_))
+            | Command::Relay(crate::cli::relay::RelayCommand::Show(_))
             | Command::TestMail(_)
             | Command::Queue(_)
             | Command::Exec(_)
             | Command::Logs(_)
     ) && !matches!(command, Command::Config(c) if c.only_reads())
-}
-
-/// Finishes what runs that were killed halfway left undone, as their intent records
-/// say: an interrupted destroy is finished, an interrupted create undone (it may have
-/// got anywhere between postmulti create and the first SMTP answer). Called with the
-/// host lock held, so no record left here belongs to a run still going. A failure is
-/// reported and the record kept, for the next run to try again; it does not stop the
-/// command at hand.
-pub fn resume_interrupted(host: &Host, manager: &dyn ServiceManager) {
-    for intent in host.state.intents().into_iter().filter(|i| !i.is_ours()) {
-        let what = format!("`instancectl {} {}`", intent.action.as_str(), intent.name);
-        let (result, done) = match intent.action {
-            IntentAction::Create => (create::undo_interrupted(host, manager, &intent), "undid"),
-            IntentAction::Destroy => (destroy::finish(host, manager, &intent), "finished"),
-        };
-        match result.and_then(|()| host.state.end(&host.runner, &intent.name)) {
-            Ok(()) if host.runner.dry_run() => crate::output::line(format!(
-                "{}: would resume the interrupted {what}",
-                intent.name
-            )),
-            Ok(()) => crate::output::line(format!(
-                "{}: {done} the interrupted {what} (pid {} was killed halfway)",
-                intent.name, intent.pid
-            )),
-            Err(e) => eprintln!(
-                "instancectl: {}: cannot resume the interrupted {what}: {e}",
-                intent.name
-            ),
-        }
-    }
-}
-
-/// The instance an interrupted run was working on, as far as it got, and whether
-/// postmulti still lists it. Its directories are those the run recorded.
-pub(crate) fn interrupted_instance(host: &Host, intent: &Intent) -> Result<(Instance, bool)> {
-    let [config, queue, data] = intent.directories.as_slice() else {
-        return Err(StateError::IntentIncomplete {
-            name: intent.name.clone(),
-            path: host.state.intent_path(&intent.name),
-        }
-        .into());
-    };
-    let listed = host.postfix.postmulti().list()?;
-    let found = listed.iter().find(|l| l.name == intent.name);
-    let mut instance = match found {
-        Some(entry) => instance::load(&host.postfix, &host.state, entry),
-        None => Instance {
-            name: intent.name.clone(),
-            group: None,
-            enabled: false,
-            config_directory: config.clone(),
-            queue_directory: None,
-            data_directory: None,
-            myhostname: None,
-            listeners: Vec::new(),
-            record: host.state.load(&intent.name),
-            broken: None,
-        },
-    };
-    instance.queue_directory = Some(queue.clone());
-    instance.data_directory = Some(data.clone());
-    instance.broken = None;
-    Ok((instance, found.is_some()))
 }

@@ -45,17 +45,12 @@ fn print(global: &GlobalOpts, config: &LaunchdConfig, name: &str) -> Result<i32>
     let config_directory = match existing {
         Some(instance) => instance.config_directory,
         None => {
-            let dir = host
-                .postfix
-                .config_directory
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join(name);
             eprintln!(
                 "{name} does not exist yet; this is the plist `instancectl create {name}` \
                  would write for it"
             );
-            dir
+            let [config_directory, ..] = host.postfix.new_instance_directories(name);
+            config_directory
         }
     };
     let job = Launchd::new(config.clone()).job(&host, name, &config_directory);

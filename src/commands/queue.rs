@@ -14,7 +14,7 @@ use crate::error::PostfixError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::instance::Instance;
-use crate::output::{self, Schema};
+use crate::output::{self, Format, Schema};
 use crate::postfix::queue::{self, QueuedMessage};
 
 /// The document `queue --json` answers with: the messages, or what was done to them.
@@ -81,7 +81,12 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
             for id in &f.ids {
                 check_queue_id(id)?;
             }
-            return flush(host, &instances, &f.ids, args.json);
+            return flush(
+                host,
+                &instances,
+                &f.ids,
+                args.output.format() == Format::Json,
+            );
         }
         QueueAction::Delete(d) => (&DELETE, &d.pick),
         QueueAction::Hold(p) => (&HOLD, p),
@@ -134,9 +139,14 @@ pub fn run(host: &Host, args: &QueueArgs) -> Result<i32> {
         if operation.flag == REQUEUE.flag && result.is_ok() {
             result = result.and_then(|touched| wake_pickup(host, instance).map(|()| touched));
         }
-        results.push(report(instance, operation.done, result, args.json));
+        results.push(report(
+            instance,
+            operation.done,
+            result,
+            args.output.format() == Format::Json,
+        ));
     }
-    finish(&results, args.json)
+    finish(&results, args.output.format() == Format::Json)
 }
 
 /// `queue hold postfix-out ID`: the instance was named after the action, where its
@@ -486,7 +496,7 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         .collect();
     let failed = shown.iter().any(|l| l.error.is_some());
     let code = if failed { 1 } else { 0 };
-    if args.json {
+    if args.output.format() == Format::Json {
         output::print_json(Schema::QUEUE, &serde_json::json!({ "instances": shown }))?;
         return Ok(code);
     }
@@ -507,12 +517,12 @@ fn list(host: &Host, instances: &[Instance], args: &QueueArgs) -> Result<i32> {
         if listing.messages.is_empty() {
             continue;
         }
-        let mut table = output::table(false);
+        let mut table = output::table(args.output.format() == Format::Wide);
         table.set_header(["ID", "QUEUE", "SIZE", "AGE", "SENDER", "RECIPIENTS"]);
         for m in &listing.messages {
-            table.add_row(row(m, now));
+            table.add_row(row(m, now).iter().map(output::cell));
         }
-        output::line(table.trim_fmt());
+        output::line(output::render(&table));
         for (reason, count) in delay_reasons(&listing.messages) {
             output::line(format_args!("  {count} waiting because: {reason}"));
         }
@@ -612,7 +622,9 @@ mod tests {
         let q = parse("instancectl queue postfix-a list --queue deferred --json");
         assert!(matches!(q.action, Some(QueueAction::List)));
         assert_eq!(q.queue, Some(QueueName::Deferred));
-        assert!(q.json);
+        assert_eq!(q.output.format(), Format::Json);
+        let q = parse("instancectl queue postfix-a -o wide");
+        assert_eq!(q.output.format(), Format::Wide);
         let q = parse("instancectl queue -g mta delete --all --yes --queue hold");
         assert_eq!(q.instances.group.as_deref(), Some("mta"));
         let Some(QueueAction::Delete(d)) = q.action else {

@@ -2,12 +2,12 @@
 //! as seed 000 does) relays through a provider's smart host. A change is checked
 //! completely first, then applied as a whole or not at all.
 
+use crate::cli::relay::{RelayCommand, RelaySetArgs, RelayShowArgs};
 use crate::error::{Error, InputError, Result};
 use crate::host::Host;
 use crate::instance::Instance;
 use crate::manager::ServiceManager;
 use crate::output::Schema;
-use crate::relay::cli::{RelayCommand, RelaySetArgs, RelayShowArgs};
 use crate::relay::{self, RelayPlan};
 use crate::transaction::Transaction;
 
@@ -23,8 +23,6 @@ fn set(host: &Host, manager: &dyn ServiceManager, args: &RelaySetArgs) -> Result
         return Err(InputError::NothingToChange.into());
     }
     let instance = host.instance(&args.name)?;
-    // Before the password is asked for.
-    host.require_root()?;
     let dir = instance.config_directory.clone();
     let values = host
         .postfix

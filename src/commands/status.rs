@@ -56,7 +56,7 @@ pub fn run(
     let stdout_tty = std::io::stdout().is_terminal();
     let colour = stdout_tty
         && matches!(format, Some(StatusFormat::Table | StatusFormat::Wide))
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && output::colour_allowed();
 
     let is_root = nix::unistd::geteuid().is_root();
     let cannot_run = if host.runner.dry_run() {
@@ -119,12 +119,7 @@ pub fn run(
                 let header = format!(
                     "Every {}s: instancectl status{what}    {}\n\n",
                     interval.as_secs_f64(),
-                    crate::output::rfc3339(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs())
-                            .unwrap_or(0)
-                    )
+                    crate::output::rfc3339(crate::output::unix_now())
                 );
                 // Home, then each line cleared to its end, then the rest of the screen:
                 // no flicker and no leftovers from a longer previous frame. A frame

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::cli::relay::TestMailArgs;
 use crate::error::InputError;
 use crate::error::Result;
 use crate::host::Host;
@@ -19,7 +20,6 @@ use crate::output::Schema;
 use crate::postfix::MAILLOG_FILE_SINCE;
 use crate::postfix::maillog::{self, Delivery, Follower};
 use crate::postfix::queue;
-use crate::relay::cli::TestMailArgs;
 
 const POLL: Duration = Duration::from_millis(200);
 /// In queue-only mode: how long a message may stay unseen before it counts as gone.

@@ -1,8 +1,6 @@
 //! `instancectl unit NAME` prints the systemd unit the systemd manager writes for an
 //! instance on this host (`units/` holds the walk-through's, as Debian gets them).
 
-use std::path::Path;
-
 use crate::cli::UnitArgs;
 use crate::error::InputError;
 use crate::error::Result;
@@ -28,12 +26,8 @@ pub fn run(host: &Host, args: &UnitArgs) -> Result<()> {
                  for it (without a group)",
                 args.name, args.name
             );
-            let dir = host
-                .postfix
-                .config_directory
-                .parent()
-                .unwrap_or(Path::new("/"));
-            (dir.join(&args.name), None)
+            let [config_directory, ..] = host.postfix.new_instance_directories(&args.name);
+            (config_directory, None)
         }
     };
     let unit = systemd.unit_for(

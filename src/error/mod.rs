@@ -28,7 +28,7 @@ pub enum Error {
         outcome: Box<Outcome>,
     },
 
-    #[error("could not run {program}: {source}")]
+    #[error("could not run {program}: {source}{}", spawn_hint(.source))]
     Spawn {
         program: String,
         #[source]
@@ -82,6 +82,15 @@ pub enum Error {
     /// What instancectl was doing when `source` happened.
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
+}
+
+/// What to do about a program that could not be started.
+fn spawn_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::NotFound => " (is it installed, and in PATH?)",
+        std::io::ErrorKind::PermissionDenied => " (is it executable, and are you root?)",
+        _ => "",
+    }
 }
 
 impl From<InputError> for Error {
@@ -183,6 +192,18 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_program_says_what_to_check() {
+        let err = crate::runner::Runner::new(false)
+            .probe(&crate::runner::Command::new("/nonexistent/postconf"))
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 127);
+        assert!(
+            err.to_string().ends_with("(is it installed, and in PATH?)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn context_keeps_the_cause_and_its_exit_status() {

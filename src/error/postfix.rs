@@ -73,9 +73,15 @@ pub enum PostfixError {
         others: Vec<String>,
     },
 
-    #[error("{instance} did not come up within {seconds} s: {}", .reasons.join("; "))]
+    #[error(
+        "{instance} did not come up within {seconds} s: {}; `instancectl logs {name}` \
+         shows what Postfix said, `instancectl status {name}` what is missing",
+        .reasons.join("; ")
+    )]
     NotServing {
         instance: String,
+        /// As commands take it (`-` for the primary).
+        name: String,
         seconds: u64,
         reasons: Vec<String>,
     },

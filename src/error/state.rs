@@ -13,7 +13,11 @@ pub enum StateError {
     )]
     SupervisorRunning { lock: PathBuf },
 
-    #[error("cannot lock {}: {error}", .lock.display())]
+    #[error(
+        "cannot lock {}: {error}; instancectl's state directory must be one root can \
+         write, on a file system with flock(2) (INSTANCECTL_STATE_DIR moves it)",
+        .lock.display()
+    )]
     Lock {
         lock: PathBuf,
         error: std::io::Error,

@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,7 @@ use crate::probe::sockets::ListeningSocket;
 
 /// A remembered greeting is shown again for at most this long; then the listener is
 /// probed (two lines in the mail log per listener every five minutes at most).
-pub const GREETING_MAX_AGE: Duration = Duration::from_secs(300);
+const GREETING_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Whether process `pid` holds, for every entry of `wanted`, one of its socket
 /// inodes (`socket:[INODE]` links in /proc/PID/fd). It stops reading at the last one
@@ -91,13 +91,6 @@ struct Remembered {
     listeners: Vec<ListenerStatus>,
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Where an instance's greetings are remembered, beside its check result.
 pub fn greetings_file(dir: &Path, instance: &Instance) -> PathBuf {
     let name = if instance.is_primary() {
@@ -121,7 +114,8 @@ pub fn recall(
     if stopped
         || remembered.master_pid != master_pid
         || remembered.master_start != start
-        || now_secs().saturating_sub(remembered.probed_at) > GREETING_MAX_AGE.as_secs()
+        || crate::output::unix_now().saturating_sub(remembered.probed_at)
+            > GREETING_MAX_AGE.as_secs()
         || remembered.listeners.len() != instance.listeners.len()
     {
         return None;
@@ -163,7 +157,7 @@ pub fn remember(path: &Path, master_pid: i32, listeners: &[ListenerStatus]) {
     let entry = Remembered {
         master_pid,
         master_start,
-        probed_at: now_secs(),
+        probed_at: crate::output::unix_now(),
         listeners: listeners.to_vec(),
     };
     let write = || -> std::io::Result<()> {

@@ -114,7 +114,7 @@ impl ProcessTable {
         }))
     }
 
-    pub fn from_procs(procs: impl IntoIterator<Item = ProcInfo>) -> ProcessTable {
+    fn from_procs(procs: impl IntoIterator<Item = ProcInfo>) -> ProcessTable {
         let procs: HashMap<i32, ProcInfo> = procs.into_iter().map(|p| (p.pid, p)).collect();
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
         for p in procs.values() {

@@ -185,7 +185,12 @@ pub enum ManagerError {
     #[error("{instance} did not start{account}")]
     NotStarted { instance: String, account: String },
 
-    #[error("{instance}: the {manager} manager has no repair {action}")]
+    /// Only a manager's `drift` asks for its repairs, so this is a bug.
+    #[error(
+        "{instance}: the {manager} manager has no repair {action}, though it reported the \
+         drift (a bug in instancectl; please report it); `instancectl status {instance}` \
+         shows what to fix by hand"
+    )]
     NoRepair {
         instance: String,
         manager: String,

@@ -31,7 +31,8 @@ use crate::instance::Instance;
 #[serde(rename_all = "kebab-case")]
 pub enum ManagerKind {
     /// instancectl's own supervisor (`instancectl supervise`) runs each master as
-    /// its child; the default on Linux.
+    /// its child; the default on Linux without systemd, or where instancectl's unit
+    /// runs the supervisor.
     Native,
     /// Postfix's own `postfix start/stop/reload`, per instance; nothing restarts a
     /// master that dies.
@@ -257,7 +258,7 @@ pub trait ServiceManager: Send + Sync {
     fn repair(&self, _host: &Host, instance: &Instance, action: ManagerRepair) -> Result<()> {
         Err(ManagerError::NoRepair {
             instance: instance.display_name().to_string(),
-            manager: format!("{:?}", self.kind()),
+            manager: self.kind().to_string(),
             action: format!("{action:?}"),
         }
         .into())

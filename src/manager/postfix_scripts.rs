@@ -4,9 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
-
 use super::Drift;
 use super::{ManagerKind, ManagerView, ServiceManager, apple_on_demand_primary};
 use crate::error::Result;
@@ -98,8 +95,7 @@ impl ServiceManager for PostfixScripts {
                 pid,
                 "did not stop; killing its process group"
             );
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            crate::process::kill_master(pid);
         }
         // postfix-script exits 1 when it had to force the stop; what counts is that
         // the master and its children are gone.

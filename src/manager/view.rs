@@ -135,7 +135,7 @@ impl ManagerView {
 pub const APPLE_POSTFIX_JOBS: [&str; 2] = ["com.apple.postfix.master", "org.postfix.master"];
 
 /// Where macOS installs Apple's job of that label.
-pub fn apple_plist(label: &str) -> std::path::PathBuf {
+fn apple_plist(label: &str) -> std::path::PathBuf {
     std::path::Path::new("/System/Library/LaunchDaemons").join(format!("{label}.plist"))
 }
 

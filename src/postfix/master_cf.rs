@@ -68,7 +68,7 @@ pub enum BindAddr {
 
 impl BindAddr {
     /// Every address of the host (`*`), or every IPv6 one (`[::]`).
-    pub fn is_wildcard(&self) -> bool {
+    fn is_wildcard(&self) -> bool {
         match self {
             BindAddr::Any => true,
             BindAddr::Ip(ip) => ip.is_unspecified(),
@@ -216,7 +216,7 @@ fn interface_addrs(inet_interfaces: &str, protocols: &str) -> Vec<BindAddr> {
 }
 
 /// A master.cf port field: a number or a service name from /etc/services.
-pub fn port_number(name: &str) -> Option<u16> {
+fn port_number(name: &str) -> Option<u16> {
     if let Ok(n) = name.parse() {
         return Some(n);
     }

@@ -106,7 +106,8 @@ impl Postfix {
         self.daemon_directory.join("master")
     }
 
-    fn postconf_in(&self, config_dir: &Path) -> Command {
+    /// `postconf -c DIR`, to which the caller adds what to read or change.
+    pub fn postconf_in(&self, config_dir: &Path) -> Command {
         Command::new(self.postconf.to_string_lossy())
             .arg("-c")
             .arg(config_dir.to_string_lossy())
@@ -164,13 +165,6 @@ impl Postfix {
             .map(drop)
     }
 
-    /// Removes a master.cf entry (`postconf -MX service/type`).
-    pub fn remove_master_entry(&self, config_dir: &Path, service_type: &str) -> Result<()> {
-        self.runner
-            .change(&self.postconf_in(config_dir).arg("-MX").arg(service_type))
-            .map(drop)
-    }
-
     fn postfix_in(&self, config_dir: &Path) -> Command {
         self.command("postfix")
             .arg("-c")
@@ -211,6 +205,17 @@ impl Postfix {
         self.runner.change(&self.postfix_in(config_dir).arg(verb))
     }
 
+    /// The configuration, queue and data directories `postmulti -e create` gives a
+    /// new instance: beside the primary's, named after the instance.
+    pub fn new_instance_directories(&self, name: &str) -> [PathBuf; 3] {
+        let beside = |dir: &Path| dir.parent().unwrap_or(Path::new("/")).join(name);
+        [
+            beside(&self.config_directory),
+            beside(&self.queue_directory),
+            beside(&self.data_directory),
+        ]
+    }
+
     pub fn postmulti(&self) -> postmulti::Postmulti<'_> {
         postmulti::Postmulti::new(self)
     }
@@ -229,7 +234,7 @@ fn find_postconf() -> Result<PathBuf, PostfixError> {
 }
 
 /// Parses postconf's `name = value` lines.
-pub fn parse_postconf(text: &str) -> BTreeMap<String, String> {
+fn parse_postconf(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|line| {
             let (name, value) = line.split_once('=')?;
@@ -249,6 +254,29 @@ mod tests {
         assert_eq!(map["mail_version"], "3.7.11");
         assert_eq!(map["relayhost"], "");
         assert_eq!(map["mydestination"], "$myhostname, localhost");
+    }
+
+    #[test]
+    fn a_new_instance_lives_beside_the_primary() {
+        let postfix = Postfix {
+            runner: Runner::new(true),
+            postconf: "/usr/sbin/postconf".into(),
+            command_directory: "/usr/sbin".into(),
+            daemon_directory: "/usr/lib/postfix/sbin".into(),
+            config_directory: "/etc/postfix".into(),
+            queue_directory: "/var/spool/postfix".into(),
+            data_directory: "/var/lib/postfix".into(),
+            mail_owner: "postfix".into(),
+            version: Version(3, 7, 11),
+        };
+        assert_eq!(
+            postfix.new_instance_directories("postfix-in"),
+            [
+                PathBuf::from("/etc/postfix-in"),
+                PathBuf::from("/var/spool/postfix-in"),
+                PathBuf::from("/var/lib/postfix-in"),
+            ]
+        );
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn dev_minor(dev: u64) -> u64 {
 }
 
 /// Whether a process with this pid exists (EPERM: it exists, it is not ours).
-pub fn pid_exists(pid: i32) -> bool {
+fn pid_exists(pid: i32) -> bool {
     pid > 0 && !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
 }
 

@@ -33,7 +33,7 @@ impl Listed {
 /// others: postmulti stops at the first configuration it cannot parse. A listed
 /// directory without a readable main.cf is still listed (disabled, named after the
 /// directory), so that status can report it.
-pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
+fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
     Ok(read_list_with_files(primary_config)?
         .into_iter()
         .map(|(listed, _)| listed)
@@ -42,9 +42,7 @@ pub fn read_list(primary_config: &Path) -> Result<Vec<Listed>> {
 
 /// [`read_list`], each instance with its main.cf as read for the list, so that who
 /// needs the file next does not read and parse it again.
-pub fn read_list_with_files(
-    primary_config: &Path,
-) -> Result<Vec<(Listed, std::io::Result<MainCf>)>> {
+fn read_list_with_files(primary_config: &Path) -> Result<Vec<(Listed, std::io::Result<MainCf>)>> {
     let dir_name = |dir: &Path| {
         dir.file_name()
             .map(|n| n.to_string_lossy().into_owned())

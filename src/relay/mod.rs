@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 /// The first line of every map instancectl writes; a file without it is the user's
 /// and is never overwritten.
-pub const MARKER: &str = "# Written by instancectl";
+const MARKER: &str = "# Written by instancectl";
 
 /// How sure the smtp client must be of the relay before it sends the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -54,7 +54,7 @@ impl TlsLevel {
 
 /// Where the CA bundle is on common systems: Debian and Ubuntu, RHEL and Fedora,
 /// macOS (and Alpine, the BSDs), SUSE.
-pub const CA_BUNDLES: [&str; 4] = [
+const CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
@@ -62,7 +62,7 @@ pub const CA_BUNDLES: [&str; 4] = [
 ];
 
 /// The host's CA bundle, the first of [`CA_BUNDLES`] that exists.
-pub fn detect_ca_bundle() -> Option<PathBuf> {
+fn detect_ca_bundle() -> Option<PathBuf> {
     CA_BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
@@ -163,7 +163,7 @@ impl MapFiles {
     }
 
     /// `type:path` as main.cf names a map.
-    pub fn map_name(&self, source: &Path) -> String {
+    fn map_name(&self, source: &Path) -> String {
         format!("{}:{}", self.db_type, source.display())
     }
 
@@ -178,7 +178,7 @@ impl MapFiles {
     /// The temporary files a failed postmap may leave beside the index: Berkeley DB
     /// (hash, btree) builds `__db.NAME.db` and renames it into place, so on a full
     /// disk an empty `__db.sasl_passwd.db` stays behind.
-    pub fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
+    fn index_temporaries(&self, source: &Path) -> Vec<PathBuf> {
         if !matches!(self.db_type.as_str(), "hash" | "btree") {
             return Vec::new();
         }
@@ -193,7 +193,7 @@ impl MapFiles {
 }
 
 /// The file name suffixes of each indexed table type.
-pub fn index_suffixes(db_type: &str) -> &'static [&'static str] {
+fn index_suffixes(db_type: &str) -> &'static [&'static str] {
     match db_type {
         "hash" | "btree" => &[".db"],
         "lmdb" => &[".lmdb"],
@@ -635,19 +635,21 @@ fn check_ca_file(path: &Path) -> Result<PathBuf> {
 /// A sender map no longer wanted is removed with its index.
 pub fn write_maps(host: &Host, plan: &RelayPlan) -> Result<()> {
     let files = &plan.files;
-    if let Some(password) = &plan.password {
+    let index_passwd = if let Some(password) = &plan.password {
         host.runner
             .write_secret(&files.passwd, plan.passwd_contents(password).as_bytes())?;
-        postmap(host, files, &files.passwd)?;
-        for index in files.index_files(&files.passwd) {
-            host.runner.restrict_mode(&index, 0o600)?;
-        }
+        true
     } else if files.passwd.exists()
         && summary::index_problem(&files.passwd, &files.index_files(&files.passwd)).is_some()
     {
         // Edited by hand since it was indexed, or its index lost: what Postfix reads
         // is not what the file says, so index it again.
         host.runner.restrict_mode(&files.passwd, 0o600)?;
+        true
+    } else {
+        false
+    };
+    if index_passwd {
         postmap(host, files, &files.passwd)?;
         for index in files.index_files(&files.passwd) {
             host.runner.restrict_mode(&index, 0o600)?;
@@ -709,12 +711,10 @@ pub fn write_settings(host: &Host, config_dir: &Path, plan: &RelayPlan) -> Resul
 pub fn unchroot_smtp(host: &Host, config_dir: &Path) -> Result<()> {
     if config_dir.exists() {
         let out = host.runner.query(
-            &Command::new(host.postfix.postconf.to_string_lossy()).args([
-                "-c",
-                &config_dir.to_string_lossy(),
-                "-F",
-                "smtp/unix/chroot",
-            ]),
+            &host
+                .postfix
+                .postconf_in(config_dir)
+                .args(["-F", "smtp/unix/chroot"]),
         )?;
         if out.stdout.trim().ends_with("= n") {
             return Ok(());

@@ -269,7 +269,7 @@ fn defer_logs(queue_directory: &Path) -> Deferrals {
 }
 
 /// The last `reason=` of a defer log, with its `status=` (the DSN code) in front.
-pub fn defer_reason(text: &str) -> Option<String> {
+fn defer_reason(text: &str) -> Option<String> {
     let mut status = None;
     let mut reason = None;
     for line in text.lines() {

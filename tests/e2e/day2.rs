@@ -141,6 +141,10 @@ fn queue_lists_and_changes_real_mail() {
             .contains("postfix-r: 2 message(s) (2 deferred)")
     );
     assert!(table.stdout.contains("Connection refused"));
+    let wide = sb.ctl("queue -g mta -o wide").ok();
+    for id in &ids {
+        assert!(wide.stdout.contains(id.as_str()), "{wide:#?}");
+    }
 
     // Hold one by ID, then the rest of the deferred mail of the group.
     let held = sb.ctl(&format!("queue postfix-q hold {}", ids[0])).ok();
@@ -160,7 +164,8 @@ fn queue_lists_and_changes_real_mail() {
     );
     assert_eq!(count_in(&postqueue(&sb, "postfix-q"), "hold"), 3);
     assert_eq!(count_in(&postqueue(&sb, "postfix-r"), "hold"), 2);
-    let only_held = sb.ctl("queue -a --queue hold --json").ok();
+    // -o json is --json, as for list and status.
+    let only_held = sb.ctl("queue -a --queue hold -o json").ok();
     let only_held: Value = serde_json::from_str(&only_held.stdout).unwrap();
     let total: usize = only_held["instances"]
         .as_array()

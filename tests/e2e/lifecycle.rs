@@ -222,6 +222,28 @@ fn bad_input_is_refused_and_changes_nothing() {
         );
         assert_eq!(before, sb.config_snapshot(), "{args} changed the disk");
     }
+    // Without root every changing command is refused before it reads or asks anything
+    // (the password here), and says how to go on.
+    for args in [
+        "create postfix-x --listen 127.0.0.1:2530",
+        "init",
+        "destroy postfix-one",
+        "config postfix-one set relayhost=[127.0.0.1]:10026",
+        "relay set postfix-one --provider gmail --sasl-user u --sasl-password-stdin",
+        "reconcile",
+    ] {
+        let run = sb.sh(&format!(
+            "echo secret | setpriv --reuid=nobody --regid=nogroup --clear-groups \
+             instancectl {args}"
+        ));
+        assert_eq!(run.code, 2, "{args}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("must run as root (try again with sudo)"),
+            "{args}: {run:?}"
+        );
+        assert_eq!(before, sb.config_snapshot(), "{args} changed the disk");
+    }
 }
 
 #[test]

@@ -20,9 +20,17 @@ fn table_lines(stdout: &str) -> Vec<&str> {
 #[test]
 fn every_json_document_names_its_schema() {
     let sb = Sandbox::scripted();
+    // A dry run answers with its document too, saying what it would do.
+    let main_cf = sb.sh("cat /etc/postfix/main.cf").ok().stdout;
+    let doc = json(&sb.ctl("init --null-client --json --dry-run").ok());
+    assert_eq!(doc["schema"], "instancectl.init/v1");
+    assert_eq!(doc["dry_run"], true, "{doc:#}");
+    assert_eq!(doc["multi_instance_turned_on"], true, "{doc:#}");
+    assert_eq!(sb.sh("cat /etc/postfix/main.cf").ok().stdout, main_cf);
     let init = sb.ctl("init --null-client --json").ok();
     let doc = json(&init);
     assert_eq!(doc["schema"], "instancectl.init/v1");
+    assert_eq!(doc["dry_run"], false, "{doc:#}");
     assert_eq!(doc["multi_instance_turned_on"], true, "{doc:#}");
     assert_eq!(doc["null_client_set"], true, "{doc:#}");
 

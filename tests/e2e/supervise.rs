@@ -366,6 +366,15 @@ fn a_master_that_keeps_failing_backs_off_and_status_says_why() {
     sb.ctl("create postfix-f --listen 127.0.0.1:2525 --set maillog_file=/var/log/postfix-f.log")
         .ok();
     sb.ctl("stop postfix-f").ok();
+    // A stopped instance has nothing to reload, and the message says what to do.
+    let reload = sb.ctl("reload postfix-f");
+    assert_eq!(reload.code, 1, "{reload:?}");
+    assert!(
+        reload
+            .stderr
+            .contains("postfix-f is not running, so there is nothing to reload; start it instead"),
+        "{reload:?}"
+    );
     // Another program takes the port (without SO_REUSEPORT, which Postfix's
     // listeners would share it with).
     sb.sh(

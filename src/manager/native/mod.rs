@@ -40,7 +40,7 @@ fn ask(host: &Host, request: &Request) -> Result<Response> {
 
 /// The command that starts the supervisor on this host: its systemd unit when
 /// installed (scripts/install.sh puts it there), else the supervisor itself.
-pub fn supervisor_start_command() -> String {
+fn supervisor_start_command() -> String {
     let unit_installed = [
         "/etc/systemd/system",
         "/lib/systemd/system",
@@ -161,6 +161,13 @@ impl ServiceManager for Native {
     }
 
     fn reload(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if instance.running_master().is_none() {
+            return Err(ManagerError::NothingToReload {
+                instance: instance.display_name().to_string(),
+                under: String::new(),
+            }
+            .into());
+        }
         host.postfix
             .control(&instance.config_directory, "reload")
             .map(drop)

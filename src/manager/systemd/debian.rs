@@ -26,8 +26,8 @@ const GENERATOR_DIRS: [&str; 2] = [
     "/usr/lib/systemd/system-generators",
 ];
 pub const GENERATOR: &str = "postfix-instance-generator";
-pub const TEMPLATE: &str = "postfix@.service";
-pub const POSTFIX_SERVICE: &str = "postfix.service";
+const TEMPLATE: &str = "postfix@.service";
+const POSTFIX_SERVICE: &str = "postfix.service";
 
 /// What of Debian's Postfix units this host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,7 +85,7 @@ pub fn instance_unit(name: &str) -> String {
 }
 
 /// Where the mask of Debian's unit for an instance lives.
-pub fn mask_path(name: &str) -> std::path::PathBuf {
+fn mask_path(name: &str) -> std::path::PathBuf {
     Path::new(UNIT_DIR).join(instance_unit(name))
 }
 

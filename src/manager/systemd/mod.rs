@@ -4,7 +4,8 @@
 //! when enabled. The primary stays with the distribution's unit (Debian's
 //! `postfix@-.service`).
 //!
-//! - start: `postfix check`, mask Debian's `postfix@NAME.service` (stopping it first
+//! - start: `postfix check` (unless instancectl has just checked the configuration
+//!   itself, see `checks_before_start`), mask Debian's `postfix@NAME.service` (stopping it first
 //!   when it runs the master, see [`debian`]), write the unit if it is missing or
 //!   stale, `systemctl start`, then wait until `systemctl show` has the unit running
 //!   with the master's pid and every listener answers SMTP. A master that does not
@@ -370,7 +371,7 @@ pub fn unit_of_pid(pid: i32) -> Option<String> {
 
 /// The unit named in /proc/PID/cgroup: the systemd hierarchy's path (cgroup v1
 /// `name=systemd`, else the unified `0::` line), last component that is a unit.
-pub fn unit_in_cgroup(text: &str) -> Option<String> {
+fn unit_in_cgroup(text: &str) -> Option<String> {
     let path = |prefix: &str| {
         text.lines().find_map(|l| {
             l.split_once(':')
@@ -453,12 +454,27 @@ impl ServiceManager for Systemd {
     }
 
     fn start(&self, host: &Host, instance: &Instance) -> Result<()> {
+        if !instance.is_primary() {
+            self.usable()?;
+            host.postfix.require_check(&instance.config_directory)?;
+        }
+        self.start_checked(host, instance)
+    }
+
+    /// `start` runs `postfix check` before `systemctl start`, so that a refusal comes
+    /// back in Postfix's words rather than as a failed unit; where instancectl has
+    /// just checked the configuration itself, that check is left out (the unit's
+    /// ExecStartPre still runs its own).
+    fn checks_before_start(&self) -> bool {
+        true
+    }
+
+    fn start_checked(&self, host: &Host, instance: &Instance) -> Result<()> {
         let ctl = Self::ctl(host);
         if instance.is_primary() {
             return ctl.run("start", &self.debian.primary_unit(), &[]);
         }
         self.usable()?;
-        host.postfix.require_check(&instance.config_directory)?;
         self.take_over(host, instance)?;
         self.write_units(host, instance, None)?;
         let unit = unit::unit_name(&instance.name);
@@ -715,5 +731,13 @@ mod tests {
             Some("postfix@postfix-in.service")
         );
         assert_eq!(unit_in_cgroup("0::/\n"), None);
+        // The supervisor's own, under contrib/instancectl.service on a hybrid host.
+        assert_eq!(
+            unit_in_cgroup(
+                "12:pids:/system.slice/instancectl.service\n1:name=systemd:/system.slice/instancectl.service\n0::/system.slice/instancectl.service\n"
+            )
+            .as_deref(),
+            Some("instancectl.service")
+        );
     }
 }

@@ -10,7 +10,7 @@ use crate::manager::ManagerError;
 use crate::runner::{Command, Runner};
 
 /// The properties the manager reads, in one `systemctl show` call for many units.
-pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainPID,\
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainPID,\
                               ExecMainCode,ExecMainStatus,NRestarts,UnitFileState";
 
 /// How a process ended, as systemd records it in ExecMainCode (the CLD_* codes of
@@ -125,7 +125,7 @@ fn signal_name(number: i32) -> String {
 
 /// Parses `systemctl show UNIT... -p PROPERTIES`: one block of `Key=value` lines per
 /// unit, blocks separated by an empty line, properties in systemd's own order.
-pub fn parse_show(text: &str) -> Vec<UnitState> {
+fn parse_show(text: &str) -> Vec<UnitState> {
     let pid = |v: &str| v.parse::<i32>().ok().filter(|p| *p > 0);
     text.split("\n\n")
         .filter(|block| !block.trim().is_empty())

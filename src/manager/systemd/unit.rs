@@ -18,17 +18,17 @@ use crate::postfix::Version;
 pub const UNIT_DIR: &str = "/etc/systemd/system";
 
 /// The unit name prefix that marks instancectl's units.
-pub const UNIT_PREFIX: &str = "instancectl-";
+const UNIT_PREFIX: &str = "instancectl-";
 
 /// The first line of every unit instancectl writes.
-pub const MARK: &str = "# Written by instancectl";
+const MARK: &str = "# Written by instancectl";
 
 /// Debian's helper that copies resolv.conf, the CA files and libraries into an
 /// instance's chroot (postfix@.service's ExecStartPre).
 pub const CONFIGURE_INSTANCE: &str = "/usr/lib/postfix/configure-instance.sh";
 
 /// How long systemd waits after SIGTERM before SIGKILL; the launchd job's ExitTimeOut.
-pub const STOP_TIMEOUT_SECS: u32 = 30;
+const STOP_TIMEOUT_SECS: u32 = 30;
 
 /// The unit's name for an instance.
 pub fn unit_name(instance: &str) -> String {

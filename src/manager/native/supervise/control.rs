@@ -41,7 +41,7 @@ pub enum Request {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChildReport {
     pub name: String,
-    /// running, starting, backoff, stopped, config-error.
+    /// running, backoff (waiting to start again), stopped, config-error.
     pub state: String,
     pub pid: Option<i32>,
     /// The master was already running when the supervisor found it.
@@ -74,11 +74,11 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 }
 
 /// The longest request line accepted; real requests are well under 200 bytes.
-pub const MAX_REQUEST: u64 = 64 * 1024;
+const MAX_REQUEST: u64 = 64 * 1024;
 /// Connections served at once.
-pub const MAX_CLIENTS: usize = 8;
+const MAX_CLIENTS: usize = 8;
 /// How long a client may take to send its request, and to read the answer.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the socket mode 0600 and accepts connections on a thread, each answered on
 /// a thread of its own (at most `MAX_CLIENTS` at once); requests go to the loop.

@@ -39,7 +39,7 @@ use output::MasterOutput;
 use prober::{Pace, Probe, Target};
 use reaper::{Change, Exit};
 
-use crate::check::{self, CheckPolicy, CheckStatus};
+use crate::check;
 use crate::error::InputError;
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -337,8 +337,7 @@ impl Supervisor<'_> {
                     problem = "the master process is stopped (SIGSTOP)",
                     "hung; killing the master"
                 );
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                process::kill_master(pid);
                 child.stopped_since = None;
             }
         }
@@ -446,7 +445,7 @@ impl Supervisor<'_> {
     /// Runs the check before a start for every instance about to start whose
     /// configuration changed, on one worker per core: at boot that is every instance.
     /// The quick check stands in for `postfix check` where a passing full check is
-    /// remembered (see [`check_before_start`]); the full one, half a second of CPU
+    /// remembered (see [`check::before_start`]); the full one, half a second of CPU
     /// each, made a boot with two hundred instances take over a minute one after
     /// another. A check that fails is reported here, and [`Self::start`] does not run
     /// it again while the configuration stays as it is.
@@ -463,7 +462,12 @@ impl Supervisor<'_> {
         let slots = check::Slots::new(workers);
         let (host, children) = (self.host, &self.children);
         let outcomes = crate::parallel::map(&due, workers, |(i, _)| {
-            check_before_start(host, &children[*i].instance, &slots)
+            check::before_start(
+                &host.postfix,
+                host.state.dir(),
+                &children[*i].instance,
+                &slots,
+            )
         });
         for ((i, stamp), outcome) in due.into_iter().zip(outcomes) {
             self.children[i].checked_as(stamp, outcome);
@@ -532,7 +536,12 @@ impl Supervisor<'_> {
             return false;
         }
         if child.checked != Some(stamp) {
-            let outcome = check_before_start(host, &child.instance, &check::Slots::new(1));
+            let outcome = check::before_start(
+                &host.postfix,
+                host.state.dir(),
+                &child.instance,
+                &check::Slots::new(1),
+            );
             if !child.checked_as(stamp, outcome) {
                 return false;
             }
@@ -769,8 +778,7 @@ impl Supervisor<'_> {
                             pid = probe.pid,
                             "hung; killing the master"
                         );
-                        let _ = killpg(Pid::from_raw(probe.pid), Signal::SIGKILL);
-                        let _ = kill(Pid::from_raw(probe.pid), Signal::SIGKILL);
+                        process::kill_master(probe.pid);
                         child.failed_probes = 0;
                         if adopted {
                             self.exited(i, Ended::KilledAsHung);
@@ -812,23 +820,6 @@ impl Supervisor<'_> {
 /// The instance's listeners that something else listens on although its master is
 /// gone. The master's own daemons die with their process group a moment after it, so
 /// a listener counts as taken only if it stays bound for a little while.
-/// The check before a start that every manager's start uses
-/// ([`CheckPolicy::before_start`]): the quick check on top of a remembered full check
-/// that passed, else the full `postfix check`; remembered for `status`. So a boot with
-/// many instances costs a few milliseconds each, not half a second.
-fn check_before_start(
-    host: &Host,
-    instance: &Instance,
-    slots: &check::Slots,
-) -> std::result::Result<(), String> {
-    let policy = CheckPolicy::before_start(host.state.dir());
-    let result = check::check(&host.postfix, instance, &policy, slots);
-    match result.status {
-        CheckStatus::Ok | CheckStatus::Warnings => Ok(()),
-        _ => Err(format!("postfix check failed: {}", result.output.trim())),
-    }
-}
-
 fn taken_listeners(instance: &Instance) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_millis(300);
     loop {

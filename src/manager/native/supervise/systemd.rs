@@ -19,7 +19,7 @@ use crate::runner::Command;
 /// Whether systemd started this very process as a service: it sets INVOCATION_ID
 /// for every service, and SYSTEMD_EXEC_PID (systemd 248+) to the pid it executed. A
 /// process that merely inherited them (run from a shell of a service) does not count.
-pub fn is_service() -> bool {
+fn is_service() -> bool {
     std::env::var_os("INVOCATION_ID").is_some()
         && std::env::var("SYSTEMD_EXEC_PID").is_ok_and(|pid| pid == std::process::id().to_string())
 }
@@ -47,21 +47,6 @@ pub fn notify(state: &str) {
     }
 }
 
-/// This process's unit, from its cgroup (`0::/system.slice/instancectl.service`).
-fn own_unit() -> Option<String> {
-    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    unit_of_cgroups(&cgroups)
-}
-
-fn unit_of_cgroups(cgroups: &str) -> Option<String> {
-    cgroups.lines().find_map(|line| {
-        let path = line.splitn(3, ':').nth(2)?;
-        path.rsplit('/')
-            .find(|part| part.ends_with(".service"))
-            .map(str::to_string)
-    })
-}
-
 /// The type of the job systemd has pending for `unit`, from `systemctl list-jobs
 /// --no-legend` (columns JOB UNIT TYPE STATE).
 fn job_type_of(list_jobs: &str, unit: &str) -> Option<String> {
@@ -79,7 +64,8 @@ pub fn restarting(host: &Host) -> bool {
     if !is_service() {
         return false;
     }
-    let Some(unit) = own_unit() else {
+    // This process's unit, from its cgroup (`0::/system.slice/instancectl.service`).
+    let Some(unit) = crate::manager::systemd::unit_of_pid(std::process::id() as i32) else {
         return false;
     };
     let list = Command::new("systemctl").args(["list-jobs", "--no-legend", "--no-pager"]);
@@ -135,23 +121,6 @@ pub fn debian_postfix_conflict(host: &Host) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_unit_comes_from_the_cgroup_path() {
-        assert_eq!(
-            unit_of_cgroups("0::/system.slice/instancectl.service\n").as_deref(),
-            Some("instancectl.service")
-        );
-        // cgroup v1 (hybrid): the name=systemd hierarchy names it.
-        assert_eq!(
-            unit_of_cgroups(
-                "12:pids:/system.slice/instancectl.service\n1:name=systemd:/system.slice/instancectl.service\n0::/system.slice/instancectl.service\n"
-            )
-            .as_deref(),
-            Some("instancectl.service")
-        );
-        assert_eq!(unit_of_cgroups("0::/user.slice/session-3.scope\n"), None);
-    }
 
     /// The rows of `systemctl list-jobs` as sosreport/sos#1427 recorded them (the
     /// header and "4 jobs listed." are what --no-legend leaves out).
