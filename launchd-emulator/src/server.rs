@@ -7,13 +7,14 @@
 
 use crate::macos::Macos;
 use crate::protocol::{self, Request, Response};
-use crate::supervisor::{Config, Daemon};
+use crate::supervisor::{BOOTOUT_SETTLE, Config, Daemon};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::thread;
+use std::time::Duration;
 
 /// Command-line options of `launchd-emulator`.
 #[derive(Debug, Clone)]
@@ -24,10 +25,23 @@ pub struct Options {
     pub die_with_parent: bool,
 }
 
-pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--die-with-parent]\n\
-    --macos 12 answers as macOS 12 and older, --macos 13 (or later) as macOS 13 and later,\n\
-    --macos 10.11 names Apple's Postfix job org.postfix.master (default: 15;\n\
-    LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)";
+pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--bootout-settle MS] [--die-with-parent]\n\
+    --macos 12 answers as macOS 12 and older, --macos 13 as macOS 13 to 15, --macos 26 (or\n\
+    later) as macOS 26 and later, --macos 10.11 names Apple's Postfix job org.postfix.master\n\
+    (default: 15; LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)\n\
+    --bootout-settle MS: from macOS 26 on, how long a label stays refused (5) after its\n\
+    bootout (default 5000, as recorded on 26.5.1; LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS=MS in\n\
+    the environment is the same)";
+
+/// The daemon's environment variable that sets `--bootout-settle`, in milliseconds.
+pub const BOOTOUT_SETTLE_ENV: &str = "LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS";
+
+/// Reads `--bootout-settle`'s milliseconds.
+fn settle_ms(text: &str) -> Result<Duration, String> {
+    text.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("--bootout-settle {text:?}: expected milliseconds, such as 5000"))
+}
 
 /// Parses the daemon's arguments.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -39,6 +53,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     };
     let mut apple_postfix = false;
     let mut die_with_parent = false;
+    let mut bootout_settle = match std::env::var(BOOTOUT_SETTLE_ENV) {
+        Ok(v) => settle_ms(&v)?,
+        Err(_) => BOOTOUT_SETTLE,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -46,6 +64,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--daemons-dir" => daemons_dir = it.next().map(PathBuf::from),
             "--macos" => macos = Macos::parse(it.next().map_or("", String::as_str))?,
             "--apple-postfix" => apple_postfix = true,
+            "--bootout-settle" => {
+                bootout_settle = settle_ms(it.next().map_or("", String::as_str))?;
+            }
             "--die-with-parent" => die_with_parent = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -57,6 +78,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 daemons_dir,
                 macos,
                 apple_postfix,
+                bootout_settle,
             },
             die_with_parent,
         }),
