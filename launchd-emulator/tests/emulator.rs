@@ -1125,3 +1125,60 @@ fn sigterm_stops_every_job_and_leaves_nothing_behind() {
     }
     assert!(!emu.state.path().join("launchd.sock").exists());
 }
+
+/// `--xpcproxy-hold MS` (or its environment variable): every spawn stays `xpcproxy`
+/// for MS, its process not yet the program (the same pid becomes it), as on a slow
+/// Mac; a bootout in that window kills the trampoline at once, as SIGTERM kills
+/// xpcproxy.
+#[test]
+fn a_held_spawn_stays_xpcproxy_then_the_same_pid_runs_the_program() {
+    let hold = Duration::from_millis(1500);
+    let emu = Emu::start_env(
+        &["--macos", "13"],
+        &[(
+            "LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS",
+            &hold.as_millis().to_string(),
+        )],
+    );
+    let path = emu.plist("org.test.a", SLEEPER);
+    let began = Instant::now();
+    emu.ok(&["bootstrap", "system", path.to_str().unwrap()]);
+    let state = emu.field("org.test.a", "state");
+    let pid = emu.job_pid("org.test.a").expect("a pid while xpcproxy");
+    let comm = || fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    if began.elapsed() < hold {
+        assert_eq!(state.as_deref(), Some("xpcproxy"));
+        assert_eq!(comm().trim(), "xpcproxy", "not yet the program");
+        assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("1"));
+    }
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.a", "state").as_deref() == Some("running")
+    });
+    assert!(began.elapsed() >= hold, "running before the hold was over");
+    assert_eq!(emu.job_pid("org.test.a"), Some(pid), "the same pid");
+    assert_eq!(comm().trim(), "sleep");
+    assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("1"));
+
+    // kickstart -k: the new spawn is held again; a bootout meanwhile ends it with
+    // SIGTERM, without waiting for ExitTimeOut.
+    emu.ok(&["kickstart", "-k", "system/org.test.a"]);
+    assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("2"));
+    let stopping = Instant::now();
+    emu.ok(&["bootout", "system/org.test.a"]);
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.a", "state").is_none()
+    });
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+
+    // A program that cannot be exec'd ends the run with EX_CONFIG, as an unheld
+    // spawn that fails does.
+    let missing = emu.plist(
+        "org.test.b",
+        "<key>ProgramArguments</key><array><string>/nonexistent/prog</string></array>",
+    );
+    emu.ok(&["bootstrap", "system", missing.to_str().unwrap()]);
+    emu.ok(&["kickstart", "system/org.test.b"]);
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.b", "last exit code").as_deref() == Some("78: EX_CONFIG")
+    });
+}

@@ -534,8 +534,20 @@ impl ServiceManager for Launchd {
         if instance.is_primary() {
             return Ok(());
         }
+        let label = self.label(&instance.name);
         match self.checked_running_job(host, instance)? {
             Some((label, _)) => self.launchctl(host).kill("SIGHUP", &label),
+            // launchd is spawning it (KeepAlive's respawn, a kickstart): the master it
+            // is about to exec reads the configuration as it is now, so that run is
+            // the reload; wait until it serves.
+            None if self
+                .launchctl(host)
+                .print(&label)?
+                .is_some_and(|job| job.is_spawning()) =>
+            {
+                self.check(host, instance)?;
+                self.wait_running(host, instance, &label, None).map(drop)
+            }
             None => Err(ManagerError::NothingToReload {
                 instance: instance.name.clone(),
                 under: " under launchd".into(),
