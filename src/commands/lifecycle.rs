@@ -271,7 +271,9 @@ fn start_one(
         crate::probe::wait_until_serving(instance, START_TIMEOUT),
     )?;
     step.clear();
-    report_started(instance, pid, was_running.is_some());
+    // The master that serves now is the one that ran before: a master that was
+    // there but gave way (a stop under way that the start waited out) was replaced.
+    report_started(instance, pid, was_running == Some(pid));
     Ok(())
 }
 
