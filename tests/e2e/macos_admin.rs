@@ -117,6 +117,33 @@ fn a_fresh_mac_shows_apples_idle_job_as_healthy(release: &'static str) {
         "{refused:?}"
     );
     assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
+
+    // Mail is submitted and launchd runs Apple's job, whose master fails at once (here:
+    // its program, /usr/libexec/postfix/master, is not on this Linux host, and launchd
+    // records `78: EX_CONFIG`, as for a program it cannot run): mail now waits in the
+    // maildrop, and status must not call that idle.
+    let label = "com.apple.postfix.master";
+    let kicked = mac.sh(&format!("launchctl kickstart system/{label}"));
+    assert_ne!(kicked.code, 0, "{kicked:?}");
+    let (doc, run) = json(&mac, "instancectl status -");
+    assert_eq!(run.code, 1, "{run:?}");
+    let primary = &doc["instances"][0];
+    assert_eq!(primary["verdict"], "degraded", "{primary:#}");
+    let why = primary["reasons"].to_string();
+    assert!(
+        why.contains("the master's last run ended with exit status 78 (EX_CONFIG)"),
+        "{why}"
+    );
+    assert_eq!(
+        primary["fix"]["run"],
+        format!("launchctl kickstart system/{label}"),
+        "{primary:#}"
+    );
+    let list = mac.ctl("list -o wide").ok().stdout;
+    assert!(
+        list.contains("idle, its last run ended with exit status 78 (EX_CONFIG)"),
+        "{list}"
+    );
 }
 
 /// Every command run a second time: it says the thing is already so, exits 0 (destroy
@@ -259,7 +286,10 @@ fn an_interrupted_create_is_undone_by_running_it_again(release: &'static str) {
     let files = mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
     assert_eq!(files, format!("{OUT}.plist\n"));
     let list = mac.sb.sh("postmulti -l").ok().stdout;
-    let rows = list.lines().filter(|l| l.starts_with("postfix-out ")).count();
+    let rows = list
+        .lines()
+        .filter(|l| l.starts_with("postfix-out "))
+        .count();
     assert_eq!(rows, 1, "{list}");
     assert_eq!(mac.ctl("status postfix-out").code, 0);
 }
