@@ -50,6 +50,18 @@ impl LastExit {
     }
 }
 
+/// launchd's PATH for jobs, with the directory of this emulator's `launchctl` (built
+/// next to the daemon) after it.
+fn job_path() -> String {
+    match std::env::current_exe() {
+        Ok(exe) => match exe.parent() {
+            Some(dir) => format!("{DEFAULT_PATH}:{}", dir.display()),
+            None => DEFAULT_PATH.to_string(),
+        },
+        Err(_) => DEFAULT_PATH.to_string(),
+    }
+}
+
 /// The first argument that makes `launchd-emulator` the xpcproxy trampoline of a held
 /// spawn (see [`xpcproxy_exec`]).
 pub const XPCPROXY_ARG: &str = "--xpcproxy-exec";
@@ -59,10 +71,12 @@ pub const XPCPROXY_ARG: &str = "--xpcproxy-exec";
 const EX_CONFIG: i32 = 78;
 
 /// Starts the job's process: its own session, launchd's environment, stdio as configured.
-/// With a `hold`, the process is first the emulator's own xpcproxy trampoline, which
+/// A job can run launchctl as on a Mac (where /bin/launchctl is on launchd's PATH): this
+/// emulator's launchctl is found at the end of its PATH, and `LAUNCHD_EMULATOR_DIR`
+/// (`state_dir`) leads it to this daemon. With a `hold`, the process is first the emulator's own xpcproxy trampoline, which
 /// waits that long and then execs the program in the same process (same pid), as
 /// launchd's xpcproxy does on a slow Mac.
-pub fn spawn_job(spec: &JobSpec, hold: Duration) -> io::Result<Pid> {
+pub fn spawn_job(spec: &JobSpec, hold: Duration, state_dir: &Path) -> io::Result<Pid> {
     let mut cmd = if hold.is_zero() {
         let mut cmd = Command::new(&spec.program);
         cmd.arg0(&spec.arguments[0]).args(&spec.arguments[1..]);
@@ -77,7 +91,8 @@ pub fn spawn_job(spec: &JobSpec, hold: Duration) -> io::Result<Pid> {
         cmd
     };
     cmd.env_clear()
-        .env("PATH", DEFAULT_PATH)
+        .env("PATH", job_path())
+        .env(crate::protocol::ENV_DIR, state_dir)
         .env("XPC_SERVICE_NAME", &spec.label)
         .envs(&spec.environment);
     cmd.current_dir(spec.working_directory.as_deref().unwrap_or("/"));

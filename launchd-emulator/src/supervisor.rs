@@ -163,12 +163,13 @@ fn keepalive_wanted(spec: &JobSpec, exit: LastExit) -> bool {
 
 /// Starts the job's program now, through the xpcproxy phase. A program that cannot be
 /// started counts as a run that exited with EX_CONFIG, as launchd reports it.
-fn spawn(job: &mut Job, now: Instant, xpcproxy: Xpcproxy) {
+fn spawn(job: &mut Job, now: Instant, cfg: &Config) {
+    let xpcproxy = cfg.xpcproxy;
     job.runs += 1;
     job.last_spawn = Some(now);
     job.xpcproxy_until = Some(now + xpcproxy.window());
     job.respawn_at = None;
-    match procs::spawn_job(&job.spec, xpcproxy.hold) {
+    match procs::spawn_job(&job.spec, xpcproxy.hold, &cfg.state_dir) {
         Ok(pid) => {
             log(format!("{}: spawned pid {pid}", job.spec.label));
             job.pid = Some(pid);
@@ -192,14 +193,14 @@ fn spawn(job: &mut Job, now: Instant, xpcproxy: Xpcproxy) {
 
 /// KeepAlive after an exit the daemon did not ask for: respawn, but never sooner than
 /// ThrottleInterval after the previous spawn.
-fn after_exit(job: &mut Job, exit: LastExit, now: Instant, xpcproxy: Xpcproxy) {
+fn after_exit(job: &mut Job, exit: LastExit, now: Instant, cfg: &Config) {
     if !keepalive_wanted(&job.spec, exit) {
         return;
     }
     let throttle = Duration::from_secs(job.spec.throttle_interval);
     let earliest = job.last_spawn.map_or(now, |t| t + throttle);
     if earliest <= now {
-        spawn(job, now, xpcproxy);
+        spawn(job, now, cfg);
     } else {
         let ran = job
             .last_spawn
@@ -327,7 +328,7 @@ impl Daemon {
             path.display()
         ));
         if job.spec.starts_at_load() {
-            spawn(&mut job, Instant::now(), self.cfg.xpcproxy);
+            spawn(&mut job, Instant::now(), &self.cfg);
         }
         st.jobs.insert(job.spec.label.clone(), job);
         self.changed.notify_all();
@@ -462,7 +463,7 @@ impl Daemon {
             (None, Some(pid)) if !kill => return Ok(pid.as_raw()),
             (None, Some(_)) => begin_stop(job, AfterStop::Restart, now),
             (None, None) => {
-                spawn(job, now, self.cfg.xpcproxy);
+                spawn(job, now, &self.cfg);
                 let pid = job.pid;
                 self.changed.notify_all();
                 return pid.map(Pid::as_raw).ok_or(EIO);
@@ -580,7 +581,7 @@ impl Daemon {
             procs::signal_job(None, job.pgid, Signal::SIGTERM, false);
         }
         if !shutting_down {
-            after_exit(job, exit, now, self.cfg.xpcproxy);
+            after_exit(job, exit, now, &self.cfg);
         }
     }
 
@@ -603,7 +604,7 @@ impl Daemon {
             }
             AfterStop::Restart => {
                 job.stop = None;
-                spawn(job, now, self.cfg.xpcproxy);
+                spawn(job, now, &self.cfg);
             }
         }
         self.changed.notify_all();
@@ -633,7 +634,7 @@ impl Daemon {
             if job.respawn_at.is_some_and(|t| t <= now) && job.stop.is_none() {
                 job.respawn_at = None;
                 if !shutting_down {
-                    spawn(job, now, self.cfg.xpcproxy);
+                    spawn(job, now, &self.cfg);
                     self.changed.notify_all();
                 }
             }

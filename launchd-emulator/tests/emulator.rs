@@ -570,7 +570,8 @@ fn program_argv0_environment_directories_and_log_files() {
             args_xml(&[
                 "fake-argv0",
                 "-c",
-                "echo \"$0 $FOO ${N-unset} $XPC_SERVICE_NAME $PATH\"; pwd; echo oops >&amp;2"
+                "echo \"$0 $FOO ${N-unset} $XPC_SERVICE_NAME $PATH\"; pwd; echo oops >&amp;2; \
+                 launchctl print system/org.test.env | grep -c 'state = running'"
             ]),
             work.path().display(),
             out_path.display(),
@@ -581,8 +582,11 @@ fn program_argv0_environment_directories_and_log_files() {
     wait_until(Duration::from_secs(5), || {
         emu.field("org.test.env", "last exit code").as_deref() == Some("0")
     });
+    // launchd's PATH, then (as /bin/launchctl is on a Mac) where this launchctl is,
+    // which reaches this daemon: the job sees itself running.
     let expected = format!(
-        "fake-argv0 bar unset org.test.env /usr/bin:/bin:/usr/sbin:/sbin\n{}\n",
+        "fake-argv0 bar unset org.test.env /usr/bin:/bin:/usr/sbin:/sbin:{}\n{}\n1\n",
+        Path::new(LAUNCHCTL).parent().unwrap().display(),
         work.path().display()
     );
     assert_eq!(fs::read_to_string(&out_path).unwrap(), expected);
