@@ -204,6 +204,22 @@ fn every_command_twice(release: &'static str) {
         Some(instancectl::manager::Override::Enabled)
     );
     assert!(mac.ctl("reconcile").ok().stdout.contains("no drift"));
+    // Enabled: a reboot brings it back, a fresh run of a fresh load.
+    mac.sh("launchctl reboot").ok();
+    let booted = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    assert_eq!(mac.print(OUT).unwrap().runs, Some(1));
+    // Stopped (not disabled): the plist stays, so launchd loads it at boot, as the
+    // README says; status says it runs although it was stopped, and how to settle it.
+    mac.ctl("stop postfix-out").ok();
+    mac.sh("launchctl reboot").ok();
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(booted));
+    let (doc, run) = json(&mac, "instancectl status postfix-out");
+    assert_eq!(run.code, 0, "{run:?}");
+    let warnings = doc["instances"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("marked stopped by `instancectl stop`, yet its master runs"),
+        "{warnings}"
+    );
     mac.ctl("destroy postfix-out").ok();
     let again = mac.ctl("destroy postfix-out");
     assert_eq!(again.code, 2, "{again:?}");
