@@ -103,6 +103,51 @@ impl std::fmt::Display for ListenSpec {
     }
 }
 
+/// An address as typed, `HOST[:PORT]` or `[HOST]:PORT`, split but not yet judged.
+pub struct HostPort<'a> {
+    pub host: &'a str,
+    /// The port, when one was given: already checked to be 1 to 65535.
+    pub port: Option<u16>,
+    /// Whether the host was written in brackets, the only way an IPv6 address can
+    /// be followed by a port.
+    pub bracketed: bool,
+}
+
+/// Splits `HOST[:PORT]` or `[HOST]:PORT`. Text with more than one `:` and no
+/// brackets is taken whole as the host (a bare IPv6 address); the caller decides
+/// whether it accepts one.
+pub fn host_and_port(text: &str) -> std::result::Result<HostPort<'_>, AddressProblem> {
+    let (host, port, bracketed) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or(AddressProblem::MissingBracket)?;
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or(AddressProblem::NoPortAfterBracket)?,
+            ),
+        };
+        (host, port, true)
+    } else if text.matches(':').count() > 1 {
+        (text, None, false)
+    } else {
+        match text.split_once(':') {
+            Some((h, p)) => (h, Some(p), false),
+            None => (text, None, false),
+        }
+    };
+    let port = port
+        .map(|p| match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(AddressProblem::Port(p.into())),
+        })
+        .transpose()?;
+    Ok(HostPort {
+        host,
+        port,
+        bracketed,
+    })
+}
+
 /// `ADDR[:PORT]`: an IPv4 address, or an IPv6 address in brackets when a port
 /// follows; the port defaults to 25.
 pub fn listen(text: &str) -> Result<ListenSpec> {
@@ -110,42 +155,17 @@ pub fn listen(text: &str) -> Result<ListenSpec> {
         text: text.into(),
         problem,
     };
-    let (addr, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (addr, after) = rest
-            .split_once(']')
-            .ok_or_else(|| bad(AddressProblem::MissingBracket))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| bad(AddressProblem::NoPortAfterBracket))?,
-            ),
-        };
-        (addr, port)
-    } else if text.matches(':').count() > 1 {
-        (text, None)
-    } else {
-        match text.split_once(':') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        }
-    };
-    let ip: IpAddr = addr
+    let HostPort { host, port, .. } = host_and_port(text).map_err(bad)?;
+    let ip: IpAddr = host
         .parse()
-        .map_err(|_| bad(AddressProblem::NotAnIp(addr.into())))?;
+        .map_err(|_| bad(AddressProblem::NotAnIp(host.into())))?;
     if ip.is_unspecified() || ip.is_multicast() {
         return Err(bad(AddressProblem::NotListenable(ip)).into());
     }
-    let port = match port {
-        None => 25,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(bad(AddressProblem::Port(p.into())).into());
-            }
-        },
-    };
-    Ok(ListenSpec { ip, port })
+    Ok(ListenSpec {
+        ip,
+        port: port.unwrap_or(25),
+    })
 }
 
 /// The listen addresses of an instance: each checked, the role's default when there

@@ -261,20 +261,33 @@ fn start_one(
         manager.release_and_start(host, instance)
     };
     failed(instance, "start", started)?;
+    if let Some(pid) = serving_after(host, instance, "start", step)? {
+        // The master that serves now is the one that ran before: a master that was
+        // there but gave way (a stop under way that the start waited out) was replaced.
+        report_started(instance, pid, was_running == Some(pid));
+    }
+    Ok(())
+}
+
+/// After the manager did `action`: the master's pid once the instance serves, or
+/// None on a dry run, where nothing was started to wait for.
+fn serving_after(
+    host: &Host,
+    instance: &Instance,
+    action: &str,
+    step: progress::Step,
+) -> Result<Option<i32>> {
     if host.runner.dry_run() {
         step.done();
-        return Ok(());
+        return Ok(None);
     }
     let pid = failed(
         instance,
-        "start",
+        action,
         crate::probe::wait_until_serving(instance, START_TIMEOUT),
     )?;
     step.clear();
-    // The master that serves now is the one that ran before: a master that was
-    // there but gave way (a stop under way that the start waited out) was replaced.
-    report_started(instance, pid, was_running == Some(pid));
-    Ok(())
+    Ok(Some(pid))
 }
 
 fn report_started(instance: &Instance, pid: i32, was_running: bool) {
@@ -394,16 +407,9 @@ fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -
         "restart",
         manager.release_and_restart(host, instance),
     )?;
-    if host.runner.dry_run() {
-        step.done();
+    let Some(pid) = serving_after(host, instance, "restart", step)? else {
         return Ok(());
-    }
-    let pid = failed(
-        instance,
-        "restart",
-        crate::probe::wait_until_serving(instance, START_TIMEOUT),
-    )?;
-    step.clear();
+    };
     Done::new(instance, "restart", "restarted")
         .pid(pid)
         .report(format_args!(

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::error::Result;
 use crate::error::{AddressProblem, InputError};
+use crate::validate::{HostPort, host_and_port};
 
 /// Where a relay sends mail, as the user names it on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,37 +212,21 @@ impl RelayHost {
             problem,
         };
         let text = text.trim();
-        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-            let (inside, after) = rest
-                .split_once(']')
-                .ok_or_else(|| bad(AddressProblem::MissingBracket))?;
-            let port = match after {
-                "" => None,
-                p => Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| bad(AddressProblem::NoPortAfterBracket))?,
-                ),
-            };
-            let inside = inside
-                .strip_prefix("ipv6:")
-                .or_else(|| inside.strip_prefix("IPv6:"))
-                .unwrap_or(inside);
-            (inside, port)
-        } else if text.matches(':').count() > 1 {
+        let HostPort {
+            host,
+            port,
+            bracketed,
+        } = host_and_port(text).map_err(bad)?;
+        let host = if bracketed {
+            host.strip_prefix("ipv6:")
+                .or_else(|| host.strip_prefix("IPv6:"))
+                .unwrap_or(host)
+        } else if host.contains(':') {
             return Err(bad(AddressProblem::Ipv6WithoutBrackets).into());
         } else {
-            match text.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (text, None),
-            }
+            host
         };
-        let port = match port {
-            None => 587,
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(bad(AddressProblem::Port(p.into())).into()),
-            },
-        };
+        let port = port.unwrap_or(587);
         let host = match host.parse::<IpAddr>() {
             Ok(ip) if ip.is_unspecified() || ip.is_multicast() => {
                 return Err(bad(AddressProblem::NotAServer(ip)).into());

@@ -27,11 +27,12 @@ use crate::runner::{Command, Outcome, Runner};
 pub mod status {
     /// bootout: the service is not loaded ("No such process").
     pub const ESRCH: i32 = 3;
-    /// bootstrap: one of several causes ("Input/output error").
+    /// bootstrap: one of several causes ("Input/output error"), among them a bootout
+    /// of the label still in progress (recorded on macOS 26).
     pub const EIO: i32 = 5;
     /// bootout/kickstart: a bootout of the job is still in progress.
     pub const EINPROGRESS: i32 = 36;
-    /// bootstrap: a bootout of the label is still in progress (macOS 13 and later).
+    /// bootstrap: a bootout of the label is still in progress (recorded on macOS 13.4).
     pub const EALREADY: i32 = 37;
     /// print/kickstart/kill: no such service in the domain.
     pub const ENOSERVICE: i32 = 113;
@@ -39,6 +40,10 @@ pub mod status {
 
 /// How often a bootstrap refused because a bootout was still finishing is tried.
 const BOOTSTRAP_ATTEMPTS: u32 = 3;
+
+/// The longest pause between two tries of a bootstrap launchd refuses while nothing is
+/// loaded under the label.
+const BOOTSTRAP_MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The `state` property of `launchctl print`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -512,6 +517,13 @@ pub struct Launchctl {
     program: String,
     /// How long to wait for launchd to finish stopping a job.
     pub stop_timeout: Duration,
+    /// The first pause before trying again a bootstrap that launchd refused while
+    /// nothing is loaded under the label and neither the state nor the file explains
+    /// it (the tail of a bootout, or a transient refusal); it doubles at each try.
+    pub retry_pause: Duration,
+    /// How long such a bootstrap is tried again: after a bootout, launchd refused it
+    /// with 5 for about 5 s on macOS 26.5.1 (headroomlabs-ai/headroom #1289).
+    pub settle_timeout: Duration,
 }
 
 /// The service target of `label` in the system domain.
@@ -526,6 +538,8 @@ impl Launchctl {
             runner,
             program: "launchctl".into(),
             stop_timeout: Duration::from_secs(90),
+            retry_pause: Duration::from_millis(250),
+            settle_timeout: Duration::from_secs(15),
         }
     }
 
@@ -732,11 +746,16 @@ impl Launchctl {
             )
         };
         let mut out = load()?;
-        // A bootout of the label that has not finished makes launchd refuse: with 37
-        // ("Operation already in progress") on macOS 13 and later, where bootout
-        // returns at once and the job shows `SIGTERMed`, with 5 on older releases.
-        // Read the state, not the words: wait for the old job to go, and try again.
-        for attempt in 1..=BOOTSTRAP_ATTEMPTS {
+        // A bootout of the label that has not finished makes launchd refuse: bootout
+        // returns at once on macOS 13 and later and the job shows `SIGTERMed` until its
+        // process exits, and launchd may go on refusing for seconds after `print` no
+        // longer finds the job. A bootstrap then was recorded failing with 5 (26.3,
+        // 26.5.1, 26.5.2), and one of a label launchd is busy with with 37 ("Operation
+        // already in progress", 13.4). Read the state, not the words.
+        let settle_until = Instant::now() + self.settle_timeout;
+        let mut pause = self.retry_pause;
+        let mut attempt = 1;
+        loop {
             if out.success() {
                 return Ok(Bootstrap::Loaded);
             }
@@ -744,20 +763,37 @@ impl Launchctl {
                 Some(job) if job.is_stopping() => (true, self.wait_stopped(label)?),
                 job => (false, job),
             };
-            match job {
+            let again = match job {
                 // Loaded after all (37 also answers a bootstrap of a loaded job, and a
                 // `kickstart -k` under way ends with the job running again).
                 Some(job) if job.is_loaded_from(path) => {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
-                // The stop that made launchd refuse is over, or the bootout finished
-                // between launchd's refusal (37) and this look: try again.
-                None if was_stopping || out.code == Some(status::EALREADY) => {}
-                _ => break,
-            }
-            if attempt == BOOTSTRAP_ATTEMPTS {
+                // The stop that made launchd refuse is over, or launchd said it is
+                // busy with the label (37) and is done by now: try again at once.
+                None if was_stopping || out.code == Some(status::EALREADY) => {
+                    attempt < BOOTSTRAP_ATTEMPTS
+                }
+                // Nothing loaded: a cause the state or the file shows (disabled, a bad
+                // file) is reported at once. Without one, launchd is still letting go
+                // of the label after a bootout (recorded for seconds on macOS 26), or
+                // refused once on a fresh install (tomcounsell/ai #2104): try again,
+                // pausing longer each time, until the settle time is over.
+                None => {
+                    let cause = self.diagnose(label, path)?;
+                    if cause != BootstrapCause::Unknown || Instant::now() >= settle_until {
+                        return Err(self.bootstrap_error(label, path, Some(out), cause));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(BOOTSTRAP_MAX_PAUSE);
+                    true
+                }
+                Some(_) => false,
+            };
+            if !again {
                 break;
             }
+            attempt += 1;
             out = load()?;
         }
         // Refused: find out why from the state, not from the words.
@@ -1232,26 +1268,6 @@ mod tests {
                     Kickstart::NotLoaded,
                     "{name}"
                 ),
-                // Another refusal: the state decides. Not loaded is what a start wants
-                // to know; loaded, the refusal is reported in launchctl's words.
-                ("kickstart", _) => {
-                    assert_eq!(
-                        driver.kickstart("x", true).unwrap(),
-                        Kickstart::NotLoaded,
-                        "{name}"
-                    );
-                    let loaded = Fake::new(&format!(
-                        "case \"$1\" in kickstart) printf '%s' '{text}' >&2; exit {};;\n\
-                         print) printf 'system/x = {{\\n\\tstate = running\\n\\tpid = 5\\n}}\\n';; esac",
-                        sample.exit
-                    ));
-                    let err = loaded
-                        .driver()
-                        .kickstart("x", true)
-                        .unwrap_err()
-                        .to_string();
-                    assert!(err.contains(sample.output.trim()), "{name}: {err}");
-                }
                 ("bootout", 3) => {
                     assert_eq!(driver.bootout("x").unwrap(), Bootout::NotLoaded, "{name}")
                 }
@@ -1269,9 +1285,7 @@ mod tests {
                 }
                 // By path (2: no file, 5 or 113: not loaded): the driver never boots out
                 // by path; the emulator's answers to these are checked against them.
-                ("bootout", 2 | 5 | 113) => {
-                    assert!(sample.command.ends_with(".plist"), "{name}")
-                }
+                ("bootout", 2 | 5 | 113) if sample.command.ends_with(".plist") => {}
                 // Refused for good (the fake answers the same every time, and print
                 // finds no job): after the retries, the cause is read from the state.
                 ("bootstrap", code) => {
@@ -1299,6 +1313,26 @@ mod tests {
                         ),
                         "{name}"
                     );
+                }
+                // Another refusal of a start or a stop by label (kickstart refused with
+                // 1 on macOS 14.4, a bootout without root refused with 1): the state
+                // decides. Not loaded is what a start wants to know and where a stop
+                // wanted to be; loaded, the refusal is reported in launchctl's words.
+                (verb @ ("kickstart" | "bootout"), _) if !sample.command.ends_with(".plist") => {
+                    let act = |driver: &Launchctl| match verb {
+                        "kickstart" => driver
+                            .kickstart("x", true)
+                            .map(|k| k == Kickstart::NotLoaded),
+                        _ => driver.bootout("x").map(|b| b == Bootout::NotLoaded),
+                    };
+                    assert!(act(&driver).unwrap(), "{name}");
+                    let loaded = Fake::new(&format!(
+                        "case \"$1\" in {verb}) printf '%s' '{text}' >&2; exit {};;\n\
+                         print) printf 'system/x = {{\\n\\tstate = running\\n\\tpid = 5\\n}}\\n';; esac",
+                        sample.exit
+                    ));
+                    let err = act(&loaded.driver()).unwrap_err().to_string();
+                    assert!(err.contains(sample.output.trim()), "{name}: {err}");
                 }
                 other => panic!("{name}: no decision tested for {other:?}"),
             }
@@ -1478,12 +1512,53 @@ mod tests {
                 runner: Runner::new(false),
                 program: self.dir.path().join("launchctl").display().to_string(),
                 stop_timeout: Duration::from_secs(5),
+                retry_pause: Duration::from_millis(10),
+                settle_timeout: Duration::from_secs(2),
             }
         }
 
         fn log(&self) -> String {
             std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
         }
+    }
+
+    /// A job file in which instancectl finds no cause for a refusal when the tests run
+    /// as root (a valid plist, the label asked for, mode 0644); run as another user,
+    /// its owner is the cause. Returns the file and whether it is clean.
+    fn clean_plist(dir: &Path, label: &str) -> (PathBuf, bool) {
+        let path = dir.join(format!("{label}.plist"));
+        std::fs::write(
+            &path,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+                 <key>Label</key><string>{label}</string><key>ProgramArguments</key>\
+                 <array><string>/bin/true</string></array></dict></plist>\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        (path, nix::unistd::geteuid().is_root())
+    }
+
+    /// A fake launchctl that answers a bootstrap with a recorded refusal `refusals`
+    /// times, then loads the job; print finds nothing until then, and no override is
+    /// listed.
+    fn refusing_fake(sample: &launchd_emulator::corpus::Sample, refusals: u32) -> Fake {
+        let words = sample.output.replace('\'', "'\\''");
+        Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) if [ -e "$d/sigtermed" ] && [ ! -e "$d/looked" ]; then touch "$d/looked"; cat "$d/sigtermed"; exit 0; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
+       printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
+bootstrap) n=$(cat "$d/tries" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/tries"
+           if [ $n -le {refusals} ]; then printf '%s' '{words}' >&2; exit {code}; fi
+           touch "$d/loaded";;
+esac"#,
+            code = sample.exit
+        ))
     }
 
     #[test]
@@ -1651,6 +1726,95 @@ esac"#,
             "{}",
             fake.log()
         );
+    }
+
+    /// The sequence recorded on macOS 26 (kxn/codex-remote-feishu #914 and #916 on
+    /// 26.5.2, bilbo's smoke test of 2026-10): after a bootout the job shows
+    /// `SIGTERMed` with its pid, a bootstrap in that window is refused with 5 (not 37),
+    /// and the same bootstrap succeeds once print no longer finds the job. When the job
+    /// is already gone by the time the driver looks after the refusal, the refusal was
+    /// that window closing: the driver tries again instead of reporting "none of the
+    /// known causes applies" (or blaming the file).
+    #[test]
+    fn a_bootstrap_refused_with_5_in_the_sigtermed_window_is_retried_once_the_job_is_gone() {
+        let corpus = launchd_emulator::corpus::load();
+        let recorded = |name: &str| corpus.iter().find(|s| s.name == name).unwrap();
+        let fake = refusing_fake(
+            recorded("error-bootstrap-5-sigtermed-window-codex-remote-914.sample"),
+            1,
+        );
+        std::fs::write(
+            fake.dir.path().join("sigtermed"),
+            &recorded("print-filtered-sigtermed-pid-bilbo.sample").output,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            let err = result.unwrap_err().to_string();
+            return assert!(err.contains("not root"), "{err}");
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        assert_eq!(fake.log().matches("bootstrap system").count(), 2);
+    }
+
+    /// headroomlabs-ai/headroom #1289, macOS 26.5.1: after a bootout, launchd refused
+    /// ten bootstraps in a row with 5 over about 5 s, while nothing was loaded under
+    /// the label, and took the eleventh. A file with no fault in it is tried again
+    /// with growing pauses until launchd takes it.
+    #[test]
+    fn a_bootstrap_refused_for_seconds_after_a_bootout_is_tried_until_launchd_takes_it() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, 6);
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            return assert!(result.is_err());
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        assert_eq!(fake.log().matches("bootstrap system").count(), 7);
+    }
+
+    /// A refusal that does not end is reported once the settle time is over, with
+    /// launchctl's words and the causes that were ruled out; a refusal whose cause
+    /// the file shows is reported at once, without waiting.
+    #[test]
+    fn a_bootstrap_refused_for_good_is_reported_after_the_settle_time_or_at_once() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, u32::MAX);
+        let driver = fake.driver();
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let started = Instant::now();
+        let err = driver.bootstrap("x", &plist).unwrap_err();
+        let took = started.elapsed();
+        let text = err.to_string();
+        assert!(text.contains("Bootstrap failed: 5"), "{text}");
+        if clean {
+            assert!(text.contains("none of the known causes"), "{text}");
+            assert!(took >= driver.settle_timeout, "{took:?}");
+            assert!(took < driver.settle_timeout * 3, "{took:?}");
+            assert!(fake.log().matches("bootstrap system").count() > 2);
+        }
+        // A missing file is a cause: one bootstrap, no wait.
+        let before = fake.log().matches("bootstrap system").count();
+        let started = Instant::now();
+        let err = driver
+            .bootstrap("x", &dir.path().join("gone.plist"))
+            .unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(started.elapsed() < driver.settle_timeout);
+        assert_eq!(fake.log().matches("bootstrap system").count(), before + 1);
     }
 
     /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays

@@ -369,6 +369,19 @@ pub fn check_bytes(bytes: &[u8], path: &Path, ctx: &Context) -> Report {
             fix: "keep one of them".into(),
         })
         .collect();
+    if let Some(line) = parsed.after_end {
+        warnings.push(Problem {
+            kind: Kind::Syntax,
+            line: Some(line),
+            message: "something follows </plist>: CoreFoundation's reader (plutil's, and \
+                      launchd's up to OS X 10.9) stops at </plist> and ignores it, as Apple's \
+                      own com.apple.mail_migration.plist relied on; launchd's own reader since \
+                      OS X 10.10 is stricter (it refuses <true></true>) and is not documented \
+                      to ignore it"
+                .into(),
+            fix: "remove everything after </plist>".into(),
+        });
+    }
     let mut notes = Vec::new();
     match parsed.value.as_ref() {
         None => {}
@@ -508,7 +521,7 @@ impl<'a> Job<'a> {
             }
             None => false,
         };
-        self.disabled();
+        self.disabled(runs_master);
         if !runs_master {
             // Apple's newaliases and postfixsetup jobs, one-shot jobs, other daemons:
             // launchd's own rules only.
@@ -687,6 +700,18 @@ impl<'a> Job<'a> {
             Some(program) => ("Program", program.to_string()),
             None => ("ProgramArguments", argv[0].clone()),
         };
+        // launchd's own test of a failing spawn (launchd-106, testing/badexec.plist) runs "/".
+        if executable.ends_with('/') {
+            self.push(
+                Kind::WrongCommand,
+                Some(key),
+                format!(
+                    "{executable} ends with '/': it names a directory, which cannot be \
+                     executed, so the job fails to spawn every time launchd starts it"
+                ),
+                "name the program itself, e.g. /usr/libexec/postfix/master",
+            );
+        }
         let globbing = self.d.get("EnableGlobbing") == Some(&Value::Boolean(true));
         if executable.starts_with('~') && !globbing {
             self.push(
@@ -852,7 +877,50 @@ impl<'a> Job<'a> {
                 Finding::ConfigDir(dir) => self.config_dir(key, &dir),
             }
         }
+        if starts_master && instances_run_by(argv).is_empty() {
+            self.primary_for_an_instance(key);
+        }
         starts_master
+    }
+
+    /// A master (or `postfix start`) without `-c` reads /etc/postfix: it runs the
+    /// primary instance. A job whose Label names a secondary instance
+    /// (`org.postfix.postfix-in`, how `instancectl plist` names them) and runs the
+    /// master that way is a copy of the primary's job with the `-c` forgotten: it starts
+    /// the primary a second time ("the Postfix mail system is already running") and
+    /// never the instance. An error when postmulti lists that instance here; without
+    /// the host's list the Label's name is only a sign, so a warning.
+    fn primary_for_an_instance(&mut self, key: &str) {
+        let Some(label) = self.d.get("Label").and_then(Value::as_string) else {
+            return;
+        };
+        let Some(name) = label
+            .split('.')
+            .find(|part| part.len() > "postfix-".len() && part.starts_with("postfix-"))
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let listed = self.ctx.instances.as_ref().and_then(|list| {
+            list.iter()
+                .find(|l| l.name == name && !l.is_primary())
+                .map(|l| l.config_directory.display().to_string())
+        });
+        let message = format!(
+            "the Label names the instance {name}, but the master runs without -c, so it \
+             reads the primary's main.cf (/etc/postfix) and starts the primary instance, a \
+             second time, instead of {name}"
+        );
+        let fix = format!(
+            "add -c and {name}'s configuration directory: ProgramArguments = \
+             [<daemon_directory>/master, -c, {}] (`postmulti -l` lists it)",
+            listed.as_deref().unwrap_or("<config_directory>")
+        );
+        if listed.is_some() {
+            self.push(Kind::WrongCommand, Some(key), message, fix);
+        } else {
+            self.warn(Kind::WrongCommand, Some(key), message, fix);
+        }
     }
 
     /// `postfix start-fg` runs the master in the foreground (Postfix 3.3 and later), but
@@ -972,13 +1040,18 @@ impl<'a> Job<'a> {
     }
 
     /// The key that makes the job start on demand, if any. A KeepAlive dictionary with
-    /// a condition other than the exit status (PathState, OtherJobEnabled, ...) starts
-    /// the job when that condition holds, so it counts too.
+    /// a condition other than how the job exited (PathState, OtherJobEnabled, ...)
+    /// starts the job when that condition holds, so it counts too; AfterInitialDemand
+    /// only delays the other conditions until a first demand, and NetworkState is no
+    /// longer acted on (launchd.plist(5) of current releases), so neither starts a job.
     fn on_demand_trigger(&self) -> Option<&'static str> {
         if let Some(Value::Dictionary(conditions)) = self.d.get("KeepAlive")
             && conditions.keys().any(|k| {
                 KEEP_ALIVE_CONDITIONS.iter().any(|(known, _)| known == k)
-                    && !matches!(k.as_str(), "SuccessfulExit" | "Crashed")
+                    && !matches!(
+                        k.as_str(),
+                        "SuccessfulExit" | "Crashed" | "AfterInitialDemand" | "NetworkState"
+                    )
             })
         {
             return Some("KeepAlive");
@@ -999,8 +1072,10 @@ impl<'a> Job<'a> {
 
     /// A boot daemon (not started on demand, not a one-shot) must start at load, and
     /// should be kept alive. launchd starts at load a job it keeps alive
-    /// unconditionally (`KeepAlive` true) or on its exit status (a `SuccessfulExit`
-    /// condition "implies that RunAtLoad is set to true", launchd.plist(5)), so
+    /// unconditionally (`KeepAlive` true) or on how it exited (a `SuccessfulExit`
+    /// condition "implies that RunAtLoad is set to true", launchd.plist(5); launchd's
+    /// source, core.c of launchd-842, starts a job with a `Crashed` condition at load
+    /// the same way, unless `AfterInitialDemand` waits for a first demand), so
     /// RunAtLoad is then not needed. A master started at boot but not kept alive works
     /// until it dies: a warning, not an error.
     fn boot(&mut self) {
@@ -1011,7 +1086,8 @@ impl<'a> Job<'a> {
         }
         let starts_at_load = self.always_kept_alive()
             || matches!(self.d.get("KeepAlive"), Some(Value::Dictionary(conditions))
-                if conditions.contains_key("SuccessfulExit"));
+                if ["SuccessfulExit", "Crashed"].iter().any(|c| conditions.contains_key(c))
+                    && conditions.get("AfterInitialDemand") != Some(&Value::Boolean(true)));
         // A value of the wrong type is reported by `types`.
         if matches!(self.d.get("RunAtLoad"), None | Some(Value::Boolean(false)))
             && !self.valueless("RunAtLoad")
@@ -1182,7 +1258,9 @@ impl<'a> Job<'a> {
     /// `Disabled = true` is only a default: an override that `launchctl enable` (or
     /// `launchctl load -w`) writes wins over it, and survives reboots and edits of the
     /// file. So it works, but the file alone does not say whether the job loads.
-    fn disabled(&mut self) {
+    /// `instancectl disable` is offered only for a job that runs a Postfix master: it
+    /// does nothing for Apple's ClamAV or sshd jobs.
+    fn disabled(&mut self, runs_master: bool) {
         if self.d.get("Disabled") != Some(&Value::Boolean(true)) {
             return;
         }
@@ -1212,10 +1290,10 @@ impl<'a> Job<'a> {
             format!(
                 "see which applies with `launchctl print-disabled {domain} | grep {label}`; to \
                  keep the job down, remove Disabled and use `launchctl disable {target}`{}",
-                if agent {
-                    ""
-                } else {
+                if runs_master && !agent {
                     " (or `instancectl disable NAME`)"
+                } else {
+                    ""
                 }
             ),
         );
@@ -1888,7 +1966,7 @@ mod tests {
             on_disk, listed,
             "tests/data/plists and its EXPECTED disagree"
         );
-        assert!(listed.len() >= 55);
+        assert!(listed.len() >= 106);
         let mut mismatches = Vec::new();
         for (file, want) in &expected {
             let path = dir.join(file);
@@ -2069,11 +2147,7 @@ mod tests {
             "{args}<key>OnDemand</key><false/><key>KeepAlive</key><false/>"
         ));
         assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
-        // Crashed alone needs a first run that crashed: RunAtLoad is still needed.
-        let r = check(&format!(
-            "{args}<key>KeepAlive</key><dict><key>Crashed</key><true/></dict>"
-        ));
-        assert_eq!(kinds(&r), [Kind::NotKeptAlive]);
+        // Crashed: see a_crashed_condition_starts_the_master_at_load_unless_it_waits_for_demand.
         let r = check(&format!(
             "{args}<key>RunAtLoad</key><true/><key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>"
         ));
@@ -2646,6 +2720,26 @@ mod tests {
             "{}",
             r.render()
         );
+        // instancectl's own command is offered for a Postfix master only.
+        assert!(
+            !r.render().contains("instancectl disable"),
+            "{}",
+            r.render()
+        );
+        let master = body.replace(
+            "/bin/x</string>",
+            "/usr/libexec/postfix/master</string><string>-c</string><string>/etc/postfix-in</string>",
+        );
+        let r = check_bytes(
+            &plist(&format!("{master}<key>KeepAlive</key><true/>")),
+            Path::new("/Library/LaunchDaemons/x.plist"),
+            &Context::default(),
+        );
+        assert!(
+            r.render().contains("instancectl disable NAME"),
+            "{}",
+            r.render()
+        );
         let r = check_bytes(
             &plist(body),
             Path::new("/Users/a/Library/LaunchAgents/x.plist"),
@@ -2825,5 +2919,167 @@ mod tests {
         assert!(master[0].matches("postfix-out", Path::new("/etc/postfix-out")));
         assert_eq!(suggest_name("in").as_deref(), Some("postfix-in"));
         assert_eq!(suggest_name("Postfix_Out").as_deref(), Some("postfix-out"));
+    }
+
+    /// Forms a hand edit leaves that launchd reads all the same give no finding: no
+    /// DOCTYPE, comments between keys and inside an array (hiroaki-lion's `-e 60`
+    /// commented out), `<true />`, a byte order mark, CRLF line ends. What follows
+    /// `</plist>` is ignored by CoreFoundation: a warning, not a refusal.
+    #[test]
+    fn hand_edited_forms_that_load_give_no_alarm() {
+        let plain = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict>\n\
+             <key>Label</key><string>org.postfix.postfix-out</string>\n\
+             <!-- started at boot, kept alive -->\n<key>ProgramArguments</key>\n<array>\n\
+             <string>/usr/libexec/postfix/master</string>\n<!-- <string>-e</string> -->\n\
+             <string>-c</string>\n<string>/etc/postfix-out</string>\n</array>\n\
+             <key>RunAtLoad</key>\n<true />\n<key>KeepAlive</key>\n<true/>\n</dict>\n</plist>\n";
+        let name = Path::new("org.postfix.postfix-out.plist");
+        for (what, bytes) in [
+            ("no DOCTYPE, comments, <true />", plain.as_bytes().to_vec()),
+            (
+                "a byte order mark",
+                [b"\xef\xbb\xbf", plain.as_bytes()].concat(),
+            ),
+            ("CRLF line ends", plain.replace('\n', "\r\n").into_bytes()),
+        ] {
+            let r = check_bytes(&bytes, name, &Context::default());
+            assert!(findings(&r).is_empty(), "{what}: {}", r.render());
+        }
+        let trailing = format!("{plain}~\n~\n");
+        let r = check_bytes(trailing.as_bytes(), name, &Context::default());
+        let tilde_line = plain.lines().count() + 1;
+        assert_eq!(findings(&r), [format!("warning[syntax]@{tilde_line}")]);
+        assert_eq!(r.warnings[0].fix, "remove everything after </plist>");
+    }
+
+    /// What an administrator breaks by hand, each said with its fix.
+    #[test]
+    fn hand_broken_plists_say_what_is_wrong_and_how_to_fix_it() {
+        let master = "<key>ProgramArguments</key><array>\
+             <string>/usr/libexec/postfix/master</string><string>-c</string>\
+             <string>/etc/postfix-in</string></array>";
+        let cases = [
+            (
+                format!("{master}<key>RunAtLoad</key><true></true><key>KeepAlive</key><true/>"),
+                "launchd refuses the whole file (\"Invalid property list\")",
+                "write <true/>",
+            ),
+            (
+                master.replace(
+                    "</array>",
+                    "<string>-e</string><string>60</string></array>\
+                     <key>RunAtLoad</key><true/><key>KeepAlive</key><true/>",
+                ),
+                "the master is restarted every 60 seconds",
+                "drop -e to keep the master running",
+            ),
+            (
+                "<key>RunAtLoad</key><true/><key>KeepAlive</key><true/>".to_string(),
+                "neither Program nor ProgramArguments: launchd has nothing to run",
+                "[<daemon_directory>/master, -c, <config_directory>]",
+            ),
+            (
+                format!(
+                    "{master}<key>RunAtLoad</key><string>true</string><key>KeepAlive</key><true/>"
+                ),
+                "RunAtLoad must be <true/> or <false/>, not a <string>",
+                "write <key>RunAtLoad</key> <true/>",
+            ),
+            (
+                format!(
+                    "{master}<key>KeepAlive</key><integer>1</integer><key>RunAtLoad</key><true/>"
+                ),
+                "KeepAlive must be <true/>, <false/> or a <dict> of conditions, not an <integer>",
+                "write <key>KeepAlive</key> <true/>",
+            ),
+            (
+                "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/</string>\
+                 <string>-c</string><string>/etc/postfix-in</string></array>\
+                 <key>KeepAlive</key><true/>"
+                    .to_string(),
+                "/usr/libexec/postfix/ ends with '/': it names a directory",
+                "name the program itself",
+            ),
+        ];
+        for (body, message, fix) in cases {
+            let r = check(&body);
+            assert!(
+                r.problems
+                    .iter()
+                    .any(|p| p.message.contains(message) && p.fix.contains(fix)),
+                "{body}: {}",
+                r.render()
+            );
+        }
+    }
+
+    /// A copy of the primary's job made for a secondary instance, with the `-c`
+    /// forgotten, starts the primary again and never the instance.
+    #[test]
+    fn an_instances_master_without_its_config_directory_runs_the_primary() {
+        let kept_alive = "<key>RunAtLoad</key><true/><key>KeepAlive</key><true/>";
+        let without_c = format!(
+            "<key>ProgramArguments</key><array><string>/usr/libexec/postfix/master</string>\
+             </array>{kept_alive}"
+        );
+        let name = Path::new("org.postfix.postfix-in.plist");
+        let host = Context {
+            instances: Some(vec![listed("postfix-in")]),
+            ..Context::default()
+        };
+        let bytes = plist_with_label("org.postfix.postfix-in", &without_c);
+        let r = check_bytes(&bytes, name, &host);
+        assert_eq!(kinds(&r), [Kind::WrongCommand], "{}", r.render());
+        assert!(
+            r.problems[0]
+                .message
+                .contains("starts the primary instance")
+        );
+        assert!(
+            r.problems[0].fix.contains("-c, /etc/postfix-in]"),
+            "{}",
+            r.render()
+        );
+        // Judged by its contents alone, the Label's name is only a sign.
+        let r = check_bytes(&bytes, name, &Context::default());
+        assert!(r.problems.is_empty(), "{}", r.render());
+        assert_eq!(findings(&r), ["warning[command]@5"], "{}", r.render());
+        // With -c, or as the primary's own job, nothing to say.
+        let with_c = without_c.replace(
+            "</array>",
+            "<string>-c</string><string>/etc/postfix-in</string></array>",
+        );
+        let r = check_bytes(
+            &plist_with_label("org.postfix.postfix-in", &with_c),
+            name,
+            &host,
+        );
+        assert!(findings(&r).is_empty(), "{}", r.render());
+        let primary = plist_with_label("org.postfix.master", &without_c);
+        let r = check_bytes(&primary, Path::new("org.postfix.master.plist"), &host);
+        assert!(findings(&r).is_empty(), "{}", r.render());
+    }
+
+    /// launchd starts a job with a Crashed condition at load as it does one with
+    /// SuccessfulExit (core.c of launchd-842), unless AfterInitialDemand holds it back.
+    #[test]
+    fn a_crashed_condition_starts_the_master_at_load_unless_it_waits_for_demand() {
+        let master = "<key>ProgramArguments</key><array>\
+             <string>/usr/libexec/postfix/master</string><string>-c</string>\
+             <string>/etc/postfix-in</string></array>";
+        let r = check(&format!(
+            "{master}<key>KeepAlive</key><dict><key>Crashed</key><true/></dict>"
+        ));
+        assert!(findings(&r).is_empty(), "{}", r.render());
+        let r = check(&format!(
+            "{master}<key>KeepAlive</key><dict><key>Crashed</key><true/>\
+             <key>AfterInitialDemand</key><true/></dict>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
+        // NetworkState is no longer acted on: it starts nothing.
+        let r = check(&format!(
+            "{master}<key>KeepAlive</key><dict><key>NetworkState</key><true/></dict>"
+        ));
+        assert_eq!(kinds(&r), [Kind::NotKeptAlive], "{}", r.render());
     }
 }

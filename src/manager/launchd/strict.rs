@@ -41,6 +41,12 @@ pub struct Parsed {
     /// the last value without a word, so this is not a syntax error here; the value
     /// built keeps the last one too.
     pub duplicates: Vec<Duplicate>,
+    /// The line of the first thing written after `</plist>`. CoreFoundation's reader
+    /// (CFPropertyList.c, parseXMLPropertyList) stops at the end of the first element
+    /// and ignores the rest, so this is not a syntax error either: Apple's own
+    /// com.apple.mail_migration.plist (dovecot-239, dovecot-279) ends with an editor's
+    /// `~` lines.
+    pub after_end: Option<usize>,
 }
 
 /// A key written a second time in the same dictionary.
@@ -176,18 +182,23 @@ fn tokenize(text: &str) -> Result<Vec<Token>, (usize, String)> {
         match event {
             Event::Start(tag) => tokens.push(Token {
                 tok: Tok::Open {
-                    name: tag_name("<", tag.name().as_ref(), line)?,
+                    name: open_tag(&tag, line)?,
                     empty: false,
                 },
                 line,
             }),
             Event::Empty(tag) => tokens.push(Token {
                 tok: Tok::Open {
-                    name: tag_name("<", tag.name().as_ref(), line)?,
+                    name: open_tag(&tag, line)?,
                     empty: true,
                 },
                 line,
             }),
+            Event::Decl(decl) => {
+                if let Err(e) = decl.version() {
+                    return Err((line, unquoted("<?xml ...?>", &e.to_string())));
+                }
+            }
             Event::End(tag) => tokens.push(Token {
                 tok: Tok::Close {
                     name: tag_name("</", tag.name().as_ref(), line)?,
@@ -210,10 +221,30 @@ fn tokenize(text: &str) -> Result<Vec<Token>, (usize, String)> {
                     None => return Err((line, format!("unknown entity &{entity};"))),
                 }
             }
-            Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Comment(_) => {}
+            Event::PI(_) | Event::DocType(_) | Event::Comment(_) => {}
             Event::Eof => return Ok(tokens),
         }
     }
+}
+
+/// An opening tag's name, once its attributes are well-formed XML.
+fn open_tag(tag: &quick_xml::events::BytesStart, line: usize) -> Result<String, (usize, String)> {
+    let name = tag_name("<", tag.name().as_ref(), line)?;
+    if let Some(Err(e)) = tag.attributes().find(Result::is_err) {
+        return Err((line, unquoted(&format!("<{name} ...>"), &e.to_string())));
+    }
+    Ok(name)
+}
+
+/// An attribute that is not well-formed, as `<plist version=1.0>`: what a plist
+/// written with `echo "..."` in a shell looks like once the shell has eaten its
+/// quotes. launchd does not load it (kc9wwh/macOSUpgrade#10: the LaunchDaemon such a
+/// script wrote never ran, and loaded once its quotes were kept).
+fn unquoted(tag: &str, error: &str) -> String {
+    format!(
+        "an attribute of {tag} is not well-formed ({error}): write its value in quotes, as in \
+         <plist version=\"1.0\"> (a shell's `echo \"...\"` removes them)"
+    )
 }
 
 /// A tag's name. quick-xml reads up to the next `>`, so a tag left open (`</string` and
@@ -249,7 +280,25 @@ fn describe_xml_error(error: &quick_xml::Error, text: &str, at: u64) -> String {
         quick_xml::Error::Syntax(SyntaxError::UnclosedTag) => "unterminated tag".into(),
         quick_xml::Error::Syntax(SyntaxError::UnclosedComment) => "unterminated comment".into(),
         quick_xml::Error::Syntax(SyntaxError::UnclosedCData) => "unterminated CDATA section".into(),
-        quick_xml::Error::Syntax(SyntaxError::UnclosedDoctype) => "unterminated <!DOCTYPE>".into(),
+        quick_xml::Error::Syntax(SyntaxError::UnclosedDoctype) => {
+            // nano marks a line too long for the screen with a `$` at its edge; a
+            // DOCTYPE copied from there is cut short (legacy-homebrew#40541: launchctl
+            // answered "Invalid property list").
+            let cut = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("<!DOCTYPE"))
+                .is_some_and(|l| l.trim_end().ends_with('$'));
+            format!(
+                "unterminated <!DOCTYPE>{}: write the whole line, <!DOCTYPE plist PUBLIC \
+                 \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">",
+                if cut {
+                    " (its line ends in `$`: it was copied from an editor's screen, where `$` \
+                     marks a line cut at the edge)"
+                } else {
+                    ""
+                }
+            )
+        }
         quick_xml::Error::Syntax(SyntaxError::UnclosedPI | SyntaxError::UnclosedXmlDecl) => {
             "unterminated <?...?>".into()
         }
@@ -376,14 +425,17 @@ impl Builder<'_> {
                 return;
             }
         }
-        self.skip_space();
-        if let Some(t) = self.peek().cloned() {
-            self.error(
-                t.line,
-                format!("{} after </plist>", describe(&t.tok)),
-                "remove everything after </plist>",
-            );
-        }
+        self.parsed.after_end = self.tokens[self.pos..]
+            .iter()
+            .find(|t| !matches!(&t.tok, Tok::Text { text } if text.trim().is_empty()))
+            .map(|t| match &t.tok {
+                // The line of its first visible character, not of the line break before.
+                Tok::Text { text } => {
+                    let blank = &text[..text.len() - text.trim_start().len()];
+                    t.line + blank.matches('\n').count()
+                }
+                _ => t.line,
+            });
     }
 
     /// Reads one value element. Returns `Ok(None)` for an element that was reported
@@ -435,7 +487,12 @@ impl Builder<'_> {
                 };
                 self.error(
                     line,
-                    format!("<key>{text}</key> outside a <dict>"),
+                    // plutil reads it as a string; launchctl answers "Invalid property
+                    // list" (a KeepAlive key left inside ProgramArguments, Ask Different).
+                    format!(
+                        "<key>{text}</key> outside a <dict>: launchd refuses the whole file \
+                         (\"Invalid property list\") even where plutil -lint says OK"
+                    ),
                     "keys belong inside <dict>; use <string> for a value",
                 );
                 Ok(None)
@@ -974,5 +1031,68 @@ mod tests {
         assert!(parsed.is_valid());
         assert_eq!(parsed.value, Some(Value::Dictionary(dict)));
         assert!(!parse(b"bplist00garbage").is_valid());
+    }
+
+    /// CoreFoundation stops reading at the end of the first element, so an editor's
+    /// `~` lines after `</plist>` (Apple's com.apple.mail_migration.plist) do not make
+    /// the file invalid; where they start is kept for a warning. Inside `<plist>`, a
+    /// second value is still an error.
+    #[test]
+    fn what_follows_the_plist_element_is_ignored_but_noted() {
+        let text = format!(
+            "{}~\n~ \n",
+            doc("<dict><key>Label</key><string>x</string></dict>")
+        );
+        let parsed = parse(text.as_bytes());
+        assert!(parsed.is_valid(), "{:?}", parsed.errors);
+        assert_eq!(parsed.after_end, Some(6));
+        let clean = parse(doc("<dict/>").as_bytes());
+        assert!(clean.is_valid());
+        assert_eq!(clean.after_end, None);
+        let two = parse(doc("<dict/>\n<dict/>").as_bytes());
+        assert!(!two.is_valid());
+        assert!(two.errors[0].message.contains("after the top-level value"));
+    }
+
+    /// A plist written with `echo "..."` has lost the quotes around its attribute
+    /// values: that is not XML, in the declaration or in `<plist>`.
+    #[test]
+    fn attribute_values_without_quotes_are_reported() {
+        let body = "<plist version=1.0>\n<dict/>\n</plist>\n";
+        for (text, line) in [
+            (format!("<?xml version=1.0 encoding=UTF-8?>\n{body}"), 1),
+            (
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{body}"),
+                2,
+            ),
+        ] {
+            let parsed = parse(text.as_bytes());
+            assert!(!parsed.is_valid(), "{text}");
+            assert_eq!(parsed.errors[0].line, line, "{:?}", parsed.errors);
+            assert!(
+                parsed.errors[0]
+                    .message
+                    .contains("write its value in quotes"),
+                "{:?}",
+                parsed.errors
+            );
+        }
+        assert!(parse(doc("<dict/>").as_bytes()).is_valid());
+    }
+
+    /// A DOCTYPE copied from nano's screen ends in `$` where the line was cut.
+    #[test]
+    fn a_doctype_cut_at_the_screen_edge_says_so() {
+        let text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \
+                    \"-//Apple Computer//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/Prop$\n\
+                    <plist version=\"1.0\">\n<dict/>\n</plist>\n";
+        let parsed = parse(text.as_bytes());
+        assert!(!parsed.is_valid());
+        let message = &parsed.errors[0].message;
+        assert!(
+            message.contains("unterminated <!DOCTYPE> (its line ends in `$`"),
+            "{message}"
+        );
+        assert!(message.contains("PropertyList-1.0.dtd\">"), "{message}");
     }
 }

@@ -302,6 +302,7 @@ mod netlink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     fn recorded() -> Table {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/proc_net/");
@@ -363,7 +364,10 @@ mod tests {
         let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
         assert_eq!(table.accept_queue(&ours), Some(1));
-        drop(server);
+        // Not drop(server): a test running beside this one may fork meanwhile, and
+        // its child holds the listener open until it execs. shutdown(2) on a
+        // listening socket stops it listening at once, whoever holds it.
+        nix::sys::socket::shutdown(server.as_raw_fd(), nix::sys::socket::Shutdown::Both).unwrap();
         assert_eq!(reader.read(&mut table).unwrap(), Read::Changed);
         assert_eq!(table.accept_queue(&ours), None);
         // Whatever the next read says, the table it leaves is right.
