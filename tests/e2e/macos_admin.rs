@@ -488,6 +488,32 @@ fn the_supervisor_as_a_launchdaemon_on_a_slow_mac(release: &'static str) {
     assert!(!log().contains("ERROR"), "{}", log());
 }
 
+/// `init --null-client` while the primary's master runs (Apple's job runs it for a
+/// minute after mail is submitted; here it was started the Postfix way): the master
+/// must let go of its listener, as init says it did, and the next start is Apple's
+/// job's, on demand.
+fn init_makes_a_running_primary_master_let_go_of_its_listener(release: &'static str) {
+    let mac = Mac::new(release);
+    mac.sb
+        .sh("postconf -e master_service_disable= && postfix start")
+        .ok();
+    assert!(mac.sb.banner("127.0.0.1", 25).starts_with("220 "));
+    let init = mac.ctl("init --null-client").ok();
+    assert!(
+        init.stdout
+            .contains("restarted the primary instance so that it lets go of its listeners"),
+        "{init:?}"
+    );
+    assert_eq!(
+        mac.sb.banner("127.0.0.1", 25),
+        "",
+        "the primary still listens"
+    );
+    let (doc, run) = json(&mac, "instancectl status -");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(doc["instances"][0]["verdict"], "on-demand");
+}
+
 /// Each scenario, once per generation.
 macro_rules! in_each_generation {
     ($($name:ident),* $(,)?) => {
@@ -509,4 +535,5 @@ in_each_generation!(
     a_relay_on_postfix_3_2_under_launchd,
     a_command_during_xpcproxy_waits_for_that_run,
     the_supervisor_as_a_launchdaemon_on_a_slow_mac,
+    init_makes_a_running_primary_master_let_go_of_its_listener,
 );

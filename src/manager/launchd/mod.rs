@@ -516,7 +516,7 @@ impl ServiceManager for Launchd {
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
         if instance.is_primary() {
-            return Ok(());
+            return restart_on_demand_primary(host, instance);
         }
         match self.checked_running_job(host, instance)? {
             Some((label, job)) => {
@@ -717,6 +717,19 @@ impl Launchd {
         }
         Ok(())
     }
+}
+
+/// A restart of the primary (init's, after a change only a new master takes up, such as
+/// dropping its listeners): Apple's job starts the master on demand, when mail is
+/// submitted, and has no KeepAlive, so a running master is stopped the Postfix way and
+/// the next one, which reads the new configuration, is left to that job.
+fn restart_on_demand_primary(host: &Host, instance: &Instance) -> Result<()> {
+    if instance.running_master().is_some() {
+        host.postfix
+            .control(&instance.config_directory, "stop")
+            .map(drop)?;
+    }
+    Ok(())
 }
 
 /// Why there is no LaunchDaemon of instancectl's for the primary instance.
