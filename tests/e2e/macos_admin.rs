@@ -266,6 +266,31 @@ fn a_start_waits_out_a_hung_bootout_and_says_what_it_did(release: &'static str) 
     assert_eq!(job.pid, Some(new));
     assert_eq!(job.runs, Some(1), "a new load of the job: {job:?}");
     assert_eq!(mac.ctl("status postfix-out").code, 0);
+
+    // The same window met by a restart: it too waits, loads the job again and serves.
+    mac.sb.sh(&format!("kill -STOP {new}")).ok();
+    mac.sh(&format!(
+        "setsid launchctl bootout system/{OUT} </dev/null >/dev/null 2>&1 &"
+    ))
+    .ok();
+    assert!(mac.sb.wait_for(
+        &format!(
+            "{} launchctl print system/{OUT} | grep -q 'state = SIGTERMed'",
+            env()
+        ),
+        WAIT
+    ));
+    let restart = mac.ctl("restart postfix-out").ok();
+    assert!(
+        restart
+            .stdout
+            .starts_with("postfix-out: restarted (master pid"),
+        "{restart:?}"
+    );
+    let third = reported_pid(&restart.stdout);
+    assert_ne!(third, new);
+    assert_eq!(mac.print(OUT).unwrap().pid, Some(third));
+    mac.wait_serving("postfix-out", "127.0.0.1", 10026, Some(new as u32));
 }
 
 /// instancectl killed in the middle of create, once launchd runs the new job: status
