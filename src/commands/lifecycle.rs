@@ -346,7 +346,10 @@ fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> R
     if unmanaged(manager, instance, "stop") {
         return Ok(());
     }
-    let was_running = instance.running_master().is_some();
+    // A master, or a process the manager runs for it without one yet (launchd
+    // spawning the job, `state = xpcproxy`): either way this stop stops something.
+    let was_running =
+        instance.running_master().is_some() || manager.view(host, instance).pid.is_some();
     let step = progress::step(format!("{}: stopping", instance.display_name()));
     failed(instance, "stop", manager.hold_down_and_stop(host, instance))?;
     step.clear();

@@ -62,6 +62,14 @@ fn a_command_during_xpcproxy_waits_for_that_run(release: &'static str) {
         assert_eq!(mac.master_pid("postfix-out"), Some(spawned as u32));
         assert!(mac.sb.banner("127.0.0.1", 10026).starts_with("220 "));
     }
+    // A stop in that window stops what launchd was starting, and says so.
+    let stop = mac.sh(&format!(
+        "launchctl kickstart -k system/{OUT} >/dev/null && instancectl stop postfix-out"
+    ));
+    assert_eq!(stop.code, 0, "{stop:?}");
+    assert_eq!(stop.stdout, "postfix-out: stopped\n");
+    assert!(mac.print(OUT).is_none());
+    assert_eq!(mac.master_pid("postfix-out"), None);
 }
 
 /// The JSON document of `COMMAND --json` (an instancectl command line, possibly after
