@@ -7,7 +7,7 @@
 
 use crate::macos::Macos;
 use crate::protocol::{self, Request, Response};
-use crate::supervisor::{Config, Daemon};
+use crate::supervisor::{Config, Daemon, Xpcproxy};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -24,10 +24,13 @@ pub struct Options {
     pub die_with_parent: bool,
 }
 
-pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--die-with-parent]\n\
+pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--xpcproxy-hold MS] [--die-with-parent]\n\
     --macos 12 answers as macOS 12 and older, --macos 13 (or later) as macOS 13 and later,\n\
     --macos 10.11 names Apple's Postfix job org.postfix.master (default: 15;\n\
-    LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)";
+    LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)\n\
+    --xpcproxy-hold MS keeps every spawn in state xpcproxy for MS milliseconds before the\n\
+    program is exec'd, as on a slow Mac (default 0: exec'd at once, xpcproxy shown\n\
+    for 100 ms; LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS=MS in the environment is the same)";
 
 /// Parses the daemon's arguments.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -39,6 +42,19 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     };
     let mut apple_postfix = false;
     let mut die_with_parent = false;
+    let hold_ms = |text: &str| {
+        text.parse::<u64>()
+            .map(|ms| Xpcproxy {
+                hold: std::time::Duration::from_millis(ms),
+            })
+            .map_err(|_| format!("--xpcproxy-hold {text:?}: expected milliseconds, such as 3000"))
+    };
+    let mut xpcproxy = match std::env::var(Xpcproxy::ENV) {
+        Ok(v) => hold_ms(&v)?,
+        Err(_) => Xpcproxy {
+            hold: std::time::Duration::ZERO,
+        },
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -46,6 +62,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--daemons-dir" => daemons_dir = it.next().map(PathBuf::from),
             "--macos" => macos = Macos::parse(it.next().map_or("", String::as_str))?,
             "--apple-postfix" => apple_postfix = true,
+            "--xpcproxy-hold" => xpcproxy = hold_ms(it.next().map_or("", String::as_str))?,
             "--die-with-parent" => die_with_parent = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -57,6 +74,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 daemons_dir,
                 macos,
                 apple_postfix,
+                xpcproxy,
             },
             die_with_parent,
         }),
