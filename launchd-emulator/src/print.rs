@@ -4,7 +4,8 @@
 //! `state = active` is not the job's state), and a `last terminating signal` line that
 //! replaces `last exit code` after a death by signal, so the emulator prints all of those
 //! the way recorded macOS output does. Right after a spawn the state is `xpcproxy` for a
-//! moment ([`crate::supervisor::XPCPROXY_WINDOW`]) while the previous run's end is still
+//! moment ([`crate::supervisor::XPCPROXY_WINDOW`], or as long as `--xpcproxy-hold` says,
+//! [`crate::supervisor::Xpcproxy`]) while the previous run's end is still
 //! shown, as recorded on macOS 15 and 26: a driver must not take that end for the new
 //! run's.
 

@@ -50,12 +50,49 @@ impl LastExit {
     }
 }
 
+/// launchd's PATH for jobs, with the directory of this emulator's `launchctl` (built
+/// next to the daemon) after it.
+fn job_path() -> String {
+    match std::env::current_exe() {
+        Ok(exe) => match exe.parent() {
+            Some(dir) => format!("{DEFAULT_PATH}:{}", dir.display()),
+            None => DEFAULT_PATH.to_string(),
+        },
+        Err(_) => DEFAULT_PATH.to_string(),
+    }
+}
+
+/// The first argument that makes `launchd-emulator` the xpcproxy trampoline of a held
+/// spawn (see [`xpcproxy_exec`]).
+pub const XPCPROXY_ARG: &str = "--xpcproxy-exec";
+
+/// Exit status of a trampoline that could not exec the job's program: what launchd
+/// records for a program it could not start.
+const EX_CONFIG: i32 = 78;
+
 /// Starts the job's process: its own session, launchd's environment, stdio as configured.
-pub fn spawn_job(spec: &JobSpec) -> io::Result<Pid> {
-    let mut cmd = Command::new(&spec.program);
-    cmd.arg0(&spec.arguments[0]).args(&spec.arguments[1..]);
+/// A job can run launchctl as on a Mac (where /bin/launchctl is on launchd's PATH): this
+/// emulator's launchctl is found at the end of its PATH, and `LAUNCHD_EMULATOR_DIR`
+/// (`state_dir`) leads it to this daemon. With a `hold`, the process is first the emulator's own xpcproxy trampoline, which
+/// waits that long and then execs the program in the same process (same pid), as
+/// launchd's xpcproxy does on a slow Mac.
+pub fn spawn_job(spec: &JobSpec, hold: Duration, state_dir: &Path) -> io::Result<Pid> {
+    let mut cmd = if hold.is_zero() {
+        let mut cmd = Command::new(&spec.program);
+        cmd.arg0(&spec.arguments[0]).args(&spec.arguments[1..]);
+        cmd
+    } else {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg0("xpcproxy")
+            .arg(XPCPROXY_ARG)
+            .arg(hold.as_millis().to_string())
+            .arg(&spec.program)
+            .args(&spec.arguments);
+        cmd
+    };
     cmd.env_clear()
-        .env("PATH", DEFAULT_PATH)
+        .env("PATH", job_path())
+        .env(crate::protocol::ENV_DIR, state_dir)
         .env("XPC_SERVICE_NAME", &spec.label)
         .envs(&spec.environment);
     cmd.current_dir(spec.working_directory.as_deref().unwrap_or("/"));
@@ -96,6 +133,27 @@ pub fn spawn_job(spec: &JobSpec) -> io::Result<Pid> {
     let child = cmd.spawn()?;
     // The daemon's reaper collects the exit status; the Child handle is not needed.
     Ok(Pid::from_raw(child.id() as i32))
+}
+
+/// The trampoline of a held spawn (`launchd-emulator --xpcproxy-exec MS PROGRAM ARGV0
+/// ARGS...`): waits MS milliseconds, then replaces itself with PROGRAM, whose argv[0] is
+/// ARGV0. Returns only when that fails: the exit status then is EX_CONFIG, as launchd
+/// records a program it could not start.
+pub fn xpcproxy_exec(args: &[String]) -> i32 {
+    let [ms, program, argv0, rest @ ..] = args else {
+        eprintln!("xpcproxy: expected MS PROGRAM ARGV0 [ARGS...]");
+        return EX_CONFIG;
+    };
+    let Ok(ms) = ms.parse::<u64>() else {
+        eprintln!("xpcproxy: {ms:?} is not a number of milliseconds");
+        return EX_CONFIG;
+    };
+    // `ps` names it as it names launchd's trampoline until the exec.
+    let _ = nix::sys::prctl::set_name(c"xpcproxy");
+    std::thread::sleep(Duration::from_millis(ms));
+    let err = Command::new(program).arg0(argv0).args(rest).exec();
+    eprintln!("xpcproxy: cannot exec {program}: {err}");
+    EX_CONFIG
 }
 
 /// Opens a StandardOutPath/StandardErrorPath the way launchd does: parents created,

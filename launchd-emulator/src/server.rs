@@ -7,7 +7,7 @@
 
 use crate::macos::Macos;
 use crate::protocol::{self, Request, Response};
-use crate::supervisor::{BOOTOUT_SETTLE, Config, Daemon};
+use crate::supervisor::{BOOTOUT_SETTLE, Config, Daemon, Xpcproxy};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -25,10 +25,13 @@ pub struct Options {
     pub die_with_parent: bool,
 }
 
-pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--bootout-settle MS] [--die-with-parent]\n\
+pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--xpcproxy-hold MS] [--bootout-settle MS] [--die-with-parent]\n\
     --macos 12 answers as macOS 12 and older, --macos 13 as macOS 13 to 15, --macos 26 (or\n\
     later) as macOS 26 and later, --macos 10.11 names Apple's Postfix job org.postfix.master\n\
     (default: 15; LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)\n\
+    --xpcproxy-hold MS keeps every spawn in state xpcproxy for MS milliseconds before the\n\
+    program is exec'd, as on a slow Mac (default 0: exec'd at once, xpcproxy shown\n\
+    for 100 ms; LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS=MS in the environment is the same)\n\
     --bootout-settle MS: from macOS 26 on, how long a label stays refused (5) after its\n\
     bootout (default 5000, as recorded on 26.5.1; LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS=MS in\n\
     the environment is the same)";
@@ -53,6 +56,19 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     };
     let mut apple_postfix = false;
     let mut die_with_parent = false;
+    let hold_ms = |text: &str| {
+        text.parse::<u64>()
+            .map(|ms| Xpcproxy {
+                hold: std::time::Duration::from_millis(ms),
+            })
+            .map_err(|_| format!("--xpcproxy-hold {text:?}: expected milliseconds, such as 3000"))
+    };
+    let mut xpcproxy = match std::env::var(Xpcproxy::ENV) {
+        Ok(v) => hold_ms(&v)?,
+        Err(_) => Xpcproxy {
+            hold: std::time::Duration::ZERO,
+        },
+    };
     let mut bootout_settle = match std::env::var(BOOTOUT_SETTLE_ENV) {
         Ok(v) => settle_ms(&v)?,
         Err(_) => BOOTOUT_SETTLE,
@@ -64,6 +80,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--daemons-dir" => daemons_dir = it.next().map(PathBuf::from),
             "--macos" => macos = Macos::parse(it.next().map_or("", String::as_str))?,
             "--apple-postfix" => apple_postfix = true,
+            "--xpcproxy-hold" => xpcproxy = hold_ms(it.next().map_or("", String::as_str))?,
             "--bootout-settle" => {
                 bootout_settle = settle_ms(it.next().map_or("", String::as_str))?;
             }
@@ -78,6 +95,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 daemons_dir,
                 macos,
                 apple_postfix,
+                xpcproxy,
                 bootout_settle,
             },
             die_with_parent,

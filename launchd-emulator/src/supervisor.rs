@@ -24,10 +24,38 @@ use std::time::{Duration, Instant};
 const EX_CONFIG: i32 = 78;
 /// How often a stop whose leader is gone checks whether its process group has emptied.
 const GROUP_POLL: Duration = Duration::from_millis(50);
-/// How long a job shows `state = xpcproxy` after each spawn: real launchd spawns
-/// through its xpcproxy trampoline, and `print` in that window shows the new pid with
-/// the previous run's end (recorded: tests/data/launchctl/print-fragment-xpcproxy-*).
+/// How long a job shows `state = xpcproxy` after each spawn unless told otherwise: real
+/// launchd spawns through its xpcproxy trampoline, and `print` in that window shows the
+/// new pid with the previous run's end (recorded:
+/// tests/data/launchctl/print-fragment-xpcproxy-*). By default the program itself is
+/// already running then; see [`Xpcproxy`] for a longer, held window.
 pub const XPCPROXY_WINDOW: Duration = Duration::from_millis(100);
+
+/// The xpcproxy phase of every spawn.
+///
+/// On a fast Mac xpcproxy execs the program within milliseconds; on a slow or loaded one
+/// (a cold boot, a spinning disk, many jobs spawned at once) the job stays `xpcproxy`
+/// long enough for a second command to meet it. `hold` reproduces that: the spawned
+/// process waits that long before it execs the program (so no master, no pid file yet,
+/// and a SIGTERM kills it as it would kill xpcproxy), and `print` shows `xpcproxy` for
+/// as long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Xpcproxy {
+    /// How long the program waits before it is exec'd; zero: it is exec'd at once.
+    pub hold: Duration,
+}
+
+impl Xpcproxy {
+    /// The environment variable (of the daemon) that sets `hold` in milliseconds, as
+    /// `--xpcproxy-hold MS` does.
+    pub const ENV: &'static str = "LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS";
+
+    /// How long `print` shows `xpcproxy` after a spawn: the hold, or a brief moment.
+    pub fn window(self) -> Duration {
+        self.hold.max(XPCPROXY_WINDOW)
+    }
+}
+
 /// How long, from macOS 26 on, launchd goes on refusing a bootstrap of a label after its
 /// bootout has finished, unless `--bootout-settle MS` says otherwise: about 5 s was
 /// recorded on 26.5.1 (tests/data/launchctl/error-bootstrap-5-settle-window-headroom-1289:
@@ -45,6 +73,8 @@ pub struct Config {
     pub macos: Macos,
     /// Load Apple's own on-demand Postfix job at boot, under the release's label.
     pub apple_postfix: bool,
+    /// How long each spawn stays in the xpcproxy phase.
+    pub xpcproxy: Xpcproxy,
     /// How long a label stays refused after its bootout, on releases that do that
     /// ([`Macos::settles_after_bootout`]).
     pub bootout_settle: Duration,
@@ -80,6 +110,8 @@ pub struct Job {
     pub runs: u64,
     pub last_exit: Option<LastExit>,
     pub last_spawn: Option<Instant>,
+    /// Until when the latest spawn shows `state = xpcproxy`.
+    pub xpcproxy_until: Option<Instant>,
     pub respawn_at: Option<Instant>,
     pub stop: Option<Stop>,
 }
@@ -90,11 +122,7 @@ impl Job {
         match (&self.stop, self.pid) {
             (Some(stop), _) if stop.sigkilled => "SIGKILLed",
             (Some(_), _) => "SIGTERMed",
-            (None, Some(_))
-                if self
-                    .last_spawn
-                    .is_some_and(|t| t.elapsed() < XPCPROXY_WINDOW) =>
-            {
+            (None, Some(_)) if self.xpcproxy_until.is_some_and(|t| Instant::now() < t) => {
                 "xpcproxy"
             }
             (None, Some(_)) => "running",
@@ -145,13 +173,15 @@ fn keepalive_wanted(spec: &JobSpec, exit: LastExit) -> bool {
     }
 }
 
-/// Starts the job's program now. A program that cannot be started counts as a run that
-/// exited with EX_CONFIG, as launchd reports it.
-fn spawn(job: &mut Job, now: Instant) {
+/// Starts the job's program now, through the xpcproxy phase. A program that cannot be
+/// started counts as a run that exited with EX_CONFIG, as launchd reports it.
+fn spawn(job: &mut Job, now: Instant, cfg: &Config) {
+    let xpcproxy = cfg.xpcproxy;
     job.runs += 1;
     job.last_spawn = Some(now);
+    job.xpcproxy_until = Some(now + xpcproxy.window());
     job.respawn_at = None;
-    match procs::spawn_job(&job.spec) {
+    match procs::spawn_job(&job.spec, xpcproxy.hold, &cfg.state_dir) {
         Ok(pid) => {
             log(format!("{}: spawned pid {pid}", job.spec.label));
             job.pid = Some(pid);
@@ -175,14 +205,14 @@ fn spawn(job: &mut Job, now: Instant) {
 
 /// KeepAlive after an exit the daemon did not ask for: respawn, but never sooner than
 /// ThrottleInterval after the previous spawn.
-fn after_exit(job: &mut Job, exit: LastExit, now: Instant) {
+fn after_exit(job: &mut Job, exit: LastExit, now: Instant, cfg: &Config) {
     if !keepalive_wanted(&job.spec, exit) {
         return;
     }
     let throttle = Duration::from_secs(job.spec.throttle_interval);
     let earliest = job.last_spawn.map_or(now, |t| t + throttle);
     if earliest <= now {
-        spawn(job, now);
+        spawn(job, now, cfg);
     } else {
         let ran = job
             .last_spawn
@@ -301,6 +331,7 @@ impl Daemon {
             runs: 0,
             last_exit: None,
             last_spawn: None,
+            xpcproxy_until: None,
             respawn_at: None,
             stop: None,
         };
@@ -310,7 +341,7 @@ impl Daemon {
             path.display()
         ));
         if job.spec.starts_at_load() {
-            spawn(&mut job, Instant::now());
+            spawn(&mut job, Instant::now(), &self.cfg);
         }
         st.jobs.insert(job.spec.label.clone(), job);
         self.changed.notify_all();
@@ -467,7 +498,7 @@ impl Daemon {
             (None, Some(pid)) if !kill => return Ok(pid.as_raw()),
             (None, Some(_)) => begin_stop(job, AfterStop::Restart, now),
             (None, None) => {
-                spawn(job, now);
+                spawn(job, now, &self.cfg);
                 let pid = job.pid;
                 self.changed.notify_all();
                 return pid.map(Pid::as_raw).ok_or(EIO);
@@ -586,7 +617,7 @@ impl Daemon {
             procs::signal_job(None, job.pgid, Signal::SIGTERM, false);
         }
         if !shutting_down {
-            after_exit(job, exit, now);
+            after_exit(job, exit, now, &self.cfg);
         }
     }
 
@@ -606,7 +637,7 @@ impl Daemon {
             AfterStop::Unload => self.unload(st, label, now),
             AfterStop::Restart => {
                 job.stop = None;
-                spawn(job, now);
+                spawn(job, now, &self.cfg);
             }
         }
         self.changed.notify_all();
@@ -636,7 +667,7 @@ impl Daemon {
             if job.respawn_at.is_some_and(|t| t <= now) && job.stop.is_none() {
                 job.respawn_at = None;
                 if !shutting_down {
-                    spawn(job, now);
+                    spawn(job, now, &self.cfg);
                     self.changed.notify_all();
                 }
             }

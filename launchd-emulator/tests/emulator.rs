@@ -570,7 +570,8 @@ fn program_argv0_environment_directories_and_log_files() {
             args_xml(&[
                 "fake-argv0",
                 "-c",
-                "echo \"$0 $FOO ${N-unset} $XPC_SERVICE_NAME $PATH\"; pwd; echo oops >&amp;2"
+                "echo \"$0 $FOO ${N-unset} $XPC_SERVICE_NAME $PATH\"; pwd; echo oops >&amp;2; \
+                 launchctl print system/org.test.env | grep -c 'state = running'"
             ]),
             work.path().display(),
             out_path.display(),
@@ -581,8 +582,11 @@ fn program_argv0_environment_directories_and_log_files() {
     wait_until(Duration::from_secs(5), || {
         emu.field("org.test.env", "last exit code").as_deref() == Some("0")
     });
+    // launchd's PATH, then (as /bin/launchctl is on a Mac) where this launchctl is,
+    // which reaches this daemon: the job sees itself running.
     let expected = format!(
-        "fake-argv0 bar unset org.test.env /usr/bin:/bin:/usr/sbin:/sbin\n{}\n",
+        "fake-argv0 bar unset org.test.env /usr/bin:/bin:/usr/sbin:/sbin:{}\n{}\n1\n",
+        Path::new(LAUNCHCTL).parent().unwrap().display(),
         work.path().display()
     );
     assert_eq!(fs::read_to_string(&out_path).unwrap(), expected);
@@ -1403,4 +1407,61 @@ fn sigterm_stops_every_job_and_leaves_nothing_behind() {
         assert!(!alive(c));
     }
     assert!(!emu.state.path().join("launchd.sock").exists());
+}
+
+/// `--xpcproxy-hold MS` (or its environment variable): every spawn stays `xpcproxy`
+/// for MS, its process not yet the program (the same pid becomes it), as on a slow
+/// Mac; a bootout in that window kills the trampoline at once, as SIGTERM kills
+/// xpcproxy.
+#[test]
+fn a_held_spawn_stays_xpcproxy_then_the_same_pid_runs_the_program() {
+    let hold = Duration::from_millis(1500);
+    let emu = Emu::start_env(
+        &["--macos", "13"],
+        &[(
+            "LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS",
+            &hold.as_millis().to_string(),
+        )],
+    );
+    let path = emu.plist("org.test.a", SLEEPER);
+    let began = Instant::now();
+    emu.ok(&["bootstrap", "system", path.to_str().unwrap()]);
+    let state = emu.field("org.test.a", "state");
+    let pid = emu.job_pid("org.test.a").expect("a pid while xpcproxy");
+    let comm = || fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    if began.elapsed() < hold {
+        assert_eq!(state.as_deref(), Some("xpcproxy"));
+        assert_eq!(comm().trim(), "xpcproxy", "not yet the program");
+        assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("1"));
+    }
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.a", "state").as_deref() == Some("running")
+    });
+    assert!(began.elapsed() >= hold, "running before the hold was over");
+    assert_eq!(emu.job_pid("org.test.a"), Some(pid), "the same pid");
+    assert_eq!(comm().trim(), "sleep");
+    assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("1"));
+
+    // kickstart -k: the new spawn is held again; a bootout meanwhile ends it with
+    // SIGTERM, without waiting for ExitTimeOut.
+    emu.ok(&["kickstart", "-k", "system/org.test.a"]);
+    assert_eq!(emu.field("org.test.a", "runs").as_deref(), Some("2"));
+    let stopping = Instant::now();
+    emu.ok(&["bootout", "system/org.test.a"]);
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.a", "state").is_none()
+    });
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+
+    // A program that cannot be exec'd ends the run with EX_CONFIG, as an unheld
+    // spawn that fails does.
+    let missing = emu.plist(
+        "org.test.b",
+        "<key>ProgramArguments</key><array><string>/nonexistent/prog</string></array>",
+    );
+    emu.ok(&["bootstrap", "system", missing.to_str().unwrap()]);
+    emu.ok(&["kickstart", "system/org.test.b"]);
+    wait_until(Duration::from_secs(10), || {
+        emu.field("org.test.b", "last exit code").as_deref() == Some("78: EX_CONFIG")
+    });
 }

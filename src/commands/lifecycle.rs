@@ -262,7 +262,9 @@ fn start_one(
     };
     failed(instance, "start", started)?;
     if let Some(pid) = serving_after(host, instance, "start", step)? {
-        report_started(instance, pid, was_running.is_some());
+        // The master that serves now is the one that ran before: a master that was
+        // there but gave way (a stop under way that the start waited out) was replaced.
+        report_started(instance, pid, was_running == Some(pid));
     }
     Ok(())
 }
@@ -344,7 +346,10 @@ fn stop_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -> R
     if unmanaged(manager, instance, "stop") {
         return Ok(());
     }
-    let was_running = instance.running_master().is_some();
+    // A master, or a process the manager runs for it without one yet (launchd
+    // spawning the job, `state = xpcproxy`): either way this stop stops something.
+    let was_running =
+        instance.running_master().is_some() || manager.view(host, instance).pid.is_some();
     let step = progress::step(format!("{}: stopping", instance.display_name()));
     failed(instance, "stop", manager.hold_down_and_stop(host, instance))?;
     step.clear();

@@ -429,7 +429,8 @@ pub fn judge(f: &Facts) -> Judgement {
             );
         }
     } else if view.on_demand {
-        j.verdict = Verdict::OnDemand;
+        // A problem of its on-demand job (found above) stays the verdict.
+        j.verdict = j.verdict.max(Verdict::OnDemand);
         if f.check.status == CheckStatus::Failed {
             j.problem(
                 Verdict::Degraded,

@@ -21,18 +21,18 @@ use crate::common::{Run, Sandbox};
 
 /// Where the sandboxed launchd keeps its plists (/Library is not in the sandbox's
 /// overlays, /var is).
-const DAEMONS: &str = "/var/Library/LaunchDaemons";
-const STATE: &str = "/var/db/launchd-emulator";
+pub(crate) const DAEMONS: &str = "/var/Library/LaunchDaemons";
+pub(crate) const STATE: &str = "/var/db/launchd-emulator";
 /// Generous: the machine is shared with other builds.
-const WAIT: Duration = Duration::from_secs(90);
+pub(crate) const WAIT: Duration = Duration::from_secs(90);
 
-struct Mac {
-    sb: Sandbox,
+pub(crate) struct Mac {
+    pub(crate) sb: Sandbox,
     /// The macOS release the emulator answers as.
-    release: &'static str,
+    pub(crate) release: &'static str,
 }
 
-fn env() -> String {
+pub(crate) fn env() -> String {
     format!(
         "export INSTANCECTL_MANAGER=launchd INSTANCECTL_LAUNCHD_DIR={DAEMONS} \
          LAUNCHD_EMULATOR_DIR={STATE};"
@@ -42,7 +42,13 @@ fn env() -> String {
 impl Mac {
     /// A sandbox with multi-instance Postfix and an emulated launchd (booted) answering
     /// as macOS `release`, with Apple's Postfix job loaded.
-    fn new(release: &'static str) -> Mac {
+    pub(crate) fn new(release: &'static str) -> Mac {
+        Mac::with_emulator_args(release, "")
+    }
+
+    /// As [`Mac::new`], with more arguments for the emulator (such as `--xpcproxy-hold
+    /// MS`, a slow Mac).
+    pub(crate) fn with_emulator_args(release: &'static str, extra: &str) -> Mac {
         let bin = Path::new(crate::common::instancectl()).parent().unwrap();
         for tool in ["launchctl", "launchd-emulator"] {
             assert!(
@@ -60,7 +66,7 @@ impl Mac {
         // shell returns at once and nothing holds its output open.
         sb.sh(&format!(
             "setsid launchd-emulator --state-dir {STATE} --daemons-dir {DAEMONS} \
-             --macos {release} --apple-postfix \
+             --macos {release} --apple-postfix {extra} \
              </dev/null >>/var/log/launchd-emulator.log 2>&1 & echo $! > {STATE}.pid"
         ))
         .ok();
@@ -75,7 +81,7 @@ impl Mac {
     }
 
     /// How `print-disabled` of this generation writes an override.
-    fn listed(&self, label: &str, disabled: bool) -> String {
+    pub(crate) fn listed(&self, label: &str, disabled: bool) -> String {
         let major: u32 = self.release.split('.').next().unwrap().parse().unwrap();
         let word = match (disabled, major < 13) {
             (true, true) => "true",
@@ -87,24 +93,24 @@ impl Mac {
     }
 
     /// `launchctl print-disabled system`, read by instancectl's own parser.
-    fn override_of(&self, label: &str) -> Option<instancectl::manager::Override> {
+    pub(crate) fn override_of(&self, label: &str) -> Option<instancectl::manager::Override> {
         let run = self.sh("launchctl print-disabled system").ok();
         instancectl::manager::launchd::launchctl::parse_print_disabled(&run.stdout).remove(label)
     }
 
-    fn sh(&self, script: &str) -> Run {
+    pub(crate) fn sh(&self, script: &str) -> Run {
         self.sb.sh(&format!("{} {script}", env()))
     }
 
-    fn ctl(&self, args: &str) -> Run {
+    pub(crate) fn ctl(&self, args: &str) -> Run {
         self.sh(&format!("instancectl {args}"))
     }
 
-    fn emulator_log(&self) -> String {
+    pub(crate) fn emulator_log(&self) -> String {
         self.sb.sh("cat /var/log/launchd-emulator.log").stdout
     }
 
-    fn emulator_pid(&self) -> u32 {
+    pub(crate) fn emulator_pid(&self) -> u32 {
         self.sb
             .sh(&format!("cat {STATE}.pid"))
             .ok()
@@ -115,7 +121,10 @@ impl Mac {
     }
 
     /// `launchctl print system/LABEL`, parsed by instancectl's own parser.
-    fn print(&self, label: &str) -> Option<instancectl::manager::launchd::launchctl::JobInfo> {
+    pub(crate) fn print(
+        &self,
+        label: &str,
+    ) -> Option<instancectl::manager::launchd::launchctl::JobInfo> {
         let run = self.sh(&format!("launchctl print system/{label}"));
         match run.code {
             0 => Some(instancectl::manager::launchd::launchctl::parse_print(
@@ -127,21 +136,21 @@ impl Mac {
     }
 
     /// The pid in an instance's master.pid, when that process lives.
-    fn master_pid(&self, name: &str) -> Option<u32> {
+    pub(crate) fn master_pid(&self, name: &str) -> Option<u32> {
         let run = self.sb.sh(&format!(
             "p=$(cat /var/spool/{name}/pid/master.pid 2>/dev/null) && kill -0 $p && echo $p"
         ));
         run.stdout.trim().parse().ok()
     }
 
-    fn parent_of(&self, pid: u32) -> u32 {
+    pub(crate) fn parent_of(&self, pid: u32) -> u32 {
         let stat = self.sb.sh(&format!("cat /proc/{pid}/stat")).ok().stdout;
         // The command name is in parentheses and may contain spaces.
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         after.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
-    fn argv_of(&self, pid: u32) -> Vec<String> {
+    pub(crate) fn argv_of(&self, pid: u32) -> Vec<String> {
         self.sb
             .sh(&format!("tr '\\0' '\\n' < /proc/{pid}/cmdline"))
             .ok()
@@ -153,7 +162,7 @@ impl Mac {
 
     /// Waits until launchd runs the job with a pid other than `not`, the master's pid
     /// file names it, and SMTP answers at `addr:port`. Returns the new pid.
-    fn wait_serving(&self, name: &str, addr: &str, port: u16, not: Option<u32>) -> u32 {
+    pub(crate) fn wait_serving(&self, name: &str, addr: &str, port: u16, not: Option<u32>) -> u32 {
         let label = format!("org.postfix.{name}");
         let deadline = std::time::Instant::now() + WAIT;
         loop {
@@ -175,12 +184,12 @@ impl Mac {
         }
     }
 
-    fn list_json(&self) -> serde_json::Value {
+    pub(crate) fn list_json(&self) -> serde_json::Value {
         let run = self.ctl("list --json").ok();
         serde_json::from_str(&run.stdout).unwrap()
     }
 
-    fn job_of(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn job_of(&self, name: &str) -> serde_json::Value {
         let rows = self.list_json()["instances"].clone();
         rows.as_array()
             .unwrap()
@@ -192,7 +201,7 @@ impl Mac {
 
     /// `instancectl create ARGS` fails (exit 1) saying each of `expected`, and leaves
     /// the configuration and the daemons directory as they were.
-    fn create_fails(&self, args: &str, expected: &[&str]) {
+    pub(crate) fn create_fails(&self, args: &str, expected: &[&str]) {
         let before = self.sb.config_snapshot();
         let plists = self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout;
         let run = self.ctl(&format!("create {args}"));
@@ -204,12 +213,12 @@ impl Mac {
         assert_eq!(plists, self.sb.sh(&format!("ls {DAEMONS}")).ok().stdout);
     }
 
-    fn create_out(&self) {
+    pub(crate) fn create_out(&self) {
         self.ctl("create postfix-out --group mta --role output")
             .ok();
     }
 
-    fn create_in(&self) {
+    pub(crate) fn create_in(&self) {
         self.sb.add_addr("127.0.1.1");
         self.ctl("create postfix-in --group mta --role input --listen 127.0.1.1:25")
             .ok();

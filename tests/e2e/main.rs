@@ -11,6 +11,7 @@ mod apply;
 mod day2;
 mod launchd;
 mod lifecycle;
+mod macos_admin;
 mod output;
 mod postfix32;
 mod reconcile;

@@ -24,7 +24,7 @@ fn recorded_answer() -> &'static str {
 
 /// Installs the wrapper in the sandbox's private directory and returns the shell
 /// prefix that puts it first in PATH.
-fn as_postfix_32(sb: &Sandbox) -> String {
+pub(crate) fn as_postfix_32(sb: &Sandbox) -> String {
     let dir = sb.root().join("postfix-3.2-bin");
     std::fs::create_dir_all(&dir).unwrap();
     let answer = recorded_answer();

@@ -516,7 +516,7 @@ impl ServiceManager for Launchd {
 
     fn restart(&self, host: &Host, instance: &Instance) -> Result<()> {
         if instance.is_primary() {
-            return Ok(());
+            return restart_on_demand_primary(host, instance);
         }
         match self.checked_running_job(host, instance)? {
             Some((label, job)) => {
@@ -534,8 +534,20 @@ impl ServiceManager for Launchd {
         if instance.is_primary() {
             return Ok(());
         }
+        let label = self.label(&instance.name);
         match self.checked_running_job(host, instance)? {
             Some((label, _)) => self.launchctl(host).kill("SIGHUP", &label),
+            // launchd is spawning it (KeepAlive's respawn, a kickstart): the master it
+            // is about to exec reads the configuration as it is now, so that run is
+            // the reload; wait until it serves.
+            None if self
+                .launchctl(host)
+                .print(&label)?
+                .is_some_and(|job| job.is_spawning()) =>
+            {
+                self.check(host, instance)?;
+                self.wait_running(host, instance, &label, None).map(drop)
+            }
             None => Err(ManagerError::NothingToReload {
                 instance: instance.name.clone(),
                 under: " under launchd".into(),
@@ -707,6 +719,19 @@ impl Launchd {
     }
 }
 
+/// A restart of the primary (init's, after a change only a new master takes up, such as
+/// dropping its listeners): Apple's job starts the master on demand, when mail is
+/// submitted, and has no KeepAlive, so a running master is stopped the Postfix way and
+/// the next one, which reads the new configuration, is left to that job.
+fn restart_on_demand_primary(host: &Host, instance: &Instance) -> Result<()> {
+    if instance.running_master().is_some() {
+        host.postfix
+            .control(&instance.config_directory, "stop")
+            .map(drop)?;
+    }
+    Ok(())
+}
+
 /// Why there is no LaunchDaemon of instancectl's for the primary instance.
 pub fn primary_refusal() -> Error {
     InputError::PrimaryHasNoPlist {
@@ -743,11 +768,43 @@ fn apple_job_view(ctl: &Launchctl) -> Result<ManagerView> {
     view.loaded = Some(true);
     view.on_demand = true;
     view.summary = Some(format!("on demand ({label}), {idle}"));
+    if let Some(how) = failed_on_demand_run(&job) {
+        view.summary = Some(format!("on demand ({label}), idle, its last run {how}"));
+        view.problem = Some(format!(
+            "Apple's on-demand job {label}: the master's last run {how}, so mail \
+             submitted now may wait in the maildrop queue; Postfix logged why (`log show \
+             --last 1h --predicate 'process == \"master\"'`)"
+        ));
+        view.start_command = Some(format!("launchctl kickstart system/{label}"));
+    }
     view.state = job.state.as_ref().map(ToString::to_string);
     view.pid = job.pid;
     view.runs = job.runs;
     view.last_exit_code = job.last_exit.as_ref().map(ToString::to_string);
     Ok(view)
+}
+
+/// How the last run of an on-demand job failed, when it did and nothing runs now.
+/// `master -e` exits 0 when its idle time is up, and a stop (`postfix stop`, a
+/// bootout) ends it with SIGTERM: neither is a failure. Any other exit status, signal
+/// or `last exit reason`, or a spawn that failed, is.
+fn failed_on_demand_run(job: &JobInfo) -> Option<String> {
+    if job.is_running() || job.is_spawning() || job.is_stopping() {
+        return None;
+    }
+    if job.job_state.as_deref() == Some("spawn failed") {
+        return Some("could not be spawned (launchd: spawn failed)".into());
+    }
+    let end = job.last_exit.as_ref()?;
+    let failed = match end {
+        LastExit::Never => false,
+        LastExit::Code { code, .. } => *code != 0,
+        LastExit::Signal { number, .. } => {
+            *number != Some(nix::sys::signal::Signal::SIGTERM as i32)
+        }
+        LastExit::Reason { .. } | LastExit::Other { .. } => true,
+    };
+    failed.then(|| end.how_it_ended())
 }
 
 impl Launchd {
@@ -807,4 +864,61 @@ fn manager_view(job: std::result::Result<ManagerView, String>) -> ManagerView {
         view.notes.push(format!("launchctl could not tell: {e}"));
         view
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use launchctl::parse_print;
+
+    fn recorded(name: &str) -> JobInfo {
+        let sample = launchd_emulator::corpus::load()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no sample {name}"));
+        parse_print(&sample.output)
+    }
+
+    /// Apple's job is healthy idle after `master -e`'s exit 0, after a stop's SIGTERM,
+    /// and before it ever ran; any other end of its last run is a failure to report.
+    #[test]
+    fn an_on_demand_jobs_failed_last_run_is_told_from_an_idle_one() {
+        for idle in [
+            "print-exited-interval-macos27.sample",
+            "print-loaded-never-run-macos27.sample",
+            "print-fragment-xpcproxy.sample",
+            "print-running-akd.sample",
+        ] {
+            assert_eq!(failed_on_demand_run(&recorded(idle)), None, "{idle}");
+        }
+        let stopped = parse_print(
+            "system/com.apple.postfix.master = {\n\tstate = not running\n\truns = 3\n\
+             \tlast terminating signal = Terminated: 15\n}\n",
+        );
+        assert_eq!(failed_on_demand_run(&stopped), None);
+        for (failed, how) in [
+            (
+                "print-not-running-exit-127-disaster-backup.sample",
+                "ended with exit status 127",
+            ),
+            (
+                "print-spawn-failed-codesigning.sample",
+                "could not be spawned (launchd: spawn failed)",
+            ),
+        ] {
+            assert_eq!(
+                failed_on_demand_run(&recorded(failed)).as_deref(),
+                Some(how),
+                "{failed}"
+            );
+        }
+        let killed = parse_print(
+            "system/com.apple.postfix.master = {\n\tstate = not running\n\truns = 1\n\
+             \tlast terminating signal = Killed: 9\n}\n",
+        );
+        assert_eq!(
+            failed_on_demand_run(&killed).as_deref(),
+            Some("was killed by signal 9 (Killed)")
+        );
+    }
 }
