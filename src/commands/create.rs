@@ -65,6 +65,7 @@ fn plan(host: &Host, manager: &dyn ServiceManager, args: &CreateArgs) -> Result<
         validate::group_name(group)?;
     }
     let listen = validate::listen_list(&args.listen, args.role)?;
+    refuse_addresses_not_here(&listen)?;
     let defaults = host.postfix.defaults()?;
     let overrides = args
         .set
@@ -311,6 +312,24 @@ fn planned_listeners(listen: &[ListenSpec], settings: &[(String, String)]) -> Ve
 }
 
 /// The new instance's listeners, checked against every other instance.
+/// Each listen address must be one of this host's: else the new master fails to bind
+/// it, and the create is only undone after `postfix check` or the start. The kernel
+/// answers the question as it would answer the master (a bind to a free port).
+fn refuse_addresses_not_here(listen: &[ListenSpec]) -> Result<()> {
+    for spec in listen {
+        if let Err(e) = std::net::TcpListener::bind((spec.ip, 0))
+            && e.kind() == std::io::ErrorKind::AddrNotAvailable
+        {
+            return Err(InputError::ListenNotHere {
+                listen: (*spec).into(),
+                ip: spec.ip,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) -> Result<()> {
     for other in instances {
         for theirs in &other.listeners {

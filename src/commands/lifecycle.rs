@@ -1,5 +1,4 @@
 //! start, stop, restart, reload, enable and disable: the service manager does the
-//! start, stop, restart, reload, enable and disable: the service manager does the
 //! work, in postmulti's start order within a group (stop in reverse); groups and
 //! instances outside groups do not depend on each other and start and stop in
 //! parallel. One progress step per instance, each ending in a line that says what
@@ -7,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::check::{self, CheckPolicy, CheckStatus};
+use crate::check;
 use crate::error::InputError;
 use crate::error::Result;
 use crate::host::{Host, Selection};
@@ -125,7 +124,6 @@ fn sound(host: &Host, selection: &Selection, action: &str) -> Result<Vec<Instanc
 /// time: each group is one chain in start order (in a group, output before input),
 /// and every instance outside a group is a chain of its own.
 pub fn start(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
     let instances: Vec<Instance> = runnable(host, selection, "start")?
         .into_iter()
         .filter(|i| !unmanaged(manager, i, "start"))
@@ -239,9 +237,7 @@ fn checked_before_start(
     {
         return false;
     }
-    let policy = CheckPolicy::before_start(host.state.dir());
-    let result = check::check(&host.postfix, instance, &policy, slots);
-    matches!(result.status, CheckStatus::Ok | CheckStatus::Warnings)
+    check::before_start(&host.postfix, host.state.dir(), instance, slots).is_ok()
 }
 
 fn start_one(
@@ -306,7 +302,6 @@ fn report_started(instance: &Instance, pid: i32, was_running: bool) {
 /// Stops the selection: independent chains at the same time (see [`start`]), each
 /// in reverse start order.
 pub fn stop(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
     let instances: Vec<Instance> = sound(host, selection, "stop")?
         .into_iter()
         .filter(|i| !unmanaged(manager, i, "stop"))
@@ -369,7 +364,6 @@ fn report_stopped(instance: &Instance, was_running: bool) {
 }
 
 pub fn restart(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
     let instances = runnable(host, selection, "restart")?;
     if manager.restarts_in_place() {
         for instance in &instances {
@@ -423,7 +417,6 @@ fn restart_one(host: &Host, manager: &dyn ServiceManager, instance: &Instance) -
 }
 
 pub fn reload(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
     for instance in runnable(host, selection, "reload")? {
         if unmanaged(manager, &instance, "reload") {
             continue;
@@ -450,10 +443,16 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
     Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }
 
+/// `selected`, when none of them is broken. Enable and disable act on all or none:
+/// postmulti refuses `-e enable` and `-e disable` of any instance while one is
+/// broken, so skipping the broken one would only fail on the next.
+fn all_sound(selected: Vec<Instance>) -> Result<Vec<Instance>> {
+    selected.iter().try_for_each(Instance::require_sound)?;
+    Ok(selected)
+}
+
 pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
-    for instance in secondaries(host, selection, "enabled")? {
-        instance.require_sound()?;
+    for instance in all_sound(secondaries(host, selection, "enabled")?)? {
         failed(&instance, "enable", enable_one(host, manager, &instance))?;
         if !host.runner.dry_run() {
             // People read the start's line that follows.
@@ -473,10 +472,9 @@ pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) 
 }
 
 pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    host.require_root()?;
-    for instance in secondaries(host, selection, "disabled")?.iter().rev() {
+    let instances = all_sound(secondaries(host, selection, "disabled")?)?;
+    for instance in instances.iter().rev() {
         let name = &instance.name;
-        instance.require_sound()?;
         stop_one(host, manager, instance)?;
         failed(instance, "disable", disable_one(host, manager, instance))?;
         if !host.runner.dry_run() {

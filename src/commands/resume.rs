@@ -39,7 +39,7 @@ pub fn resume_interrupted(host: &Host, manager: &dyn ServiceManager) {
                 intent.name
             )),
             Ok(()) => crate::output::line(format!(
-                "{}: {done} the interrupted {what} (pid {} was killed halfway)",
+                "{}: {done} the interrupted {what} (pid {} stopped halfway)",
                 intent.name, intent.pid
             )),
             Err(e) => eprintln!(

@@ -49,6 +49,13 @@ pub enum InputError {
         problem: AddressProblem,
     },
 
+    #[error(
+        "--listen {listen}: {ip} is not an address of this host, so Postfix could not bind \
+         it; add it to an interface first (Linux: `ip addr add {ip} dev lo`; macOS: \
+         `ifconfig lo0 alias {ip}`), or listen on an address this host has"
+    )]
+    ListenNotHere { listen: SocketAddr, ip: IpAddr },
+
     #[error("--listen {listen} is given twice")]
     ListenTwice { listen: SocketAddr },
 

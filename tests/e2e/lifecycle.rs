@@ -189,6 +189,11 @@ fn bad_input_is_refused_and_changes_nothing() {
         ("create postfix-x --role boss", "invalid value 'boss'"),
         ("create postfix-x --listen localhost", "not an IP address"),
         ("create postfix-x --listen 127.0.0.1:99999", "port"),
+        // TEST-NET-1: no interface of the sandbox has it.
+        (
+            "create postfix-x --listen 192.0.2.7:25",
+            "192.0.2.7 is not an address of this host",
+        ),
         ("create postfix-x --listen 127.0.0.1:0", "port"),
         (
             "create postfix-x --listen 127.0.0.1:2525",

@@ -184,3 +184,38 @@ fn a_secondary_without_its_own_directories_is_broken_and_never_mistaken_for_the_
         "the primary's master was stopped"
     );
 }
+
+/// `disable --all` and `enable --all` with a broken instance act on none: postmulti
+/// would refuse every `-e enable`/`-e disable` while one instance is broken, so the
+/// broken one is named first, with how to mend it, and nothing changes.
+#[test]
+fn enable_and_disable_all_refuse_while_an_instance_is_broken() {
+    let sb = Sandbox::bare();
+    sb.ctl("--manager postfix init --null-client").ok();
+    for (name, port) in [("postfix-gone", 2526), ("postfix-ok", 2527)] {
+        sb.ctl(&format!(
+            "--manager postfix create {name} --listen 127.0.0.1:{port} --no-start"
+        ))
+        .ok();
+    }
+    // postmulti's own answer when one instance is broken: it cannot disable another.
+    sb.sh("mv /etc/postfix-gone /tmp/").ok();
+    let by_hand = sb.sh("postmulti -i postfix-ok -e disable");
+    assert_ne!(by_hand.code, 0, "{by_hand:?}");
+    for action in ["disable", "enable"] {
+        let run = sb.ctl(&format!("--manager postfix {action} --all"));
+        assert_eq!(run.code, 1, "{action}: {run:?}");
+        assert!(
+            run.stderr.contains("postfix-gone is broken")
+                && run
+                    .stderr
+                    .contains("restore the instance's configuration directory"),
+            "{action}: {run:?}"
+        );
+        let set = sb
+            .sh("postconf -c /etc/postfix-ok -h multi_instance_enable")
+            .ok()
+            .stdout;
+        assert_eq!(set.trim(), "yes", "{action}: {run:?}");
+    }
+}

@@ -575,6 +575,19 @@ fn a_relay_without_starttls_leaves_the_mail_deferred() {
         "/etc/postfix-relay",
         &[&refused, &created, &sent, &show],
     );
+
+    // The deferred mail is discarded with the stopped instance: postsuper then runs
+    // without postlogd and cannot open the relay's own maillog_file (it dies after
+    // deleting); the destroy goes on, since the queue is empty.
+    sb.ctl("stop postfix-relay").ok();
+    let destroyed = sb.ctl("destroy postfix-relay --force-discard-queue");
+    assert_eq!(destroyed.code, 0, "{destroyed:#?}");
+    assert!(
+        destroyed.stdout.contains("postfix-relay: destroyed"),
+        "{destroyed:#?}"
+    );
+    assert_ne!(sb.sh("test -e /etc/postfix-relay").code, 0);
+    assert_ne!(sb.sh("test -e /var/spool/postfix-relay").code, 0);
 }
 
 #[test]
