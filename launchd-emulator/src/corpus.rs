@@ -61,6 +61,20 @@ impl Sample {
         target.split('/').count() > domain_parts
     }
 
+    /// The major macOS release the `release` line names first (`macOS 26.5.2` is 26,
+    /// `unknown (..., so macOS 26 or later)` 26, `OS X 10.10` 10); `None` when it names
+    /// none.
+    pub fn macos_major(&self) -> Option<u32> {
+        let (_, rest) = self
+            .release
+            .split_once("macOS ")
+            .or_else(|| self.release.split_once("OS X "))?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
     /// The value of the `expect: KEY = VALUE` line, if there is one.
     pub fn expected(&self, key: &str) -> Option<&str> {
         self.expect

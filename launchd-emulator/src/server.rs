@@ -7,13 +7,14 @@
 
 use crate::macos::Macos;
 use crate::protocol::{self, Request, Response};
-use crate::supervisor::{Config, Daemon, Xpcproxy};
+use crate::supervisor::{BOOTOUT_SETTLE, Config, Daemon, Xpcproxy};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::thread;
+use std::time::Duration;
 
 /// Command-line options of `launchd-emulator`.
 #[derive(Debug, Clone)]
@@ -24,13 +25,26 @@ pub struct Options {
     pub die_with_parent: bool,
 }
 
-pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--xpcproxy-hold MS] [--die-with-parent]\n\
-    --macos 12 answers as macOS 12 and older, --macos 13 (or later) as macOS 13 and later,\n\
-    --macos 10.11 names Apple's Postfix job org.postfix.master (default: 15;\n\
-    LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)\n\
+pub const USAGE: &str = "usage: launchd-emulator --state-dir DIR --daemons-dir DIR [--macos RELEASE] [--apple-postfix] [--xpcproxy-hold MS] [--bootout-settle MS] [--die-with-parent]\n\
+    --macos 12 answers as macOS 12 and older, --macos 13 as macOS 13 to 15, --macos 26 (or\n\
+    later) as macOS 26 and later, --macos 10.11 names Apple's Postfix job org.postfix.master\n\
+    (default: 15; LAUNCHD_EMULATOR_MACOS=RELEASE in the environment is the same)\n\
     --xpcproxy-hold MS keeps every spawn in state xpcproxy for MS milliseconds before the\n\
     program is exec'd, as on a slow Mac (default 0: exec'd at once, xpcproxy shown\n\
-    for 100 ms; LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS=MS in the environment is the same)";
+    for 100 ms; LAUNCHD_EMULATOR_XPCPROXY_HOLD_MS=MS in the environment is the same)\n\
+    --bootout-settle MS: from macOS 26 on, how long a label stays refused (5) after its\n\
+    bootout (default 5000, as recorded on 26.5.1; LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS=MS in\n\
+    the environment is the same)";
+
+/// The daemon's environment variable that sets `--bootout-settle`, in milliseconds.
+pub const BOOTOUT_SETTLE_ENV: &str = "LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS";
+
+/// Reads `--bootout-settle`'s milliseconds.
+fn settle_ms(text: &str) -> Result<Duration, String> {
+    text.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("--bootout-settle {text:?}: expected milliseconds, such as 5000"))
+}
 
 /// Parses the daemon's arguments.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -55,6 +69,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             hold: std::time::Duration::ZERO,
         },
     };
+    let mut bootout_settle = match std::env::var(BOOTOUT_SETTLE_ENV) {
+        Ok(v) => settle_ms(&v)?,
+        Err(_) => BOOTOUT_SETTLE,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -63,6 +81,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--macos" => macos = Macos::parse(it.next().map_or("", String::as_str))?,
             "--apple-postfix" => apple_postfix = true,
             "--xpcproxy-hold" => xpcproxy = hold_ms(it.next().map_or("", String::as_str))?,
+            "--bootout-settle" => {
+                bootout_settle = settle_ms(it.next().map_or("", String::as_str))?;
+            }
             "--die-with-parent" => die_with_parent = true,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -75,6 +96,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 macos,
                 apple_postfix,
                 xpcproxy,
+                bootout_settle,
             },
             die_with_parent,
         }),

@@ -5,7 +5,7 @@
 //! waiter on one condition variable: blocking commands (bootout, kickstart -k, reboot) wait
 //! on it, and so does the timer loop that fires throttled respawns and SIGKILL deadlines.
 
-use crate::errors::{EALREADY, EINPROGRESS, EIO, ENOENT, ENOSERVICE, ESRCH};
+use crate::errors::{EINPROGRESS, EIO, ENOENT, ENOSERVICE, ESRCH};
 use crate::macos::Macos;
 use crate::overrides::Overrides;
 use crate::plist_load::{self, JobSpec, KeepAlive};
@@ -55,6 +55,12 @@ impl Xpcproxy {
         self.hold.max(XPCPROXY_WINDOW)
     }
 }
+
+/// How long, from macOS 26 on, launchd goes on refusing a bootstrap of a label after its
+/// bootout has finished, unless `--bootout-settle MS` says otherwise: about 5 s was
+/// recorded on 26.5.1 (tests/data/launchctl/error-bootstrap-5-settle-window-headroom-1289:
+/// ten bootstraps refused with 5 while `print` found nothing, the eleventh loaded).
+pub const BOOTOUT_SETTLE: Duration = Duration::from_secs(5);
 /// Upper bound on the emulator's own shutdown, even for jobs with ExitTimeOut 0 (for ever).
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -69,6 +75,9 @@ pub struct Config {
     pub apple_postfix: bool,
     /// How long each spawn stays in the xpcproxy phase.
     pub xpcproxy: Xpcproxy,
+    /// How long a label stays refused after its bootout, on releases that do that
+    /// ([`Macos::settles_after_bootout`]).
+    pub bootout_settle: Duration,
 }
 
 /// What happens once a stopping job's processes are gone.
@@ -132,6 +141,9 @@ struct State {
     overrides: Overrides,
     next_instance: u64,
     shutting_down: bool,
+    /// Labels whose bootout finished lately, and until when a bootstrap of them is
+    /// refused ([`Config::bootout_settle`]).
+    settling: BTreeMap<String, Instant>,
 }
 
 /// The emulated launchd.
@@ -237,6 +249,7 @@ impl Daemon {
                 overrides,
                 next_instance: 1,
                 shutting_down: false,
+                settling: BTreeMap::new(),
             }),
             changed: Condvar::new(),
         })
@@ -375,12 +388,23 @@ impl Daemon {
                 path.display(),
                 spec.label
             ));
-            // macOS 13 and later answer a bootstrap during a bootout with 37.
-            return if unloading && self.cfg.macos.is_13_or_later() {
-                EALREADY
+            return if unloading {
+                self.cfg.macos.bootstrap_during_bootout()
             } else {
                 EIO
             };
+        }
+        let now = Instant::now();
+        st.settling.retain(|_, until| *until > now);
+        if let Some(until) = st.settling.get(&spec.label) {
+            log(format!(
+                "bootstrap {}: {}: launchd is still releasing the label after its bootout \
+                 (for {} ms more)",
+                path.display(),
+                spec.label,
+                until.duration_since(now).as_millis()
+            ));
+            return EIO;
         }
         if st.overrides.get(&spec.label).unwrap_or(spec.disabled) {
             log(format!(
@@ -396,7 +420,8 @@ impl Daemon {
 
     /// `launchctl bootout system/LABEL`: up to macOS 12 it returns once the job is stopped
     /// and unloaded; from macOS 13 it returns at once, and the job shows `SIGTERMed`
-    /// until its processes are gone.
+    /// until its processes are gone (a bootstrap meanwhile: see
+    /// [`Macos::bootstrap_during_bootout`]; after it, [`Self::unload`]).
     pub fn bootout(&self, label: &str) -> i32 {
         let mut st = self.lock();
         let now = Instant::now();
@@ -409,9 +434,7 @@ impl Daemon {
             // A kickstart -k is stopping it: keep stopping, but unload instead of restarting.
             Some(stop) => stop.then = AfterStop::Unload,
             None if job.pid.is_none() => {
-                st.jobs.remove(label);
-                log(format!("{label}: unloaded"));
-                self.changed.notify_all();
+                self.unload(&mut st, label, now);
                 return 0;
             }
             None => begin_stop(job, AfterStop::Unload, now),
@@ -424,6 +447,18 @@ impl Daemon {
             st = self.wait(st);
         }
         0
+    }
+
+    /// The end of a bootout: the job is forgotten, and from macOS 26 on its label stays
+    /// refused for [`Config::bootout_settle`].
+    fn unload(&self, st: &mut State, label: &str, now: Instant) {
+        st.jobs.remove(label);
+        log(format!("{label}: unloaded"));
+        if self.cfg.macos.settles_after_bootout() && !self.cfg.bootout_settle.is_zero() {
+            st.settling
+                .insert(label.to_string(), now + self.cfg.bootout_settle);
+        }
+        self.changed.notify_all();
     }
 
     /// `launchctl bootout system PATH`: the label is read from the plist. As recorded, a
@@ -527,6 +562,7 @@ impl Daemon {
                 procs::signal_job(job.pid, job.pgid, Signal::SIGKILL, false);
             }
             st.jobs.clear();
+            st.settling.clear();
             self.changed.notify_all();
             pids
         };
@@ -598,10 +634,7 @@ impl Daemon {
             return;
         }
         match stop.then {
-            AfterStop::Unload => {
-                st.jobs.remove(label);
-                log(format!("{label}: unloaded"));
-            }
+            AfterStop::Unload => self.unload(st, label, now),
             AfterStop::Restart => {
                 job.stop = None;
                 spawn(job, now, &self.cfg);

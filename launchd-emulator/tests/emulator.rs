@@ -900,7 +900,7 @@ fn without_foreign_entries(shape: Vec<String>) -> Vec<String> {
 fn the_emulators_output_has_the_shapes_of_recorded_real_output() {
     use launchd_emulator::corpus;
     let samples = corpus::load();
-    for (release, new) in [("12", false), ("13", true)] {
+    for (release, new) in [("12", false), ("13", true), ("26", true)] {
         let emu = Emu::start_macos(release);
         emu.ok(&["disable", "system/org.test.a"]);
         emu.ok(&["enable", "system/org.test.b"]);
@@ -998,19 +998,179 @@ fn the_emulators_output_has_the_shapes_of_recorded_real_output() {
                 sample.name
             );
         }
+        if new {
+            bootout_window_has_the_recorded_shapes(&emu, release, &samples);
+        }
     }
+}
+
+/// When, around a bootout, a recorded bootstrap was refused.
+enum Window {
+    /// While the old job showed `SIGTERMed`.
+    Sigtermed,
+    /// After print no longer found the job.
+    After,
+    /// Right after the bootout, without saying which of the two.
+    Either,
+}
+
+/// The recorded bootstrap refusals around a bootout (their notes say so).
+const AROUND_BOOTOUT: [(&str, Window); 4] = [
+    (
+        "error-bootstrap-37-homebrew-core-132781.sample",
+        Window::Sigtermed,
+    ),
+    (
+        "error-bootstrap-5-sigtermed-window-codex-remote-914.sample",
+        Window::Sigtermed,
+    ),
+    (
+        "error-bootstrap-5-settle-window-headroom-1289.sample",
+        Window::After,
+    ),
+    ("error-bootstrap-5-cc-connect-35.sample", Window::Either),
+];
+
+/// The generation a recording belongs to, as `--macos` names it: 12 and older, 13 to
+/// 15, 26 and later.
+fn generation(sample: &launchd_emulator::corpus::Sample) -> Option<&'static str> {
+    sample.macos_major().map(|major| match major {
+        ..=12 => "12",
+        13..=15 => "13",
+        _ => "26",
+    })
+}
+
+/// What an administrator's filter of `print` keeps (`grep "state ="`, or the `state`,
+/// `program` and `pid` lines): the lines whose property is among `keys`, as indentation
+/// (unless `indented` is false: the recording lost it) and property, with the value of
+/// every `state`; a run of equal lines (the coalitions' `state = active`, of which real
+/// launchd prints two and the emulator one) counts once.
+fn filtered(print: &str, keys: &std::collections::BTreeSet<String>, indented: bool) -> Vec<String> {
+    let mut shape: Vec<String> = Vec::new();
+    for line in print.lines() {
+        let Some((key, value)) = line.trim().split_once(" = ") else {
+            continue;
+        };
+        if !keys.contains(key) {
+            continue;
+        }
+        let indent = if indented {
+            launchd_emulator::corpus::indentation(line)
+        } else {
+            String::new()
+        };
+        let token = match key {
+            "state" => format!("{indent}state = {value}"),
+            _ => format!("{indent}{key}"),
+        };
+        if shape.last() != Some(&token) {
+            shape.push(token);
+        }
+    }
+    shape
+}
+
+/// The window after a bootout on the generations where bootout returns at once, against
+/// that generation's recordings: `print` of the running job and of the `SIGTERMed` one
+/// filtered as the recordings were, every recorded bootstrap refusal of the generation
+/// (in the window: 37 on 13.4, 5 on 26.5.2; after it, while print finds nothing: 5 on
+/// 26.3 and 26.5.1), and on 13 to 15 a bootstrap that loads once print finds nothing.
+/// The recordings are of gui domains without root, where launchctl adds "Try re-running
+/// the command as root for richer errors."; as root in the system domain it prints the
+/// first line only (error-bootstrap-5-system-mip-38).
+fn bootout_window_has_the_recorded_shapes(
+    emu: &Emu,
+    release: &str,
+    samples: &[launchd_emulator::corpus::Sample],
+) {
+    const HINT: &str = "Try re-running the command as root for richer errors.";
+    let of_generation: Vec<_> = samples
+        .iter()
+        .filter(|s| generation(s) == Some(release))
+        .collect();
+    let path = emu.plist("org.test.window", TERM_IGNORING);
+    let path = path.to_str().unwrap();
+    emu.ok(&["bootstrap", "system", path]);
+    wait_until(Duration::from_secs(5), || {
+        emu.field("org.test.window", "state").as_deref() == Some("running")
+    });
+    let mut compared = Vec::new();
+    let mut compare_print = |print: &str, state: &str| {
+        for sample in of_generation
+            .iter()
+            .filter(|s| s.name.starts_with("print-filtered-") && s.expected("state") == Some(state))
+        {
+            let recorded = &sample.output;
+            let keys = recorded
+                .lines()
+                .filter_map(|l| l.trim().split_once(" = ").map(|(k, _)| k.to_string()))
+                .collect();
+            let indented = recorded.lines().any(|l| l.starts_with('\t'));
+            let mut emulated = filtered(print, &keys, indented);
+            let recorded = filtered(recorded, &keys, indented);
+            if !indented {
+                // Edited by its author, who kept only the job's own line of the grep
+                // (its note says so): the emulator's grep begins with it.
+                emulated.truncate(recorded.len());
+            }
+            assert_eq!(
+                emulated, recorded,
+                "macOS {release}, like {}:\n{print}",
+                sample.name
+            );
+            compared.push(sample.name.clone());
+        }
+    };
+    compare_print(&emu.ok(&["print", "system/org.test.window"]), "running");
+
+    let pid = emu.job_pid("org.test.window").unwrap();
+    emu.ok(&["bootout", "system/org.test.window"]);
+    let in_window = emu.ok(&["print", "system/org.test.window"]);
+    assert_eq!(top_level(&in_window, "state").as_deref(), Some("SIGTERMed"));
+    compare_print(&in_window, "SIGTERMed");
+    let refused_in_window = emu.ctl(&["bootstrap", "system", path]);
+    assert_eq!(top_level(&in_window, "pid"), Some(pid.to_string()));
+    wait_until(Duration::from_secs(10), || {
+        emu.ctl(&["print", "system/org.test.window"]).code == 113
+    });
+    let after = emu.ctl(&["bootstrap", "system", path]);
+    for (name, when) in AROUND_BOOTOUT {
+        let sample = of_generation.iter().find(|s| s.name == *name);
+        let Some(sample) = sample else { continue };
+        let mut lines = sample.output.lines();
+        let first = format!("{}\n", lines.next().unwrap_or_default());
+        assert!(lines.all(|l| l == HINT), "{}", sample.name);
+        let emulated = match when {
+            Window::Sigtermed => vec![&refused_in_window],
+            Window::After => vec![&after],
+            Window::Either => vec![&refused_in_window, &after],
+        };
+        for out in emulated {
+            assert_eq!(
+                (out.code, out.stderr.as_str()),
+                (sample.exit, first.as_str()),
+                "macOS {release}, like {}",
+                sample.name
+            );
+        }
+        compared.push(sample.name.clone());
+    }
+    if release == "13" {
+        // Nothing recorded refusing it once print found nothing: it loads.
+        assert_eq!(after.code, 0, "{}", after.stderr);
+    }
+    eprintln!("macOS {release}: the bootout window compared with {compared:?}");
+    assert!(
+        !compared.is_empty(),
+        "macOS {release}: no recording compared"
+    );
 }
 
 #[test]
 fn macos_13_bootout_returns_at_once_and_a_bootstrap_meanwhile_gets_37() {
     let emu = Emu::start_macos("13");
-    // Ignores SIGTERM, so the stop lasts until ExitTimeOut's SIGKILL.
-    let path = emu.plist(
-        "org.test.a",
-        "<key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string>\
-         <string>trap '' TERM; while :; do /bin/sleep 1; done</string></array>\
-         <key>RunAtLoad</key><true/><key>KeepAlive</key><true/><key>ExitTimeOut</key><integer>2</integer>",
-    );
+    let path = emu.plist("org.test.a", TERM_IGNORING);
     let path = path.to_str().unwrap();
     emu.ok(&["bootstrap", "system", path]);
     let pid = emu.job_pid("org.test.a").unwrap();
@@ -1032,6 +1192,125 @@ fn macos_13_bootout_returns_at_once_and_a_bootstrap_meanwhile_gets_37() {
     });
     assert!(!alive(pid));
     emu.ok(&["bootstrap", "system", path]);
+}
+
+/// A job that ignores SIGTERM, so a bootout's stop lasts until ExitTimeOut's SIGKILL.
+const TERM_IGNORING: &str = "<key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string>\
+     <string>trap '' TERM; while :; do /bin/sleep 1; done</string></array>\
+     <key>RunAtLoad</key><true/><key>KeepAlive</key><true/><key>ExitTimeOut</key><integer>2</integer>";
+
+/// macOS 26 as recorded: in the bootout window the job shows `SIGTERMed` with its old
+/// pid (print-filtered-sigtermed-pid-bilbo) and a bootstrap is refused with 5, not 37
+/// (codex-remote-feishu #914/#916, 26.5.2); once print no longer finds it, the label
+/// stays refused with 5 for about 5 s, then loads (headroom #1289, 26.5.1). This is the
+/// default settle time.
+#[test]
+fn macos_26_refuses_a_bootstrap_with_5_in_the_bootout_window_and_for_seconds_after_it() {
+    let emu = Emu::start_macos("26.5");
+    let path = emu.plist("org.test.a", TERM_IGNORING);
+    let path = path.to_str().unwrap();
+    emu.ok(&["bootstrap", "system", path]);
+    let pid = emu.job_pid("org.test.a").unwrap();
+    let booted_out = Instant::now();
+    emu.ok(&["bootout", "system/org.test.a"]);
+    assert!(
+        booted_out.elapsed() < Duration::from_secs(1),
+        "bootout waited"
+    );
+    assert_eq!(
+        emu.field("org.test.a", "state").as_deref(),
+        Some("SIGTERMed")
+    );
+    assert_eq!(emu.job_pid("org.test.a"), Some(pid), "the old pid is shown");
+    assert!(alive(pid));
+    let refused = (5, "Bootstrap failed: 5: Input/output error\n");
+    let out = emu.ctl(&["bootstrap", "system", path]);
+    assert_eq!((out.code, out.stderr.as_str()), refused);
+
+    wait_until(Duration::from_secs(10), || {
+        emu.ctl(&["print", "system/org.test.a"]).code == 113
+    });
+    let gone = Instant::now();
+    assert!(!alive(pid));
+    // Nothing is loaded, and still launchd refuses, and the refusal loads nothing.
+    let out = emu.ctl(&["bootstrap", "system", path]);
+    assert_eq!((out.code, out.stderr.as_str()), refused, "{}", emu.log());
+    assert_eq!(emu.ctl(&["print", "system/org.test.a"]).code, 113);
+    assert!(
+        emu.log()
+            .contains("still releasing the label after its bootout"),
+        "{}",
+        emu.log()
+    );
+    let mut refusals = 1;
+    while emu.ctl(&["bootstrap", "system", path]).code == 5 {
+        refusals += 1;
+        assert!(
+            gone.elapsed() < Duration::from_secs(20),
+            "still refused after {:?}",
+            gone.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Refused for the whole settle time after the unload (which came after the bootout
+    // began and before the test saw print fail).
+    assert!(
+        booted_out.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        booted_out.elapsed()
+    );
+    assert!(refusals >= 2, "{refusals}");
+    assert!(emu.job_pid("org.test.a").is_some_and(|p| p != pid));
+}
+
+/// The settle time is the emulator's knob (`--bootout-settle MS`, or
+/// LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS in its environment), follows a bootout of a job
+/// that was not running too, ends with a reboot, and is only macOS 26's.
+#[test]
+fn the_settle_after_a_bootout_is_macos_26s_and_its_length_is_a_knob() {
+    let idle = "<key>ProgramArguments</key><array><string>/bin/sleep</string><string>1000</string></array>";
+    let fast = Emu::start_with(&["--macos", "26", "--bootout-settle", "0"]);
+    let slow = Emu::start_env(
+        &["--macos", "26"],
+        &[("LAUNCHD_EMULATOR_BOOTOUT_SETTLE_MS", "1500")],
+    );
+    let sequoia = Emu::start_with(&["--macos", "15", "--bootout-settle", "60000"]);
+    for (emu, settling) in [(&fast, false), (&slow, true), (&sequoia, false)] {
+        let path = emu.plist("org.test.a", idle);
+        let path = path.to_str().unwrap();
+        emu.ok(&["bootstrap", "system", path]);
+        emu.ok(&["bootout", "system/org.test.a"]);
+        assert_eq!(emu.ctl(&["print", "system/org.test.a"]).code, 113);
+        let first = emu.ctl(&["bootstrap", "system", path]).code;
+        assert_eq!(first, if settling { 5 } else { 0 });
+        if settling {
+            wait_until(Duration::from_secs(10), || {
+                emu.ctl(&["bootstrap", "system", path]).code == 0
+            });
+            // A reboot forgets what was settling: a bootstrap right after it loads.
+            emu.ok(&["bootout", "system/org.test.a"]);
+            emu.ok(&["disable", "system/org.test.a"]);
+            emu.ok(&["reboot"]);
+            emu.ok(&["enable", "system/org.test.a"]);
+            emu.ok(&["bootstrap", "system", path]);
+        }
+    }
+    let out = Command::new(DAEMON)
+        .args([
+            "--state-dir",
+            "/nonexistent",
+            "--daemons-dir",
+            "/nonexistent",
+        ])
+        .args(["--bootout-settle", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--bootout-settle \"soon\": expected milliseconds"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! masters as its children, honouring RunAtLoad, KeepAlive, ThrottleInterval and
 //! ExitTimeOut, persistent disabled overrides and reboots.
 //!
-//! Every scenario runs twice, against the emulator answering as macOS 12 and older and
-//! as macOS 13 and later (`mod macos_12`, `mod macos_13` at the end): the layouts of
-//! `print-disabled`, `Bad request.`, and a bootout that returns while the job is still
-//! `SIGTERMed` all differ, and the driver must cope with both. Both generations load
-//! Apple's own Postfix job (`com.apple.postfix.master`), as a Mac has it.
+//! Every scenario runs three times, against the emulator answering as macOS 12 and
+//! older, as macOS 13 to 15 and as macOS 26 and later (`mod macos_12`, `mod macos_13`,
+//! `mod macos_26` at the end): the layouts of `print-disabled`, `Bad request.`, a
+//! bootout that returns while the job is still `SIGTERMed`, what a bootstrap in that
+//! window gets (37 on 13 to 15, 5 on 26) and 26's refusals for seconds after it all
+//! differ, and the driver must cope with each. Every generation loads Apple's own
+//! Postfix job (`com.apple.postfix.master`), as a Mac has it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -336,7 +338,8 @@ fn postfix_stop_alone_is_undone_by_keepalive_and_stop_boots_out(release: &'stati
     assert_eq!(mac.job_of("postfix-out")["summary"], "not loaded");
     // start bootstraps it again; restart is kickstart -k (a new master, one more run).
     // A start right after a raw bootout finds the job still stopping on macOS 13 and
-    // later (bootout returned at once): it waits, and does not fail with 37.
+    // later (bootout returned at once): it waits, and does not fail with 37 (13 to 15)
+    // or 5 (26, which also goes on refusing for seconds once the job is gone).
     mac.ctl("start postfix-out").ok();
     mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
     mac.sh("launchctl bootout system/org.postfix.postfix-out && instancectl start postfix-out")
@@ -420,7 +423,7 @@ fn a_label_left_disabled_is_enabled_before_bootstrap(release: &'static str) {
     mac.sh("launchctl bootout system/org.postfix.postfix-out && launchctl disable system/org.postfix.postfix-out")
         .ok();
     // On macOS 13 and later bootout returned while the job is still SIGTERMed (a
-    // bootstrap now would get 37): wait until launchd has let go of it.
+    // bootstrap now would get 37, or 5 on 26): wait until launchd has let go of it.
     assert!(mac.sb.wait_for(
         &format!("{} ! launchctl print system/org.postfix.postfix-out", env()),
         WAIT
@@ -785,6 +788,9 @@ macro_rules! in_each_generation {
         }
         mod macos_13 {
             $( #[test] fn $name() { super::$name("13") } )*
+        }
+        mod macos_26 {
+            $( #[test] fn $name() { super::$name("26") } )*
         }
     };
 }

@@ -521,8 +521,9 @@ pub struct Launchctl {
     /// nothing is loaded under the label and neither the state nor the file explains
     /// it (the tail of a bootout, or a transient refusal); it doubles at each try.
     pub retry_pause: Duration,
-    /// How long such a bootstrap is tried again: after a bootout, launchd refused it
-    /// with 5 for about 5 s on macOS 26.5.1 (headroomlabs-ai/headroom #1289).
+    /// How long such a bootstrap is tried again (from the first try, or from the end of
+    /// a stop the driver waited out): after a bootout, launchd refused it with 5 for
+    /// about 5 s on macOS 26.5.1 (headroomlabs-ai/headroom #1289).
     pub settle_timeout: Duration,
 }
 
@@ -752,7 +753,7 @@ impl Launchctl {
         // longer finds the job. A bootstrap then was recorded failing with 5 (26.3,
         // 26.5.1, 26.5.2), and one of a label launchd is busy with with 37 ("Operation
         // already in progress", 13.4). Read the state, not the words.
-        let settle_until = Instant::now() + self.settle_timeout;
+        let mut settle_until = Instant::now() + self.settle_timeout;
         let mut pause = self.retry_pause;
         let mut attempt = 1;
         loop {
@@ -760,7 +761,13 @@ impl Launchctl {
                 return Ok(Bootstrap::Loaded);
             }
             let (was_stopping, job) = match self.print(label)? {
-                Some(job) if job.is_stopping() => (true, self.wait_stopped(label)?),
+                Some(job) if job.is_stopping() => {
+                    let job = self.wait_stopped(label)?;
+                    // macOS 26 goes on refusing for seconds after the stop, however
+                    // long the stop took: the settle time counts from its end.
+                    settle_until = Instant::now() + self.settle_timeout;
+                    (true, job)
+                }
                 job => (false, job),
             };
             let again = match job {
@@ -1815,6 +1822,52 @@ esac"#,
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(started.elapsed() < driver.settle_timeout);
         assert_eq!(fake.log().matches("bootstrap system").count(), before + 1);
+    }
+
+    /// macOS 26 refuses a bootstrap in the `SIGTERMed` window with 5 and then for
+    /// seconds after the job is gone (codex-remote-feishu #914, headroom #1289). When
+    /// the old job takes longer than the settle time to stop (a master that ignores
+    /// SIGTERM is killed only after ExitTimeOut, 30 s), those refusals still come after
+    /// it: the settle time counts from the end of the wait, not from the first try.
+    #[test]
+    fn the_settle_after_a_long_sigtermed_window_counts_from_its_end() {
+        let corpus = launchd_emulator::corpus::load();
+        let recorded = |name: &str| corpus.iter().find(|s| s.name == name).unwrap();
+        let refusal = recorded("error-bootstrap-5-sigtermed-window-codex-remote-914.sample");
+        let sigtermed = recorded("print-filtered-sigtermed-pid-bilbo.sample");
+        // Nothing loaded when the driver first looks; a bootout (someone else's) begins
+        // as the first bootstrap reaches launchd, which refuses it. The old job then
+        // shows SIGTERMed for longer than the settle time (print is polled every
+        // 100 ms), and once it is gone two more bootstraps are refused before one loads.
+        let driver_settle = Duration::from_secs(2);
+        let polls = driver_settle.as_millis() / 100 + 10;
+        let fake = Fake::new(&format!(
+            r#"d=$(dirname "$0"); echo "$*" >> "$d/log"
+case "$1" in
+print) if [ -e "$d/stopping" ]; then n=$(cat "$d/looks" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/looks"
+         if [ $n -le {polls} ]; then printf '%s' '{sigtermed}'; exit 0; fi; fi
+       if [ -e "$d/loaded" ]; then printf 'system/x = {{\n\tstate = running\n}}\n'; exit 0; fi
+       printf 'Could not find service "x" in domain for system\n' >&2; exit 113;;
+print-disabled) printf '\n\tdisabled services = {{\n\t}}\n';;
+bootstrap) n=$(cat "$d/tries" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$d/tries"
+           touch "$d/stopping"
+           if [ $n -le 3 ]; then printf '%s' '{words}' >&2; exit {code}; fi
+           touch "$d/loaded";;
+esac"#,
+            sigtermed = sigtermed.output,
+            words = refusal.output,
+            code = refusal.exit,
+        ));
+        let driver = fake.driver();
+        assert_eq!(driver.settle_timeout, driver_settle);
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = driver.bootstrap("x", &plist);
+        if !clean {
+            return assert!(result.is_err());
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        assert_eq!(fake.log().matches("bootstrap system").count(), 4);
     }
 
     /// `kickstart -k` shows the same `SIGTERMed` state as a bootout, but the job stays
