@@ -317,7 +317,7 @@ fn same_label_elsewhere(path: &Path, bytes: &[u8]) -> Option<Problem> {
 /// copied into the daemons directory) is not loaded there; that is why Homebrew's
 /// generated plists, which serve as agents and as daemons (`sudo brew services`), list
 /// System among all five session types.
-fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
+pub(super) fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
     let parsed = strict::parse(bytes);
     let sessions: Vec<&str> = match parsed.dict()?.get("LimitLoadToSessionType")? {
         Value::String(one) => vec![one.as_str()],
