@@ -316,7 +316,7 @@ fn planned_listeners(listen: &[ListenSpec], settings: &[(String, String)]) -> Ve
 /// kernel answers the question as it would answer the master (a bind to a free port):
 /// an address the host does not have, and a link-local IPv6 address, which cannot be
 /// bound without naming an interface (a scope --listen does not take).
-fn refuse_addresses_not_here(listen: &[ListenSpec]) -> Result<()> {
+pub(super) fn refuse_addresses_not_here(listen: &[ListenSpec]) -> Result<()> {
     for spec in listen {
         let Err(e) = std::net::TcpListener::bind((spec.ip, 0)) else {
             continue;
