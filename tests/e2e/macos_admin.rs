@@ -1,6 +1,6 @@
 //! End-to-end: sessions a macOS Postfix administrator has with instancectl, under the
-//! launchd emulator (tests/e2e/launchd.rs's `Mac`), each in both generations (macOS 12
-//! and older, 13 and later). Each test is one session: what the admin does, in order,
+//! launchd emulator (tests/e2e/launchd.rs's `Mac`), each in every generation (macOS 12
+//! and older, 13 to 15, 26 and later). Each test is one session: what the admin does, in order,
 //! and what they must be told: a true message, the right exit status, nothing left
 //! half-done, and a status that says what launchd is doing.
 
@@ -555,6 +555,9 @@ macro_rules! in_each_generation {
         }
         mod macos_13 {
             $( #[test] fn $name() { super::$name("13") } )*
+        }
+        mod macos_26 {
+            $( #[test] fn $name() { super::$name("26") } )*
         }
     };
 }
