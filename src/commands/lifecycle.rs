@@ -443,18 +443,19 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
     Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }
 
-/// `selected`, when no instance on the host is broken. Enable and disable act on all
-/// or none: postmulti refuses `-e enable` and `-e disable` of any instance while one
-/// is broken, selected or not, so skipping the broken one would only fail on the
-/// next, and a disable would fail after stopping the master.
+/// `selected`, when none of them is broken, nor any other instance's configuration.
+/// Enable and disable act on all or none: postmulti refuses `-e enable` and `-e
+/// disable` of any instance while one's main.cf cannot be read, selected or not, so
+/// skipping the broken one would only fail on the next, and a disable would fail after
+/// stopping the master. (Another instance left halfway by an interrupted run keeps its
+/// directories, and postmulti does not mind it.)
 fn all_sound(host: &Host, selected: Vec<Instance>) -> Result<Vec<Instance>> {
-    for instance in host.instances()?.iter().filter(|i| !i.is_primary()) {
-        instance.require_sound().map_err(|e| {
-            if selected.iter().any(|s| s.name == instance.name) {
-                e
-            } else {
-                e.context("postmulti enables or disables no instance while one is broken")
-            }
+    selected.iter().try_for_each(Instance::require_sound)?;
+    for other in host.instances()?.iter().filter(|i| {
+        !i.is_primary() && i.queue_directory.is_none() && !selected.iter().any(|s| s.name == i.name)
+    }) {
+        other.require_sound().map_err(|e| {
+            e.context("postmulti enables or disables no instance while one is broken")
         })?;
     }
     Ok(selected)
