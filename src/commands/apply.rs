@@ -142,6 +142,8 @@ fn plan(host: &Host, wanted: &[Wanted], current: &[Instance]) -> Result<Vec<Chan
     }
     for w in wanted {
         let Some(instance) = current.iter().find(|i| i.name == w.name) else {
+            // Before any change: a destroy planned ahead of this create is not undone.
+            create::refuse_addresses_not_here(&w.listen)?;
             changes.push(Change::Create(w.clone()));
             continue;
         };

@@ -311,25 +311,42 @@ fn planned_listeners(listen: &[ListenSpec], settings: &[(String, String)]) -> Ve
     }
 }
 
-/// The new instance's listeners, checked against every other instance.
-/// Each listen address must be one of this host's: else the new master fails to bind
-/// it, and the create is only undone after `postfix check` or the start. The kernel
-/// answers the question as it would answer the master (a bind to a free port).
-fn refuse_addresses_not_here(listen: &[ListenSpec]) -> Result<()> {
+/// Each listen address must be one this host can bind: else the new master fails to
+/// bind it, and the create is only undone after `postfix check` or the start. The
+/// kernel answers the question as it would answer the master (a bind to a free port):
+/// an address the host does not have, and a link-local IPv6 address, which cannot be
+/// bound without naming an interface (a scope --listen does not take).
+pub(super) fn refuse_addresses_not_here(listen: &[ListenSpec]) -> Result<()> {
     for spec in listen {
-        if let Err(e) = std::net::TcpListener::bind((spec.ip, 0))
-            && e.kind() == std::io::ErrorKind::AddrNotAvailable
-        {
-            return Err(InputError::ListenNotHere {
+        let Err(e) = std::net::TcpListener::bind((spec.ip, 0)) else {
+            continue;
+        };
+        let error = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+            InputError::ListenNotHere {
                 listen: (*spec).into(),
                 ip: spec.ip,
             }
-            .into());
-        }
+        } else {
+            let link_local =
+                matches!(spec.ip, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
+            InputError::ListenUnbindable {
+                listen: (*spec).into(),
+                ip: spec.ip,
+                error: e.to_string(),
+                hint: if link_local {
+                    "a link-local address (fe80::/10) needs its interface named, which \
+                     --listen does not take: listen on a global or unique-local address"
+                } else {
+                    "listen on an address this host can bind"
+                },
+            }
+        };
+        return Err(error.into());
     }
     Ok(())
 }
 
+/// The new instance's listeners, checked against every other instance.
 fn check_collisions(instances: &[Instance], name: &str, planned: &[Listener]) -> Result<()> {
     for other in instances {
         for theirs in &other.listeners {

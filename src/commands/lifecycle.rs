@@ -443,16 +443,26 @@ pub fn secondaries(host: &Host, selection: &Selection, done: &str) -> Result<Vec
     Ok(selected.into_iter().filter(|i| !i.is_primary()).collect())
 }
 
-/// `selected`, when none of them is broken. Enable and disable act on all or none:
-/// postmulti refuses `-e enable` and `-e disable` of any instance while one is
-/// broken, so skipping the broken one would only fail on the next.
-fn all_sound(selected: Vec<Instance>) -> Result<Vec<Instance>> {
+/// `selected`, when none of them is broken, nor any other instance's configuration.
+/// Enable and disable act on all or none: postmulti refuses `-e enable` and `-e
+/// disable` of any instance while one's main.cf cannot be read, selected or not, so
+/// skipping the broken one would only fail on the next, and a disable would fail after
+/// stopping the master. (Another instance left halfway by an interrupted run keeps its
+/// directories, and postmulti does not mind it.)
+fn all_sound(host: &Host, selected: Vec<Instance>) -> Result<Vec<Instance>> {
     selected.iter().try_for_each(Instance::require_sound)?;
+    for other in host.instances()?.iter().filter(|i| {
+        !i.is_primary() && i.queue_directory.is_none() && !selected.iter().any(|s| s.name == i.name)
+    }) {
+        other.require_sound().map_err(|e| {
+            e.context("postmulti enables or disables no instance while one is broken")
+        })?;
+    }
     Ok(selected)
 }
 
 pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    for instance in all_sound(secondaries(host, selection, "enabled")?)? {
+    for instance in all_sound(host, secondaries(host, selection, "enabled")?)? {
         failed(&instance, "enable", enable_one(host, manager, &instance))?;
         if !host.runner.dry_run() {
             // People read the start's line that follows.
@@ -472,7 +482,7 @@ pub fn enable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) 
 }
 
 pub fn disable(host: &Host, manager: &dyn ServiceManager, selection: &Selection) -> Result<()> {
-    let instances = all_sound(secondaries(host, selection, "disabled")?)?;
+    let instances = all_sound(host, secondaries(host, selection, "disabled")?)?;
     for instance in instances.iter().rev() {
         let name = &instance.name;
         stop_one(host, manager, instance)?;

@@ -56,6 +56,17 @@ pub enum InputError {
     )]
     ListenNotHere { listen: SocketAddr, ip: IpAddr },
 
+    #[error(
+        "--listen {listen}: this host cannot bind {ip} ({error}), so Postfix could not \
+         either; {hint}"
+    )]
+    ListenUnbindable {
+        listen: SocketAddr,
+        ip: IpAddr,
+        error: String,
+        hint: &'static str,
+    },
+
     #[error("--listen {listen} is given twice")]
     ListenTwice { listen: SocketAddr },
 

@@ -149,6 +149,13 @@ fn a_bad_manifest_changes_nothing() {
             "does not move",
         ),
         ("[instance\n", "TOML"),
+        // postfix-in would be destroyed first: the new one's address (TEST-NET-1, on
+        // no interface) is found wrong before that.
+        (
+            "[[instance]]\nname = \"postfix-out\"\ngroup = \"mta\"\nrole = \"output\"\n\
+             [[instance]]\nname = \"postfix-x\"\nrole = \"input\"\nlisten = [\"192.0.2.7:2600\"]\n",
+            "192.0.2.7 is not an address of this host",
+        ),
     ] {
         write_manifest(&sb, text);
         let run = apply(&sb);

@@ -194,6 +194,13 @@ fn bad_input_is_refused_and_changes_nothing() {
             "create postfix-x --listen 192.0.2.7:25",
             "192.0.2.7 is not an address of this host",
         ),
+        // Link-local: the kernel refuses a bind without an interface (EINVAL, not
+        // EADDRNOTAVAIL), as it would refuse the master.
+        (
+            "create postfix-x --listen '[fe80::99]:2525'",
+            "cannot bind fe80::99 (Invalid argument (os error 22)), so Postfix could not \
+             either; a link-local address",
+        ),
         ("create postfix-x --listen 127.0.0.1:0", "port"),
         (
             "create postfix-x --listen 127.0.0.1:2525",

@@ -218,4 +218,16 @@ fn enable_and_disable_all_refuse_while_an_instance_is_broken() {
             .stdout;
         assert_eq!(set.trim(), "yes", "{action}: {run:?}");
     }
+    // postmulti refuses while any instance is broken, selected or not: disabling only
+    // the sound one is refused before its master is stopped.
+    sb.ctl("--manager postfix start postfix-ok").ok();
+    let run = sb.ctl("--manager postfix disable postfix-ok");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("postfix-gone is broken"), "{run:?}");
+    let set = sb
+        .sh("postconf -c /etc/postfix-ok -h multi_instance_enable")
+        .ok()
+        .stdout;
+    assert_eq!(set.trim(), "yes", "{run:?}");
+    sb.sh("postfix -c /etc/postfix-ok status").ok();
 }

@@ -498,6 +498,8 @@ pub enum BootstrapCause {
     InvalidPlist(Vec<strict::SyntaxError>),
     /// The file's Label is not the label asked for.
     LabelMismatch(String),
+    /// LimitLoadToSessionType leaves out the System session a daemon is loaded in.
+    NotForTheSystemSession(lint::Problem),
     /// None of the known causes was found.
     Unknown,
 }
@@ -848,6 +850,9 @@ impl Launchctl {
         if file_label != label {
             return Ok(BootstrapCause::LabelMismatch(file_label));
         }
+        if let Some(problem) = lint::not_for_the_system_session(&bytes) {
+            return Ok(BootstrapCause::NotForTheSystemSession(problem));
+        }
         Ok(BootstrapCause::Unknown)
     }
 
@@ -908,10 +913,13 @@ impl Launchctl {
                 "{file} has Label {other:?}, not {label}; launchd loaded (or refused) it \
                  under that label"
             ),
+            BootstrapCause::NotForTheSystemSession(problem) => {
+                format!("{}; fix: {}", problem.message, problem.fix)
+            }
             BootstrapCause::Unknown => format!(
                 "none of the known causes applies ({label} is not loaded, not disabled, \
                  {file} is owned by root, not writable by group or others, and a valid \
-                 plist); see the system log (`log show --last 5m --predicate \
+                 plist for the System session); see the system log (`log show --last 5m --predicate \
                  'process == \"launchd\"'`)"
             ),
         };
@@ -1822,6 +1830,37 @@ esac"#,
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(started.elapsed() < driver.settle_timeout);
         assert_eq!(fake.log().matches("bootstrap system").count(), before + 1);
+    }
+
+    /// A daemon's plist limited to user sessions (an agent's copied into
+    /// LaunchDaemons, or an edited one) is refused by launchd for good: the refusal is
+    /// reported at once with that cause, not after the settle time as an unknown one.
+    #[test]
+    fn a_bootstrap_refused_for_a_plist_limited_to_user_sessions_says_so_at_once() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, u32::MAX);
+        let driver = fake.driver();
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        if !clean {
+            return;
+        }
+        let text = std::fs::read_to_string(&plist).unwrap().replace(
+            "</dict>",
+            "<key>LimitLoadToSessionType</key><string>Aqua</string></dict>",
+        );
+        std::fs::write(&plist, text).unwrap();
+        let started = Instant::now();
+        let err = driver.bootstrap("x", &plist).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("LimitLoadToSessionType is Aqua"), "{text}");
+        assert!(!text.contains("none of the known causes"), "{text}");
+        assert!(started.elapsed() < driver.settle_timeout);
+        assert_eq!(fake.log().matches("bootstrap system").count(), 1);
     }
 
     /// macOS 26 refuses a bootstrap in the `SIGTERMed` window with 5 and then for

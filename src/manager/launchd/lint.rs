@@ -317,7 +317,7 @@ fn same_label_elsewhere(path: &Path, bytes: &[u8]) -> Option<Problem> {
 /// copied into the daemons directory) is not loaded there; that is why Homebrew's
 /// generated plists, which serve as agents and as daemons (`sudo brew services`), list
 /// System among all five session types.
-fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
+pub(super) fn not_for_the_system_session(bytes: &[u8]) -> Option<Problem> {
     let parsed = strict::parse(bytes);
     let sessions: Vec<&str> = match parsed.dict()?.get("LimitLoadToSessionType")? {
         Value::String(one) => vec![one.as_str()],
@@ -889,8 +889,17 @@ impl<'a> Job<'a> {
     /// master that way is a copy of the primary's job with the `-c` forgotten: it starts
     /// the primary a second time ("the Postfix mail system is already running") and
     /// never the instance. An error when postmulti lists that instance here; without
-    /// the host's list the Label's name is only a sign, so a warning.
+    /// the host's list the Label's name is only a sign, so a warning. MAIL_CONFIG in
+    /// EnvironmentVariables does what -c does (Postfix trusts it from root).
     fn primary_for_an_instance(&mut self, key: &str) {
+        let mail_config = self
+            .d
+            .get("EnvironmentVariables")
+            .and_then(Value::as_dictionary)
+            .and_then(|env| env.get("MAIL_CONFIG"));
+        if mail_config.is_some() {
+            return;
+        }
         let Some(label) = self.d.get("Label").and_then(Value::as_string) else {
             return;
         };
@@ -3015,6 +3024,27 @@ mod tests {
 
     /// A copy of the primary's job made for a secondary instance, with the `-c`
     /// forgotten, starts the primary again and never the instance.
+    /// The master reads MAIL_CONFIG as -c sets it (Postfix trusts it from root), so a
+    /// job that exports the instance's directory runs that instance.
+    #[test]
+    fn an_instances_master_given_mail_config_runs_the_instance() {
+        let body = "<key>ProgramArguments</key><array>\
+             <string>/usr/libexec/postfix/master</string></array>\
+             <key>EnvironmentVariables</key><dict><key>MAIL_CONFIG</key>\
+             <string>/etc/postfix-in</string></dict>\
+             <key>RunAtLoad</key><true/><key>KeepAlive</key><true/>";
+        let host = Context {
+            instances: Some(vec![listed("postfix-in")]),
+            ..Context::default()
+        };
+        let r = check_bytes(
+            &plist_with_label("org.postfix.postfix-in", body),
+            Path::new("org.postfix.postfix-in.plist"),
+            &host,
+        );
+        assert!(findings(&r).is_empty(), "{}", r.render());
+    }
+
     #[test]
     fn an_instances_master_without_its_config_directory_runs_the_primary() {
         let kept_alive = "<key>RunAtLoad</key><true/><key>KeepAlive</key><true/>";
