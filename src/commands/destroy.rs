@@ -193,7 +193,8 @@ fn discard_queue_of(
             // given up root, cannot open an instance's own maillog_file (Postfix 3.4
             // and later): it deletes every message, then dies writing its summary.
             // What counts is what it leaves in the queues it was asked to empty.
-            if left(&QueueCounts::read(queue_directory)) > 0 {
+            // Counted strictly: a queue that cannot be read is no empty queue.
+            if !QueueCounts::read_checked(queue_directory).is_ok_and(|q| left(&q) == 0) {
                 return Err(e);
             }
             tracing::warn!(error = %e, "postsuper failed after emptying the queue");

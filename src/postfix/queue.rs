@@ -168,32 +168,33 @@ pub fn postsuper_per_message(line: &str) -> bool {
     })
 }
 
-/// The messages of one queue: 0 when it does not exist, an error when it cannot be
-/// read.
+/// The messages under one queue directory and its hashed subdirectories; a queue
+/// that does not exist holds none, one that cannot be read (at any depth) is an error.
 fn count_queue(dir: &Path) -> std::io::Result<u64> {
     match std::fs::read_dir(dir) {
-        Ok(entries) => Ok(count_entries(entries)),
+        Ok(entries) => count_entries(entries),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e),
     }
 }
 
-fn count_files(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    count_entries(entries)
-}
-
-fn count_entries(entries: std::fs::ReadDir) -> u64 {
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => count_files(&e.path()),
-            Ok(t) if t.is_file() => 1,
-            _ => 0,
-        })
-        .sum()
+fn count_entries(entries: std::fs::ReadDir) -> std::io::Result<u64> {
+    let mut count = 0;
+    for entry in entries {
+        // A message that moved on between the listing and this look (qmgr moves
+        // files between queues) is counted where it went, or not at all.
+        let (entry, kind) = match entry.and_then(|e| e.file_type().map(|k| (e, k))) {
+            Ok(found) => found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if kind.is_dir() {
+            count += count_queue(&entry.path())?;
+        } else if kind.is_file() {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 #[cfg(test)]
