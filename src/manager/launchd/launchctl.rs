@@ -779,9 +779,12 @@ impl Launchctl {
                     return Ok(Bootstrap::AlreadyLoaded);
                 }
                 // The stop that made launchd refuse is over, or launchd said it is
-                // busy with the label (37) and is done by now: try again at once.
-                None if was_stopping || out.code == Some(status::EALREADY) => {
-                    attempt < BOOTSTRAP_ATTEMPTS
+                // busy with the label (37) and is done by now: try again at once, a
+                // few times, then as below.
+                None if (was_stopping || out.code == Some(status::EALREADY))
+                    && attempt < BOOTSTRAP_ATTEMPTS =>
+                {
+                    true
                 }
                 // Nothing loaded: a cause the state or the file shows (disabled, a bad
                 // file) is reported at once. Without one, launchd is still letting go
@@ -793,7 +796,10 @@ impl Launchctl {
                     if cause != BootstrapCause::Unknown || Instant::now() >= settle_until {
                         return Err(self.bootstrap_error(label, path, Some(out), cause));
                     }
-                    std::thread::sleep(pause);
+                    // Never past the settle time: the last try comes as it ends.
+                    std::thread::sleep(
+                        pause.min(settle_until.saturating_duration_since(Instant::now())),
+                    );
                     pause = (pause * 2).min(BOOTSTRAP_MAX_PAUSE);
                     true
                 }
@@ -1794,6 +1800,31 @@ esac"#,
         }
         assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
         assert_eq!(fake.log().matches("bootstrap system").count(), 7);
+    }
+
+    /// 37 (launchd busy with the label, recorded on 13.4) with nothing loaded is tried
+    /// again at once a few times and then, should launchd still be busy, with pauses
+    /// until the settle time is over, like a 5 (it used to be reported after the
+    /// third try as a refusal no known cause explains).
+    #[test]
+    fn a_bootstrap_refused_with_37_past_the_quick_retries_waits_like_any_refusal() {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus
+            .iter()
+            .find(|s| s.name == "error-bootstrap-37-homebrew-core-132781.sample")
+            .unwrap();
+        let fake = refusing_fake(refusal, BOOTSTRAP_ATTEMPTS + 2);
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            return assert!(result.is_err());
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        assert_eq!(
+            fake.log().matches("bootstrap system").count() as u32,
+            BOOTSTRAP_ATTEMPTS + 3
+        );
     }
 
     /// A refusal that does not end is reported once the settle time is over, with
