@@ -1780,26 +1780,35 @@ esac"#,
         assert_eq!(fake.log().matches("bootstrap system").count(), 2);
     }
 
+    /// Bootstraps a clean plist against a fake that refuses it `refusals` times with
+    /// the recorded `sample`: how many bootstraps it took to load, or None when the
+    /// tests do not run as root (then the file's owner is the cause, and it fails).
+    fn tries_until_loaded(sample: &str, refusals: u32) -> Option<usize> {
+        let corpus = launchd_emulator::corpus::load();
+        let refusal = corpus.iter().find(|s| s.name == sample).unwrap();
+        let fake = refusing_fake(refusal, refusals);
+        let dir = tempfile::tempdir().unwrap();
+        let (plist, clean) = clean_plist(dir.path(), "x");
+        let result = fake.driver().bootstrap("x", &plist);
+        if !clean {
+            assert!(result.is_err());
+            return None;
+        }
+        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
+        Some(fake.log().matches("bootstrap system").count())
+    }
+
     /// headroomlabs-ai/headroom #1289, macOS 26.5.1: after a bootout, launchd refused
     /// ten bootstraps in a row with 5 over about 5 s, while nothing was loaded under
     /// the label, and took the eleventh. A file with no fault in it is tried again
     /// with growing pauses until launchd takes it.
     #[test]
     fn a_bootstrap_refused_for_seconds_after_a_bootout_is_tried_until_launchd_takes_it() {
-        let corpus = launchd_emulator::corpus::load();
-        let refusal = corpus
-            .iter()
-            .find(|s| s.name == "error-bootstrap-5-settle-window-headroom-1289.sample")
-            .unwrap();
-        let fake = refusing_fake(refusal, 6);
-        let dir = tempfile::tempdir().unwrap();
-        let (plist, clean) = clean_plist(dir.path(), "x");
-        let result = fake.driver().bootstrap("x", &plist);
-        if !clean {
-            return assert!(result.is_err());
+        if let Some(tries) =
+            tries_until_loaded("error-bootstrap-5-settle-window-headroom-1289.sample", 6)
+        {
+            assert_eq!(tries, 7);
         }
-        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
-        assert_eq!(fake.log().matches("bootstrap system").count(), 7);
     }
 
     /// 37 (launchd busy with the label, recorded on 13.4) with nothing loaded is tried
@@ -1808,23 +1817,12 @@ esac"#,
     /// third try as a refusal no known cause explains).
     #[test]
     fn a_bootstrap_refused_with_37_past_the_quick_retries_waits_like_any_refusal() {
-        let corpus = launchd_emulator::corpus::load();
-        let refusal = corpus
-            .iter()
-            .find(|s| s.name == "error-bootstrap-37-homebrew-core-132781.sample")
-            .unwrap();
-        let fake = refusing_fake(refusal, BOOTSTRAP_ATTEMPTS + 2);
-        let dir = tempfile::tempdir().unwrap();
-        let (plist, clean) = clean_plist(dir.path(), "x");
-        let result = fake.driver().bootstrap("x", &plist);
-        if !clean {
-            return assert!(result.is_err());
+        if let Some(tries) = tries_until_loaded(
+            "error-bootstrap-37-homebrew-core-132781.sample",
+            BOOTSTRAP_ATTEMPTS + 2,
+        ) {
+            assert_eq!(tries as u32, BOOTSTRAP_ATTEMPTS + 3);
         }
-        assert_eq!(result.unwrap(), Bootstrap::Loaded, "{}", fake.log());
-        assert_eq!(
-            fake.log().matches("bootstrap system").count() as u32,
-            BOOTSTRAP_ATTEMPTS + 3
-        );
     }
 
     /// A refusal that does not end is reported once the settle time is over, with
