@@ -780,7 +780,7 @@ fn apples_job_has_its_old_name_on_old_releases() {
     assert_eq!(primary["on_demand"], true, "{primary}");
 }
 
-/// Each scenario, once per generation.
+/// Each scenario, once per generation (macos_admin.rs runs its sessions with it too).
 macro_rules! in_each_generation {
     ($($name:ident),* $(,)?) => {
         mod macos_12 {
@@ -794,6 +794,7 @@ macro_rules! in_each_generation {
         }
     };
 }
+pub(crate) use in_each_generation;
 
 in_each_generation!(
     create_makes_jobs_whose_masters_are_launchds_children_and_answer_smtp,

@@ -5,7 +5,7 @@
 //! half-done, and a status that says what launchd is doing.
 
 use crate::common::Run;
-use crate::launchd::{DAEMONS, Mac, STATE, WAIT, env};
+use crate::launchd::{DAEMONS, Mac, STATE, WAIT, env, in_each_generation};
 use crate::postfix32::as_postfix_32;
 use instancectl::manager::launchd::launchctl::{JobInfo, parse_print};
 
@@ -545,21 +545,6 @@ fn init_makes_a_running_primary_master_let_go_of_its_listener(release: &'static 
     let (doc, run) = json(&mac, "instancectl status -");
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(doc["instances"][0]["verdict"], "on-demand");
-}
-
-/// Each scenario, once per generation.
-macro_rules! in_each_generation {
-    ($($name:ident),* $(,)?) => {
-        mod macos_12 {
-            $( #[test] fn $name() { super::$name("12") } )*
-        }
-        mod macos_13 {
-            $( #[test] fn $name() { super::$name("13") } )*
-        }
-        mod macos_26 {
-            $( #[test] fn $name() { super::$name("26") } )*
-        }
-    };
 }
 
 in_each_generation!(
