@@ -238,16 +238,10 @@ fn every_command_twice(release: &'static str) {
     assert_eq!(mac.sb.sh(&format!("ls {DAEMONS}")).ok().stdout, "");
 }
 
-/// A master that does not die on SIGTERM (stopped here with SIGSTOP): a bootout done
-/// by hand leaves launchd waiting for ExitTimeOut with the job `SIGTERMed` (macOS 13
-/// returns at once, older releases block). Status says so, and a start waits the stop
-/// out, loads the job again and reports the new master as started, not "already
-/// running".
-fn a_start_waits_out_a_hung_bootout_and_says_what_it_did(release: &'static str) {
-    let mac = Mac::new(release);
-    mac.create_out();
-    let old = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
-    mac.sb.sh(&format!("kill -STOP {old}")).ok();
+/// Stops the master with SIGSTOP and boots its job out by hand, in the background,
+/// until launchd shows it `SIGTERMed` (waiting for ExitTimeOut).
+fn hang_in_a_bootout(mac: &Mac, master: impl std::fmt::Display) {
+    mac.sb.sh(&format!("kill -STOP {master}")).ok();
     mac.sh(&format!(
         "setsid launchctl bootout system/{OUT} </dev/null >/dev/null 2>&1 &"
     ))
@@ -259,6 +253,18 @@ fn a_start_waits_out_a_hung_bootout_and_says_what_it_did(release: &'static str) 
         ),
         WAIT
     ));
+}
+
+/// A master that does not die on SIGTERM (stopped here with SIGSTOP): a bootout done
+/// by hand leaves launchd waiting for ExitTimeOut with the job `SIGTERMed` (macOS 13
+/// returns at once, older releases block). Status says so, and a start waits the stop
+/// out, loads the job again and reports the new master as started, not "already
+/// running".
+fn a_start_waits_out_a_hung_bootout_and_says_what_it_did(release: &'static str) {
+    let mac = Mac::new(release);
+    mac.create_out();
+    let old = mac.wait_serving("postfix-out", "127.0.0.1", 10026, None);
+    hang_in_a_bootout(&mac, old);
     let status = mac.ctl("status postfix-out");
     assert_eq!(status.code, 1, "{status:?}");
     let list = mac.ctl("list postfix-out").ok().stdout;
@@ -276,18 +282,7 @@ fn a_start_waits_out_a_hung_bootout_and_says_what_it_did(release: &'static str) 
     assert_eq!(mac.ctl("status postfix-out").code, 0);
 
     // The same window met by a restart: it too waits, loads the job again and serves.
-    mac.sb.sh(&format!("kill -STOP {new}")).ok();
-    mac.sh(&format!(
-        "setsid launchctl bootout system/{OUT} </dev/null >/dev/null 2>&1 &"
-    ))
-    .ok();
-    assert!(mac.sb.wait_for(
-        &format!(
-            "{} launchctl print system/{OUT} | grep -q 'state = SIGTERMed'",
-            env()
-        ),
-        WAIT
-    ));
+    hang_in_a_bootout(&mac, new);
     let restart = mac.ctl("restart postfix-out").ok();
     assert!(
         restart
